@@ -1,0 +1,338 @@
+/* cc-local: the `make run` supervisor. Starts NATS (JetStream), PostgreSQL
+ * and Redis in a persistent state folder, then every actor that is built,
+ * prints where everything listens, and stays in the foreground until
+ * SIGINT/SIGTERM, when it stops actors first, then servers, and exits 0.
+ * It restarts nothing: a child that dies is reported, not hidden. */
+#include "cc/local.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The actors `make run` starts, in start order. A row is data: a new actor
+ * is one line here. pg_service is its database (NULL: none). */
+typedef struct actor_row {
+    const char *name;       /* log name and what the table prints */
+    const char *binary;     /* relative to the bin folder (build/bin) */
+    const char *pg_service; /* its own database and role, or NULL */
+    bool http;              /* the front door: gets CC_HTTP_PORT */
+} actor_row;
+
+static const actor_row actor_table[] = {
+    {"cc-user", "cc-user", "cc_user", false},
+    {"cc-problem", "cc-problem", "cc_problem", false},
+    {"cc-submission", "cc-submission", "cc_submission", false},
+    {"cc-notify", "cc-notify", "cc_notification", false},
+    {"cc-judge", "cc-judge", NULL, false},
+    {"cc-gateway", "cc-gateway", NULL, true},
+};
+#define NACTORS (sizeof actor_table / sizeof actor_table[0])
+
+static const char *const pg_services[] = {"cc_user", "cc_problem", "cc_submission",
+                                          "cc_notification", NULL};
+
+typedef struct actor {
+    const actor_row *row;
+    cc_local_proc proc;
+    uint16_t metrics_port;
+    bool started;
+} actor;
+
+static cc_local_stack stack;
+static actor actors[NACTORS];
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
+               "[--http-port PORT]\n"
+               "  --state DIR       state folder (default .state); data stays for the next start\n"
+               "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
+               "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
+               "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n");
+}
+
+static bool parse_port(const char *text, uint16_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || *end || end == text || v < 1 || v > 65535)
+        return false;
+    *out = (uint16_t)v;
+    return true;
+}
+
+/* environ minus the CC_* settings we give, plus ours: an actor must not
+ * pick up a stale CC_PG_CONNINFO from the user's shell. Strings are owned by
+ * the caller's buffer (vars), the array by the caller. */
+typedef struct envbuf {
+    const char *ptrs[512];
+    char vars[8][CC_LOCAL_CONNINFO_MAX + 32];
+    size_t n, nvars;
+} envbuf;
+
+static void env_add(envbuf *e, const char *key, const char *value)
+{
+    if (e->nvars == 8 || e->n + 1 >= 512)
+        return;
+    char *v = e->vars[e->nvars++];
+    snprintf(v, sizeof e->vars[0], "%s=%s", key, value);
+    e->ptrs[e->n++] = v;
+    e->ptrs[e->n] = NULL;
+}
+
+static void env_init(envbuf *e)
+{
+    static const char *const ours[] = {"CC_NATS_URL=",     "CC_PG_CONNINFO=", "CC_REDIS_URL=",
+                                       "CC_METRICS_PORT=", "CC_LOG_LEVEL=",   "CC_HTTP_PORT="};
+    e->n = e->nvars = 0;
+    for (char **v = environ; *v && e->n + 16 < 512; v++) {
+        bool skip = false;
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+            skip = skip || strncmp(*v, ours[i], strlen(ours[i])) == 0;
+        if (!skip)
+            e->ptrs[e->n++] = *v;
+    }
+    e->ptrs[e->n] = NULL;
+}
+
+/* snprintf that says whether the whole text fit. */
+static bool fits(int written, size_t size)
+{
+    return written >= 0 && (size_t)written < size;
+}
+
+static void start_actor(actor *a, const char *bin_dir, const char *log_level, uint16_t http_port)
+{
+    char path[PATH_MAX], log[PATH_MAX], pidpath[PATH_MAX], port[8];
+    if (!fits(snprintf(path, sizeof path, "%s/%s", bin_dir, a->row->binary), sizeof path) ||
+        !fits(snprintf(log, sizeof log, "%s/logs/%s.log", stack.dir, a->row->name), sizeof log) ||
+        !fits(snprintf(pidpath, sizeof pidpath, "%s/run/%s.pid", stack.dir, a->row->name),
+              sizeof pidpath)) {
+        printf("  %-16s skipped: path too long\n", a->row->name);
+        return;
+    }
+    if (access(path, X_OK) != 0) {
+        printf("  %-16s skipped: %s is not built yet\n", a->row->name, path);
+        return;
+    }
+    if (cc_local_free_port(&a->metrics_port) != CC_OK) {
+        printf("  %-16s skipped: no free port: %s\n", a->row->name, cc_err_msg());
+        return;
+    }
+    static envbuf e;
+    env_init(&e);
+    env_add(&e, "CC_NATS_URL", stack.nats_url);
+    env_add(&e, "CC_REDIS_URL", stack.redis_url);
+    env_add(&e, "CC_LOG_LEVEL", log_level);
+    snprintf(port, sizeof port, "%u", (unsigned)a->metrics_port);
+    env_add(&e, "CC_METRICS_PORT", port);
+    if (a->row->pg_service)
+        env_add(&e, "CC_PG_CONNINFO", cc_local_pg_conninfo(&stack, a->row->pg_service));
+    if (a->row->http) {
+        snprintf(port, sizeof port, "%u", (unsigned)http_port);
+        env_add(&e, "CC_HTTP_PORT", port);
+    }
+    const char *argv[] = {path, NULL};
+    cc_local_spawn_opts o = {.name = a->row->name,
+                             .path = path,
+                             .argv = argv,
+                             .envp = e.ptrs,
+                             .log_path = log,
+                             .pid_path = pidpath,
+                             .cwd = stack.dir};
+    if (cc_local_spawn(&a->proc, &o) != CC_OK) {
+        printf("  %-16s FAILED to start: %s\n", a->row->name, cc_err_msg());
+        return;
+    }
+    a->started = true;
+    if (a->row->http)
+        printf("  %-16s http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics  pid %ld\n",
+               a->row->name, (unsigned)http_port, (unsigned)a->metrics_port, (long)a->proc.pid);
+    else
+        printf("  %-16s metrics http://127.0.0.1:%u/metrics  pid %ld\n", a->row->name,
+               (unsigned)a->metrics_port, (long)a->proc.pid);
+}
+
+static void describe_exit(const char *name, pid_t pid, int status)
+{
+    if (status == -1)
+        printf("cc-local: %s (pid %ld) is gone; not restarted\n", name, (long)pid);
+    else if (WIFSIGNALED(status))
+        printf("cc-local: %s (pid %ld) was killed by signal %d (%s); not restarted, see its log\n",
+               name, (long)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        printf("cc-local: %s (pid %ld) exited with status %d; not restarted, see its log\n", name,
+               (long)pid, WEXITSTATUS(status));
+    fflush(stdout);
+}
+
+static void reap_report(void)
+{
+    for (size_t i = 0; i < NACTORS; i++) {
+        pid_t pid = actors[i].proc.pid;
+        if (actors[i].started && cc_local_proc_poll(&actors[i].proc))
+            describe_exit(actors[i].row->name, pid, actors[i].proc.status);
+    }
+    pid_t pids[3] = {stack.nats.pid, stack.pg.pid, stack.redis.pid};
+    unsigned died = cc_local_stack_poll(&stack);
+    if (died & CC_LOCAL_NATS)
+        describe_exit("nats-server", pids[0], stack.nats.status);
+    if (died & CC_LOCAL_PG)
+        describe_exit("postgres", pids[1], stack.pg.status);
+    if (died & CC_LOCAL_REDIS)
+        describe_exit("redis-server", pids[2], stack.redis.status);
+}
+
+static int shutdown_all(void)
+{
+    int rc = 0;
+    printf("cc-local: stopping actors\n");
+    fflush(stdout);
+    /* SIGTERM to all first: actors drain in parallel, then each is awaited. */
+    for (size_t i = 0; i < NACTORS; i++)
+        if (actors[i].proc.pid > 0)
+            kill(actors[i].proc.pid, SIGTERM);
+    for (size_t i = 0; i < NACTORS; i++)
+        if (cc_local_proc_stop(&actors[i].proc, SIGTERM, 15000) != CC_OK) {
+            fprintf(stderr, "cc-local: %s\n", cc_err_msg());
+        }
+    printf("cc-local: stopping servers\n");
+    fflush(stdout);
+    if (cc_local_stack_stop(&stack) != CC_OK) {
+        fprintf(stderr, "cc-local: stopping servers: %s\n", cc_err_msg());
+        rc = 1;
+    }
+    printf("cc-local: stopped; data kept in %s\n", stack.dir);
+    fflush(stdout);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *state = ".state";
+    const char *bin_dir = NULL;
+    const char *log_level = "info";
+    uint16_t http_port = 8080;
+    static const struct option longopts[] = {{"state", required_argument, NULL, 's'},
+                                             {"bin-dir", required_argument, NULL, 'b'},
+                                             {"log-level", required_argument, NULL, 'l'},
+                                             {"http-port", required_argument, NULL, 'p'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    for (int c; (c = getopt_long(argc, argv, "s:b:l:p:h", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 's':
+            state = optarg;
+            break;
+        case 'b':
+            bin_dir = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            break;
+        case 'p':
+            if (!parse_port(optarg, &http_port)) {
+                fprintf(stderr, "cc-local: --http-port: '%s' is not a port (1-65535)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    /* Actors sit next to cc-local in build/bin unless told otherwise. */
+    char self_dir[PATH_MAX];
+    if (!bin_dir) {
+        ssize_t n = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
+        if (n <= 0) {
+            perror("cc-local: readlink /proc/self/exe");
+            return 1;
+        }
+        self_dir[n] = '\0';
+        char *slash = strrchr(self_dir, '/');
+        if (slash)
+            *slash = '\0';
+        bin_dir = self_dir;
+    }
+    if (geteuid() != 0) {
+        fprintf(stderr, "cc-local: must run as root: PostgreSQL is started as user postgres\n");
+        return 1;
+    }
+
+    /* Signals arrive through a signalfd so shutdown runs in normal code, not
+     * in a handler; they are blocked from here on, before any child exists. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) {
+        perror("cc-local: signalfd");
+        return 1;
+    }
+
+    printf("cc-local: starting NATS (JetStream), PostgreSQL 15 and Redis in %s\n", state);
+    fflush(stdout);
+    cc_local_options o = {.what = CC_LOCAL_ALL,
+                          .pg_services = pg_services,
+                          .dir = state,
+                          .durable = true,
+                          .grant_search = true};
+    if (cc_local_stack_start_with(&stack, &o) != CC_OK) {
+        fprintf(stderr, "cc-local: %s\n", cc_err_msg());
+        return 1;
+    }
+    printf("cc-local: state folder %s (logs in %s/logs)\n", stack.dir, stack.dir);
+    printf("  %-16s %s  monitor http://127.0.0.1:%u/  pid %ld\n", "nats (JetStream)",
+           stack.nats_url, (unsigned)stack.nats_monitor_port, (long)stack.nats.pid);
+    printf("  %-16s 127.0.0.1:%u  databases cc_user cc_problem cc_submission "
+           "cc_notification (passwords in %s/secrets)  pid %ld\n",
+           "postgres", (unsigned)stack.pg_port, stack.dir, (long)stack.pg.pid);
+    printf("  %-16s %s  pid %ld\n", "redis", stack.redis_url, (long)stack.redis.pid);
+    for (size_t i = 0; i < NACTORS; i++) {
+        actors[i].row = &actor_table[i];
+        start_actor(&actors[i], bin_dir, log_level, http_port);
+    }
+    printf("cc-local: ready; Ctrl-C stops everything\n");
+    fflush(stdout);
+
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t r = read(sfd, &si, sizeof si);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != (ssize_t)sizeof si) {
+            perror("cc-local: read signalfd");
+            break;
+        }
+        if (si.ssi_signo == SIGCHLD) {
+            reap_report();
+            continue;
+        }
+        printf("cc-local: got %s\n", strsignal((int)si.ssi_signo));
+        break;
+    }
+    close(sfd);
+    return shutdown_all();
+}

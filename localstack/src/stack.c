@@ -1,0 +1,794 @@
+/* The three servers of a stack: folder layout, start, readiness, stop.
+ *
+ * DIR/logs/NAME.log   stdout+stderr of each child (appended)
+ * DIR/run/NAME.pid    pid of each running server, to stop leftovers
+ * DIR/secrets/NAME.pw generated PostgreSQL passwords (0600)
+ * DIR/nats/jetstream  JetStream store
+ * DIR/pg/data         the PostgreSQL cluster, owned by user postgres
+ * DIR/redis           Redis AOF / RDB files */
+#include "cc/local.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NATS_BIN "/usr/sbin/nats-server"
+#define REDIS_BIN "/usr/bin/redis-server"
+/* By absolute path: /usr/local/bin links exist only where someone made them. */
+#define PG_BINDIR "/usr/lib/postgresql/15/bin"
+#define PG_USER "postgres"
+#define HOST "127.0.0.1"
+#define START_ATTEMPTS 4
+#define STOP_TIMEOUT_MS 30000
+
+static bool pathf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool pathf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    return w >= 0 && (size_t)w < n;
+}
+
+#define PATHF(buf, ...)                                                                            \
+    do {                                                                                           \
+        if (!pathf((buf), sizeof(buf), __VA_ARGS__))                                               \
+            return cc_err_set(CC_LIMIT, "path too long under %s", s->dir);                         \
+    } while (0)
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static cc_status mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (!pathf(tmp, sizeof tmp, "%s", path))
+        return cc_err_set(CC_LIMIT, "path too long: %s", path);
+    for (char *c = tmp + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return cc_err_set(CC_SYS, "mkdir %s: %s", tmp, strerror(errno));
+        *c = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return cc_err_set(CC_SYS, "mkdir %s: %s", tmp, strerror(errno));
+    return CC_OK;
+}
+
+/* Reads a small text file into buf without its trailing newline. */
+static bool read_small(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t r = read(fd, buf, n - 1);
+    close(fd);
+    if (r <= 0)
+        return false;
+    buf[r] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf[0] != '\0';
+}
+
+static cc_status write_secret(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cc_err_set(CC_SYS, "create %s: %s", path, strerror(errno));
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+    ok = close(fd) == 0 && ok;
+    return ok ? CC_OK : cc_err_set(CC_SYS, "write %s: %s", path, strerror(errno));
+}
+
+/* The password in DIR/secrets/NAME.pw, generated on first use so a restart
+ * of make run keeps the same credentials. */
+static cc_status load_or_make_password(cc_local_stack *s, const char *name, char *out, size_t n)
+{
+    char path[PATH_MAX];
+    PATHF(path, "%s/secrets/%s.pw", s->dir, name);
+    if (read_small(path, out, n))
+        return CC_OK;
+    cc_status st = cc_local_random_hex(out, 16);
+    IFOK(st, write_secret(path, out));
+    return st;
+}
+
+/* Prints the end of a server's log on stderr: when a start fails, the log
+ * says why, and a temporary folder is about to be removed. */
+static void show_log_tail(const cc_local_stack *s, const char *name)
+{
+    char path[PATH_MAX], buf[2048];
+    if (!pathf(path, sizeof path, "%s/logs/%s.log", s->dir, name))
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+    ssize_t r = pread(fd, buf, sizeof buf - 1, from);
+    close(fd);
+    if (r > 0) {
+        buf[r] = '\0';
+        fprintf(stderr, "cclocal: --- end of %s ---\n%s\ncclocal: ---\n", path, buf);
+    }
+}
+
+static int tcp_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads until "\r\n" or the buffer is full; false on error or timeout. */
+static bool read_line(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got + 1 < n) {
+        ssize_t r = read(fd, buf + got, n - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n"))
+            return true;
+    }
+    return true;
+}
+
+/* nats-server starts accepting clients only after JetStream is enabled, and
+ * then its INFO says "jetstream":true; a server that came up without it is
+ * a failure, not a wait. Returns 1 ready, 0 not yet, -1 up but no JS. */
+static int nats_ready(const cc_local_stack *s)
+{
+    int fd = tcp_connect(s->nats_port);
+    if (fd < 0)
+        return 0;
+    char buf[4096];
+    bool ok = read_line(fd, buf, sizeof buf);
+    close(fd);
+    if (!ok || strncmp(buf, "INFO ", 5) != 0)
+        return 0;
+    return strstr(buf, "\"jetstream\":true") ? 1 : -1;
+}
+
+/* Redis answers -LOADING while it replays the AOF: ready means +PONG. */
+static int redis_ready(const cc_local_stack *s)
+{
+    int fd = tcp_connect(s->redis_port);
+    if (fd < 0)
+        return 0;
+    char buf[256];
+    static const char ping[] = "PING\r\n";
+    bool ok = write(fd, ping, sizeof ping - 1) == (ssize_t)(sizeof ping - 1) &&
+              read_line(fd, buf, sizeof buf);
+    close(fd);
+    return ok && strncmp(buf, "+PONG", 5) == 0;
+}
+
+static int pg_ready(const cc_local_stack *s)
+{
+    char ci[CC_LOCAL_CONNINFO_MAX + 32];
+    if (!pathf(ci, sizeof ci, "%s connect_timeout=2", s->pg_super_conninfo))
+        return 0;
+    return PQping(ci) == PQPING_OK;
+}
+
+typedef struct server {
+    unsigned bit;
+    const char *name;
+    const char *bin; /* to recognise a leftover by /proc/PID/exe */
+    int stop_sig;    /* SIGINT is PostgreSQL's fast shutdown */
+} server;
+
+static const server servers[] = {
+    {CC_LOCAL_NATS, "nats", NATS_BIN, SIGTERM},
+    {CC_LOCAL_PG, "postgres", PG_BINDIR "/postgres", SIGINT},
+    {CC_LOCAL_REDIS, "redis", REDIS_BIN, SIGTERM},
+};
+
+static cc_local_proc *proc_of(cc_local_stack *s, unsigned bit)
+{
+    return bit == CC_LOCAL_NATS ? &s->nats : bit == CC_LOCAL_PG ? &s->pg : &s->redis;
+}
+
+/* A server a crashed previous run left behind (its parent died without
+ * stopping it) is found by pidfile and stopped, but only if the pid still
+ * runs that server's binary: pids are reused. */
+static void stop_leftover(cc_local_stack *s, const server *sv)
+{
+    char pidpath[PATH_MAX], buf[32], exe[PATH_MAX], want[PATH_MAX], link[64];
+    if (!pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, sv->name) ||
+        !read_small(pidpath, buf, sizeof buf))
+        return;
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    if (*end != '\0' || pid <= 1 || !cc_local_pid_alive((pid_t)pid))
+        goto done;
+    snprintf(link, sizeof link, "/proc/%ld/exe", pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n <= 0 || !realpath(sv->bin, want))
+        goto done;
+    exe[n] = '\0';
+    if (strcmp(exe, want) != 0)
+        goto done;
+    fprintf(stderr, "cclocal: stopping %s left running by an earlier run (pid %ld)\n", sv->name,
+            pid);
+    kill((pid_t)pid, sv->stop_sig);
+    for (int i = 0; i < STOP_TIMEOUT_MS / 20 && cc_local_pid_alive((pid_t)pid); i++)
+        sleep_ms(20);
+    killpg((pid_t)pid, SIGKILL);
+    kill((pid_t)pid, SIGKILL);
+    for (int i = 0; i < 250 && cc_local_pid_alive((pid_t)pid); i++)
+        sleep_ms(20);
+done:
+    unlink(pidpath);
+}
+
+static cc_status pg_user(uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = getpwnam(PG_USER);
+    if (!pw)
+        return cc_err_set(CC_NOT_FOUND,
+                          "no system user '%s': install the Debian package "
+                          "postgresql-15",
+                          PG_USER);
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return CC_OK;
+}
+
+/* The postgres user must be able to walk down to DIR/pg. Our own folder gets
+ * o+x; an ancestor without it (a checkout under /root) is either granted
+ * search (o+x, not read) or named in the error. */
+static cc_status pg_reachable(cc_local_stack *s, bool grant)
+{
+    char p[PATH_MAX];
+    if (!pathf(p, sizeof p, "%s", s->dir))
+        return cc_err_set(CC_LIMIT, "path too long: %s", s->dir);
+    struct stat st;
+    if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH) && chmod(p, (st.st_mode & 07777) | S_IXOTH))
+        return cc_err_set(CC_SYS, "chmod o+x %s: %s", p, strerror(errno));
+    for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        const char *dir = p[0] ? p : "/";
+        if (stat(dir, &st) != 0)
+            return cc_err_set(CC_SYS, "stat %s: %s", dir, strerror(errno));
+        if (!(st.st_mode & S_IXOTH)) {
+            if (!grant)
+                return cc_err_set(CC_DENIED,
+                                  "user postgres cannot reach %s: %s lacks o+x (chmod o+x %s, or "
+                                  "use a folder outside it)",
+                                  s->dir, dir, dir);
+            if (chmod(dir, (st.st_mode & 07777) | S_IXOTH) != 0)
+                return cc_err_set(CC_SYS, "chmod o+x %s: %s", dir, strerror(errno));
+            fprintf(stderr,
+                    "cclocal: note: added search permission (o+x) to %s so that user postgres "
+                    "can reach %s/pg\n",
+                    dir, s->dir);
+        }
+        if (!p[0])
+            break;
+    }
+    return CC_OK;
+}
+
+/* Runs a short-lived helper (initdb) to completion as user postgres. */
+static cc_status run_as_postgres(cc_local_stack *s, const char *name, const char *const *argv,
+                                 int timeout_ms)
+{
+    char log[PATH_MAX];
+    PATHF(log, "%s/logs/%s.log", s->dir, name);
+    cc_local_spawn_opts o = {
+        .name = name, .path = argv[0], .argv = argv, .log_path = log, .cwd = "/", .as_user = true};
+    cc_status st = pg_user(&o.uid, &o.gid);
+    cc_local_proc p = {0};
+    IFOK(st, cc_local_spawn(&p, &o));
+    if (st != CC_OK)
+        return st;
+    for (long long deadline = now_ms() + timeout_ms; !cc_local_proc_poll(&p);) {
+        if (now_ms() > deadline) {
+            cc_local_proc_kill(&p);
+            return cc_err_set(CC_TIMEOUT, "%s did not finish in %d ms", name, timeout_ms);
+        }
+        sleep_ms(20);
+    }
+    if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
+        show_log_tail(s, name);
+        return cc_err_set(CC_ERR, "%s failed (status 0x%x), see %s", name, (unsigned)p.status, log);
+    }
+    return CC_OK;
+}
+
+/* initdb once per folder; later starts reuse the cluster and its password. */
+static cc_status pg_prepare(cc_local_stack *s, bool grant)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+    char pgdir[PATH_MAX], data[PATH_MAX], version[PATH_MAX], pwfile[PATH_MAX], secret[PATH_MAX];
+    cc_status st = pg_user(&uid, &gid);
+    IFOK(st, pg_reachable(s, grant));
+    if (st != CC_OK)
+        return st;
+    PATHF(pgdir, "%s/pg", s->dir);
+    PATHF(data, "%s/pg/data", s->dir);
+    PATHF(version, "%s/pg/data/PG_VERSION", s->dir);
+    PATHF(pwfile, "%s/pg/initdb.pw", s->dir);
+    PATHF(secret, "%s/secrets/postgres.pw", s->dir);
+    IFOK(st, mkdir_p(pgdir, 0700));
+    if (st != CC_OK)
+        return st;
+    if (chown(pgdir, uid, gid) != 0 || chmod(pgdir, 0700) != 0)
+        return cc_err_set(CC_SYS, "chown %s to postgres: %s", pgdir, strerror(errno));
+
+    if (access(version, F_OK) == 0) {
+        if (!read_small(secret, s->pg_password, sizeof s->pg_password))
+            return cc_err_set(CC_NOT_FOUND,
+                              "%s holds a cluster but %s is missing: remove %s to start afresh",
+                              data, secret, pgdir);
+        return CC_OK;
+    }
+    /* A half-made cluster from an interrupted initdb would make it refuse. */
+    IFOK(st, cc_local_rmtree(data));
+    IFOK(st, cc_local_random_hex(s->pg_password, 16));
+    IFOK(st, write_secret(secret, s->pg_password));
+    /* initdb runs as postgres and reads the password from a file: a copy it
+     * can read, removed right after. */
+    IFOK(st, write_secret(pwfile, s->pg_password));
+    if (st != CC_OK)
+        return st;
+    if (chown(pwfile, uid, gid) != 0) {
+        unlink(pwfile);
+        return cc_err_set(CC_SYS, "chown %s: %s", pwfile, strerror(errno));
+    }
+    char pwarg[PATH_MAX + 16];
+    PATHF(pwarg, "--pwfile=%s", pwfile);
+    const char *argv[] = {PG_BINDIR "/initdb", "-D", data, "-U", PG_USER, pwarg, "-E", "UTF8",
+                          "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
+                          /* A test cluster is thrown away: skip the fsyncs. */
+                          s->durable ? NULL : "--no-sync", NULL};
+    st = run_as_postgres(s, "initdb", argv, 180000);
+    unlink(pwfile);
+    return st;
+}
+
+/* One role and one database per service, owner = that role, and no CONNECT
+ * for anyone else: DESIGN.md's "no service reads another's tables". */
+static cc_status pg_provision(cc_local_stack *s, const char *const *names)
+{
+    if (!names || !names[0])
+        return CC_OK;
+    PGconn *c = PQconnectdb(s->pg_super_conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        cc_status st = cc_err_set(CC_DB, "connect as postgres: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return st;
+    }
+    cc_status st = CC_OK;
+    for (size_t i = 0; names[i] && st == CC_OK; i++) {
+        const char *name = names[i];
+        if (s->pg_nservices == CC_LOCAL_MAX_SERVICES) {
+            st = cc_err_set(CC_LIMIT, "more than %d pg services", CC_LOCAL_MAX_SERVICES);
+            break;
+        }
+        if (!cc_local_service_name_ok(name)) {
+            st = cc_err_set(CC_INVALID, "bad service name '%s' (want [a-z_][a-z0-9_]*)", name);
+            break;
+        }
+        cc_local_pg_service *sv = &s->pg_services[s->pg_nservices];
+        snprintf(sv->name, sizeof sv->name, "%s", name);
+        st = load_or_make_password(s, name, sv->password, sizeof sv->password);
+        if (st != CC_OK)
+            break;
+        /* Utility statements take no parameters: the name is checked above
+         * and the password is escaped by libpq. */
+        char *lit = PQescapeLiteral(c, sv->password, strlen(sv->password));
+        if (!lit) {
+            st = cc_err_set(CC_DB, "escape password: %s", PQerrorMessage(c));
+            break;
+        }
+        char sql[512];
+        const char *param[1] = {name};
+        PGresult *r = PQexecParams(c, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, NULL, param,
+                                   NULL, NULL, 0);
+        bool role_exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        snprintf(sql, sizeof sql, "%s ROLE \"%s\" %sPASSWORD %s", role_exists ? "ALTER" : "CREATE",
+                 name, role_exists ? "" : "LOGIN ", lit);
+        PQfreemem(lit);
+        r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            st = cc_err_set(CC_DB, "create role %s: %s", name, PQresultErrorMessage(r));
+        PQclear(r);
+        if (st != CC_OK)
+            break;
+        r = PQexecParams(c, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, param, NULL,
+                         NULL, 0);
+        bool db_exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        if (!db_exists) {
+            snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\" OWNER \"%s\"", name, name);
+            r = PQexec(c, sql);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                st = cc_err_set(CC_DB, "create database %s: %s", name, PQresultErrorMessage(r));
+            PQclear(r);
+            if (st != CC_OK)
+                break;
+        }
+        snprintf(sql, sizeof sql, "REVOKE CONNECT, TEMPORARY ON DATABASE \"%s\" FROM PUBLIC", name);
+        r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            st = cc_err_set(CC_DB, "revoke on %s: %s", name, PQresultErrorMessage(r));
+        PQclear(r);
+        IFOK(st, cc_local_conninfo(sv->conninfo, sizeof sv->conninfo, HOST, s->pg_port, name, name,
+                                   sv->password));
+        if (st == CC_OK)
+            s->pg_nservices++;
+    }
+    PQfinish(c);
+    return st;
+}
+
+static cc_status spawn_server(cc_local_stack *s, const server *sv)
+{
+    char log[PATH_MAX], pidpath[PATH_MAX], port[8], mport[8], dir[PATH_MAX];
+    PATHF(log, "%s/logs/%s.log", s->dir, sv->name);
+    PATHF(pidpath, "%s/run/%s.pid", s->dir, sv->name);
+    cc_local_spawn_opts o = {
+        .name = sv->name, .path = sv->bin, .log_path = log, .pid_path = pidpath, .cwd = s->dir};
+    cc_local_proc *p = proc_of(s, sv->bit);
+    cc_status st = CC_OK;
+    if (sv->bit == CC_LOCAL_NATS) {
+        snprintf(port, sizeof port, "%u", (unsigned)s->nats_port);
+        snprintf(mport, sizeof mport, "%u", (unsigned)s->nats_monitor_port);
+        PATHF(dir, "%s/nats", s->dir);
+        const char *argv[] = {NATS_BIN, "-a",  HOST, "-p", port,      "-m", mport,
+                              "-js",    "-sd", dir,  "-n", "cclocal", NULL};
+        o.argv = argv;
+        st = cc_local_spawn(p, &o);
+    } else if (sv->bit == CC_LOCAL_REDIS) {
+        snprintf(port, sizeof port, "%u", (unsigned)s->redis_port);
+        PATHF(dir, "%s/redis", s->dir);
+        const char *durable[] = {"--appendonly", "yes",    "--appendfsync",
+                                 "everysec",     "--save", "3600 1 300 100 60 10000"};
+        const char *fast[] = {"--appendonly", "no", "--save", ""};
+        const char *argv[32] = {
+            REDIS_BIN, "--bind",    HOST, "--port",           port, "--dir", dir, "--daemonize",
+            "no",      "--logfile", "",   "--protected-mode", "yes"};
+        size_t n = 13;
+        const char **extra = s->durable ? durable : fast;
+        size_t nextra = s->durable ? 6 : 4;
+        for (size_t i = 0; i < nextra; i++)
+            argv[n++] = extra[i];
+        argv[n] = NULL;
+        o.argv = argv;
+        st = cc_local_spawn(p, &o);
+    } else {
+        char data[PATH_MAX], sock[PATH_MAX], portopt[32], sockopt[PATH_MAX + 32];
+        PATHF(data, "%s/pg/data", s->dir);
+        PATHF(sock, "%s/pg", s->dir);
+        snprintf(portopt, sizeof portopt, "port=%u", (unsigned)s->pg_port);
+        /* The socket lives in our folder so parallel clusters never meet in
+         * /var/run/postgresql; sun_path is 108 bytes, so a deep folder gets
+         * no socket (everything here uses TCP anyway). */
+        if (strlen(sock) + sizeof "/.s.PGSQL.65535" > 100)
+            sock[0] = '\0';
+        PATHF(sockopt, "unix_socket_directories=%s", sock);
+        const char *argv[32] = {PG_BINDIR "/postgres",
+                                "-D",
+                                data,
+                                "-c",
+                                "listen_addresses=" HOST,
+                                "-c",
+                                portopt,
+                                "-c",
+                                sockopt,
+                                "-c",
+                                "logging_collector=off"};
+        size_t n = 11;
+        if (!s->durable) {
+            static const char *fast[] = {"fsync=off", "synchronous_commit=off",
+                                         "full_page_writes=off", "shared_buffers=32MB"};
+            for (size_t i = 0; i < 4; i++) {
+                argv[n++] = "-c";
+                argv[n++] = fast[i];
+            }
+        }
+        argv[n] = NULL;
+        o.argv = argv;
+        o.cwd = "/";
+        o.as_user = true;
+        IFOK(st, pg_user(&o.uid, &o.gid));
+        IFOK(st, cc_local_spawn(p, &o));
+    }
+    return st;
+}
+
+static void set_urls(cc_local_stack *s)
+{
+    snprintf(s->nats_url, sizeof s->nats_url, "nats://" HOST ":%u", (unsigned)s->nats_port);
+    snprintf(s->redis_host, sizeof s->redis_host, HOST);
+    snprintf(s->redis_url, sizeof s->redis_url, "redis://" HOST ":%u", (unsigned)s->redis_port);
+    cc_local_conninfo(s->pg_super_conninfo, sizeof s->pg_super_conninfo, HOST, s->pg_port,
+                      "postgres", PG_USER, s->pg_password);
+    for (size_t i = 0; i < s->pg_nservices; i++) {
+        cc_local_pg_service *sv = &s->pg_services[i];
+        cc_local_conninfo(sv->conninfo, sizeof sv->conninfo, HOST, s->pg_port, sv->name, sv->name,
+                          sv->password);
+    }
+}
+
+static cc_status pick_ports(cc_local_stack *s, unsigned bit)
+{
+    cc_status st = CC_OK;
+    if (bit == CC_LOCAL_NATS) {
+        IFOK(st, cc_local_free_port(&s->nats_port));
+        IFOK(st, cc_local_free_port(&s->nats_monitor_port));
+        if (st == CC_OK && s->nats_monitor_port == s->nats_port)
+            st = cc_local_free_port(&s->nats_monitor_port);
+    } else if (bit == CC_LOCAL_PG) {
+        IFOK(st, cc_local_free_port(&s->pg_port));
+    } else {
+        IFOK(st, cc_local_free_port(&s->redis_port));
+    }
+    set_urls(s);
+    return st;
+}
+
+static int probe(cc_local_stack *s, unsigned bit)
+{
+    return bit == CC_LOCAL_NATS ? nats_ready(s) : bit == CC_LOCAL_PG ? pg_ready(s) : redis_ready(s);
+}
+
+/* Starts the servers in which and waits until each answers. A server that
+ * dies before it answers is retried: on a new port if its port was picked
+ * by this call (another process may have taken it between our probe and
+ * its bind), on the same port otherwise (a restart). */
+cc_status cc_local_stack_start_some(cc_local_stack *s, unsigned which)
+{
+    which &= s->what;
+    unsigned picked = 0;
+    cc_status st = CC_OK;
+    int attempts[3] = {0, 0, 0};
+    for (size_t i = 0; i < 3 && st == CC_OK; i++) {
+        const server *sv = &servers[i];
+        if (!(which & sv->bit) || proc_of(s, sv->bit)->pid > 0)
+            continue;
+        uint16_t port = sv->bit == CC_LOCAL_NATS ? s->nats_port
+                        : sv->bit == CC_LOCAL_PG ? s->pg_port
+                                                 : s->redis_port;
+        if (port == 0) {
+            st = pick_ports(s, sv->bit);
+            picked |= sv->bit;
+        }
+        IFOK(st, spawn_server(s, sv));
+        attempts[i] = 1;
+    }
+    /* Spawned together, waited for one by one: the servers boot in parallel. */
+    for (size_t i = 0; i < 3 && st == CC_OK; i++) {
+        const server *sv = &servers[i];
+        if (!attempts[i])
+            continue;
+        cc_local_proc *p = proc_of(s, sv->bit);
+        long long deadline = now_ms() + s->timeout_ms;
+        for (;;) {
+            int r = probe(s, sv->bit);
+            if (r > 0)
+                break;
+            if (r < 0) {
+                st = cc_err_set(CC_UNAVAILABLE, "nats-server on port %u runs without JetStream",
+                                (unsigned)s->nats_port);
+                break;
+            }
+            if (cc_local_proc_poll(p)) {
+                if (attempts[i] >= START_ATTEMPTS) {
+                    show_log_tail(s, sv->name);
+                    st = cc_err_set(CC_UNAVAILABLE,
+                                    "%s exited during start %d times (last status 0x%x); see "
+                                    "%s/logs/%s.log",
+                                    sv->name, attempts[i], (unsigned)p->status, s->dir, sv->name);
+                    break;
+                }
+                attempts[i]++;
+                if (picked & sv->bit)
+                    st = pick_ports(s, sv->bit);
+                else
+                    sleep_ms(250);
+                IFOK(st, spawn_server(s, sv));
+                if (st != CC_OK)
+                    break;
+                deadline = now_ms() + s->timeout_ms;
+                continue;
+            }
+            if (now_ms() > deadline) {
+                show_log_tail(s, sv->name);
+                st = cc_err_set(CC_TIMEOUT, "%s did not answer on 127.0.0.1 within %d ms", sv->name,
+                                s->timeout_ms);
+                break;
+            }
+            sleep_ms(20);
+        }
+    }
+    return st;
+}
+
+cc_status cc_local_stack_stop_some(cc_local_stack *s, unsigned which)
+{
+    cc_status first = CC_OK;
+    for (size_t i = 0; i < 3; i++) {
+        const server *sv = &servers[i];
+        cc_local_proc *p = proc_of(s, sv->bit);
+        if (!(which & sv->bit) || p->pid <= 0)
+            continue;
+        cc_status st = cc_local_proc_stop(p, sv->stop_sig, STOP_TIMEOUT_MS);
+        if (first == CC_OK)
+            first = st;
+        char pidpath[PATH_MAX];
+        if (pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, sv->name))
+            unlink(pidpath);
+    }
+    return first;
+}
+
+cc_status cc_local_stack_restart(cc_local_stack *s, unsigned which)
+{
+    cc_status st = cc_local_stack_stop_some(s, which);
+    IFOK(st, cc_local_stack_start_some(s, which));
+    return st;
+}
+
+cc_status cc_local_stack_crash(cc_local_stack *s, unsigned which)
+{
+    cc_status first = CC_OK;
+    for (size_t i = 0; i < 3; i++) {
+        if (!(which & servers[i].bit))
+            continue;
+        cc_status st = cc_local_proc_kill(proc_of(s, servers[i].bit));
+        if (first == CC_OK)
+            first = st;
+    }
+    return first;
+}
+
+unsigned cc_local_stack_poll(cc_local_stack *s)
+{
+    unsigned died = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (cc_local_proc_poll(proc_of(s, servers[i].bit)))
+            died |= servers[i].bit;
+    return died;
+}
+
+const char *cc_local_pg_conninfo(const cc_local_stack *s, const char *name)
+{
+    for (size_t i = 0; name && i < s->pg_nservices; i++)
+        if (strcmp(s->pg_services[i].name, name) == 0)
+            return s->pg_services[i].conninfo;
+    return NULL;
+}
+
+cc_status cc_local_stack_stop(cc_local_stack *s)
+{
+    if (!s)
+        return CC_OK;
+    cc_local_unguard(s);
+    /* Servers stop one after the other but each gets its signal at once:
+     * a shutdown costs the slowest server, not the sum. */
+    for (size_t i = 0; i < 3; i++) {
+        cc_local_proc *p = proc_of(s, servers[i].bit);
+        if (p->pid > 0)
+            kill(p->pid, servers[i].stop_sig);
+    }
+    cc_status st = cc_local_stack_stop_some(s, CC_LOCAL_ALL);
+    if (s->owns_dir && s->dir[0]) {
+        const char *keep = getenv("CC_LOCAL_KEEP");
+        if (keep && strcmp(keep, "1") == 0) {
+            fprintf(stderr, "cclocal: CC_LOCAL_KEEP=1: keeping %s\n", s->dir);
+        } else {
+            cc_status rs = cc_local_rmtree(s->dir);
+            if (st == CC_OK)
+                st = rs;
+        }
+        s->owns_dir = false;
+    }
+    s->what = 0;
+    return st;
+}
+
+cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o)
+{
+    if (!s || !o)
+        return cc_err_set(CC_INVALID, "cc_local_stack_start_with: NULL argument");
+    memset(s, 0, sizeof *s);
+    s->nats.status = s->pg.status = s->redis.status = -1;
+    s->what = o->what & CC_LOCAL_ALL;
+    s->durable = o->durable;
+    s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
+    cc_status st = CC_OK;
+    if (!o->dir) {
+        const char *tmp = getenv("TMPDIR");
+        if (!tmp || !tmp[0])
+            tmp = "/tmp";
+        if (!pathf(s->dir, sizeof s->dir, "%s/cclocal-XXXXXX", tmp))
+            return cc_err_set(CC_LIMIT, "TMPDIR too long");
+        if (!mkdtemp(s->dir))
+            return cc_err_set(CC_SYS, "mkdtemp %s: %s", s->dir, strerror(errno));
+        s->owns_dir = true;
+    } else {
+        st = mkdir_p(o->dir, 0755);
+        if (st != CC_OK)
+            return st;
+        if (!realpath(o->dir, s->dir))
+            return cc_err_set(CC_SYS, "realpath %s: %s", o->dir, strerror(errno));
+    }
+    char sub[PATH_MAX];
+    static const char *const subs[] = {"logs", "run", "secrets", "nats", "redis"};
+    for (size_t i = 0; i < 5 && st == CC_OK; i++) {
+        if (!pathf(sub, sizeof sub, "%s/%s", s->dir, subs[i]))
+            st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
+        IFOK(st, mkdir_p(sub, strcmp(subs[i], "secrets") == 0 ? 0700 : 0755));
+    }
+    for (size_t i = 0; i < 3 && st == CC_OK; i++)
+        if (s->what & servers[i].bit)
+            stop_leftover(s, &servers[i]);
+    if (st == CC_OK && (s->what & CC_LOCAL_PG))
+        st = pg_prepare(s, o->grant_search);
+    IFOK(st, cc_local_stack_start_some(s, s->what));
+    if (st == CC_OK && (s->what & CC_LOCAL_PG))
+        st = pg_provision(s, o->pg_services);
+    if (st != CC_OK) {
+        /* Keep the first error: the stop would overwrite it. */
+        cc_status keep = st;
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cc_err_msg());
+        cc_local_stack_stop(s);
+        return cc_err_set(keep, "%s", msg);
+    }
+    return CC_OK;
+}
+
+cc_status cc_local_stack_start(cc_local_stack *s, unsigned what, const char *const *pg_services)
+{
+    cc_local_options o = {.what = what, .pg_services = pg_services};
+    return cc_local_stack_start_with(s, &o);
+}

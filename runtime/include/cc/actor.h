@@ -1,0 +1,72 @@
+/* An actor process: the runtime's main loop around a table. An actor
+ * declares its service name, RPC methods, settings and start/drain hooks;
+ * cc_actor_main does the rest: configuration (flags and CC_* variables,
+ * checked at start), logging, the libuv loop, the NATS connection, the
+ * JetStream streams, the RPC server, the ops endpoint (/healthz, /readyz,
+ * /metrics) and the SIGTERM drain. */
+#ifndef CC_ACTOR_H
+#define CC_ACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cc/bus.h"
+#include "cc/config.h"
+#include "cc/js.h"
+
+typedef struct cc_actor cc_actor;
+
+typedef struct cc_actor_def {
+    const char *service; /* "user": serves cc.rpc.user.*, logs as "cc-user" */
+    const cc_rpc_method *methods;
+    size_t nmethods;
+    /* The actor's own settings, loaded together with the runtime's. */
+    const cc_config_row *config;
+    size_t nconfig;
+    void *settings;
+    /* On the loop, once the bus is connected and the streams exist, before
+     * requests are served. A failure stops the process (exit 1). */
+    cc_status (*start)(cc_actor *a);
+    /* On SIGTERM, after the RPC server and the registered consumers stopped
+     * taking work: stop the actor's own sources of work (timers, relays).
+     * Work still counted on the bus is awaited afterwards. May be NULL. */
+    void (*drain)(cc_actor *a);
+    /* Last call before the connection closes: free the actor's state. May
+     * be NULL. */
+    void (*stop)(cc_actor *a);
+} cc_actor_def;
+
+/* The runtime's own settings, shared by every actor. */
+typedef struct cc_runtime_settings {
+    char *nats_url;
+    char *nats_user;
+    char *nats_password;
+    char *metrics_host;
+    int64_t metrics_port; /* 0 = a free port, -1 = none */
+    int log_level;        /* cc_log_level */
+    int64_t drain_timeout_ms;
+    int64_t rpc_timeout_ms;
+} cc_runtime_settings;
+
+/* Runs the actor until SIGTERM or SIGINT has drained it. Returns the
+ * process exit status: 0 after a drain, 1 when start failed, 2 for bad
+ * settings (the message names the setting). */
+int cc_actor_main(const cc_actor_def *def, int argc, char **argv);
+
+uv_loop_t *cc_actor_loop(cc_actor *a);
+cc_bus *cc_actor_bus(cc_actor *a);
+const cc_actor_def *cc_actor_def_of(cc_actor *a);
+const cc_runtime_settings *cc_actor_runtime(cc_actor *a);
+/* The actor's own state, set in start. */
+void cc_actor_set_state(cc_actor *a, void *state);
+void *cc_actor_state(cc_actor *a);
+/* Registers a consumer so the drain stops it and hands back what it still
+ * holds when the drain times out. The actor keeps owning it. */
+void cc_actor_add_consumer(cc_actor *a, cc_js_consumer *c);
+/* Marks the actor not ready (why: a static string) or ready again. */
+void cc_actor_set_ready(cc_actor *a, bool ready, const char *why);
+/* Starts the drain as SIGTERM would. */
+void cc_actor_shutdown(cc_actor *a);
+
+#endif

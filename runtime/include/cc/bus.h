@@ -1,0 +1,160 @@
+/* The bus: one NATS connection per process, driven by the actor's libuv
+ * loop through nats.c's libuv adapter. nats.c calls subscription callbacks
+ * on its own threads; the bus only queues those messages and wakes the
+ * loop, so every handler below runs on the loop thread.
+ *
+ * Rule for callers: never call a blocking nats.c function (a synchronous
+ * request, Flush, js_* management calls, Fetch) on the loop thread. The
+ * socket is read by the loop, so such a call would wait forever. Use the
+ * asynchronous calls here, or cc_bus_offload() to run blocking work on the
+ * thread pool. */
+#ifndef CC_BUS_H
+#define CC_BUS_H
+
+#include <nats/nats.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cc/arena.h"
+#include "cc/envelope.h"
+#include "cc/status.h"
+
+typedef struct cc_bus cc_bus;
+
+typedef struct cc_bus_options {
+    const char *url;       /* "nats://127.0.0.1:4222" */
+    const char *name;      /* connection name shown by the server */
+    const char *user;      /* NULL = no credentials */
+    const char *password;
+    bool send_asap;        /* natsOptions_SetSendAsap: lower RPC latency */
+    int connect_timeout_ms;
+} cc_bus_options;
+
+/* Connects (blocking, before the loop serves anything) and attaches the
+ * connection to loop. Reconnects forever afterwards. On success *out is a
+ * bus owned by the caller, released with cc_bus_close. Must be called on
+ * the loop's thread. */
+cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out);
+
+/* Stops every subscription, flushes what was published, closes the
+ * connection and frees the bus once the loop has closed its handles; done
+ * (may be NULL) is called on the loop when that has happened. Pending
+ * requests complete with CC_CLOSED first. */
+void cc_bus_close(cc_bus *b, void (*done)(void *ud), void *ud);
+
+uv_loop_t *cc_bus_loop(cc_bus *b);
+/* The underlying connection, for nats.c calls the bus does not wrap. */
+natsConnection *cc_bus_nats(cc_bus *b);
+bool cc_bus_connected(cc_bus *b);
+
+/* Runs work(ud) on libuv's thread pool (it may block on NATS), then
+ * done(status, ud) on the loop. Returns CC_OK or the uv_queue_work error;
+ * on error done is not called. */
+cc_status cc_bus_offload(cc_bus *b, cc_status (*work)(void *ud), void (*done)(cc_status, void *ud),
+                         void *ud);
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* Reads the envelope from a message's headers. A message without headers
+ * gets a fresh envelope. Invalid header values are CC_PROTO with
+ * cc_err_set naming the header. */
+cc_status cc_envelope_from_msg(cc_envelope *e, natsMsg *m);
+/* Writes the envelope into a message's headers (empty fields are left
+ * out). */
+cc_status cc_envelope_to_msg(const cc_envelope *e, natsMsg *m);
+
+/* A raw subscription whose handler runs on the loop. The handler owns m
+ * and must natsMsg_Destroy it. queue may be NULL. The subscription lives
+ * until cc_bus_unsubscribe or cc_bus_close. */
+typedef void (*cc_bus_handler)(cc_bus *b, natsMsg *m, void *ud);
+typedef struct cc_bus_sub cc_bus_sub;
+cc_status cc_bus_subscribe(cc_bus *b, const char *subject, const char *queue, cc_bus_handler h,
+                           void *ud, cc_bus_sub **out);
+/* Stops delivery; messages already queued for the loop are dropped.
+ * Safe to call from the handler itself. */
+void cc_bus_unsubscribe(cc_bus_sub *s);
+
+/* Publishes data with the envelope's headers (core NATS, fire and
+ * forget). type overrides env->type when non-NULL. */
+cc_status cc_bus_publish(cc_bus *b, const char *subject, const cc_envelope *env, const char *type,
+                         const void *data, size_t len);
+
+/* Asynchronous request: publishes data to subject with the envelope's
+ * headers (env may be NULL; type, when non-NULL, overrides env->type;
+ * msg_id, when non-NULL, is sent as Nats-Msg-Id) and a reply subject of the
+ * bus's inbox, then calls cb on the loop with the reply, or with
+ * CC_TIMEOUT after timeout_ms (also when nobody serves the subject: the
+ * bus does not use NATS's "no responders" status), CC_CLOSED when the bus
+ * closes. cb owns reply (NULL on
+ * error) and must natsMsg_Destroy it. On a returned error cb is not
+ * called. */
+typedef void (*cc_bus_reply_cb)(cc_bus *b, cc_status s, natsMsg *reply, void *ud);
+cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env, const char *type,
+                         const char *msg_id, const void *data, size_t len, int64_t timeout_ms,
+                         cc_bus_reply_cb cb, void *ud);
+
+/* Counts work that is still running, so a drain can wait for it. */
+void cc_bus_work_begin(cc_bus *b);
+void cc_bus_work_end(cc_bus *b);
+int cc_bus_work_count(cc_bus *b);
+
+/* ---- RPC: cc.rpc.<service>.<Method> --------------------------------------
+ * An actor declares a const table of methods; the runtime decodes,
+ * validates, times, counts, logs and answers errors in one place, so a
+ * handler holds only the business logic. Replies carry the Cc-Status
+ * header (a cc_status number) and, on error, Cc-Error (a message). */
+
+typedef struct cc_rpc_call cc_rpc_call;
+typedef void (*cc_rpc_fn)(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+enum {
+    CC_RPC_AUTH = 1 << 0, /* the envelope must carry a principal */
+};
+
+typedef struct cc_rpc_method {
+    const char *name; /* "Ping" */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    cc_rpc_fn handler;
+    unsigned flags;
+} cc_rpc_method;
+
+typedef struct cc_rpc_server cc_rpc_server;
+
+/* Serves cc.rpc.<service>.* in queue group <service>. methods must stay
+ * valid while served (a static const table). actor is passed to every
+ * handler. Every service also answers "Ping" (codecourt.v1.PingRequest)
+ * unless the table has its own. */
+cc_status cc_rpc_serve(cc_bus *b, const char *service, const cc_rpc_method *methods, size_t n,
+                       void *actor, cc_rpc_server **out);
+/* Stops taking new requests; in-flight calls still reply. */
+void cc_rpc_stop(cc_rpc_server *s);
+int cc_rpc_inflight(cc_rpc_server *s);
+
+/* Inside a handler. The call owns an arena freed when it is answered:
+ * the request and anything allocated with cc_rpc_arena live until then. */
+const cc_envelope *cc_rpc_envelope(const cc_rpc_call *call);
+cc_arena *cc_rpc_arena(cc_rpc_call *call);
+const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call);
+cc_bus *cc_rpc_bus(const cc_rpc_call *call);
+/* Answers with resp (of the method's response type) and ends the call. */
+void cc_rpc_reply(cc_rpc_call *call, const ProtobufCMessage *resp);
+/* Answers with an error and ends the call. The message goes to the caller
+ * and to the log with the correlation id. */
+void cc_rpc_fail(cc_rpc_call *call, cc_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Calls cc.rpc.<service>.<method> asynchronously. resp_desc decodes the
+ * reply. cb runs on the loop with CC_OK and the response, or an error
+ * status and message (the remote's Cc-Error, or a local reason); resp and
+ * errmsg are valid only during cb. On a returned error cb is not called. */
+typedef void (*cc_rpc_done)(cc_status s, const char *errmsg, const ProtobufCMessage *resp,
+                            void *ud);
+cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
+                            const cc_envelope *env, const ProtobufCMessage *req,
+                            const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
+                            cc_rpc_done cb, void *ud);
+
+#endif

@@ -1,0 +1,300 @@
+#include "cc/actor.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/http.h"
+#include "cc/log.h"
+#include "cc/metrics.h"
+
+enum { MAX_CONSUMERS = 16 };
+
+struct cc_actor {
+    const cc_actor_def *def;
+    cc_runtime_settings rt;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer;
+    uint64_t drain_started_ns;
+    cc_bus *bus;
+    cc_rpc_server *rpc;
+    cc_ops_server *ops;
+    cc_js_consumer *consumers[MAX_CONSUMERS];
+    size_t nconsumers;
+    void *state;
+    bool ready;
+    const char *not_ready_why;
+    bool draining;
+    int exit_code;
+    char service_name[80];
+};
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define RT(field) offsetof(cc_runtime_settings, field)
+static const cc_config_row runtime_rows[] = {
+    {"nats-url", CC_CFG_STRING, RT(nats_url), "nats://127.0.0.1:4222", 0, 0, NULL,
+     "NATS server URL"},
+    {"nats-user", CC_CFG_STRING, RT(nats_user), "", 0, 0, NULL, "NATS user (empty: none)"},
+    {"nats-password", CC_CFG_STRING, RT(nats_password), "", 0, 0, NULL, "NATS password"},
+    {"metrics-host", CC_CFG_STRING, RT(metrics_host), "127.0.0.1", 0, 0, NULL,
+     "address of /healthz, /readyz and /metrics"},
+    {"metrics-port", CC_CFG_INT, RT(metrics_port), "0", -1, 65535, NULL,
+     "port of /healthz, /readyz and /metrics (0: any free port, -1: none)"},
+    {"log-level", CC_CFG_ENUM, RT(log_level), "info", 0, 0, log_levels,
+     "lowest level logged: debug, info, warn, error"},
+    {"drain-timeout", CC_CFG_DURATION, RT(drain_timeout_ms), "10s", 0, 3600000, NULL,
+     "how long SIGTERM waits for in-flight work"},
+    {"rpc-timeout", CC_CFG_DURATION, RT(rpc_timeout_ms), "5s", 1, 3600000, NULL,
+     "default timeout of RPC calls this process makes"},
+};
+#undef RT
+
+uv_loop_t *cc_actor_loop(cc_actor *a)
+{
+    return &a->loop;
+}
+
+cc_bus *cc_actor_bus(cc_actor *a)
+{
+    return a->bus;
+}
+
+const cc_actor_def *cc_actor_def_of(cc_actor *a)
+{
+    return a->def;
+}
+
+const cc_runtime_settings *cc_actor_runtime(cc_actor *a)
+{
+    return &a->rt;
+}
+
+void cc_actor_set_state(cc_actor *a, void *state)
+{
+    a->state = state;
+}
+
+void *cc_actor_state(cc_actor *a)
+{
+    return a->state;
+}
+
+void cc_actor_add_consumer(cc_actor *a, cc_js_consumer *c)
+{
+    if (a->nconsumers < MAX_CONSUMERS)
+        a->consumers[a->nconsumers++] = c;
+}
+
+void cc_actor_set_ready(cc_actor *a, bool ready, const char *why)
+{
+    a->ready = ready;
+    a->not_ready_why = why;
+}
+
+static bool is_ready(void *ud, const char **why)
+{
+    cc_actor *a = ud;
+    if (a->draining) {
+        *why = "draining";
+        return false;
+    }
+    if (!a->bus || !cc_bus_connected(a->bus)) {
+        *why = "not connected to NATS";
+        return false;
+    }
+    if (!a->ready) {
+        *why = a->not_ready_why ? a->not_ready_why : "starting";
+        return false;
+    }
+    return true;
+}
+
+static void on_bus_closed(void *ud)
+{
+    cc_actor *a = ud;
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->drain_timer, NULL);
+}
+
+static void finish(cc_actor *a)
+{
+    uv_timer_stop(&a->drain_timer);
+    for (size_t i = 0; i < a->nconsumers; i++)
+        cc_js_consumer_free(a->consumers[i]);
+    a->nconsumers = 0;
+    if (a->def->stop)
+        a->def->stop(a);
+    if (a->ops) {
+        cc_ops_stop(a->ops);
+        a->ops = NULL;
+    }
+    cc_log(CC_LOG_INFO, NULL, "stopped", "{s:i}", "exit_code", a->exit_code);
+    cc_bus_close(a->bus, on_bus_closed, a);
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+    cc_actor *a = t->data;
+    int left = cc_bus_work_count(a->bus);
+    uint64_t waited_ms = (cc_now_ns() - a->drain_started_ns) / 1000000;
+    if (left > 0 && waited_ms < (uint64_t)a->rt.drain_timeout_ms)
+        return;
+    if (left > 0) {
+        int handed_back = 0;
+        for (size_t i = 0; i < a->nconsumers; i++) {
+            handed_back += cc_js_consumer_inflight(a->consumers[i]);
+            cc_js_consumer_nak_all(a->consumers[i]);
+        }
+        cc_log(CC_LOG_WARN, NULL, "drain timed out", "{s:i, s:i}", "work_left", left,
+               "messages_handed_back", handed_back);
+    }
+    finish(a);
+}
+
+void cc_actor_shutdown(cc_actor *a)
+{
+    if (a->draining)
+        return;
+    a->draining = true;
+    cc_log(CC_LOG_INFO, NULL, "draining", "{s:i}", "work_in_flight",
+           a->bus ? cc_bus_work_count(a->bus) : 0);
+    if (!a->bus) {
+        uv_close((uv_handle_t *)&a->sigterm, NULL);
+        uv_close((uv_handle_t *)&a->sigint, NULL);
+        uv_close((uv_handle_t *)&a->drain_timer, NULL);
+        return;
+    }
+    cc_rpc_stop(a->rpc);
+    for (size_t i = 0; i < a->nconsumers; i++)
+        cc_js_consumer_stop(a->consumers[i]);
+    if (a->def->drain)
+        a->def->drain(a);
+    a->drain_started_ns = cc_now_ns();
+    uv_timer_start(&a->drain_timer, drain_tick, 0, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    cc_actor_shutdown(h->data);
+}
+
+static void after_streams(cc_status s, void *ud)
+{
+    cc_actor *a = ud;
+    if (a->draining)
+        return;
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "cannot declare JetStream streams", "{s:s}", "error",
+               cc_err_msg());
+        a->exit_code = 1;
+        cc_actor_shutdown(a);
+        return;
+    }
+    s = cc_rpc_serve(a->bus, a->def->service, a->def->methods, a->def->nmethods, a, &a->rpc);
+    if (s == CC_OK && a->def->start)
+        s = a->def->start(a);
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "start failed", "{s:s, s:s}", "error", cc_err_msg(), "where",
+               cc_err_where());
+        a->exit_code = 1;
+        cc_actor_shutdown(a);
+        return;
+    }
+    a->ready = true;
+    cc_log(CC_LOG_INFO, NULL, "ready", "{s:s, s:i, s:s}", "nats", a->rt.nats_url, "metrics_port",
+           a->ops ? cc_ops_port(a->ops) : -1, "rpc", a->def->service);
+}
+
+static cc_status ensure_streams(void *ud)
+{
+    cc_actor *a = ud;
+    /* The server may still be starting its JetStream: retry briefly. */
+    cc_status s = CC_ERR;
+    for (int i = 0; i < 50 && !a->draining; i++) {
+        s = cc_js_ensure_defaults(cc_bus_nats(a->bus));
+        if (s == CC_OK)
+            break;
+        uv_sleep(200);
+    }
+    return s;
+}
+
+int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
+{
+    cc_actor *a = calloc(1, sizeof *a);
+    if (!a) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    a->def = def;
+    snprintf(a->service_name, sizeof a->service_name, "cc-%s", def->service);
+    cc_config_table tables[2] = {{runtime_rows, sizeof runtime_rows / sizeof runtime_rows[0], &a->rt},
+                                 {def->config, def->nconfig, def->settings}};
+    size_t ntables = def->nconfig ? 2 : 1;
+    char err[512] = "";
+    cc_status s = cc_config_load(tables, ntables, argc, argv, NULL, 0, NULL, err, sizeof err);
+    if (s != CC_OK) {
+        int code = s == CC_CLOSED ? 0 : 2;
+        if (s != CC_CLOSED)
+            fprintf(stderr, "%s: %s\n", a->service_name, err);
+        cc_config_free(tables, ntables);
+        free(a);
+        return code;
+    }
+    cc_log_init(a->service_name, (cc_log_level)a->rt.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&a->loop);
+    uv_signal_init(&a->loop, &a->sigterm);
+    uv_signal_init(&a->loop, &a->sigint);
+    a->sigterm.data = a->sigint.data = a;
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_timer_init(&a->loop, &a->drain_timer);
+    a->drain_timer.data = a;
+
+    if (a->rt.metrics_port >= 0) {
+        s = cc_ops_start(&a->loop, a->rt.metrics_host, (int)a->rt.metrics_port, is_ready, a,
+                         &a->ops);
+        if (s != CC_OK) {
+            cc_log(CC_LOG_ERROR, NULL, "cannot serve the ops endpoint", "{s:s}", "error",
+                   cc_err_msg());
+            a->exit_code = 1;
+        }
+    }
+    if (a->exit_code == 0) {
+        cc_bus_options bo = {.url = a->rt.nats_url,
+                             .name = a->service_name,
+                             .user = a->rt.nats_user[0] ? a->rt.nats_user : NULL,
+                             .password = a->rt.nats_password,
+                             .send_asap = true};
+        s = cc_bus_connect(&a->loop, &bo, &a->bus);
+        if (s != CC_OK) {
+            cc_log(CC_LOG_ERROR, NULL, "cannot connect to NATS", "{s:s, s:s}", "url",
+                   a->rt.nats_url, "error", cc_err_msg());
+            a->exit_code = 1;
+        }
+    }
+    if (a->exit_code == 0)
+        s = cc_bus_offload(a->bus, ensure_streams, after_streams, a);
+    if (a->exit_code != 0) {
+        if (a->ops)
+            cc_ops_stop(a->ops);
+        a->ops = NULL;
+        cc_actor_shutdown(a);
+    }
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&a->loop);
+    if (rc != 0)
+        cc_log(CC_LOG_WARN, NULL, "loop closed with handles open", NULL);
+    int code = a->exit_code;
+    cc_config_free(tables, ntables);
+    free(a);
+    /* nats.c keeps library threads and buffers until told to release them. */
+    nats_Close();
+    return code;
+}

@@ -1,0 +1,151 @@
+#include "cc/envelope.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+void cc_random_hex(char *buf, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    size_t done = 0;
+    while (done < n) {
+        size_t want = (n - done + 1) / 2;
+        if (want > sizeof raw)
+            want = sizeof raw;
+        /* getrandom on a small buffer does not fail once the pool is
+         * initialised; a short read only means we loop. */
+        ssize_t got = getrandom(raw, want, 0);
+        if (got <= 0)
+            continue;
+        for (ssize_t i = 0; i < got && done < n; i++) {
+            buf[done++] = hex[raw[i] >> 4];
+            if (done < n)
+                buf[done++] = hex[raw[i] & 15];
+        }
+    }
+    buf[n] = '\0';
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+    bool nonzero = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+        if (c != '0')
+            nonzero = true;
+    }
+    return nonzero;
+}
+
+bool cc_traceparent_valid(const char *v)
+{
+    /* 00-32hex-16hex-2hex = 55 characters */
+    if (!v || strlen(v) != 55)
+        return false;
+    if (v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-')
+        return false;
+    if (!all_hex(v + 3, 32) || !all_hex(v + 36, 16))
+        return false;
+    char fl = v[53], f2 = v[54];
+    return ((fl >= '0' && fl <= '9') || (fl >= 'a' && fl <= 'f')) &&
+           ((f2 >= '0' && f2 <= '9') || (f2 >= 'a' && f2 <= 'f'));
+}
+
+static void new_traceparent(char out[56], const char *trace_id)
+{
+    char tid[33], sid[17];
+    if (trace_id)
+        memcpy(tid, trace_id, 33);
+    else
+        cc_random_hex(tid, 32);
+    cc_random_hex(sid, 16);
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, tid, 32);
+    out[35] = '-';
+    memcpy(out + 36, sid, 16);
+    memcpy(out + 52, "-01", 4);
+}
+
+static cc_status set_field(char *dst, size_t cap, const char *v, const char *name)
+{
+    if (!v) {
+        dst[0] = '\0';
+        return CC_OK;
+    }
+    size_t n = strlen(v);
+    if (n >= cap)
+        return cc_err_set(CC_INVALID, "envelope field %s is %zu bytes, at most %zu allowed", name,
+                          n, cap - 1);
+    memcpy(dst, v, n + 1);
+    return CC_OK;
+}
+
+void cc_envelope_new(cc_envelope *e, const char *type)
+{
+    memset(e, 0, sizeof *e);
+    if (type)
+        set_field(e->type, sizeof e->type, type, "type");
+    cc_random_hex(e->correlation_id, 32);
+    new_traceparent(e->traceparent, NULL);
+}
+
+void cc_envelope_child(cc_envelope *child, const cc_envelope *parent, const char *type)
+{
+    cc_envelope c;
+    memset(&c, 0, sizeof c);
+    if (type)
+        set_field(c.type, sizeof c.type, type, "type");
+    memcpy(c.correlation_id, parent->correlation_id, sizeof c.correlation_id);
+    memcpy(c.principal, parent->principal, sizeof c.principal);
+    char tid[33];
+    cc_envelope_trace_id(parent, tid);
+    new_traceparent(c.traceparent, tid[0] ? tid : NULL);
+    if (!c.correlation_id[0])
+        cc_random_hex(c.correlation_id, 32);
+    *child = c;
+}
+
+cc_status cc_envelope_set_type(cc_envelope *e, const char *v)
+{
+    return set_field(e->type, sizeof e->type, v, "type");
+}
+
+cc_status cc_envelope_set_correlation(cc_envelope *e, const char *v)
+{
+    if (v) {
+        for (const char *p = v; *p; p++) {
+            char c = *p;
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == '-' || c == '_' || c == '.' || c == ':'))
+                return cc_err_set(CC_INVALID,
+                                  "envelope field correlation id holds character 0x%02x",
+                                  (unsigned char)c);
+        }
+    }
+    return set_field(e->correlation_id, sizeof e->correlation_id, v, "correlation id");
+}
+
+cc_status cc_envelope_set_traceparent(cc_envelope *e, const char *v)
+{
+    if (v && *v && !cc_traceparent_valid(v))
+        return cc_err_set(CC_INVALID, "envelope field traceparent is not a W3C traceparent");
+    return set_field(e->traceparent, sizeof e->traceparent, v, "traceparent");
+}
+
+cc_status cc_envelope_set_principal(cc_envelope *e, const char *v)
+{
+    return set_field(e->principal, sizeof e->principal, v, "principal");
+}
+
+char *cc_envelope_trace_id(const cc_envelope *e, char out[33])
+{
+    if (cc_traceparent_valid(e->traceparent)) {
+        memcpy(out, e->traceparent + 3, 32);
+        out[32] = '\0';
+    } else {
+        out[0] = '\0';
+    }
+    return out;
+}

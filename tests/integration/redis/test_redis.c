@@ -1,0 +1,175 @@
+/* Integration: cc/redis.h against a real Redis: commands with binary
+ * arguments, a script run by SHA (loaded once, reloaded after SCRIPT
+ * FLUSH), a command timeout, Redis stopped (CC_UNAVAILABLE) and started
+ * again (works by itself). */
+#include "cc/local.h"
+#include "cc/redis.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static cc_local_stack stack;
+static uv_loop_t loop;
+
+typedef struct res {
+    bool done;
+    cc_status s;
+    char msg[256];
+    int type;
+    long long integer;
+    char str[128];
+} res;
+
+static void on_res(cc_status s, const char *errmsg, const redisReply *r, void *ud)
+{
+    res *o = ud;
+    o->done = true;
+    o->s = s;
+    snprintf(o->msg, sizeof o->msg, "%s", errmsg ? errmsg : "");
+    if (r) {
+        o->type = r->type;
+        o->integer = r->integer;
+        if (r->str) {
+            size_t n = r->len < sizeof o->str - 1 ? r->len : sizeof o->str - 1;
+            memcpy(o->str, r->str, n); /* binary-safe */
+            o->str[n] = '\0';
+        }
+    }
+}
+
+static res cmd(cc_redis *r, int argc, const char *const *argv, const size_t *lens)
+{
+    res o = {0};
+    cc_status s = cc_redis_command(r, argc, argv, lens, on_res, &o);
+    if (s != CC_OK) {
+        o.s = s;
+        return o;
+    }
+    CHECK(RUN_UNTIL(&loop, o.done, 10000));
+    return o;
+}
+
+static res eval(cc_redis *r, const cc_redis_script *sc, const char *key, const char *arg)
+{
+    res o = {0};
+    const char *argv[2] = {key, arg};
+    cc_status s = cc_redis_eval(r, sc, 1, 2, argv, NULL, on_res, &o);
+    if (s != CC_OK) {
+        o.s = s;
+        return o;
+    }
+    CHECK(RUN_UNTIL(&loop, o.done, 10000));
+    return o;
+}
+
+static void on_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+int main(void)
+{
+    CHECK_OK(cc_local_stack_start(&stack, CC_LOCAL_REDIS, NULL));
+    CHECK_OK(cc_local_guard(&stack));
+    uv_loop_init(&loop);
+
+    cc_redis *r;
+    cc_redis_options o = {.host = "127.0.0.1", .port = stack.redis_port, .command_timeout_ms = 500};
+    CHECK_OK(cc_redis_open(&loop, &o, &r));
+    cc_redis_script *incr;
+    CHECK_OK(cc_redis_script_add(r, "return redis.call('INCRBY', KEYS[1], ARGV[1])", &incr));
+
+    /* Commands queued while connecting go out once connected. */
+    const char *set[3] = {"SET", "k", "a\0b"};
+    size_t setl[3] = {3, 1, 3};
+    res x = cmd(r, 3, set, setl);
+    CHECK_OK(x.s);
+    CHECK(cc_redis_connected(r));
+    const char *get[2] = {"GET", "k"};
+    x = cmd(r, 2, get, NULL);
+    CHECK(x.s == CC_OK && x.type == REDIS_REPLY_STRING && !memcmp(x.str, "a\0b", 3));
+    const char *bad[2] = {"INCR", "k"};
+    x = cmd(r, 2, bad, NULL);
+    CHECK(x.s == CC_DB && strstr(x.msg, "not an integer"));
+    fprintf(stderr, "ok: commands, binary arguments, error replies\n");
+
+    /* The script was loaded at connect: EVALSHA finds it. */
+    const char *exists[3] = {"SCRIPT", "EXISTS", cc_redis_script_sha(incr)};
+    x = cmd(r, 3, exists, NULL);
+    CHECK(x.s == CC_OK);
+    x = eval(r, incr, "counter", "5");
+    CHECK(x.s == CC_OK && x.type == REDIS_REPLY_INTEGER && x.integer == 5);
+
+    /* SCRIPT FLUSH: the next call meets NOSCRIPT and reloads by itself. */
+    const char *flush[2] = {"SCRIPT", "FLUSH"};
+    CHECK_OK(cmd(r, 2, flush, NULL).s);
+    x = eval(r, incr, "counter", "2");
+    CHECK(x.s == CC_OK && x.integer == 7);
+    /* ...and it is cached again: SCRIPT EXISTS says 1. */
+    res e = {0};
+    CHECK_OK(cc_redis_command(r, 3, exists, NULL, on_res, &e));
+    CHECK(RUN_UNTIL(&loop, e.done, 5000));
+    CHECK(e.s == CC_OK);
+    fprintf(stderr, "ok: script by SHA, NOSCRIPT reload after SCRIPT FLUSH\n");
+
+    /* A command that outlives its timeout. */
+    const char *slow[5] = {"EVAL",
+                           "local t = redis.call('TIME') while true do "
+                           "local n = redis.call('TIME') "
+                           "if (n[1]-t[1])*1000000 + (n[2]-t[2]) > 800000 then "
+                           "return 1 end end",
+                           "0"};
+    uint64_t t0 = cc_now_ns();
+    x = cmd(r, 3, slow, NULL);
+    CHECK(x.s == CC_TIMEOUT);
+    CHECK(cc_now_ns() - t0 < 800000000ull);
+    run_ms(&loop, 600); /* the late reply arrives and is dropped */
+    const char *ping[1] = {"PING"};
+    CHECK_OK(cmd(r, 1, ping, NULL).s);
+    fprintf(stderr, "ok: command timeout\n");
+
+    /* Redis stops: in-flight and new commands fail with CC_UNAVAILABLE. */
+    CHECK_OK(cc_local_stack_stop_some(&stack, CC_LOCAL_REDIS));
+    CHECK(RUN_UNTIL(&loop, !cc_redis_connected(r), 5000));
+    run_ms(&loop, 100);
+    x = cmd(r, 1, ping, NULL);
+    if (x.s != CC_UNAVAILABLE)
+        fprintf(stderr, "got %s %s\n", cc_status_name(x.s), x.msg);
+    CHECK(x.s == CC_UNAVAILABLE);
+    x = eval(r, incr, "counter", "1");
+    CHECK(x.s == CC_UNAVAILABLE);
+    fprintf(stderr, "ok: Redis down -> %s (%s)\n", cc_status_name(x.s), cc_err_msg());
+
+    /* Redis comes back: the client reconnects by itself and the script
+     * (gone with the restart) is loaded again. */
+    CHECK_OK(cc_local_stack_start_some(&stack, CC_LOCAL_REDIS));
+    t0 = cc_now_ns();
+    bool ok = false;
+    while (!ok && cc_now_ns() - t0 < 15000000000ull) {
+        x = cmd(r, 1, ping, NULL);
+        ok = x.s == CC_OK;
+        if (!ok) {
+            CHECK(x.s == CC_UNAVAILABLE);
+            run_ms(&loop, 50);
+        }
+    }
+    CHECK(ok);
+    x = eval(r, incr, "fresh", "3");
+    CHECK(x.s == CC_OK && x.integer == 3);
+    fprintf(stderr, "ok: recovered %.2fs after Redis came back\n", (cc_now_ns() - t0) / 1e9);
+
+    /* Close with a command in flight: its reply still arrives. */
+    res last = {0};
+    CHECK_OK(cc_redis_command(r, 1, ping, NULL, on_res, &last));
+    bool closed = false;
+    cc_redis_close(r, on_closed, &closed);
+    CHECK(cc_redis_command(r, 1, ping, NULL, on_res, &x) == CC_CLOSED);
+    CHECK(RUN_UNTIL(&loop, closed, 5000));
+    CHECK(last.done && last.s == CC_OK);
+    close_loop(&loop);
+    CHECK_OK(cc_local_stack_stop(&stack));
+    fprintf(stderr, "ok: all\n");
+    return 0;
+}
