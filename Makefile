@@ -9,7 +9,10 @@ JOBS       ?= $(shell nproc)
 STATE      ?= $(CURDIR)/.state
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build run test asan bench clean
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps configure build run test asan fuzz bench clean
 
 all: build
 
@@ -38,10 +41,20 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure --timeout 1200 -j$(JOBS) $(CTEST_ARGS)
 
+# Coverage-guided fuzzing with libFuzzer (clang): every target in
+# tests/fuzz for FUZZ_SECONDS each.
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCC_FUZZ=ON -DCC_WERROR=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@set -e; for t in $(FUZZ_BUILD)/bin/fuzz_*; do \
+	  echo "== $$t"; mkdir -p $(FUZZ_BUILD)/corpus/$$(basename $$t); \
+	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$(basename $$t) 2>&1 | tail -2; \
+	done
+
 # Benchmarks print figures and ratios against a baseline measured in the
 # same run; see docs/benchmarks.md.
 bench: build
 	@$(BUILD)/bin/cc-bench-runtime
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -129,6 +129,8 @@ static void finish(cc_actor *a)
     a->nconsumers = 0;
     if (a->def->stop)
         a->def->stop(a);
+    cc_rpc_free(a->rpc);
+    a->rpc = NULL;
     if (a->ops) {
         cc_ops_stop(a->ops);
         a->ops = NULL;
@@ -195,9 +197,12 @@ static void after_streams(cc_status s, void *ud)
         cc_actor_shutdown(a);
         return;
     }
-    s = cc_rpc_serve(a->bus, a->def->service, a->def->methods, a->def->nmethods, a, &a->rpc);
-    if (s == CC_OK && a->def->start)
-        s = a->def->start(a);
+    /* The actor's own start (migrations, pools, consumers) comes first so
+     * that no request arrives before its handlers can serve it. */
+    s = a->def->start ? a->def->start(a) : CC_OK;
+    if (s == CC_OK)
+        s = cc_rpc_serve(a->bus, a->def->service, a->def->methods, a->def->nmethods, a,
+                         &a->rpc);
     if (s != CC_OK) {
         cc_log(CC_LOG_ERROR, NULL, "start failed", "{s:s, s:s}", "error", cc_err_msg(), "where",
                cc_err_where());

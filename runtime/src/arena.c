@@ -26,6 +26,14 @@ static void pb_free(void *ud, void *p)
 
 void cc_arena_init(cc_arena *a)
 {
+    cc_arena_init_inline(a, NULL, 0);
+}
+
+void cc_arena_init_inline(cc_arena *a, void *buf, size_t cap)
+{
+    a->inline_buf = buf;
+    a->inline_cap = cap;
+    a->inline_used = 0;
     a->chunks = NULL;
     a->used = a->cap = 0;
     a->pb.alloc = pb_alloc;
@@ -39,6 +47,11 @@ void *cc_arena_alloc(cc_arena *a, size_t n)
     if (n > SIZE_MAX - align)
         return NULL;
     size_t need = (n + align - 1) & ~(align - 1);
+    if (!a->chunks && a->inline_cap - a->inline_used >= need) {
+        void *p = a->inline_buf + a->inline_used;
+        a->inline_used += need;
+        return p;
+    }
     if (!a->chunks || a->cap - a->used < need) {
         size_t cap = need > CHUNK_MIN ? need : CHUNK_MIN;
         if (a->cap * 2 > cap && a->cap * 2 <= 1 << 20)
@@ -82,4 +95,5 @@ void cc_arena_clear(cc_arena *a)
     }
     a->chunks = NULL;
     a->used = a->cap = 0;
+    a->inline_used = 0;
 }

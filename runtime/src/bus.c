@@ -86,7 +86,10 @@ static void on_safety(uv_timer_t *t)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    cc_log(CC_LOG_WARN, NULL, "nats disconnected", NULL);
+    cc_bus *b = closure;
+    /* Our own close disconnects too; only an unexpected loss is news. */
+    if (!__atomic_load_n(&b->closing, __ATOMIC_RELAXED))
+        cc_log(CC_LOG_WARN, NULL, "nats disconnected", NULL);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -489,7 +492,7 @@ void cc_bus_close(cc_bus *b, void (*done)(void *), void *ud)
 {
     if (b->closing)
         return;
-    b->closing = true;
+    __atomic_store_n(&b->closing, true, __ATOMIC_RELAXED);
     b->close_done = done;
     b->close_ud = ud;
     for (cc__req **bucket = b->reqs; bucket < b->reqs + REQ_BUCKETS; bucket++) {

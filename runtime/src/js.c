@@ -1,6 +1,7 @@
 /* JetStream on the loop. See cc/js.h for why pulling is done here. */
 #include "cc/js.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,50 @@ static void pub_retry_or_fail(pub *p)
     uv_timer_start(&p->retry, pub_retry_timer, (uint64_t)delay, 0);
 }
 
+/* Reads the success form of a PubAck, {"stream":"S","seq":N} with an
+ * optional "domain" and "duplicate":true, without building a JSON tree:
+ * one ack per published message made jansson's allocations a visible cost.
+ * Anything else (an error, an unexpected shape) returns false and goes to
+ * jansson. */
+static bool parse_pub_ack(const char *b, size_t n, cc_js_pub_ack *ack)
+{
+    if (n < 2 || n > 1024 || b[0] != '{' || memchr(b, '\\', n))
+        return false;
+    /* Copy without the blanks outside strings: the server writes
+     * "duplicate": true with a space. */
+    char buf[1025];
+    size_t j = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '"')
+            in_str = !in_str;
+        if (!in_str && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+            continue;
+        buf[j++] = b[i];
+    }
+    buf[j] = '\0';
+    if (strstr(buf, "\"error\""))
+        return false;
+    const char *st = strstr(buf, "\"stream\":\"");
+    const char *sq = strstr(buf, "\"seq\":");
+    if (!st || !sq)
+        return false;
+    st += 10;
+    const char *end = strchr(st, '"');
+    if (!end || (size_t)(end - st) >= sizeof ack->stream)
+        return false;
+    memcpy(ack->stream, st, (size_t)(end - st));
+    ack->stream[end - st] = '\0';
+    char *after = NULL;
+    errno = 0;
+    unsigned long long seq = strtoull(sq + 6, &after, 10);
+    if (errno || after == sq + 6)
+        return false;
+    ack->seq = seq;
+    ack->duplicate = strstr(buf, "\"duplicate\":true") != NULL;
+    return true;
+}
+
 static void on_pub_ack(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
     pub *p = ud;
@@ -195,30 +240,28 @@ static void on_pub_ack(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
         pub_retry_or_fail(p);
         return;
     }
-    json_error_t jerr;
-    json_t *o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, &jerr);
-    natsMsg_Destroy(reply);
-    json_t *err = o ? json_object_get(o, "error") : NULL;
-    if (!o || err) {
-        int code = err ? (int)json_integer_value(json_object_get(err, "code")) : 0;
-        const char *desc = err ? json_string_value(json_object_get(err, "description")) : NULL;
-        p->last_status = code == 503 ? CC_UNAVAILABLE : CC_NATS;
-        snprintf(p->last_err, sizeof p->last_err, "stream refused: %s (code %d)",
-                 desc ? desc : (o ? "unknown error" : "unreadable ack"), code);
-        json_decref(o);
-        /* 503 is "JetStream not ready"; anything else (a wrong subject, a
-         * full stream) will not heal by retrying quickly, but a bounded
-         * retry costs little and covers leader elections. */
-        pub_retry_or_fail(p);
+    cc_js_pub_ack ack = {0};
+    const char *body = natsMsg_GetData(reply);
+    int blen = natsMsg_GetDataLength(reply);
+    if (parse_pub_ack(body, (size_t)blen, &ack)) {
+        natsMsg_Destroy(reply);
+        pub_done(p, CC_OK, &ack);
         return;
     }
-    cc_js_pub_ack ack = {0};
-    ack.seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-    ack.duplicate = json_is_true(json_object_get(o, "duplicate"));
-    const char *stream = json_string_value(json_object_get(o, "stream"));
-    snprintf(ack.stream, sizeof ack.stream, "%s", stream ? stream : "");
+    json_error_t jerr;
+    json_t *o = json_loadb(body, (size_t)blen, 0, &jerr);
+    natsMsg_Destroy(reply);
+    json_t *err = o ? json_object_get(o, "error") : NULL;
+    int code = err ? (int)json_integer_value(json_object_get(err, "code")) : 0;
+    const char *desc = err ? json_string_value(json_object_get(err, "description")) : NULL;
+    p->last_status = code == 503 ? CC_UNAVAILABLE : CC_NATS;
+    snprintf(p->last_err, sizeof p->last_err, "stream refused: %s (code %d)",
+             desc ? desc : (o ? "unknown error" : "unreadable ack"), code);
     json_decref(o);
-    pub_done(p, CC_OK, &ack);
+    /* 503 is "JetStream not ready"; anything else (a wrong subject, a full
+     * stream) will not heal by retrying quickly, but a bounded retry costs
+     * little and covers leader elections. */
+    pub_retry_or_fail(p);
 }
 
 static void pub_attempt(pub *p)

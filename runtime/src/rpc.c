@@ -2,6 +2,8 @@
  * logs every call in one place; the client side is an asynchronous request
  * with a timeout. */
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,8 @@ struct cc_rpc_call {
     cc_envelope env;
     cc_arena arena;
     uint64_t start_ns;
+    /* Most requests decode into this without a malloc. */
+    _Alignas(max_align_t) char arena_buf[1024];
 };
 
 static void ping_handler(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
@@ -100,13 +104,14 @@ static void send_reply(cc_rpc_server *srv, natsMsg *req, const cc_envelope *env,
         return;
     char num[16];
     snprintf(num, sizeof num, "%d", (int)s);
+    /* The caller knows the type it asked for and its own correlation id,
+     * so a reply carries only its status (and the error): every header
+     * costs an allocation on both sides. */
     natsMsgHeader_Set(m, CC_HDR_STATUS, num);
     if (err)
         natsMsgHeader_Set(m, CC_HDR_ERROR, err);
-    if (env && env->correlation_id[0])
-        natsMsgHeader_Set(m, CC_HDR_CORRELATION, env->correlation_id);
-    if (type)
-        natsMsgHeader_Set(m, CC_HDR_TYPE, type);
+    (void)env;
+    (void)type;
     natsConnection_PublishMsg(cc_bus_nats(srv->b), m);
     natsMsg_Destroy(m);
 }
@@ -211,7 +216,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     call->req = m;
     call->env = env;
     call->start_ns = cc_now_ns();
-    cc_arena_init(&call->arena);
+    cc_arena_init_inline(&call->arena, call->arena_buf, sizeof call->arena_buf);
     srv->inflight++;
     cc_bus_work_begin(b);
     const char *type = env.type;
@@ -282,6 +287,15 @@ void cc_rpc_stop(cc_rpc_server *s)
         return;
     s->stopped = true;
     cc_bus_unsubscribe(s->sub);
+}
+
+void cc_rpc_free(cc_rpc_server *s)
+{
+    if (!s)
+        return;
+    cc_rpc_stop(s);
+    free(s->stats);
+    free(s);
 }
 
 /* ---- built-in Ping -------------------------------------------------------- */
@@ -388,6 +402,35 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     free(c);
 }
 
+/* The client's histogram per (service, method), cached so a call does not
+ * format labels and search the registry each time. Calls are made on
+ * loop threads; the cache is per thread. */
+static cc_histogram *client_histogram(const char *service, const char *method)
+{
+    enum { SLOTS = 64 };
+    static _Thread_local struct {
+        char key[160];
+        cc_histogram *h;
+    } cache[SLOTS];
+    char key[160];
+    int n = snprintf(key, sizeof key, "%s.%s", service, method);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return NULL;
+    uint32_t hash = 2166136261u;
+    for (int i = 0; i < n; i++)
+        hash = (hash ^ (unsigned char)key[i]) * 16777619u;
+    unsigned slot = hash % SLOTS;
+    if (cache[slot].h && strcmp(cache[slot].key, key) == 0)
+        return cache[slot].h;
+    char labels[200];
+    snprintf(labels, sizeof labels, "service=\"%s\",method=\"%s\"", service, method);
+    cc_histogram *h = cc_metrics_histogram("cc_rpc_client_duration_seconds",
+                                           "Round trip of RPC calls made", labels, NULL, 0);
+    memcpy(cache[slot].key, key, (size_t)n + 1);
+    cache[slot].h = h;
+    return h;
+}
+
 cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
                             const cc_envelope *env, const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
@@ -409,10 +452,7 @@ cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
     c->ud = ud;
     c->desc = resp_desc;
     c->start_ns = cc_now_ns();
-    char labels[200];
-    snprintf(labels, sizeof labels, "service=\"%s\",method=\"%s\"", service, method);
-    c->duration = cc_metrics_histogram("cc_rpc_client_duration_seconds",
-                                       "Round trip of RPC calls made", labels, NULL, 0);
+    c->duration = client_histogram(service, method);
     size_t len = protobuf_c_message_get_packed_size(req);
     uint8_t stackbuf[1024];
     uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);

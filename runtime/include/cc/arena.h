@@ -13,11 +13,18 @@ typedef struct cc_arena {
     cc__arena_chunk *chunks;
     size_t used; /* bytes used in the newest chunk */
     size_t cap;  /* size of the newest chunk's data */
+    char *inline_buf; /* caller-provided first block, never freed */
+    size_t inline_cap, inline_used;
     ProtobufCAllocator pb; /* protobuf-c allocator that allocates from this arena */
 } cc_arena;
 
 /* Initialises an empty arena; it allocates its first chunk on first use. */
 void cc_arena_init(cc_arena *a);
+
+/* Initialises an arena that serves small messages from buf (cap bytes,
+ * owned by the caller, aligned for max_align_t, outliving the arena)
+ * before it mallocs: most requests then cost no allocation at all. */
+void cc_arena_init_inline(cc_arena *a, void *buf, size_t cap);
 
 /* Returns n bytes aligned for any type, owned by the arena, or NULL when
  * out of memory. */

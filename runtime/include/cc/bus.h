@@ -131,6 +131,8 @@ cc_status cc_rpc_serve(cc_bus *b, const char *service, const cc_rpc_method *meth
                        void *actor, cc_rpc_server **out);
 /* Stops taking new requests; in-flight calls still reply. */
 void cc_rpc_stop(cc_rpc_server *s);
+/* Frees a server that was stopped and has no call in flight. */
+void cc_rpc_free(cc_rpc_server *s);
 int cc_rpc_inflight(cc_rpc_server *s);
 
 /* Inside a handler. The call owns an arena freed when it is answered:

@@ -10,6 +10,7 @@
  * Every figure is the median of several rounds that alternate runtime and
  * raw, so a noisy machine affects both alike; the ratio runtime/raw is what
  * to read. Usage: cc-bench-runtime [--seconds S] [--rounds R] [--msgs N]
+ *                                   [--only rpc|js]
  * The server sides run in child processes of this same program
  * (--serve-runtime URL, --serve-raw URL). */
 #include <inttypes.h>
@@ -32,6 +33,7 @@
 static double seconds_per_run = 3.0;
 static int rounds = 3;
 static int js_msgs = 20000;
+static const char *only = ""; /* "rpc" or "js" to run one part */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -88,8 +90,7 @@ typedef struct {
 static void raw_responder(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
     /* Echo the request bytes: the cheapest possible service. */
-    natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m),
-                           natsMsg_GetDataLength(m));
+    natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m), natsMsg_GetDataLength(m));
     natsMsg_Destroy(m);
 }
 
@@ -245,7 +246,7 @@ static void raw_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, voi
 {
     raw_client *c = closure;
     const char *subj = natsMsg_GetSubject(m);
-    int slot = atoi(strrchr(subj, '.') + 1);
+    int slot = (int)strtol(strrchr(subj, '.') + 1, NULL, 10);
     natsMsg_Destroy(m);
     uint64_t now = cc_now_ns();
     pthread_mutex_lock(&c->mu);
@@ -336,8 +337,8 @@ static void js_rt_publish_next(js_rt *j)
         char id[64];
         snprintf(id, sizeof id, "rt-%s-%d", bench_run_id, j->published);
         static const char body[] = "0123456789abcdef0123456789abcdef";
-        cc_js_publish(j->bus, "bench.rt.evt", id, NULL, "bench.Event", body, 32, NULL,
-                      js_rt_acked, j);
+        cc_js_publish(j->bus, "bench.rt.evt", id, NULL, "bench.Event", body, 32, NULL, js_rt_acked,
+                      j);
         j->published++;
     }
 }
@@ -486,6 +487,8 @@ int main(int argc, char **argv)
             rounds = (int)strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--msgs") == 0)
             js_msgs = (int)strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--only") == 0)
+            only = argv[i + 1];
     }
     if (rounds < 1 || rounds > 50 || seconds_per_run <= 0 || js_msgs < 1) {
         fprintf(stderr, "usage: %s [--seconds S] [--rounds R] [--msgs N]\n", argv[0]);
@@ -509,10 +512,10 @@ int main(int argc, char **argv)
     const char *rt_argv[] = {self, "--serve-runtime", stack.nats_url, NULL};
     const char *raw_argv[] = {self, "--serve-raw", stack.nats_url, NULL};
     cc_local_proc rt_proc = {0}, raw_proc = {0};
-    cc_local_spawn_opts ro = {.name = "serve-runtime", .path = self, .argv = rt_argv,
-                              .log_path = rt_log};
-    cc_local_spawn_opts wo = {.name = "serve-raw", .path = self, .argv = raw_argv,
-                              .log_path = raw_log};
+    cc_local_spawn_opts ro = {
+        .name = "serve-runtime", .path = self, .argv = rt_argv, .log_path = rt_log};
+    cc_local_spawn_opts wo = {
+        .name = "serve-raw", .path = self, .argv = raw_argv, .log_path = raw_log};
     if (cc_local_spawn(&rt_proc, &ro) != CC_OK || cc_local_spawn(&raw_proc, &wo) != CC_OK ||
         !wait_ready(rt_log) || !wait_ready(raw_log)) {
         fprintf(stderr, "bench servers did not start\n");
@@ -531,7 +534,7 @@ int main(int argc, char **argv)
            "messages per round; medians\n\n",
            stack.nats_url, rounds, seconds_per_run, js_msgs);
     int depths[] = {1, 64};
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 2 && strcmp(only, "js") != 0; d++) {
         double rt_rate[50], raw_rate[50], rt_p50[50], raw_p50[50], rt_p99[50], raw_p99[50];
         for (int r = 0; r < rounds; r++) {
             rpc_figures a = rpc_runtime(&loop, bus, depths[d]);
@@ -547,14 +550,16 @@ int main(int argc, char **argv)
         printf("                       ratio runtime/raw: %.2fx\n\n", a / b);
     }
     double rt_js[50], raw_js[50];
-    for (int r = 0; r < rounds; r++) {
+    for (int r = 0; r < rounds && strcmp(only, "rpc") != 0; r++) {
         rt_js[r] = js_runtime(&loop, bus, r);
         raw_js[r] = js_raw(stack.nats_url, r);
     }
     double a = median(rt_js, rounds), b = median(raw_js, rounds);
-    printf("JetStream publish-then-consume   runtime %9.0f msg/s\n", a);
-    printf("                                 raw     %9.0f msg/s\n", b);
-    printf("                                 ratio runtime/raw: %.2fx\n", a / b);
+    if (strcmp(only, "rpc") != 0) {
+        printf("JetStream publish-then-consume   runtime %9.0f msg/s\n", a);
+        printf("                                 raw     %9.0f msg/s\n", b);
+        printf("                                 ratio runtime/raw: %.2fx\n", a / b);
+    }
     cc_bus_close(bus, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

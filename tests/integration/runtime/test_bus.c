@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,19 +254,19 @@ static void rpc_error_replies_to_garbage(void **state)
     /* bytes that are not a PingRequest */
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     raw_request("cc.rpc.echo.Ping", NULL, junk, sizeof junk, &r);
-    assert_int_equal(atoi(r.status), CC_PROTO);
+    assert_int_equal((int)strtol(r.status, NULL, 10), CC_PROTO);
     assert_non_null(strstr(r.error, "malformed codecourt.v1.PingRequest"));
 
     /* a method the service lacks */
     raw_request("cc.rpc.echo.Explode", NULL, "", 0, &r);
-    assert_int_equal(atoi(r.status), CC_UNKNOWN_METHOD);
+    assert_int_equal((int)strtol(r.status, NULL, 10), CC_UNKNOWN_METHOD);
     assert_non_null(strstr(r.error, "Explode"));
 
     /* a message of the wrong type */
     cc_envelope env;
     cc_envelope_new(&env, "codecourt.v1.Nonsense");
     raw_request("cc.rpc.echo.Ping", &env, "", 0, &r);
-    assert_int_equal(atoi(r.status), CC_PROTO);
+    assert_int_equal((int)strtol(r.status, NULL, 10), CC_PROTO);
     assert_non_null(strstr(r.error, "codecourt.v1.Nonsense"));
 
     /* a forged traceparent header */
@@ -570,6 +573,87 @@ static void sigterm_drains_request_in_flight(void **state)
     assert_int_equal(r.s, CC_TIMEOUT);
 }
 
+/* One HTTP/1.1 GET on 127.0.0.1:port; returns the status and copies the
+ * body into body. */
+static int http_get(int port, const char *path, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    static char resp[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
+        len += (size_t)r;
+    resp[len] = '\0';
+    close(fd);
+    int status = 0;
+    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+        return -1;
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, cap, "%s", b ? b + 4 : "");
+    return status;
+}
+
+static int port_from_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int port = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"metrics_port\":");
+        if (p)
+            port = (int)strtol(p + 15, NULL, 10);
+    }
+    fclose(f);
+    return port;
+}
+
+static void ops_endpoint_serves_health_and_metrics(void **state)
+{
+    char log[4200];
+    snprintf(log, sizeof log, "%s/logs/testactor-ops.log", stack.dir);
+    setenv("CC_TEST_SERVICE", "opsy", 1);
+    const char *args[] = {"--metrics-port=0", NULL};
+    cc_local_proc p;
+    spawn_actor(&p, log, args);
+    unsetenv("CC_TEST_SERVICE");
+    assert_true(wait_log(log, "\"ready\"", 15000));
+    int port = port_from_log(log);
+    assert_true(port > 0);
+    ping_result r;
+    assert_int_equal(ping("opsy", "count me", 0, 2000, &r), CC_OK);
+    assert_true(run_until(&r.done, 3000));
+    assert_int_equal(r.s, CC_OK);
+    static char body[1 << 16];
+    assert_int_equal(http_get(port, "/healthz", body, sizeof body), 200);
+    assert_int_equal(http_get(port, "/readyz", body, sizeof body), 200);
+    assert_int_equal(http_get(port, "/metrics", body, sizeof body), 200);
+    /* the RPC just served is counted and timed without code in a handler */
+    assert_non_null(strstr(body, "cc_rpc_server_requests_total{service=\"opsy\",method=\"Ping\","
+                                 "status=\"OK\"} 1"));
+    assert_non_null(strstr(body, "cc_rpc_server_duration_seconds_count{service=\"opsy\","
+                                 "method=\"Ping\"} 1"));
+    assert_int_equal(http_get(port, "/nope", body, sizeof body), 404);
+    assert_int_equal(kill(p.pid, SIGTERM), 0);
+    for (int i = 0; i < 250 && !cc_local_proc_poll(&p); i++)
+        sleep_loop(20);
+    assert_int_equal(WEXITSTATUS(p.status), 0);
+}
+
 static void bad_setting_stops_the_process(void **state)
 {
     char log[4200];
@@ -605,6 +689,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(js_publish_without_stream_gives_up),
         cmocka_unit_test(js_redelivery_after_consumer_dies),
         cmocka_unit_test(sigterm_drains_request_in_flight),
+        cmocka_unit_test(ops_endpoint_serves_health_and_metrics),
         cmocka_unit_test(bad_setting_stops_the_process),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,143 @@
+/* The judge's public API: load a language table and a Kattis/ICPC problem
+ * package, then judge one submission against it in the bubblewrap sandbox
+ * and get a result struct back. `cc-judge verify` and `cc-judge run` are
+ * thin loops over this API; the mesh worker (cc-judge serve) calls the
+ * same judge_worker_judge() for each job.
+ *
+ * Ownership: every object returned by a load or new function is owned by
+ * the caller and released with the matching free function. A judge_result is
+ * filled by the judge and released with judge_result_clear(). Nothing here
+ * keeps a pointer to caller memory after returning, except that a worker
+ * keeps pointers to the package and language table it was created with, so
+ * those must outlive it. All functions are safe to call from several
+ * threads as long as each thread uses its own worker. */
+#ifndef JUDGE_JUDGE_H
+#define JUDGE_JUDGE_H
+
+#include "cc/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* X(NAME, "json name", "meaning") — the order is stable; it is the order
+ * of precedence nowhere, only a list. */
+#define JUDGE_VERDICT_MAP(X)                                                                       \
+    X(AC, "AC", "accepted")                                                                        \
+    X(WA, "WA", "wrong answer")                                                                    \
+    X(PE, "PE", "presentation error")                                                              \
+    X(TLE, "TLE", "time limit exceeded")                                                           \
+    X(MLE, "MLE", "memory limit exceeded")                                                         \
+    X(OLE, "OLE", "output limit exceeded")                                                         \
+    X(RE, "RE", "run-time error")                                                                  \
+    X(CE, "CE", "compile error")                                                                   \
+    X(IE, "IE", "internal error")                                                                  \
+    X(SKIPPED, "SKIPPED", "language not installed")
+
+typedef enum {
+#define JUDGE__V_ENUM(name, str, msg) JUDGE_##name,
+    JUDGE_VERDICT_MAP(JUDGE__V_ENUM)
+#undef JUDGE__V_ENUM
+        JUDGE_VERDICT_COUNT
+} judge_verdict;
+
+/* "AC", "WA"...; never NULL. */
+const char *judge_verdict_str(judge_verdict v);
+/* Parses "AC", "RTE" (as RE)... Returns false for an unknown name. */
+bool judge_verdict_parse(const char *s, judge_verdict *out);
+
+typedef struct judge_langs judge_langs;     /* the language table */
+typedef struct judge_lang judge_lang;       /* one row of it */
+typedef struct judge_package judge_package; /* a loaded problem package */
+typedef struct judge_worker judge_worker;   /* sandbox state reused across submissions */
+
+/* Loads the language table (YAML, see judge-pool/languages.yaml). On error
+ * returns a status and sets cc_err_msg() naming the file and the problem. */
+cc_status judge_langs_load(const char *path, judge_langs **out);
+void judge_langs_free(judge_langs *langs);
+size_t judge_langs_count(const judge_langs *langs);
+const judge_lang *judge_langs_at(const judge_langs *langs, size_t i);
+/* Looks a language up by id ("c", "cpp", "python3"...); NULL if unknown. */
+const judge_lang *judge_langs_find(const judge_langs *langs, const char *id);
+/* Picks the language of a submission from its file names' extensions;
+ * NULL when none or more than one language fits. */
+const judge_lang *judge_langs_detect(const judge_langs *langs, const char *const *files,
+                                     size_t nfiles);
+const char *judge_lang_id(const judge_lang *lang);
+const char *judge_lang_name(const judge_lang *lang);
+/* True when every toolchain path the row names exists on this machine. */
+bool judge_lang_available(const judge_lang *lang);
+
+/* Loads PACKAGE_DIR (legacy, 2023-07 or 2025-09 format). A broken package
+ * fails with CC_INVALID and a message naming the file and the problem. */
+cc_status judge_package_load(const char *dir, const judge_langs *langs, judge_package **out);
+void judge_package_free(judge_package *pkg);
+const char *judge_package_name(const judge_package *pkg);
+/* The package's time limit in seconds, or 0 when it must be derived from
+ * the accepted submissions (judge_package_set_time_limit sets it then). */
+double judge_package_time_limit(const judge_package *pkg);
+void judge_package_set_time_limit(judge_package *pkg, double seconds);
+
+/* What judge_options.progress is told: compiling has started, or one
+ * more test has finished. */
+typedef struct judge_test_result judge_test_result;
+typedef struct {
+    const char *stage;             /* "compiling" or "running" */
+    size_t test_index;             /* 1-based, running only */
+    size_t test_count;             /* tests in the package: an upper bound, as a
+                                      pass-fail run stops at its first failure */
+    const judge_test_result *test; /* the test just finished, running only */
+} judge_progress;
+
+/* Options shared by all workers; zero-initialise and set what you need. */
+typedef struct {
+    const char *runner_path; /* cc-judge-runner; NULL = next to this executable */
+    const char *bwrap_path;  /* NULL = /usr/bin/bwrap */
+    double time_limit;       /* seconds, overrides the package's when > 0 */
+    bool keep_going;         /* run every test even after a failure (pass-fail) */
+    /* Called on the judging thread when compiling starts and after every
+     * test (the mesh worker turns these into progress events). Returning
+     * false stops judging before the next step: the result is then IE
+     * "judging cancelled", so a worker that is shutting down does not wait
+     * for every remaining test. NULL = no calls. */
+    bool (*progress)(void *ud, const judge_progress *p);
+    void *progress_ud;
+} judge_options;
+
+struct judge_test_result {
+    char *name; /* "secret/group1/03" (path under data/, no extension) */
+    judge_verdict verdict;
+    double score;       /* test case score for scoring problems, else 0 */
+    long cpu_ms, wall_ms, memory_kib;
+    int exit_code;      /* when term_signal is 0 */
+    int term_signal;    /* signal that ended the program, or 0 */
+    char *message;      /* validator or checker feedback, may be NULL */
+};
+
+typedef struct {
+    char *language;      /* language id, NULL if none could be determined */
+    judge_verdict verdict;
+    double score, max_score;
+    judge_test_result *tests;
+    size_t ntests;
+    char *message;       /* compiler output, skip reason, internal error... */
+    long compile_ms;     /* wall time of the compilation, 0 if none */
+} judge_result;
+
+/* Creates a worker for one package. The worker compiles the package's
+ * output validator lazily, the first time it is needed, in its own box. */
+cc_status judge_worker_new(const judge_package *pkg, const judge_langs *langs,
+                           const judge_options *opts, judge_worker **out);
+void judge_worker_free(judge_worker *w);
+
+/* Judges one submission: compiles the sources (paths on the host; a single
+ * folder means a multi-file submission) in a fresh box and runs every test
+ * there. lang may be NULL to detect it from the file names. The verdict
+ * of a submission that cannot be judged (unknown language, unreadable
+ * file) is IE or SKIPPED with a message; the return value is CC_OK
+ * whenever out holds a meaningful result. */
+cc_status judge_worker_judge(judge_worker *w, const judge_lang *lang, const char *const *sources,
+                             size_t nsources, double time_limit, judge_result *out);
+
+void judge_result_clear(judge_result *r);
+
+#endif

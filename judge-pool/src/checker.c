@@ -1,0 +1,180 @@
+/* The default output validator, with the Kattis semantics: tokens split on
+ * whitespace, case-insensitive unless case_sensitive, whitespace ignored
+ * unless space_change_sensitive, and floating-point tolerance when asked.
+ * It runs in the judge itself on memory the judge owns (the program's
+ * output memfd), so it needs no sandbox. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v';
+}
+
+bool judge_checker_parse(const jstrv *flags, judge_checker_opts *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->abs_tol = o->rel_tol = -1;
+    bool seen_tol = false, seen_abs = false, seen_rel = false;
+    for (size_t i = 0; i < flags->n; i++) {
+        const char *f = flags->v[i];
+        if (!strcmp(f, "case_sensitive")) {
+            o->case_sensitive = true;
+        } else if (!strcmp(f, "space_change_sensitive")) {
+            o->space_sensitive = true;
+        } else if (!strcmp(f, "float_tolerance") || !strcmp(f, "float_absolute_tolerance") ||
+                   !strcmp(f, "float_relative_tolerance")) {
+            double v;
+            if (i + 1 >= flags->n || !judge__parse_double(flags->v[i + 1], &v) || v < 0) {
+                snprintf(err, errlen, "'%s' needs a non-negative number after it", f);
+                return false;
+            }
+            i++;
+            bool *seen = f[6] == 't' ? &seen_tol : f[6] == 'a' ? &seen_abs : &seen_rel;
+            if (*seen) {
+                snprintf(err, errlen, "'%s' given twice", f);
+                return false;
+            }
+            *seen = true;
+            if (f[6] == 't') {
+                o->abs_tol = o->rel_tol = v;
+            } else if (f[6] == 'a') {
+                o->abs_tol = v;
+            } else {
+                o->rel_tol = v;
+            }
+        } else {
+            snprintf(err, errlen, "unknown default validator flag '%s'", f);
+            return false;
+        }
+    }
+    if (seen_tol && (seen_abs || seen_rel)) {
+        snprintf(err, errlen, "float_tolerance cannot be combined with the other tolerances");
+        return false;
+    }
+    return true;
+}
+
+/* The format's float grammar: sign? (d* "." d+ | d+ "." | d+) ([eE] sign? d+)?
+ * strtod alone would also take "inf", "nan" and hex. */
+static bool parse_float(const char *t, size_t n, double *out)
+{
+    size_t i = 0, digits = 0;
+    if (n == 0 || n > 400)
+        return false;
+    if (t[i] == '+' || t[i] == '-')
+        i++;
+    while (i < n && t[i] >= '0' && t[i] <= '9')
+        i++, digits++;
+    if (i < n && t[i] == '.') {
+        i++;
+        while (i < n && t[i] >= '0' && t[i] <= '9')
+            i++, digits++;
+    }
+    if (digits == 0)
+        return false;
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < n && (t[i] == '+' || t[i] == '-'))
+            i++;
+        size_t ed = 0;
+        while (i < n && t[i] >= '0' && t[i] <= '9')
+            i++, ed++;
+        if (ed == 0)
+            return false;
+    }
+    if (i != n)
+        return false;
+    char buf[401];
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    *out = strtod(buf, NULL);
+    return true;
+}
+
+static bool token_equal(const judge_checker_opts *o, const char *a, size_t an, const char *b,
+                        size_t bn)
+{
+    if (o->abs_tol >= 0 || o->rel_tol >= 0) {
+        double av, tv;
+        if (parse_float(a, an, &av)) {
+            if (!parse_float(b, bn, &tv))
+                return false;
+            double d = fabs(tv - av);
+            if (isinf(av) || isinf(tv))
+                return av == tv;
+            if (o->abs_tol >= 0 && d <= o->abs_tol)
+                return true;
+            if (o->rel_tol >= 0 && d <= o->rel_tol * fabs(av))
+                return true;
+            return false;
+        }
+    }
+    if (an != bn)
+        return false;
+    if (o->case_sensitive)
+        return memcmp(a, b, an) == 0;
+    for (size_t i = 0; i < an; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+static void show(char *dst, size_t cap, const char *t, size_t n)
+{
+    size_t k = n < 40 ? n : 40;
+    size_t j = 0;
+    for (size_t i = 0; i < k && j + 1 < cap; i++)
+        dst[j++] = (t[i] >= 32 && t[i] < 127) ? t[i] : '?';
+    dst[j] = '\0';
+}
+
+judge_verdict judge_checker_run(const judge_checker_opts *o, const char *out, size_t outlen,
+                                const char *ans, size_t anslen, char *msg, size_t msglen)
+{
+    size_t i = 0, j = 0;
+    long tok = 0;
+    msg[0] = '\0';
+    for (;;) {
+        size_t ws_i = i, ws_j = j;
+        while (i < outlen && is_space(out[i]))
+            i++;
+        while (j < anslen && is_space(ans[j]))
+            j++;
+        if (o->space_sensitive &&
+            (i - ws_i != j - ws_j || memcmp(out + ws_i, ans + ws_j, i - ws_i) != 0)) {
+            snprintf(msg, msglen, "whitespace differs before token %ld", tok + 1);
+            return JUDGE_WA;
+        }
+        bool end_out = i >= outlen, end_ans = j >= anslen;
+        if (end_out && end_ans)
+            return JUDGE_AC;
+        if (end_out || end_ans) {
+            snprintf(msg, msglen, "%s after %ld tokens",
+                     end_out ? "output ends early" : "output has extra tokens", tok);
+            return JUDGE_WA;
+        }
+        size_t si = i, sj = j;
+        while (i < outlen && !is_space(out[i]))
+            i++;
+        while (j < anslen && !is_space(ans[j]))
+            j++;
+        tok++;
+        if (!token_equal(o, ans + sj, j - sj, out + si, i - si)) {
+            char a[48], b[48];
+            show(a, sizeof a, ans + sj, j - sj);
+            show(b, sizeof b, out + si, i - si);
+            snprintf(msg, msglen, "token %ld: expected '%s', got '%s'", tok, a, b);
+            return JUDGE_WA;
+        }
+    }
+}

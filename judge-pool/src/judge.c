@@ -1,0 +1,1139 @@
+/* Judging one submission against one package: compile in a fresh box, run
+ * every test there, check each output, aggregate verdict and score. This is
+ * the function `verify`, `run` and (later) the mesh worker share. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024ull)
+/* Compiler diagnostics kept for the report. */
+#define DIAG_CAP (64u * 1024u)
+#define MSG_CAP 2000
+/* Size of the box's /box and scratch /tmp. */
+#define BOX_BYTES (512ull * MIB)
+#define TMP_BYTES (256ull * MIB)
+#define RUN_TMP_BYTES (64ull * MIB)
+/* A judged program may start a few threads of its own; runtimes that need
+ * more say so with extra_processes in the language table. */
+#define RUN_PIDS 16
+#define COMPILE_PIDS 64
+
+static const char *const base_env[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp",
+                                       "LANG=C.UTF-8", "LC_ALL=C.UTF-8"};
+
+const char *judge_verdict_str(judge_verdict v)
+{
+    switch (v) {
+#define JUDGE__V_CASE(name, str, msg)                                                              \
+    case JUDGE_##name:                                                                             \
+        return str;
+        JUDGE_VERDICT_MAP(JUDGE__V_CASE)
+#undef JUDGE__V_CASE
+    default:
+        return "IE";
+    }
+}
+
+bool judge_verdict_parse(const char *s, judge_verdict *out)
+{
+    if (!strcmp(s, "RTE")) {
+        *out = JUDGE_RE;
+        return true;
+    }
+    for (int v = 0; v < JUDGE_VERDICT_COUNT; v++)
+        if (!strcmp(s, judge_verdict_str((judge_verdict)v))) {
+            *out = (judge_verdict)v;
+            return true;
+        }
+    return false;
+}
+
+struct judge_worker {
+    const judge_package *pkg;
+    const judge_langs *langs;
+    judge_options opts;
+    char *runner;
+    /* The output validator, built once per worker in its own box. */
+    bool vtried;
+    box *vbox;
+    jstrv vrun, venv;
+    long vextra;
+    char *verr;
+    judge_checker_opts chk;
+};
+
+cc_status judge_worker_new(const judge_package *pkg, const judge_langs *langs,
+                           const judge_options *opts, judge_worker **out)
+{
+    judge_worker *w = judge__xcalloc(1, sizeof *w);
+    w->pkg = pkg;
+    w->langs = langs;
+    if (opts)
+        w->opts = *opts;
+    w->runner = opts && opts->runner_path ? judge__xstrdup(opts->runner_path)
+                                          : judge__default_runner();
+    if (access(w->runner, X_OK) != 0) {
+        cc_status s = cc_err_set(CC_NOT_FOUND, "sandbox runner %s: %s", w->runner,
+                                 strerror(errno));
+        free(w->runner);
+        free(w);
+        return s;
+    }
+    *out = w;
+    return CC_OK;
+}
+
+void judge_worker_free(judge_worker *w)
+{
+    if (!w)
+        return;
+    box_close(w->vbox);
+    jstrv_free(&w->vrun);
+    jstrv_free(&w->venv);
+    free(w->verr);
+    free(w->runner);
+    free(w);
+}
+
+void judge_result_clear(judge_result *r)
+{
+    for (size_t i = 0; i < r->ntests; i++) {
+        free(r->tests[i].name);
+        free(r->tests[i].message);
+    }
+    free(r->tests);
+    free(r->language);
+    free(r->message);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- staging sources ------------------------------------------------------------
+ * Sources are read (with the package file checks) into an in-memory
+ * archive that the runner unpacks into /box: no host folder is mounted
+ * into the box and no staging file is left on the host. */
+
+#define STAGE_FILE_CAP (16u << 20)
+
+typedef struct {
+    jstrv names;      /* relative paths, in archive order */
+    jstr arc;         /* the archive (struct rp_file records) */
+    size_t *off;      /* where each file's bytes start in arc */
+    size_t *len;
+} stage;
+
+static void stage_free(stage *st)
+{
+    jstrv_free(&st->names);
+    jstr_free(&st->arc);
+    free(st->off);
+    free(st->len);
+    memset(st, 0, sizeof *st);
+}
+
+static bool stage_file(const char *root, const char *from, stage *st, const char *rel)
+{
+    int fd = judge__open_pkg_file(root, from);
+    if (fd < 0)
+        return false;
+    struct stat sb;
+    bool exec = fstat(fd, &sb) == 0 && (sb.st_mode & 0111);
+    size_t len;
+    bool trunc;
+    char *data = judge__read_fd(fd, STAGE_FILE_CAP, &len, &trunc);
+    close(fd);
+    if (trunc || st->arc.len + len > RP_ARCHIVE_MAX || st->names.n >= 2000) {
+        free(data);
+        return false;
+    }
+    struct rp_file h = {.path_len = (uint32_t)strlen(rel), .mode = exec ? 0755 : 0644,
+                        .size = len};
+    jstr_add(&st->arc, &h, sizeof h);
+    jstr_add(&st->arc, rel, h.path_len);
+    size_t n = st->names.n;
+    st->off = judge__xrealloc(st->off, (n + 1) * sizeof *st->off);
+    st->len = judge__xrealloc(st->len, (n + 1) * sizeof *st->len);
+    st->off[n] = st->arc.len;
+    st->len[n] = len;
+    jstr_add(&st->arc, data, len);
+    jstrv_push(&st->names, rel);
+    free(data);
+    return true;
+}
+
+static bool stage_tree(const char *root, const char *dir, stage *st, const char *prefix,
+                       int depth)
+{
+    if (depth > 8)
+        return false;
+    jstrv ents = {0};
+    if (judge__list_dir(dir, &ents) < 0)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < ents.n; i++) {
+        char *from = judge__xasprintf("%s/%s", dir, ents.v[i]);
+        char *rel = prefix[0] ? judge__xasprintf("%s/%s", prefix, ents.v[i])
+                              : judge__xstrdup(ents.v[i]);
+        if (judge__is_dir(from))
+            ok = stage_tree(root, from, st, rel, depth + 1);
+        else
+            ok = stage_file(root, from, st, rel);
+        free(from);
+        free(rel);
+    }
+    jstrv_free(&ents);
+    return ok;
+}
+
+static const char *stage_data(const stage *st, const char *name, size_t *len)
+{
+    for (size_t i = 0; i < st->names.n; i++)
+        if (!strcmp(st->names.v[i], name)) {
+            *len = st->len[i];
+            return st->arc.p + st->off[i];
+        }
+    *len = 0;
+    return NULL;
+}
+
+/* The archive as a memfd for box_prepare. */
+static int stage_fd(const stage *st)
+{
+    int m = memfd_create("sources", MFD_CLOEXEC);
+    if (m < 0)
+        return -1;
+    if (st->arc.len && write(m, st->arc.p, st->arc.len) != (ssize_t)st->arc.len) {
+        close(m);
+        return -1;
+    }
+    return m;
+}
+
+static bool has_ext(const judge_lang *l, const char *file)
+{
+    const char *dot = strrchr(file, '.');
+    const char *slash = strrchr(file, '/');
+    if (!dot || (slash && dot < slash))
+        return false;
+    for (size_t i = 0; i < l->extensions.n; i++)
+        if (!strcmp(dot + 1, l->extensions.v[i]))
+            return true;
+    return false;
+}
+
+/* The entry point of a multi-file program: the first file holding one of
+ * the language's entry markers, else a file called main/Main, else the
+ * first source file. */
+static const char *pick_main(const judge_lang *l, const jstrv *files, const stage *st)
+{
+    for (size_t h = 0; h < l->entry_hints.n && files->n > 1; h++)
+        for (size_t i = 0; i < files->n; i++) {
+            size_t len;
+            const char *data = stage_data(st, files->v[i], &len);
+            if (data && memmem(data, len, l->entry_hints.v[h], strlen(l->entry_hints.v[h])))
+                return files->v[i];
+        }
+    for (size_t i = 0; i < files->n; i++) {
+        const char *slash = strrchr(files->v[i], '/');
+        const char *base = slash ? slash + 1 : files->v[i];
+        if (!strncmp(base, "main.", 5) || !strncmp(base, "Main.", 5) ||
+            !strncmp(base, "__main__.", 9))
+            return files->v[i];
+    }
+    return files->n ? files->v[0] : NULL;
+}
+
+static void make_env(const judge_lang *l, jstrv *env)
+{
+    for (size_t i = 0; i < JUDGE_LEN(base_env); i++)
+        jstrv_push(env, base_env[i]);
+    for (size_t i = 0; l && i < l->env.n; i++)
+        jstrv_push(env, l->env.v[i]);
+}
+
+static char *signal_text(int sig)
+{
+    const char *d = sigdescr_np(sig);
+    const char *n = sigabbrev_np(sig);
+    return judge__xasprintf("killed by signal %d (SIG%s, %s)", sig, n ? n : "?", d ? d : "?");
+}
+
+/* Compiles what is in /box with the language's compile command. Returns
+ * CC_OK with *ce = NULL on success, or a compile-error text in *ce. */
+static cc_status compile_in(box *b, const judge_lang *l, const jstrv *files, const char *main,
+                            long time_s, long mem_mib, char **ce, long *ms)
+{
+    *ce = NULL;
+    if (l->compile.n == 0)
+        return CC_OK;
+    jstrv argv = {0}, env = {0};
+    judge_expand_ctx ctx = {.files = files, .main = main, .memory_mib = mem_mib};
+    judge__expand(&l->compile, &ctx, &argv);
+    make_env(l, &env);
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        jstrv_free(&argv);
+        jstrv_free(&env);
+        return cc_err_sys("pipe2");
+    }
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    box_run_req rq = {.argv = &argv,
+                      .env = &env,
+                      .fds = {devnull, pfd[1], pfd[1]},
+                      .nfds = 3,
+                      .close_mask = 0x6,
+                      .flags = RP_F_RESET_TMP,
+                      .cpu_ms = (uint64_t)time_s * 2000u,
+                      .wall_ms = (uint64_t)time_s * 1000u,
+                      .memory_bytes = (uint64_t)mem_mib * MIB,
+                      .fsize_bytes = 256 * MIB,
+                      .nofile = 1024,
+                      .pids = COMPILE_PIDS + (uint64_t)l->extra_processes,
+                      .tmp_bytes = TMP_BYTES,
+                      .drain_fd = pfd[0],
+                      .drain_cap = DIAG_CAP};
+    box_run_res res;
+    cc_status s = box_run(b, &rq, &res);
+    close(devnull);
+    close(pfd[0]);
+    jstrv_free(&argv);
+    jstrv_free(&env);
+    *ms = (long)(res.wall_us / 1000u);
+    if (s == CC_OK) {
+        jstr msg = {0};
+        if (res.flags & RP_R_EXEC_FAILED)
+            jstr_addf(&msg, "cannot run the compiler: %s\n", strerror(res.err));
+        else if (res.oom)
+            jstr_addf(&msg, "compiler ran out of memory (%ld MiB)\n", mem_mib);
+        else if (res.cpu_exceeded || (res.flags & RP_R_WALL_TIMEOUT))
+            jstr_addf(&msg, "compilation took longer than %ld s\n", time_s);
+        else if (res.term_signal == SIGXFSZ)
+            jstr_adds(&msg, "compiler output exceeded the file size limit\n");
+        else if (res.term_signal) {
+            char *t = signal_text(res.term_signal);
+            jstr_addf(&msg, "compiler %s\n", t);
+            free(t);
+        } else if (res.exit_code != 0)
+            jstr_addf(&msg, "compiler exited with code %d\n", res.exit_code);
+        if (msg.len || res.flags) {
+            jstr_add(&msg, res.drained.p ? res.drained.p : "", res.drained.len);
+            *ce = jstr_take(&msg);
+        }
+        jstr_free(&msg);
+    }
+    box_run_res_clear(&res);
+    return s;
+}
+
+/* ---- the output validator --------------------------------------------------------- */
+
+static void build_validator(judge_worker *w)
+{
+    const judge_package *p = w->pkg;
+    w->vtried = true;
+    stage st = {0};
+    char *vpath = judge__xasprintf("%s/%s", p->dir, p->validator);
+    bool ok;
+    if (judge__is_dir(vpath)) {
+        ok = stage_tree(p->dir, vpath, &st, "", 0);
+    } else {
+        const char *slash = strrchr(p->validator, '/');
+        const char *base = slash ? slash + 1 : p->validator;
+        ok = stage_file(p->dir, vpath, &st, base);
+    }
+    free(vpath);
+    const jstrv files = st.names;
+    if (!ok) {
+        w->verr = judge__xasprintf("%s: cannot copy the output validator", p->validator);
+        stage_free(&st);
+        return;
+    }
+    bool has_build = false, has_run = false;
+    for (size_t i = 0; i < files.n; i++) {
+        has_build |= !strcmp(files.v[i], "build");
+        has_run |= !strcmp(files.v[i], "run");
+    }
+    const judge_lang *l = NULL;
+    jstrv vfiles = {0};
+    const char *main = NULL;
+    if (!has_build && !has_run) {
+        l = judge_langs_detect(w->langs, (const char *const *)files.v, files.n);
+        if (!l) {
+            w->verr = judge__xasprintf("%s: cannot tell the validator's language", p->validator);
+            stage_free(&st);
+            return;
+        }
+        if (!judge_lang_available(l)) {
+            w->verr = judge__xasprintf("%s: the validator's language %s is not installed",
+                                       p->validator, l->id);
+            stage_free(&st);
+            return;
+        }
+        for (size_t i = 0; i < files.n; i++)
+            if (has_ext(l, files.v[i]))
+                jstrv_push(&vfiles, files.v[i]);
+        main = pick_main(l, &vfiles, &st);
+    }
+    box_config cfg = {.runner_path = w->runner,
+                      .bwrap_path = w->opts.bwrap_path, .box_bytes = BOX_BYTES,
+                      .tmp_bytes = TMP_BYTES};
+    cc_status s = box_open(&cfg, &w->vbox);
+    int afd = stage_fd(&st);
+    if (s == CC_OK && afd < 0)
+        s = cc_err_sys("memfd_create");
+    IFOK(s, box_prepare(w->vbox, afd));
+    if (afd >= 0)
+        close(afd);
+    char *ce = NULL;
+    long ms = 0;
+    if (s == CC_OK && has_build) {
+        struct judge_lang sh = {0};
+        jstrv_push(&sh.compile, "/bin/sh");
+        jstrv_push(&sh.compile, "./build");
+        s = compile_in(w->vbox, &sh, &files, NULL, p->compile_time_s, p->compile_memory_mib, &ce,
+                       &ms);
+        jstrv_free(&sh.compile);
+    } else if (s == CC_OK && l) {
+        s = compile_in(w->vbox, l, &vfiles, main, p->compile_time_s, p->compile_memory_mib, &ce,
+                       &ms);
+    }
+    IFOK(s, box_seal(w->vbox));
+    if (s != CC_OK) {
+        w->verr = judge__xasprintf("output validator: %s", cc_err_msg());
+    } else if (ce) {
+        w->verr = judge__xasprintf("output validator does not compile: %.1500s", ce);
+    } else if (has_build || has_run) {
+        jstrv_push(&w->vrun, "/box/run");
+        make_env(NULL, &w->venv);
+    } else {
+        judge_expand_ctx ctx = {.files = &vfiles, .main = main,
+                                .memory_mib = p->validation_memory_mib};
+        judge__expand(&l->run, &ctx, &w->vrun);
+        make_env(l, &w->venv);
+        w->vextra = l->extra_processes;
+    }
+    free(ce);
+    jstrv_free(&vfiles);
+    stage_free(&st);
+}
+
+/* ---- running tests ------------------------------------------------------------------- */
+
+typedef struct {
+    judge_worker *w;
+    const judge_package *p;
+    const judge_lang *l;
+    box *b;
+    jstrv run_argv, env;
+    double tl;           /* seconds */
+    judge_result *r;
+    int *res_of;         /* package test index -> index in r->tests, -1 = not run */
+    bool stop;           /* a pass-fail problem stops at the first failure */
+    bool cancelled;      /* the progress callback asked to stop */
+} jctx;
+
+/* Tells the caller's progress callback; false when it asked to stop. */
+static bool report(jctx *c, const judge_progress *pr)
+{
+    if (!c->w->opts.progress)
+        return true;
+    if (!c->w->opts.progress(c->w->opts.progress_ud, pr)) {
+        c->cancelled = true;
+        c->stop = true;
+        return false;
+    }
+    return true;
+}
+
+static judge_test_result *new_test(jctx *c, size_t ti)
+{
+    judge_result *r = c->r;
+    r->tests = judge__xrealloc(r->tests, (r->ntests + 1) * sizeof *r->tests);
+    judge_test_result *t = &r->tests[r->ntests];
+    memset(t, 0, sizeof *t);
+    t->name = judge__xstrdup(c->p->tests[ti].name);
+    c->res_of[ti] = (int)r->ntests++;
+    return t;
+}
+
+static void set_msg(judge_test_result *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_msg(judge_test_result *t, const char *fmt, ...)
+{
+    char buf[MSG_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(t->message);
+    t->message = judge__xstrdup(buf);
+}
+
+/* Verdict of a finished submission run before any output check. Returns
+ * true when the run ended normally and its output must be checked. */
+static bool classify(jctx *c, const box_run_res *res, int out_fd, judge_test_result *t)
+{
+    const judge_package *p = c->p;
+    t->cpu_ms = (long)(res->cpu_us / 1000u);
+    t->wall_ms = (long)(res->wall_us / 1000u);
+    t->memory_kib = (long)res->maxrss_kib;
+    t->exit_code = res->exit_code;
+    t->term_signal = res->term_signal;
+    struct stat st;
+    long long out_size = out_fd >= 0 && fstat(out_fd, &st) == 0 ? (long long)st.st_size : 0;
+    uint64_t mem_kib = (uint64_t)p->memory_mib * 1024u;
+    double tl_ms = c->tl * 1000.0;
+    if (res->flags & RP_R_EXEC_FAILED) {
+        t->verdict = JUDGE_RE;
+        set_msg(t, "cannot start the program: %s", strerror(res->err));
+    } else if (res->term_signal == SIGXFSZ || out_size > (long long)p->output_mib * (long long)MIB) {
+        t->verdict = JUDGE_OLE;
+        set_msg(t, "output larger than %ld MiB", p->output_mib);
+    } else if (res->oom || (uint64_t)t->memory_kib > mem_kib) {
+        t->verdict = JUDGE_MLE;
+        set_msg(t, "memory limit of %ld MiB exceeded", p->memory_mib);
+    } else if (res->cpu_exceeded || res->term_signal == SIGXCPU || (double)t->cpu_ms > tl_ms ||
+               (res->flags & RP_R_WALL_TIMEOUT)) {
+        t->verdict = JUDGE_TLE;
+        set_msg(t, (res->flags & RP_R_WALL_TIMEOUT) && !res->cpu_exceeded &&
+                           (double)t->cpu_ms <= tl_ms
+                       ? "wall-clock limit exceeded (%.3g s CPU limit)"
+                       : "CPU time limit of %.3g s exceeded",
+                c->tl);
+    } else if (res->term_signal) {
+        t->verdict = JUDGE_RE;
+        char *s = signal_text(res->term_signal);
+        set_msg(t, "%s", s);
+        free(s);
+    } else if (res->exit_code != 0) {
+        t->verdict = JUDGE_RE;
+        set_msg(t, "exit code %d", res->exit_code);
+    } else {
+        return true;
+    }
+    return false;
+}
+
+static void test_ie(judge_test_result *t, const char *what)
+{
+    t->verdict = JUDGE_IE;
+    set_msg(t, "%s", what);
+}
+
+static bool validator_ready(jctx *c, judge_test_result *t)
+{
+    if (!c->w->vtried)
+        build_validator(c->w);
+    if (c->w->verr) {
+        test_ie(t, c->w->verr);
+        return false;
+    }
+    return true;
+}
+
+static void validator_request(jctx *c, const judge_test *test, box_run_req *rq, jstrv *argv)
+{
+    const judge_package *p = c->p;
+    for (size_t i = 0; i < c->w->vrun.n; i++)
+        jstrv_push(argv, c->w->vrun.v[i]);
+    jstrv_push(argv, "/proc/self/fd/3");
+    jstrv_push(argv, "/proc/self/fd/4");
+    jstrv_push(argv, "/feedback/");
+    for (size_t i = 0; i < test->validator_args.n; i++)
+        jstrv_push(argv, test->validator_args.v[i]);
+    memset(rq, 0, sizeof *rq);
+    rq->argv = argv;
+    rq->env = &c->w->venv;
+    rq->flags = RP_F_RESET_TMP | RP_F_FEEDBACK;
+    rq->cpu_ms = (uint64_t)p->validation_time_s * 1000u;
+    rq->wall_ms = (uint64_t)p->validation_time_s * 1000u + (uint64_t)(c->tl * 2000.0) + 1000u;
+    rq->memory_bytes = (uint64_t)p->validation_memory_mib * MIB;
+    rq->fsize_bytes = 64 * MIB;
+    rq->nofile = 256;
+    rq->pids = RUN_PIDS + (uint64_t)c->w->vextra;
+    rq->tmp_bytes = RUN_TMP_BYTES;
+    rq->drain_fd = -1;
+}
+
+/* Turns a validator's exit into a verdict; score feedback is read too. */
+static void validator_verdict(jctx *c, const box_run_res *v, int verr_fd, judge_test_result *t)
+{
+    (void)c;
+    if (v->judgemsg)
+        set_msg(t, "%s", v->judgemsg);
+    if (v->score) {
+        double sc;
+        if (!judge__parse_double(v->score, &sc) || sc < 0) {
+            test_ie(t, "output validator wrote an invalid score.txt");
+            return;
+        }
+        t->score = sc;
+    } else if (v->multiplier) {
+        double m;
+        if (!judge__parse_double(v->multiplier, &m) || m < 0 || m > 1) {
+            test_ie(t, "output validator wrote an invalid score_multiplier.txt");
+            return;
+        }
+        t->score = -1 - m; /* marked; scaled by the test's maximum later */
+    } else {
+        t->score = NAN;
+    }
+    if (v->term_signal == 0 && v->exit_code == 42) {
+        t->verdict = JUDGE_AC;
+    } else if (v->term_signal == 0 && v->exit_code == 43) {
+        t->verdict = JUDGE_WA;
+        if (!t->message)
+            set_msg(t, "rejected by the output validator");
+    } else {
+        size_t len;
+        char *err = judge__read_fd(verr_fd, 600, &len, NULL);
+        char *why = v->term_signal ? signal_text(v->term_signal)
+                                   : judge__xasprintf("exit code %d", v->exit_code);
+        t->verdict = JUDGE_IE;
+        set_msg(t, "output validator failed (%s%s)%s%s", why,
+                (v->flags & RP_R_WALL_TIMEOUT) || v->cpu_exceeded ? ", time limit" : "",
+                len ? ": " : "", err);
+        free(why);
+        free(err);
+    }
+}
+
+static void run_pass_fail_test(jctx *c, size_t ti, judge_test_result *t, int in_fd)
+{
+    const judge_package *p = c->p;
+    const judge_test *test = &p->tests[ti];
+    int out = memfd_create("stdout", MFD_CLOEXEC);
+    int err = memfd_create("stderr", MFD_CLOEXEC);
+    if (out < 0 || err < 0) {
+        test_ie(t, "cannot create output buffers");
+        goto done;
+    }
+    jstrv argv = {0};
+    for (size_t i = 0; i < c->run_argv.n; i++)
+        jstrv_push(&argv, c->run_argv.v[i]);
+    for (size_t i = 0; i < test->args.n; i++)
+        jstrv_push(&argv, test->args.v[i]);
+    uint64_t mem = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB;
+    box_run_req rq = {.argv = &argv,
+                      .env = &c->env,
+                      .fds = {in_fd, out, err},
+                      .nfds = 3,
+                      .flags = RP_F_RESET_TMP,
+                      .cpu_ms = (uint64_t)(c->tl * 1000.0),
+                      .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
+                      .memory_bytes = mem,
+                      .address_space_limit = c->l->address_space_limit,
+                      .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
+                      .stack_bytes = (uint64_t)p->memory_mib * MIB,
+                      .nofile = 256,
+                      .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
+                      .tmp_bytes = RUN_TMP_BYTES,
+                      .drain_fd = -1};
+    box_run_res res;
+    cc_status s = box_run(c->b, &rq, &res);
+    jstrv_free(&argv);
+    if (s != CC_OK) {
+        test_ie(t, cc_err_msg());
+        box_run_res_clear(&res);
+        goto done;
+    }
+    bool check = classify(c, &res, out, t);
+    box_run_res_clear(&res);
+    if (!check)
+        goto done;
+    if (!p->validator) {
+        judge_checker_opts o;
+        char emsg[200];
+        if (!judge_checker_parse(&test->validator_args, &o, emsg, sizeof emsg)) {
+            test_ie(t, emsg);
+            goto done;
+        }
+        size_t olen, alen;
+        bool otr;
+        char *o_data = judge__read_fd(out, (size_t)p->output_mib * MIB, &olen, &otr);
+        char *ans = NULL;
+        char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
+        cc_status rs = judge__read_file(p->dir, ans_path, 1024 * MIB, &ans, &alen, NULL);
+        free(ans_path);
+        if (rs != CC_OK) {
+            test_ie(t, cc_err_msg());
+        } else {
+            char why[300];
+            t->verdict = judge_checker_run(&o, o_data, olen, ans, alen, why, sizeof why);
+            if (t->verdict != JUDGE_AC)
+                set_msg(t, "%s", why);
+        }
+        free(o_data);
+        free(ans);
+        goto done;
+    }
+    if (!validator_ready(c, t))
+        goto done;
+    {
+        char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
+        int afd = judge__open_pkg_file(p->dir, ans_path);
+        free(ans_path);
+        int ans = afd >= 0 ? judge__sealed_copy(afd, "answer") : -1;
+        if (afd >= 0)
+            close(afd);
+        int vout = memfd_create("vstdout", MFD_CLOEXEC);
+        int verr = memfd_create("vstderr", MFD_CLOEXEC);
+        if (ans < 0 || vout < 0 || verr < 0 || lseek(out, 0, SEEK_SET) != 0 ||
+            lseek(in_fd, 0, SEEK_SET) != 0) {
+            test_ie(t, "cannot prepare the output validator's files");
+        } else {
+            jstrv vargv = {0};
+            box_run_req vr;
+            validator_request(c, test, &vr, &vargv);
+            int fds[5] = {out, vout, verr, in_fd, ans};
+            memcpy(vr.fds, fds, sizeof fds);
+            vr.nfds = 5;
+            box_run_res v;
+            if (box_run(c->w->vbox, &vr, &v) != CC_OK)
+                test_ie(t, cc_err_msg());
+            else
+                validator_verdict(c, &v, verr, t);
+            box_run_res_clear(&v);
+            jstrv_free(&vargv);
+        }
+        if (ans >= 0)
+            close(ans);
+        if (vout >= 0)
+            close(vout);
+        if (verr >= 0)
+            close(verr);
+    }
+done:
+    if (out >= 0)
+        close(out);
+    if (err >= 0)
+        close(err);
+}
+
+static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int in_fd)
+{
+    const judge_package *p = c->p;
+    const judge_test *test = &p->tests[ti];
+    if (!validator_ready(c, t))
+        return;
+    char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
+    int afd = judge__open_pkg_file(p->dir, ans_path);
+    free(ans_path);
+    int ans = afd >= 0 ? judge__sealed_copy(afd, "answer") : -1;
+    if (afd >= 0)
+        close(afd);
+    int to_sub[2] = {-1, -1}, to_val[2] = {-1, -1};
+    int err = memfd_create("stderr", MFD_CLOEXEC);
+    int verr = memfd_create("vstderr", MFD_CLOEXEC);
+    if (ans < 0 || err < 0 || verr < 0 || pipe2(to_sub, O_CLOEXEC) != 0 ||
+        pipe2(to_val, O_CLOEXEC) != 0) {
+        test_ie(t, "cannot prepare the interaction");
+        goto done;
+    }
+    jstrv argv = {0};
+    for (size_t i = 0; i < c->run_argv.n; i++)
+        jstrv_push(&argv, c->run_argv.v[i]);
+    for (size_t i = 0; i < test->args.n; i++)
+        jstrv_push(&argv, test->args.v[i]);
+    uint64_t mem = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB;
+    box_run_req rq = {.argv = &argv,
+                      .env = &c->env,
+                      .fds = {to_sub[0], to_val[1], err},
+                      .nfds = 3,
+                      .close_mask = 0x3,
+                      .flags = RP_F_RESET_TMP,
+                      .cpu_ms = (uint64_t)(c->tl * 1000.0),
+                      .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
+                      .memory_bytes = mem,
+                      .address_space_limit = c->l->address_space_limit,
+                      .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
+                      .stack_bytes = (uint64_t)p->memory_mib * MIB,
+                      .nofile = 256,
+                      .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
+                      .tmp_bytes = RUN_TMP_BYTES,
+                      .drain_fd = -1};
+    jstrv vargv = {0};
+    box_run_req vr;
+    validator_request(c, test, &vr, &vargv);
+    int fds[5] = {to_val[0], to_sub[1], verr, in_fd, ans};
+    memcpy(vr.fds, fds, sizeof fds);
+    vr.nfds = 5;
+    vr.close_mask = 0x3;
+    box_run_res rs, vs;
+    cc_status s = box_run_pair(c->b, &rq, &rs, c->w->vbox, &vr, &vs);
+    /* box_run_pair closed the pipe ends it handed over. */
+    to_sub[0] = to_sub[1] = to_val[0] = to_val[1] = -1;
+    jstrv_free(&argv);
+    jstrv_free(&vargv);
+    if (s != CC_OK) {
+        test_ie(t, cc_err_msg());
+    } else {
+        judge_test_result vt = {0};
+        validator_verdict(c, &vs, verr, &vt);
+        bool normal = classify(c, &rs, -1, t);
+        /* Whoever ended first decides, as in Kattis' problemtools: a
+         * program that failed before the validator finished gets its own
+         * verdict (the validator then only saw the end of its output); a
+         * validator that rejected first gives WA even if the program then
+         * died of the closed pipe. The runners stamp each end with the
+         * system-wide monotonic clock. */
+        bool program_first = rs.end_us <= vs.end_us;
+        if (normal || !program_first) {
+            t->verdict = vt.verdict;
+            t->score = vt.score;
+            free(t->message);
+            t->message = vt.message;
+            vt.message = NULL;
+        }
+        free(vt.message);
+    }
+    box_run_res_clear(&rs);
+    box_run_res_clear(&vs);
+done:
+    for (int i = 0; i < 2; i++) {
+        if (to_sub[i] >= 0)
+            close(to_sub[i]);
+        if (to_val[i] >= 0)
+            close(to_val[i]);
+    }
+    if (ans >= 0)
+        close(ans);
+    if (err >= 0)
+        close(err);
+    if (verr >= 0)
+        close(verr);
+}
+
+static void run_test(jctx *c, size_t ti)
+{
+    const judge_package *p = c->p;
+    judge_test_result *t = new_test(c, ti);
+    t->score = NAN;
+    char *in_path = judge__xasprintf("%s/%s", p->dir, p->tests[ti].in_path);
+    int fd = judge__open_pkg_file(p->dir, in_path);
+    free(in_path);
+    int in = fd >= 0 ? judge__sealed_copy(fd, "input") : -1;
+    if (fd >= 0)
+        close(fd);
+    if (in < 0) {
+        test_ie(t, "cannot read the test input");
+        return;
+    }
+    if (p->interactive)
+        run_interactive_test(c, ti, t, in);
+    else
+        run_pass_fail_test(c, ti, t, in);
+    close(in);
+}
+
+static bool group_all_ac(jctx *c, const judge_group *g)
+{
+    for (size_t i = 0; i < g->ntests; i++) {
+        int k = c->res_of[g->tests[i]];
+        if (k < 0 || c->r->tests[k].verdict != JUDGE_AC)
+            return false;
+    }
+    for (size_t i = 0; i < g->ngroups; i++)
+        if (!group_all_ac(c, g->groups[i]))
+            return false;
+    return true;
+}
+
+static const judge_group *find_group(const judge_group *g, const char *name)
+{
+    if (!strcmp(g->name, name))
+        return g;
+    for (size_t i = 0; i < g->ngroups; i++) {
+        const judge_group *f = find_group(g->groups[i], name);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+static void run_group(jctx *c, const judge_group *g)
+{
+    /* A group whose required groups failed is not run (its tests count as
+     * not accepted). */
+    for (size_t i = 0; i < g->require_pass.n; i++) {
+        const judge_group *dep = find_group(c->p->root, g->require_pass.v[i]);
+        if (dep && !group_all_ac(c, dep))
+            return;
+    }
+    bool group_stop = false;
+    for (size_t i = 0; i < g->ntests && !c->stop && !group_stop; i++) {
+        run_test(c, g->tests[i]);
+        judge_verdict v = c->r->tests[c->r->ntests - 1].verdict;
+        judge_progress pr = {.stage = "running",
+                             .test_index = c->r->ntests,
+                             .test_count = c->p->ntests,
+                             .test = &c->r->tests[c->r->ntests - 1]};
+        if (!report(c, &pr))
+            break;
+        if (v != JUDGE_AC) {
+            if (!c->p->scoring && !c->w->opts.keep_going)
+                c->stop = true;
+            else if (c->p->scoring && !g->sample &&
+                     (g->agg != AGG_SUM || (c->p->legacy && g->break_on_reject)))
+                group_stop = true;
+        }
+    }
+    for (size_t i = 0; i < g->ngroups && !c->stop; i++)
+        run_group(c, g->groups[i]);
+}
+
+/* ---- scores ---------------------------------------------------------------------------- */
+
+static double test_score(jctx *c, size_t ti, double max, const judge_group *g)
+{
+    int k = c->res_of[ti];
+    if (k < 0)
+        return 0;
+    judge_test_result *t = &c->r->tests[k];
+    if (t->verdict != JUDGE_AC) {
+        t->score = c->p->legacy ? g->reject_score : 0;
+        return t->score;
+    }
+    double s;
+    if (isnan(t->score))
+        s = c->p->legacy ? g->accept_score : (max >= 0 ? max : 0);
+    else if (t->score <= -1)
+        s = (-1 - t->score) * (max >= 0 ? max : 0);
+    else
+        s = (max >= 0 && t->score > max) ? max : t->score;
+    t->score = s;
+    return s;
+}
+
+/* Score and maximum of a group, from the 2025-09 rules (pass-fail, sum and
+ * min aggregation, per-test maximum max/N in sum groups) or the legacy ones
+ * (accept_score per test, sum or min over everything below). */
+static double group_score(jctx *c, const judge_group *g, double *max_out)
+{
+    size_t n = g->ntests + g->ngroups;
+    if (n == 0) {
+        *max_out = 0;
+        return 0;
+    }
+    if (c->p->legacy) {
+        double sum = 0, mx = 0, mn = INFINITY, mnmax = INFINITY;
+        for (size_t i = 0; i < g->ntests; i++) {
+            double s = test_score(c, g->tests[i], -1, g);
+            sum += s;
+            mx += g->accept_score;
+            if (s < mn)
+                mn = s;
+            if (g->accept_score < mnmax)
+                mnmax = g->accept_score;
+        }
+        for (size_t i = 0; i < g->ngroups; i++) {
+            double m;
+            double s = group_score(c, g->groups[i], &m);
+            sum += s;
+            mx += m;
+            if (s < mn)
+                mn = s;
+            if (m < mnmax)
+                mnmax = m;
+        }
+        if (g->agg == AGG_MIN) {
+            *max_out = mnmax;
+            return mn;
+        }
+        *max_out = mx;
+        return sum;
+    }
+    double max = g->max_score;
+    if (g->agg == AGG_PASS_FAIL) {
+        *max_out = max >= 0 ? max : 0;
+        bool ok = group_all_ac(c, g);
+        for (size_t i = 0; i < g->ntests; i++) {
+            int k = c->res_of[g->tests[i]];
+            if (k >= 0)
+                c->r->tests[k].score = 0;
+        }
+        return ok ? *max_out : 0;
+    }
+    double per = max >= 0 ? (g->agg == AGG_SUM ? max / (double)n : max) : -1;
+    double sum = 0, mn = INFINITY, maxsum = 0;
+    for (size_t i = 0; i < g->ntests; i++) {
+        double s = test_score(c, g->tests[i], per, g);
+        sum += s;
+        if (s < mn)
+            mn = s;
+    }
+    for (size_t i = 0; i < g->ngroups; i++) {
+        double m;
+        double s = group_score(c, g->groups[i], &m);
+        sum += s;
+        maxsum += m;
+        if (s < mn)
+            mn = s;
+    }
+    *max_out = max >= 0 ? max : maxsum;
+    return g->agg == AGG_MIN ? mn : sum;
+}
+
+/* ---- one submission ------------------------------------------------------------------------ */
+
+cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *const *sources,
+                             size_t nsources, double time_limit, judge_result *r)
+{
+    const judge_package *p = w->pkg;
+    memset(r, 0, sizeof *r);
+    r->max_score = 100;
+    jstrv files = {0};
+    stage st = {0};
+    box *b = NULL;
+    jctx c = {.w = w, .p = p, .r = r};
+
+    bool ok = true;
+    for (size_t i = 0; ok && i < nsources; i++) {
+        /* Sources are the caller's files; their folder is the trust root. */
+        char *real = realpath(sources[i], NULL);
+        if (!real) {
+            ok = false;
+            break;
+        }
+        char *root = judge__xstrdup(real);
+        if (judge__is_dir(real)) {
+            ok = stage_tree(root, real, &st, "", 0);
+        } else {
+            char *slash = strrchr(root, '/');
+            if (slash)
+                *slash = '\0';
+            const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+            ok = stage_file(root, real, &st, base);
+        }
+        free(root);
+        free(real);
+    }
+    const jstrv names = st.names;
+    if (!ok || names.n == 0) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xasprintf("cannot read the submission's files");
+        goto out;
+    }
+    if (!l)
+        l = judge_langs_detect(w->langs, (const char *const *)names.v, names.n);
+    if (!l) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xasprintf("cannot tell the language from the file names");
+        goto out;
+    }
+    r->language = judge__xstrdup(l->id);
+    if (!judge_lang_available(l)) {
+        r->verdict = JUDGE_SKIPPED;
+        r->message = judge__xasprintf("%s toolchain is not installed (%s)", l->name,
+                                      l->compile.n ? l->compile.v[0] : l->run.v[0]);
+        goto out;
+    }
+    /* Included files of the package ("include/<language>/") join the
+     * sources before building, as the format says. */
+    char *inc = judge__xasprintf("%s/include/%s", p->dir, l->id);
+    if (judge__is_dir(inc))
+        stage_tree(p->dir, inc, &st, "", 0);
+    free(inc);
+    for (size_t i = 0; i < st.names.n; i++)
+        if (has_ext(l, st.names.v[i]))
+            jstrv_push(&files, st.names.v[i]);
+    if (files.n == 0) {
+        r->verdict = JUDGE_CE;
+        r->message = judge__xasprintf("no %s source file in the submission", l->name);
+        goto out;
+    }
+    const char *main = pick_main(l, &files, &st);
+    c.l = l;
+    judge_progress cpr = {.stage = "compiling", .test_count = p->ntests};
+    if (!report(&c, &cpr)) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xstrdup("judging cancelled");
+        goto out;
+    }
+
+    box_config cfg = {.runner_path = w->runner,
+                      .bwrap_path = w->opts.bwrap_path, .box_bytes = BOX_BYTES,
+                      .tmp_bytes = TMP_BYTES};
+    cc_status s = box_open(&cfg, &b);
+    int afd = stage_fd(&st);
+    if (s == CC_OK && afd < 0)
+        s = cc_err_sys("memfd_create");
+    IFOK(s, box_prepare(b, afd));
+    if (afd >= 0)
+        close(afd);
+    char *ce = NULL;
+    long cmem = p->compile_memory_mib;
+    if (l->compile_memory_mib > cmem)
+        cmem = l->compile_memory_mib;
+    IFOK(s, compile_in(b, l, &files, main, p->compile_time_s, cmem, &ce, &r->compile_ms));
+    if (s == CC_OK && ce) {
+        r->verdict = JUDGE_CE;
+        r->message = ce;
+        r->score = 0;
+        goto out;
+    }
+    IFOK(s, box_seal(b));
+    if (s != CC_OK) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xstrdup(cc_err_msg());
+        goto out;
+    }
+
+    c.l = l;
+    c.b = b;
+    c.tl = time_limit > 0 ? time_limit
+           : w->opts.time_limit > 0 ? w->opts.time_limit
+           : p->time_limit > 0      ? p->time_limit
+                                    : 10.0;
+    judge_expand_ctx ctx = {.files = &files, .main = main, .memory_mib = p->memory_mib};
+    judge__expand(&l->run, &ctx, &c.run_argv);
+    make_env(l, &c.env);
+    c.res_of = judge__xmalloc((p->ntests ? p->ntests : 1) * sizeof *c.res_of);
+    for (size_t i = 0; i < p->ntests; i++)
+        c.res_of[i] = -1;
+    run_group(&c, p->root);
+    if (c.cancelled) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xstrdup("judging cancelled");
+        goto out;
+    }
+
+    r->verdict = JUDGE_AC;
+    for (size_t i = 0; i < r->ntests; i++)
+        if (r->tests[i].verdict != JUDGE_AC) {
+            r->verdict = r->tests[i].verdict;
+            break;
+        }
+    if (r->verdict == JUDGE_AC && r->ntests < p->ntests && !p->scoring)
+        r->verdict = JUDGE_IE; /* cannot happen: every test ran */
+    if (p->scoring && p->secret) {
+        double mx;
+        r->score = group_score(&c, p->secret, &mx);
+        r->max_score = mx;
+        for (size_t i = 0; i < r->ntests; i++)
+            if (isnan(r->tests[i].score))
+                r->tests[i].score = 0;
+    } else {
+        r->score = r->verdict == JUDGE_AC ? 100 : 0;
+        for (size_t i = 0; i < r->ntests; i++)
+            r->tests[i].score = 0;
+    }
+    for (size_t i = 0; i < r->ntests; i++)
+        if (r->tests[i].verdict == JUDGE_IE && !r->message)
+            r->message = judge__xasprintf("test %s: %s", r->tests[i].name,
+                                          r->tests[i].message ? r->tests[i].message : "");
+out:
+    box_close(b);
+    stage_free(&st);
+    free(c.res_of);
+    jstrv_free(&c.run_argv);
+    jstrv_free(&c.env);
+    jstrv_free(&files);
+    return CC_OK;
+}

@@ -1,0 +1,659 @@
+/* cc-judge: the command line.
+ *
+ *   cc-judge verify PACKAGE_DIR [--json]
+ *   cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json]
+ *   cc-judge languages [--json]
+ *
+ * Exit status: verify 0 when every judged submission fits its folder,
+ * run 0 when the submission is accepted, 1 otherwise, 2 when the package,
+ * the language table or the command line is broken. */
+#include "internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef JUDGE_LANGUAGES_FILE
+#define JUDGE_LANGUAGES_FILE "languages.yaml"
+#endif
+
+/* Used before the time limit is known, to time the accepted submissions. */
+#define PROVISIONAL_TL 10.0
+
+typedef struct {
+    bool json;
+    const char *lang;
+    const char *languages;
+    const char *pkg_dir;
+    jstrv sources;
+    double time_limit;
+    int jobs;
+} cli;
+
+typedef struct {
+    const judge_sub *sub;  /* NULL in run mode */
+    const char *path;      /* as shown in the report */
+    jstrv sources;
+    const judge_lang *lang;
+    double tl;
+    judge_result res;
+    bool known;
+    bool match;
+    char *why;             /* why it does not match */
+} job;
+
+typedef struct {
+    const judge_package *pkg;
+    const judge_langs *langs;
+    const judge_options *opts;
+    job *jobs;
+    size_t *order;
+    size_t n;
+    size_t next;
+    pthread_mutex_t mu;
+} pool;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--jobs N] [--languages FILE]\n"
+               "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S]\n"
+               "       cc-judge languages [--json] [--languages FILE]\n");
+}
+
+/* ---- parallel judging ------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    pool *pl = arg;
+    judge_worker *w = NULL;
+    if (judge_worker_new(pl->pkg, pl->langs, pl->opts, &w) != CC_OK) {
+        fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
+        w = NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        size_t i = pl->next < pl->n ? pl->order[pl->next++] : SIZE_MAX;
+        pthread_mutex_unlock(&pl->mu);
+        if (i == SIZE_MAX)
+            break;
+        job *j = &pl->jobs[i];
+        if (!w) {
+            j->res.verdict = JUDGE_IE;
+            j->res.message = judge__xstrdup("sandbox runner missing");
+            continue;
+        }
+        judge_worker_judge(w, j->lang, (const char *const *)j->sources.v, j->sources.n, j->tl,
+                           &j->res);
+    }
+    judge_worker_free(w);
+    return NULL;
+}
+
+static void judge_all(const judge_package *pkg, const judge_langs *langs,
+                      const judge_options *opts, job *jobs, size_t *order, size_t n, int nthreads)
+{
+    if (n == 0)
+        return;
+    pool pl = {.pkg = pkg, .langs = langs, .opts = opts, .jobs = jobs, .order = order, .n = n};
+    pthread_mutex_init(&pl.mu, NULL);
+    if (nthreads < 1)
+        nthreads = 1;
+    if ((size_t)nthreads > n)
+        nthreads = (int)n;
+    pthread_t th[64];
+    if (nthreads > 64)
+        nthreads = 64;
+    int started = 0;
+    for (int i = 0; i < nthreads; i++)
+        if (pthread_create(&th[i], NULL, worker_main, &pl) == 0)
+            started++;
+    if (started == 0)
+        worker_main(&pl);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&pl.mu);
+}
+
+/* ---- matching verdicts with folders ---------------------------------------------------- */
+
+static judge_verdict norm(judge_verdict v)
+{
+    /* The format's verdict classes: RTE covers MLE and OLE, WA covers PE. */
+    if (v == JUDGE_MLE || v == JUDGE_OLE)
+        return JUDGE_RE;
+    if (v == JUDGE_PE)
+        return JUDGE_WA;
+    return v;
+}
+
+static bool fits_category(const char *cat, const judge_result *r, char **why)
+{
+    judge_verdict v = r->verdict;
+    bool ok;
+    if (!strcmp(cat, "accepted"))
+        ok = v == JUDGE_AC;
+    else if (!strcmp(cat, "wrong_answer"))
+        ok = v == JUDGE_WA;
+    else if (!strcmp(cat, "time_limit_exceeded"))
+        ok = v == JUDGE_TLE;
+    else if (!strcmp(cat, "run_time_error"))
+        ok = v == JUDGE_RE || v == JUDGE_MLE;
+    else if (!strcmp(cat, "memory_limit_exceeded"))
+        ok = v == JUDGE_MLE;
+    else if (!strcmp(cat, "compile_error"))
+        ok = v == JUDGE_CE;
+    else if (!strcmp(cat, "output_limit_exceeded"))
+        ok = v == JUDGE_OLE;
+    else if (!strcmp(cat, "presentation_error"))
+        ok = v == JUDGE_PE;
+    else if (!strcmp(cat, "partially_accepted"))
+        ok = r->score > 0 && r->score < r->max_score && v != JUDGE_CE && v != JUDGE_IE;
+    else if (!strcmp(cat, "rejected"))
+        ok = v != JUDGE_AC && v != JUDGE_IE;
+    else if (!strcmp(cat, "brute_force"))
+        ok = v == JUDGE_TLE || v == JUDGE_RE || v == JUDGE_MLE;
+    else
+        ok = false;
+    if (!ok)
+        *why = judge__xasprintf("%s does not fit %s", judge_verdict_str(v), cat);
+    return ok;
+}
+
+static bool check_expect(const judge_expect *e, const judge_result *r, char **why)
+{
+    if (e->message && e->message[0] == '\x01')
+        return fits_category(e->message + 1, r, why);
+    bool any_required = e->required == 0;
+    for (size_t i = 0; i < r->ntests; i++) {
+        if (e->group && !judge__glob_match(e->group, r->tests[i].name))
+            continue;
+        judge_verdict v = norm(r->tests[i].verdict);
+        if (e->permitted && !(e->permitted & (1u << v))) {
+            *why = judge__xasprintf("test %s: %s is not permitted", r->tests[i].name,
+                                    judge_verdict_str(r->tests[i].verdict));
+            return false;
+        }
+        if (e->required & (1u << v))
+            any_required = true;
+    }
+    if (r->verdict == JUDGE_CE || r->verdict == JUDGE_IE) {
+        *why = judge__xasprintf("%s", judge_verdict_str(r->verdict));
+        return false;
+    }
+    if (!any_required) {
+        *why = judge__xasprintf("no test has a required verdict");
+        return false;
+    }
+    if (e->has_score && !e->group && (r->score < e->score_lo - 1e-9 || r->score > e->score_hi + 1e-9)) {
+        *why = judge__xasprintf("score %g is outside [%g, %g]", r->score, e->score_lo,
+                                e->score_hi);
+        return false;
+    }
+    if (e->message) {
+        bool found = false;
+        for (size_t i = 0; i < r->ntests && !found; i++)
+            found = r->tests[i].message && strstr(r->tests[i].message, e->message);
+        if (!found) {
+            *why = judge__xasprintf("no judge message contains '%s'", e->message);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void decide_match(const judge_package *pkg, job *j)
+{
+    const char *rel = j->sub->path + strlen("submissions/");
+    bool category_overridden = false;
+    j->match = true;
+    for (size_t i = 0; i < pkg->nexpects; i++) {
+        const judge_expect *e = &pkg->expects[i];
+        if (!judge__glob_match(e->pattern, rel))
+            continue;
+        /* A rule for the folder itself replaces the folder's default. */
+        if (!strcmp(e->pattern, j->sub->category) && !e->group)
+            category_overridden = true;
+        if (e->message && e->message[0] == '\x01')
+            category_overridden = true;
+        char *why = NULL;
+        if (!check_expect(e, &j->res, &why) && j->match) {
+            j->match = false;
+            j->why = judge__xasprintf("%s: %s", e->pattern, why);
+        }
+        free(why);
+    }
+    if (!category_overridden && j->match) {
+        char *why = NULL;
+        if (!fits_category(j->sub->category, &j->res, &why)) {
+            j->match = false;
+            j->why = why;
+        }
+    }
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static json_t *num(double v)
+{
+    if (isnan(v) || isinf(v))
+        return json_null();
+    if (fabs(v - round(v)) < 1e-9 && fabs(v) < 1e15)
+        return json_integer((json_int_t)llround(v));
+    return json_real(v);
+}
+
+static json_t *job_json(const judge_package *pkg, const job *j)
+{
+    const judge_result *r = &j->res;
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(j->path));
+    json_object_set_new(o, "language", r->language ? json_string(r->language) : json_null());
+    json_object_set_new(o, "expected", j->sub ? json_string(j->sub->category) : json_null());
+    json_object_set_new(o, "verdict", json_string(judge_verdict_str(r->verdict)));
+    json_object_set_new(o, "score", num(r->score));
+    json_object_set_new(o, "max_score", num(r->max_score));
+    json_object_set_new(o, "match", j->sub ? json_boolean(j->match) : json_null());
+    json_t *tests = json_array();
+    for (size_t i = 0; i < r->ntests; i++) {
+        const judge_test_result *t = &r->tests[i];
+        json_t *to = json_object();
+        json_object_set_new(to, "name", json_string(t->name));
+        json_object_set_new(to, "verdict", json_string(judge_verdict_str(t->verdict)));
+        json_object_set_new(to, "cpu_ms", json_integer(t->cpu_ms));
+        json_object_set_new(to, "wall_ms", json_integer(t->wall_ms));
+        json_object_set_new(to, "memory_kib", json_integer(t->memory_kib));
+        if (pkg->scoring)
+            json_object_set_new(to, "score", num(t->score));
+        if (t->term_signal)
+            json_object_set_new(to, "signal", json_integer(t->term_signal));
+        else
+            json_object_set_new(to, "exit_code", json_integer(t->exit_code));
+        if (t->message)
+            json_object_set_new(to, "message", json_string(t->message));
+        json_array_append_new(tests, to);
+    }
+    json_object_set_new(o, "tests", tests);
+    const char *msg = j->why ? j->why : r->message;
+    if (j->why && r->message) {
+        char *both = judge__xasprintf("%s; %s", j->why, r->message);
+        json_object_set_new(o, "message", json_string(both));
+        free(both);
+    } else {
+        json_object_set_new(o, "message", msg ? json_string(msg) : json_null());
+    }
+    return o;
+}
+
+static void print_json(const judge_package *pkg, job *jobs, size_t n, size_t matched,
+                       size_t total, size_t skipped)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "problem", json_string(judge_package_name(pkg)));
+    json_object_set_new(doc, "time_limit", num(pkg->time_limit));
+    json_t *subs = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].known)
+            json_array_append_new(subs, job_json(pkg, &jobs[i]));
+    json_object_set_new(doc, "submissions", subs);
+    json_object_set_new(doc, "matched", json_integer((json_int_t)matched));
+    json_object_set_new(doc, "total", json_integer((json_int_t)total));
+    json_object_set_new(doc, "skipped", json_integer((json_int_t)skipped));
+    json_t *unknown = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!jobs[i].known)
+            json_array_append_new(unknown, json_string(jobs[i].path));
+    json_object_set_new(doc, "unknown", unknown);
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(doc);
+}
+
+static void print_table(const judge_package *pkg, job *jobs, size_t n, bool verify)
+{
+    printf("problem %s (%s%s%s), time limit %.3g s, %zu tests\n", judge_package_name(pkg),
+           pkg->format, pkg->scoring ? ", scoring" : "", pkg->interactive ? ", interactive" : "",
+           pkg->time_limit, pkg->ntests);
+    printf("%-44s %-8s %-22s %-7s %9s %8s %9s  %s\n", "submission", "lang", "expected", "verdict",
+           "score", "max cpu", "max mem", verify ? "match" : "");
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        if (!j->known) {
+            printf("%-44s unknown folder, skipped\n", j->path);
+            continue;
+        }
+        long cpu = 0, mem = 0;
+        for (size_t k = 0; k < j->res.ntests; k++) {
+            if (j->res.tests[k].cpu_ms > cpu)
+                cpu = j->res.tests[k].cpu_ms;
+            if (j->res.tests[k].memory_kib > mem)
+                mem = j->res.tests[k].memory_kib;
+        }
+        printf("%-44s %-8s %-22s %-7s %9.4g %6ldms %6ldKiB  %s\n", j->path,
+               j->res.language ? j->res.language : "?", j->sub ? j->sub->category : "-",
+               judge_verdict_str(j->res.verdict), j->res.score, cpu, mem,
+               !verify ? ""
+               : j->res.verdict == JUDGE_SKIPPED ? "skipped"
+               : j->match                        ? "yes"
+                                                 : "NO");
+        for (size_t k = 0; k < j->res.ntests; k++) {
+            const judge_test_result *t = &j->res.tests[k];
+            if (t->verdict != JUDGE_AC)
+                printf("    %s: %s %s\n", t->name, judge_verdict_str(t->verdict),
+                       t->message ? t->message : "");
+        }
+        if (j->why)
+            printf("    mismatch: %s\n", j->why);
+        if (j->res.message && j->res.verdict != JUDGE_AC) {
+            /* Compiler output can be long; the first lines say enough. */
+            printf("    %.600s\n", j->res.message);
+        }
+    }
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+static void job_sources(const judge_package *pkg, job *j)
+{
+    jstrv_push_own(&j->sources, judge__xasprintf("%s/%s", pkg->dir, j->sub->path));
+}
+
+static double max_cpu(const judge_result *r)
+{
+    long m = 0;
+    for (size_t i = 0; i < r->ntests; i++)
+        if (r->tests[i].cpu_ms > m)
+            m = r->tests[i].cpu_ms;
+    return (double)m / 1000.0;
+}
+
+/* When the package gives no time limit, the format derives it from the
+ * slowest accepted submission: the smallest multiple of time_resolution at
+ * least T_ac * ac_to_time_limit. */
+static bool derive_time_limit(judge_package *pkg, job *jobs, size_t n, size_t *order, int threads,
+                              const judge_langs *langs, const judge_options *opts)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].known && !strcmp(jobs[i].sub->category, "accepted")) {
+            jobs[i].tl = PROVISIONAL_TL;
+            order[k++] = i;
+        }
+    if (k == 0)
+        return false;
+    judge_all(pkg, langs, opts, jobs, order, k, threads);
+    double t_ac = 0;
+    for (size_t i = 0; i < k; i++) {
+        const judge_result *r = &jobs[order[i]].res;
+        if (r->verdict == JUDGE_AC && max_cpu(r) > t_ac)
+            t_ac = max_cpu(r);
+    }
+    double res = pkg->time_resolution > 0 ? pkg->time_resolution : 1.0;
+    double tl = ceil(t_ac * pkg->ac_to_tl / res - 1e-9) * res;
+    if (tl < res)
+        tl = res;
+    judge_package_set_time_limit(pkg, tl);
+    return true;
+}
+
+static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
+{
+    judge_package *pkg;
+    if (judge_package_load(a->pkg_dir, langs, &pkg) != CC_OK) {
+        fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
+        if (a->json) {
+            json_t *e = json_pack("{s:s}", "error", cc_err_msg());
+            char *s = json_dumps(e, JSON_INDENT(2));
+            if (s)
+                puts(s);
+            free(s);
+            json_decref(e);
+        }
+        return 2;
+    }
+    size_t n = pkg->nsubs;
+    job *jobs = judge__xcalloc(n ? n : 1, sizeof *jobs);
+    size_t *order = judge__xcalloc(n ? n : 1, sizeof *order);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].sub = &pkg->subs[i];
+        jobs[i].path = pkg->subs[i].path;
+        jobs[i].known = judge__known_category(pkg->subs[i].category);
+        if (jobs[i].known)
+            job_sources(pkg, &jobs[i]);
+    }
+    int threads = a->jobs > 0 ? a->jobs : judge__nproc();
+    bool derived = false;
+    if (a->time_limit > 0)
+        judge_package_set_time_limit(pkg, a->time_limit);
+    else if (pkg->time_limit <= 0)
+        derived = derive_time_limit(pkg, jobs, n, order, threads, langs, opts);
+    if (pkg->time_limit <= 0)
+        judge_package_set_time_limit(pkg, PROVISIONAL_TL);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i].known || (derived && !strcmp(jobs[i].sub->category, "accepted")))
+            continue;
+        /* A time_limit_exceeded submission must still time out with the
+         * format's safety margin on top of the limit. */
+        jobs[i].tl = pkg->time_limit *
+                     (!strcmp(jobs[i].sub->category, "time_limit_exceeded") ? pkg->tl_to_tle : 1.0);
+        order[k++] = i;
+    }
+    judge_all(pkg, langs, opts, jobs, order, k, threads);
+
+    size_t matched = 0, total = 0, skipped = 0;
+    bool all_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        if (!j->known) {
+            fprintf(stderr, "cc-judge: %s: unknown submission folder '%s', skipped\n", j->path,
+                    j->sub->category);
+            continue;
+        }
+        total++;
+        if (j->res.verdict == JUDGE_SKIPPED) {
+            skipped++;
+            j->match = false;
+            continue;
+        }
+        decide_match(pkg, j);
+        if (j->match)
+            matched++;
+        else
+            all_ok = false;
+    }
+    if (a->json)
+        print_json(pkg, jobs, n, matched, total, skipped);
+    else {
+        print_table(pkg, jobs, n, true);
+        printf("%zu of %zu submissions match their folder%s", matched, total,
+               skipped ? "" : "\n");
+        if (skipped)
+            printf(" (%zu skipped: toolchain not installed)\n", skipped);
+    }
+    for (size_t i = 0; i < n; i++) {
+        judge_result_clear(&jobs[i].res);
+        jstrv_free(&jobs[i].sources);
+        free(jobs[i].why);
+    }
+    free(jobs);
+    free(order);
+    judge_package_free(pkg);
+    return all_ok ? 0 : 1;
+}
+
+static int cmd_run(cli *a, const judge_langs *langs, judge_options *opts)
+{
+    const judge_lang *l = judge_langs_find(langs, a->lang);
+    if (!l) {
+        fprintf(stderr, "cc-judge: unknown language '%s' (see cc-judge languages)\n", a->lang);
+        return 2;
+    }
+    judge_package *pkg;
+    if (judge_package_load(a->pkg_dir, langs, &pkg) != CC_OK) {
+        fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
+        return 2;
+    }
+    if (a->time_limit > 0)
+        judge_package_set_time_limit(pkg, a->time_limit);
+    if (pkg->time_limit <= 0) {
+        size_t n = pkg->nsubs;
+        job *jobs = judge__xcalloc(n ? n : 1, sizeof *jobs);
+        size_t *order = judge__xcalloc(n ? n : 1, sizeof *order);
+        for (size_t i = 0; i < n; i++) {
+            jobs[i].sub = &pkg->subs[i];
+            jobs[i].known = judge__known_category(pkg->subs[i].category);
+            if (jobs[i].known)
+                job_sources(pkg, &jobs[i]);
+        }
+        derive_time_limit(pkg, jobs, n, order, judge__nproc(), langs, opts);
+        for (size_t i = 0; i < n; i++) {
+            judge_result_clear(&jobs[i].res);
+            jstrv_free(&jobs[i].sources);
+        }
+        free(jobs);
+        free(order);
+        if (pkg->time_limit <= 0)
+            judge_package_set_time_limit(pkg, PROVISIONAL_TL);
+    }
+    job j = {.path = a->sources.v[0], .lang = l, .known = true, .tl = pkg->time_limit};
+    for (size_t i = 0; i < a->sources.n; i++)
+        jstrv_push(&j.sources, a->sources.v[i]);
+    size_t order = 0;
+    judge_all(pkg, langs, opts, &j, &order, 1, 1);
+    if (a->json)
+        print_json(pkg, &j, 1, 0, 1, j.res.verdict == JUDGE_SKIPPED);
+    else
+        print_table(pkg, &j, 1, false);
+    int rc = j.res.verdict == JUDGE_AC ? 0 : 1;
+    judge_result_clear(&j.res);
+    jstrv_free(&j.sources);
+    judge_package_free(pkg);
+    return rc;
+}
+
+/* Prints the language table with each toolchain's version (the version
+ * probe runs on the host: it only prints a version string). */
+static int cmd_languages(cli *a, const judge_langs *langs)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < judge_langs_count(langs); i++) {
+        const judge_lang *l = judge_langs_at(langs, i);
+        bool avail = judge_lang_available(l);
+        char ver[200] = "";
+        if (avail && l->version.n) {
+            int pfd[2];
+            if (pipe(pfd) == 0) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                    dup2(pfd[1], 1);
+                    dup2(pfd[1], 2);
+                    close(pfd[0]);
+                    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", NULL};
+                    execve(l->version.v[0], l->version.v, envp);
+                    _exit(127);
+                }
+                close(pfd[1]);
+                ssize_t got = 0, r;
+                while ((r = read(pfd[0], ver + got, sizeof ver - 1 - (size_t)got)) > 0)
+                    got += r;
+                close(pfd[0]);
+                ver[got > 0 ? got : 0] = '\0';
+                char *nl = strchr(ver, '\n');
+                if (nl)
+                    *nl = '\0';
+                if (pid > 0)
+                    waitpid(pid, NULL, 0);
+            }
+        }
+        if (a->json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "id", json_string(l->id));
+            json_object_set_new(o, "name", json_string(l->name));
+            json_object_set_new(o, "available", json_boolean(avail));
+            json_object_set_new(o, "version", json_string(ver));
+            json_array_append_new(arr, o);
+        } else {
+            printf("%-12s %-14s %-9s %s\n", l->id, l->name, avail ? "available" : "missing", ver);
+        }
+    }
+    if (a->json) {
+        char *s = json_dumps(arr, JSON_INDENT(2));
+        if (s)
+            puts(s);
+        free(s);
+    }
+    json_decref(arr);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    cli a = {.languages = getenv("CC_JUDGE_LANGUAGES")};
+    const char *cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--json")) {
+            a.json = true;
+        } else if (!strcmp(s, "--lang") && i + 1 < argc) {
+            a.lang = argv[++i];
+        } else if (!strcmp(s, "--languages") && i + 1 < argc) {
+            a.languages = argv[++i];
+        } else if (!strcmp(s, "--time-limit") && i + 1 < argc) {
+            if (!judge__parse_double(argv[++i], &a.time_limit) || a.time_limit <= 0 ||
+                a.time_limit > 3600) {
+                fprintf(stderr, "cc-judge: --time-limit needs seconds in (0, 3600]\n");
+                return 2;
+            }
+        } else if (!strcmp(s, "--jobs") && i + 1 < argc) {
+            long v;
+            if (!judge__parse_long(argv[++i], &v) || v < 1 || v > 64) {
+                fprintf(stderr, "cc-judge: --jobs needs a number from 1 to 64\n");
+                return 2;
+            }
+            a.jobs = (int)v;
+        } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (s[0] == '-' && s[1] == '-') {
+            fprintf(stderr, "cc-judge: unknown option %s\n", s);
+            usage(stderr);
+            return 2;
+        } else if (!a.pkg_dir && strcmp(cmd, "languages")) {
+            a.pkg_dir = s;
+        } else {
+            jstrv_push(&a.sources, s);
+        }
+    }
+    judge_langs *langs;
+    if (judge_langs_load(a.languages ? a.languages : JUDGE_LANGUAGES_FILE, &langs) != CC_OK) {
+        fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
+        jstrv_free(&a.sources);
+        return 2;
+    }
+    judge_options opts = {0};
+    int rc;
+    if (!strcmp(cmd, "verify") && a.pkg_dir && a.sources.n == 0) {
+        rc = cmd_verify(&a, langs, &opts);
+    } else if (!strcmp(cmd, "run") && a.pkg_dir && a.lang && a.sources.n > 0) {
+        rc = cmd_run(&a, langs, &opts);
+    } else if (!strcmp(cmd, "languages")) {
+        rc = cmd_languages(&a, langs);
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    judge_langs_free(langs);
+    jstrv_free(&a.sources);
+    return rc;
+}

@@ -1,0 +1,5 @@
+/* The trivial program the benchmark starts: does nothing, statically linked. */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,3 @@
+// expect: TLE RE WA MLE
+#include <unistd.h>
+int main(void) { for (;;) fork(); }

@@ -1,0 +1,3 @@
+// expect: CE
+#include "/etc/shadow"
+int main(void) { return 0; }

@@ -1,0 +1,11 @@
+lo, hi = 1, 1000
+while True:
+    mid = (lo + hi) // 2
+    print(mid, flush=True)
+    r = input()
+    if r == "correct":
+        break
+    if r == "higher":
+        lo = mid + 1
+    else:
+        hi = mid - 1
