@@ -782,9 +782,11 @@ static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int i
          * verdict (the validator then only saw the end of its output); a
          * validator that rejected first gives WA even if the program then
          * died of the closed pipe. The runners stamp each end with the
-         * system-wide monotonic clock. */
+         * system-wide monotonic clock. A validator that accepted never
+         * covers a program that then failed: that is the program's own
+         * verdict whatever the order. */
         bool program_first = rs.end_us <= vs.end_us;
-        if (normal || !program_first) {
+        if (normal || (!program_first && vt.verdict != JUDGE_AC)) {
             t->verdict = vt.verdict;
             t->score = vt.score;
             free(t->message);

@@ -286,7 +286,8 @@ int judge__list_dir(const char *path, jstrv *out)
         jstrv_push(out, e->d_name);
     }
     closedir(d);
-    qsort(out->v + start, out->n - start, sizeof *out->v, cmp_str);
+    if (out->n > start) /* an empty folder may leave out->v NULL */
+        qsort(out->v + start, out->n - start, sizeof *out->v, cmp_str);
     return (int)(out->n - start);
 }
 

@@ -26,15 +26,16 @@ typedef struct actor_row {
     const char *binary;     /* relative to the bin folder (build/bin) */
     const char *pg_service; /* its own database and role, or NULL */
     bool http;              /* the front door: gets CC_HTTP_PORT */
+    const char *subcommand; /* first argument, or NULL ("serve" for cc-judge) */
 } actor_row;
 
 static const actor_row actor_table[] = {
-    {"cc-user", "cc-user", "cc_user", false},
-    {"cc-problem", "cc-problem", "cc_problem", false},
-    {"cc-submission", "cc-submission", "cc_submission", false},
-    {"cc-notify", "cc-notify", "cc_notification", false},
-    {"cc-judge", "cc-judge", NULL, false},
-    {"cc-gateway", "cc-gateway", NULL, true},
+    {"cc-user", "cc-user", "cc_user", false, NULL},
+    {"cc-problem", "cc-problem", "cc_problem", false, NULL},
+    {"cc-submission", "cc-submission", "cc_submission", false, NULL},
+    {"cc-notify", "cc-notify", "cc_notification", false, NULL},
+    {"cc-judge", "cc-judge", NULL, false, "serve"},
+    {"cc-gateway", "cc-gateway", NULL, true, NULL},
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
@@ -143,7 +144,7 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
         snprintf(port, sizeof port, "%u", (unsigned)http_port);
         env_add(&e, "CC_HTTP_PORT", port);
     }
-    const char *argv[] = {path, NULL};
+    const char *argv[] = {path, a->row->subcommand, NULL};
     cc_local_spawn_opts o = {.name = a->row->name,
                              .path = path,
                              .argv = argv,

@@ -86,9 +86,10 @@ static void on_safety(uv_timer_t *t)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    cc_bus *b = closure;
-    /* Our own close disconnects too; only an unexpected loss is news. */
-    if (!__atomic_load_n(&b->closing, __ATOMIC_RELAXED))
+    /* nats.c may run this after the bus is freed (its callbacks come from
+     * its own thread), so it touches only the connection, which nats.c
+     * keeps alive for the callback. Our own close is no news. */
+    if (natsConnection_Status(nc) != NATS_CONN_STATUS_CLOSED)
         cc_log(CC_LOG_WARN, NULL, "nats disconnected", NULL);
 }
 
@@ -144,9 +145,9 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
     if (ns == NATS_OK)
         ns = natsOptions_SetReconnectBufSize(b->opts, 64 * 1024 * 1024);
     if (ns == NATS_OK)
-        ns = natsOptions_SetDisconnectedCB(b->opts, on_disconnected, b);
+        ns = natsOptions_SetDisconnectedCB(b->opts, on_disconnected, NULL);
     if (ns == NATS_OK)
-        ns = natsOptions_SetReconnectedCB(b->opts, on_reconnected, b);
+        ns = natsOptions_SetReconnectedCB(b->opts, on_reconnected, NULL);
     if (ns != NATS_OK) {
         natsOptions_Destroy(b->opts);
         free(b);
@@ -492,7 +493,7 @@ void cc_bus_close(cc_bus *b, void (*done)(void *), void *ud)
 {
     if (b->closing)
         return;
-    __atomic_store_n(&b->closing, true, __ATOMIC_RELAXED);
+    b->closing = true;
     b->close_done = done;
     b->close_ud = ud;
     for (cc__req **bucket = b->reqs; bucket < b->reqs + REQ_BUCKETS; bucket++) {

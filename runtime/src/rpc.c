@@ -99,14 +99,19 @@ static void send_reply(cc_rpc_server *srv, natsMsg *req, const cc_envelope *env,
     const char *reply = natsMsg_GetReply(req);
     if (!reply || !*reply)
         return; /* a publish without a reply subject: nobody to answer */
+    if (s == CC_OK) {
+        natsConnection_Publish(cc_bus_nats(srv->b), reply, body, (int)len);
+        return;
+    }
     natsMsg *m = NULL;
     if (natsMsg_Create(&m, reply, NULL, body, (int)len) != NATS_OK)
         return;
     char num[16];
     snprintf(num, sizeof num, "%d", (int)s);
-    /* The caller knows the type it asked for and its own correlation id,
-     * so a reply carries only its status (and the error): every header
-     * costs an allocation on both sides. */
+    /* A success carries no header at all: the caller knows the type it
+     * asked for and its own correlation id, and every header costs
+     * allocations on both sides. An error carries Cc-Status (the
+     * cc_status number) and Cc-Error (the message). */
     natsMsgHeader_Set(m, CC_HDR_STATUS, num);
     if (err)
         natsMsgHeader_Set(m, CC_HDR_ERROR, err);
@@ -204,7 +209,10 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         natsMsg_Destroy(m);
         return;
     }
-    cc_rpc_call *call = calloc(1, sizeof *call);
+    /* malloc, not calloc: the inline arena buffer needs no zeroing. */
+    cc_rpc_call *call = malloc(sizeof *call);
+    if (call)
+        memset(call, 0, offsetof(cc_rpc_call, arena_buf));
     if (!call) {
         send_reply(srv, m, &env, CC_NOMEM, "out of memory", NULL, NULL, 0);
         natsMsg_Destroy(m);
@@ -383,12 +391,14 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     const char *st = NULL, *err = NULL;
     natsMsgHeader_Get(reply, CC_HDR_STATUS, &st);
     natsMsgHeader_Get(reply, CC_HDR_ERROR, &err);
-    cc_status rs = st ? cc_status_from_int(strtol(st, NULL, 10)) : CC_PROTO;
+    /* No Cc-Status header means success (see send_reply). */
+    cc_status rs = st ? cc_status_from_int(strtol(st, NULL, 10)) : CC_OK;
     if (rs != CC_OK) {
         c->cb(rs, err ? err : (st ? cc_status_str(rs) : "reply without a status"), NULL, c->ud);
     } else {
         cc_arena arena;
-        cc_arena_init(&arena);
+        _Alignas(max_align_t) char inline_buf[1024];
+        cc_arena_init_inline(&arena, inline_buf, sizeof inline_buf);
         ProtobufCMessage *resp = protobuf_c_message_unpack(
             c->desc, &arena.pb, (size_t)natsMsg_GetDataLength(reply),
             (const uint8_t *)natsMsg_GetData(reply));

@@ -103,8 +103,9 @@ int cc_bus_work_count(cc_bus *b);
 /* ---- RPC: cc.rpc.<service>.<Method> --------------------------------------
  * An actor declares a const table of methods; the runtime decodes,
  * validates, times, counts, logs and answers errors in one place, so a
- * handler holds only the business logic. Replies carry the Cc-Status
- * header (a cc_status number) and, on error, Cc-Error (a message). */
+ * handler holds only the business logic. A successful reply is the bare
+ * response message; an error reply has no body and carries the Cc-Status
+ * header (a cc_status number) and Cc-Error (a message). */
 
 typedef struct cc_rpc_call cc_rpc_call;
 typedef void (*cc_rpc_fn)(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
