@@ -205,6 +205,46 @@ static void cg_remove(box *b)
     }
 }
 
+/* Removes the cgroups of boxes whose judge died without closing them (a
+ * worker killed with SIGKILL): named cc-judge-<pid>-<n>, kept while <pid>
+ * lives. Their leftover processes are killed first. */
+void judge_clean_stale_sandboxes(void)
+{
+    jstrv parents = {0};
+    struct stat st;
+    bool v1 = stat("/sys/fs/cgroup/memory", &st) == 0 && S_ISDIR(st.st_mode);
+    for (int i = 0; i < (v1 ? CG_COUNT : 1); i++) {
+        char *self = self_cgroup(v1 ? cg_ctrl[i] : NULL);
+        if (!self)
+            continue;
+        const char *rel = strcmp(self, "/") ? self : "";
+        jstrv_push_own(&parents, v1 ? judge__xasprintf("/sys/fs/cgroup/%s%s", cg_ctrl[i], rel)
+                                    : judge__xasprintf("/sys/fs/cgroup%s", rel));
+        free(self);
+    }
+    for (size_t i = 0; i < parents.n; i++) {
+        jstrv names = {0};
+        if (judge__list_dir(parents.v[i], &names) < 0)
+            continue;
+        for (size_t k = 0; k < names.n; k++) {
+            const char *n = names.v[k];
+            if (strncmp(n, "cc-judge-", 9) != 0)
+                continue;
+            char *end = NULL;
+            long pid = strtol(n + 9, &end, 10);
+            if (pid <= 0 || !end || *end != '-' || pid == (long)getpid())
+                continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                continue;
+            box b = {0};
+            b.cg_dir[0] = judge__xasprintf("%s/%s", parents.v[i], n);
+            cg_remove(&b);
+        }
+        jstrv_free(&names);
+    }
+    jstrv_free(&parents);
+}
+
 /* Creates the box's cgroups; returns false (and leaves none behind) when
  * no writable hierarchy exists, and the box falls back to rlimits. */
 static bool cg_create(box *b)

@@ -3,11 +3,13 @@
  *   cc-judge verify PACKAGE_DIR [--json]
  *   cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json]
  *   cc-judge languages [--json]
+ *   cc-judge serve [--setting value]...   (the mesh worker, serve.c)
  *
  * Exit status: verify 0 when every judged submission fits its folder,
  * run 0 when the submission is accepted, 1 otherwise, 2 when the package,
  * the language table or the command line is broken. */
 #include "internal.h"
+#include "serve.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -61,7 +63,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--jobs N] [--languages FILE]\n"
                "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S]\n"
-               "       cc-judge languages [--json] [--languages FILE]\n");
+               "       cc-judge languages [--json] [--languages FILE]\n"
+               "       cc-judge serve [--help | --SETTING VALUE...]\n");
 }
 
 /* ---- parallel judging ------------------------------------------------------------- */
@@ -599,6 +602,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* The mesh worker has its own settings table (cc_actor_main parses
+     * them), so it leaves before the local modes' option parsing. */
+    if (!strcmp(argv[1], "serve"))
+        return judge_serve_main(argc - 1, argv + 1);
     cli a = {.languages = getenv("CC_JUDGE_LANGUAGES")};
     const char *cmd = argv[1];
     for (int i = 2; i < argc; i++) {

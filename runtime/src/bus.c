@@ -44,6 +44,7 @@ struct cc_bus {
     uv_timer_t safety; /* drains now and then in case a message was queued
                           outside a loop iteration (e.g. during reconnect) */
     int closing_handles;
+    int flush_ticks;
     cc_bus_sub *subs;
     char inbox[64];
     size_t inbox_len;
@@ -489,6 +490,31 @@ static void on_handle_closed(uv_handle_t *h)
         free_bus(b);
 }
 
+/* nats.c writes only when the loop polls the socket, so what the last
+ * callbacks published (a final ack, a result) may still sit in its buffer.
+ * Closing waits, a few loop turns at most, until the buffer is empty. */
+static void finish_close(cc_bus *b)
+{
+    uv_timer_stop(&b->safety);
+    if (b->nc) {
+        natsConnection_Close(b->nc);
+        natsConnection_Destroy(b->nc);
+        b->nc = NULL;
+    }
+    b->closing_handles = 2;
+    uv_close((uv_handle_t *)&b->drain, on_handle_closed);
+    uv_close((uv_handle_t *)&b->safety, on_handle_closed);
+}
+
+static void on_flush_tick(uv_timer_t *t)
+{
+    cc_bus *b = t->data;
+    b->flush_ticks++;
+    int buffered = b->nc ? natsConnection_Buffered(b->nc) : 0;
+    if (buffered <= 0 || b->flush_ticks >= 100 || !cc_bus_connected(b))
+        finish_close(b);
+}
+
 void cc_bus_close(cc_bus *b, void (*done)(void *), void *ud)
 {
     if (b->closing)
@@ -505,13 +531,8 @@ void cc_bus_close(cc_bus *b, void (*done)(void *), void *ud)
     }
     for (cc_bus_sub *s = b->subs; s; s = s->next)
         cc_bus_unsubscribe(s);
-    if (b->nc) {
-        /* Close sends what is buffered before it detaches from the loop. */
-        natsConnection_Close(b->nc);
-        natsConnection_Destroy(b->nc);
-        b->nc = NULL;
-    }
-    b->closing_handles = 2;
-    uv_close((uv_handle_t *)&b->drain, on_handle_closed);
-    uv_close((uv_handle_t *)&b->safety, on_handle_closed);
+    /* The safety timer becomes the flush timer: 5 ms turns, 0.5 s at most. */
+    b->flush_ticks = 0;
+    uv_ref((uv_handle_t *)&b->safety);
+    uv_timer_start(&b->safety, on_flush_tick, 0, 5);
 }

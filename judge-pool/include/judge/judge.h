@@ -140,4 +140,9 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *lang, const char
 
 void judge_result_clear(judge_result *r);
 
+/* Removes sandbox cgroups left by judge processes that died without
+ * closing their boxes (killed with SIGKILL), killing what still runs in
+ * them. The mesh worker calls it at start. */
+void judge_clean_stale_sandboxes(void);
+
 #endif

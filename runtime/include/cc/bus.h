@@ -38,10 +38,11 @@ typedef struct cc_bus_options {
  * the loop's thread. */
 cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out);
 
-/* Stops every subscription, flushes what was published, closes the
- * connection and frees the bus once the loop has closed its handles; done
- * (may be NULL) is called on the loop when that has happened. Pending
- * requests complete with CC_CLOSED first. */
+/* Stops every subscription, lets the loop write out what was published
+ * (waiting at most 0.5 s), closes the connection and frees the bus once
+ * the loop has closed its handles; done (may be NULL) is called on the
+ * loop when that has happened. Pending requests complete with CC_CLOSED
+ * first. */
 void cc_bus_close(cc_bus *b, void (*done)(void *ud), void *ud);
 
 uv_loop_t *cc_bus_loop(cc_bus *b);
@@ -90,6 +91,10 @@ cc_status cc_bus_publish(cc_bus *b, const char *subject, const cc_envelope *env,
  * closes. cb owns reply (NULL on
  * error) and must natsMsg_Destroy it. On a returned error cb is not
  * called. */
+/* Replies are matched by the subject they arrive on, so this is for
+ * services that answer on the reply subject (RPC, the JetStream API, stream
+ * publishes), not for JetStream pulls, whose messages arrive under their
+ * original subject (cc_js_consume handles those). */
 typedef void (*cc_bus_reply_cb)(cc_bus *b, cc_status s, natsMsg *reply, void *ud);
 cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env, const char *type,
                          const char *msg_id, const void *data, size_t len, int64_t timeout_ms,

@@ -1,0 +1,407 @@
+/* Content-addressed blobs: the chunked upload (BeginUpload, PutChunk,
+ * CommitUpload) and GetBlob, the judges' read path. A blob is stored as
+ * rows of at most `chunk` bytes, so neither direction ever holds more
+ * than one chunk of it in memory. The running SHA-256 of an upload is
+ * kept in its row, so any replica can take its next chunk. */
+/* SHA256_Init & co are deprecated in OpenSSL 3, but EVP contexts cannot be
+ * saved between requests, and this state must live in the database. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "problem.h"
+
+static void hex32(const unsigned char *d, char out[65])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+typedef struct up_ctx {
+    cc_rpc_call *call;
+    prob_state *st;
+    const void *req;
+    char who[64];
+    SHA256_CTX sha;
+    int64_t received, size;
+    char upload_id[40];
+} up_ctx;
+
+static up_ctx *ctx_new(cc_rpc_call *call, void *actor, const void *req)
+{
+    up_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
+    if (!c) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->call = call;
+    c->st = prob_state_of(actor);
+    c->req = req;
+    prob_role role = prob_principal(call, c->who);
+    if (role == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload");
+        return NULL;
+    }
+    if (role != PROB_SETTER && role != PROB_ADMIN) {
+        cc_rpc_fail(call, CC_DENIED, "only setters and admins may upload test data");
+        return NULL;
+    }
+    return c;
+}
+
+static void reply_upload(up_ctx *c, const char *id, bool exists)
+{
+    Codecourt__V1__Upload u = CODECOURT__V1__UPLOAD__INIT;
+    u.upload_id = (char *)id;
+    u.received = exists ? c->size : c->received;
+    u.max_chunk = (int32_t)c->st->cfg->chunk;
+    u.exists = exists;
+    cc_rpc_reply(c->call, &u.base);
+}
+
+/* ---- BeginUpload ---------------------------------------------------------------- */
+
+static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    up_ctx *c = ud;
+    if (s != CC_OK) {
+        prob_fail_db(c->call, s, errmsg, "begin upload");
+        return;
+    }
+    /* Column 0: 'blob' when the blob exists, else the new upload's id. */
+    const char *v = cc_pg_get(r, 0, 0);
+    if (!strcmp(v, "blob"))
+        reply_upload(c, "", true);
+    else
+        reply_upload(c, v, false);
+}
+
+void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__BeginUploadRequest *rq = (const void *)req;
+    up_ctx *c = ctx_new(call, actor, req);
+    if (!c)
+        return;
+    if (!prob_sha_ok(rq->sha256)) {
+        cc_rpc_fail(call, CC_INVALID, "sha256: must be 64 lowercase hex digits");
+        return;
+    }
+    if (rq->size < 0 || rq->size > c->st->cfg->max_blob) {
+        cc_rpc_fail(call, CC_INVALID, "size: must be 0 to %" PRId64 " bytes", c->st->cfg->max_blob);
+        return;
+    }
+    c->size = rq->size;
+    SHA256_Init(&c->sha);
+    char size[32];
+    snprintf(size, sizeof size, "%" PRId64, rq->size);
+    cc_pg_param p[] = {CC_PG_TEXT(rq->sha256), CC_PG_TEXT(size), CC_PG_TEXT(c->who),
+                       CC_PG_BYTES(&c->sha, sizeof c->sha)};
+    cc_status s = cc_pg_query(
+        c->st->pg,
+        "WITH e AS (SELECT 1 FROM blobs WHERE sha256 = $1 AND size = $2::bigint), "
+        "u AS (INSERT INTO uploads (owner_id, size, sha256, hash_state) SELECT $3, $2::bigint, "
+        "$1, $4::bytea WHERE NOT EXISTS (SELECT 1 FROM e) RETURNING id::text) "
+        "SELECT 'blob' FROM e UNION ALL SELECT id FROM u",
+        p, 4, begun, c);
+    if (s != CC_OK)
+        prob_fail_db(call, s, cc_err_msg(), "begin upload");
+}
+
+/* ---- PutChunk -------------------------------------------------------------------- */
+
+static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    up_ctx *c = ud;
+    if (s != CC_OK) {
+        prob_fail_db(c->call, s, errmsg, "store chunk");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1) {
+        cc_rpc_fail(c->call, CC_CONFLICT, "offset: another chunk was stored at this offset first");
+        return;
+    }
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    c->received += (int64_t)rq->data.len;
+    reply_upload(c, rq->upload_id, false);
+}
+
+static cc_status hash_chunk(void *ud)
+{
+    up_ctx *c = ud;
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    SHA256_Update(&c->sha, rq->data.data, rq->data.len);
+    return CC_OK;
+}
+
+static void hashed(cc_status s, void *ud)
+{
+    up_ctx *c = ud;
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    char off[32], len[32];
+    snprintf(off, sizeof off, "%" PRId64, rq->offset);
+    snprintf(len, sizeof len, "%zu", rq->data.len);
+    /* One statement: the row advances only from the offset this chunk
+     * was hashed after, so a racing duplicate stores nothing. */
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id), CC_PG_TEXT(off), CC_PG_TEXT(len),
+                       CC_PG_BYTES(&c->sha, sizeof c->sha), CC_PG_BYTES(rq->data.data, rq->data.len)};
+    s = cc_pg_query(c->st->pg,
+                    "WITH u AS (UPDATE uploads SET received = received + $3::bigint, hash_state = "
+                    "$4::bytea WHERE id = $1::uuid AND received = $2::bigint RETURNING id) "
+                    "INSERT INTO blob_chunks (owner, off, data) SELECT 'upload:' || $1, "
+                    "$2::bigint, $5::bytea FROM u RETURNING 1",
+                    p, 5, chunk_stored, c);
+    if (s != CC_OK)
+        prob_fail_db(c->call, s, cc_err_msg(), "store chunk");
+}
+
+static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    up_ctx *c = ud;
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    if (s != CC_OK) {
+        prob_fail_db(c->call, s, errmsg, "put chunk");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
+        cc_rpc_fail(c->call, CC_NOT_FOUND, "upload_id: no such upload");
+        return;
+    }
+    cc_pg_get_int64(r, 0, 0, &c->received);
+    cc_pg_get_int64(r, 0, 1, &c->size);
+    int64_t end = rq->offset + (int64_t)rq->data.len;
+    if (end <= c->received) {
+        reply_upload(c, rq->upload_id, false); /* a resent chunk */
+        return;
+    }
+    if (rq->offset != c->received) {
+        cc_rpc_fail(c->call, CC_CONFLICT, "offset: expected %" PRId64, c->received);
+        return;
+    }
+    if (end > c->size) {
+        cc_rpc_fail(c->call, CC_INVALID, "data: goes past the announced size %" PRId64, c->size);
+        return;
+    }
+    unsigned char *st = NULL;
+    size_t sl = 0;
+    if (cc_pg_get_bytea(r, 0, 3, &st, &sl) != CC_OK || sl != sizeof c->sha) {
+        free(st);
+        cc_rpc_fail(c->call, CC_INTERNAL, "upload state unreadable");
+        return;
+    }
+    memcpy(&c->sha, st, sizeof c->sha);
+    free(st);
+    /* Hashing half a megabyte is work for the pool, not the loop. */
+    if (cc_bus_offload(cc_rpc_bus(c->call), hash_chunk, hashed, c) != CC_OK)
+        cc_rpc_fail(c->call, CC_UNAVAILABLE, "cannot queue the work");
+}
+
+void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__PutChunkRequest *rq = (const void *)req;
+    up_ctx *c = ctx_new(call, actor, req);
+    if (!c)
+        return;
+    if (strlen(rq->upload_id) != 36) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
+        return;
+    }
+    if (rq->offset < 0 || rq->data.len == 0 || (int64_t)rq->data.len > c->st->cfg->chunk) {
+        cc_rpc_fail(call, CC_INVALID, "data: 1 to %" PRId64 " bytes at a non-negative offset",
+                    c->st->cfg->chunk);
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
+    cc_status s = cc_pg_query(c->st->pg,
+                              "SELECT received, size, owner_id, hash_state FROM uploads WHERE id = "
+                              "$1::uuid",
+                              p, 1, upload_state, c);
+    if (s != CC_OK)
+        prob_fail_db(call, s, cc_err_msg(), "put chunk");
+}
+
+/* ---- CommitUpload ------------------------------------------------------------------- */
+
+typedef struct commit_ctx {
+    up_ctx *c;
+    char sha[65];
+    bool bad;
+    char why[200];
+} commit_ctx;
+
+static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    commit_ctx *k = ud;
+    if (s != CC_OK) {
+        prob_fail_db(k->c->call, s, errmsg, "commit upload");
+        return;
+    }
+    if (k->bad) {
+        cc_rpc_fail(k->c->call, CC_UNPROCESSABLE, "%s", k->why);
+        return;
+    }
+    Codecourt__V1__Blob b = CODECOURT__V1__BLOB__INIT;
+    b.sha256 = k->sha;
+    b.size = k->c->size;
+    cc_rpc_reply(k->c->call, &b.base);
+}
+
+static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    up_ctx *c = ud;
+    const Codecourt__V1__CommitUploadRequest *rq = c->req;
+    if (s != CC_OK) {
+        prob_fail_db(c->call, s, errmsg, "commit upload");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
+        cc_rpc_fail(c->call, CC_NOT_FOUND, "upload_id: no such upload");
+        return;
+    }
+    commit_ctx *k = cc_arena_alloc(cc_rpc_arena(c->call), sizeof *k);
+    unsigned char *st = NULL;
+    size_t sl = 0;
+    if (!k || cc_pg_get_bytea(r, 0, 3, &st, &sl) != CC_OK || sl != sizeof c->sha) {
+        free(st);
+        cc_rpc_fail(c->call, CC_INTERNAL, "upload state unreadable");
+        return;
+    }
+    memset(k, 0, sizeof *k);
+    k->c = c;
+    memcpy(&c->sha, st, sizeof c->sha);
+    free(st);
+    cc_pg_get_int64(r, 0, 0, &c->received);
+    cc_pg_get_int64(r, 0, 1, &c->size);
+    unsigned char d[32];
+    SHA256_Final(d, &c->sha);
+    hex32(d, k->sha);
+    const char *want = cc_pg_get(r, 0, 4);
+    if (c->received != c->size) {
+        k->bad = true;
+        snprintf(k->why, sizeof k->why, "size: received %" PRId64 " of %" PRId64 " bytes",
+                 c->received, c->size);
+    } else if (strcmp(k->sha, want) != 0) {
+        k->bad = true;
+        snprintf(k->why, sizeof k->why, "sha256: the data hashes to %s, not %.64s", k->sha, want);
+    }
+    if (k->bad && c->received != c->size) {
+        /* Incomplete: keep it so the client can go on sending. */
+        cc_rpc_fail(c->call, CC_UNPROCESSABLE, "%s", k->why);
+        return;
+    }
+    char size[32];
+    snprintf(size, sizeof size, "%" PRId64, c->size);
+    /* A wrong hash drops the upload; a right one becomes the blob (or is
+     * dropped when the same blob was stored meanwhile). */
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id), CC_PG_TEXT(k->sha), CC_PG_TEXT(size),
+                       CC_PG_TEXT(k->bad ? "t" : "f")};
+    s = cc_pg_query(c->st->pg,
+                    "WITH b AS (INSERT INTO blobs (sha256, size) SELECT $2, $3::bigint WHERE NOT "
+                    "$4::bool ON CONFLICT DO NOTHING RETURNING 1), "
+                    "m AS (UPDATE blob_chunks SET owner = $2 WHERE owner = 'upload:' || $1 AND "
+                    "EXISTS (SELECT 1 FROM b) RETURNING 1), "
+                    "d AS (DELETE FROM blob_chunks WHERE owner = 'upload:' || $1 AND NOT EXISTS "
+                    "(SELECT 1 FROM b) RETURNING 1), "
+                    "u AS (DELETE FROM uploads WHERE id = $1::uuid RETURNING 1) "
+                    "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM d), (SELECT count(*) "
+                    "FROM u)",
+                    p, 4, committed, k);
+    if (s != CC_OK)
+        prob_fail_db(c->call, s, cc_err_msg(), "commit upload");
+}
+
+void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__CommitUploadRequest *rq = (const void *)req;
+    up_ctx *c = ctx_new(call, actor, req);
+    if (!c)
+        return;
+    if (strlen(rq->upload_id) != 36) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
+    cc_status s = cc_pg_query(c->st->pg,
+                              "SELECT received, size, owner_id, hash_state, sha256 FROM uploads "
+                              "WHERE id = $1::uuid",
+                              p, 1, commit_state, c);
+    if (s != CC_OK)
+        prob_fail_db(call, s, cc_err_msg(), "commit upload");
+}
+
+/* ---- GetBlob ------------------------------------------------------------------------ */
+
+static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    const Codecourt__V1__GetBlobRequest *rq = (const void *)NULL;
+    (void)rq;
+    if (s != CC_OK) {
+        prob_fail_db(call, s, errmsg, "get blob");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "blob not found");
+        return;
+    }
+    int64_t total = 0, off = 0;
+    cc_pg_get_int64(r, 0, 0, &total);
+    cc_pg_get_int64(r, 0, 2, &off);
+    if (off > total) {
+        cc_rpc_fail(call, CC_INVALID, "offset: past the end (%" PRId64 " bytes)", total);
+        return;
+    }
+    Codecourt__V1__GetBlobReply rep = CODECOURT__V1__GET_BLOB_REPLY__INIT;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (!cc_pg_isnull(r, 0, 1) && cc_pg_get_bytea(r, 0, 1, &data, &len) != CC_OK) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    rep.data.data = data;
+    rep.data.len = len;
+    rep.total_size = total;
+    rep.eof = off + (int64_t)len >= total;
+    cc_rpc_reply(call, &rep.base);
+    free(data);
+}
+
+void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__GetBlobRequest *rq = (const void *)req;
+    prob_state *st = prob_state_of(actor);
+    if (!prob_sha_ok(rq->sha256)) {
+        cc_rpc_fail(call, CC_INVALID, "sha256: must be 64 lowercase hex digits");
+        return;
+    }
+    if (rq->offset < 0 || rq->max_bytes < 0) {
+        cc_rpc_fail(call, CC_INVALID, "offset and max_bytes: must not be negative");
+        return;
+    }
+    int64_t max = rq->max_bytes == 0 || rq->max_bytes > st->cfg->chunk ? st->cfg->chunk
+                                                                       : rq->max_bytes;
+    char off[32], mx[32];
+    snprintf(off, sizeof off, "%" PRId64, rq->offset);
+    snprintf(mx, sizeof mx, "%" PRId64, max);
+    cc_pg_param p[] = {CC_PG_TEXT(rq->sha256), CC_PG_TEXT(off), CC_PG_TEXT(mx)};
+    /* The chunk that holds offset, cut by the server to the slice asked:
+     * only that slice crosses the socket (EXTERNAL storage makes
+     * substring read only those bytes). */
+    cc_status s = cc_pg_query(
+        st->pg,
+        "SELECT b.size, c.piece, $2::bigint FROM blobs b LEFT JOIN LATERAL (SELECT "
+        "substring(data from ($2::bigint - off + 1)::int for $3::int) AS piece FROM blob_chunks "
+        "WHERE owner = b.sha256 AND off <= $2::bigint AND $2::bigint < b.size ORDER BY off DESC "
+        "LIMIT 1) c ON true WHERE b.sha256 = $1",
+        p, 3, blob_read, call);
+    if (s != CC_OK)
+        prob_fail_db(call, s, cc_err_msg(), "get blob");
+}

@@ -1,0 +1,786 @@
+/* The requests that make a new version — CreateProblem, UpdateProblem,
+ * UploadTests, ImportPackage — and ExportPackage. Each runs on libuv's
+ * thread pool with a blocking connection of its own: package parsing,
+ * hashing, Markdown rendering and blob streaming never touch the loop,
+ * and each request is one transaction (blobs, problem, version, events),
+ * so a failure leaves nothing behind. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cc/log.h"
+#include "problem.h"
+
+enum { J_CREATE, J_UPDATE, J_TESTS, J_IMPORT, J_EXPORT };
+
+typedef struct job {
+    int kind;
+    cc_rpc_call *call;
+    prob_state *st;
+    const ProtobufCMessage *req; /* read-only while the job runs */
+    char who[64];
+    prob_role role;
+    cc_envelope env;
+    /* outputs */
+    cc_status s;
+    char err[600];
+    char problem_id[40];
+    bool created, new_version;
+    char sha[65];
+    int64_t size;
+    char **warnings;
+    size_t nwarnings;
+} job;
+
+#define FAIL(j, st, ...) (snprintf((j)->err, sizeof (j)->err, __VA_ARGS__), (j)->s = (st))
+
+static bool can_edit(const job *j, const char *owner)
+{
+    return j->role == PROB_ADMIN || (j->role == PROB_SETTER && !strcmp(owner, j->who));
+}
+
+/* Looks up a live problem by slug: id, owner and current version. */
+static cc_status find_problem(PGconn *c, job *j, const char *slug, char id[40], char owner[64],
+                              int *cur)
+{
+    const char *vals[] = {slug};
+    cc_status s;
+    PGresult *r = prob_db_exec(c,
+                               "SELECT id::text, owner_id, current_version FROM problems WHERE "
+                               "slug = $1 AND deleted_at IS NULL",
+                               1, vals, false, &s, j->err, sizeof j->err);
+    if (!r)
+        return j->s = s;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return FAIL(j, CC_NOT_FOUND, "problem '%s' not found", slug);
+    }
+    snprintf(id, 40, "%s", PQgetvalue(r, 0, 0));
+    snprintf(owner, 64, "%s", PQgetvalue(r, 0, 1));
+    *cur = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    return CC_OK;
+}
+
+static char *tags_json(char **tags, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(tags[i]));
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static bool tags_ok(char **tags, size_t n)
+{
+    if (n > 20)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(tags[i]);
+        if (l == 0 || l > 40)
+            return false;
+        for (size_t k = 0; k < l; k++)
+            if ((unsigned char)tags[i][k] < 0x20)
+                return false;
+    }
+    return true;
+}
+
+/* Replaces (or adds) path in p with content stored as a blob. */
+static cc_status put_file(PGconn *c, job *j, pkg *p, const char *path, const char *content)
+{
+    char sha[65];
+    size_t len = strlen(content);
+    cc_status s = prob_db_put_mem(c, content, len, sha, j->err, sizeof j->err);
+    if (s != CC_OK)
+        return j->s = s;
+    for (size_t i = 0; i < p->nfiles; i++)
+        if (!strcmp(p->files[i].path, path)) {
+            p->total_size += (int64_t)len - p->files[i].size;
+            snprintf(p->files[i].sha256, 65, "%s", sha);
+            p->files[i].size = (int64_t)len;
+            free(p->files[i].text);
+            p->files[i].text = strdup(content);
+            return p->files[i].text ? CC_OK : (j->s = CC_NOMEM);
+        }
+    if (pkg_add(p, path, sha, (int64_t)len, content) != CC_OK)
+        return FAIL(j, CC_NOMEM, "out of memory");
+    return pkg_sort(p, j->err, sizeof j->err) == CC_OK ? CC_OK : (j->s = CC_UNPROCESSABLE);
+}
+
+static void drop_prefix(pkg *p, const char *prefix)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (!strncmp(p->files[i].path, prefix, strlen(prefix))) {
+            p->total_size -= p->files[i].size;
+            free(p->files[i].path);
+            free(p->files[i].src);
+            free(p->files[i].text);
+        } else {
+            p->files[o++] = p->files[i];
+        }
+    }
+    p->nfiles = o;
+}
+
+static const char *statement_path(const pkg *p)
+{
+    static const char *const cand[] = {"statement/problem.en.md", "problem_statement/problem.en.md",
+                                       "statement/problem.md", "problem_statement/problem.md",
+                                       NULL};
+    for (const char *const *c = cand; *c; c++)
+        for (size_t i = 0; i < p->nfiles; i++)
+            if (!strcmp(p->files[i].path, *c))
+                return *c;
+    return "statement/problem.en.md";
+}
+
+/* Validates p, renders its statement and commits it as a version. */
+static void commit(PGconn *c, job *j, pkg *p, prob_commit *pc)
+{
+    if (pkg_validate(p, j->err, sizeof j->err) != CC_OK) {
+        j->s = CC_UNPROCESSABLE;
+        return;
+    }
+    const char *md = p->meta.statement_md ? p->meta.statement_md : "";
+    char *html = pkg_markdown_html(md, strlen(md));
+    if (!html) {
+        FAIL(j, CC_NOMEM, "out of memory");
+        return;
+    }
+    pc->files = p;
+    pc->statement_html = html;
+    pc->env = &j->env;
+    pc->created_by = j->who;
+    j->s = prob_db_commit(c, pc, j->err, sizeof j->err);
+    free(html);
+    if (j->s == CC_OK) {
+        snprintf(j->problem_id, sizeof j->problem_id, "%s", pc->out_id);
+        j->new_version = pc->out_new_version;
+        j->created = !pc->problem_id;
+    }
+}
+
+static void do_create(PGconn *c, job *j)
+{
+    const Codecourt__V1__CreateProblemRequest *rq = (const void *)j->req;
+    pkg p = {.allow_no_tests = true};
+    const Codecourt__V1__Limits *l = rq->limits;
+    const Codecourt__V1__Checker *k = rq->checker;
+    int type = rq->type ? (int)rq->type : CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
+    char *yaml = pkg_problem_yaml(rq->title, type, l ? l->time_limit_ms : 0, l ? l->memory_mib : 0,
+                                  l ? l->output_mib : 0,
+                                  k && k->kind == CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM,
+                                  k ? k->validator_flags : "");
+    char *tags = tags_json(rq->tags, rq->n_tags);
+    if (!yaml || !tags) {
+        FAIL(j, CC_NOMEM, "out of memory");
+    } else if (put_file(c, j, &p, "problem.yaml", yaml) == CC_OK &&
+               (!rq->statement_markdown[0] ||
+                put_file(c, j, &p, "statement/problem.en.md", rq->statement_markdown) == CC_OK)) {
+        /* A custom checker is named now and uploaded with a package. */
+        prob_commit pc = {
+            .slug = rq->slug,
+            .title = rq->title,
+            .owner_id = j->who,
+            .visibility = rq->visibility == CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC ? "public"
+                                                                                          : "draft",
+            .difficulty = prob_difficulty_name(rq->difficulty),
+            .tags_json = tags,
+            .rating = rq->rating,
+        };
+        p.meta.custom_checker = false;
+        commit(c, j, &p, &pc);
+        if (j->s == CC_UNPROCESSABLE && k &&
+            k->kind == CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM)
+            FAIL(j, CC_UNPROCESSABLE, "checker: a custom checker comes with its output validator: "
+                                      "import a package");
+    }
+    free(yaml);
+    free(tags);
+    pkg_free(&p);
+}
+
+static void do_update(PGconn *c, job *j)
+{
+    const Codecourt__V1__UpdateProblemRequest *rq = (const void *)j->req;
+    char id[40], owner[64];
+    int cur = 0;
+    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+        return;
+    if (!can_edit(j, owner)) {
+        FAIL(j, CC_DENIED, "only the problem's owner or an admin may change it");
+        return;
+    }
+    /* Problem-level fields: no new version. */
+    char *tags = rq->replace_tags ? tags_json(rq->tags, rq->n_tags) : NULL;
+    char rating[16];
+    snprintf(rating, sizeof rating, "%d", rq->rating);
+    const char *vis = rq->visibility == CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC  ? "public"
+                      : rq->visibility == CODECOURT__V1__VISIBILITY__VISIBILITY_DRAFT ? "draft"
+                                                                                      : NULL;
+    const char *vals[] = {id, rq->title[0] ? rq->title : NULL, tags,
+                          rq->difficulty ? prob_difficulty_name(rq->difficulty) : NULL,
+                          rq->rating ? rating : NULL, vis};
+    cc_status s;
+    PGresult *r = prob_db_exec(
+        c,
+        /* ARRAY(SELECT ...) of a NULL document is an empty array, not
+         * NULL, so "keep the tags" must be said with CASE. */
+        "UPDATE problems SET title = COALESCE($2, title), tags = CASE WHEN $3::jsonb IS NULL "
+        "THEN tags ELSE ARRAY(SELECT jsonb_array_elements_text($3::jsonb)) END, "
+        "difficulty = COALESCE($4, difficulty), "
+        "rating = CASE WHEN $5::int IS NULL THEN rating WHEN $5::int < 0 THEN 0 ELSE $5::int END, "
+        "visibility = COALESCE($6, visibility), updated_at = now() WHERE id = $1",
+        6, vals, false, &s, j->err, sizeof j->err);
+    free(tags);
+    PQclear(r);
+    if (s != CC_OK) {
+        j->s = s;
+        return;
+    }
+    snprintf(j->problem_id, sizeof j->problem_id, "%s", id);
+    bool versioned = rq->statement_markdown[0] || rq->limits || rq->checker;
+    if (!versioned)
+        return;
+    pkg p = {.allow_no_tests = true};
+    if ((j->s = prob_db_load_files(c, id, cur, &p, j->err, sizeof j->err)) != CC_OK) {
+        pkg_free(&p);
+        return;
+    }
+    /* The current metadata, from the current files. */
+    if (pkg_validate(&p, j->err, sizeof j->err) != CC_OK) {
+        j->s = CC_UNPROCESSABLE;
+        pkg_free(&p);
+        return;
+    }
+    if (rq->statement_markdown[0] &&
+        put_file(c, j, &p, statement_path(&p), rq->statement_markdown) != CC_OK) {
+        pkg_free(&p);
+        return;
+    }
+    if (rq->limits || rq->checker) {
+        pkg_meta m = p.meta;
+        int64_t tl = rq->limits ? rq->limits->time_limit_ms : m.time_limit_ms;
+        int64_t mem = rq->limits ? rq->limits->memory_mib : m.memory_mib;
+        int64_t out = rq->limits ? rq->limits->output_mib : m.output_mib;
+        bool custom = rq->checker ? rq->checker->kind ==
+                                        CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM
+                                  : m.custom_checker;
+        const char *flags = rq->checker ? rq->checker->validator_flags : m.validator_flags;
+        const char *title = rq->title[0] ? rq->title : (m.title ? m.title : "");
+        /* problem.yaml is rewritten in the legacy form the judge reads;
+         * keys the service does not model are not kept. */
+        char *yaml = pkg_problem_yaml(title, m.type, tl, mem, out, custom, flags ? flags : "");
+        if (!yaml || put_file(c, j, &p, "problem.yaml", yaml) != CC_OK) {
+            if (!yaml)
+                FAIL(j, CC_NOMEM, "out of memory");
+            free(yaml);
+            pkg_free(&p);
+            return;
+        }
+        free(yaml);
+    }
+    p.allow_no_tests = true;
+    prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner};
+    commit(c, j, &p, &pc);
+    pkg_free(&p);
+}
+
+static void do_tests(PGconn *c, job *j)
+{
+    const Codecourt__V1__UploadTestsRequest *rq = (const void *)j->req;
+    char id[40], owner[64];
+    int cur = 0;
+    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+        return;
+    if (!can_edit(j, owner)) {
+        FAIL(j, CC_DENIED, "only the problem's owner or an admin may change its tests");
+        return;
+    }
+    pkg p = {0};
+    if ((j->s = prob_db_load_files(c, id, cur, &p, j->err, sizeof j->err)) != CC_OK) {
+        pkg_free(&p);
+        return;
+    }
+    drop_prefix(&p, "data/");
+    for (size_t i = 0; i < rq->n_tests && j->s == CC_OK; i++) {
+        const Codecourt__V1__TestCase *t = rq->tests[i];
+        if (strncmp(t->path, "sample/", 7) && strncmp(t->path, "secret/", 7)) {
+            FAIL(j, CC_INVALID, "tests[%zu].path: must start with sample/ or secret/", i);
+            break;
+        }
+        const char *sh[2] = {t->input_sha256, t->answer_sha256};
+        for (int k = 0; k < 2 && j->s == CC_OK; k++) {
+            const char *vals[] = {sh[k]};
+            cc_status s;
+            PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals,
+                                       false, &s, j->err, sizeof j->err);
+            if (!r) {
+                j->s = s;
+                break;
+            }
+            if (PQntuples(r) != 1) {
+                FAIL(j, CC_NOT_FOUND, "tests[%zu]: blob '%.64s' was not uploaded", i, sh[k]);
+            } else {
+                char path[600];
+                snprintf(path, sizeof path, "data/%.500s.%s", t->path, k ? "ans" : "in");
+                if (pkg_add(&p, path, sh[k], strtoll(PQgetvalue(r, 0, 0), NULL, 10), NULL) !=
+                    CC_OK)
+                    FAIL(j, CC_NOMEM, "out of memory");
+            }
+            PQclear(r);
+        }
+    }
+    for (size_t i = 0; i < rq->n_groups && j->s == CC_OK; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "data/%.500s/testdata.yaml", rq->groups[i]->path);
+        put_file(c, j, &p, path, rq->groups[i]->testdata_yaml);
+    }
+    if (j->s == CC_OK && pkg_sort(&p, j->err, sizeof j->err) != CC_OK)
+        j->s = CC_INVALID;
+    if (j->s == CC_OK) {
+        prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner};
+        commit(c, j, &p, &pc);
+    }
+    pkg_free(&p);
+}
+
+/* ---- import ------------------------------------------------------------------ */
+
+typedef struct sink_ctx {
+    PGconn *c;
+    prob_blob_writer w;
+    const pkg_file *cur;
+    size_t chunk;
+} sink_ctx;
+
+static cc_status sink(void *ud, const pkg_file *f, const void *data, size_t len, bool last)
+{
+    sink_ctx *s = ud;
+    char err[256];
+    cc_status st = CC_OK;
+    if (s->cur != f) {
+        s->cur = f;
+        st = prob_db_writer_begin(&s->w, s->c, f->sha256, f->size, s->chunk, err, sizeof err);
+    }
+    IFOK(st, prob_db_writer_add(&s->w, data, len, err, sizeof err));
+    if (last) {
+        IFOK(st, prob_db_writer_end(&s->w, err, sizeof err));
+        free(s->w.buf);
+        s->w.buf = NULL;
+        s->cur = NULL;
+    }
+    return st;
+}
+
+/* Copies blob sha into a new temporary file; returns its fd or -1. */
+static int blob_to_temp(PGconn *c, job *j, const char *sha, char path[64])
+{
+    snprintf(path, 64, "/tmp/cc-problem-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        FAIL(j, CC_IO, "cannot create a temporary file");
+        return -1;
+    }
+    unlink(path);
+    snprintf(path, 64, "/proc/self/fd/%d", fd);
+    unsigned char *buf = malloc(512 * 1024);
+    int64_t off = 0, n;
+    while (buf && (n = prob_db_read(c, sha, off, buf, 512 * 1024)) > 0) {
+        if (write(fd, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+        off += n;
+    }
+    free(buf);
+    if (!buf || off != j->size) {
+        close(fd);
+        FAIL(j, CC_IO, "cannot read the package blob");
+        return -1;
+    }
+    return fd;
+}
+
+static void do_import(PGconn *c, job *j)
+{
+    const Codecourt__V1__ImportPackageRequest *rq = (const void *)j->req;
+    if (j->role != PROB_ADMIN && j->role != PROB_SETTER) {
+        FAIL(j, CC_DENIED, "only setters and admins may import problems");
+        return;
+    }
+    const char *vals[] = {rq->sha256};
+    cc_status s;
+    PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals, false, &s,
+                               j->err, sizeof j->err);
+    if (!r) {
+        j->s = s;
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        FAIL(j, CC_NOT_FOUND, "sha256: no such blob (upload the zip first)");
+        return;
+    }
+    j->size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    char path[64];
+    int fd = blob_to_temp(c, j, rq->sha256, path);
+    if (fd < 0)
+        return;
+    pkg p;
+    pkg_limits lim = {.max_files = (size_t)j->st->cfg->max_files,
+                      .max_total = j->st->cfg->max_package,
+                      .max_text = 1 << 20};
+    if (pkg_read_file(path, &lim, &p, j->err, sizeof j->err) != CC_OK) {
+        j->s = CC_UNPROCESSABLE;
+        close(fd);
+        return;
+    }
+    const char *slug = rq->slug[0] ? rq->slug : (p.top ? p.top : "");
+    char id[40] = "", owner[64] = "";
+    int cur = 0;
+    if (!prob_slug_ok(slug)) {
+        FAIL(j, CC_INVALID, "slug: '%.80s' is not a valid slug ([a-z0-9][a-z0-9-]{1,63})", slug);
+    } else if (find_problem(c, j, slug, id, owner, &cur) == CC_OK) {
+        if (!can_edit(j, owner))
+            FAIL(j, CC_DENIED, "only the problem's owner or an admin may change it");
+    } else if (j->s == CC_NOT_FOUND) {
+        j->s = CC_OK;
+        id[0] = '\0';
+    }
+    if (j->s == CC_OK) {
+        PQclear(prob_db_exec(c, "BEGIN", 0, NULL, false, &s, j->err, sizeof j->err));
+        j->s = s;
+    }
+    if (j->s == CC_OK) {
+        sink_ctx sc = {.c = c, .chunk = (size_t)j->st->cfg->chunk};
+        if (pkg_stream_file(path, &p, NULL, sink, &sc, j->err, sizeof j->err) != CC_OK) {
+            free(sc.w.buf);
+            if (!j->err[0])
+                snprintf(j->err, sizeof j->err, "cannot store the package's files");
+            j->s = CC_UNPROCESSABLE;
+        } else {
+            /* commit() validates again, which replaces p.meta.title. */
+            char title[256];
+            snprintf(title, sizeof title, "%s", p.meta.title && p.meta.title[0] ? p.meta.title : slug);
+            prob_commit pc = {.problem_id = id[0] ? id : NULL,
+                              .slug = slug,
+                              .title = title,
+                              .owner_id = id[0] ? owner : j->who,
+                              .visibility = rq->visibility ==
+                                                    CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC
+                                                ? "public"
+                                                : "draft",
+                              .difficulty = "",
+                              .tags_json = "[]"};
+            commit(c, j, &p, &pc);
+        }
+        PQclear(PQexec(c, j->s == CC_OK ? "COMMIT" : "ROLLBACK"));
+    }
+    if (j->s == CC_OK && p.nwarnings) {
+        j->warnings = p.warnings;
+        j->nwarnings = p.nwarnings;
+        p.warnings = NULL;
+        p.nwarnings = 0;
+    }
+    pkg_free(&p);
+    close(fd);
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+static int64_t read_blob(void *ud, const pkg_file *f, int64_t off, void *buf, size_t cap)
+{
+    return prob_db_read(ud, f->sha256, off, buf, cap);
+}
+
+static void do_export(PGconn *c, job *j)
+{
+    const Codecourt__V1__ExportPackageRequest *rq = (const void *)j->req;
+    char id[40], owner[64];
+    int cur = 0;
+    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+        return;
+    if (!can_edit(j, owner)) {
+        FAIL(j, CC_DENIED, "only the problem's owner or an admin may export it (secret data)");
+        return;
+    }
+    pkg p = {0};
+    int v = rq->version > 0 ? rq->version : cur;
+    if ((j->s = prob_db_load_files(c, id, v, &p, j->err, sizeof j->err)) != CC_OK) {
+        pkg_free(&p);
+        return;
+    }
+    if (p.nfiles == 0) {
+        pkg_free(&p);
+        FAIL(j, CC_NOT_FOUND, "version %d not found", v);
+        return;
+    }
+    char path[] = "/tmp/cc-export-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        pkg_free(&p);
+        FAIL(j, CC_IO, "cannot create a temporary file");
+        return;
+    }
+    if (pkg_write_zip(path, rq->slug, &p, read_blob, c, j->err, sizeof j->err) != CC_OK) {
+        j->s = CC_IO;
+    } else {
+        /* Hash, then store: the blob's name must be known before its row. */
+        FILE *f = fopen(path, "rb");
+        unsigned char *buf = malloc(1 << 20);
+        size_t n;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        j->size = 0;
+        while (f && buf && (n = fread(buf, 1, 1 << 20, f)) > 0) {
+            EVP_DigestUpdate(md, buf, n);
+            j->size += (int64_t)n;
+        }
+        unsigned char d[32];
+        unsigned int dl;
+        EVP_DigestFinal_ex(md, d, &dl);
+        EVP_MD_CTX_free(md);
+        for (int i = 0; i < 32; i++)
+            snprintf(j->sha + 2 * i, 3, "%02x", d[i]);
+        cc_status s;
+        PGresult *r = prob_db_exec(c, "BEGIN", 0, NULL, false, &s, j->err, sizeof j->err);
+        PQclear(r);
+        prob_blob_writer w;
+        if (f && buf && s == CC_OK) {
+            rewind(f);
+            s = prob_db_writer_begin(&w, c, j->sha, j->size, (size_t)j->st->cfg->chunk, j->err,
+                                     sizeof j->err);
+            while (s == CC_OK && (n = fread(buf, 1, 1 << 20, f)) > 0)
+                s = prob_db_writer_add(&w, buf, n, j->err, sizeof j->err);
+            IFOK(s, prob_db_writer_end(&w, j->err, sizeof j->err));
+            free(w.buf);
+        } else if (s == CC_OK) {
+            s = CC_NOMEM;
+        }
+        PQclear(PQexec(c, s == CC_OK ? "COMMIT" : "ROLLBACK"));
+        j->s = s;
+        free(buf);
+        if (f)
+            fclose(f);
+    }
+    close(fd);
+    unlink(path);
+    pkg_free(&p);
+}
+
+/* ---- running a job --------------------------------------------------------------- */
+
+static cc_status work(void *ud)
+{
+    job *j = ud;
+    PGconn *c = prob_db_connect(j->st, j->err, sizeof j->err);
+    if (!c)
+        return j->s = CC_UNAVAILABLE;
+    j->s = CC_OK;
+    switch (j->kind) {
+    case J_IMPORT:
+        do_import(c, j);
+        break;
+    case J_EXPORT:
+        do_export(c, j);
+        break;
+    default: {
+        cc_status s;
+        PQclear(prob_db_exec(c, "BEGIN", 0, NULL, false, &s, j->err, sizeof j->err));
+        if (j->kind == J_CREATE)
+            do_create(c, j);
+        else if (j->kind == J_UPDATE)
+            do_update(c, j);
+        else
+            do_tests(c, j);
+        PQclear(PQexec(c, j->s == CC_OK ? "COMMIT" : "ROLLBACK"));
+        break;
+    }
+    }
+    PQfinish(c);
+    return j->s;
+}
+
+static void free_warnings(job *j)
+{
+    for (size_t i = 0; i < j->nwarnings; i++)
+        free(j->warnings[i]);
+    free(j->warnings);
+    j->warnings = NULL;
+    j->nwarnings = 0;
+}
+
+static void reply_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
+{
+    job *j = ud;
+    if (j->kind == J_IMPORT) {
+        Codecourt__V1__ImportPackageReply rep = CODECOURT__V1__IMPORT_PACKAGE_REPLY__INIT;
+        rep.problem = p;
+        rep.created = j->created;
+        rep.new_version = j->new_version;
+        rep.warnings = j->warnings;
+        rep.n_warnings = j->nwarnings;
+        cc_rpc_reply(call, &rep.base);
+    } else {
+        cc_rpc_reply(call, &p->base);
+    }
+    free_warnings(j);
+}
+
+static void done(cc_status s, void *ud)
+{
+    job *j = ud;
+    if (j->s != CC_OK) {
+        free_warnings(j);
+        if (j->s == CC_DB || j->s == CC_NOMEM || j->s == CC_IO) {
+            cc_log(CC_LOG_ERROR, &j->env, "problem job failed", "{s:s}", "error", j->err);
+            cc_rpc_fail(j->call, CC_INTERNAL, "internal error");
+        } else {
+            cc_rpc_fail(j->call, j->s, "%s", j->err);
+        }
+        return;
+    }
+    if (j->kind == J_EXPORT) {
+        Codecourt__V1__Blob b = CODECOURT__V1__BLOB__INIT;
+        b.sha256 = j->sha;
+        b.size = j->size;
+        cc_rpc_reply(j->call, &b.base);
+        return;
+    }
+    /* The reply is the problem as a Get would show it to the caller. */
+    prob_load(j->call, j->st, j->problem_id, 0, true, reply_loaded, j);
+}
+
+static void start_job(cc_rpc_call *call, void *actor, int kind, const ProtobufCMessage *req)
+{
+    job *j = cc_arena_alloc(cc_rpc_arena(call), sizeof *j);
+    if (!j) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    memset(j, 0, sizeof *j);
+    j->kind = kind;
+    j->call = call;
+    j->st = prob_state_of(actor);
+    j->req = req;
+    j->role = prob_principal(call, j->who);
+    j->env = *cc_rpc_envelope(call);
+    cc_status s = cc_bus_offload(cc_rpc_bus(call), work, done, j);
+    if (s != CC_OK)
+        cc_rpc_fail(call, CC_UNAVAILABLE, "cannot queue the work");
+}
+
+void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__CreateProblemRequest *rq = (const void *)req;
+    char who[64];
+    prob_role role = prob_principal(call, who);
+    if (role == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to create problems");
+        return;
+    }
+    if (role != PROB_SETTER && role != PROB_ADMIN) {
+        cc_rpc_fail(call, CC_DENIED, "only setters and admins may create problems");
+        return;
+    }
+    if (!prob_slug_ok(rq->slug)) {
+        cc_rpc_fail(call, CC_INVALID, "slug: must match [a-z0-9][a-z0-9-]{1,63}");
+        return;
+    }
+    size_t tl = strlen(rq->title);
+    if (tl == 0 || tl > 200) {
+        cc_rpc_fail(call, CC_INVALID, "title: must be 1 to 200 bytes");
+        return;
+    }
+    if (!tags_ok(rq->tags, rq->n_tags)) {
+        cc_rpc_fail(call, CC_INVALID, "tags: at most 20 tags of 1 to 40 bytes");
+        return;
+    }
+    if (rq->rating < 0 || rq->rating > 10000) {
+        cc_rpc_fail(call, CC_INVALID, "rating: must be 0 to 10000");
+        return;
+    }
+    if (strlen(rq->statement_markdown) > (1 << 20)) {
+        cc_rpc_fail(call, CC_INVALID, "statement_markdown: at most 1 MiB");
+        return;
+    }
+    const Codecourt__V1__Limits *l = rq->limits;
+    if (l && (l->time_limit_ms < 0 || l->time_limit_ms > 60000 || l->memory_mib < 0 ||
+              l->memory_mib > 65536 || l->output_mib < 0 || l->output_mib > 65536)) {
+        cc_rpc_fail(call, CC_INVALID, "limits: time 0..60000 ms, memory and output 0..65536 MiB");
+        return;
+    }
+    start_job(call, actor, J_CREATE, req);
+}
+
+void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__UpdateProblemRequest *rq = (const void *)req;
+    char who[64];
+    if (prob_principal(call, who) == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to change problems");
+        return;
+    }
+    if (strlen(rq->title) > 200 || !tags_ok(rq->tags, rq->n_tags) || rq->rating < -1 ||
+        rq->rating > 10000 || strlen(rq->statement_markdown) > (1 << 20)) {
+        cc_rpc_fail(call, CC_INVALID, "title, tags, rating or statement out of bounds");
+        return;
+    }
+    const Codecourt__V1__Limits *l = rq->limits;
+    if (l && (l->time_limit_ms < 0 || l->time_limit_ms > 60000 || l->memory_mib < 0 ||
+              l->memory_mib > 65536 || l->output_mib < 0 || l->output_mib > 65536)) {
+        cc_rpc_fail(call, CC_INVALID, "limits: time 0..60000 ms, memory and output 0..65536 MiB");
+        return;
+    }
+    start_job(call, actor, J_UPDATE, req);
+}
+
+void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__UploadTestsRequest *rq = (const void *)req;
+    char who[64];
+    if (prob_principal(call, who) == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload tests");
+        return;
+    }
+    for (size_t i = 0; i < rq->n_tests; i++)
+        if (!prob_sha_ok(rq->tests[i]->input_sha256) || !prob_sha_ok(rq->tests[i]->answer_sha256)) {
+            cc_rpc_fail(call, CC_INVALID, "tests[%zu]: sha256 must be 64 lowercase hex digits", i);
+            return;
+        }
+    start_job(call, actor, J_TESTS, req);
+}
+
+void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__ImportPackageRequest *rq = (const void *)req;
+    char who[64];
+    if (prob_principal(call, who) == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to import problems");
+        return;
+    }
+    if (!prob_sha_ok(rq->sha256)) {
+        cc_rpc_fail(call, CC_INVALID, "sha256: must be 64 lowercase hex digits");
+        return;
+    }
+    start_job(call, actor, J_IMPORT, req);
+}
+
+void prob_export(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    char who[64];
+    if (prob_principal(call, who) == PROB_ANON) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to export problems");
+        return;
+    }
+    start_job(call, actor, J_EXPORT, req);
+}

@@ -1,0 +1,119 @@
+/* cc-problem: problems, immutable versions, test data and Kattis / ICPC
+ * problem packages. Serves cc.rpc.problem.* (schemas/codecourt/v1/
+ * problem.proto, and GetBlob from judge.proto); owns the cc_problem
+ * database; emits cc.evt.problem.* through the outbox. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cc/log.h"
+#include "cc/migrate.h"
+#include "problem.h"
+
+#ifndef CC_PROBLEM_MIGRATIONS
+#define CC_PROBLEM_MIGRATIONS "migrations"
+#endif
+
+static prob_settings cfg;
+static prob_state state;
+
+#define S(field) offsetof(prob_settings, field)
+static const cc_config_row rows[] = {
+    {"pg-conninfo", CC_CFG_STRING, S(pg_conninfo), "dbname=cc_problem", 0, 0, NULL,
+     "libpq conninfo of the cc_problem database"},
+    {"migrations", CC_CFG_STRING, S(migrations), CC_PROBLEM_MIGRATIONS, 0, 0, NULL,
+     "folder of the NNNN_name.sql migrations"},
+    {"seed", CC_CFG_BOOL, S(seed), "true", 0, 0, NULL,
+     "create the sample problem 'aplusb' at start when it is missing"},
+    {"max-package", CC_CFG_SIZE, S(max_package), "1G", 1024, (int64_t)64 << 30, NULL,
+     "largest problem package, uncompressed"},
+    {"max-files", CC_CFG_INT, S(max_files), "10000", 1, 1000000, NULL,
+     "most entries in a problem package"},
+    {"max-blob", CC_CFG_SIZE, S(max_blob), "1G", 1, (int64_t)64 << 30, NULL,
+     "largest blob an upload may announce"},
+    {"chunk", CC_CFG_SIZE, S(chunk), "512k", 4096, 768 << 10, NULL,
+     "largest PutChunk and GetBlob piece (stays under NATS' 1 MiB max payload)"},
+    {"upload-ttl", CC_CFG_DURATION, S(upload_ttl_ms), "24h", 60000, 2592000000, NULL,
+     "how long an unfinished upload is kept"},
+};
+#undef S
+
+#define AUTH CC_RPC_AUTH
+#define M(name, req, resp, fn, flags)                                                              \
+    {name, &codecourt__v1__##req##__descriptor, &codecourt__v1__##resp##__descriptor, fn, flags}
+static const cc_rpc_method methods[] = {
+    M("CreateProblem", create_problem_request, problem, prob_create, AUTH),
+    M("GetProblem", get_problem_request, problem, prob_get, 0),
+    M("UpdateProblem", update_problem_request, problem, prob_update, AUTH),
+    M("DeleteProblem", delete_problem_request, problem, prob_delete, AUTH),
+    M("ListProblems", list_problems_request, problem_list, prob_list, 0),
+    M("ListVersions", list_versions_request, version_list, prob_list_versions, 0),
+    M("GetVersionManifest", get_version_manifest_request, version_manifest, prob_get_manifest,
+      0),
+    M("BeginUpload", begin_upload_request, upload, prob_begin_upload, AUTH),
+    M("PutChunk", put_chunk_request, upload, prob_put_chunk, AUTH),
+    M("CommitUpload", commit_upload_request, blob, prob_commit_upload, AUTH),
+    M("GetBlob", get_blob_request, get_blob_reply, prob_get_blob, 0),
+    M("UploadTests", upload_tests_request, problem, prob_upload_tests, AUTH),
+    M("ImportPackage", import_package_request, import_package_reply, prob_import, AUTH),
+    M("ExportPackage", export_package_request, blob, prob_export, AUTH),
+};
+#undef M
+#undef AUTH
+
+prob_state *prob_state_of(void *actor)
+{
+    return cc_actor_state(actor);
+}
+
+static cc_status start(cc_actor *a)
+{
+    state.actor = a;
+    state.cfg = &cfg;
+    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "problem",
+                             .dir = cfg.migrations};
+    int applied = 0;
+    cc_status s = cc_migrate(&mo, &applied);
+    if (s != CC_OK)
+        return s;
+    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    /* Blocking, like the migrations: the sample exists once we serve. */
+    if (cfg.seed)
+        IFOK(s, prob_seed(&state));
+    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "problem"};
+    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    cc_outbox_relay_options ro = {.service = "problem"};
+    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &ro, &state.relay));
+    cc_actor_set_state(a, &state);
+    return s;
+}
+
+static void drain(cc_actor *a)
+{
+    if (state.relay)
+        cc_outbox_relay_stop(state.relay, NULL, NULL);
+    state.relay = NULL;
+}
+
+static void stop(cc_actor *a)
+{
+    if (state.pg)
+        cc_pg_close(state.pg, NULL, NULL);
+    state.pg = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "problem",
+        .methods = methods,
+        .nmethods = sizeof methods / sizeof methods[0],
+        .config = rows,
+        .nconfig = sizeof rows / sizeof rows[0],
+        .settings = &cfg,
+        .start = start,
+        .drain = drain,
+        .stop = stop,
+    };
+    return cc_actor_main(&def, argc, argv);
+}

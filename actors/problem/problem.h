@@ -1,0 +1,159 @@
+/* cc-problem's internal contract: settings, state, the handlers of each
+ * message family (problems.c, versions.c, blobs.c, packages.c) and the
+ * helpers they share (store.c: blocking database work for the thread
+ * pool; util.c: principals and rows). Internal prefix: prob_. */
+#ifndef CC_PROBLEM_H
+#define CC_PROBLEM_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc/actor.h"
+#include "cc/bus.h"
+#include "cc/outbox.h"
+#include "cc/pg.h"
+#include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/problem.pb-c.h"
+#include "package.h"
+
+/* Settings (one row each in main.c; env CC_<NAME>). */
+typedef struct prob_settings {
+    char *pg_conninfo;
+    char *migrations;
+    bool seed;              /* create the sample problem "aplusb" if missing */
+    int64_t max_package;    /* bytes of a package, uncompressed */
+    int64_t max_files;      /* entries of a package */
+    int64_t max_blob;       /* largest blob an upload may announce */
+    int64_t chunk;          /* largest PutChunk / GetBlob piece */
+    int64_t upload_ttl_ms;  /* open uploads older than this are dropped */
+} prob_settings;
+
+typedef struct prob_state {
+    cc_actor *actor;
+    const prob_settings *cfg;
+    cc_pg *pg;
+    cc_outbox_relay *relay;
+} prob_state;
+
+prob_state *prob_state_of(void *actor);
+
+/* ---- handlers (cc_rpc_fn) ----------------------------------------------- */
+void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_delete(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_list_versions(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_get_manifest(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_export(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+/* ---- util.c --------------------------------------------------------------- */
+
+typedef enum { PROB_ANON, PROB_USER, PROB_SETTER, PROB_ADMIN } prob_role;
+
+/* The caller from the envelope principal "<user id>:<role>": id (64
+ * bytes, "" when anonymous) and role. */
+prob_role prob_principal(const cc_rpc_call *call, char id[64]);
+/* True for a slug: [a-z0-9][a-z0-9-]{1,63}. */
+bool prob_slug_ok(const char *s);
+bool prob_sha_ok(const char *s);
+const char *prob_difficulty_name(Codecourt__V1__Difficulty d);
+Codecourt__V1__Difficulty prob_difficulty_parse(const char *s);
+const char *prob_type_name(int t);
+int prob_type_parse(const char *s);
+/* Answers a failed query: statuses a caller can act on pass through, the
+ * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
+void prob_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
+
+/* The columns prob_from_row reads (problem p joined with version v). */
+#define PROB_COLS                                                                                  \
+    "p.id::text, p.slug, p.title, p.owner_id, p.visibility, array_to_json(p.tags)::text, "       \
+    "p.difficulty, p.rating, extract(epoch from p.created_at)::bigint, "                          \
+    "extract(epoch from p.updated_at)::bigint, p.deleted_at IS NOT NULL, " PROB_VCOLS            \
+    ", v.statement_md, v.statement_html"
+#define PROB_VCOLS                                                                                 \
+    "v.number, v.hash, extract(epoch from v.created_at)::bigint, v.created_by, v.type, "          \
+    "v.time_limit_ms, v.memory_mib, v.output_mib, v.checker, v.validator_flags, "                 \
+    "v.sample_count, v.test_count, v.file_count, v.total_size"
+#define PROB_NVCOLS 14
+/* A Problem from row (PROB_COLS from column 0) in the call's arena;
+ * with_statement false leaves the statement out (lists). */
+Codecourt__V1__Problem *prob_from_row(cc_rpc_call *call, const cc_pg_result *r, int row,
+                                      bool with_statement);
+/* A Version from PROB_VCOLS starting at col. */
+Codecourt__V1__Version *prob_version_from_row(cc_rpc_call *call, const cc_pg_result *r, int row,
+                                              int col);
+
+/* Loads problem slug (version 0 = current) as the caller may see it and
+ * calls done with it, or answers the call with an error itself. */
+typedef void (*prob_loaded_cb)(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud);
+void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version, bool by_id,
+               prob_loaded_cb done, void *ud);
+
+/* ---- store.c: blocking, for the thread pool and start ----------------------- */
+
+/* A synchronous connection to the service's database; NULL with err set. */
+PGconn *prob_db_connect(const prob_state *st, char *err, size_t errlen);
+/* Runs a statement with text parameters (NULL = SQL NULL); results in
+ * text, or binary when binary is true. Returns the result (PQclear it) or
+ * NULL with err set and the status in *s. */
+PGresult *prob_db_exec(PGconn *c, const char *sql, int n, const char *const *vals,
+                       bool binary, cc_status *s, char *err, size_t errlen);
+/* Stores a blob from memory (no-op if it exists). sha (65) receives its
+ * hash. Inside the caller's transaction. */
+cc_status prob_db_put_mem(PGconn *c, const void *data, size_t len, char sha[65], char *err,
+                          size_t errlen);
+/* Streams a blob whose hash and size are known into the store: chunks
+ * are written as they come. */
+typedef struct prob_blob_writer {
+    PGconn *c;
+    char sha[65];
+    int64_t off;
+    bool skip; /* already stored */
+    unsigned char *buf;
+    size_t n, cap;
+} prob_blob_writer;
+cc_status prob_db_writer_begin(prob_blob_writer *w, PGconn *c, const char *sha, int64_t size,
+                               size_t chunk, char *err, size_t errlen);
+cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len, char *err,
+                             size_t errlen);
+cc_status prob_db_writer_end(prob_blob_writer *w, char *err, size_t errlen);
+/* Reads up to cap bytes of blob sha from off into buf; returns the count
+ * (0 at the end) or -1. */
+int64_t prob_db_read(PGconn *c, const char *sha, int64_t off, void *buf, size_t cap);
+
+/* What a new version is made of. */
+typedef struct prob_commit {
+    /* existing problem, or NULL to create one from the fields below */
+    const char *problem_id;
+    const char *slug, *title, *owner_id, *visibility, *difficulty, *tags_json;
+    int rating;
+    const char *created_by;
+    const pkg *files;          /* sorted, validated; meta filled */
+    const char *statement_html;
+    const cc_envelope *env;
+    /* outputs */
+    char out_id[40];
+    int out_version;
+    bool out_new_version;
+} prob_commit;
+/* Inside the caller's transaction: creates the problem if asked, and a
+ * new version unless the files hash to the current version's hash, and
+ * the events. */
+cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen);
+/* Loads the files of a version (texts of small YAML and Markdown files
+ * too) into p. */
+cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg *p, char *err,
+                             size_t errlen);
+
+/* Creates the sample problem "aplusb" when no problem has that slug. */
+cc_status prob_seed(prob_state *st);
+
+#endif

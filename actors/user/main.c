@@ -1,0 +1,183 @@
+/* cc-user: accounts, bcrypt, tokens, roles, profiles. Serves
+ * cc.rpc.user.* (see schemas/codecourt/v1/user.proto); owns the cc_user
+ * database; writes revoked token ids and disabled users to Redis, where
+ * the gateway looks them up on every authenticated request. */
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "cc/migrate.h"
+#include "user.h"
+
+#ifndef CC_USER_MIGRATIONS
+#define CC_USER_MIGRATIONS "migrations"
+#endif
+
+static user_settings cfg;
+static user_state state;
+
+#define S(field) offsetof(user_settings, field)
+static const cc_config_row rows[] = {
+    {"pg-conninfo", CC_CFG_STRING, S(pg_conninfo), "dbname=cc_user", 0, 0, NULL,
+     "libpq conninfo of the cc_user database"},
+    {"redis-url", CC_CFG_STRING, S(redis_url), "redis://127.0.0.1:6379", 0, 0, NULL,
+     "Redis for revoked tokens (redis://host:port)"},
+    {"migrations", CC_CFG_STRING, S(migrations), CC_USER_MIGRATIONS, 0, 0, NULL,
+     "folder of the NNNN_name.sql migrations"},
+    {"bcrypt-cost", CC_CFG_INT, S(bcrypt_cost), "12", 4, 31, NULL,
+     "bcrypt cost (log2 of rounds) of new password hashes"},
+    {"jwt-key", CC_CFG_STRING, S(jwt_key), "jwt-key.pem", 0, 0, NULL,
+     "PEM file of the RSA private key that signs access tokens (RS256); created if missing"},
+    {"jwt-issuer", CC_CFG_STRING, S(jwt_issuer), "codecourt", 0, 0, NULL,
+     "iss of access tokens"},
+    {"jwt-audience", CC_CFG_STRING, S(jwt_audience), "codecourt-api", 0, 0, NULL,
+     "aud of access tokens"},
+    {"access-ttl", CC_CFG_DURATION, S(access_ttl_ms), "15m", 1000, 86400000, NULL,
+     "lifetime of access tokens"},
+    {"refresh-ttl", CC_CFG_DURATION, S(refresh_ttl_ms), "720h", 1000, 31622400000, NULL,
+     "lifetime of refresh tokens"},
+    {"admin-username", CC_CFG_STRING, S(admin_username), "", 0, 0, NULL,
+     "the first admin: created at start when no user has this name (empty: none)"},
+    {"admin-email", CC_CFG_STRING, S(admin_email), "admin@localhost", 0, 0, NULL,
+     "email of the first admin"},
+    {"admin-password", CC_CFG_STRING, S(admin_password), "", 0, 0, NULL,
+     "password of the first admin (required with admin-username)"},
+};
+#undef S
+
+#define AUTH CC_RPC_AUTH
+static const cc_rpc_method methods[] = {
+    {"Register", &codecourt__v1__register_request__descriptor, &codecourt__v1__user__descriptor,
+     user_register, 0},
+    {"Login", &codecourt__v1__login_request__descriptor, &codecourt__v1__token_pair__descriptor,
+     user_login, 0},
+    {"Refresh", &codecourt__v1__refresh_request__descriptor,
+     &codecourt__v1__token_pair__descriptor, user_refresh, 0},
+    {"Logout", &codecourt__v1__logout_request__descriptor, &codecourt__v1__empty__descriptor,
+     user_logout, AUTH},
+    {"GetMe", &codecourt__v1__get_me_request__descriptor, &codecourt__v1__user__descriptor,
+     user_get_me, AUTH},
+    {"UpdateMe", &codecourt__v1__update_me_request__descriptor, &codecourt__v1__user__descriptor,
+     user_update_me, AUTH},
+    {"ListUsers", &codecourt__v1__list_users_request__descriptor,
+     &codecourt__v1__user_list__descriptor, user_list, AUTH},
+    {"SetRole", &codecourt__v1__set_role_request__descriptor, &codecourt__v1__user__descriptor,
+     user_set_role, AUTH},
+    {"SetDisabled", &codecourt__v1__set_disabled_request__descriptor,
+     &codecourt__v1__user__descriptor, user_set_disabled, AUTH},
+};
+#undef AUTH
+
+user_state *user_state_of(void *actor)
+{
+    return cc_actor_state(actor);
+}
+
+/* "redis://host:port" -> host and port. */
+static cc_status parse_redis_url(const char *url, char *host, size_t cap, int *port)
+{
+    const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
+    const char *colon = strrchr(p, ':');
+    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
+    if (hl == 0 || hl >= cap)
+        return cc_err_set(CC_INVALID, "redis-url '%s': no host", url);
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    long v = 6379;
+    if (colon) {
+        char *end;
+        v = strtol(colon + 1, &end, 10);
+        if (*end != '\0' && *end != '/')
+            return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
+    }
+    if (v < 1 || v > 65535)
+        return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
+    *port = (int)v;
+    return CC_OK;
+}
+
+/* The first admin, created before serving so that it exists as soon as the
+ * service is ready. Blocking, like the migrations: start is the one place
+ * where that is right. An existing user of that name is made admin. */
+static cc_status ensure_admin(void)
+{
+    if (!cfg.admin_username[0])
+        return CC_OK;
+    if (!cfg.admin_password[0])
+        return cc_err_set(CC_INVALID, "admin-password is required with admin-username");
+    char *hash = user_pw_hash_now(cfg.admin_password, (int)cfg.bcrypt_cost);
+    if (!hash)
+        return cc_err_set(CC_INTERNAL, "cannot hash the admin password");
+    PGconn *c = PQconnectdb(cfg.pg_conninfo);
+    cc_status s = CC_OK;
+    if (PQstatus(c) != CONNECTION_OK) {
+        s = cc_err_set(CC_UNAVAILABLE, "admin: %s", PQerrorMessage(c));
+    } else {
+        const char *params[] = {cfg.admin_username, cfg.admin_email, hash};
+        PGresult *r = PQexecParams(
+            c,
+            "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, 'admin') "
+            "ON CONFLICT (lower(username)) DO UPDATE SET role = 'admin'",
+            3, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            s = cc_err_set(CC_DB, "admin: %s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    free(hash);
+    return s;
+}
+
+static cc_status start(cc_actor *a)
+{
+    state.actor = a;
+    state.cfg = &cfg;
+    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "user",
+                             .dir = cfg.migrations};
+    int applied = 0;
+    cc_status s = cc_migrate(&mo, &applied);
+    if (s != CC_OK)
+        return s;
+    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    IFOK(s, user_tokens_init(&state));
+    IFOK(s, ensure_admin());
+    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "user"};
+    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    char host[256];
+    int port = 0;
+    IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
+    cc_redis_options ro = {.host = host, .port = port};
+    IFOK(s, cc_redis_open(cc_actor_loop(a), &ro, &state.redis));
+    cc_actor_set_state(a, &state);
+    return s;
+}
+
+static void stop(cc_actor *a)
+{
+    if (state.pg)
+        cc_pg_close(state.pg, NULL, NULL);
+    if (state.redis)
+        cc_redis_close(state.redis, NULL, NULL);
+    state.pg = NULL;
+    state.redis = NULL;
+    free(state.key_pem);
+    state.key_pem = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "user",
+        .methods = methods,
+        .nmethods = sizeof methods / sizeof methods[0],
+        .config = rows,
+        .nconfig = sizeof rows / sizeof rows[0],
+        .settings = &cfg,
+        .start = start,
+        .stop = stop,
+    };
+    return cc_actor_main(&def, argc, argv);
+}

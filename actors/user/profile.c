@@ -1,0 +1,116 @@
+/* GetMe and UpdateMe: a user's own profile and preferences. The principal
+ * set by the gateway names the user; nothing in the request can. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "user.h"
+
+static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    if (s == CC_EXISTS) {
+        cc_rpc_fail(call, CC_EXISTS, "email: already registered");
+        return;
+    }
+    if (s != CC_OK) {
+        user_fail_db(call, s, errmsg, "profile");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "no such user");
+        return;
+    }
+    Codecourt__V1__User *u = user_from_row(call, r, 0);
+    if (!u) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    cc_rpc_reply(call, &u->base);
+}
+
+void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    char uid[37];
+    Codecourt__V1__Role role;
+    if (!user_principal(call, uid, &role)) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(uid)};
+    cc_status s = cc_pg_query(user_state_of(actor)->pg,
+                              "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", p, 1,
+                              answer_user, call);
+    if (s != CC_OK)
+        user_fail_db(call, s, cc_err_msg(), "profile");
+}
+
+static bool has(const Codecourt__V1__UpdateMeRequest *rq, const char *field)
+{
+    for (size_t i = 0; i < rq->n_clear_fields; i++)
+        if (strcmp(rq->clear_fields[i], field) == 0)
+            return true;
+    return false;
+}
+
+void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__UpdateMeRequest *rq = (const void *)req;
+    char uid[37];
+    Codecourt__V1__Role role;
+    if (!user_principal(call, uid, &role)) {
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
+        return;
+    }
+    for (size_t i = 0; i < rq->n_clear_fields; i++)
+        if (strcmp(rq->clear_fields[i], "display_name") != 0 &&
+            strcmp(rq->clear_fields[i], "bio") != 0) {
+            cc_rpc_fail(call, CC_INVALID, "clearFields: '%s' cannot be cleared",
+                        rq->clear_fields[i]);
+            return;
+        }
+    if (strlen(rq->display_name) > 64) {
+        cc_rpc_fail(call, CC_INVALID, "displayName: at most 64 bytes");
+        return;
+    }
+    if (strlen(rq->bio) > 2000) {
+        cc_rpc_fail(call, CC_INVALID, "bio: at most 2000 bytes");
+        return;
+    }
+    if (rq->email[0] && !user_valid_email(rq->email)) {
+        cc_rpc_fail(call, CC_INVALID, "email: not a valid address");
+        return;
+    }
+    const Codecourt__V1__Preferences *pr = rq->preferences;
+    if (pr && (strlen(pr->language) > 32 ||
+               (pr->theme[0] && strcmp(pr->theme, "light") != 0 &&
+                strcmp(pr->theme, "dark") != 0))) {
+        cc_rpc_fail(call, CC_INVALID, "%s",
+                    strlen(pr->language) > 32 ? "preferences.language: at most 32 bytes"
+                                              : "preferences.theme: must be light or dark");
+        return;
+    }
+    char *prefs = pr ? user_prefs_json(pr) : NULL;
+    if (pr && !prefs) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(uid),
+                       CC_PG_TEXT(has(rq, "display_name") ? "t" : "f"),
+                       CC_PG_TEXT(rq->display_name),
+                       CC_PG_TEXT(has(rq, "bio") ? "t" : "f"),
+                       CC_PG_TEXT(rq->bio),
+                       CC_PG_TEXT(rq->email),
+                       prefs ? CC_PG_TEXT(prefs) : CC_PG_NULL};
+    cc_status s = cc_pg_query(
+        user_state_of(actor)->pg,
+        "UPDATE users SET "
+        "display_name = CASE WHEN $2::bool THEN '' WHEN $3 <> '' THEN $3 ELSE display_name END, "
+        "bio = CASE WHEN $4::bool THEN '' WHEN $5 <> '' THEN $5 ELSE bio END, "
+        "email = CASE WHEN $6 <> '' THEN $6 ELSE email END, "
+        "preferences = COALESCE($7::jsonb, preferences), updated_at = now() "
+        "WHERE id = $1::uuid RETURNING " USER_COLS,
+        p, 7, answer_user, call);
+    free(prefs);
+    if (s != CC_OK)
+        user_fail_db(call, s, cc_err_msg(), "profile");
+}

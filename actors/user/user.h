@@ -1,0 +1,112 @@
+/* cc-user's internal contract: settings, state and the handlers of each
+ * message family (accounts.c, profile.c, admin.c), plus the helpers they
+ * share (passwords.c: bcrypt on the thread pool, tokens.c: JWTs and
+ * refresh tokens, users.c: rows to messages). Internal prefix: user_. */
+#ifndef CC_USER_H
+#define CC_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc/actor.h"
+#include "cc/bus.h"
+#include "cc/pg.h"
+#include "cc/redis.h"
+#include "codecourt/v1/user.pb-c.h"
+
+/* Settings (one row each in main.c; env CC_<NAME>). */
+typedef struct user_settings {
+    char *pg_conninfo;
+    char *redis_url;
+    char *migrations;
+    int64_t bcrypt_cost;
+    char *jwt_key;        /* PEM file of the RSA private key */
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t access_ttl_ms;
+    int64_t refresh_ttl_ms;
+    char *admin_username; /* the first admin, created at start if missing */
+    char *admin_email;
+    char *admin_password;
+} user_settings;
+
+typedef struct user_state {
+    cc_actor *actor;
+    const user_settings *cfg;
+    cc_pg *pg;
+    cc_redis *redis;
+    unsigned char *key_pem; /* private key, for libjwt */
+    size_t key_len;
+    char kid[33];           /* hex of SHA-256 of the public key's DER, cut */
+} user_state;
+
+/* The actor's state, from a handler's actor argument. */
+user_state *user_state_of(void *actor);
+
+/* ---- handlers (cc_rpc_fn) ----------------------------------------------- */
+void user_register(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_login(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_logout(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+/* ---- passwords.c -------------------------------------------------------- */
+
+/* Called on the loop. For a hash: hash is the bcrypt string (valid during
+ * the call) or NULL on failure. For a check: ok tells whether it matched. */
+typedef void (*user_pw_cb)(bool ok, const char *hash, void *ud);
+
+/* Hashes password with bcrypt ("$2b$", the configured cost) on libuv's
+ * thread pool. The password is copied. On a returned error cb is not
+ * called. */
+cc_status user_pw_hash(user_state *st, const char *password, user_pw_cb cb, void *ud);
+/* Checks password against hash on the thread pool. hash NULL checks
+ * against a dummy hash, so an unknown user costs as much as a known one. */
+cc_status user_pw_check(user_state *st, const char *password, const char *hash, user_pw_cb cb,
+                        void *ud);
+/* Blocking hash, for start only. Returns a malloc'd string or NULL. */
+char *user_pw_hash_now(const char *password, int cost);
+
+/* ---- tokens.c ----------------------------------------------------------- */
+
+/* Loads the private key named by the settings and computes its kid. */
+cc_status user_tokens_init(user_state *st);
+/* Signs an access token for user id with role; *out is malloc'd (free()).
+ * jti (33 bytes) receives its id. */
+cc_status user_jwt_issue(const user_state *st, const char *user_id, const char *role, char **out,
+                         char jti[33]);
+/* A new opaque refresh token (43 base64url chars, 256 random bits) in
+ * tok (44 bytes) and its SHA-256 in hash. */
+void user_refresh_new(char tok[44], unsigned char hash[32]);
+/* SHA-256 of a presented refresh token. */
+void user_refresh_hash(const char *tok, unsigned char hash[32]);
+
+/* ---- users.c ------------------------------------------------------------ */
+
+/* The columns user_from_row reads, in order, for SELECT and RETURNING. */
+#define USER_COLS                                                                                  \
+    "id::text, username, email, role, disabled, display_name, bio, preferences::text, "           \
+    "extract(epoch from created_at)::bigint"
+/* Fills a User from row of r (columns USER_COLS starting at col 0) with
+ * strings copied into the call's arena. NULL when out of memory. */
+Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);
+const char *user_role_name(Codecourt__V1__Role r);
+Codecourt__V1__Role user_role_parse(const char *s);
+/* Splits the envelope principal "<id>:<role>" into id (37 bytes) and
+ * role; false when there is none or it is malformed. */
+bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role);
+/* Preferences as the JSON object stored in the preferences column;
+ * malloc'd. */
+char *user_prefs_json(const Codecourt__V1__Preferences *p);
+/* True for a plausible email address (one '@', a dotted domain, no
+ * spaces or controls, at most 254 bytes). */
+bool user_valid_email(const char *s);
+/* Answers a failed query: the statuses a caller can act on pass through,
+ * the rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
+void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
+
+#endif

@@ -1,0 +1,113 @@
+/* Rows to messages and the small checks every family shares. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "user.h"
+
+static char *dup_col(cc_rpc_call *call, const cc_pg_result *r, int row, int col)
+{
+    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, col),
+                            (size_t)cc_pg_len(r, row, col));
+}
+
+const char *user_role_name(Codecourt__V1__Role r)
+{
+    switch (r) {
+    case CODECOURT__V1__ROLE__ROLE_ADMIN:
+        return "admin";
+    case CODECOURT__V1__ROLE__ROLE_SETTER:
+        return "setter";
+    case CODECOURT__V1__ROLE__ROLE_USER:
+        return "user";
+    default:
+        return NULL;
+    }
+}
+
+Codecourt__V1__Role user_role_parse(const char *s)
+{
+    if (strcmp(s, "admin") == 0)
+        return CODECOURT__V1__ROLE__ROLE_ADMIN;
+    if (strcmp(s, "setter") == 0)
+        return CODECOURT__V1__ROLE__ROLE_SETTER;
+    if (strcmp(s, "user") == 0)
+        return CODECOURT__V1__ROLE__ROLE_USER;
+    return CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
+}
+
+static char *json_str(cc_rpc_call *call, json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return cc_arena_strdup(cc_rpc_arena(call), v ? v : "");
+}
+
+Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int row)
+{
+    cc_arena *a = cc_rpc_arena(call);
+    Codecourt__V1__User *u = cc_arena_alloc(a, sizeof *u);
+    Codecourt__V1__Preferences *p = cc_arena_alloc(a, sizeof *p);
+    if (!u || !p)
+        return NULL;
+    codecourt__v1__user__init(u);
+    codecourt__v1__preferences__init(p);
+    u->id = dup_col(call, r, row, 0);
+    u->username = dup_col(call, r, row, 1);
+    u->email = dup_col(call, r, row, 2);
+    u->role = user_role_parse(cc_pg_get(r, row, 3));
+    u->disabled = cc_pg_get(r, row, 4)[0] == 't';
+    u->display_name = dup_col(call, r, row, 5);
+    u->bio = dup_col(call, r, row, 6);
+    json_t *j = json_loads(cc_pg_get(r, row, 7), 0, NULL);
+    if (json_is_object(j)) {
+        p->language = json_str(call, j, "language");
+        p->theme = json_str(call, j, "theme");
+        p->email_notifications = json_is_true(json_object_get(j, "emailNotifications"));
+    }
+    json_decref(j);
+    u->preferences = p;
+    int64_t t = 0;
+    cc_pg_get_int64(r, row, 8, &t);
+    u->created_at = t;
+    if (!u->id || !u->username || !u->email || !u->display_name || !u->bio)
+        return NULL;
+    return u;
+}
+
+bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role)
+{
+    const char *p = cc_rpc_envelope(call)->principal;
+    const char *colon = strchr(p, ':');
+    if (!colon || colon - p != 36)
+        return false;
+    memcpy(id, p, 36);
+    id[36] = '\0';
+    *role = user_role_parse(colon + 1);
+    return *role != CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
+}
+
+char *user_prefs_json(const Codecourt__V1__Preferences *p)
+{
+    json_t *o = json_pack("{s:s, s:s, s:b}", "language", p->language ? p->language : "", "theme",
+                          p->theme ? p->theme : "", "emailNotifications",
+                          (int)p->email_notifications);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
+{
+    switch (s) {
+    case CC_UNAVAILABLE:
+    case CC_TIMEOUT:
+    case CC_CLOSED:
+        cc_rpc_fail(call, s == CC_CLOSED ? CC_UNAVAILABLE : s, "%s: database unavailable", what);
+        return;
+    default:
+        cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "query failed", "{s:s, s:s, s:s}", "what",
+               what, "status", cc_status_name(s), "error", errmsg ? errmsg : "");
+        cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
+    }
+}

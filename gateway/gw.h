@@ -1,0 +1,156 @@
+/* cc-gateway's internal contract. Files: main.c (settings, start/stop),
+ * server.c (h2o listeners, TLS, request pipeline, problem+json), routes.c
+ * (the route table and /v1/openapi.json), auth.c (JWT verification),
+ * ratelimit.c (GCRA + revocation in one Redis script), live.c (WebSocket
+ * /v1/live), json.c (transcoding, public in gw/json.h). Prefix gw_. */
+#ifndef CC_GW_H
+#define CC_GW_H
+
+#include <h2o.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc/actor.h"
+#include "cc/redis.h"
+
+typedef struct gw_settings {
+    char *http_host;
+    int64_t http_port;   /* cleartext HTTP/1.1 + h2c prior knowledge */
+    int64_t https_port;  /* TLS, ALPN h2 and http/1.1; -1: none */
+    char *tls_cert;      /* PEM; "" = self-signed, generated at start */
+    char *tls_key;
+    char *jwt_key;       /* PEM: the public key (or the private one, locally) */
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t jwt_leeway_ms;
+    char *redis_url;
+    int64_t rate_period_ms;
+    int64_t rate_anon;   /* requests per period per IP, anonymous */
+    int64_t rate_user;   /* requests per period per user */
+    int64_t rate_auth;   /* login/register/refresh per period per IP */
+    int64_t burst_anon, burst_user, burst_auth;
+    int rate_fail;       /* 0 open, 1 closed: rate limiting while Redis is down */
+    int64_t max_body;
+    int64_t max_header;
+    int64_t req_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t max_streams;
+    int64_t max_live_per_user;
+} gw_settings;
+
+enum { GW_RATE_ANON, GW_RATE_USER, GW_RATE_AUTH, GW_RATE_NCLASSES };
+
+/* Route flags. */
+enum {
+    GW_AUTH = 1 << 0,         /* needs a valid access token */
+    GW_INJECT_TOKEN = 1 << 1, /* sets tokenId/tokenExp from the verified token */
+    GW_RATE_LOGIN = 1 << 2,   /* the tighter class for login, register, refresh */
+};
+
+/* One row: an HTTP method and path pattern mapped to an RPC. Segments of
+ * the pattern written {name} fill the request field of that JSON name. */
+typedef struct gw_route {
+    const char *method;
+    const char *pattern; /* "/v1/admin/users/{userId}/role" */
+    const char *service;
+    const char *rpc;
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    unsigned flags;
+    int ok_status; /* 200, 201 or 204 */
+    const char *summary;
+} gw_route;
+
+extern const gw_route gw_routes[];
+extern const size_t gw_nroutes;
+
+typedef struct gw_state gw_state;
+
+/* ---- routes.c ----------------------------------------------------------- */
+
+/* Finds the route for method and path (no query). *params receives a new
+ * object of the path parameters. NULL when no route matches; then
+ * *path_known tells whether another method would have matched (405). */
+const gw_route *gw_route_match(const char *method, size_t mlen, const char *path, size_t plen,
+                               json_t **params, bool *path_known);
+/* The OpenAPI 3.1 document of the route table, as compact JSON (malloc'd). */
+char *gw_openapi(size_t *len);
+
+/* ---- auth.c ------------------------------------------------------------- */
+
+typedef struct gw_principal {
+    char user_id[37];
+    char role[16];
+    char jti[65];
+    int64_t exp;
+} gw_principal;
+
+/* Loads the verification key (public or private PEM) and its kid; waits up
+ * to wait_ms for the file to appear (cc-user creates it on a first local
+ * run). */
+cc_status gw_auth_init(const gw_settings *cfg, int64_t wait_ms);
+void gw_auth_free(void);
+/* Verifies a compact JWT: alg must be RS256 (pinned; none and HS* are
+ * refused before any cryptography), kid must be ours, the RS256 signature,
+ * exp, nbf, iss and aud. Fills p. CC_UNAUTHENTICATED with why (static
+ * text) on any failure. Revocation is checked later, in Redis. */
+cc_status gw_auth_verify(const char *token, size_t len, gw_principal *p, const char **why);
+
+/* ---- ratelimit.c -------------------------------------------------------- */
+
+typedef struct gw_limit_result {
+    bool revoked;
+    bool allowed;
+    int64_t limit, remaining, retry_after_ms, reset_ms;
+} gw_limit_result;
+
+/* Called on the loop: CC_OK with r filled, or CC_UNAVAILABLE/CC_TIMEOUT
+ * when Redis did not answer. */
+typedef void (*gw_limit_cb)(cc_status s, const gw_limit_result *r, void *ud);
+
+cc_status gw_limit_init(cc_redis *r);
+/* One round trip: is the principal revoked (p may be NULL) and may key
+ * (class + identity) have one more request? */
+cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const char *who,
+                         const gw_principal *p, gw_limit_cb cb, void *ud);
+
+/* ---- live.c ------------------------------------------------------------- */
+
+/* Handles GET /v1/live (a WebSocket upgrade). */
+int gw_live_handle(gw_state *g, h2o_req_t *req);
+void gw_live_close_all(void);
+
+/* ---- server.c ----------------------------------------------------------- */
+
+struct gw_state {
+    cc_actor *actor;
+    const gw_settings *cfg;
+    cc_redis *redis;
+    uv_loop_t *loop;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_plain, accept_tls;
+    uv_tcp_t listen_plain, listen_tls;
+    bool has_tls;
+    int http_port, https_port;
+    SSL_CTX *ssl;
+    bool stopping;
+    int open_handles;
+};
+
+cc_status gw_server_start(gw_state *g);
+void gw_server_stop(gw_state *g);
+
+/* Answers req with an RFC 9457 problem: type is the stable slug after
+ * https://codecourt.dev/problems/, field (may be NULL) names the input at
+ * fault. */
+void gw_problem(h2o_req_t *req, int status, const char *slug, const char *title,
+                const char *detail, const char *field);
+/* Sends body as application/json with status. */
+void gw_send_json(h2o_req_t *req, int status, json_t *body);
+/* The verified principal from the request's bearer token, or an error
+ * response already sent (returns false). */
+bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query);
+
+#endif

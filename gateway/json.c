@@ -1,0 +1,524 @@
+/* JSON <-> protobuf from descriptors (see gw/json.h). Decoding writes the
+ * message memory the way protobuf-c's own unpacker does: field->offset
+ * holds the value, field->quantifier_offset the count of a repeated field,
+ * the has_ flag of a proto2 optional, or the case of a oneof. */
+#include "gw/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void gw_json_name(const char *name, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool up = false;
+    for (const char *p = name; *p && o + 1 < cap; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    out[o] = '\0';
+}
+
+typedef struct {
+    ProtobufCAllocator *a;
+    gw_json_error *err;
+    char path[160];
+} dec;
+
+static cc_status fail(dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static cc_status fail(dec *d, const char *fmt, ...)
+{
+    snprintf(d->err->field, sizeof d->err->field, "%s", d->path);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err->msg, sizeof d->err->msg, fmt, ap);
+    va_end(ap);
+    return CC_INVALID;
+}
+
+static void *zalloc(dec *d, size_t n)
+{
+    void *p = d->a->alloc(d->a->allocator_data, n ? n : 1);
+    if (p)
+        memset(p, 0, n ? n : 1);
+    return p;
+}
+
+static size_t elem_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return 8;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return sizeof(double);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return sizeof(float);
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    default:
+        return 4;
+    }
+}
+
+/* Integers arrive as JSON numbers or, for 64-bit ones above all, as
+ * decimal strings. Reals with no fraction are integers too ("1.0"). */
+static bool get_int(json_t *v, long long *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (json_is_real(v)) {
+        double r = json_real_value(v);
+        if (r != floor(r) || r < -9.2e18 || r > 9.2e18)
+            return false;
+        *out = (long long)r;
+        return true;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (!*s || *end || errno || s[0] == ' ' || s[0] == '+')
+            return false;
+        *out = x;
+        return true;
+    }
+    return false;
+}
+
+static bool get_uint64(json_t *v, unsigned long long *out)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        if (!*s || s[0] == '-' || s[0] == ' ' || s[0] == '+')
+            return false;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (*end || errno)
+            return false;
+        *out = x;
+        return true;
+    }
+    long long x;
+    if (!get_int(v, &x) || x < 0)
+        return false;
+    *out = (unsigned long long)x;
+    return true;
+}
+
+static bool get_real(json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "NaN") == 0)
+            *out = NAN;
+        else if (strcmp(s, "Infinity") == 0)
+            *out = INFINITY;
+        else if (strcmp(s, "-Infinity") == 0)
+            *out = -INFINITY;
+        else
+            return false;
+        return true;
+    }
+    return false;
+}
+
+static int b64_val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+static bool b64_decode(dec *d, const char *s, size_t n, ProtobufCBinaryData *out)
+{
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return false;
+    uint8_t *buf = zalloc(d, n * 3 / 4 + 1);
+    if (!buf)
+        return false;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_val(s[i]);
+        if (v < 0)
+            return false;
+        acc = acc << 6 | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    out->data = buf;
+    out->len = o;
+    return true;
+}
+
+static cc_status decode_msg(dec *d, const ProtobufCMessageDescriptor *md, json_t *obj,
+                            ProtobufCMessage **out, int depth);
+
+/* Decodes one value (one element of a repeated field) into dst. */
+static cc_status decode_scalar(dec *d, const ProtobufCFieldDescriptor *f, json_t *v, void *dst,
+                               int depth)
+{
+    long long i;
+    unsigned long long u;
+    double r;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        if (!get_int(v, &i) || i < INT32_MIN || i > INT32_MAX)
+            return fail(d, "expected a 32-bit integer");
+        *(int32_t *)dst = (int32_t)i;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        if (!get_int(v, &i) || i < 0 || i > UINT32_MAX)
+            return fail(d, "expected an unsigned 32-bit integer");
+        *(uint32_t *)dst = (uint32_t)i;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        if (!get_int(v, &i))
+            return fail(d, "expected a 64-bit integer (a decimal string)");
+        *(int64_t *)dst = (int64_t)i;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        if (!get_uint64(v, &u))
+            return fail(d, "expected an unsigned 64-bit integer (a decimal string)");
+        *(uint64_t *)dst = (uint64_t)u;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_FLOAT:
+        if (!get_real(v, &r))
+            return fail(d, "expected a number");
+        *(float *)dst = (float)r;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        if (!get_real(v, &r))
+            return fail(d, "expected a number");
+        *(double *)dst = r;
+        return CC_OK;
+    case PROTOBUF_C_TYPE_BOOL:
+        if (!json_is_boolean(v))
+            return fail(d, "expected true or false");
+        *(protobuf_c_boolean *)dst = json_is_true(v);
+        return CC_OK;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumDescriptor *ed = f->descriptor;
+        const ProtobufCEnumValue *ev = NULL;
+        if (json_is_string(v))
+            ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
+        else if (get_int(v, &i) && i >= INT32_MIN && i <= INT32_MAX)
+            ev = protobuf_c_enum_descriptor_get_value(ed, (int)i);
+        if (!ev)
+            return fail(d, "expected one of the names of %s", ed->name);
+        *(int *)dst = ev->value;
+        return CC_OK;
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        if (!json_is_string(v))
+            return fail(d, "expected a string");
+        size_t n = json_string_length(v);
+        const char *s = json_string_value(v);
+        /* A NUL inside would silently cut the C string. */
+        if (memchr(s, '\0', n))
+            return fail(d, "NUL characters are not allowed");
+        char *c = zalloc(d, n + 1);
+        if (!c)
+            return CC_NOMEM;
+        memcpy(c, s, n);
+        *(char **)dst = c;
+        return CC_OK;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        if (!json_is_string(v) ||
+            !b64_decode(d, json_string_value(v), json_string_length(v), dst))
+            return fail(d, "expected base64");
+        return CC_OK;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        if (!json_is_object(v))
+            return fail(d, "expected an object");
+        return decode_msg(d, f->descriptor, v, dst, depth + 1);
+    }
+    return fail(d, "unsupported field type");
+}
+
+static cc_status decode_field(dec *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                              json_t *v, int depth)
+{
+    char *base = (char *)m;
+    if (json_is_null(v))
+        return CC_OK; /* proto3: null is the default */
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        if (!json_is_array(v))
+            return fail(d, "expected an array");
+        size_t n = json_array_size(v), es = elem_size(f->type);
+        if (n > SIZE_MAX / (es ? es : 1))
+            return fail(d, "array too long");
+        char *arr = zalloc(d, n * es);
+        if (!arr)
+            return CC_NOMEM;
+        size_t plen = strlen(d->path);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(d->path + plen, sizeof d->path - plen, "[%zu]", i);
+            json_t *e = json_array_get(v, i);
+            if (json_is_null(e))
+                return fail(d, "null is not allowed in an array");
+            cc_status s = decode_scalar(d, f, e, arr + i * es, depth);
+            if (s != CC_OK)
+                return s;
+        }
+        d->path[plen] = '\0';
+        *(size_t *)(base + f->quantifier_offset) = n;
+        *(void **)(base + f->offset) = arr;
+        return CC_OK;
+    }
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t *cs = (uint32_t *)(base + f->quantifier_offset);
+        if (*cs != 0 && *cs != f->id)
+            return fail(d, "only one field of its oneof may be set");
+        *cs = f->id;
+    } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+               f->type != PROTOBUF_C_TYPE_STRING) {
+        *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+    }
+    return decode_scalar(d, f, v, base + f->offset, depth);
+}
+
+static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *md,
+                                                  const char *key)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(md, key);
+    if (f)
+        return f;
+    char jn[128];
+    for (unsigned i = 0; i < md->n_fields; i++) {
+        gw_json_name(md->fields[i].name, jn, sizeof jn);
+        if (strcmp(jn, key) == 0)
+            return &md->fields[i];
+    }
+    return NULL;
+}
+
+static cc_status decode_msg(dec *d, const ProtobufCMessageDescriptor *md, json_t *obj,
+                            ProtobufCMessage **out, int depth)
+{
+    if (depth > GW_JSON_MAX_DEPTH)
+        return fail(d, "nested too deeply");
+    ProtobufCMessage *m = zalloc(d, md->sizeof_message);
+    if (!m)
+        return CC_NOMEM;
+    md->message_init(m);
+    const char *key;
+    json_t *v;
+    size_t plen = strlen(d->path);
+    json_object_foreach(obj, key, v)
+    {
+        snprintf(d->path + plen, sizeof d->path - plen, "%s%s", plen ? "." : "", key);
+        const ProtobufCFieldDescriptor *f = find_field(md, key);
+        if (!f)
+            return fail(d, "unknown field");
+        cc_status s = decode_field(d, m, f, v, depth);
+        if (s != CC_OK)
+            return s;
+        d->path[plen] = '\0';
+    }
+    *out = m;
+    return CC_OK;
+}
+
+cc_status gw_json_decode_value(const ProtobufCMessageDescriptor *md, json_t *obj,
+                               ProtobufCAllocator *alloc, ProtobufCMessage **out,
+                               gw_json_error *err)
+{
+    dec d = {.a = alloc, .err = err};
+    err->field[0] = err->msg[0] = '\0';
+    if (!json_is_object(obj))
+        return fail(&d, "the body must be a JSON object");
+    cc_status s = decode_msg(&d, md, obj, out, 0);
+    if (s == CC_NOMEM)
+        fail(&d, "out of memory");
+    return s;
+}
+
+cc_status gw_json_decode(const ProtobufCMessageDescriptor *md, const char *text, size_t len,
+                         ProtobufCAllocator *alloc, ProtobufCMessage **out, gw_json_error *err)
+{
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
+        i++;
+    json_t *obj;
+    if (i == len) {
+        obj = json_object();
+    } else {
+        json_error_t je;
+        obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!obj) {
+            dec d = {.a = alloc, .err = err};
+            return fail(&d, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                        je.text);
+        }
+    }
+    cc_status s = gw_json_decode_value(md, obj, alloc, out, err);
+    json_decref(obj);
+    return s;
+}
+
+/* ---- encoding -------------------------------------------------------------- */
+
+static json_t *encode_scalar(const ProtobufCFieldDescriptor *f, const void *p)
+{
+    char buf[32];
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_integer(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_integer(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        snprintf(buf, sizeof buf, "%lld", (long long)*(const int64_t *)p);
+        return json_string(buf);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)p);
+        return json_string(buf);
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE: {
+        double r = f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
+        if (isnan(r))
+            return json_string("NaN");
+        if (isinf(r))
+            return json_string(r > 0 ? "Infinity" : "-Infinity");
+        return json_real(r);
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *ev =
+            protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
+        return ev ? json_string(ev->name) : json_integer(*(const int *)p);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)p;
+        return json_string(s ? s : "");
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const ProtobufCBinaryData *b = p;
+        size_t n = (b->len + 2) / 3 * 4;
+        char *out = malloc(n + 1);
+        if (!out)
+            return NULL;
+        size_t o = 0;
+        for (size_t i = 0; i < b->len; i += 3) {
+            unsigned v = (unsigned)b->data[i] << 16;
+            if (i + 1 < b->len)
+                v |= (unsigned)b->data[i + 1] << 8;
+            if (i + 2 < b->len)
+                v |= b->data[i + 2];
+            out[o++] = b64[v >> 18 & 63];
+            out[o++] = b64[v >> 12 & 63];
+            out[o++] = i + 1 < b->len ? b64[v >> 6 & 63] : '=';
+            out[o++] = i + 2 < b->len ? b64[v & 63] : '=';
+        }
+        out[o] = '\0';
+        json_t *j = json_stringn(out, o);
+        free(out);
+        return j;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *m = *(const ProtobufCMessage *const *)p;
+        return m ? gw_json_encode(m) : json_null();
+    }
+    }
+    return json_null();
+}
+
+json_t *gw_json_encode(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *md = m->descriptor;
+    const char *base = (const char *)m;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    char name[128];
+    for (unsigned i = 0; i < md->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &md->fields[i];
+        json_t *v = NULL;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            const char *arr = *(char *const *)(base + f->offset);
+            v = json_array();
+            for (size_t k = 0; v && k < n; k++) {
+                json_t *e = encode_scalar(f, arr + k * elem_size(f->type));
+                if (!e || json_array_append_new(v, e) != 0) {
+                    json_decref(v);
+                    v = NULL;
+                }
+            }
+        } else {
+            if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+                continue;
+            if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+                f->type != PROTOBUF_C_TYPE_STRING &&
+                !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE && !*(void *const *)(base + f->offset))
+                continue;
+            v = encode_scalar(f, base + f->offset);
+        }
+        gw_json_name(f->name, name, sizeof name);
+        if (!v || json_object_set_new(o, name, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}

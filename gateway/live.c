@@ -1,0 +1,206 @@
+/* WebSocket /v1/live: a user's open sockets receive what is published on
+ * cc.live.user.<their id>. One NATS subscription per user with at least
+ * one socket, made on the first and dropped with the last, so the gateway
+ * receives only the traffic of users connected to it. */
+#include <h2o/websocket.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "gw.h"
+
+typedef struct live_sock live_sock;
+typedef struct live_user live_user;
+
+struct live_sock {
+    h2o_websocket_conn_t *ws;
+    live_user *user;
+    live_sock *next;
+};
+
+struct live_user {
+    char id[37];
+    cc_bus_sub *sub;
+    live_sock *socks;
+    int nsocks;
+    live_user *next;
+};
+
+static live_user *users;
+
+static live_user *find_user(const char *id)
+{
+    for (live_user *u = users; u; u = u->next)
+        if (strcmp(u->id, id) == 0)
+            return u;
+    return NULL;
+}
+
+static void drop_user(live_user *u)
+{
+    for (live_user **pp = &users; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    if (u->sub)
+        cc_bus_unsubscribe(u->sub);
+    free(u);
+}
+
+static void on_live_msg(cc_bus *b, natsMsg *m, void *ud)
+{
+    live_user *u = ud;
+    const char *data = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    for (live_sock *s = u->socks; s; s = s->next) {
+        struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)data, (size_t)len};
+        wslay_event_queue_msg(s->ws->ws_ctx, &msg);
+        h2o_websocket_proceed(s->ws);
+    }
+    natsMsg_Destroy(m);
+}
+
+static void on_ws(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
+{
+    live_sock *s = ws->data;
+    if (arg != NULL)
+        return; /* the channel is one-way; pings are answered by wslay */
+    if (s) {
+        live_user *u = s->user;
+        for (live_sock **pp = &u->socks; *pp; pp = &(*pp)->next)
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        if (--u->nsocks == 0)
+            drop_user(u);
+        free(s);
+    }
+    h2o_websocket_close(ws);
+}
+
+typedef struct {
+    h2o_req_t *req;
+    gw_state *g;
+    gw_principal who;
+    const char *key;
+    bool pending;
+} live_pending;
+
+static void on_disposed(void *p)
+{
+    live_pending *lp = *(live_pending **)p;
+    lp->req = NULL;
+    if (!lp->pending)
+        free(lp);
+}
+
+static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
+{
+    live_pending *lp = ud;
+    lp->pending = false;
+    h2o_req_t *req = lp->req;
+    if (!req) {
+        free(lp);
+        return;
+    }
+    if (st != CC_OK) {
+        gw_problem(req, 503, "unavailable", "Service unavailable",
+                   "revocation checks are unavailable", NULL);
+        return;
+    }
+    if (r->revoked) {
+        gw_problem(req, 401, "invalid-token", "Invalid access token", "token revoked", NULL);
+        return;
+    }
+    if (!r->allowed) {
+        gw_problem(req, 429, "rate-limited", "Too many requests", NULL, NULL);
+        return;
+    }
+    live_user *u = find_user(lp->who.user_id);
+    if (u && u->nsocks >= lp->g->cfg->max_live_per_user) {
+        gw_problem(req, 429, "too-many-sockets", "Too many live sockets", NULL, NULL);
+        return;
+    }
+    live_sock *s = calloc(1, sizeof *s);
+    if (!u) {
+        u = calloc(1, sizeof *u);
+        char subject[64];
+        snprintf(subject, sizeof subject, "cc.live.user.%s", lp->who.user_id);
+        if (!u || !s ||
+            cc_bus_subscribe(cc_actor_bus(lp->g->actor), subject, NULL, on_live_msg, u,
+                             &u->sub) != CC_OK) {
+            free(u);
+            free(s);
+            gw_problem(req, 503, "unavailable", "Service unavailable", "cannot subscribe", NULL);
+            return;
+        }
+        memcpy(u->id, lp->who.user_id, sizeof u->id);
+        u->next = users;
+        users = u;
+    }
+    if (!s) {
+        if (u->nsocks == 0)
+            drop_user(u);
+        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        return;
+    }
+    s->user = u;
+    s->next = u->socks;
+    u->socks = s;
+    u->nsocks++;
+    s->ws = h2o_upgrade_to_websocket(req, lp->key, s, on_ws);
+}
+
+int gw_live_handle(gw_state *g, h2o_req_t *req)
+{
+    live_pending *lp = calloc(1, sizeof *lp);
+    if (!lp) {
+        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        return 0;
+    }
+    /* Authentication comes first, so probing without a token learns
+     * nothing else. */
+    if (!gw_request_principal(req, &lp->who, true)) {
+        free(lp);
+        return 0;
+    }
+    const char *key = NULL;
+    if (h2o_is_websocket_handshake(req, &key) != 0 || !key) {
+        free(lp);
+        gw_problem(req, 400, "websocket-required", "WebSocket upgrade required",
+                   "GET /v1/live over HTTP/1.1 with Upgrade: websocket", NULL);
+        return 0;
+    }
+    lp->req = req;
+    lp->g = g;
+    lp->key = key;
+    live_pending **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_disposed);
+    *slot = lp;
+    lp->pending = true;
+    cc_status s = g->redis ? gw_limit_check(g->redis, g->cfg, GW_RATE_USER, lp->who.user_id,
+                                            &lp->who, on_checked, lp)
+                           : CC_UNAVAILABLE;
+    if (s != CC_OK)
+        on_checked(CC_UNAVAILABLE, NULL, lp);
+    return 0;
+}
+
+void gw_live_close_all(void)
+{
+    while (users) {
+        live_user *u = users;
+        while (u->socks) {
+            live_sock *s = u->socks;
+            u->socks = s->next;
+            s->ws->data = NULL;
+            h2o_websocket_close(s->ws);
+            free(s);
+        }
+        users = u->next;
+        if (u->sub)
+            cc_bus_unsubscribe(u->sub);
+        free(u);
+    }
+}

@@ -1,0 +1,143 @@
+/* cc-gateway: the only front door. An actor like the others (settings,
+ * loop, NATS, ops endpoint, SIGTERM drain) whose start hook opens the
+ * HTTP listeners; it serves no RPCs of its own beyond the built-in Ping. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "gw.h"
+
+static gw_settings cfg;
+static gw_state state;
+
+static const char *const fail_modes[] = {"open", "closed", NULL};
+
+#define S(field) offsetof(gw_settings, field)
+static const cc_config_row rows[] = {
+    {"http-host", CC_CFG_STRING, S(http_host), "127.0.0.1", 0, 0, NULL,
+     "address the HTTP ports listen on"},
+    {"http-port", CC_CFG_INT, S(http_port), "8080", 0, 65535, NULL,
+     "cleartext HTTP/1.1 and HTTP/2 prior knowledge (0: any free port)"},
+    {"https-port", CC_CFG_INT, S(https_port), "8443", -1, 65535, NULL,
+     "TLS with ALPN h2 and http/1.1 (0: any free port, -1: none)"},
+    {"tls-cert", CC_CFG_STRING, S(tls_cert), "", 0, 0, NULL,
+     "PEM certificate chain (empty: a self-signed one for localhost)"},
+    {"tls-key", CC_CFG_STRING, S(tls_key), "", 0, 0, NULL, "PEM private key of tls-cert"},
+    {"jwt-key", CC_CFG_STRING, S(jwt_key), "jwt-key.pem", 0, 0, NULL,
+     "PEM RSA key that verifies access tokens (public; a private one is accepted locally)"},
+    {"jwt-issuer", CC_CFG_STRING, S(jwt_issuer), "codecourt", 0, 0, NULL,
+     "required iss of access tokens"},
+    {"jwt-audience", CC_CFG_STRING, S(jwt_audience), "codecourt-api", 0, 0, NULL,
+     "required aud of access tokens"},
+    {"jwt-leeway", CC_CFG_DURATION, S(jwt_leeway_ms), "0", 0, 300000, NULL,
+     "clock skew allowed on exp and nbf"},
+    {"redis-url", CC_CFG_STRING, S(redis_url), "redis://127.0.0.1:6379", 0, 0, NULL,
+     "Redis for rate limits and revoked tokens (redis://host:port)"},
+    {"rate-period", CC_CFG_DURATION, S(rate_period_ms), "1m", 1000, 86400000, NULL,
+     "the period the rate-* settings count in"},
+    {"rate-anon", CC_CFG_INT, S(rate_anon), "120", 1, 1000000, NULL,
+     "anonymous requests per period per IP"},
+    {"rate-user", CC_CFG_INT, S(rate_user), "600", 1, 1000000, NULL,
+     "authenticated requests per period per user"},
+    {"rate-auth", CC_CFG_INT, S(rate_auth), "20", 1, 1000000, NULL,
+     "login, register and refresh per period per IP"},
+    {"burst-anon", CC_CFG_INT, S(burst_anon), "30", 1, 1000000, NULL,
+     "anonymous requests allowed at once"},
+    {"burst-user", CC_CFG_INT, S(burst_user), "100", 1, 1000000, NULL,
+     "authenticated requests allowed at once"},
+    {"burst-auth", CC_CFG_INT, S(burst_auth), "10", 1, 1000000, NULL,
+     "login, register and refresh allowed at once"},
+    {"rate-limit-fail", CC_CFG_ENUM, S(rate_fail), "open", 0, 0, fail_modes,
+     "anonymous calls while Redis is down: open (serve) or closed (503); authenticated calls "
+     "always get 503 since revocation cannot be checked"},
+    {"max-body", CC_CFG_SIZE, S(max_body), "1M", 1, 1073741824, NULL, "largest request body"},
+    {"max-header", CC_CFG_SIZE, S(max_header), "16k", 1024, 1048576, NULL,
+     "largest request line plus headers"},
+    {"req-timeout", CC_CFG_DURATION, S(req_timeout_ms), "10s", 100, 3600000, NULL,
+     "time to receive a whole HTTP/1 request (slow-request cut)"},
+    {"idle-timeout", CC_CFG_DURATION, S(idle_timeout_ms), "60s", 100, 3600000, NULL,
+     "idle HTTP/2 connections are closed after this"},
+    {"max-streams", CC_CFG_INT, S(max_streams), "100", 1, 10000, NULL,
+     "concurrent HTTP/2 streams per connection"},
+    {"max-live-per-user", CC_CFG_INT, S(max_live_per_user), "8", 1, 1000, NULL,
+     "open /v1/live sockets per user"},
+};
+#undef S
+
+static cc_status parse_redis_url(const char *url, char *host, size_t cap, int *port)
+{
+    const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
+    const char *colon = strrchr(p, ':');
+    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
+    if (hl == 0 || hl >= cap)
+        return cc_err_set(CC_INVALID, "redis-url '%s': no host", url);
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    long v = 6379;
+    if (colon) {
+        char *end;
+        v = strtol(colon + 1, &end, 10);
+        if (*end != '\0' && *end != '/')
+            return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
+    }
+    if (v < 1 || v > 65535)
+        return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
+    *port = (int)v;
+    return CC_OK;
+}
+
+static cc_status start(cc_actor *a)
+{
+    state.actor = a;
+    state.cfg = &cfg;
+    state.loop = cc_actor_loop(a);
+    /* On a first local run cc-user creates the key a moment after we
+     * start: wait for it briefly rather than fail. */
+    cc_status s = gw_auth_init(&cfg, 15000);
+    char host[256];
+    int port = 0;
+    IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
+    cc_redis_options ro = {.host = host, .port = port, .command_timeout_ms = 1000};
+    IFOK(s, cc_redis_open(state.loop, &ro, &state.redis));
+    IFOK(s, gw_limit_init(state.redis));
+    IFOK(s, gw_server_start(&state));
+    if (s != CC_OK)
+        return s;
+    cc_actor_set_state(a, &state);
+    cc_log(CC_LOG_INFO, NULL, "gateway listening", "{s:s, s:i, s:i}", "host", cfg.http_host,
+           "http_port", state.http_port, "https_port", state.has_tls ? state.https_port : -1);
+    /* Tests and scripts read the chosen ports from this line. */
+    printf("cc-gateway http://%s:%d/ https://%s:%d/\n", cfg.http_host, state.http_port,
+           cfg.http_host, state.has_tls ? state.https_port : -1);
+    fflush(stdout);
+    return CC_OK;
+}
+
+static void drain(cc_actor *a)
+{
+    gw_server_stop(&state);
+}
+
+static void stop(cc_actor *a)
+{
+    gw_server_stop(&state);
+    if (state.redis)
+        cc_redis_close(state.redis, NULL, NULL);
+    state.redis = NULL;
+    gw_auth_free();
+}
+
+int main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "gateway",
+        .config = rows,
+        .nconfig = sizeof rows / sizeof rows[0],
+        .settings = &cfg,
+        .start = start,
+        .drain = drain,
+        .stop = stop,
+    };
+    return cc_actor_main(&def, argc, argv);
+}

@@ -1,0 +1,222 @@
+/* The route table: every public endpoint under /v1 in one place, and the
+ * OpenAPI document generated from it and from the message descriptors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codecourt/v1/user.pb-c.h"
+#include "gw.h"
+#include "gw/json.h"
+
+#define U(m) &codecourt__v1__##m##__descriptor
+const gw_route gw_routes[] = {
+    {"POST", "/v1/users", "user", "Register", U(register_request), U(user), GW_RATE_LOGIN, 201,
+     "Create an account"},
+    {"POST", "/v1/auth/login", "user", "Login", U(login_request), U(token_pair), GW_RATE_LOGIN,
+     200, "Log in: an access token and a refresh token"},
+    {"POST", "/v1/auth/refresh", "user", "Refresh", U(refresh_request), U(token_pair),
+     GW_RATE_LOGIN, 200, "Trade a refresh token for a new pair (the old one is used up)"},
+    {"POST", "/v1/auth/logout", "user", "Logout", U(logout_request), U(empty),
+     GW_AUTH | GW_INJECT_TOKEN, 200, "Revoke this access token and its refresh token family"},
+    {"GET", "/v1/users/me", "user", "GetMe", U(get_me_request), U(user), GW_AUTH, 200,
+     "The caller's profile and preferences"},
+    {"PATCH", "/v1/users/me", "user", "UpdateMe", U(update_me_request), U(user), GW_AUTH, 200,
+     "Change the caller's profile or preferences"},
+    {"GET", "/v1/admin/users", "user", "ListUsers", U(list_users_request), U(user_list), GW_AUTH,
+     200, "List users (admin)"},
+    {"PUT", "/v1/admin/users/{userId}/role", "user", "SetRole", U(set_role_request), U(user),
+     GW_AUTH, 200, "Change a user's role (admin)"},
+    {"PUT", "/v1/admin/users/{userId}/disabled", "user", "SetDisabled", U(set_disabled_request),
+     U(user), GW_AUTH, 200, "Disable or enable a user (admin)"},
+};
+#undef U
+const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
+
+/* Matches path against pattern segment by segment; {name} takes one
+ * non-empty segment. */
+static bool match(const char *pattern, const char *path, size_t plen, json_t *params)
+{
+    const char *p = pattern, *s = path, *end = path + plen;
+    while (*p && s < end) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *seg = s;
+            while (s < end && *s != '/')
+                s++;
+            if (s == seg || !close)
+                return false;
+            if (params) {
+                char name[64];
+                size_t nl = (size_t)(close - p - 1);
+                if (nl >= sizeof name)
+                    return false;
+                memcpy(name, p + 1, nl);
+                name[nl] = '\0';
+                json_object_set_new(params, name, json_stringn(seg, (size_t)(s - seg)));
+            }
+            p = close + 1;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *p == '\0' && s == end;
+}
+
+const gw_route *gw_route_match(const char *method, size_t mlen, const char *path, size_t plen,
+                               json_t **params, bool *path_known)
+{
+    *path_known = false;
+    *params = NULL;
+    for (size_t i = 0; i < gw_nroutes; i++) {
+        const gw_route *r = &gw_routes[i];
+        if (!match(r->pattern, path, plen, NULL))
+            continue;
+        *path_known = true;
+        if (strlen(r->method) != mlen || memcmp(r->method, method, mlen) != 0)
+            continue;
+        json_t *p = json_object();
+        if (!p || !match(r->pattern, path, plen, p)) {
+            json_decref(p);
+            return NULL;
+        }
+        *params = p;
+        return r;
+    }
+    return NULL;
+}
+
+/* ---- OpenAPI ---------------------------------------------------------------- */
+
+static json_t *schema_ref(const ProtobufCMessageDescriptor *d)
+{
+    char ref[256];
+    snprintf(ref, sizeof ref, "#/components/schemas/%s", d->name);
+    return json_pack("{s:s}", "$ref", ref);
+}
+
+static json_t *field_schema(const ProtobufCFieldDescriptor *f)
+{
+    json_t *s;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        s = json_pack("{s:s, s:s}", "type", "integer", "format", "int32");
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        s = json_pack("{s:s, s:s}", "type", "string", "format", "int64");
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        s = json_pack("{s:s}", "type", "number");
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        s = json_pack("{s:s}", "type", "boolean");
+        break;
+    case PROTOBUF_C_TYPE_STRING:
+        s = json_pack("{s:s}", "type", "string");
+        break;
+    case PROTOBUF_C_TYPE_BYTES:
+        s = json_pack("{s:s, s:s}", "type", "string", "format", "byte");
+        break;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumDescriptor *ed = f->descriptor;
+        json_t *vals = json_array();
+        for (unsigned i = 0; i < ed->n_values; i++)
+            json_array_append_new(vals, json_string(ed->values[i].name));
+        s = json_pack("{s:s, s:o}", "type", "string", "enum", vals);
+        break;
+    }
+    default:
+        s = schema_ref(f->descriptor);
+    }
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        s = json_pack("{s:s, s:o}", "type", "array", "items", s);
+    return s;
+}
+
+static void add_schema(json_t *schemas, const ProtobufCMessageDescriptor *d)
+{
+    if (json_object_get(schemas, d->name))
+        return;
+    json_t *props = json_object();
+    json_t *s = json_pack("{s:s, s:o, s:b}", "type", "object", "properties", props,
+                          "additionalProperties", 0);
+    json_object_set_new(schemas, d->name, s);
+    char name[128];
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        gw_json_name(f->name, name, sizeof name);
+        json_object_set_new(props, name, field_schema(f));
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+            add_schema(schemas, f->descriptor);
+    }
+}
+
+char *gw_openapi(size_t *len)
+{
+    json_t *paths = json_object(), *schemas = json_object();
+    json_t *problem = json_pack(
+        "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}", "type",
+        "object", "properties", "type", "type", "string", "title", "type", "string", "status",
+        "type", "integer", "detail", "type", "string", "instance", "type", "string", "requestId",
+        "type", "string", "field", "type", "string");
+    json_object_set_new(schemas, "Problem", problem);
+    for (size_t i = 0; i < gw_nroutes; i++) {
+        const gw_route *r = &gw_routes[i];
+        add_schema(schemas, r->request);
+        add_schema(schemas, r->response);
+        json_t *item = json_object_get(paths, r->pattern);
+        if (!item) {
+            item = json_object();
+            json_object_set_new(paths, r->pattern, item);
+        }
+        char method[16];
+        size_t ml = strlen(r->method);
+        for (size_t k = 0; k < ml && k + 1 < sizeof method; k++)
+            method[k] = (char)(r->method[k] | 0x20);
+        method[ml < sizeof method ? ml : sizeof method - 1] = '\0';
+        char code[8];
+        snprintf(code, sizeof code, "%d", r->ok_status);
+        json_t *op = json_pack(
+            "{s:s, s:s, s:{s:{s:s, s:{s:{s:o}}}, s:{s:s, s:{s:{s:o}}}}}", "operationId", r->rpc,
+            "summary", r->summary, "responses", code, "description", "OK", "content",
+            "application/json", "schema", schema_ref(r->response), "default", "description",
+            "An RFC 9457 problem", "content", "application/problem+json", "schema",
+            json_pack("{s:s}", "$ref", "#/components/schemas/Problem"));
+        if (strcmp(r->method, "GET") != 0)
+            json_object_set_new(op, "requestBody",
+                                json_pack("{s:{s:{s:o}}}", "content", "application/json",
+                                          "schema", schema_ref(r->request)));
+        if (r->flags & GW_AUTH)
+            json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+        json_t *params = json_array();
+        for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
+            const char *close = strchr(p, '}');
+            json_array_append_new(
+                params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
+                                  (size_t)(close - p - 1), "in", "path", "required", 1, "schema",
+                                  "type", "string"));
+        }
+        json_object_set_new(op, "parameters", params);
+        json_object_set_new(item, method, op);
+    }
+    json_t *doc = json_pack(
+        "{s:s, s:{s:s, s:s}, s:o, s:{s:o, s:{s:{s:s, s:s, s:s}}}}", "openapi", "3.1.0", "info",
+        "title", "CodeCourt API", "version", CC_VERSION, "paths", paths, "components", "schemas",
+        schemas, "securitySchemes", "bearer", "type", "http", "scheme", "bearer", "bearerFormat",
+        "JWT");
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (s)
+        *len = strlen(s);
+    return s;
+}

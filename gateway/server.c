@@ -1,0 +1,728 @@
+/* The front door: h2o on the actor's libuv loop. One port speaks
+ * cleartext HTTP/1.1 and HTTP/2 with prior knowledge; another speaks TLS
+ * with ALPN h2 / http/1.1. Every /v1 request goes through one pipeline:
+ * route -> request id -> limits -> token -> Redis (revocation + rate
+ * limit, one script) -> JSON to protobuf -> RPC over NATS -> protobuf to
+ * JSON. Errors are RFC 9457 problems with a stable type per error. */
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "cc/metrics.h"
+#include "gw.h"
+#include "gw/json.h"
+
+#define PROBLEM_BASE "https://codecourt.dev/problems/"
+
+/* ---- responses ---------------------------------------------------------------- */
+
+static void add_header(h2o_req_t *req, const h2o_token_t *t, const char *v)
+{
+    h2o_add_header(&req->pool, &req->res.headers, t, NULL, h2o_strdup(&req->pool, v, SIZE_MAX).base,
+                   strlen(v));
+}
+
+static void add_header_by_name(h2o_req_t *req, const char *name, const char *v)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL,
+                          h2o_strdup(&req->pool, v, SIZE_MAX).base, strlen(v));
+}
+
+static const char *request_id(h2o_req_t *req)
+{
+    h2o_iovec_t *v = h2o_req_getenv(req, H2O_STRLIT("cc-request-id"), 0);
+    return v ? v->base : "";
+}
+
+static void send_body(h2o_req_t *req, int status, const char *ctype, const char *body,
+                      size_t len)
+{
+    static const char *const reasons[600] = {
+        [200] = "OK", [201] = "Created", [204] = "No Content", [400] = "Bad Request",
+        [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+        [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Payload Too Large",
+        [422] = "Unprocessable Content", [429] = "Too Many Requests",
+        [431] = "Request Header Fields Too Large", [500] = "Internal Server Error",
+        [503] = "Service Unavailable", [504] = "Gateway Timeout"};
+    req->res.status = status;
+    req->res.reason = status > 0 && status < 600 && reasons[status] ? reasons[status] : "Unknown";
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
+    const char *rid = request_id(req);
+    if (rid[0])
+        add_header_by_name(req, "x-request-id", rid);
+    char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(copy, body, len);
+    h2o_send_inline(req, copy, len);
+    char labels[64];
+    snprintf(labels, sizeof labels, "code=\"%d\"", status);
+    cc_counter_inc(cc_metrics_counter("cc_gateway_responses_total",
+                                      "HTTP responses of the gateway by status", labels));
+}
+
+void gw_send_json(h2o_req_t *req, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!s) {
+        send_body(req, 500, "application/problem+json", "{}", 2);
+        return;
+    }
+    send_body(req, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void gw_problem(h2o_req_t *req, int status, const char *slug, const char *title,
+                const char *detail, const char *field)
+{
+    char type[160], instance[512];
+    snprintf(type, sizeof type, PROBLEM_BASE "%s", slug);
+    snprintf(instance, sizeof instance, "%.*s", (int)(req->path_normalized.len < 500
+                                                          ? req->path_normalized.len
+                                                          : 500),
+             req->path_normalized.base);
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title, "status",
+                          status, "instance", instance, "requestId", request_id(req));
+    if (o && detail && detail[0])
+        json_object_set_new(o, "detail", json_string(detail));
+    if (o && field && field[0])
+        json_object_set_new(o, "field", json_string(field));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    send_body(req, status, "application/problem+json", s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+}
+
+/* Maps a status from an actor to HTTP and a problem type. */
+static void problem_from_status(h2o_req_t *req, cc_status s, const char *msg)
+{
+    int code = 500;
+    const char *slug = "internal", *title = "Internal error";
+    switch (s) {
+    case CC_INVALID:
+    case CC_PROTO:
+        code = 400, slug = "invalid-argument", title = "Invalid argument";
+        break;
+    case CC_UNAUTHENTICATED:
+        code = 401, slug = "unauthenticated", title = "Authentication required";
+        break;
+    case CC_DENIED:
+        code = 403, slug = "forbidden", title = "Forbidden";
+        break;
+    case CC_NOT_FOUND:
+        code = 404, slug = "not-found", title = "Not found";
+        break;
+    case CC_EXISTS:
+        code = 409, slug = "already-exists", title = "Already exists";
+        break;
+    case CC_CONFLICT:
+        code = 409, slug = "conflict", title = "Conflict";
+        break;
+    case CC_UNPROCESSABLE:
+        code = 422, slug = "unprocessable", title = "Unprocessable";
+        break;
+    case CC_RATE_LIMITED:
+        code = 429, slug = "rate-limited", title = "Too many requests";
+        break;
+    case CC_UNAVAILABLE:
+    case CC_DRAINING:
+    case CC_CLOSED:
+        code = 503, slug = "unavailable", title = "Service unavailable";
+        break;
+    case CC_TIMEOUT:
+        code = 504, slug = "timeout", title = "Upstream timed out";
+        break;
+    default:
+        break;
+    }
+    /* Actors write "field: reason" for bad input; the field is lifted out
+     * so clients can point at it. */
+    char field[64] = "";
+    if (code == 400 || code == 409 || code == 422) {
+        size_t n = strcspn(msg, ": ");
+        if (n > 0 && n < sizeof field && msg[n] == ':' && msg[n + 1] == ' ') {
+            memcpy(field, msg, n);
+            field[n] = '\0';
+        }
+    }
+    if (code == 401)
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
+    gw_problem(req, code, slug, title, code == 500 ? "internal error" : msg, field);
+}
+
+/* ---- the request pipeline -------------------------------------------------------- */
+
+typedef struct gw_call {
+    h2o_req_t *req; /* NULL once h2o disposed of the request (client gone) */
+    gw_state *g;
+    const gw_route *route;
+    json_t *params;
+    bool authed;
+    gw_principal who;
+    cc_envelope env;
+    char ip[64];
+    bool rpc_pending;
+} gw_call;
+
+/* h2o frees the request's pool when the client goes away, maybe while an
+ * RPC is still out: the call lives outside the pool and learns of that
+ * through this disposer. */
+static void on_req_disposed(void *p)
+{
+    gw_call *c = *(gw_call **)p;
+    c->req = NULL;
+    if (!c->rpc_pending) {
+        json_decref(c->params);
+        free(c);
+    }
+}
+
+static void call_end(gw_call *c)
+{
+    c->rpc_pending = false;
+    if (!c->req) {
+        json_decref(c->params);
+        free(c);
+    }
+}
+
+static gw_state *G(h2o_handler_t *h);
+
+static void peer_ip(h2o_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t n = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    out[0] = '\0';
+    if (n == 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
+}
+
+bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
+{
+    const char *tok = NULL;
+    size_t len = 0;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
+            tok = v.base + 7;
+            len = v.len - 7;
+        }
+    } else if (from_query && req->query_at != SIZE_MAX) {
+        /* Browsers cannot set headers on a WebSocket: the token may come as
+         * ?access_token=... */
+        const char *q = req->path.base + req->query_at + 1;
+        const char *end = req->path.base + req->path.len;
+        const char *k = memmem(q, (size_t)(end - q), "access_token=", 13);
+        if (k && (k == q || k[-1] == '&')) {
+            tok = k + 13;
+            const char *amp = memchr(tok, '&', (size_t)(end - tok));
+            len = (size_t)((amp ? amp : end) - tok);
+        }
+    }
+    if (!tok) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
+        gw_problem(req, 401, "unauthenticated", "Authentication required",
+                   "an access token is required (Authorization: Bearer)", NULL);
+        return false;
+    }
+    const char *why;
+    cc_status s = gw_auth_verify(tok, len, p, &why);
+    if (s != CC_OK) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        gw_problem(req, 401, "invalid-token", "Invalid access token", why, NULL);
+        return false;
+    }
+    return true;
+}
+
+static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
+{
+    gw_call *c = ud;
+    h2o_req_t *req = c->req;
+    if (req) {
+        if (s == CC_OK) {
+            json_t *j = gw_json_encode(resp);
+            if (c->route->ok_status == 204)
+                send_body(req, 204, "application/json", "", 0);
+            else
+                gw_send_json(req, c->route->ok_status, j);
+            json_decref(j);
+        } else {
+            problem_from_status(req, s, errmsg ? errmsg : cc_status_str(s));
+        }
+    }
+    call_end(c);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes a query component ('+' is a space) into the pool. */
+static h2o_iovec_t unescape(h2o_mem_pool_t *pool, const char *s, size_t n)
+{
+    char *out = h2o_mem_alloc_pool(pool, n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    out[o] = '\0';
+    return h2o_iovec_init(out, o);
+}
+
+/* Query parameters become fields too (GET has no body): "true"/"false"
+ * become booleans, the rest stay strings (the transcoder accepts numbers
+ * in strings). */
+static bool add_query(h2o_req_t *req, json_t *obj)
+{
+    if (req->query_at == SIZE_MAX)
+        return true;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (eq && eq > p) {
+            h2o_iovec_t k = unescape(&req->pool, p, (size_t)(eq - p));
+            h2o_iovec_t v = unescape(&req->pool, eq + 1, (size_t)(e - eq - 1));
+            json_t *jv = h2o_memis(v.base, v.len, H2O_STRLIT("true"))    ? json_true()
+                         : h2o_memis(v.base, v.len, H2O_STRLIT("false")) ? json_false()
+                                                                         : json_stringn(v.base, v.len);
+            char key[64];
+            if (k.len >= sizeof key) {
+                json_decref(jv);
+                return false;
+            }
+            memcpy(key, k.base, k.len);
+            key[k.len] = '\0';
+            json_object_set_new(obj, key, jv);
+        }
+        p = e + 1;
+    }
+    return true;
+}
+
+static void dispatch(gw_call *c)
+{
+    h2o_req_t *req = c->req;
+    const gw_route *r = c->route;
+    json_t *obj;
+    if (req->entity.base && req->entity.len > 0) {
+        json_error_t je;
+        obj = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &je);
+        if (!obj) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "malformed JSON at line %d column %d: %s", je.line,
+                     je.column, je.text);
+            gw_problem(req, 400, "malformed-json", "Malformed JSON", detail, NULL);
+            return;
+        }
+        if (!json_is_object(obj)) {
+            json_decref(obj);
+            gw_problem(req, 400, "invalid-body", "Invalid request body",
+                       "the body must be a JSON object", NULL);
+            return;
+        }
+    } else {
+        obj = json_object();
+    }
+    if (!add_query(req, obj)) {
+        json_decref(obj);
+        gw_problem(req, 400, "invalid-body", "Invalid request body", "query key too long", NULL);
+        return;
+    }
+    /* Path parameters and server-set fields win over the body: a client
+     * cannot aim an admin call elsewhere or forge a token id. */
+    json_object_update(obj, c->params);
+    if (r->flags & GW_INJECT_TOKEN) {
+        json_object_set_new(obj, "tokenId", json_string(c->who.jti));
+        json_object_set_new(obj, "tokenExp", json_integer(c->who.exp));
+    }
+    cc_arena arena;
+    cc_arena_init(&arena);
+    ProtobufCMessage *msg = NULL;
+    gw_json_error err;
+    cc_status s = gw_json_decode_value(r->request, obj, &arena.pb, &msg, &err);
+    json_decref(obj);
+    if (s != CC_OK) {
+        char detail[360];
+        snprintf(detail, sizeof detail, "%s%s%s", err.field, err.field[0] ? ": " : "", err.msg);
+        gw_problem(req, 400, s == CC_NOMEM ? "internal" : "invalid-body", "Invalid request body",
+                   detail, err.field);
+        cc_arena_clear(&arena);
+        return;
+    }
+    s = cc_rpc_call_async(cc_actor_bus(c->g->actor), r->service, r->rpc, &c->env, msg,
+                          r->response, cc_actor_runtime(c->g->actor)->rpc_timeout_ms, on_rpc, c);
+    cc_arena_clear(&arena);
+    if (s != CC_OK) {
+        problem_from_status(req, CC_UNAVAILABLE, "cannot reach the service");
+        return;
+    }
+    c->rpc_pending = true;
+}
+
+static void on_limit(cc_status s, const gw_limit_result *r, void *ud)
+{
+    gw_call *c = ud;
+    h2o_req_t *req = c->req;
+    if (!req) {
+        call_end(c);
+        return;
+    }
+    c->rpc_pending = false;
+    if (s != CC_OK) {
+        /* Authentication never fails open: without Redis, revocation
+         * cannot be checked. Anonymous calls follow the configured
+         * choice. */
+        if (c->authed || c->g->cfg->rate_fail == 1) {
+            problem_from_status(req, CC_UNAVAILABLE, "rate limiting and revocation checks are "
+                                                     "unavailable");
+            return;
+        }
+        dispatch(c);
+        return;
+    }
+    if (r->revoked) {
+        add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        gw_problem(req, 401, "invalid-token", "Invalid access token", "token revoked", NULL);
+        return;
+    }
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)r->limit);
+    add_header_by_name(req, "ratelimit-limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)r->remaining);
+    add_header_by_name(req, "ratelimit-remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)((r->reset_ms + 999) / 1000));
+    add_header_by_name(req, "ratelimit-reset", v);
+    if (!r->allowed) {
+        snprintf(v, sizeof v, "%lld", (long long)((r->retry_after_ms + 999) / 1000));
+        add_header(req, H2O_TOKEN_RETRY_AFTER, v);
+        gw_problem(req, 429, "rate-limited", "Too many requests", "rate limit exceeded; retry later",
+                   NULL);
+        return;
+    }
+    dispatch(c);
+}
+
+static size_t header_bytes(h2o_req_t *req)
+{
+    size_t n = req->path.len + req->method.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
+static int on_api(h2o_handler_t *self, h2o_req_t *req)
+{
+    gw_state *g = G(self);
+    /* The request id: the client's X-Request-Id when it is usable, else a
+     * new one; it becomes the correlation id every actor logs. */
+    cc_envelope env;
+    cc_envelope_new(&env, NULL);
+    ssize_t hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (hi >= 0) {
+        h2o_iovec_t v = req->headers.entries[hi].value;
+        char buf[65];
+        if (v.len > 0 && v.len < sizeof buf) {
+            memcpy(buf, v.base, v.len);
+            buf[v.len] = '\0';
+            if (cc_envelope_set_correlation(&env, buf) != CC_OK)
+                cc_envelope_new(&env, NULL);
+        }
+    }
+    hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("traceparent"), -1);
+    if (hi >= 0 && req->headers.entries[hi].value.len < 56) {
+        char buf[56];
+        h2o_iovec_t v = req->headers.entries[hi].value;
+        memcpy(buf, v.base, v.len);
+        buf[v.len] = '\0';
+        if (cc_traceparent_valid(buf))
+            cc_envelope_set_traceparent(&env, buf);
+    }
+    h2o_iovec_t *rid = h2o_req_getenv(req, H2O_STRLIT("cc-request-id"), 1);
+    *rid = h2o_strdup(&req->pool, env.correlation_id, SIZE_MAX);
+
+    if (header_bytes(req) > (size_t)g->cfg->max_header) {
+        gw_problem(req, 431, "headers-too-large", "Request headers too large", NULL, NULL);
+        return 0;
+    }
+    const char *path = req->path_normalized.base;
+    size_t plen = req->path_normalized.len;
+    if (h2o_memis(path, plen, H2O_STRLIT("/v1/openapi.json"))) {
+        size_t n = 0;
+        char *doc = gw_openapi(&n);
+        if (!doc) {
+            gw_problem(req, 500, "internal", "Internal error", NULL, NULL);
+            return 0;
+        }
+        send_body(req, 200, "application/json", doc, n);
+        free(doc);
+        return 0;
+    }
+    if (h2o_memis(path, plen, H2O_STRLIT("/v1/live")))
+        return gw_live_handle(g, req);
+
+    json_t *params = NULL;
+    bool known = false;
+    const gw_route *r = gw_route_match(req->method.base, req->method.len, path, plen, &params,
+                                       &known);
+    if (!r) {
+        if (known)
+            gw_problem(req, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
+        else
+            gw_problem(req, 404, "no-route", "No such endpoint", NULL, NULL);
+        return 0;
+    }
+    if (req->entity.len > (size_t)g->cfg->max_body) {
+        json_decref(params);
+        gw_problem(req, 413, "body-too-large", "Request body too large", NULL, NULL);
+        return 0;
+    }
+    gw_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        json_decref(params);
+        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        return 0;
+    }
+    c->req = req;
+    c->g = g;
+    c->route = r;
+    c->params = params;
+    c->env = env;
+    cc_envelope_set_type(&c->env, r->request->name);
+    peer_ip(req, c->ip, sizeof c->ip);
+    if (r->flags & GW_AUTH) {
+        if (!gw_request_principal(req, &c->who, false)) {
+            json_decref(params);
+            free(c);
+            return 0;
+        }
+        c->authed = true;
+        char principal[64];
+        snprintf(principal, sizeof principal, "%s:%s", c->who.user_id, c->who.role);
+        cc_envelope_set_principal(&c->env, principal);
+    }
+    gw_call **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_req_disposed);
+    *slot = c;
+    int cls = (r->flags & GW_RATE_LOGIN) ? GW_RATE_AUTH : c->authed ? GW_RATE_USER : GW_RATE_ANON;
+    c->rpc_pending = true; /* the Redis step holds the call like an RPC */
+    cc_status s = g->redis ? gw_limit_check(g->redis, g->cfg, cls,
+                                            c->authed ? c->who.user_id : c->ip,
+                                            c->authed ? &c->who : NULL, on_limit, c)
+                           : CC_UNAVAILABLE;
+    if (s != CC_OK)
+        on_limit(CC_UNAVAILABLE, NULL, c);
+    return 0;
+}
+
+/* ---- ops paths on the public port --------------------------------------------- */
+
+static int on_ops(h2o_handler_t *self, h2o_req_t *req)
+{
+    gw_state *g = G(self);
+    const char *path = req->path_normalized.base;
+    size_t plen = req->path_normalized.len;
+    if (h2o_memis(path, plen, H2O_STRLIT("/healthz"))) {
+        send_body(req, 200, "text/plain", "ok\n", 3);
+    } else if (h2o_memis(path, plen, H2O_STRLIT("/readyz"))) {
+        bool bus = cc_bus_connected(cc_actor_bus(g->actor));
+        bool redis = g->redis && cc_redis_connected(g->redis);
+        if (bus && redis && !g->stopping)
+            send_body(req, 200, "text/plain", "ready\n", 6);
+        else
+            send_body(req, 503, "text/plain", "not ready\n", 10);
+    } else if (h2o_memis(path, plen, H2O_STRLIT("/metrics"))) {
+        size_t n = 0;
+        char *text = cc_metrics_render(&n);
+        if (!text) {
+            send_body(req, 500, "text/plain", "no memory\n", 10);
+            return 0;
+        }
+        send_body(req, 200, "text/plain; version=0.0.4", text, n);
+        free(text);
+    } else {
+        gw_problem(req, 404, "no-route", "No such endpoint", NULL, NULL);
+    }
+    return 0;
+}
+
+typedef struct {
+    h2o_handler_t super;
+    gw_state *g;
+} gw_handler;
+
+static gw_state *G(h2o_handler_t *h)
+{
+    return ((gw_handler *)h)->g;
+}
+
+static void add_handler(gw_state *g, h2o_hostconf_t *host, const char *path,
+                        int (*fn)(h2o_handler_t *, h2o_req_t *))
+{
+    h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
+    gw_handler *h = (gw_handler *)h2o_create_handler(pc, sizeof *h);
+    h->super.on_req = fn;
+    h->g = g;
+}
+
+/* ---- TLS ------------------------------------------------------------------------ */
+
+/* A self-signed certificate for localhost and 127.0.0.1, made in memory
+ * at start, so local runs get HTTPS and h2 via ALPN with no setup. */
+static cc_status self_signed(SSL_CTX *ctx)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    cc_status s = CC_INTERNAL;
+    if (k && x) {
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(cc_now_ns() & 0x7fffffff));
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+        X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
+        X509_set_pubkey(x, k);
+        X509_NAME *n = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+                                   -1, 0);
+        X509_set_issuer_name(x, n);
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+                                                  "DNS:localhost,IP:127.0.0.1");
+        if (ext) {
+            X509_add_ext(x, ext, -1);
+            X509_EXTENSION_free(ext);
+        }
+        if (X509_sign(x, k, EVP_sha256()) > 0 && SSL_CTX_use_certificate(ctx, x) == 1 &&
+            SSL_CTX_use_PrivateKey(ctx, k) == 1)
+            s = CC_OK;
+    }
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return s == CC_OK ? s : cc_err_set(s, "cannot make a self-signed certificate");
+}
+
+static cc_status tls_init(gw_state *g)
+{
+    g->ssl = SSL_CTX_new(TLS_server_method());
+    if (!g->ssl)
+        return cc_err_set(CC_INTERNAL, "SSL_CTX_new failed");
+    SSL_CTX_set_min_proto_version(g->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_options(g->ssl, SSL_OP_NO_COMPRESSION);
+    if (g->cfg->tls_cert[0]) {
+        if (SSL_CTX_use_certificate_chain_file(g->ssl, g->cfg->tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(g->ssl, g->cfg->tls_key, SSL_FILETYPE_PEM) != 1)
+            return cc_err_set(CC_INVALID, "tls-cert/tls-key: cannot load '%s' / '%s'",
+                              g->cfg->tls_cert, g->cfg->tls_key);
+    } else {
+        cc_status s = self_signed(g->ssl);
+        if (s != CC_OK)
+            return s;
+    }
+    h2o_ssl_register_alpn_protocols(g->ssl, h2o_http2_alpn_protocols);
+    return CC_OK;
+}
+
+/* ---- listeners --------------------------------------------------------------------- */
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    h2o_accept_ctx_t *actx = listener->data;
+    if (status != 0)
+        return;
+    uv_tcp_t *conn = h2o_mem_alloc(sizeof *conn);
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(actx, sock);
+}
+
+static cc_status listen_on(gw_state *g, uv_tcp_t *l, h2o_accept_ctx_t *actx, int port,
+                           int *bound_port)
+{
+    struct sockaddr_in addr;
+    if (uv_ip4_addr(g->cfg->http_host, port, &addr) != 0)
+        return cc_err_set(CC_INVALID, "http-host '%s': not an IPv4 address", g->cfg->http_host);
+    uv_tcp_init(g->loop, l);
+    l->data = actx;
+    g->open_handles++;
+    int r = uv_tcp_bind(l, (const struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)l, 1024, on_accept);
+    if (r != 0)
+        return cc_err_set(CC_SYS, "listen on %s:%d: %s", g->cfg->http_host, port, uv_strerror(r));
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len);
+    *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return CC_OK;
+}
+
+cc_status gw_server_start(gw_state *g)
+{
+    const gw_settings *cfg = g->cfg;
+    h2o_config_init(&g->config);
+    /* h2o's own limit sits a little above ours: a body just over
+     * max-body gets our 413 problem, a huge one is cut by h2o before it
+     * is buffered. */
+    g->config.max_request_entity_size = (size_t)cfg->max_body + 65536;
+    g->config.http1.req_timeout = (uint64_t)cfg->req_timeout_ms;
+    g->config.http2.idle_timeout = (uint64_t)cfg->idle_timeout_ms;
+    g->config.http2.max_concurrent_requests_per_connection = (size_t)cfg->max_streams;
+    h2o_hostconf_t *hc =
+        h2o_config_register_host(&g->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    add_handler(g, hc, "/healthz", on_ops);
+    add_handler(g, hc, "/readyz", on_ops);
+    add_handler(g, hc, "/metrics", on_ops);
+    add_handler(g, hc, "/", on_api);
+    h2o_context_init(&g->ctx, g->loop, &g->config);
+    g->accept_plain.ctx = &g->ctx;
+    g->accept_plain.hosts = g->config.hosts;
+    cc_status s = listen_on(g, &g->listen_plain, &g->accept_plain, (int)cfg->http_port,
+                            &g->http_port);
+    if (s == CC_OK && cfg->https_port >= 0) {
+        s = tls_init(g);
+        g->accept_tls.ctx = &g->ctx;
+        g->accept_tls.hosts = g->config.hosts;
+        g->accept_tls.ssl_ctx = g->ssl;
+        g->has_tls = true;
+        IFOK(s, listen_on(g, &g->listen_tls, &g->accept_tls, (int)cfg->https_port,
+                          &g->https_port));
+    }
+    return s;
+}
+
+void gw_server_stop(gw_state *g)
+{
+    if (g->stopping)
+        return;
+    g->stopping = true;
+    gw_live_close_all();
+    /* Connections still open are cut when the process exits; the drain
+     * already waited for RPCs in flight. */
+    if (!uv_is_closing((uv_handle_t *)&g->listen_plain))
+        uv_close((uv_handle_t *)&g->listen_plain, NULL);
+    if (g->has_tls && !uv_is_closing((uv_handle_t *)&g->listen_tls))
+        uv_close((uv_handle_t *)&g->listen_tls, NULL);
+}

@@ -1,0 +1,846 @@
+/* cc-judge serve: the mesh worker, as an actor. On the loop: the durable
+ * pull consumer "judges" on CC_JUDGE (at most `concurrency` jobs at once),
+ * in-progress acks, progress and result events, GetBlob calls on behalf of
+ * the job threads, and the dead letters (jobs the server stopped
+ * delivering) turned into IE results. The judging runs on one thread per
+ * job (serve_work.c); threads talk to the loop only through serve__post.
+ *
+ * A job is acked only once CC_EVENTS has stored its result, so a worker
+ * that dies at any point leaves the job to be redelivered; the result's
+ * Nats-Msg-Id is the same on every delivery, so the stream keeps one. */
+#include "serve.h"
+
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cc/log.h"
+
+#ifndef JUDGE_LANGUAGES_FILE
+#define JUDGE_LANGUAGES_FILE "languages.yaml"
+#endif
+
+#define JOB_SUBJECT "cc.judge.job"
+#define PROGRESS_SUBJECT "cc.evt.submission.progress"
+#define RESULT_SUBJECT "cc.evt.submission.judged"
+#define DURABLE "judges"
+#define ADVISORY_SUBJECT "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." CC_STREAM_JUDGE "." DURABLE
+
+static serve_settings cfg;
+
+#define S(field) offsetof(serve_settings, field)
+static const cc_config_row rows[] = {
+    {"concurrency", CC_CFG_INT, S(concurrency), "0", 0, 256, NULL,
+     "jobs judged at once (0: the number of cores)"},
+    {"judge-cache", CC_CFG_STRING, S(cache_dir), "/var/cache/cc-judge", 0, 0, NULL,
+     "folder of the test data cache (blobs by SHA-256) and the job folders"},
+    {"ack-wait", CC_CFG_DURATION, S(ack_wait_ms), "30s", 300, 3600000, NULL,
+     "ack wait of the judges consumer; in-progress acks go every third of it"},
+    {"max-deliver", CC_CFG_INT, S(max_deliver), "5", 1, 1000, NULL,
+     "deliveries of a job before it becomes an IE result"},
+    {"blob-chunk", CC_CFG_SIZE, S(blob_chunk), "1M", 256, 64 << 20, NULL,
+     "bytes asked per GetBlob call"},
+    {"blob-max", CC_CFG_SIZE, S(blob_max), "1G", 1024, (int64_t)1 << 40, NULL,
+     "largest test data file accepted"},
+    {"blob-timeout", CC_CFG_DURATION, S(blob_timeout_ms), "10s", 100, 600000, NULL,
+     "timeout of one GetBlob call"},
+    {"retry-delay", CC_CFG_DURATION, S(retry_delay_ms), "5s", 0, 3600000, NULL,
+     "delay before a job is retried when test data cannot be fetched or the result not stored"},
+    {"judge-languages", CC_CFG_STRING, S(languages), JUDGE_LANGUAGES_FILE, 0, 0, NULL,
+     "language table (YAML)"},
+    {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
+     "name of this worker in results (empty: <hostname>-<pid>)"},
+};
+#undef S
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+static cc_counter *verdict_counter(const char *verdict)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "verdict=\"%s\"", verdict);
+    return cc_metrics_counter("cc_judge_jobs_total", "Jobs judged, by overall verdict", labels);
+}
+
+/* ---- the thread/loop queue ------------------------------------------------------------ */
+
+bool serve__post(serve *sv, serve_ev *ev)
+{
+    ev->next = NULL;
+    pthread_mutex_lock(&sv->qmu);
+    if (sv->closing) {
+        pthread_mutex_unlock(&sv->qmu);
+        return false;
+    }
+    if (sv->qtail)
+        sv->qtail->next = ev;
+    else
+        sv->qhead = ev;
+    sv->qtail = ev;
+    pthread_mutex_unlock(&sv->qmu);
+    uv_async_send(&sv->wake);
+    return true;
+}
+
+static serve_ev *take_events(serve *sv, bool close)
+{
+    pthread_mutex_lock(&sv->qmu);
+    serve_ev *ev = sv->qhead;
+    sv->qhead = sv->qtail = NULL;
+    if (close)
+        sv->closing = true;
+    pthread_mutex_unlock(&sv->qmu);
+    return ev;
+}
+
+/* ---- GetBlob on behalf of a thread ----------------------------------------------------- */
+
+/* One GetBlob call in flight. The thread's serve_fetch may go away when
+ * the worker stops (the thread is told CC_CLOSED then), so the callback
+ * reaches it only through the ticket, which outlives both. */
+typedef struct serve_ticket {
+    serve *sv; /* NULL once detached by stop */
+    serve_job *job;
+    serve_fetch *fetch;
+    struct serve_ticket *prev, *next;
+} serve_ticket;
+
+static void complete_fetch(serve_job *j, serve_fetch *f, cc_status s, const char *err,
+                           const Codecourt__V1__GetBlobReply *rep)
+{
+    pthread_mutex_lock(&j->mu);
+    f->s = s;
+    if (err)
+        snprintf(f->err, sizeof f->err, "%s", err);
+    if (s == CC_OK && rep) {
+        f->len = rep->data.len;
+        f->data = malloc(f->len ? f->len : 1);
+        if (!f->data) {
+            f->s = CC_NOMEM;
+            snprintf(f->err, sizeof f->err, "out of memory");
+        } else if (f->len) {
+            memcpy(f->data, rep->data.data, f->len);
+        }
+        f->total_size = rep->total_size;
+        f->eof = rep->eof;
+    }
+    f->done = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void ticket_unlink(serve_ticket *t)
+{
+    if (!t->sv)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->sv->tickets = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->sv = NULL;
+}
+
+static void on_blob(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
+{
+    serve_ticket *t = ud;
+    if (t->fetch)
+        complete_fetch(t->job, t->fetch, s, errmsg ? errmsg : cc_status_str(s),
+                       (const Codecourt__V1__GetBlobReply *)resp);
+    ticket_unlink(t);
+    free(t);
+}
+
+static void start_fetch(serve *sv, serve_job *j, serve_fetch *f)
+{
+    serve_ticket *t = calloc(1, sizeof *t);
+    if (!t) {
+        complete_fetch(j, f, CC_NOMEM, "out of memory", NULL);
+        return;
+    }
+    t->sv = sv;
+    t->job = j;
+    t->fetch = f;
+    t->next = sv->tickets;
+    if (sv->tickets)
+        sv->tickets->prev = t;
+    sv->tickets = t;
+    Codecourt__V1__GetBlobRequest req = CODECOURT__V1__GET_BLOB_REQUEST__INIT;
+    req.sha256 = f->sha256;
+    req.offset = f->offset;
+    req.max_bytes = f->max_bytes;
+    cc_envelope env;
+    cc_envelope_child(&env, &j->env, NULL);
+    cc_counter_inc(sv->blob_calls);
+    cc_status s = cc_rpc_call_async(cc_actor_bus(sv->actor), "problem", "GetBlob", &env, &req.base,
+                                    &codecourt__v1__get_blob_reply__descriptor,
+                                    sv->cfg->blob_timeout_ms, on_blob, t);
+    if (s != CC_OK) {
+        ticket_unlink(t);
+        free(t);
+        complete_fetch(j, f, s, cc_err_msg(), NULL);
+    }
+}
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+static void wpi_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void job_unlink(serve_job *j)
+{
+    serve *sv = j->sv;
+    if (!sv)
+        return;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        sv->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    sv->njobs--;
+    cc_gauge_set(sv->inflight, sv->njobs);
+    j->sv = NULL;
+}
+
+static void job_free(serve_job *j)
+{
+    job_unlink(j);
+    uv_timer_stop(j->wpi);
+    uv_close((uv_handle_t *)j->wpi, wpi_closed);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->raw);
+    free(j->result);
+    free(j);
+}
+
+static void on_wpi(uv_timer_t *t)
+{
+    serve_job *j = t->data;
+    /* Tells the server the job is still being judged, so its ack wait
+     * starts again and it is not redelivered to another worker. */
+    if (j->m)
+        cc_js_in_progress(j->m);
+}
+
+static void on_result_stored(cc_status s, const char *errmsg, const cc_js_pub_ack *ack, void *ud)
+{
+    serve_job *j = ud;
+    if (!j->m) {
+        /* The worker stopped meanwhile and the runtime handed the job
+         * back: whoever gets it publishes the same result id. */
+        job_free(j);
+        return;
+    }
+    double secs = (double)(cc_now_ns() - j->start_ns) / 1e9;
+    if (s == CC_OK) {
+        cc_js_ack(j->m);
+        j->m = NULL;
+        cc_counter_inc(verdict_counter(j->verdict));
+        if (j->sv)
+            cc_histogram_observe(j->sv->duration, secs);
+        cc_log(CC_LOG_INFO, &j->env, "judged", "{s:s, s:s, s:I, s:b, s:f}", "result_id",
+               j->result_id, "verdict", j->verdict, "stream_seq", (json_int_t)ack->seq,
+               "duplicate", ack->duplicate, "seconds", secs);
+    } else {
+        /* Not acked means the job is judged again later; that is better
+         * than a result nobody stored. */
+        cc_log(CC_LOG_ERROR, &j->env, "cannot store the result, job handed back",
+               "{s:s, s:s}", "result_id", j->result_id, "error", errmsg ? errmsg : "");
+        cc_js_nak(j->m, j->sv ? j->sv->cfg->retry_delay_ms : 0);
+        j->m = NULL;
+    }
+    job_free(j);
+}
+
+static void job_finished(serve *sv, serve_job *j)
+{
+    if (j->th_running) {
+        /* The thread posted DONE as its last act: this join is short. */
+        pthread_join(j->th, NULL);
+        j->th_running = false;
+    }
+    if (!j->m) {
+        job_free(j);
+        return;
+    }
+    switch (j->outcome) {
+    case SERVE_OUT_RESULT: {
+        j->publishing = true;
+        cc_status s = cc_js_publish(cc_actor_bus(sv->actor), RESULT_SUBJECT, j->result_id, &j->env,
+                                    "codecourt.v1.JudgeResult", j->result, j->result_len, NULL,
+                                    on_result_stored, j);
+        if (s != CC_OK) {
+            cc_log(CC_LOG_ERROR, &j->env, "cannot publish the result, job handed back",
+                   "{s:s, s:s}", "result_id", j->result_id, "error", cc_err_msg());
+            cc_js_nak(j->m, sv->cfg->retry_delay_ms);
+            j->m = NULL;
+            job_free(j);
+        }
+        return;
+    }
+    case SERVE_OUT_RETRY:
+        cc_log(CC_LOG_WARN, &j->env, "job handed back for a retry", "{s:s, s:I}", "reason",
+               j->reason, "delivered", (json_int_t)j->delivered);
+        cc_js_nak(j->m, sv->cfg->retry_delay_ms);
+        break;
+    case SERVE_OUT_DROP:
+        cc_js_nak(j->m, 0);
+        break;
+    }
+    j->m = NULL;
+    job_free(j);
+}
+
+static void on_wake(uv_async_t *h)
+{
+    serve *sv = h->data;
+    serve_ev *ev = take_events(sv, false);
+    while (ev) {
+        serve_ev *next = ev->next;
+        serve_job *j = ev->job;
+        switch (ev->kind) {
+        case SERVE_EV_FETCH:
+            start_fetch(sv, j, ev->fetch);
+            break;
+        case SERVE_EV_PROGRESS:
+            if (j->m) {
+                cc_envelope env;
+                cc_envelope_child(&env, &j->env, NULL);
+                /* Best effort with retries; a lost progress event costs
+                 * only a late progress bar, so nobody waits for its ack. */
+                if (cc_js_publish(cc_actor_bus(sv->actor), PROGRESS_SUBJECT, ev->msg_id, &env,
+                                  "codecourt.v1.JudgeProgress", ev->data, ev->len, NULL, NULL,
+                                  NULL) != CC_OK)
+                    cc_log(CC_LOG_WARN, &j->env, "cannot publish progress", "{s:s}", "error",
+                           cc_err_msg());
+            }
+            free(ev->data);
+            break;
+        case SERVE_EV_DONE:
+            job_finished(sv, j);
+            break;
+        }
+        free(ev);
+        ev = next;
+    }
+}
+
+static void on_job(cc_js_msg *m, void *ud)
+{
+    serve *sv = ud;
+    if (sv->closing) {
+        cc_js_nak(m, 0);
+        return;
+    }
+    serve_job *j = calloc(1, sizeof *j);
+    size_t len = cc_js_msg_len(m);
+    uint8_t *raw = malloc(len ? len : 1);
+    uv_timer_t *wpi = malloc(sizeof *wpi);
+    if (!j || !raw || !wpi) {
+        free(j);
+        free(raw);
+        free(wpi);
+        cc_js_nak(m, sv->cfg->retry_delay_ms);
+        return;
+    }
+    j->sv = sv;
+    j->m = m;
+    j->env = *cc_js_msg_envelope(m);
+    j->raw = raw;
+    j->wpi = wpi;
+    j->rawlen = len;
+    if (len)
+        memcpy(raw, cc_js_msg_data(m), len);
+    snprintf(j->job_msg_id, sizeof j->job_msg_id, "%s", cc_js_msg_id(m));
+    j->sseq = cc_js_msg_stream_seq(m);
+    j->delivered = cc_js_msg_delivered(m);
+    j->last_delivery = j->delivered >= (uint64_t)sv->cfg->max_deliver;
+    j->start_ns = cc_now_ns();
+    atomic_init(&j->cancel, false);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    uv_timer_init(cc_actor_loop(sv->actor), j->wpi);
+    j->wpi->data = j;
+    uint64_t every = (uint64_t)sv->cfg->ack_wait_ms / 3;
+    uv_timer_start(j->wpi, on_wpi, every ? every : 1, every ? every : 1);
+    j->next = sv->jobs;
+    if (sv->jobs)
+        sv->jobs->prev = j;
+    sv->jobs = j;
+    sv->njobs++;
+    cc_gauge_set(sv->inflight, sv->njobs);
+    cc_log(CC_LOG_INFO, &j->env, "job taken", "{s:s, s:I, s:I}", "msg_id", j->job_msg_id,
+           "stream_seq", (json_int_t)j->sseq, "delivered", (json_int_t)j->delivered);
+    int rc = pthread_create(&j->th, NULL, serve__job_main, j);
+    if (rc != 0) {
+        cc_log(CC_LOG_ERROR, &j->env, "cannot start a judging thread, job handed back", "{s:s}",
+               "error", strerror(rc));
+        cc_js_nak(m, sv->cfg->retry_delay_ms);
+        j->m = NULL;
+        job_free(j);
+        return;
+    }
+    j->th_running = true;
+}
+
+/* ---- dead letters: jobs past max deliveries ---------------------------------------------- */
+
+typedef struct {
+    cc_bus *b;
+    uint64_t seq;
+    int64_t deliveries;
+    char judge_name[128];
+    char result_id[200];
+} dead_job;
+
+static void dead_free(dead_job *d)
+{
+    cc_bus_work_end(d->b);
+    free(d);
+}
+
+static void on_dead_deleted(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
+{
+    dead_job *d = ud;
+    cc_log(s == CC_OK ? CC_LOG_INFO : CC_LOG_WARN, NULL, "dead job removed from the queue",
+           "{s:I, s:s, s:s}", "stream_seq", (json_int_t)d->seq, "result_id", d->result_id,
+           "status", cc_status_name(s));
+    natsMsg_Destroy(reply);
+    dead_free(d);
+}
+
+static void on_dead_stored(cc_status s, const char *errmsg, const cc_js_pub_ack *ack, void *ud)
+{
+    dead_job *d = ud;
+    if (s != CC_OK) {
+        /* The job stays in the stream (the server will not deliver it
+         * again); the log names it for an operator. */
+        cc_log(CC_LOG_ERROR, NULL, "cannot store the IE result of a dead job", "{s:I, s:s}",
+               "stream_seq", (json_int_t)d->seq, "error", errmsg ? errmsg : "");
+        dead_free(d);
+        return;
+    }
+    cc_counter_inc(verdict_counter("IE"));
+    /* Deleted only now that its result is stored: never lost, and gone
+     * so that nothing retries it forever. */
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"seq\":%" PRIu64 "}", d->seq);
+    if (cc_bus_request(d->b, "$JS.API.STREAM.MSG.DELETE." CC_STREAM_JUDGE, NULL, NULL, NULL, body,
+                       (size_t)n, 5000, on_dead_deleted, d) != CC_OK)
+        dead_free(d);
+}
+
+/* Decodes standard base64 (with padding) into a malloc'd buffer. */
+static uint8_t *b64_decode(const char *in, size_t *out_len)
+{
+    size_t n = strlen(in);
+    if (n % 4)
+        return NULL;
+    uint8_t *out = malloc(n / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    int r = n ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)n) : 0;
+    if (r < 0) {
+        free(out);
+        return NULL;
+    }
+    size_t pad = (n >= 1 && in[n - 1] == '=') + (n >= 2 && in[n - 2] == '=');
+    *out_len = (size_t)r - pad;
+    return out;
+}
+
+/* Finds Nats-Msg-Id in a raw header block ("NATS/1.0\r\nName: value\r\n"). */
+static void header_msg_id(const uint8_t *h, size_t n, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *key = "\nNats-Msg-Id:";
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl <= n; i++) {
+        if (strncasecmp((const char *)h + i, key, kl) != 0)
+            continue;
+        size_t v = i + kl;
+        while (v < n && h[v] == ' ')
+            v++;
+        size_t e = v;
+        while (e < n && h[e] != '\r' && h[e] != '\n')
+            e++;
+        size_t len = e - v < cap - 1 ? e - v : cap - 1;
+        memcpy(out, h + v, len);
+        out[len] = '\0';
+        return;
+    }
+}
+
+static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
+{
+    dead_job *d = ud;
+    json_t *o = NULL;
+    if (s == CC_OK)
+        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    natsMsg_Destroy(reply);
+    json_t *msg = o ? json_object_get(o, "message") : NULL;
+    const char *data64 = msg ? json_string_value(json_object_get(msg, "data")) : NULL;
+    const char *hdrs64 = msg ? json_string_value(json_object_get(msg, "hdrs")) : NULL;
+    if (!msg) {
+        /* Most often another worker already handled it (404). */
+        json_t *err = o ? json_object_get(o, "error") : NULL;
+        const char *desc = err ? json_string_value(json_object_get(err, "description")) : NULL;
+        cc_log(CC_LOG_INFO, NULL, "dead job not fetched", "{s:I, s:s, s:s}", "stream_seq",
+               (json_int_t)d->seq, "status", cc_status_name(s), "error", desc ? desc : "");
+        json_decref(o);
+        dead_free(d);
+        return;
+    }
+    size_t dlen = 0, hlen = 0;
+    uint8_t *data = data64 ? b64_decode(data64, &dlen) : NULL;
+    uint8_t *hdrs = hdrs64 ? b64_decode(hdrs64, &hlen) : NULL;
+    char msg_id[160] = "";
+    if (hdrs)
+        header_msg_id(hdrs, hlen, msg_id, sizeof msg_id);
+    Codecourt__V1__JudgeJob *job =
+        data ? (Codecourt__V1__JudgeJob *)protobuf_c_message_unpack(
+                   &codecourt__v1__judge_job__descriptor, NULL, dlen, data)
+             : NULL;
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "the job was delivered %" PRId64 " times without a result (every attempt failed, "
+             "timed out or lost its worker)",
+             d->deliveries);
+    uint8_t *out = NULL;
+    size_t olen = 0;
+    serve__ie_pack(d->judge_name, job, msg_id, d->seq, reason, &out, &olen, d->result_id,
+                   sizeof d->result_id);
+    cc_log(CC_LOG_WARN, NULL, "dead job becomes IE", "{s:I, s:s, s:s}", "stream_seq",
+           (json_int_t)d->seq, "msg_id", msg_id, "result_id", d->result_id);
+    cc_envelope env;
+    cc_envelope_new(&env, NULL);
+    s = cc_js_publish(b, RESULT_SUBJECT, d->result_id, &env, "codecourt.v1.JudgeResult", out, olen,
+                      NULL, on_dead_stored, d);
+    if (job)
+        protobuf_c_message_free_unpacked(&job->base, NULL);
+    free(out);
+    free(data);
+    free(hdrs);
+    json_decref(o);
+    if (s != CC_OK)
+        dead_free(d);
+}
+
+static void on_advisory(cc_bus *b, natsMsg *m, void *ud)
+{
+    serve *sv = ud;
+    json_t *o = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    natsMsg_Destroy(m);
+    json_t *seq = o ? json_object_get(o, "stream_seq") : NULL;
+    if (!json_is_integer(seq) || json_integer_value(seq) <= 0) {
+        cc_log(CC_LOG_WARN, NULL, "unreadable max-deliveries advisory", NULL);
+        json_decref(o);
+        return;
+    }
+    dead_job *d = calloc(1, sizeof *d);
+    if (!d) {
+        json_decref(o);
+        return;
+    }
+    d->b = b;
+    d->seq = (uint64_t)json_integer_value(seq);
+    d->deliveries = json_integer_value(json_object_get(o, "deliveries"));
+    snprintf(d->judge_name, sizeof d->judge_name, "%s", sv->judge_name);
+    json_decref(o);
+    cc_bus_work_begin(b);
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"seq\":%" PRIu64 "}", d->seq);
+    if (cc_bus_request(b, "$JS.API.STREAM.MSG.GET." CC_STREAM_JUDGE, NULL, NULL, NULL, body,
+                       (size_t)n, 5000, on_dead_msg, d) != CC_OK)
+        dead_free(d);
+}
+
+/* ---- the actor ----------------------------------------------------------------------- */
+
+typedef struct {
+    serve *sv;
+    cc_js_consumer_config cc;
+} setup;
+
+static cc_status setup_work(void *ud)
+{
+    setup *su = ud;
+    serve__clean_stale_work(su->sv->cfg->cache_dir);
+    judge_clean_stale_sandboxes();
+    return cc_js_ensure_consumer(cc_bus_nats(cc_actor_bus(su->sv->actor)), &su->cc);
+}
+
+static void free_serve(serve *sv);
+
+static void setup_done(cc_status s, void *ud)
+{
+    setup *su = ud;
+    serve *sv = su->sv;
+    free(su);
+    sv->setup_pending = false;
+    if (sv->stopped) {
+        if (sv->wake_closed)
+            free_serve(sv);
+        return;
+    }
+    if (sv->closing)
+        return;
+    /* Queue group: one worker turns a dead job into its result. Listening
+     * before the first pull, so the advisory a pull may trigger is not
+     * missed. */
+    IFOK(s, cc_bus_subscribe(cc_actor_bus(sv->actor), ADVISORY_SUBJECT, "judge", on_advisory, sv,
+                             &sv->advisory));
+    IFOK(s, cc_js_consume(cc_actor_bus(sv->actor), &(cc_js_consumer_config){
+                              .stream = CC_STREAM_JUDGE,
+                              .durable = DURABLE,
+                              .filter = JOB_SUBJECT,
+                              .ack_wait_ms = sv->cfg->ack_wait_ms,
+                              .max_deliver = (int)sv->cfg->max_deliver,
+                              .max_inflight = (int)sv->cfg->concurrency},
+                          on_job, sv, &sv->consumer));
+    if (s == CC_OK)
+        cc_actor_add_consumer(sv->actor, sv->consumer);
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "cannot consume judging jobs", "{s:s}", "error", cc_err_msg());
+        cc_actor_shutdown(sv->actor);
+        return;
+    }
+    cc_log(CC_LOG_INFO, NULL, "taking jobs", "{s:s, s:I, s:s}", "consumer", DURABLE,
+           "concurrency", (json_int_t)sv->cfg->concurrency, "cache", sv->cfg->cache_dir);
+}
+
+static bool make_dir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return true;
+    cc_err_set(CC_IO, "cannot create %s: %s", path, strerror(errno));
+    return false;
+}
+
+static cc_status start(cc_actor *a)
+{
+    serve *sv = calloc(1, sizeof *sv);
+    if (!sv)
+        return CC_NOMEM;
+    sv->actor = a;
+    sv->cfg = &cfg;
+    if (cfg.concurrency == 0)
+        cfg.concurrency = judge__nproc();
+    cc_status s = judge_langs_load(cfg.languages, &sv->langs);
+    if (s != CC_OK) {
+        free(sv);
+        return s;
+    }
+    if (cfg.judge_name[0]) {
+        snprintf(sv->judge_name, sizeof sv->judge_name, "%s", cfg.judge_name);
+    } else {
+        char host[64] = "judge";
+        gethostname(host, sizeof host - 1);
+        snprintf(sv->judge_name, sizeof sv->judge_name, "%s-%ld", host, (long)getpid());
+    }
+    char path[4200];
+    bool ok = make_dir(cfg.cache_dir);
+    const char *subs[] = {"blobs", "tmp", "work"};
+    for (size_t i = 0; ok && i < JUDGE_LEN(subs); i++) {
+        snprintf(path, sizeof path, "%s/%s", cfg.cache_dir, subs[i]);
+        ok = make_dir(path);
+    }
+    snprintf(sv->work_dir, sizeof sv->work_dir, "%s/work/%ld", cfg.cache_dir, (long)getpid());
+    if (ok)
+        judge__rm_tree(sv->work_dir);
+    if (!ok || !make_dir(sv->work_dir)) {
+        judge_langs_free(sv->langs);
+        free(sv);
+        return CC_IO;
+    }
+    sv->cache_hits = cc_metrics_counter("cc_judge_cache_hits_total",
+                                        "Test data files found valid in the cache", NULL);
+    sv->cache_misses = cc_metrics_counter("cc_judge_cache_misses_total",
+                                          "Test data files fetched because missing or corrupt",
+                                          NULL);
+    sv->cache_corrupt = cc_metrics_counter("cc_judge_cache_corrupt_total",
+                                           "Cache entries whose hash did not match", NULL);
+    sv->blob_bytes = cc_metrics_counter("cc_judge_blob_bytes_fetched_total",
+                                        "Bytes of test data fetched with GetBlob", NULL);
+    sv->blob_calls = cc_metrics_counter("cc_judge_blob_calls_total", "GetBlob calls made", NULL);
+    static const double buckets[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300};
+    sv->duration = cc_metrics_histogram("cc_judge_job_duration_seconds",
+                                        "Time from taking a job to acking it", NULL, buckets,
+                                        JUDGE_LEN(buckets));
+    sv->inflight = cc_metrics_gauge("cc_judge_jobs_inflight", "Jobs being judged", NULL);
+    pthread_mutex_init(&sv->qmu, NULL);
+    uv_async_init(cc_actor_loop(a), &sv->wake, on_wake);
+    sv->wake.data = sv;
+    cc_actor_set_state(a, sv);
+
+    setup *su = calloc(1, sizeof *su);
+    if (!su)
+        return CC_NOMEM;
+    su->sv = sv;
+    su->cc = (cc_js_consumer_config){.stream = CC_STREAM_JUDGE,
+                                     .durable = DURABLE,
+                                     .filter = JOB_SUBJECT,
+                                     .ack_wait_ms = cfg.ack_wait_ms,
+                                     .max_deliver = (int)cfg.max_deliver};
+    sv->setup_pending = true;
+    s = cc_bus_offload(cc_actor_bus(a), setup_work, setup_done, su);
+    if (s != CC_OK) {
+        sv->setup_pending = false;
+        free(su);
+    }
+    return s;
+}
+
+static void linger_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void linger_end(serve *sv)
+{
+    if (!sv->linger)
+        return;
+    uv_close((uv_handle_t *)sv->linger, linger_closed);
+    sv->linger = NULL;
+    cc_bus_work_end(cc_actor_bus(sv->actor));
+}
+
+static void on_linger(uv_timer_t *t)
+{
+    serve *sv = t->data;
+    /* Two quiet ticks after the last job: the loop has had a turn to
+     * write the acks sent in the last callbacks. */
+    if (sv->njobs > 0 || sv->tickets) {
+        sv->linger_ticks = 0;
+        return;
+    }
+    if (++sv->linger_ticks >= 2)
+        linger_end(sv);
+}
+
+static void drain(cc_actor *a)
+{
+    serve *sv = cc_actor_state(a);
+    if (!sv)
+        return;
+    /* The runtime closes the connection in the same turn of the loop as
+     * the last message is acked, and nats.c on an event loop writes only
+     * when the loop polls the socket, so that last +ACK could be lost and
+     * the job judged again. Holding one unit of bus work until the loop
+     * has turned (after the last job) lets it be written first. */
+    sv->linger = malloc(sizeof *sv->linger);
+    if (sv->linger) {
+        cc_bus_work_begin(cc_actor_bus(a));
+        uv_timer_init(cc_actor_loop(a), sv->linger);
+        sv->linger->data = sv;
+        uv_timer_start(sv->linger, on_linger, 25, 25);
+    }
+    /* Jobs in flight go on: the runtime waits for them (they hold bus
+     * work until acked) up to the drain timeout. */
+    if (sv->advisory) {
+        cc_bus_unsubscribe(sv->advisory);
+        sv->advisory = NULL;
+    }
+    cc_log(CC_LOG_INFO, NULL, "draining judge", "{s:i}", "jobs", sv->njobs);
+}
+
+static void wake_closed(uv_handle_t *h)
+{
+    serve *sv = h->data;
+    sv->wake_closed = true;
+    if (!sv->setup_pending)
+        free_serve(sv);
+}
+
+static void free_serve(serve *sv)
+{
+    judge_langs_free(sv->langs);
+    pthread_mutex_destroy(&sv->qmu);
+    free(sv);
+}
+
+static void stop(cc_actor *a)
+{
+    serve *sv = cc_actor_state(a);
+    if (!sv)
+        return;
+    cc_actor_set_state(a, NULL);
+    linger_end(sv);
+    if (sv->advisory) {
+        cc_bus_unsubscribe(sv->advisory);
+        sv->advisory = NULL;
+    }
+    /* Whatever is still here was handed back by the drain (nak_all): the
+     * messages are gone, so nothing may ack them. Threads are told to
+     * stop after the test they are running (its wall limit bounds the
+     * wait), and no event is accepted from them any more. */
+    serve_ev *ev = take_events(sv, true);
+    for (serve_job *j = sv->jobs; j; j = j->next) {
+        j->m = NULL;
+        atomic_store(&j->cancel, true);
+    }
+    for (serve_ticket *t = sv->tickets; t;) {
+        serve_ticket *next = t->next;
+        complete_fetch(t->job, t->fetch, CC_CLOSED, "the worker is shutting down", NULL);
+        t->fetch = NULL;
+        t->sv = NULL;
+        t = next;
+    }
+    sv->tickets = NULL;
+    while (ev) {
+        serve_ev *next = ev->next;
+        if (ev->kind == SERVE_EV_FETCH)
+            complete_fetch(ev->job, ev->fetch, CC_CLOSED, "the worker is shutting down", NULL);
+        free(ev->data);
+        free(ev);
+        ev = next;
+    }
+    int joined = 0;
+    for (serve_job *j = sv->jobs; j; j = j->next)
+        if (j->th_running) {
+            pthread_join(j->th, NULL);
+            j->th_running = false;
+            joined++;
+        }
+    if (joined)
+        cc_log(CC_LOG_WARN, NULL, "judging threads stopped", "{s:i}", "jobs", joined);
+    while (sv->jobs) {
+        serve_job *j = sv->jobs;
+        if (j->publishing) {
+            job_unlink(j); /* its publish callback frees it */
+        } else {
+            job_free(j);
+        }
+    }
+    sv->wake.data = sv;
+    sv->stopped = true; /* wake_closed or setup_done, the later one, frees it */
+    uv_close((uv_handle_t *)&sv->wake, wake_closed);
+}
+
+int judge_serve_main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "judge",
+        .config = rows,
+        .nconfig = JUDGE_LEN(rows),
+        .settings = &cfg,
+        .start = start,
+        .drain = drain,
+        .stop = stop,
+    };
+    return cc_actor_main(&def, argc, argv);
+}

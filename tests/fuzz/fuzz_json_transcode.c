@@ -1,0 +1,43 @@
+/* Fuzzes the gateway's JSON -> protobuf transcoder with hostile request
+ * bodies against every request type of the route table, then encodes what
+ * decoded back to JSON and packs it as protobuf: any input must give CC_OK
+ * or CC_INVALID, never a crash, a leak or an out-of-bounds access. */
+#include <stdint.h>
+#include <string.h>
+
+#include "cc/arena.h"
+#include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/user.pb-c.h"
+#include "gw/json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const ProtobufCMessageDescriptor *const types[] = {
+        &codecourt__v1__register_request__descriptor,
+        &codecourt__v1__update_me_request__descriptor,
+        &codecourt__v1__user__descriptor,
+        &codecourt__v1__list_users_request__descriptor,
+        &codecourt__v1__judge_job__descriptor,
+        &codecourt__v1__judge_result__descriptor,
+    };
+    if (size < 1)
+        return 0;
+    const ProtobufCMessageDescriptor *d = types[data[0] % (sizeof types / sizeof types[0])];
+    cc_arena arena;
+    cc_arena_init(&arena);
+    ProtobufCMessage *m = NULL;
+    gw_json_error err;
+    cc_status s = gw_json_decode(d, (const char *)data + 1, size - 1, &arena.pb, &m, &err);
+    if (s == CC_OK) {
+        json_t *j = gw_json_encode(m);
+        json_decref(j);
+        size_t n = protobuf_c_message_get_packed_size(m);
+        uint8_t *buf = cc_arena_alloc(&arena, n + 1);
+        if (buf)
+            protobuf_c_message_pack(m, buf);
+    } else if (s != CC_INVALID && s != CC_NOMEM) {
+        __builtin_trap();
+    }
+    cc_arena_clear(&arena);
+    return 0;
+}

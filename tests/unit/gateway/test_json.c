@@ -1,0 +1,133 @@
+/* The transcoder against the real schemas: names, every scalar mapping
+ * used by CodeCourt's messages, nesting, repeated fields, enums, 64-bit
+ * integers as strings, bytes as base64, and errors naming the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cc/arena.h"
+#include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/user.pb-c.h"
+#include "gw/json.h"
+
+static cc_arena arena;
+
+static cc_status dec(const ProtobufCMessageDescriptor *d, const char *text, ProtobufCMessage **m,
+                     gw_json_error *e)
+{
+    return gw_json_decode(d, text, strlen(text), &arena.pb, m, e);
+}
+
+static void test_names(void **state)
+{
+    char out[64];
+    gw_json_name("user_id", out, sizeof out);
+    assert_string_equal(out, "userId");
+    gw_json_name("email_notifications", out, sizeof out);
+    assert_string_equal(out, "emailNotifications");
+    gw_json_name("id", out, sizeof out);
+    assert_string_equal(out, "id");
+}
+
+static void test_roundtrip(void **state)
+{
+    ProtobufCMessage *m;
+    gw_json_error e;
+    assert_int_equal(dec(&codecourt__v1__user__descriptor,
+                         "{\"id\":\"u1\",\"username\":\"al\",\"role\":\"ROLE_ADMIN\","
+                         "\"disabled\":true,\"created_at\":\"1700000000123\","
+                         "\"preferences\":{\"theme\":\"dark\",\"emailNotifications\":false}}",
+                         &m, &e),
+                     CC_OK);
+    Codecourt__V1__User *u = (Codecourt__V1__User *)m;
+    assert_string_equal(u->username, "al");
+    assert_int_equal(u->role, CODECOURT__V1__ROLE__ROLE_ADMIN);
+    assert_true(u->disabled);
+    assert_int_equal(u->created_at, 1700000000123LL);
+    assert_string_equal(u->preferences->theme, "dark");
+    assert_string_equal(u->email, ""); /* absent: the proto3 default */
+    json_t *j = gw_json_encode(m);
+    assert_string_equal(json_string_value(json_object_get(j, "createdAt")), "1700000000123");
+    assert_string_equal(json_string_value(json_object_get(j, "role")), "ROLE_ADMIN");
+    assert_true(json_is_true(json_object_get(j, "disabled")));
+    assert_string_equal(json_string_value(json_object_get(j, "displayName")), "");
+    json_decref(j);
+    cc_arena_clear(&arena);
+}
+
+static void test_repeated_bytes_numbers(void **state)
+{
+    ProtobufCMessage *m;
+    gw_json_error e;
+    assert_int_equal(dec(&codecourt__v1__judge_job__descriptor,
+                         "{\"attempt\":3,\"sources\":[{\"name\":\"a.c\",\"content\":\"aGVsbG8=\"},"
+                         "{\"name\":\"b.c\",\"content\":\"aGk\"}],\"package\":[{\"size\":42}]}",
+                         &m, &e),
+                     CC_OK);
+    Codecourt__V1__JudgeJob *j = (Codecourt__V1__JudgeJob *)m;
+    assert_int_equal(j->attempt, 3);
+    assert_int_equal(j->n_sources, 2);
+    assert_int_equal(j->sources[0]->content.len, 5);
+    assert_memory_equal(j->sources[0]->content.data, "hello", 5);
+    assert_memory_equal(j->sources[1]->content.data, "hi", 2);
+    assert_int_equal(j->package[0]->size, 42);
+    json_t *o = gw_json_encode(m);
+    json_t *src = json_array_get(json_object_get(o, "sources"), 0);
+    assert_string_equal(json_string_value(json_object_get(src, "content")), "aGVsbG8=");
+    json_decref(o);
+    /* An empty body is an empty message. */
+    assert_int_equal(dec(&codecourt__v1__get_me_request__descriptor, "  \n", &m, &e), CC_OK);
+    cc_arena_clear(&arena);
+}
+
+static void expect_error(const ProtobufCMessageDescriptor *d, const char *text,
+                         const char *field)
+{
+    ProtobufCMessage *m;
+    gw_json_error e;
+    assert_int_equal(dec(d, text, &m, &e), CC_INVALID);
+    assert_string_equal(e.field, field);
+    assert_true(e.msg[0] != '\0');
+    cc_arena_clear(&arena);
+}
+
+static void test_errors(void **state)
+{
+    const ProtobufCMessageDescriptor *u = &codecourt__v1__user__descriptor;
+    expect_error(u, "{", "");
+    expect_error(u, "[]", "");
+    expect_error(u, "{\"nope\":1}", "nope");
+    expect_error(u, "{\"username\":5}", "username");
+    expect_error(u, "{\"disabled\":\"yes\"}", "disabled");
+    expect_error(u, "{\"role\":\"ROLE_KING\"}", "role");
+    expect_error(u, "{\"createdAt\":\"12x\"}", "createdAt");
+    expect_error(u, "{\"createdAt\":1.5}", "createdAt");
+    expect_error(u, "{\"preferences\":{\"theme\":[]}}", "preferences.theme");
+    expect_error(u, "{\"preferences\":7}", "preferences");
+    /* jansson refuses \u0000 when parsing: a NUL never reaches a C string. */
+    expect_error(u, "{\"username\":\"a\\u0000b\"}", "");
+    expect_error(u, "{\"id\":\"a\",\"id\":\"b\"}", "");
+    const ProtobufCMessageDescriptor *j = &codecourt__v1__judge_job__descriptor;
+    expect_error(j, "{\"attempt\":-1}", "attempt");
+    expect_error(j, "{\"attempt\":4294967296}", "attempt");
+    expect_error(j, "{\"sources\":{}}", "sources");
+    expect_error(j, "{\"sources\":[{\"name\":\"a\"},{\"content\":\"***\"}]}", "sources[1].content");
+    expect_error(j, "{\"sources\":[null]}", "sources[0]");
+}
+
+int main(void)
+{
+    cc_arena_init(&arena);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_repeated_bytes_numbers),
+        cmocka_unit_test(test_errors),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    cc_arena_clear(&arena);
+    return rc;
+}
