@@ -55,11 +55,12 @@ static actor actors[NACTORS];
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
-               "[--http-port PORT]\n"
+               "[--http-port PORT] [--https-port PORT]\n"
                "  --state DIR       state folder (default .state); data stays for the next start\n"
                "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
                "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
-               "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n");
+               "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n"
+               "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n");
 }
 
 static bool parse_port(const char *text, uint16_t *out)
@@ -95,7 +96,7 @@ static void env_add(envbuf *e, const char *key, const char *value)
 static void env_init(envbuf *e)
 {
     static const char *const ours[] = {"CC_NATS_URL=",     "CC_PG_CONNINFO=", "CC_REDIS_URL=",
-                                       "CC_METRICS_PORT=", "CC_LOG_LEVEL=",   "CC_HTTP_PORT="};
+                                       "CC_METRICS_PORT=", "CC_LOG_LEVEL=",   "CC_HTTP_PORT=", "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -112,6 +113,9 @@ static bool fits(int written, size_t size)
 {
     return written >= 0 && (size_t)written < size;
 }
+
+/* The gateway's TLS port (--https-port). */
+static uint16_t https_port = 8443;
 
 static void start_actor(actor *a, const char *bin_dir, const char *log_level, uint16_t http_port)
 {
@@ -140,9 +144,20 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     env_add(&e, "CC_METRICS_PORT", port);
     if (a->row->pg_service)
         env_add(&e, "CC_PG_CONNINFO", cc_local_pg_conninfo(&stack, a->row->pg_service));
+    if (strcmp(a->row->name, "cc-user") == 0) {
+        /* The first admin of a local run: "admin", with a password made
+         * once and kept in the state folder. */
+        char pw[64];
+        if (cc_local_secret(&stack, "admin", pw, sizeof pw) == CC_OK) {
+            env_add(&e, "CC_ADMIN_USERNAME", "admin");
+            env_add(&e, "CC_ADMIN_PASSWORD", pw);
+        }
+    }
     if (a->row->http) {
         snprintf(port, sizeof port, "%u", (unsigned)http_port);
         env_add(&e, "CC_HTTP_PORT", port);
+        snprintf(port, sizeof port, "%u", (unsigned)https_port);
+        env_add(&e, "CC_HTTPS_PORT", port);
     }
     const char *argv[] = {path, a->row->subcommand, NULL};
     cc_local_spawn_opts o = {.name = a->row->name,
@@ -158,8 +173,10 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     }
     a->started = true;
     if (a->row->http)
-        printf("  %-16s http://127.0.0.1:%u/  metrics http://127.0.0.1:%u/metrics  pid %ld\n",
-               a->row->name, (unsigned)http_port, (unsigned)a->metrics_port, (long)a->proc.pid);
+        printf("  %-16s http://127.0.0.1:%u/ (HTTP/1.1 and h2c)  https://127.0.0.1:%u/ "
+               "(self-signed)  metrics http://127.0.0.1:%u/metrics  pid %ld\n",
+               a->row->name, (unsigned)http_port, (unsigned)https_port,
+               (unsigned)a->metrics_port, (long)a->proc.pid);
     else
         printf("  %-16s metrics http://127.0.0.1:%u/metrics  pid %ld\n", a->row->name,
                (unsigned)a->metrics_port, (long)a->proc.pid);
@@ -229,9 +246,10 @@ int main(int argc, char **argv)
                                              {"bin-dir", required_argument, NULL, 'b'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"http-port", required_argument, NULL, 'p'},
+                                             {"https-port", required_argument, NULL, 't'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    for (int c; (c = getopt_long(argc, argv, "s:b:l:p:h", longopts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "s:b:l:p:t:h", longopts, NULL)) != -1;) {
         switch (c) {
         case 's':
             state = optarg;
@@ -241,6 +259,13 @@ int main(int argc, char **argv)
             break;
         case 'l':
             log_level = optarg;
+            break;
+        case 't':
+            if (!parse_port(optarg, &https_port)) {
+                fprintf(stderr, "cc-local: --https-port: '%s' is not a port (1-65535)\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'p':
             if (!parse_port(optarg, &http_port)) {
@@ -315,6 +340,7 @@ int main(int argc, char **argv)
         actors[i].row = &actor_table[i];
         start_actor(&actors[i], bin_dir, log_level, http_port);
     }
+    printf("cc-local: first admin: user \"admin\", password in %s/secrets/admin.pw\n", stack.dir);
     printf("cc-local: ready; Ctrl-C stops everything\n");
     fflush(stdout);
 

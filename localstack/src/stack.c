@@ -108,9 +108,7 @@ static cc_status write_secret(const char *path, const char *text)
     return ok ? CC_OK : cc_err_set(CC_SYS, "write %s: %s", path, strerror(errno));
 }
 
-/* The password in DIR/secrets/NAME.pw, generated on first use so a restart
- * of make run keeps the same credentials. */
-static cc_status load_or_make_password(cc_local_stack *s, const char *name, char *out, size_t n)
+cc_status cc_local_secret(cc_local_stack *s, const char *name, char *out, size_t n)
 {
     char path[PATH_MAX];
     PATHF(path, "%s/secrets/%s.pw", s->dir, name);
@@ -417,7 +415,7 @@ static cc_status pg_provision(cc_local_stack *s, const char *const *names)
         }
         cc_local_pg_service *sv = &s->pg_services[s->pg_nservices];
         snprintf(sv->name, sizeof sv->name, "%s", name);
-        st = load_or_make_password(s, name, sv->password, sizeof sv->password);
+        st = cc_local_secret(s, name, sv->password, sizeof sv->password);
         if (st != CC_OK)
             break;
         /* Utility statements take no parameters: the name is checked above

@@ -199,6 +199,11 @@ cc_status cc_local_stack_crash(cc_local_stack *s, unsigned which);
  * they were started (their proc.status says how). For supervisors. */
 unsigned cc_local_stack_poll(cc_local_stack *s);
 
+/* The secret DIR/secrets/NAME.pw (16 random bytes in hex), made on first
+ * use so a restart of make run keeps the same credentials; copied into out
+ * (n bytes, at least 33). */
+cc_status cc_local_secret(cc_local_stack *s, const char *name, char *out, size_t n);
+
 /* Returns the conninfo of service name, or NULL if it has none. The string
  * is owned by s. */
 const char *cc_local_pg_conninfo(const cc_local_stack *s, const char *name);
