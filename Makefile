@@ -12,7 +12,7 @@ CTEST_ARGS ?=
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build run test asan fuzz bench clean
+.PHONY: all deps configure build run test asan fuzz bench images clean
 
 all: build
 
@@ -55,6 +55,11 @@ fuzz: deps
 # same run; see docs/benchmarks.md.
 bench: build
 	@$(BUILD)/bin/cc-bench-runtime
+
+# OCI images of every built process into $(BUILD)/images/*.tar, built
+# offline from Debian packages (needs root); see images/README.md.
+images: build
+	@BUILD=$(BUILD) ./scripts/build-images.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

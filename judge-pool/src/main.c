@@ -606,6 +606,10 @@ int main(int argc, char **argv)
      * them), so it leaves before the local modes' option parsing. */
     if (!strcmp(argv[1], "serve"))
         return judge_serve_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--version")) {
+        printf("cc-judge %s\n", CC_VERSION);
+        return 0;
+    }
     cli a = {.languages = getenv("CC_JUDGE_LANGUAGES")};
     const char *cmd = argv[1];
     for (int i = 2; i < argc; i++) {

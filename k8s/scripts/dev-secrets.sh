@@ -1,0 +1,44 @@
+#!/bin/sh
+# Generates the dev overlay's credentials into k8s/overlays/dev/secrets/
+# (git-ignored), which the overlay's secretGenerator turns into Secrets:
+# a random password per NATS user, per PostgreSQL role and for Redis, the
+# libpq connection strings that use them, and a self-signed certificate for
+# the Ingress host. Existing files are kept (so a re-apply does not change
+# passwords under running databases); --force makes new ones.
+#
+# usage: k8s/scripts/dev-secrets.sh [--force] [OVERLAY_DIR]
+set -eu
+force=0
+[ "${1:-}" = --force ] && { force=1; shift; }
+dir=${1:-$(cd "$(dirname "$0")/../overlays/dev" && pwd)}
+out="$dir/secrets"
+host=codecourt.localtest.me
+if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then
+    exit 0
+fi
+command -v openssl >/dev/null || { echo "dev-secrets: openssl is missing" >&2; exit 1; }
+umask 077
+mkdir -p "$out"
+pw() { openssl rand -hex 24; }
+
+{
+    for s in GATEWAY USER PROBLEM SUBMISSION NOTIFY KAFKA_BRIDGE JUDGE; do
+        echo "CC_NATS_PASSWORD_$s=$(pw)"
+    done
+} >"$out/nats-users.env"
+
+admin="POSTGRES_PASSWORD=$(pw)"
+echo "$admin" >"$out/postgres-admin.env"
+for svc in user problem submission notification; do
+    p=$(pw)
+    echo "CC_PG_PASSWORD_$(echo "$svc" | tr a-z A-Z)=$p" >>"$out/postgres-admin.env"
+    echo "conninfo=host=cc-postgres port=5432 dbname=cc_$svc user=cc_$svc password=$p sslmode=prefer" \
+        >"$out/pg-$svc.env"
+done
+
+r=$(pw)
+printf 'password=%s\nurl=redis://:%s@cc-redis:6379/0\n' "$r" "$r" >"$out/redis.env"
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=$host" \
+    -addext "subjectAltName=DNS:$host" -keyout "$out/tls.key" -out "$out/tls.crt" 2>/dev/null
+echo "dev-secrets: wrote $out"

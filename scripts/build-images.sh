@@ -1,0 +1,199 @@
+#!/bin/sh
+# Builds CodeCourt's OCI images without a Docker engine and without pulling
+# from any registry (see images/README.md):
+#   1. a Debian 12 minbase root file system made once with debootstrap from
+#      the machine's Debian mirror, cached in images/.cache/ (git-ignored);
+#   2. buildah (vfs storage, chroot isolation, as root) turns it into a base
+#      image with the user codecourt (10001);
+#   3. per row of images/images.list: a dependency layer with the Debian
+#      packages the row names plus those owning the shared libraries its
+#      binaries link (cached as an image keyed by the package set, so the
+#      judge's toolchains are installed once), then a layer with the binaries
+#      from build/bin, labels, user, entrypoint;
+#   4. each image is written to build/images/<image>.tar (OCI archive whose
+#      one manifest is tagged with the version, e.g. 0.1.0), and stays in
+#      buildah's storage as localhost/codecourt/<image>:<version>.
+#
+# usage: scripts/build-images.sh [IMAGE...]     (default: every row)
+# env:   BUILD (build), CC_IMAGES_OUT ($BUILD/images), CC_IMAGES_MIRROR
+#        (from /etc/apt/sources*), CC_IMAGES_REBUILD_BASE=1 redoes step 1.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD="$root/$BUILD" ;; esac
+bin="$BUILD/bin"
+out=${CC_IMAGES_OUT:-$BUILD/images}
+cache="$root/images/.cache"
+list="$root/images/images.list"
+export BUILDAH_ISOLATION=chroot
+export STORAGE_DRIVER=vfs
+bh() { buildah --storage-driver vfs "$@"; }
+say() { echo "build-images: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap and buildah's vfs storage need it)"
+for t in debootstrap buildah; do
+    command -v $t >/dev/null || die "missing $t: install the Debian packages in scripts/deps/k8s.txt"
+done
+
+version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+mirror=${CC_IMAGES_MIRROR:-$(sed -n 's#^URIs: *\(http[^ ]*/debian\)/*$#\1#p;s#^deb \(http[^ ]*/debian\)/* bookworm .*#\1#p' \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+mkdir -p "$cache/apt-lists/partial" "$cache/apt-archives/partial" "$out"
+
+# ---- 1. the root file system, once -------------------------------------
+rootfs="$cache/rootfs-minbase"
+if [ "${CC_IMAGES_REBUILD_BASE:-0}" = 1 ] || [ ! -x "$rootfs/usr/bin/apt-get" ]; then
+    say "debootstrap --variant=minbase bookworm from $mirror"
+    rm -rf "$rootfs" "$rootfs.tmp"
+    debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
+        die "debootstrap failed, see $cache/debootstrap.log"
+    mv "$rootfs.tmp" "$rootfs"
+    bh rmi -f localhost/cc-base:bookworm >/dev/null 2>&1 || true
+fi
+
+# ---- 2. the base image ---------------------------------------------------
+if ! bh inspect --type image localhost/cc-base:bookworm >/dev/null 2>&1; then
+    say "base image from $rootfs"
+    c=$(bh from scratch)
+    m=$(bh mount "$c")
+    cp -a "$rootfs/." "$m/"
+    # Images carry no apt state, docs or caches; apt's lists and archives are
+    # bind-mounted from images/.cache while packages are installed.
+    rm -rf "$m"/var/lib/apt/lists/* "$m"/var/cache/apt/* "$m"/usr/share/doc/* \
+        "$m"/usr/share/man/* "$m"/usr/share/info/* "$m"/var/log/*.log
+    echo "deb $mirror bookworm main" >"$m/etc/apt/sources.list"
+    echo "deb $mirror bookworm-updates main" >>"$m/etc/apt/sources.list"
+    echo "deb ${mirror%/debian}/debian-security bookworm-security main" >>"$m/etc/apt/sources.list"
+    # dpkg leaves docs out of every package installed later; the man
+    # section folders stay because update-alternatives (OpenJDK) links into
+    # them.
+    for i in 1 2 3 4 5 6 7 8; do mkdir -p "$m/usr/share/man/man$i"; done
+    mkdir -p "$m/etc/dpkg/dpkg.cfg.d"
+    printf 'path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\n' \
+        >"$m/etc/dpkg/dpkg.cfg.d/01-nodoc"
+    chroot "$m" groupadd -g 10001 codecourt
+    chroot "$m" useradd -u 10001 -g 10001 -d /var/lib/codecourt -M -s /usr/sbin/nologin codecourt
+    mkdir -p "$m/var/lib/codecourt" && chown 10001:10001 "$m/var/lib/codecourt"
+    bh umount "$c" >/dev/null
+    bh commit -q --rm "$c" localhost/cc-base:bookworm >/dev/null
+fi
+
+# apt lists: refreshed once per day of builds, shared by every image.
+if [ -z "$(find "$cache/apt-lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+    say "apt-get update"
+    c=$(bh from localhost/cc-base:bookworm)
+    bh run --volume "$cache/apt-lists:/var/lib/apt/lists" "$c" -- apt-get update -qq ||
+        { bh rm "$c" >/dev/null; die "apt-get update failed"; }
+    bh rm "$c" >/dev/null
+fi
+
+# Debian packages owning the shared libraries a binary links (host paths).
+lib_packages() {
+    ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | while read -r so; do
+        real=$(readlink -f "$so")
+        dpkg -S "$so" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null ||
+            say "warning: no Debian package owns $so"
+    done | sed 's/:.*//; s/, /\n/g' | sed 's/:.*//'
+}
+
+# judge.txt without build-only libraries: what the sandbox runs.
+judge_packages() {
+    sed 's/#.*//' scripts/deps/judge.txt | tr -s ' \t' '\n' | sed '/^$/d' |
+        grep -v -e '-dev$' -e '^libc6-dev$' || true
+    echo libc6-dev
+}
+
+build_one() {
+    name=$1 bins=$2 pkgs=$3 user=$4 entry=$5
+    # Packages: the row's, @judge, and those behind every linked library.
+    all=$(
+        for p in $(echo "$pkgs" | tr ',' ' '); do
+            case $p in
+            -) ;;
+            @judge) judge_packages ;;
+            *) echo "$p" ;;
+            esac
+        done
+        for b in $(echo "$bins" | tr ',' ' '); do [ "$b" = - ] || lib_packages "$bin/$b"; done
+    )
+    all=$(echo "$all" | sed '/^$/d' | sort -u | tr '\n' ' ')
+    key=$(printf '%s' "$all" | sha256sum | cut -c1-16)
+    deps=localhost/cc-deps-$name:$key
+    if ! bh inspect --type image "$deps" >/dev/null 2>&1; then
+        say "$name: installing $all"
+        c=$(bh from localhost/cc-base:bookworm)
+        # shellcheck disable=SC2086
+        bh run --volume "$cache/apt-lists:/var/lib/apt/lists" \
+            --volume "$cache/apt-archives:/var/cache/apt/archives" \
+            --env DEBIAN_FRONTEND=noninteractive "$c" -- \
+            apt-get install -y -qq --no-install-recommends $all >"$cache/$name.apt.log" 2>&1 ||
+            { bh rm "$c" >/dev/null; die "$name: apt-get install failed, see $cache/$name.apt.log"; }
+        bh commit -q --rm "$c" "$deps" >/dev/null
+    fi
+    c=$(bh from "$deps")
+    m=$(bh mount "$c")
+    for b in $(echo "$bins" | tr ',' ' '); do
+        [ "$b" = - ] || install -m 0755 "$bin/$b" "$m/usr/local/bin/$b"
+    done
+    [ -d "images/files/$name" ] && cp -a "images/files/$name/." "$m/"
+    # The judge's language table comes from the source tree, like the
+    # binaries (CC_JUDGE_LANGUAGES points at it below).
+    if [ "$name" = cc-judge ]; then
+        mkdir -p "$m/etc/codecourt" && install -m 0644 judge-pool/languages.yaml "$m/etc/codecourt/"
+    fi
+    # Package images (NATS, PostgreSQL, Redis) run as codecourt too: the
+    # folders they write are volumes owned by 10001 (fsGroup).
+    rm -rf "$m/tmp"/* "$m/var/tmp"/*
+    bh umount "$c" >/dev/null
+    if [ "$entry" = - ]; then
+        first=${bins%%,*}
+        ep="[\"/usr/local/bin/$first\"]"
+    else
+        ep="[\"$(echo "$entry" | sed 's/,/","/g')\"]"
+    fi
+    bh config --user "$user" --entrypoint "$ep" --cmd '' --workingdir / \
+        --env CC_LOG_LEVEL=info \
+        --label org.opencontainers.image.title="$name" \
+        --label org.opencontainers.image.version="$version" \
+        --label org.opencontainers.image.revision="$revision" \
+        --label org.opencontainers.image.created="$created" \
+        --label org.opencontainers.image.source="https://codecourt.invalid/codecourt" \
+        --label org.opencontainers.image.vendor=CodeCourt \
+        --label org.opencontainers.image.base.name="debian:bookworm (debootstrap minbase)" "$c"
+    [ "$name" = cc-judge ] && bh config --env CC_JUDGE_LANGUAGES=/etc/codecourt/languages.yaml "$c"
+    bh commit -q --rm "$c" "localhost/codecourt/$name:$version" >/dev/null
+    rm -f "$out/$name.tar"
+    bh push -q "localhost/codecourt/$name:$version" "oci-archive:$out/$name.tar:$version" >/dev/null
+    say "$name: $out/$name.tar ($(du -h "$out/$name.tar" | cut -f1))"
+}
+
+want=" $* "
+built=0
+skipped=""
+while read -r name bins pkgs user entry check <&3; do
+    case $name in '' | \#*) continue ;; esac
+    [ "$want" = "  " ] || case $want in *" $name "*) ;; *) continue ;; esac
+    missing=""
+    for b in $(echo "$bins" | tr ',' ' '); do
+        [ "$b" = - ] || [ -x "$bin/$b" ] || missing="$missing $b"
+    done
+    if [ -n "$missing" ]; then
+        say "$name: skipped, not built:$missing"
+        skipped="$skipped $name"
+        continue
+    fi
+    start=$(date +%s)
+    build_one "$name" "$bins" "$pkgs" "$user" "$entry"
+    say "$name: $(($(date +%s) - start)) s"
+    built=$((built + 1))
+done 3<"$list"
+# Earlier builds of the same tags are dangling now; vfs keeps every layer as
+# a full copy, so drop them.
+bh rmi --prune >/dev/null 2>&1 || true
+say "built $built image(s) into $out${skipped:+; skipped (binary not built):$skipped}"
