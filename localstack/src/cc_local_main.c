@@ -27,15 +27,17 @@ typedef struct actor_row {
     const char *pg_service; /* its own database and role, or NULL */
     bool http;              /* the front door: gets CC_HTTP_PORT */
     const char *subcommand; /* first argument, or NULL ("serve" for cc-judge) */
+    const char *needs_env;  /* start only when this variable is set, else NULL */
 } actor_row;
 
 static const actor_row actor_table[] = {
-    {"cc-user", "cc-user", "cc_user", false, NULL},
-    {"cc-problem", "cc-problem", "cc_problem", false, NULL},
-    {"cc-submission", "cc-submission", "cc_submission", false, NULL},
-    {"cc-notify", "cc-notify", "cc_notification", false, NULL},
-    {"cc-judge", "cc-judge", NULL, false, "serve"},
-    {"cc-gateway", "cc-gateway", NULL, true, NULL},
+    {"cc-user", "cc-user", "cc_user", false, NULL, NULL},
+    {"cc-problem", "cc-problem", "cc_problem", false, NULL, NULL},
+    {"cc-submission", "cc-submission", "cc_submission", false, NULL, NULL},
+    {"cc-notify", "cc-notify", "cc_notification", false, NULL, NULL},
+    {"cc-judge", "cc-judge", NULL, false, "serve", NULL},
+    {"cc-gateway", "cc-gateway", NULL, true, NULL, NULL},
+    {"cc-kafka-bridge", "cc-kafka-bridge", NULL, false, NULL, "CC_KAFKA_BROKERS"},
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
@@ -126,6 +128,14 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
               sizeof pidpath)) {
         printf("  %-16s skipped: path too long\n", a->row->name);
         return;
+    }
+    if (a->row->needs_env) {
+        const char *v = getenv(a->row->needs_env);
+        if (!v || !*v) {
+            printf("  %-16s skipped: no Kafka broker configured (set %s=host:port to start it)\n",
+                   a->row->name, a->row->needs_env);
+            return;
+        }
     }
     if (access(path, X_OK) != 0) {
         printf("  %-16s skipped: %s is not built yet\n", a->row->name, path);
