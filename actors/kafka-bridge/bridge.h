@@ -25,7 +25,7 @@
 /* Header a publisher may set to name the aggregate an event belongs to
  * (e.g. the submission id on cc.evt.submission.*). It becomes the Kafka
  * key, so one aggregate's events stay in one partition, in order. */
-#define KB_HDR_AGGREGATE "Cc-Aggregate-Id"
+#define KB_HDR_AGGREGATE CC_HDR_AGGREGATE
 /* Extra Kafka headers the bridge writes next to the envelope's. */
 #define KB_HDR_SUBJECT "Cc-Subject"
 

@@ -17,6 +17,10 @@
 #define CC_HDR_STATUS "Cc-Status"
 #define CC_HDR_ERROR "Cc-Error"
 #define CC_HDR_MSG_ID "Nats-Msg-Id"
+/* Optional on events: the id of the aggregate the event is about (a
+ * submission id for cc.evt.submission.*), which keeps one aggregate's
+ * events in order in one Kafka partition (cc-kafka-bridge). */
+#define CC_HDR_AGGREGATE "Cc-Aggregate-Id"
 
 /* Fixed-size fields keep an envelope copyable by value and free of
  * allocation; a longer incoming value is rejected, never truncated. */
