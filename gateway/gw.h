@@ -37,6 +37,7 @@ typedef struct gw_settings {
     int64_t idle_timeout_ms;
     int64_t max_streams;
     int64_t max_live_per_user;
+    int64_t live_check_ms; /* how often open sockets' tokens are checked again */
 } gw_settings;
 
 enum { GW_RATE_ANON, GW_RATE_USER, GW_RATE_AUTH, GW_RATE_NCLASSES };
@@ -46,6 +47,9 @@ enum {
     GW_AUTH = 1 << 0,         /* needs a valid access token */
     GW_INJECT_TOKEN = 1 << 1, /* sets tokenId/tokenExp from the verified token */
     GW_RATE_LOGIN = 1 << 2,   /* the tighter class for login, register, refresh */
+    GW_IDEMPOTENCY = 1 << 8,  /* the Idempotency-Key header fills the idempotencyKey field */
+    GW_AUTH_OPT = 1 << 3,     /* anonymous allowed; a token, when sent, must be valid and
+                                 names the caller (drafts show to their owner) */
 };
 
 /* One row: an HTTP method and path pattern mapped to an RPC. Segments of

@@ -1,10 +1,13 @@
 /* WebSocket /v1/live: a user's open sockets receive what is published on
  * cc.live.user.<their id>. One NATS subscription per user with at least
  * one socket, made on the first and dropped with the last, so the gateway
- * receives only the traffic of users connected to it. */
+ * receives only the traffic of users connected to it. Every live-check a
+ * timer closes (1008) the sockets whose token expired, and asks Redis
+ * whether the others' tokens were revoked meanwhile. */
 #include <h2o/websocket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cc/log.h"
 #include "gw.h"
@@ -16,6 +19,10 @@ struct live_sock {
     h2o_websocket_conn_t *ws;
     live_user *user;
     live_sock *next;
+    uint64_t serial;     /* names the socket to Redis replies that may outlive it */
+    char jti[65];
+    int64_t exp;         /* the token's, Unix seconds */
+    uint64_t closing_at; /* loop ms when a close frame was queued; 0: open */
 };
 
 struct live_user {
@@ -27,6 +34,10 @@ struct live_user {
 };
 
 static live_user *users;
+static uv_timer_t check_timer;
+static bool timer_on;
+static gw_state *live_g;
+static uint64_t next_serial = 1;
 
 static live_user *find_user(const char *id)
 {
@@ -61,23 +72,95 @@ static void on_live_msg(cc_bus *b, natsMsg *m, void *ud)
     natsMsg_Destroy(m);
 }
 
+static void unlink_sock(live_sock *s)
+{
+    live_user *u = s->user;
+    for (live_sock **pp = &u->socks; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    if (--u->nsocks == 0)
+        drop_user(u);
+    free(s);
+}
+
 static void on_ws(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
 {
     live_sock *s = ws->data;
     if (arg != NULL)
         return; /* the channel is one-way; pings are answered by wslay */
-    if (s) {
-        live_user *u = s->user;
-        for (live_sock **pp = &u->socks; *pp; pp = &(*pp)->next)
-            if (*pp == s) {
-                *pp = s->next;
-                break;
-            }
-        if (--u->nsocks == 0)
-            drop_user(u);
-        free(s);
-    }
+    if (s)
+        unlink_sock(s);
     h2o_websocket_close(ws);
+}
+
+/* Queues a close frame (1008 policy violation); on_ws frees the socket
+ * when the peer answers it, or the timer does a while later. s may be
+ * freed when this returns. */
+static void close_sock(live_sock *s, const char *why)
+{
+    if (s->closing_at)
+        return;
+    s->closing_at = uv_now(live_g->loop);
+    cc_log(CC_LOG_INFO, NULL, "closing a live socket", "{s:s, s:s}", "user", s->user->id,
+           "reason", why);
+    wslay_event_queue_close(s->ws->ws_ctx, 1008, (const uint8_t *)why, strlen(why));
+    h2o_websocket_proceed(s->ws);
+}
+
+static live_sock *find_sock(uint64_t serial)
+{
+    for (live_user *u = users; u; u = u->next)
+        for (live_sock *s = u->socks; s; s = s->next)
+            if (s->serial == serial)
+                return s;
+    return NULL;
+}
+
+static void on_revoked(cc_status st, const char *errmsg, const redisReply *rep, void *ud)
+{
+    uint64_t serial = (uint64_t)(uintptr_t)ud;
+    /* Redis down: the socket stays; new sockets are refused meanwhile. */
+    if (st != CC_OK || !rep || rep->type != REDIS_REPLY_INTEGER || rep->integer == 0)
+        return;
+    live_sock *s = find_sock(serial);
+    if (s)
+        close_sock(s, "token revoked");
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    int64_t now = (int64_t)time(NULL);
+    uint64_t now_ms = uv_now(t->loop);
+    for (live_user *u = users, *un; u; u = un) {
+        un = u->next;
+        for (live_sock *s = u->socks, *sn; s; s = sn) {
+            sn = s->next;
+            if (s->closing_at) {
+                /* The peer never answered the close frame. */
+                if (now_ms - s->closing_at > 5000) {
+                    h2o_websocket_conn_t *ws = s->ws;
+                    ws->data = NULL;
+                    unlink_sock(s);
+                    h2o_websocket_close(ws);
+                }
+                continue;
+            }
+            if (s->exp <= now) {
+                close_sock(s, "token expired");
+                continue;
+            }
+            if (!live_g->redis)
+                continue;
+            char jti[96], usr[80];
+            snprintf(jti, sizeof jti, "cc:revoked:jti:%s", s->jti);
+            snprintf(usr, sizeof usr, "cc:revoked:user:%s", u->id);
+            const char *argv[] = {"EXISTS", jti, usr};
+            cc_redis_command(live_g->redis, 3, argv, NULL, on_revoked,
+                             (void *)(uintptr_t)s->serial);
+        }
+    }
 }
 
 typedef struct {
@@ -86,6 +169,7 @@ typedef struct {
     gw_principal who;
     const char *key;
     bool pending;
+    bool proto_live; /* the client offered the cc.live subprotocol */
 } live_pending;
 
 static void on_disposed(void *p)
@@ -150,6 +234,22 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
     s->next = u->socks;
     u->socks = s;
     u->nsocks++;
+    s->serial = next_serial++;
+    memcpy(s->jti, lp->who.jti, sizeof s->jti);
+    s->exp = lp->who.exp;
+    if (!timer_on) {
+        live_g = lp->g;
+        uv_timer_init(lp->g->loop, &check_timer);
+        uv_unref((uv_handle_t *)&check_timer);
+        uv_timer_start(&check_timer, on_tick, (uint64_t)lp->g->cfg->live_check_ms,
+                       (uint64_t)lp->g->cfg->live_check_ms);
+        timer_on = true;
+    }
+    /* A browser that sent its token as a subprotocol needs one chosen:
+     * cc.live, never the token. */
+    if (lp->proto_live)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"),
+                              0, NULL, H2O_STRLIT("cc.live"));
     s->ws = h2o_upgrade_to_websocket(req, lp->key, s, on_ws);
 }
 
@@ -176,6 +276,13 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
     lp->req = req;
     lp->g = g;
     lp->key = key;
+    ssize_t pi = -1;
+    while ((pi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"),
+                                        pi)) >= 0) {
+        h2o_iovec_t v = req->headers.entries[pi].value;
+        if (h2o_contains_token(v.base, v.len, H2O_STRLIT("cc.live"), ','))
+            lp->proto_live = true;
+    }
     live_pending **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_disposed);
     *slot = lp;
     lp->pending = true;
@@ -189,6 +296,10 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
 
 void gw_live_close_all(void)
 {
+    if (timer_on) {
+        uv_close((uv_handle_t *)&check_timer, NULL);
+        timer_on = false;
+    }
     while (users) {
         live_user *u = users;
         while (u->socks) {

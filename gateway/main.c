@@ -62,6 +62,8 @@ static const cc_config_row rows[] = {
      "concurrent HTTP/2 streams per connection"},
     {"max-live-per-user", CC_CFG_INT, S(max_live_per_user), "8", 1, 1000, NULL,
      "open /v1/live sockets per user"},
+    {"live-check", CC_CFG_DURATION, S(live_check_ms), "15s", 100, 3600000, NULL,
+     "how often open /v1/live sockets are closed when their token expired or was revoked"},
 };
 #undef S
 

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/problem.pb-c.h"
+#include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "gw.h"
 #include "gw/json.h"
@@ -27,6 +30,61 @@ const gw_route gw_routes[] = {
      GW_AUTH, 200, "Change a user's role (admin)"},
     {"PUT", "/v1/admin/users/{userId}/disabled", "user", "SetDisabled", U(set_disabled_request),
      U(user), GW_AUTH, 200, "Disable or enable a user (admin)"},
+    /* Problems (cc-problem). Reads take an optional token so owners see
+     * their drafts. GetVersionManifest is never routed, and GetBlob only
+     * with a token: cc-problem serves anonymous callers (judges over
+     * NATS) everything, but a caller with a principal only what it
+     * uploaded or exported (admins anything). */
+    {"POST", "/v1/problems", "problem", "CreateProblem", U(create_problem_request), U(problem),
+     GW_AUTH, 201, "Create a problem (setter, admin)"},
+    {"GET", "/v1/problems", "problem", "ListProblems", U(list_problems_request), U(problem_list),
+     GW_AUTH_OPT, 200,
+     "List problems (?tag=&difficulty=&query=&pageSize=&cursor=&mine=); drafts only to their "
+     "owner and admins"},
+    {"POST", "/v1/problems/import", "problem", "ImportPackage", U(import_package_request),
+     U(import_package_reply), GW_AUTH, 200,
+     "Import a Kattis / ICPC package zip uploaded as a blob (setter, admin)"},
+    {"GET", "/v1/problems/{slug}", "problem", "GetProblem", U(get_problem_request), U(problem),
+     GW_AUTH_OPT, 200, "One problem with its statement (?version=N, default current)"},
+    {"PATCH", "/v1/problems/{slug}", "problem", "UpdateProblem", U(update_problem_request),
+     U(problem), GW_AUTH, 200, "Change a problem; statement, limits or checker make a version"},
+    {"DELETE", "/v1/problems/{slug}", "problem", "DeleteProblem", U(delete_problem_request),
+     U(problem), GW_AUTH, 200, "Soft-delete a problem (owner, admin)"},
+    {"GET", "/v1/problems/{slug}/versions", "problem", "ListVersions", U(list_versions_request),
+     U(version_list), GW_AUTH_OPT, 200, "A problem's versions, newest first"},
+    {"PUT", "/v1/problems/{slug}/tests", "problem", "UploadTests", U(upload_tests_request),
+     U(problem), GW_AUTH, 200, "Replace the test set with uploaded blobs: a new version"},
+    {"POST", "/v1/problems/{slug}/export", "problem", "ExportPackage",
+     U(export_package_request), U(blob), GW_AUTH, 200,
+     "Export a version as a package zip blob (owner, admin); download with GET /v1/blobs"},
+    {"POST", "/v1/uploads", "problem", "BeginUpload", U(begin_upload_request), U(upload), GW_AUTH,
+     201, "Start a chunked blob upload (setter, admin)"},
+    {"PUT", "/v1/uploads/{uploadId}", "problem", "PutChunk", U(put_chunk_request), U(upload),
+     GW_AUTH, 200, "Send the chunk at offset (data in base64)"},
+    {"POST", "/v1/uploads/{uploadId}/commit", "problem", "CommitUpload",
+     U(commit_upload_request), U(blob), GW_AUTH, 200, "Finish an upload: the blob"},
+    {"GET", "/v1/blobs/{sha256}", "problem", "GetBlob", U(get_blob_request), U(get_blob_reply),
+     GW_AUTH, 200,
+     "A slice of a blob you uploaded or exported (?offset=&maxBytes=; admins: any blob)"},
+    /* Submissions (cc-submission). */
+    {"POST", "/v1/submissions", "submission", "Submit", U(submit_request), U(submission),
+     GW_AUTH | GW_IDEMPOTENCY, 201,
+     "Submit code (Idempotency-Key: a retry with the same key and body is the same submission)"},
+    {"GET", "/v1/submissions", "submission", "ListSubmissions", U(list_submissions_request),
+     U(submission_list), GW_AUTH, 200,
+     "Your submissions, newest first (?problem=&verdict=&language=&status=&pageSize=&cursor=)"},
+    {"GET", "/v1/submissions/{id}", "submission", "GetSubmission", U(get_submission_request),
+     U(submission), GW_AUTH, 200, "One submission with per-test results (owner, setter, admin)"},
+    {"POST", "/v1/submissions/{id}/rejudge", "submission", "Rejudge", U(rejudge_request),
+     U(submission), GW_AUTH, 200, "Judge a submission again (admin)"},
+    {"GET", "/v1/problems/{problem}/submissions", "submission", "ListSubmissions",
+     U(list_submissions_request), U(submission_list), GW_AUTH, 200,
+     "A problem's submissions (its owner and admins; others see their own)"},
+    {"POST", "/v1/problems/{problem}/rejudge", "submission", "RejudgeProblem",
+     U(rejudge_problem_request), U(rejudge_reply), GW_AUTH, 200,
+     "Judge every submission of a problem again (admin)"},
+    {"GET", "/v1/languages", "submission", "ListLanguages", U(list_languages_request),
+     U(language_list), 0, 200, "The languages the judges know"},
 };
 #undef U
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
@@ -198,6 +256,8 @@ char *gw_openapi(size_t *len)
                                           "schema", schema_ref(r->request)));
         if (r->flags & GW_AUTH)
             json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+        else if (r->flags & GW_AUTH_OPT)
+            json_object_set_new(op, "security", json_pack("[{s:[]}, {}]", "bearer"));
         json_t *params = json_array();
         for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
             const char *close = strchr(p, '}');
@@ -205,6 +265,23 @@ char *gw_openapi(size_t *len)
                 params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
                                   (size_t)(close - p - 1), "in", "path", "required", 1, "schema",
                                   "type", "string"));
+        }
+        /* A GET or DELETE has no body: its other scalar fields come from
+         * the query string. */
+        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "DELETE") == 0) {
+            char name[128], brace[132];
+            for (unsigned k = 0; k < r->request->n_fields; k++) {
+                const ProtobufCFieldDescriptor *f = &r->request->fields[k];
+                if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+                    continue;
+                gw_json_name(f->name, name, sizeof name);
+                snprintf(brace, sizeof brace, "{%s}", name);
+                if (strstr(r->pattern, brace))
+                    continue;
+                json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:o}", "name", name,
+                                                        "in", "query", "required", 0, "schema",
+                                                        field_schema(f)));
+            }
         }
         json_object_set_new(op, "parameters", params);
         json_object_set_new(item, method, op);

@@ -152,6 +152,8 @@ static void problem_from_status(h2o_req_t *req, cc_status s, const char *msg)
     }
     if (code == 401)
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
+    if (code == 503)
+        add_header(req, H2O_TOKEN_RETRY_AFTER, "1"); /* temporary: a database or actor is away */
     gw_problem(req, code, slug, title, code == 500 ? "internal error" : msg, field);
 }
 
@@ -217,9 +219,25 @@ bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
             tok = v.base + 7;
             len = v.len - 7;
         }
-    } else if (from_query && req->query_at != SIZE_MAX) {
-        /* Browsers cannot set headers on a WebSocket: the token may come as
-         * ?access_token=... */
+    }
+    /* Browsers cannot set headers on a WebSocket: the token may come as a
+     * subprotocol "cc.bearer.<token>" (kept out of URLs and access logs),
+     * or as ?access_token=... */
+    ssize_t pi = -1;
+    while (!tok && from_query &&
+           (pi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"),
+                                        pi)) >= 0) {
+        h2o_iovec_t v = req->headers.entries[pi].value;
+        const char *k = memmem(v.base, v.len, "cc.bearer.", 10);
+        if (k && (k == v.base || k[-1] == ' ' || k[-1] == ',')) {
+            tok = k + 10;
+            const char *end = v.base + v.len;
+            len = 0;
+            while (tok + len < end && tok[len] != ',' && tok[len] != ' ')
+                len++;
+        }
+    }
+    if (!tok && i < 0 && from_query && req->query_at != SIZE_MAX) {
         const char *q = req->path.base + req->query_at + 1;
         const char *end = req->path.base + req->path.len;
         const char *k = memmem(q, (size_t)(end - q), "access_token=", 13);
@@ -354,6 +372,14 @@ static void dispatch(gw_call *c)
     if (r->flags & GW_INJECT_TOKEN) {
         json_object_set_new(obj, "tokenId", json_string(c->who.jti));
         json_object_set_new(obj, "tokenExp", json_integer(c->who.exp));
+    }
+    if (r->flags & GW_IDEMPOTENCY) {
+        /* Only the header names the key (RFC draft "Idempotency-Key"). */
+        ssize_t ki = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
+        json_object_set_new(obj, "idempotencyKey",
+                            ki >= 0 ? json_stringn(req->headers.entries[ki].value.base,
+                                                   req->headers.entries[ki].value.len)
+                                    : json_string(""));
     }
     cc_arena arena;
     cc_arena_init(&arena);
@@ -509,7 +535,12 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     c->env = env;
     cc_envelope_set_type(&c->env, r->request->name);
     peer_ip(req, c->ip, sizeof c->ip);
-    if (r->flags & GW_AUTH) {
+    /* An optional token is still checked when present: a bad one is a
+     * 401, never a silent downgrade to anonymous. */
+    bool want_auth = (r->flags & GW_AUTH) ||
+                     ((r->flags & GW_AUTH_OPT) &&
+                      h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) >= 0);
+    if (want_auth) {
         if (!gw_request_principal(req, &c->who, false)) {
             json_decref(params);
             free(c);

@@ -302,7 +302,7 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
     /* A wrong hash drops the upload; a right one becomes the blob (or is
      * dropped when the same blob was stored meanwhile). */
     cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id), CC_PG_TEXT(k->sha), CC_PG_TEXT(size),
-                       CC_PG_TEXT(k->bad ? "t" : "f")};
+                       CC_PG_TEXT(k->bad ? "t" : "f"), CC_PG_TEXT(c->who)};
     s = cc_pg_query(c->st->pg,
                     "WITH b AS (INSERT INTO blobs (sha256, size) SELECT $2, $3::bigint WHERE NOT "
                     "$4::bool ON CONFLICT DO NOTHING RETURNING 1), "
@@ -310,10 +310,14 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
                     "EXISTS (SELECT 1 FROM b) RETURNING 1), "
                     "d AS (DELETE FROM blob_chunks WHERE owner = 'upload:' || $1 AND NOT EXISTS "
                     "(SELECT 1 FROM b) RETURNING 1), "
-                    "u AS (DELETE FROM uploads WHERE id = $1::uuid RETURNING 1) "
+                    "u AS (DELETE FROM uploads WHERE id = $1::uuid RETURNING 1), "
+                    /* Sending every byte proves the uploader holds them: it
+                     * may read the blob back through the gateway. */
+                    "g AS (INSERT INTO blob_readers (sha256, user_id) SELECT $2, $5 WHERE NOT "
+                    "$4::bool ON CONFLICT DO NOTHING RETURNING 1) "
                     "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM d), (SELECT count(*) "
                     "FROM u)",
-                    p, 4, committed, k);
+                    p, 5, committed, k);
     if (s != CC_OK)
         prob_fail_db(c->call, s, cc_err_msg(), "commit upload");
 }
@@ -386,12 +390,25 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_INVALID, "offset and max_bytes: must not be negative");
         return;
     }
+    /* No principal: an internal caller (a judge over NATS), which reads
+     * any blob. The gateway always sets one (its blob route needs a
+     * token): then only admins read any blob, setters those they
+     * uploaded or exported, and users none. An unreadable blob is "not
+     * found", so hashes cannot be probed. */
+    char who[64];
+    prob_role role = prob_principal(call, who);
+    if (role == PROB_USER) {
+        cc_rpc_fail(call, CC_DENIED, "only setters and admins may read blobs");
+        return;
+    }
+    const char *reader = role == PROB_SETTER ? who : "";
     int64_t max = rq->max_bytes == 0 || rq->max_bytes > st->cfg->chunk ? st->cfg->chunk
                                                                        : rq->max_bytes;
     char off[32], mx[32];
     snprintf(off, sizeof off, "%" PRId64, rq->offset);
     snprintf(mx, sizeof mx, "%" PRId64, max);
-    cc_pg_param p[] = {CC_PG_TEXT(rq->sha256), CC_PG_TEXT(off), CC_PG_TEXT(mx)};
+    cc_pg_param p[] = {CC_PG_TEXT(rq->sha256), CC_PG_TEXT(off), CC_PG_TEXT(mx),
+                       CC_PG_TEXT(reader)};
     /* The chunk that holds offset, cut by the server to the slice asked:
      * only that slice crosses the socket (EXTERNAL storage makes
      * substring read only those bytes). */
@@ -400,8 +417,9 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "SELECT b.size, c.piece, $2::bigint FROM blobs b LEFT JOIN LATERAL (SELECT "
         "substring(data from ($2::bigint - off + 1)::int for $3::int) AS piece FROM blob_chunks "
         "WHERE owner = b.sha256 AND off <= $2::bigint AND $2::bigint < b.size ORDER BY off DESC "
-        "LIMIT 1) c ON true WHERE b.sha256 = $1",
-        p, 3, blob_read, call);
+        "LIMIT 1) c ON true WHERE b.sha256 = $1 AND ($4 = '' OR EXISTS (SELECT 1 FROM "
+        "blob_readers r WHERE r.sha256 = $1 AND r.user_id = $4))",
+        p, 4, blob_read, call);
     if (s != CC_OK)
         prob_fail_db(call, s, cc_err_msg(), "get blob");
 }

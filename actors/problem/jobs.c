@@ -563,6 +563,14 @@ static void do_export(PGconn *c, job *j)
                 s = prob_db_writer_add(&w, buf, n, j->err, sizeof j->err);
             IFOK(s, prob_db_writer_end(&w, j->err, sizeof j->err));
             free(w.buf);
+            /* The exporter may download it through the gateway. */
+            if (s == CC_OK && j->who[0]) {
+                const char *gv[] = {j->sha, j->who};
+                PQclear(prob_db_exec(c,
+                                     "INSERT INTO blob_readers (sha256, user_id) VALUES ($1, $2) "
+                                     "ON CONFLICT DO NOTHING",
+                                     2, gv, false, &s, j->err, sizeof j->err));
+            }
         } else if (s == CC_OK) {
             s = CC_NOMEM;
         }

@@ -209,6 +209,11 @@ static bool tool_present(const char *p)
     return p[0] != '/' || access(p, X_OK) == 0 || access(p, R_OK) == 0;
 }
 
+const char *judge_lang_extension(const judge_lang *l)
+{
+    return l->extensions.n ? l->extensions.v[0] : "";
+}
+
 bool judge_lang_available(const judge_lang *l)
 {
     if (l->compile.n && !tool_present(l->compile.v[0]))

@@ -66,6 +66,9 @@ const char *judge_lang_id(const judge_lang *lang);
 const char *judge_lang_name(const judge_lang *lang);
 /* True when every toolchain path the row names exists on this machine. */
 bool judge_lang_available(const judge_lang *lang);
+/* The first file extension of the row (without the dot, owned by the
+ * table), or "" when it lists none. */
+const char *judge_lang_extension(const judge_lang *lang);
 
 /* Loads PACKAGE_DIR (legacy, 2023-07 or 2025-09 format). A broken package
  * fails with CC_INVALID and a message naming the file and the problem. */

@@ -1,0 +1,287 @@
+/* The judges' reports: JudgeProgress and JudgeResult from CC_EVENTS through
+ * the durable consumer "submission". Every write is guarded by the
+ * natural key (submission, attempt) and the status, so a redelivered
+ * event changes nothing: progress of an attempt already judged or
+ * replaced by a rejudge is dropped, a test already stored stays, and a
+ * result is stored once. Each change is also published live. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "sub.h"
+
+/* How long a report waits before a retry when the database is away. */
+#define RETRY_MS 1000
+
+typedef struct ev_ctx {
+    sub_state *st;
+    cc_js_msg *m;
+    ProtobufCMessage *msg; /* unpacked with the default allocator */
+    char user_id[65];
+    char old_verdict[16];
+    bool changed;
+    cc_pg_tx *tx;
+} ev_ctx;
+
+static void ev_end(ev_ctx *c, cc_status s, const char *errmsg, const char *what)
+{
+    if (s == CC_OK) {
+        cc_js_ack(c->m);
+    } else if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_LIMIT ||
+               s == CC_CONFLICT) {
+        cc_log(CC_LOG_WARN, cc_js_msg_envelope(c->m), "report not stored; retrying",
+               "{s:s, s:s}", "what", what, "error", errmsg ? errmsg : cc_status_str(s));
+        cc_js_nak(c->m, RETRY_MS);
+    } else {
+        cc_log(CC_LOG_ERROR, cc_js_msg_envelope(c->m), "report dropped", "{s:s, s:s}", "what",
+               what, "error", errmsg ? errmsg : cc_status_str(s));
+        cc_js_term(c->m);
+    }
+    if (c->msg)
+        protobuf_c_message_free_unpacked(c->msg, NULL);
+    free(c);
+}
+
+/* ---- progress ------------------------------------------------------------------ */
+
+static void progress_done(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    ev_ctx *c = ud;
+    const Codecourt__V1__JudgeProgress *p = (const void *)c->msg;
+    if (s == CC_OK && cc_pg_nrows(r) == 1) {
+        bool compiling = !strcmp(p->stage, "compiling");
+        sub_live(c->st, cc_js_msg_envelope(c->m), cc_pg_get(r, 0, 0), p->submission_id,
+                 p->attempt, compiling ? "compiling" : "running", "", compiling ? 0 : p->test_index,
+                 p->test_count, compiling ? NULL : p->test, 0);
+    }
+    ev_end(c, s, errmsg, "progress");
+}
+
+static void on_progress(ev_ctx *c)
+{
+    const Codecourt__V1__JudgeProgress *p = (const void *)c->msg;
+    char att[16], idx[16], cnt[16];
+    snprintf(att, sizeof att, "%" PRIu32, p->attempt);
+    snprintf(idx, sizeof idx, "%d", p->test_index);
+    snprintf(cnt, sizeof cnt, "%d", p->test_count);
+    cc_status s;
+    if (!strcmp(p->stage, "compiling")) {
+        cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att), CC_PG_TEXT(cnt)};
+        s = cc_pg_query(c->st->pg,
+                        "UPDATE submissions SET status = 'compiling', test_count = $3::int "
+                        "WHERE id = $1::uuid AND attempt = $2::int AND status = 'queued' "
+                        "RETURNING user_id",
+                        prm, 3, progress_done, c);
+    } else if (!strcmp(p->stage, "running") && p->test && p->test_index > 0) {
+        size_t len = protobuf_c_message_get_packed_size(&p->test->base);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) {
+            ev_end(c, CC_UNAVAILABLE, "out of memory", "progress");
+            return;
+        }
+        protobuf_c_message_pack(&p->test->base, buf);
+        cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att), CC_PG_TEXT(idx),
+                             CC_PG_TEXT(cnt), CC_PG_BYTES(buf, len)};
+        /* The test row and the counters in one statement; the row is kept
+         * only for the attempt being judged. */
+        s = cc_pg_query(c->st->pg,
+                        "WITH cur AS (SELECT id FROM submissions WHERE id = $1::uuid "
+                        "  AND attempt = $2::int AND status <> 'judged' FOR UPDATE), "
+                        "ins AS (INSERT INTO submission_tests (submission_id, attempt, idx, result) "
+                        "  SELECT id, $2::int, $3::int, $5::bytea FROM cur "
+                        "  ON CONFLICT DO NOTHING) "
+                        "UPDATE submissions s SET status = 'running', "
+                        "  test_index = greatest(s.test_index, $3::int), test_count = $4::int "
+                        "FROM cur WHERE s.id = cur.id RETURNING s.user_id",
+                        prm, 5, progress_done, c);
+        free(buf);
+    } else {
+        ev_end(c, CC_OK, NULL, "progress");
+        return;
+    }
+    if (s != CC_OK)
+        ev_end(c, s, cc_err_msg(), "progress");
+}
+
+/* ---- results --------------------------------------------------------------------- */
+
+static void result_committed(cc_status s, const char *errmsg, void *ud)
+{
+    ev_ctx *c = ud;
+    const Codecourt__V1__JudgeResult *r = (const void *)c->msg;
+    if (s == CC_OK && c->changed) {
+        cc_log(CC_LOG_INFO, cc_js_msg_envelope(c->m), "submission judged",
+               "{s:s, s:i, s:s, s:I}", "id", r->submission_id, "attempt", (int)r->attempt,
+               "verdict", r->verdict, "sandbox_ms", (json_int_t)r->sandbox_ms);
+        sub_live(c->st, cc_js_msg_envelope(c->m), c->user_id, r->submission_id, r->attempt,
+                 "judged", r->verdict, (int)r->n_tests, (int)r->n_tests, NULL, r->score);
+    }
+    ev_end(c, s, errmsg, "result");
+}
+
+static void result_updated(cc_status s, const char *errmsg, const cc_pg_result *res, void *ud)
+{
+    ev_ctx *c = ud;
+    const Codecourt__V1__JudgeResult *r = (const void *)c->msg;
+    if (s == CC_OK && cc_pg_nrows(res) == 1) {
+        c->changed = true;
+        snprintf(c->user_id, sizeof c->user_id, "%s", cc_pg_get(res, 0, 0));
+        snprintf(c->old_verdict, sizeof c->old_verdict, "%s", cc_pg_get(res, 0, 1));
+        const char *nv = r->verdict[0] ? r->verdict : "IE";
+        if (r->attempt > 1 && c->old_verdict[0] && strcmp(c->old_verdict, nv) != 0) {
+            /* A rejudge changed the verdict: announced in the same
+             * transaction as the new verdict. */
+            Codecourt__V1__SubmissionRejudged ev = CODECOURT__V1__SUBMISSION_REJUDGED__INIT;
+            ev.submission_id = r->submission_id;
+            ev.attempt = r->attempt;
+            ev.user_id = c->user_id;
+            ev.problem = (char *)cc_pg_get(res, 0, 2);
+            ev.old_verdict = c->old_verdict;
+            ev.new_verdict = (char *)nv;
+            uint8_t buf[1024];
+            size_t len = protobuf_c_message_get_packed_size(&ev.base);
+            char msg_id[160];
+            snprintf(msg_id, sizeof msg_id, "rejudged-%s-%" PRIu32, r->submission_id, r->attempt);
+            if (len <= sizeof buf) {
+                protobuf_c_message_pack(&ev.base, buf);
+                cc_outbox_add(c->tx, SUB_REJUDGED_SUBJECT, cc_js_msg_envelope(c->m),
+                              "codecourt.v1.SubmissionRejudged", msg_id, buf, len, NULL, NULL);
+            }
+        }
+    }
+    /* Commit (or roll back after a failure) once the decision is made. */
+    cc_pg_tx_commit(c->tx, result_committed, c);
+}
+
+static void on_result(ev_ctx *c)
+{
+    const Codecourt__V1__JudgeResult *r = (const void *)c->msg;
+    size_t len = protobuf_c_message_get_packed_size(&r->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        ev_end(c, CC_UNAVAILABLE, "out of memory", "result");
+        return;
+    }
+    protobuf_c_message_pack(&r->base, buf);
+    char att[16], score[64], max[64], n[16], sandbox[32];
+    snprintf(att, sizeof att, "%" PRIu32, r->attempt);
+    snprintf(score, sizeof score, "%.17g", r->score);
+    snprintf(max, sizeof max, "%.17g", r->max_score);
+    snprintf(n, sizeof n, "%zu", r->n_tests);
+    snprintf(sandbox, sizeof sandbox, "%" PRId64, r->sandbox_ms);
+    char verdict[16];
+    snprintf(verdict, sizeof verdict, "%s", r->verdict[0] ? r->verdict : "IE");
+    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
+    if (s != CC_OK) {
+        free(buf);
+        ev_end(c, s, cc_err_msg(), "result");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(r->submission_id), CC_PG_TEXT(att),  CC_PG_TEXT(verdict),
+                       CC_PG_TEXT(score),            CC_PG_TEXT(max),  CC_PG_TEXT(n),
+                       CC_PG_BYTES(buf, len),        CC_PG_TEXT(sandbox)};
+    s = cc_pg_tx_query(c->tx,
+                       "UPDATE submissions SET status = 'judged', verdict = $3, "
+                       "score = $4::float8, max_score = $5::float8, test_index = $6::int, "
+                       "test_count = $6::int, result = $7::bytea, sandbox_ms = $8::bigint, "
+                       "judged_at = now() "
+                       "WHERE id = $1::uuid AND attempt = $2::int AND status <> 'judged' "
+                       "RETURNING user_id, prev_verdict, problem",
+                       p, 8, result_updated, c);
+    free(buf);
+    if (s != CC_OK)
+        cc_pg_tx_commit(c->tx, result_committed, c);
+}
+
+/* ---- the consumer ------------------------------------------------------------------- */
+
+static void on_msg(cc_js_msg *m, void *ud)
+{
+    sub_state *st = ud;
+    const char *subject = cc_js_msg_subject(m);
+    const ProtobufCMessageDescriptor *d =
+        !strcmp(subject, SUB_PROGRESS_SUBJECT) ? &codecourt__v1__judge_progress__descriptor
+        : !strcmp(subject, SUB_JUDGED_SUBJECT) ? &codecourt__v1__judge_result__descriptor
+                                               : NULL;
+    if (!d) {
+        cc_js_ack(m); /* our own rejudged events, and anything newer */
+        return;
+    }
+    ev_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        cc_js_nak(m, RETRY_MS);
+        return;
+    }
+    c->st = st;
+    c->m = m;
+    c->msg = protobuf_c_message_unpack(d, NULL, cc_js_msg_len(m), cc_js_msg_data(m));
+    if (!c->msg) {
+        ev_end(c, CC_PROTO, "malformed protobuf", subject);
+        return;
+    }
+    /* Both messages start with submission_id and attempt. */
+    const char *id = d == &codecourt__v1__judge_progress__descriptor
+                         ? ((Codecourt__V1__JudgeProgress *)c->msg)->submission_id
+                         : ((Codecourt__V1__JudgeResult *)c->msg)->submission_id;
+    if (!sub_uuid_ok(id)) {
+        ev_end(c, CC_INVALID, "not a submission id of ours", subject);
+        return;
+    }
+    if (d == &codecourt__v1__judge_progress__descriptor)
+        on_progress(c);
+    else
+        on_result(c);
+}
+
+typedef struct setup {
+    sub_state *st;
+    cc_js_consumer_config cfg;
+} setup;
+
+static cc_status setup_work(void *ud)
+{
+    setup *su = ud;
+    return cc_js_ensure_consumer(cc_bus_nats(cc_actor_bus(su->st->actor)), &su->cfg);
+}
+
+static void setup_done(cc_status s, void *ud)
+{
+    setup *su = ud;
+    sub_state *st = su->st;
+    st->setup_pending = false;
+    if (s == CC_OK && !st->stopping) {
+        s = cc_js_consume(cc_actor_bus(st->actor), &su->cfg, on_msg, st, &st->consumer);
+        if (s == CC_OK)
+            cc_actor_add_consumer(st->actor, st->consumer);
+    }
+    if (s != CC_OK && !st->stopping) {
+        cc_log(CC_LOG_ERROR, NULL, "cannot consume judge reports", "{s:s}", "error",
+               cc_err_msg());
+        cc_actor_shutdown(st->actor);
+    }
+    free(su);
+}
+
+cc_status sub_events_start(sub_state *st)
+{
+    setup *su = calloc(1, sizeof *su);
+    if (!su)
+        return cc_err_set(CC_NOMEM, "out of memory");
+    su->st = st;
+    su->cfg = (cc_js_consumer_config){.stream = CC_STREAM_EVENTS,
+                                      .durable = SUB_DURABLE,
+                                      .filter = "cc.evt.submission.>",
+                                      .ack_wait_ms = 30000,
+                                      .max_deliver = 100,
+                                      .max_inflight = 64};
+    st->setup_pending = true;
+    cc_status s = cc_bus_offload(cc_actor_bus(st->actor), setup_work, setup_done, su);
+    if (s != CC_OK) {
+        st->setup_pending = false;
+        free(su);
+    }
+    return s;
+}

@@ -1,0 +1,137 @@
+/* cc-submission: accepts submissions, follows their judging and keeps
+ * their history; rejudges. Serves cc.rpc.submission.* (schemas/codecourt/
+ * v1/submission.proto); owns the cc_submission database; queues judge jobs
+ * on cc.judge.job through the outbox and consumes the judges' reports. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cc/log.h"
+#include "cc/migrate.h"
+#include "sub.h"
+
+#ifndef CC_SUBMISSION_MIGRATIONS
+#define CC_SUBMISSION_MIGRATIONS "migrations"
+#endif
+#ifndef CC_SUBMISSION_LANGUAGES
+#define CC_SUBMISSION_LANGUAGES "languages.yaml"
+#endif
+
+static sub_settings cfg;
+static sub_state state;
+
+#define S(field) offsetof(sub_settings, field)
+static const cc_config_row rows[] = {
+    {"pg-conninfo", CC_CFG_STRING, S(pg_conninfo), "dbname=cc_submission", 0, 0, NULL,
+     "libpq conninfo of the cc_submission database"},
+    {"migrations", CC_CFG_STRING, S(migrations), CC_SUBMISSION_MIGRATIONS, 0, 0, NULL,
+     "folder of the NNNN_name.sql migrations"},
+    {"languages", CC_CFG_STRING, S(languages), CC_SUBMISSION_LANGUAGES, 0, 0, NULL,
+     "the judges' language table (judge-pool/languages.yaml)"},
+    {"check-toolchains", CC_CFG_BOOL, S(check_toolchains), "true", 0, 0, NULL,
+     "refuse languages whose toolchain is missing here (off when judges run elsewhere)"},
+    {"max-source", CC_CFG_SIZE, S(max_source), "64k", 1, 768 << 10, NULL,
+     "largest submission (all files)"},
+    {"max-files", CC_CFG_INT, S(max_files), "20", 1, 1000, NULL, "most files in a submission"},
+    {"max-queued", CC_CFG_INT, S(max_queued), "10", 1, 100000, NULL,
+     "most submissions of one user waiting for a verdict"},
+    {"rate-per-min", CC_CFG_INT, S(rate_per_min), "30", 1, 1000000, NULL,
+     "most submissions of one user per minute"},
+};
+#undef S
+
+#define AUTH CC_RPC_AUTH
+#define M(name, req, resp, fn, flags)                                                              \
+    {name, &codecourt__v1__##req##__descriptor, &codecourt__v1__##resp##__descriptor, fn, flags}
+static const cc_rpc_method methods[] = {
+    M("Submit", submit_request, submission, sub_submit, AUTH),
+    M("GetSubmission", get_submission_request, submission, sub_get, AUTH),
+    M("ListSubmissions", list_submissions_request, submission_list, sub_list, AUTH),
+    M("ListLanguages", list_languages_request, language_list, sub_languages, 0),
+    M("Rejudge", rejudge_request, submission, sub_rejudge, AUTH),
+    M("RejudgeProblem", rejudge_problem_request, rejudge_reply, sub_rejudge_problem, AUTH),
+};
+#undef M
+#undef AUTH
+
+sub_state *sub_state_of(void *actor)
+{
+    return cc_actor_state(actor);
+}
+
+bool sub_lang_available(const sub_state *st, const judge_lang *lang)
+{
+    for (size_t i = 0; i < judge_langs_count(st->langs); i++)
+        if (judge_langs_at(st->langs, i) == lang)
+            return st->available[i];
+    return false;
+}
+
+static cc_status start(cc_actor *a)
+{
+    state.actor = a;
+    state.cfg = &cfg;
+    state.check_toolchains = cfg.check_toolchains;
+    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "submission",
+                             .dir = cfg.migrations};
+    int applied = 0;
+    cc_status s = cc_migrate(&mo, &applied);
+    if (s != CC_OK)
+        return s;
+    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    /* The table and the toolchain probes (stat) are read once, here, so
+     * no request touches the disk. */
+    s = judge_langs_load(cfg.languages, &state.langs);
+    if (s != CC_OK)
+        return cc_err_set(s, "languages: %s", cc_err_msg());
+    size_t n = judge_langs_count(state.langs);
+    state.available = calloc(n ? n : 1, sizeof *state.available);
+    if (!state.available)
+        return cc_err_set(CC_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        state.available[i] =
+            !cfg.check_toolchains || judge_lang_available(judge_langs_at(state.langs, i));
+    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "submission"};
+    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    cc_outbox_relay_options ro = {.service = "submission"};
+    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &ro, &state.relay));
+    cc_actor_set_state(a, &state);
+    IFOK(s, sub_events_start(&state));
+    return s;
+}
+
+static void drain(cc_actor *a)
+{
+    state.stopping = true;
+    if (state.relay)
+        cc_outbox_relay_stop(state.relay, NULL, NULL);
+    state.relay = NULL;
+}
+
+static void stop(cc_actor *a)
+{
+    state.stopping = true;
+    if (state.pg)
+        cc_pg_close(state.pg, NULL, NULL);
+    state.pg = NULL;
+    judge_langs_free(state.langs);
+    state.langs = NULL;
+    free(state.available);
+    state.available = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "submission",
+        .methods = methods,
+        .nmethods = sizeof methods / sizeof methods[0],
+        .config = rows,
+        .nconfig = sizeof rows / sizeof rows[0],
+        .settings = &cfg,
+        .start = start,
+        .drain = drain,
+        .stop = stop,
+    };
+    return cc_actor_main(&def, argc, argv);
+}

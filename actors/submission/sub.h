@@ -1,0 +1,110 @@
+/* cc-submission's internal contract: settings, state, the handlers of each
+ * message family (submit.c, query.c, rejudge.c), the judge event consumer
+ * (events.c) and shared helpers (util.c). Internal prefix: sub_. */
+#ifndef CC_SUB_H
+#define CC_SUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cc/actor.h"
+#include "cc/bus.h"
+#include "cc/js.h"
+#include "cc/outbox.h"
+#include "cc/pg.h"
+#include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/problem.pb-c.h"
+#include "codecourt/v1/submission.pb-c.h"
+#include "judge/judge.h"
+
+/* Subjects (judge.proto, submission.proto). */
+#define SUB_JOB_SUBJECT "cc.judge.job"
+#define SUB_PROGRESS_SUBJECT "cc.evt.submission.progress"
+#define SUB_JUDGED_SUBJECT "cc.evt.submission.judged"
+#define SUB_REJUDGED_SUBJECT "cc.evt.submission.rejudged"
+#define SUB_DURABLE "submission"
+
+/* Settings (one row each in main.c; env CC_<NAME>). */
+typedef struct sub_settings {
+    char *pg_conninfo;
+    char *migrations;
+    char *languages;        /* the judge's language table (YAML) */
+    int64_t max_source;     /* bytes of all files of one submission */
+    int64_t max_files;
+    int64_t max_queued;     /* a user's submissions not yet judged */
+    int64_t rate_per_min;   /* a user's submissions per minute */
+    bool check_toolchains;  /* probe toolchain paths at start */
+} sub_settings;
+
+typedef struct sub_state {
+    cc_actor *actor;
+    const sub_settings *cfg;
+    cc_pg *pg;
+    cc_outbox_relay *relay;
+    judge_langs *langs;
+    bool *available; /* per row of langs, probed once at start (stat) */
+    cc_js_consumer *consumer;
+    bool setup_pending;
+    bool stopping;
+    bool check_toolchains;
+} sub_state;
+
+/* The actor's state, from a handler's actor argument. */
+sub_state *sub_state_of(void *actor);
+
+/* ---- handlers (cc_rpc_fn) ----------------------------------------------- */
+void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_languages(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_rejudge(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_rejudge_problem(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+/* Whether lang's toolchain was present at start. */
+bool sub_lang_available(const sub_state *st, const judge_lang *lang);
+
+/* ---- events.c ----------------------------------------------------------- */
+
+/* Starts consuming judge progress and results (the durable consumer is
+ * created on the thread pool first). */
+cc_status sub_events_start(sub_state *st);
+
+/* ---- util.c ------------------------------------------------------------- */
+
+typedef enum { SUB_ANON, SUB_USER, SUB_SETTER, SUB_ADMIN } sub_role;
+
+/* The caller from the envelope principal "<user id>:<role>": id (64
+ * bytes, "" when anonymous) and role. */
+sub_role sub_principal(const cc_rpc_call *call, char id[64]);
+/* True for a canonical UUID text (36 chars, lowercase or uppercase hex). */
+bool sub_uuid_ok(const char *s);
+/* A fresh random (version 4) UUID in out (37 bytes). */
+void sub_uuid_new(char out[37]);
+/* Answers a failed query: statuses a caller can act on pass through, the
+ * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
+void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
+
+/* The columns sub_from_row reads, in order. */
+#define SUB_COLS                                                                                   \
+    "s.id::text, s.user_id, s.problem, s.problem_version, s.language, s.status, s.verdict, "     \
+    "s.score, s.max_score, s.test_index, s.test_count, s.attempt, "                               \
+    "extract(epoch from s.created_at)::bigint, "                                                   \
+    "coalesce(extract(epoch from s.judged_at)::bigint, 0), s.sandbox_ms"
+#define SUB_NCOLS 15
+/* A Submission from row (SUB_COLS from column 0) in the call's arena, with
+ * no tests or files. NULL when out of memory. */
+Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);
+
+/* Publishes a best-effort live update for user_id on cc.live.user.<id>:
+ * a JSON object {"type":"submission","id","status","verdict",
+ * "testIndex","testCount","attempt", optionally "test":{...} and
+ * "score"}. test may be NULL. */
+void sub_live(sub_state *st, const cc_envelope *env, const char *user_id, const char *id,
+              uint32_t attempt, const char *status, const char *verdict, int test_index,
+              int test_count, const Codecourt__V1__TestResult *test, double score);
+
+/* Adds the outbox row that queues job (attempt set by the caller) inside
+ * tx, with Nats-Msg-Id job-<id>-<attempt>. */
+cc_status sub_queue_job(cc_pg_tx *tx, const cc_envelope *env, const Codecourt__V1__JudgeJob *job);
+
+#endif

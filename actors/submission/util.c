@@ -1,0 +1,166 @@
+/* Helpers the message families share: the caller, ids, database errors,
+ * rows to messages, live updates and queueing a judge job. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "sub.h"
+
+sub_role sub_principal(const cc_rpc_call *call, char id[64])
+{
+    const char *p = cc_rpc_envelope(call)->principal;
+    const char *colon = strrchr(p, ':');
+    id[0] = '\0';
+    if (!p[0] || !colon || colon == p || (size_t)(colon - p) >= 64)
+        return SUB_ANON;
+    memcpy(id, p, (size_t)(colon - p));
+    id[colon - p] = '\0';
+    const char *role = colon + 1;
+    if (!strcmp(role, "admin"))
+        return SUB_ADMIN;
+    if (!strcmp(role, "setter"))
+        return SUB_SETTER;
+    return SUB_USER;
+}
+
+bool sub_uuid_ok(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-'
+                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+void sub_uuid_new(char out[37])
+{
+    char h[33];
+    cc_random_hex(h, 32);
+    h[12] = '4';                                  /* version 4 */
+    h[16] = "89ab"[(h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3]; /* variant 10xx */
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+}
+
+void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
+{
+    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_CONFLICT ||
+        s == CC_EXISTS || s == CC_NOT_FOUND || s == CC_LIMIT) {
+        /* A full pool or a lost database is temporary: the client retries
+         * (503 with Retry-After at the gateway). */
+        cc_status out = (s == CC_CLOSED || s == CC_LIMIT || s == CC_TIMEOUT) ? CC_UNAVAILABLE : s;
+        cc_rpc_fail(call, out, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
+        return;
+    }
+    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
+           "error", errmsg ? errmsg : cc_status_str(s));
+    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
+}
+
+static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
+{
+    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c),
+                            (size_t)cc_pg_len(r, row, c));
+}
+
+static int64_t num(const cc_pg_result *r, int row, int c)
+{
+    int64_t v = 0;
+    cc_pg_get_int64(r, row, c, &v);
+    return v;
+}
+
+Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row)
+{
+    Codecourt__V1__Submission *s = cc_arena_alloc(cc_rpc_arena(call), sizeof *s);
+    if (!s)
+        return NULL;
+    codecourt__v1__submission__init(s);
+    s->id = col(call, r, row, 0);
+    s->user_id = col(call, r, row, 1);
+    s->problem = col(call, r, row, 2);
+    s->problem_version = col(call, r, row, 3);
+    s->language = col(call, r, row, 4);
+    s->status = col(call, r, row, 5);
+    s->verdict = col(call, r, row, 6);
+    s->score = strtod(cc_pg_get(r, row, 7), NULL);
+    s->max_score = strtod(cc_pg_get(r, row, 8), NULL);
+    s->test_index = (int32_t)num(r, row, 9);
+    s->test_count = (int32_t)num(r, row, 10);
+    s->attempt = (uint32_t)num(r, row, 11);
+    s->created_at = num(r, row, 12);
+    s->judged_at = num(r, row, 13);
+    s->sandbox_ms = num(r, row, 14);
+    if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
+        !s->status || !s->verdict)
+        return NULL;
+    return s;
+}
+
+void sub_live(sub_state *st, const cc_envelope *env, const char *user_id, const char *id,
+              uint32_t attempt, const char *status, const char *verdict, int test_index,
+              int test_count, const Codecourt__V1__TestResult *test, double score)
+{
+    if (!user_id || !user_id[0] || strlen(user_id) > 64)
+        return;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "type", "submission", "id", id,
+                          "status", status, "verdict", verdict ? verdict : "", "testIndex",
+                          test_index, "testCount", test_count, "attempt", (int)attempt);
+    if (!o)
+        return;
+    if (!strcmp(status, "judged"))
+        json_object_set_new(o, "score", json_real(score));
+    if (test)
+        json_object_set_new(
+            o, "test",
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:s}", "name",
+                      test->name ? test->name : "", "verdict", test->verdict ? test->verdict : "",
+                      "cpuMs", (json_int_t)test->cpu_ms, "wallMs", (json_int_t)test->wall_ms,
+                      "memoryKib", (json_int_t)test->memory_kib, "exitCode", test->exit_code,
+                      "signal", test->signal, "message", test->message ? test->message : ""));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return;
+    char subject[96];
+    snprintf(subject, sizeof subject, "cc.live.user.%s", user_id);
+    cc_envelope e;
+    if (env)
+        cc_envelope_child(&e, env, "application/json");
+    else
+        cc_envelope_new(&e, "application/json");
+    e.principal[0] = '\0';
+    cc_bus_publish(cc_actor_bus(st->actor), subject, &e, NULL, text, strlen(text));
+    free(text);
+}
+
+cc_status sub_queue_job(cc_pg_tx *tx, const cc_envelope *env, const Codecourt__V1__JudgeJob *job)
+{
+    size_t len = protobuf_c_message_get_packed_size(&job->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return cc_err_set(CC_NOMEM, "out of memory");
+    protobuf_c_message_pack(&job->base, buf);
+    char msg_id[160];
+    snprintf(msg_id, sizeof msg_id, "job-%s-%" PRIu32, job->submission_id, job->attempt);
+    /* The job is the system's work, not the user's: judges fetch test
+     * data as the service, so the user's principal stays behind (the
+     * correlation id and trace go along). */
+    cc_envelope e;
+    if (env)
+        cc_envelope_child(&e, env, NULL);
+    else
+        cc_envelope_new(&e, NULL);
+    e.principal[0] = '\0';
+    cc_status s = cc_outbox_add(tx, SUB_JOB_SUBJECT, &e, "codecourt.v1.JudgeJob", msg_id, buf,
+                                len, NULL, NULL);
+    free(buf);
+    return s;
+}

@@ -1,0 +1,393 @@
+/* bench-gateway: issue 4's gateway benchmark in one run, with h2load
+ * (nghttp2-client) as the only client.
+ *
+ *  1. Authenticated GET /v1/users/me through cc-gateway, NATS and cc-user
+ *     against a static file of the same size served by bench-h2o-static
+ *     (the same h2o library and listener setup, h2o's own file handler):
+ *     same h2load, same connections and streams, over h2c on 127.0.0.1.
+ *     Prints req/s, p99 and the ratio (target >= 0.15x).
+ *  2. bcrypt alone: crypt_r at cc-user's cost on one thread per core.
+ *  3. A login storm through the gateway: logins/s against (2) (target
+ *     >= 0.9x), while authenticated GETs run alongside at a fixed rate;
+ *     their p99 against the same GETs with no storm (target <= 2x).
+ *
+ * Servers (NATS, PostgreSQL, Redis) are started by cclocal in a temporary
+ * folder on free loopback ports and stopped at the end.
+ * Usage: bench-gateway [--cost N] [--seconds S] [--clients C] [--streams M] */
+#include <crypt.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cc/local.h"
+#include "cc/log.h"
+
+static cc_local_stack stack;
+static cc_local_proc procs[3];
+static int nprocs;
+static char dir[4096];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-gateway: %s (logs in %s)\n", what, dir);
+    for (int i = nprocs - 1; i >= 0; i--)
+        cc_local_proc_stop(&procs[i], SIGTERM, 10000);
+    cc_local_stack_stop(&stack);
+    exit(1);
+}
+
+static void spawn(const char *name, const char *bin, const char *const *args)
+{
+    char path[4200], log[4200];
+    snprintf(path, sizeof path, "%s/%s", CC_BIN_DIR, bin);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    const char *argv[40] = {path};
+    int n = 1;
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
+    if (cc_local_spawn(&procs[nprocs], &o) != CC_OK)
+        die("cannot spawn");
+    nprocs++;
+}
+
+/* ---- HTTP with libcurl (setup only) --------------------------------------------- */
+
+typedef struct {
+    char *p;
+    size_t n;
+} buf;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    buf *b = ud;
+    char *nb = realloc(b->p, b->n + sz * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + b->n, p, sz * n);
+    b->p = nb;
+    b->n += sz * n;
+    b->p[b->n] = '\0';
+    return sz * n;
+}
+
+static long http(const char *method, const char *url, const char *body, const char *token,
+                 buf *out)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[4200];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hl = curl_slist_append(hl, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    long st = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    return st;
+}
+
+static bool wait_ok(const char *url, int ms)
+{
+    for (int w = 0; w < ms; w += 100) {
+        buf b = {0};
+        long st = http("GET", url, NULL, NULL, &b);
+        free(b.p);
+        if (st == 200)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+/* ---- h2load ------------------------------------------------------------------------ */
+
+typedef struct {
+    double rps;      /* as h2load reports */
+    long ok, total;  /* 2xx, requests done */
+    double p50_ms, p99_ms;
+    double seconds;
+} load;
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static FILE *h2load_start(const char *args, const char *log)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "h2load %s --log-file=%s 2>&1", args, log);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        die("cannot run h2load (apt-get install nghttp2-client)");
+    return f;
+}
+
+static load h2load_end(FILE *f, const char *log, bool show)
+{
+    load l = {0};
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        if (show)
+            fputs(line, stderr);
+        char *p;
+        if ((p = strstr(line, "finished in ")))
+            sscanf(p, "finished in %lfs, %lf req/s", &l.seconds, &l.rps);
+        if ((p = strstr(line, "status codes: ")))
+            l.ok = strtol(p + 14, NULL, 10);
+        if ((p = strstr(line, "requests: ")))
+            l.total = strtol(p + 10, NULL, 10);
+    }
+    if (pclose(f) != 0)
+        die("h2load failed");
+    /* Latencies from the per-request log: start (us), status, duration (us). */
+    FILE *lf = fopen(log, "r");
+    size_t n = 0, cap = 1 << 16;
+    double *d = malloc(cap * sizeof *d);
+    long long t0, dur;
+    int status;
+    while (lf && fscanf(lf, "%lld %d %lld", &t0, &status, &dur) == 3) {
+        if (n == cap)
+            d = realloc(d, (cap *= 2) * sizeof *d);
+        d[n++] = (double)dur / 1000.0;
+    }
+    if (lf)
+        fclose(lf);
+    if (n > 0) {
+        qsort(d, n, sizeof *d, cmp_d);
+        l.p50_ms = d[n / 2];
+        l.p99_ms = d[(size_t)((double)n * 0.99) < n ? (size_t)((double)n * 0.99) : n - 1];
+    }
+    free(d);
+    return l;
+}
+
+static load h2load(const char *args, const char *log)
+{
+    return h2load_end(h2load_start(args, log), log, getenv("BENCH_DEBUG") != NULL);
+}
+
+/* ---- bcrypt alone ------------------------------------------------------------------- */
+
+static char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+static double bc_seconds;
+
+static void *bc_thread(void *ud)
+{
+    long *count = ud;
+    struct crypt_data *cd = calloc(1, sizeof *cd);
+    double end = now_s() + bc_seconds;
+    while (now_s() < end) {
+        crypt_r("benchpassword", setting, cd);
+        (*count)++;
+    }
+    free(cd);
+    return NULL;
+}
+
+static double bcrypt_rate(int cost, int threads, double seconds)
+{
+    char rnd[16] = "0123456789abcdef";
+    if (!crypt_gensalt_rn("$2b$", (unsigned long)cost, rnd, sizeof rnd, setting, sizeof setting))
+        die("crypt_gensalt_rn failed");
+    bc_seconds = seconds;
+    pthread_t t[64];
+    long counts[64] = {0};
+    double start = now_s();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, bc_thread, &counts[i]);
+    long total = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        total += counts[i];
+    }
+    return (double)total / (now_s() - start);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static long arg(int argc, char **argv, const char *name, long dflt)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return strtol(argv[i + 1], NULL, 10);
+    return dflt;
+}
+
+int main(int argc, char **argv)
+{
+    int cost = (int)arg(argc, argv, "--cost", 12);
+    int secs = (int)arg(argc, argv, "--seconds", 5);
+    int clients = (int)arg(argc, argv, "--clients", 4);
+    int streams = (int)arg(argc, argv, "--streams", 16);
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    cc_log_init("bench-gateway", CC_LOG_WARN);
+    curl_global_init(CURL_GLOBAL_ALL);
+    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK)
+        die("cannot start NATS, PostgreSQL and Redis");
+    cc_local_guard(&stack);
+    snprintf(dir, sizeof dir, "%s", stack.dir);
+    uint16_t um, gm, gp, sp;
+    if (cc_local_free_port(&um) || cc_local_free_port(&gm) || cc_local_free_port(&gp) ||
+        cc_local_free_port(&sp))
+        die("no free ports");
+    static char a[16][4400];
+    snprintf(a[0], sizeof a[0], "--nats-url=%s", stack.nats_url);
+    snprintf(a[1], sizeof a[0], "--redis-url=%s", stack.redis_url);
+    snprintf(a[2], sizeof a[0], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user"));
+    snprintf(a[3], sizeof a[0], "--metrics-port=%u", um);
+    snprintf(a[4], sizeof a[0], "--jwt-key=%s/jwt-key.pem", dir);
+    snprintf(a[5], sizeof a[0], "--bcrypt-cost=%d", cost);
+    spawn("cc-user", "cc-user",
+          (const char *[]){a[0], a[1], a[2], a[3], a[4], a[5], "--log-level=warn", NULL});
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", um);
+    if (!wait_ok(url, 30000))
+        die("cc-user not ready");
+    snprintf(a[6], sizeof a[0], "--http-port=%u", gp);
+    snprintf(a[7], sizeof a[0], "--metrics-port=%u", gm);
+    snprintf(a[8], sizeof a[0], "--max-streams=%d", streams > 100 ? streams : 100);
+    spawn("cc-gateway", "cc-gateway",
+          (const char *[]){a[0], a[1], a[6], "--https-port=-1", a[7], a[4], a[8],
+                           "--rate-period=1s", "--rate-anon=1000000", "--rate-user=1000000",
+                           "--rate-auth=1000000", "--burst-anon=1000000",
+                           "--burst-user=1000000", "--burst-auth=1000000", "--log-level=warn",
+                           NULL});
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", gp);
+    if (!wait_ok(url, 30000))
+        die("cc-gateway not ready");
+
+    /* One account; its token for the GETs. */
+    char base[128], token[4096] = "";
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", gp);
+    buf b = {0};
+    snprintf(url, sizeof url, "%s/v1/users", base);
+    if (http("POST", url,
+             "{\"username\":\"bench\",\"email\":\"bench@example.org\","
+             "\"password\":\"benchpassword\"}",
+             NULL, &b) != 201)
+        die("register failed");
+    free(b.p);
+    b = (buf){0};
+    snprintf(url, sizeof url, "%s/v1/auth/login", base);
+    if (http("POST", url, "{\"username\":\"bench\",\"password\":\"benchpassword\"}", NULL, &b) !=
+        200)
+        die("login failed");
+    const char *k = strstr(b.p, "\"accessToken\":\"");
+    if (!k)
+        die("no token");
+    k += 15;
+    snprintf(token, sizeof token, "%.*s", (int)strcspn(k, "\""), k);
+    free(b.p);
+    b = (buf){0};
+    snprintf(url, sizeof url, "%s/v1/users/me", base);
+    if (http("GET", url, NULL, token, &b) != 200)
+        die("GET /v1/users/me failed");
+    /* The static file has the size of that answer. */
+    char sdir[4200], sfile[4300];
+    snprintf(sdir, sizeof sdir, "%s/static", dir);
+    snprintf(sfile, sizeof sfile, "%s/me.json", sdir);
+    mkdir(sdir, 0755);
+    FILE *sf = fopen(sfile, "w");
+    fwrite(b.p, 1, b.n, sf);
+    fclose(sf);
+    size_t body_len = b.n;
+    free(b.p);
+    char sport[16];
+    snprintf(sport, sizeof sport, "%u", sp);
+    spawn("h2o-static", "bench-h2o-static", (const char *[]){sport, sdir, NULL});
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/me.json", sp);
+    if (!wait_ok(url, 10000))
+        die("bench-h2o-static not ready");
+    char loginbody[4300];
+    snprintf(loginbody, sizeof loginbody, "%s/login.json", dir);
+    sf = fopen(loginbody, "w");
+    fputs("{\"username\":\"bench\",\"password\":\"benchpassword\"}", sf);
+    fclose(sf);
+
+    printf("bench-gateway: %d cores, h2load -c %d -m %d for %ds each, h2c on 127.0.0.1, "
+           "%zu-byte bodies, bcrypt cost %d\n\n",
+           cores, clients, streams, secs, body_len, cost);
+    char args[6000], log1[4300], log2[4300];
+    snprintf(log1, sizeof log1, "%s/h2load-1.log", dir);
+    snprintf(log2, sizeof log2, "%s/h2load-2.log", dir);
+
+    /* 1. proxied GET against static, same client settings; a warm-up each. */
+    snprintf(args, sizeof args,
+             "-t 1 -c %d -m %d -D %d --warm-up-time=1 -H 'authorization: Bearer %s' "
+             "%s/v1/users/me",
+             clients, streams, secs, token, base);
+    load me = h2load(args, log1);
+    snprintf(args, sizeof args, "-t 1 -c %d -m %d -D %d --warm-up-time=1 http://127.0.0.1:%u/me.json",
+             clients, streams, secs, sp);
+    load st = h2load(args, log2);
+    printf("GET /v1/users/me (gateway->NATS->cc-user): %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  "
+           "(%ld of %ld 2xx)\n",
+           me.rps, me.p50_ms, me.p99_ms, me.ok, me.total);
+    printf("GET /me.json (h2o static file)            : %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  "
+           "(%ld of %ld 2xx)\n",
+           st.rps, st.p50_ms, st.p99_ms, st.ok, st.total);
+    printf("ratio proxied/static                      : %9.3fx  (target >= 0.15x)\n\n",
+           st.rps > 0 ? me.rps / st.rps : 0);
+
+    /* 2. bcrypt alone, one thread per core. */
+    double bc = bcrypt_rate(cost, cores, 3.0);
+    printf("bcrypt alone (cost %d, %d threads)         : %9.1f hashes/s\n", cost, cores, bc);
+
+    /* 3. GETs at a fixed rate, idle, then alongside a login storm. */
+    int rps = 100;
+    snprintf(args, sizeof args,
+             "-t 1 -c 2 -m 1 --rps=%d -D %d -H 'authorization: Bearer %s' %s/v1/users/me", rps / 2,
+             secs * 2, token, base);
+    load idle = h2load(args, log1);
+    FILE *gets = h2load_start(args, log1);
+    char sargs[6000];
+    snprintf(sargs, sizeof sargs,
+             "-t 1 -c %d -m 1 -D %d -d %s -H 'content-type: application/json' "
+             "%s/v1/auth/login",
+             cores * 4, secs * 2, loginbody, base);
+    load storm = h2load(sargs, log2);
+    load busy = h2load_end(gets, log1, false);
+    double logins = storm.seconds > 0 ? (double)storm.ok / storm.seconds : 0;
+    printf("login storm (%d clients)                   : %9.1f logins/s  (%ld of %ld 2xx)  "
+           "= %.2fx bcrypt alone (target >= 0.9x)\n",
+           cores * 4, logins, storm.ok, storm.total, bc > 0 ? logins / bc : 0);
+    printf("GETs at %d req/s, idle                    : p50 %7.2f ms  p99 %7.2f ms\n", rps,
+           idle.p50_ms, idle.p99_ms);
+    printf("GETs at %d req/s, during the storm        : p50 %7.2f ms  p99 %7.2f ms  = %.2fx idle "
+           "p99 (target <= 2x)\n",
+           rps, busy.p50_ms, busy.p99_ms, idle.p99_ms > 0 ? busy.p99_ms / idle.p99_ms : 0);
+
+    for (int i = nprocs - 1; i >= 0; i--)
+        cc_local_proc_stop(&procs[i], SIGTERM, 10000);
+    cc_local_stack_stop(&stack);
+    cc_local_unguard(&stack);
+    curl_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,202 @@
+/* See cctest_http.h. */
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cctest_http.h"
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    cct_resp *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    cct_resp *r = ud;
+    size_t k = sz * n;
+    if (r->hlen + k < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, k);
+        r->hlen += k;
+        r->headers[r->hlen] = '\0';
+    }
+    return k;
+}
+
+void cct_resp_free(cct_resp *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (char *line = r->headers; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t l = strcspn(v, "\r\n");
+            snprintf(out, cap, "%.*s", (int)l, v);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+cct_resp cct_req_url(const char *method, const char *url, const char *body, const char *token,
+                     const char *extra)
+{
+    cct_resp r = {0};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, strncmp(url, "https", 5) == 0
+                                                  ? CURL_HTTP_VERSION_2TLS
+                                                  : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    char *auth = NULL;
+    if (token) {
+        size_t n = strlen(token) + 32;
+        auth = malloc(n);
+        snprintf(auth, n, "Authorization: Bearer %s", token);
+        hl = curl_slist_append(hl, auth);
+    }
+    if (extra)
+        hl = curl_slist_append(hl, extra);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r.version);
+    if (r.body)
+        r.json = json_loads(r.body, 0, NULL);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    free(auth);
+    if (getenv("TEST_DEBUG"))
+        fprintf(stderr, "%s %s <- %ld %.300s\n", method, url, r.status, r.body ? r.body : "");
+    return r;
+}
+
+cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
+                 const char *token)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
+    return cct_req_url(method, url, body, token, NULL);
+}
+
+long cct_status(uint16_t port, const char *method, const char *path, const char *body,
+                const char *token)
+{
+    cct_resp r = cct_req(port, method, path, body, token);
+    long st = r.status;
+    cct_resp_free(&r);
+    return st;
+}
+
+const char *cct_jstr(cct_resp *r, const char *key)
+{
+    const char *s = json_string_value(json_object_get(r->json, key));
+    return s ? s : "";
+}
+
+char *cct_fmt(const char *f, ...)
+{
+    static char bufs[48][1024];
+    static int next;
+    char *b = bufs[next++ % 48];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(b, 1024, f, ap);
+    va_end(ap);
+    return b;
+}
+
+void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
+               const char *log_dir, const char *const *args)
+{
+    char path[4200], log[4200];
+    snprintf(path, sizeof path, "%s/%s", bin_dir, bin);
+    snprintf(log, sizeof log, "%s/%s.log", log_dir, name);
+    const char *argv[40] = {path};
+    int n = 1;
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
+    assert_int_equal(cc_local_spawn(p, &o), CC_OK);
+}
+
+bool cct_wait_status(uint16_t port, const char *path, long want, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 100) {
+        if (cct_status(port, "GET", path, NULL, NULL) == want)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+char *cct_base64(const void *p, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+void cct_sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char d[32];
+    unsigned int dl = 0;
+    EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+long cct_unbase64(const char *s, size_t n, unsigned char *out)
+{
+    if (n % 4 != 0)
+        return -1;
+    int k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    if (k < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    if (n >= 1 && s[n - 1] == '=')
+        k--;
+    if (n >= 2 && s[n - 2] == '=')
+        k--;
+    return k;
+}

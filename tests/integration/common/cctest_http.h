@@ -1,0 +1,56 @@
+/* Helpers shared by the end-to-end tests that drive cc-gateway over real
+ * HTTP/2 with libcurl (tests/integration/problem_gateway, and the gateway
+ * limits tests): requests, responses, headers, process spawning. They
+ * call cmocka's assertions, so include <cmocka.h> before using them. */
+#ifndef CCTEST_HTTP_H
+#define CCTEST_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cc/local.h"
+
+typedef struct cct_resp {
+    long status;
+    long version;
+    char *body;
+    size_t len;
+    char headers[8192];
+    size_t hlen;
+    json_t *json;
+} cct_resp;
+
+/* One request to url (http: HTTP/2 with prior knowledge, https: ALPN h2).
+ * body may be NULL, token (a bearer token) may be NULL, extra is one more
+ * header line or NULL. Free the result with cct_resp_free. */
+cct_resp cct_req_url(const char *method, const char *url, const char *body, const char *token,
+                     const char *extra);
+/* The same against http://127.0.0.1:port path. */
+cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
+                 const char *token);
+long cct_status(uint16_t port, const char *method, const char *path, const char *body,
+                const char *token);
+void cct_resp_free(cct_resp *r);
+/* A response header's value (name in lowercase), copied to out, or NULL. */
+const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap);
+/* A string member of the JSON body, "" when absent. */
+const char *cct_jstr(cct_resp *r, const char *key);
+/* printf into one of 48 rotating static buffers of 1 KiB. */
+char *cct_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+/* Spawns bin_dir/bin with args (NULL-terminated), logging to
+ * log_dir/name.log. */
+void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
+               const char *log_dir, const char *const *args);
+/* Polls GET path until it answers want, for up to ms. */
+bool cct_wait_status(uint16_t port, const char *path, long want, int ms);
+/* Base64 of n bytes (malloc'd). */
+char *cct_base64(const void *p, size_t n);
+/* Decodes standard base64 (padding allowed) into out (3/4 of n bytes at
+ * most); the byte count, or -1. */
+long cct_unbase64(const char *s, size_t n, unsigned char *out);
+/* Lowercase hex SHA-256 of n bytes. */
+void cct_sha256_hex(const void *p, size_t n, char out[65]);
+
+#endif

@@ -1,0 +1,429 @@
+/* cc-gateway's connection limits and live-socket rules, end to end: the
+ * HTTP/1.1 slow-request cut, the HTTP/2 idle timeout, the concurrent
+ * streams limit (requests beyond it wait their turn on the connection),
+ * 431 for oversized headers, the WebSocket token sent as a subprotocol,
+ * and live sockets closed (1008) once their token is revoked or expires.
+ * One gateway with tight limits, cc-user with 4-second access tokens. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nats/nats.h>
+
+#include "cc/local.h"
+#include "cc/log.h"
+#include "cctest_http.h"
+
+#define fmt cct_fmt
+
+static cc_local_stack stack;
+static cc_local_proc user_proc, gw;
+static char dir[4096];
+static uint16_t port;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int group_setup(void **state)
+{
+    cc_log_init("test-gateway-limits", CC_LOG_WARN);
+    curl_global_init(CURL_GLOBAL_ALL);
+    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK) {
+        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+        return -1;
+    }
+    cc_local_guard(&stack);
+    snprintf(dir, sizeof dir, "%s", stack.dir);
+    const char *key = fmt("--jwt-key=%s/jwt-key.pem", dir);
+    uint16_t um, gm;
+    if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&gm) != CC_OK ||
+        cc_local_free_port(&port) != CC_OK)
+        return -1;
+    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
+              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+                               fmt("--redis-url=%s", stack.redis_url),
+                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                               fmt("--metrics-port=%u", um), key, "--bcrypt-cost=4",
+                               "--access-ttl=4s", NULL});
+    if (!cct_wait_status(um, "/readyz", 200, 30000))
+        return -1;
+    cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
+              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+                               fmt("--redis-url=%s", stack.redis_url),
+                               fmt("--http-port=%u", port), "--https-port=-1",
+                               fmt("--metrics-port=%u", gm), key, "--rate-auth=100000",
+                               "--burst-auth=100000", "--rate-user=100000",
+                               "--burst-user=100000", "--rate-anon=100000",
+                               "--burst-anon=100000", "--req-timeout=500ms",
+                               "--idle-timeout=500ms", "--max-streams=2", "--max-header=2k",
+                               "--live-check=200ms", "--rpc-timeout=1s", NULL});
+    if (!cct_wait_status(port, "/readyz", 200, 30000))
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    cc_local_proc_stop(&gw, SIGTERM, 10000);
+    cc_local_proc_stop(&user_proc, SIGTERM, 10000);
+    cc_local_stack_stop(&stack);
+    cc_local_unguard(&stack);
+    curl_global_cleanup();
+    nats_Close();
+    return 0;
+}
+
+static int tcp(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Reads until EOF or ms pass; the milliseconds until EOF (-1: none). The
+ * bytes read go to out (cap). */
+static long until_eof(int fd, int ms, char *out, size_t cap, size_t *got)
+{
+    uint64_t start = now_ms();
+    *got = 0;
+    for (;;) {
+        long left = (long)ms - (long)(now_ms() - start);
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) != 1)
+            return -1;
+        char buf[4096];
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k <= 0)
+            return (long)(now_ms() - start);
+        size_t n = (size_t)k < cap - *got ? (size_t)k : cap - *got;
+        memcpy(out + *got, buf, n);
+        *got += n;
+    }
+}
+
+static void test_slow_request(void **state)
+{
+    /* Headers that never finish: cut after req-timeout (500 ms). */
+    int fd = tcp();
+    const char *part = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1";
+    assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
+    char out[4096];
+    size_t got;
+    long t = until_eof(fd, 5000, out, sizeof out, &got);
+    assert_true(t >= 300 && t < 3000);
+    close(fd);
+    /* A body that never finishes, likewise. */
+    fd = tcp();
+    const char *hdr = "POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                      "application/json\r\nContent-Length: 100\r\n\r\n{\"username\":";
+    assert_int_equal(write(fd, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+    t = until_eof(fd, 5000, out, sizeof out, &got);
+    assert_true(t >= 300 && t < 3000);
+    close(fd);
+    /* A whole request in time is served. */
+    fd = tcp();
+    const char *full = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    assert_int_equal(write(fd, full, strlen(full)), (ssize_t)strlen(full));
+    t = until_eof(fd, 5000, out, sizeof out, &got);
+    assert_true(t >= 0);
+    out[got < sizeof out ? got : sizeof out - 1] = '\0';
+    assert_non_null(strstr(out, " 200 "));
+    close(fd);
+}
+
+static void test_idle_timeout(void **state)
+{
+    /* An HTTP/2 connection (prior knowledge) that does nothing after its
+     * SETTINGS: a GOAWAY and the close after idle-timeout (500 ms). */
+    int fd = tcp();
+    static const unsigned char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                         "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    assert_int_equal(write(fd, hello, sizeof hello - 1), (ssize_t)(sizeof hello - 1));
+    char out[8192];
+    size_t got;
+    long t = until_eof(fd, 5000, out, sizeof out, &got);
+    assert_true(t >= 300 && t < 3000);
+    /* Among the frames: a GOAWAY (type 7). */
+    bool goaway = false;
+    for (size_t off = 0; off + 9 <= got;) {
+        size_t len = (size_t)(unsigned char)out[off] << 16 |
+                     (size_t)(unsigned char)out[off + 1] << 8 | (unsigned char)out[off + 2];
+        if (out[off + 3] == 7)
+            goaway = true;
+        off += 9 + len;
+    }
+    assert_true(goaway);
+    close(fd);
+}
+
+static void test_header_limit(void **state)
+{
+    char big[3100] = "X-Padding: ";
+    memset(big + 11, 'a', 3000);
+    big[3011] = '\0';
+    cct_resp r = cct_req_url("GET", fmt("http://127.0.0.1:%u/v1/users/me", port), NULL, NULL,
+                             big);
+    assert_int_equal(r.status, 431);
+    assert_string_equal(cct_jstr(&r, "type"),
+                        "https://codecourt.dev/problems/headers-too-large");
+    cct_resp_free(&r);
+    /* Just under the limit is fine (401: the route needs a token). */
+    big[11 + 1500] = '\0';
+    r = cct_req_url("GET", fmt("http://127.0.0.1:%u/v1/users/me", port), NULL, NULL, big);
+    assert_int_equal(r.status, 401);
+    cct_resp_free(&r);
+}
+
+/* ---- live sockets --------------------------------------------------------------------------- */
+
+static void login(const char *name, char *token, size_t cap, char *id, size_t idcap)
+{
+    cct_resp r = cct_req(port, "POST", "/v1/auth/login",
+                         fmt("{\"username\":\"%s\",\"password\":\"password-%s\"}", name, name),
+                         NULL);
+    assert_int_equal(r.status, 200);
+    snprintf(token, cap, "%s", cct_jstr(&r, "accessToken"));
+    snprintf(id, idcap, "%s",
+             json_string_value(json_object_get(json_object_get(r.json, "user"), "id")));
+    cct_resp_free(&r);
+}
+
+/* ---- concurrent streams --------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t at[16];
+    int n;
+    pthread_mutex_t mu;
+} arrivals;
+
+static void on_rpc_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *ud)
+{
+    arrivals *a = ud;
+    pthread_mutex_lock(&a->mu);
+    if (a->n < 16)
+        a->at[a->n++] = now_ms();
+    pthread_mutex_unlock(&a->mu);
+    natsMsg_Destroy(m); /* never answered: the gateway's RPC times out (1 s) */
+}
+
+static void test_max_streams(void **state)
+{
+    /* Requests that are never answered: with max-streams 2, six requests
+     * on one connection reach NATS two at a time, one second (the RPC
+     * timeout) apart. */
+    arrivals a = {.n = 0};
+    pthread_mutex_init(&a.mu, NULL);
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(cct_status(port, "POST", "/v1/users",
+                                "{\"username\":\"streamer\",\"email\":\"s@example.org\","
+                                "\"password\":\"password-streamer\"}",
+                                NULL),
+                     201);
+    char tok[4096], id[64];
+    login("streamer", tok, sizeof tok, id, sizeof id);
+    char auth[4200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    /* A plain subscription sees every GetMe request; cc-user, paused,
+     * answers none of them. */
+    assert_int_equal(natsConnection_Subscribe(&sub, nc, "cc.rpc.user.GetMe", on_rpc_msg, &a),
+                     NATS_OK);
+    natsConnection_Flush(nc);
+    kill(user_proc.pid, SIGSTOP);
+    /* h2load (nghttp2-client): one connection, six streams at once. */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "h2load -n 6 -c 1 -m 6 -H 'authorization: Bearer %s' "
+             "http://127.0.0.1:%u/v1/users/me 2>&1",
+             tok, port);
+    uint64_t start = now_ms();
+    FILE *h = popen(cmd, "r");
+    assert_non_null(h);
+    /* Meanwhile, halfway through the first RPC timeout, count arrivals. */
+    usleep(500000);
+    pthread_mutex_lock(&a.mu);
+    int seen_at_500 = a.n;
+    pthread_mutex_unlock(&a.mu);
+    char out[8192];
+    size_t got = fread(out, 1, sizeof out - 1, h);
+    out[got] = '\0';
+    int rc = pclose(h);
+    uint64_t took = now_ms() - start;
+    kill(user_proc.pid, SIGCONT);
+    if (rc != 0 || !strstr(out, "6 done"))
+        fprintf(stderr, "h2load: %s\n", out);
+    assert_int_equal(rc, 0);
+    /* Every stream completed, each a 504 (no answer within rpc-timeout). */
+    assert_non_null(strstr(out, "6 done"));
+    assert_non_null(strstr(out, "6 5xx"));
+    assert_int_equal(seen_at_500, 2);
+    assert_int_equal(a.n, 6);
+    /* Three waves: the second and third start a timeout after the one before. */
+    assert_true(a.at[2] - a.at[0] >= 800 && a.at[4] - a.at[2] >= 800);
+    assert_true(took >= 2500);
+    /* Without the limit all six would arrive at once. */
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    pthread_mutex_destroy(&a.mu);
+    /* cc-user catches up with what waited for it. */
+    assert_true(cct_wait_status(port, "/readyz", 200, 10000));
+}
+
+/* Opens /v1/live with the token as a subprotocol; the status line and
+ * headers go to head. */
+static int ws_open_proto(const char *protocols, char *head, size_t cap)
+{
+    int fd = tcp();
+    char rq[6000];
+    int n = snprintf(rq, sizeof rq,
+                     "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Protocol: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     protocols);
+    assert_int_equal(write(fd, rq, (size_t)n), n);
+    size_t got = 0;
+    while (got < cap - 1) {
+        ssize_t k = read(fd, head + got, 1);
+        if (k != 1)
+            break;
+        got++;
+        head[got] = '\0';
+        if (got >= 4 && memcmp(head + got - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[got] = '\0';
+    return fd;
+}
+
+/* Reads one frame within ms: its opcode (-1: none), payload into out. */
+static int ws_frame(int fd, int ms, char *out, size_t cap)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    unsigned char h[2];
+    if (read(fd, h, 2) != 2)
+        return -1;
+    size_t len = h[1] & 0x7f;
+    if (len == 126) {
+        unsigned char x[2];
+        if (read(fd, x, 2) != 2)
+            return -1;
+        len = (size_t)x[0] << 8 | x[1];
+    }
+    size_t got = 0;
+    while (got < len) {
+        char c;
+        if (read(fd, &c, 1) != 1)
+            break;
+        if (got < cap - 1)
+            out[got] = c;
+        got++;
+    }
+    out[got < cap ? got : cap - 1] = '\0';
+    return h[0] & 0x0f;
+}
+
+static void test_live_subprotocol_and_revocation(void **state)
+{
+    assert_int_equal(cct_status(port, "POST", "/v1/users",
+                                "{\"username\":\"wsuser\",\"email\":\"ws@example.org\","
+                                "\"password\":\"password-wsuser\"}",
+                                NULL),
+                     201);
+    char tok[4096], id[64], head[2048], buf[512];
+    login("wsuser", tok, sizeof tok, id, sizeof id);
+    /* A bad token as a subprotocol: 401. */
+    int fd = ws_open_proto("cc.live, cc.bearer.not-a-token", head, sizeof head);
+    assert_non_null(strstr(head, " 401 "));
+    close(fd);
+    /* The token as a subprotocol: upgraded, and cc.live chosen (never the token). */
+    fd = ws_open_proto(fmt("cc.live, cc.bearer.%.900s", tok), head, sizeof head);
+    if (strlen(tok) > 900) {
+        close(fd);
+        char *p = malloc(strlen(tok) + 32);
+        snprintf(p, strlen(tok) + 32, "cc.live, cc.bearer.%s", tok);
+        fd = ws_open_proto(p, head, sizeof head);
+        free(p);
+    }
+    assert_non_null(strstr(head, " 101 "));
+    assert_non_null(strcasestr(head, "sec-websocket-protocol: cc.live\r\n"));
+    assert_null(strstr(head, "cc.bearer"));
+    natsConnection *nc = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    int op = -1;
+    for (int i = 0; i < 30 && op != 1; i++) {
+        natsConnection_PublishString(nc, fmt("cc.live.user.%s", id), "{\"hello\":1}");
+        natsConnection_Flush(nc);
+        op = ws_frame(fd, 200, buf, sizeof buf);
+    }
+    assert_int_equal(op, 1);
+    assert_string_equal(buf, "{\"hello\":1}");
+    while (ws_frame(fd, 300, buf, sizeof buf) == 1)
+        ;
+    /* Logging out revokes the token: the socket gets a close frame (1008). */
+    assert_int_equal(cct_status(port, "POST", "/v1/auth/logout", "{}", tok), 200);
+    uint64_t start = now_ms();
+    do
+        op = ws_frame(fd, 2000, buf, sizeof buf);
+    while (op == 1);
+    assert_int_equal(op, 8);
+    assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1008);
+    assert_string_equal(buf + 2, "token revoked");
+    assert_true(now_ms() - start < 2000);
+    close(fd);
+
+    /* An expiring token (4 s here): closed soon after it expires. */
+    login("wsuser", tok, sizeof tok, id, sizeof id);
+    char *p = malloc(strlen(tok) + 32);
+    snprintf(p, strlen(tok) + 32, "cc.bearer.%s", tok);
+    fd = ws_open_proto(p, head, sizeof head);
+    free(p);
+    assert_non_null(strstr(head, " 101 "));
+    assert_null(strcasestr(head, "sec-websocket-protocol")); /* cc.live not offered */
+    start = now_ms();
+    op = ws_frame(fd, 8000, buf, sizeof buf);
+    assert_int_equal(op, 8);
+    assert_string_equal(buf + 2, "token expired");
+    uint64_t t = now_ms() - start;
+    assert_true(t >= 2000 && t < 6500);
+    close(fd);
+    natsConnection_Destroy(nc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slow_request),
+        cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_header_limit),
+        cmocka_unit_test(test_max_streams),
+        cmocka_unit_test(test_live_subprotocol_and_revocation),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
