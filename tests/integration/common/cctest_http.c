@@ -62,10 +62,9 @@ const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap)
     return NULL;
 }
 
-cct_resp cct_req_url(const char *method, const char *url, const char *body, const char *token,
-                     const char *extra)
+CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const char *url,
+                  const char *body, const char *token, const char *extra)
 {
-    cct_resp r = {0};
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -75,35 +74,51 @@ cct_resp cct_req_url(const char *method, const char *url, const char *body, cons
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    char *auth = NULL;
+    *hl = curl_slist_append(NULL, "Content-Type: application/json");
     if (token) {
+        /* curl copies header lines, so the buffer may go right after. */
         size_t n = strlen(token) + 32;
-        auth = malloc(n);
-        snprintf(auth, n, "Authorization: Bearer %s", token);
-        hl = curl_slist_append(hl, auth);
+        char *auth = malloc(n);
+        if (auth) {
+            snprintf(auth, n, "Authorization: Bearer %s", token);
+            *hl = curl_slist_append(*hl, auth);
+            free(auth);
+        }
     }
     if (extra)
-        hl = curl_slist_append(hl, extra);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        *hl = curl_slist_append(*hl, extra);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
+    return c;
+}
+
+void cct_finish(CURL *c, cct_resp *r, struct curl_slist *hl)
+{
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r->version);
+    if (r->body)
+        r->json = json_loads(r->body, 0, NULL);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+}
+
+cct_resp cct_req_url(const char *method, const char *url, const char *body, const char *token,
+                     const char *extra)
+{
+    cct_resp r = {0};
+    struct curl_slist *hl = NULL;
+    CURL *c = cct_prepare(&r, &hl, method, url, body, token, extra);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK)
         fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r.version);
-    if (r.body)
-        r.json = json_loads(r.body, 0, NULL);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    free(auth);
+    cct_finish(c, &r, hl);
     if (getenv("TEST_DEBUG"))
         fprintf(stderr, "%s %s <- %ld %.300s\n", method, url, r.status, r.body ? r.body : "");
     return r;

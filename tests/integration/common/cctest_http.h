@@ -5,6 +5,7 @@
 #ifndef CCTEST_HTTP_H
 #define CCTEST_HTTP_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +28,12 @@ typedef struct cct_resp {
  * header line or NULL. Free the result with cct_resp_free. */
 cct_resp cct_req_url(const char *method, const char *url, const char *body, const char *token,
                      const char *extra);
+/* The two halves of cct_req_url, for tests that drive several requests
+ * at once with a curl multi handle: prepare an easy handle (headers in
+ * *hl), perform it, then cct_finish fills r and frees the handle. */
+CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const char *url,
+                  const char *body, const char *token, const char *extra);
+void cct_finish(CURL *c, cct_resp *r, struct curl_slist *hl);
 /* The same against http://127.0.0.1:port path. */
 cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
                  const char *token);

@@ -28,6 +28,7 @@
 
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cctest_http.h"
 
 static cc_local_stack stack;
 static cc_local_proc user_proc, gw_a, gw_b;
@@ -35,198 +36,31 @@ static char dir[4096], keypath[4200];
 static uint16_t port_a, port_a_tls, port_b;
 static char admin_token[4096];
 
-/* ---- HTTP ------------------------------------------------------------------- */
-
-typedef struct {
-    long status;
-    long version;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-    json_t *json;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    resp *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    resp *r = ud;
-    size_t k = sz * n;
-    if (r->hlen + k < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, p, k);
-        r->hlen += k;
-        r->headers[r->hlen] = '\0';
-    }
-    return k;
-}
-
-static void resp_free(resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-/* A header's value (lowercase name), or NULL. */
-static const char *header(resp *r, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (char *line = r->headers; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t l = strcspn(v, "\r\n");
-            snprintf(out, cap, "%.*s", (int)l, v);
-            return out;
-        }
-    }
-    return NULL;
-}
-
-static CURL *prepare(resp *r, struct curl_slist **hl, const char *method, const char *url,
-                     const char *body, const char *token, const char *extra)
-{
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, strncmp(url, "https", 5) == 0
-                                                  ? CURL_HTTP_VERSION_2TLS
-                                                  : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    char auth[4200];
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        *hl = curl_slist_append(*hl, auth);
-    }
-    if (extra)
-        *hl = curl_slist_append(*hl, extra);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    return c;
-}
-
-static void finish(CURL *c, resp *r, struct curl_slist *hl)
-{
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r->version);
-    if (r->body)
-        r->json = json_loads(r->body, 0, NULL);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    if (getenv("TEST_DEBUG"))
-        fprintf(stderr, "<- %ld %s\n", r->status, r->body ? r->body : "");
-}
-
-static resp req_url(const char *method, const char *url, const char *body, const char *token,
-                    const char *extra)
-{
-    resp r = {0};
-    struct curl_slist *hl;
-    CURL *c = prepare(&r, &hl, method, url, body, token, extra);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
-    finish(c, &r, hl);
-    return r;
-}
-
-static resp req(uint16_t port, const char *method, const char *path, const char *body,
-                const char *token)
-{
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
-    return req_url(method, url, body, token, NULL);
-}
-
-static const char *jstr(resp *r, const char *key)
-{
-    const char *s = json_string_value(json_object_get(r->json, key));
-    return s ? s : "";
-}
+/* HTTP requests, responses and processes: tests/integration/common/cctest_http.h */
 
 /* ---- processes ---------------------------------------------------------------- */
 
-static void spawn(cc_local_proc *p, const char *name, const char *bin, const char *const *args)
-{
-    char path[4200], log[4200];
-    snprintf(path, sizeof path, "%s/%s", CC_BIN_DIR, bin);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    const char *argv[40] = {path};
-    int n = 1;
-    for (int i = 0; args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
-    assert_int_equal(cc_local_spawn(p, &o), CC_OK);
-}
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    static char bufs[48][512];
-    static int next;
-    char *b = bufs[next++ % 48];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, 512, f, ap);
-    va_end(ap);
-    return b;
-}
 
 static void start_gateway(cc_local_proc *p, const char *name, uint16_t port, uint16_t tls,
                           const char *const *extra)
 {
     uint16_t mport;
     assert_int_equal(cc_local_free_port(&mport), CC_OK);
-    const char *args[32] = {fmt("--nats-url=%s", stack.nats_url),
-                            fmt("--redis-url=%s", stack.redis_url),
-                            fmt("--http-port=%u", port),
-                            fmt("--https-port=%d", tls ? (int)tls : -1),
-                            fmt("--metrics-port=%u", mport),
-                            fmt("--jwt-key=%s", keypath),
+    const char *args[32] = {cct_fmt("--nats-url=%s", stack.nats_url),
+                            cct_fmt("--redis-url=%s", stack.redis_url),
+                            cct_fmt("--http-port=%u", port),
+                            cct_fmt("--https-port=%d", tls ? (int)tls : -1),
+                            cct_fmt("--metrics-port=%u", mport),
+                            cct_fmt("--jwt-key=%s", keypath),
                             "--log-level=debug"};
     int n = 7;
     for (int i = 0; extra && extra[i]; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    spawn(p, name, "cc-gateway", args);
+    cct_spawn(p, name, CC_BIN_DIR, "cc-gateway", dir, args);
 }
 
-static bool wait_status(uint16_t port, const char *path, long want, int ms)
-{
-    for (int waited = 0; waited < ms; waited += 100) {
-        resp r = req(port, "GET", path, NULL, NULL);
-        long st = r.status;
-        resp_free(&r);
-        if (st == want)
-            return true;
-        usleep(100000);
-    }
-    return false;
-}
 
 static int group_setup(void **state)
 {
@@ -243,19 +77,19 @@ static int group_setup(void **state)
     if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&port_a) != CC_OK ||
         cc_local_free_port(&port_a_tls) != CC_OK || cc_local_free_port(&port_b) != CC_OK)
         return -1;
-    const char *uargs[] = {fmt("--nats-url=%s", stack.nats_url),
-                           fmt("--redis-url=%s", stack.redis_url),
-                           fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                           fmt("--metrics-port=%u", um),
-                           fmt("--jwt-key=%s", keypath),
+    const char *uargs[] = {cct_fmt("--nats-url=%s", stack.nats_url),
+                           cct_fmt("--redis-url=%s", stack.redis_url),
+                           cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                           cct_fmt("--metrics-port=%u", um),
+                           cct_fmt("--jwt-key=%s", keypath),
                            "--bcrypt-cost=4",
                            "--admin-username=root",
                            "--admin-email=root@example.org",
                            "--admin-password=rootpassword",
                            "--log-level=debug",
                            NULL};
-    spawn(&user_proc, "cc-user", "cc-user", uargs);
-    if (!wait_status(um, "/readyz", 200, 30000)) {
+    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir, uargs);
+    if (!cct_wait_status(um, "/readyz", 200, 30000)) {
         fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", dir);
         return -1;
     }
@@ -267,7 +101,7 @@ static int group_setup(void **state)
     start_gateway(&gw_b, "gw-b", port_b, 0,
                   (const char *[]){"--rate-auth=3", "--burst-auth=3", "--rate-period=3s",
                                    "--rate-limit-fail=closed", NULL});
-    if (!wait_status(port_a, "/readyz", 200, 30000) || !wait_status(port_b, "/readyz", 200, 30000)) {
+    if (!cct_wait_status(port_a, "/readyz", 200, 30000) || !cct_wait_status(port_b, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateways did not become ready (see %s/gw-*.log)\n", dir);
         return -1;
     }
@@ -295,36 +129,36 @@ typedef struct {
 
 static void register_user(const char *name, account *a)
 {
-    resp r = req(port_a, "POST", "/v1/users",
-                 fmt("{\"username\":\"%s\",\"email\":\"%s@example.org\",\"password\":\"password-%s\"}",
+    cct_resp r = cct_req(port_a, "POST", "/v1/users",
+                 cct_fmt("{\"username\":\"%s\",\"email\":\"%s@example.org\",\"password\":\"password-%s\"}",
                      name, name, name),
                  NULL);
     assert_int_equal(r.status, 201);
-    snprintf(a->id, sizeof a->id, "%s", jstr(&r, "id"));
-    resp_free(&r);
+    snprintf(a->id, sizeof a->id, "%s", cct_jstr(&r, "id"));
+    cct_resp_free(&r);
 }
 
 static long login(uint16_t port, const char *name, const char *password, account *a)
 {
-    resp r = req(port, "POST", "/v1/auth/login",
-                 fmt("{\"username\":\"%s\",\"password\":\"%s\"}", name, password), NULL);
+    cct_resp r = cct_req(port, "POST", "/v1/auth/login",
+                 cct_fmt("{\"username\":\"%s\",\"password\":\"%s\"}", name, password), NULL);
     long st = r.status;
     if (st == 200 && a) {
-        snprintf(a->access, sizeof a->access, "%s", jstr(&r, "accessToken"));
-        snprintf(a->refresh, sizeof a->refresh, "%s", jstr(&r, "refreshToken"));
+        snprintf(a->access, sizeof a->access, "%s", cct_jstr(&r, "accessToken"));
+        snprintf(a->refresh, sizeof a->refresh, "%s", cct_jstr(&r, "refreshToken"));
         json_t *u = json_object_get(r.json, "user");
         snprintf(a->id, sizeof a->id, "%s", json_string_value(json_object_get(u, "id")));
     }
-    resp_free(&r);
+    cct_resp_free(&r);
     return st;
 }
 
 static long status_of(uint16_t port, const char *method, const char *path, const char *body,
                       const char *token)
 {
-    resp r = req(port, method, path, body, token);
+    cct_resp r = cct_req(port, method, path, body, token);
     long st = r.status;
-    resp_free(&r);
+    cct_resp_free(&r);
     return st;
 }
 
@@ -336,29 +170,29 @@ static void test_lifecycle(void **state)
     register_user("alice", &alice);
     assert_int_equal(strlen(alice.id), 36);
 
-    resp r = req(port_a, "POST", "/v1/users",
+    cct_resp r = cct_req(port_a, "POST", "/v1/users",
                  "{\"username\":\"ALICE\",\"email\":\"x@example.org\",\"password\":\"12345678\"}",
                  NULL);
     assert_int_equal(r.status, 409);
-    assert_string_equal(jstr(&r, "field"), "username");
-    assert_string_equal(jstr(&r, "type"), "https://codecourt.dev/problems/already-exists");
-    resp_free(&r);
-    r = req(port_a, "POST", "/v1/users",
+    assert_string_equal(cct_jstr(&r, "field"), "username");
+    assert_string_equal(cct_jstr(&r, "type"), "https://codecourt.dev/problems/already-exists");
+    cct_resp_free(&r);
+    r = cct_req(port_a, "POST", "/v1/users",
             "{\"username\":\"alice2\",\"email\":\"Alice@example.org\",\"password\":\"12345678\"}",
             NULL);
     assert_int_equal(r.status, 409);
-    assert_string_equal(jstr(&r, "field"), "email");
-    resp_free(&r);
-    r = req(port_a, "POST", "/v1/users",
+    assert_string_equal(cct_jstr(&r, "field"), "email");
+    cct_resp_free(&r);
+    r = cct_req(port_a, "POST", "/v1/users",
             "{\"username\":\"bob\",\"email\":\"not-an-email\",\"password\":\"12345678\"}", NULL);
     assert_int_equal(r.status, 400);
-    assert_string_equal(jstr(&r, "field"), "email");
-    resp_free(&r);
-    r = req(port_a, "POST", "/v1/users",
+    assert_string_equal(cct_jstr(&r, "field"), "email");
+    cct_resp_free(&r);
+    r = cct_req(port_a, "POST", "/v1/users",
             "{\"username\":\"bob\",\"email\":\"bob@example.org\",\"password\":\"short\"}", NULL);
     assert_int_equal(r.status, 400);
-    assert_string_equal(jstr(&r, "field"), "password");
-    resp_free(&r);
+    assert_string_equal(cct_jstr(&r, "field"), "password");
+    cct_resp_free(&r);
 
     assert_int_equal(login(port_a, "alice", "wrong-password", NULL), 401);
     assert_int_equal(login(port_a, "nobody", "wrong-password", NULL), 401);
@@ -367,59 +201,59 @@ static void test_lifecycle(void **state)
     /* The request id is echoed, and a client's own is kept. */
     char url[256], v[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/users/me", port_a);
-    r = req_url("GET", url, NULL, alice.access, "X-Request-Id: test-req-42");
+    r = cct_req_url("GET", url, NULL, alice.access, "X-Request-Id: test-req-42");
     assert_int_equal(r.status, 200);
     assert_int_equal(r.version, CURL_HTTP_VERSION_2_0);
-    assert_string_equal(jstr(&r, "username"), "alice");
-    assert_string_equal(jstr(&r, "role"), "ROLE_USER");
-    assert_string_equal(jstr(&r, "createdAt") , jstr(&r, "createdAt"));
-    assert_non_null(header(&r, "x-request-id", v, sizeof v));
+    assert_string_equal(cct_jstr(&r, "username"), "alice");
+    assert_string_equal(cct_jstr(&r, "role"), "ROLE_USER");
+    assert_string_equal(cct_jstr(&r, "createdAt") , cct_jstr(&r, "createdAt"));
+    assert_non_null(cct_header(&r, "x-request-id", v, sizeof v));
     assert_string_equal(v, "test-req-42");
     assert_true(json_is_string(json_object_get(r.json, "createdAt"))); /* int64 as a string */
-    resp_free(&r);
+    cct_resp_free(&r);
 
-    r = req(port_a, "PATCH", "/v1/users/me",
+    r = cct_req(port_a, "PATCH", "/v1/users/me",
             "{\"displayName\":\"Alice A.\",\"preferences\":{\"theme\":\"dark\","
             "\"language\":\"cpp17\",\"emailNotifications\":true}}",
             alice.access);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "displayName"), "Alice A.");
+    assert_string_equal(cct_jstr(&r, "displayName"), "Alice A.");
     json_t *prefs = json_object_get(r.json, "preferences");
     assert_string_equal(json_string_value(json_object_get(prefs, "theme")), "dark");
     assert_true(json_is_true(json_object_get(prefs, "emailNotifications")));
-    resp_free(&r);
+    cct_resp_free(&r);
     assert_int_equal(status_of(port_a, "PATCH", "/v1/users/me",
                                "{\"preferences\":{\"theme\":\"neon\"}}", alice.access),
                      400);
 
     /* Refresh rotates; the old token then revokes the whole family. */
     account b = alice;
-    r = req(port_a, "POST", "/v1/auth/refresh",
-            fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL);
+    r = cct_req(port_a, "POST", "/v1/auth/refresh",
+            cct_fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL);
     assert_int_equal(r.status, 200);
-    snprintf(b.refresh, sizeof b.refresh, "%s", jstr(&r, "refreshToken"));
-    snprintf(b.access, sizeof b.access, "%s", jstr(&r, "accessToken"));
+    snprintf(b.refresh, sizeof b.refresh, "%s", cct_jstr(&r, "refreshToken"));
+    snprintf(b.access, sizeof b.access, "%s", cct_jstr(&r, "accessToken"));
     assert_string_not_equal(b.refresh, alice.refresh);
-    resp_free(&r);
+    cct_resp_free(&r);
     assert_int_equal(status_of(port_a, "GET", "/v1/users/me", NULL, b.access), 200);
     assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL),
+                               cct_fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL),
                      401);
     assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               fmt("{\"refreshToken\":\"%s\"}", b.refresh), NULL),
+                               cct_fmt("{\"refreshToken\":\"%s\"}", b.refresh), NULL),
                      401);
 
     /* Logout revokes the access token and its refresh family. */
     assert_int_equal(login(port_a, "alice@example.org", "password-alice", &a2), 200);
     assert_int_equal(status_of(port_a, "POST", "/v1/auth/logout",
-                               fmt("{\"refreshToken\":\"%s\"}", a2.refresh), a2.access),
+                               cct_fmt("{\"refreshToken\":\"%s\"}", a2.refresh), a2.access),
                      200);
-    r = req(port_a, "GET", "/v1/users/me", NULL, a2.access);
+    r = cct_req(port_a, "GET", "/v1/users/me", NULL, a2.access);
     assert_int_equal(r.status, 401);
-    assert_string_equal(jstr(&r, "detail"), "token revoked");
-    resp_free(&r);
+    assert_string_equal(cct_jstr(&r, "detail"), "token revoked");
+    cct_resp_free(&r);
     assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               fmt("{\"refreshToken\":\"%s\"}", a2.refresh), NULL),
+                               cct_fmt("{\"refreshToken\":\"%s\"}", a2.refresh), NULL),
                      401);
 
     /* Admin: list, change a role, disable. */
@@ -428,31 +262,31 @@ static void test_lifecycle(void **state)
     snprintf(admin_token, sizeof admin_token, "%s", root.access);
     assert_int_equal(login(port_a, "alice", "password-alice", &al), 200);
     assert_int_equal(status_of(port_a, "GET", "/v1/admin/users", NULL, al.access), 403);
-    r = req(port_a, "GET", "/v1/admin/users?pageSize=1", NULL, root.access);
+    r = cct_req(port_a, "GET", "/v1/admin/users?pageSize=1", NULL, root.access);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "users")), 1);
-    assert_string_not_equal(jstr(&r, "nextPageToken"), "");
-    resp_free(&r);
-    r = req(port_a, "PUT", fmt("/v1/admin/users/%s/role", al.id), "{\"role\":\"ROLE_SETTER\"}",
+    assert_string_not_equal(cct_jstr(&r, "nextPageToken"), "");
+    cct_resp_free(&r);
+    r = cct_req(port_a, "PUT", cct_fmt("/v1/admin/users/%s/role", al.id), "{\"role\":\"ROLE_SETTER\"}",
             root.access);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "role"), "ROLE_SETTER");
-    resp_free(&r);
-    assert_int_equal(status_of(port_a, "PUT", fmt("/v1/admin/users/%s/role", al.id),
+    assert_string_equal(cct_jstr(&r, "role"), "ROLE_SETTER");
+    cct_resp_free(&r);
+    assert_int_equal(status_of(port_a, "PUT", cct_fmt("/v1/admin/users/%s/role", al.id),
                                "{\"role\":\"ROLE_KING\"}", root.access),
                      400);
     assert_int_equal(status_of(port_a, "PUT", "/v1/admin/users/not-a-uuid/role",
                                "{\"role\":\"ROLE_USER\"}", root.access),
                      400);
-    assert_int_equal(status_of(port_a, "PUT", fmt("/v1/admin/users/%s/disabled", al.id),
+    assert_int_equal(status_of(port_a, "PUT", cct_fmt("/v1/admin/users/%s/disabled", al.id),
                                "{\"disabled\":true}", root.access),
                      200);
     assert_int_equal(status_of(port_a, "GET", "/v1/users/me", NULL, al.access), 401);
     assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               fmt("{\"refreshToken\":\"%s\"}", al.refresh), NULL),
+                               cct_fmt("{\"refreshToken\":\"%s\"}", al.refresh), NULL),
                      401);
     assert_int_equal(login(port_a, "alice", "password-alice", NULL), 403);
-    assert_int_equal(status_of(port_a, "PUT", fmt("/v1/admin/users/%s/disabled", al.id),
+    assert_int_equal(status_of(port_a, "PUT", cct_fmt("/v1/admin/users/%s/disabled", al.id),
                                "{\"disabled\":false}", root.access),
                      200);
     assert_int_equal(login(port_a, "alice", "password-alice", NULL), 200);
@@ -462,7 +296,7 @@ static void test_tls_and_docs(void **state)
 {
     char url[256];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/v1/openapi.json", port_a_tls);
-    resp r = req_url("GET", url, NULL, NULL, NULL);
+    cct_resp r = cct_req_url("GET", url, NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.version, CURL_HTTP_VERSION_2_0); /* ALPN chose h2 */
     json_t *paths = json_object_get(r.json, "paths");
@@ -470,29 +304,29 @@ static void test_tls_and_docs(void **state)
     assert_non_null(json_object_get(json_object_get(json_object_get(r.json, "components"),
                                                     "schemas"),
                                     "codecourt.v1.User"));
-    resp_free(&r);
+    cct_resp_free(&r);
     assert_int_equal(status_of(port_a, "GET", "/healthz", NULL, NULL), 200);
-    r = req(port_a, "GET", "/metrics", NULL, NULL);
+    r = cct_req(port_a, "GET", "/metrics", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "cc_gateway_responses_total"));
-    resp_free(&r);
+    cct_resp_free(&r);
 }
 
 /* ---- bad input -------------------------------------------------------------------- */
 
 static void expect_problem(const char *body, long status, const char *type, const char *field)
 {
-    resp r = req(port_a, "POST", "/v1/users", body, NULL);
+    cct_resp r = cct_req(port_a, "POST", "/v1/users", body, NULL);
     assert_int_equal(r.status, status);
     char ct[128];
-    assert_non_null(header(&r, "content-type", ct, sizeof ct));
+    assert_non_null(cct_header(&r, "content-type", ct, sizeof ct));
     assert_string_equal(ct, "application/problem+json");
     if (type)
-        assert_string_equal(jstr(&r, "type"), type);
+        assert_string_equal(cct_jstr(&r, "type"), type);
     if (field)
-        assert_string_equal(jstr(&r, "field"), field);
-    assert_true(strlen(jstr(&r, "requestId")) > 0);
-    resp_free(&r);
+        assert_string_equal(cct_jstr(&r, "field"), field);
+    assert_true(strlen(cct_jstr(&r, "requestId")) > 0);
+    cct_resp_free(&r);
 }
 
 static void test_bad_input(void **state)
@@ -508,9 +342,9 @@ static void test_bad_input(void **state)
     big[8191] = '\0';
     memcpy(big, "{\"username\":\"", 13);
     memcpy(big + 8189, "\"}", 3);
-    resp r = req(port_a, "POST", "/v1/users", big, NULL);
+    cct_resp r = cct_req(port_a, "POST", "/v1/users", big, NULL);
     assert_int_equal(r.status, 413);
-    resp_free(&r);
+    cct_resp_free(&r);
     free(big);
     assert_int_equal(status_of(port_a, "GET", "/v1/users/me", NULL, NULL), 401);
     assert_int_equal(status_of(port_a, "GET", "/v1/nothing-here", NULL, NULL), 404);
@@ -657,13 +491,13 @@ static void test_token_attacks(void **state)
 
     /* Two refreshes racing with the same token: exactly one wins. */
     CURLM *m = curl_multi_init();
-    resp r1 = {0}, r2 = {0};
+    cct_resp r1 = {0}, r2 = {0};
     struct curl_slist *h1, *h2;
-    const char *body = fmt("{\"refreshToken\":\"%s\"}", u.refresh);
+    const char *body = cct_fmt("{\"refreshToken\":\"%s\"}", u.refresh);
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/auth/refresh", port_a);
-    CURL *c1 = prepare(&r1, &h1, "POST", url, body, NULL, NULL);
-    CURL *c2 = prepare(&r2, &h2, "POST", url, body, NULL, NULL);
+    CURL *c1 = cct_prepare(&r1, &h1, "POST", url, body, NULL, NULL);
+    CURL *c2 = cct_prepare(&r2, &h2, "POST", url, body, NULL, NULL);
     curl_easy_setopt(c1, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(c2, CURLOPT_FORBID_REUSE, 1L);
     curl_multi_add_handle(m, c1);
@@ -677,11 +511,11 @@ static void test_token_attacks(void **state)
     curl_multi_remove_handle(m, c1);
     curl_multi_remove_handle(m, c2);
     curl_multi_cleanup(m);
-    finish(c1, &r1, h1);
-    finish(c2, &r2, h2);
+    cct_finish(c1, &r1, h1);
+    cct_finish(c2, &r2, h2);
     assert_true((r1.status == 200 && r2.status == 401) || (r1.status == 401 && r2.status == 200));
-    resp_free(&r1);
-    resp_free(&r2);
+    cct_resp_free(&r1);
+    cct_resp_free(&r2);
 }
 
 /* ---- the live WebSocket --------------------------------------------------------------- */
@@ -789,22 +623,22 @@ static void test_rate_limit(void **state)
     long st = 0;
     int i;
     for (i = 0; i < 10; i++) {
-        resp r = req(port_b, "POST", "/v1/auth/login",
+        cct_resp r = cct_req(port_b, "POST", "/v1/auth/login",
                      "{\"username\":\"nobody\",\"password\":\"whatever1\"}", NULL);
         st = r.status;
         char v[32];
         if (st == 429) {
-            assert_non_null(header(&r, "retry-after", v, sizeof v));
+            assert_non_null(cct_header(&r, "retry-after", v, sizeof v));
             assert_true(strtol(v, NULL, 10) >= 1);
-            assert_non_null(header(&r, "ratelimit-remaining", v, sizeof v));
+            assert_non_null(cct_header(&r, "ratelimit-remaining", v, sizeof v));
             assert_string_equal(v, "0");
-            assert_string_equal(jstr(&r, "type"), "https://codecourt.dev/problems/rate-limited");
-            resp_free(&r);
+            assert_string_equal(cct_jstr(&r, "type"), "https://codecourt.dev/problems/rate-limited");
+            cct_resp_free(&r);
             break;
         }
         assert_int_equal(st, 401);
-        assert_non_null(header(&r, "ratelimit-limit", v, sizeof v));
-        resp_free(&r);
+        assert_non_null(cct_header(&r, "ratelimit-limit", v, sizeof v));
+        cct_resp_free(&r);
     }
     assert_int_equal(st, 429);
     assert_int_equal(i, 3);
