@@ -116,7 +116,8 @@ static void resp_free(resp *r)
 }
 
 /* One request. Exits with EXIT_UNREACHABLE when the server cannot be
- * reached, so callers only see HTTP answers. body may be NULL. */
+ * reached, so callers only see HTTP answers. body may be NULL; http()
+ * takes over the caller's reference to it. */
 static resp http(const char *method, const char *path, json_t *body, const char *extra_header)
 {
     resp r = {0};
@@ -150,6 +151,7 @@ static resp http(const char *method, const char *path, json_t *body, const char 
         hl = curl_slist_append(hl, extra_header);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body); /* http() takes the caller's reference */
     if (text) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));

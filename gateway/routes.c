@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/notification.pb-c.h"
 #include "codecourt/v1/problem.pb-c.h"
 #include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
@@ -85,6 +86,22 @@ const gw_route gw_routes[] = {
      "Judge every submission of a problem again (admin)"},
     {"GET", "/v1/languages", "submission", "ListLanguages", U(list_languages_request),
      U(language_list), 0, 200, "The languages the judges know"},
+    /* Notifications (cc-notify): the caller's own. */
+    {"GET", "/v1/notifications", "notify", "ListNotifications", U(list_notifications_request),
+     U(notification_list), GW_AUTH, 200,
+     "Your in-app notifications, unread first, then newest (?pageSize=&cursor=&unreadOnly=)"},
+    {"GET", "/v1/notifications/unread-count", "notify", "GetUnreadCount",
+     U(get_unread_count_request), U(unread_count), GW_AUTH, 200, "How many are unread"},
+    {"POST", "/v1/notifications/read-all", "notify", "MarkAllRead", U(mark_all_read_request),
+     U(mark_all_read_reply), GW_AUTH, 200, "Mark every notification read"},
+    {"POST", "/v1/notifications/{id}/read", "notify", "MarkRead", U(mark_read_request),
+     U(notification), GW_AUTH, 200, "Mark one notification read"},
+    {"GET", "/v1/notifications/preferences", "notify", "GetPreferences",
+     U(get_preferences_request), U(notification_preferences), GW_AUTH, 200,
+     "Which events notify you on which channel (email, inapp)"},
+    {"PUT", "/v1/notifications/preferences", "notify", "UpdatePreferences",
+     U(update_preferences_request), U(notification_preferences), GW_AUTH, 200,
+     "Change some of your notification preferences"},
 };
 #undef U
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];

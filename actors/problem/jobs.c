@@ -630,18 +630,23 @@ static void free_warnings(job *j)
 static void reply_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
 {
     job *j = ud;
+    /* The job lives in the call's arena, which the reply frees: take the
+     * warnings (malloc'd) out first and free them after. */
+    job keep = {.warnings = j->warnings, .nwarnings = j->nwarnings};
+    j->warnings = NULL;
+    j->nwarnings = 0;
     if (j->kind == J_IMPORT) {
         Codecourt__V1__ImportPackageReply rep = CODECOURT__V1__IMPORT_PACKAGE_REPLY__INIT;
         rep.problem = p;
         rep.created = j->created;
         rep.new_version = j->new_version;
-        rep.warnings = j->warnings;
-        rep.n_warnings = j->nwarnings;
+        rep.warnings = keep.warnings;
+        rep.n_warnings = keep.nwarnings;
         cc_rpc_reply(call, &rep.base);
     } else {
         cc_rpc_reply(call, &p->base);
     }
-    free_warnings(j);
+    free_warnings(&keep);
 }
 
 static void done(cc_status s, void *ud)

@@ -1,5 +1,6 @@
 /* The sample problem "aplusb", created at start when missing so that a
- * fresh `make run` has something to judge. */
+ * fresh `make run` has something to judge. Ten secret tests (plus the
+ * sample): the submissions benchmark (issue 6) judges "A+B with 10 tests". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,20 @@ static const struct {
     {"data/secret/02.ans", "7\n"},
     {"data/secret/03.in", "1000000000 1000000000\n"},
     {"data/secret/03.ans", "2000000000\n"},
+    {"data/secret/04.in", "-1000000000 -1000000000\n"},
+    {"data/secret/04.ans", "-2000000000\n"},
+    {"data/secret/05.in", "7 -7\n"},
+    {"data/secret/05.ans", "0\n"},
+    {"data/secret/06.in", "123456789 987654321\n"},
+    {"data/secret/06.ans", "1111111110\n"},
+    {"data/secret/07.in", "-1 1\n"},
+    {"data/secret/07.ans", "0\n"},
+    {"data/secret/08.in", "999999999 1\n"},
+    {"data/secret/08.ans", "1000000000\n"},
+    {"data/secret/09.in", "-42 -58\n"},
+    {"data/secret/09.ans", "-100\n"},
+    {"data/secret/10.in", "314159 271828\n"},
+    {"data/secret/10.ans", "585987\n"},
     {"submissions/accepted/sum.c",
      "#include <stdio.h>\nint main(void)\n{\n    long long a, b;\n    if (scanf(\"%lld %lld\", "
      "&a, &b) != 2)\n        return 1;\n    printf(\"%lld\\n\", a + b);\n    return 0;\n}\n"},

@@ -48,6 +48,7 @@ typedef struct {
     char family[37];
     const char *password;
     const Codecourt__V1__RegisterRequest *reg;
+    cc_pg_tx *tx;
 } acct_ctx;
 
 static void issued(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -106,28 +107,59 @@ static acct_ctx *ctx_new(cc_rpc_call *call, void *actor)
 
 /* ---- Register ------------------------------------------------------------ */
 
+/* The account and its cc.evt.user.registered event are written in one
+ * transaction (the outbox), so the event exists exactly when the account
+ * does. */
+static void register_committed(cc_status s, const char *errmsg, void *ud)
+{
+    acct_ctx *c = ud;
+    if (s == CC_EXISTS) {
+        cc_rpc_fail(c->call, CC_EXISTS, "%s", c->refresh[0] == 'e' ? "email: already registered"
+                                                                    : "username: already taken");
+        return;
+    }
+    if (s != CC_OK || !c->user) {
+        user_fail_db(c->call, s != CC_OK ? s : CC_UNAVAILABLE, errmsg, "register");
+        return;
+    }
+    cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "user registered", "{s:s, s:s}", "user_id",
+           c->user->id, "username", c->user->username);
+    cc_rpc_reply(c->call, &c->user->base);
+}
+
+/* Runs before the commit is issued, so the outbox row joins the
+ * transaction; the commit (or rollback after a failure) is issued here. */
 static void registered(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     acct_ctx *c = ud;
     if (s == CC_EXISTS) {
+        /* Which index refused it; refresh[] is unused by Register. */
         const char *con = PQresultErrorField(cc_pg_result_pq(r), PG_DIAG_CONSTRAINT_NAME);
-        bool email = con && strstr(con, "email");
-        cc_rpc_fail(c->call, CC_EXISTS, "%s", email ? "email: already registered"
-                                                    : "username: already taken");
-        return;
+        c->refresh[0] = con && strstr(con, "email") ? 'e' : 'u';
     }
-    if (s != CC_OK || cc_pg_nrows(r) != 1) {
-        user_fail_db(c->call, s, errmsg, "register");
-        return;
+    if (s == CC_OK && cc_pg_nrows(r) == 1)
+        c->user = user_from_row(c->call, r, 0);
+    if (c->user) {
+        Codecourt__V1__UserRegistered ev = CODECOURT__V1__USER_REGISTERED__INIT;
+        ev.user_id = c->user->id;
+        ev.username = c->user->username;
+        ev.email = c->user->email;
+        ev.created_at = c->user->created_at;
+        size_t len = protobuf_c_message_get_packed_size(&ev.base);
+        uint8_t *buf = cc_arena_alloc(cc_rpc_arena(c->call), len ? len : 1);
+        char msg_id[64];
+        snprintf(msg_id, sizeof msg_id, "registered-%s", c->user->id);
+        if (buf)
+            protobuf_c_message_pack(&ev.base, buf);
+        if (!buf || cc_outbox_add(c->tx, USER_REGISTERED_SUBJECT, cc_rpc_envelope(c->call),
+                                  "codecourt.v1.UserRegistered", msg_id, buf, len, NULL,
+                                  NULL) != CC_OK) {
+            c->user = NULL;
+            cc_pg_tx_rollback(c->tx, register_committed, c);
+            return;
+        }
     }
-    Codecourt__V1__User *u = user_from_row(c->call, r, 0);
-    if (!u) {
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-        return;
-    }
-    cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "user registered", "{s:s, s:s}", "user_id",
-           u->id, "username", u->username);
-    cc_rpc_reply(c->call, &u->base);
+    cc_pg_tx_commit(c->tx, register_committed, c);
 }
 
 static void register_hashed(bool ok, const char *hash, void *ud)
@@ -138,13 +170,18 @@ static void register_hashed(bool ok, const char *hash, void *ud)
         cc_rpc_fail(c->call, CC_INTERNAL, "cannot hash the password");
         return;
     }
-    cc_pg_param p[] = {CC_PG_TEXT(rq->username), CC_PG_TEXT(rq->email), CC_PG_TEXT(hash)};
-    cc_status s = cc_pg_query(c->st->pg,
-                              "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, "
-                              "$3) RETURNING " USER_COLS,
-                              p, 3, registered, c);
-    if (s != CC_OK)
+    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
+    if (s != CC_OK) {
         user_fail_db(c->call, s, cc_err_msg(), "register");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->username), CC_PG_TEXT(rq->email), CC_PG_TEXT(hash)};
+    s = cc_pg_tx_query(c->tx,
+                       "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, "
+                       "$3) RETURNING " USER_COLS,
+                       p, 3, registered, c);
+    if (s != CC_OK)
+        cc_pg_tx_rollback(c->tx, register_committed, c);
 }
 
 void user_register(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)

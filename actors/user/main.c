@@ -68,6 +68,8 @@ static const cc_rpc_method methods[] = {
      user_set_role, AUTH},
     {"SetDisabled", &codecourt__v1__set_disabled_request__descriptor,
      &codecourt__v1__user__descriptor, user_set_disabled, AUTH},
+    {"GetUserContact", &codecourt__v1__get_user_contact_request__descriptor,
+     &codecourt__v1__user_contact__descriptor, user_get_contact, 0},
 };
 #undef AUTH
 
@@ -151,8 +153,18 @@ static cc_status start(cc_actor *a)
     IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
     cc_redis_options ro = {.host = host, .port = port};
     IFOK(s, cc_redis_open(cc_actor_loop(a), &ro, &state.redis));
+    /* Publishes cc.evt.user.registered written by Register. */
+    cc_outbox_relay_options orl = {.service = "user"};
+    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &orl, &state.relay));
     cc_actor_set_state(a, &state);
     return s;
+}
+
+static void drain(cc_actor *a)
+{
+    if (state.relay)
+        cc_outbox_relay_stop(state.relay, NULL, NULL);
+    state.relay = NULL;
 }
 
 static void stop(cc_actor *a)
@@ -177,6 +189,7 @@ int main(int argc, char **argv)
         .nconfig = sizeof rows / sizeof rows[0],
         .settings = &cfg,
         .start = start,
+        .drain = drain,
         .stop = stop,
     };
     return cc_actor_main(&def, argc, argv);

@@ -114,3 +114,54 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     if (s != CC_OK)
         user_fail_db(call, s, cc_err_msg(), "profile");
 }
+
+/* ---- GetUserContact (internal) ------------------------------------------- */
+
+static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    if (s != CC_OK) {
+        user_fail_db(call, s, errmsg, "get contact");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "user_id: no such user");
+        return;
+    }
+    cc_arena *a = cc_rpc_arena(call);
+    Codecourt__V1__UserContact uc = CODECOURT__V1__USER_CONTACT__INIT;
+    uc.user_id = cc_arena_strdup(a, cc_pg_get(r, 0, 0));
+    uc.username = cc_arena_strdup(a, cc_pg_get(r, 0, 1));
+    uc.email = cc_arena_strdup(a, cc_pg_get(r, 0, 2));
+    uc.disabled = cc_pg_get(r, 0, 3)[0] == 't';
+    uc.display_name = cc_arena_strdup(a, cc_pg_get(r, 0, 4));
+    if (!uc.user_id || !uc.username || !uc.email || !uc.display_name) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    cc_rpc_reply(call, &uc.base);
+}
+
+/* Only services call this: a request carrying a principal came through
+ * the gateway (which never routes it) or from someone pretending, and is
+ * refused, so addresses never leak to users. */
+void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__GetUserContactRequest *rq = (const void *)req;
+    if (cc_rpc_envelope(call)->principal[0]) {
+        cc_rpc_fail(call, CC_DENIED, "GetUserContact is for services only");
+        return;
+    }
+    size_t n = strlen(rq->user_id);
+    if (n != 36 || strspn(rq->user_id, "0123456789abcdefABCDEF-") != n) {
+        cc_rpc_fail(call, CC_INVALID, "user_id: not a user id");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->user_id)};
+    cc_status s = cc_pg_query(user_state_of(actor)->pg,
+                              "SELECT id::text, username, email, disabled, display_name FROM users "
+                              "WHERE id = $1::uuid",
+                              p, 1, contact_found, call);
+    if (s != CC_OK)
+        user_fail_db(call, s, cc_err_msg(), "get contact");
+}

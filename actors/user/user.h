@@ -10,9 +10,13 @@
 
 #include "cc/actor.h"
 #include "cc/bus.h"
+#include "cc/outbox.h"
 #include "cc/pg.h"
 #include "cc/redis.h"
 #include "codecourt/v1/user.pb-c.h"
+
+/* Events cc-user emits through its outbox. */
+#define USER_REGISTERED_SUBJECT "cc.evt.user.registered"
 
 /* Settings (one row each in main.c; env CC_<NAME>). */
 typedef struct user_settings {
@@ -35,6 +39,7 @@ typedef struct user_state {
     const user_settings *cfg;
     cc_pg *pg;
     cc_redis *redis;
+    cc_outbox_relay *relay;
     unsigned char *key_pem; /* private key, for libjwt */
     size_t key_len;
     char kid[33];           /* hex of SHA-256 of the public key's DER, cut */
@@ -53,6 +58,8 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+/* Internal (services only): a user's address, for cc-notify. */
+void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 /* ---- passwords.c -------------------------------------------------------- */
 

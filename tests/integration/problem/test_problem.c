@@ -309,7 +309,7 @@ static void seed_is_there(void **state)
     assert_string_equal(p->title, "A plus B");
     assert_int_equal(p->visibility, CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC);
     assert_int_equal(p->version->number, 1);
-    assert_int_equal(p->version->test_count, 4);
+    assert_int_equal(p->version->test_count, 11);
     assert_non_null(strstr(p->statement_html, "<h1>A plus B</h1>"));
     rfree(&r);
     /* The judge's view: the manifest, then every file by GetBlob. */
@@ -319,7 +319,7 @@ static void seed_is_there(void **state)
                           &codecourt__v1__version_manifest__descriptor, &r),
                      CC_OK);
     Codecourt__V1__VersionManifest *vm = (void *)r.resp;
-    assert_int_equal(vm->n_files, 10); /* no submissions unless asked */
+    assert_int_equal(vm->n_files, 24); /* no submissions unless asked */
     for (size_t i = 1; i < vm->n_files; i++)
         assert_true(strcmp(vm->files[i - 1]->path, vm->files[i]->path) < 0);
     size_t n;
@@ -331,7 +331,7 @@ static void seed_is_there(void **state)
     assert_int_equal(call("GetVersionManifest", NULL, &m,
                           &codecourt__v1__version_manifest__descriptor, &r),
                      CC_OK);
-    assert_int_equal(((Codecourt__V1__VersionManifest *)r.resp)->n_files, 13);
+    assert_int_equal(((Codecourt__V1__VersionManifest *)r.resp)->n_files, 27);
     rfree(&r);
 }
 

@@ -84,7 +84,9 @@ static int group_setup(void **state)
                                fmt("--metrics-port=%u", gm), fmt("--jwt-key=%s", keypath),
                                "--rate-auth=100000", "--burst-auth=100000", "--rate-user=100000",
                                "--burst-user=100000", "--rate-anon=100000",
-                               "--burst-anon=100000", NULL});
+                               "--burst-anon=100000",
+                               /* generous for sanitizer builds under load */
+                               "--rpc-timeout=30s", NULL});
     /* Ready once the seeded sample is listed through the gateway. */
     if (!cct_wait_status(port, "/v1/problems/aplusb", 200, 60000)) {
         fprintf(stderr, "the gateway or cc-problem did not become ready (see %s)\n", dir);

@@ -3,9 +3,9 @@
  * own cache folder) and cc-gateway run as real processes against real
  * NATS, PostgreSQL and Redis; the test talks HTTP/2 to the gateway with
  * libcurl, listens to the live channel cc.live.user.<id> on NATS, runs the
- * `codecourt` CLI as a child, and finally restarts PostgreSQL and kills a
- * judge to check that every accepted submission still ends with one
- * verdict. */
+ * `codecourt` CLI as a child. The faults (judges killed, PostgreSQL and
+ * NATS restarted, one Idempotency-Key sent concurrently) are in
+ * test_faults.c. */
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -414,7 +414,7 @@ static void test_submit_and_judge(void **state)
     assert_non_null(ac);
     assert_string_equal(jstr(ac, "verdict"), "AC");
     json_t *tests = json_object_get(ac, "tests");
-    assert_int_equal(json_array_size(tests), 4);
+    assert_int_equal(json_array_size(tests), 11); /* sample + 10 secret */
     for (size_t i = 0; i < json_array_size(tests); i++)
         assert_string_equal(jstr(json_array_get(tests, i), "verdict"), "AC");
     assert_non_null(json_object_get(ac, "files"));
@@ -449,7 +449,7 @@ static void test_submit_and_judge(void **state)
             queued = queued || !strcmp(st, "queued");
             compiling = compiling || !strcmp(st, "compiling");
             running = running || (!strcmp(st, "running") &&
-                                  json_integer_value(json_object_get(j, "testCount")) == 4 &&
+                                  json_integer_value(json_object_get(j, "testCount")) == 11 &&
                                   json_object_get(j, "test"));
             judged = judged || (!strcmp(st, "judged") && !strcmp(jstr(j, "verdict"), "AC"));
         }
@@ -612,7 +612,7 @@ static void test_cli(void **state)
     assert_int_equal(cli(out, sizeof out, (const char *[]){"submit", ac, "--problem", "aplusb", NULL}),
                      0);
     assert_non_null(strstr(out, "AC"));
-    assert_non_null(strstr(out, "test 4/4"));
+    assert_non_null(strstr(out, "test 11/11"));
     assert_int_equal(
         cli(out, sizeof out, (const char *[]){"submit", wa, "--problem", "aplusb", "--lang", "c", NULL}),
         1);
@@ -637,68 +637,6 @@ static void test_cli(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 }
 
-/* ---- faults ---------------------------------------------------------------------- */
-
-/* PostgreSQL restarts during a burst: the API answers 503 with Retry-After
- * (never 500) while it is down, recovers by itself, and every accepted
- * submission ends with exactly one verdict. A judge killed with -9 in the
- * middle of the burst leaves its jobs to the next worker. */
-static void test_faults(void **state)
-{
-    /* Work in progress: one submission of the burst was seen to stay
-     * unjudged after the judge kill + PostgreSQL crash; opt in until that
-     * is understood. */
-    if (!getenv("CC_TEST_FAULTS"))
-        skip();
-    enum { N = 12 };
-    char ids[N * 2][64];
-    int accepted = 0, unavailable = 0;
-    for (int i = 0; i < N; i++) {
-        long st = submit(&alice, AC_C, fmt("burst-%d", i), ids[accepted]);
-        assert_true(st == 201);
-        accepted++;
-    }
-    /* kill -9 the judge while it works, start a new one. */
-    usleep(300000);
-    cc_local_proc_kill(&judge_proc);
-    start_judge();
-    /* Stop PostgreSQL: submits get 503 + Retry-After. */
-    assert_int_equal(cc_local_stack_crash(&stack, CC_LOCAL_PG), CC_OK);
-    for (int i = 0; i < N; i++) {
-        char hdr[64];
-        snprintf(hdr, sizeof hdr, "Idempotency-Key: down-%d", i);
-        resp r = req_h("POST", "/v1/submissions",
-                       fmt("{\"problem\":\"aplusb\",\"language\":\"c\",\"source\":\"%s\"}", AC_C),
-                       alice.token, hdr);
-        assert_true(r.status != 500);
-        if (r.status == 201) {
-            snprintf(ids[accepted++], 64, "%s", jstr(r.json, "id"));
-        } else {
-            assert_int_equal(r.status, 503);
-            assert_non_null(strcasestr(r.headers, "retry-after:"));
-            unavailable++;
-        }
-        resp_free(&r);
-    }
-    assert_true(unavailable > 0);
-    assert_int_equal(cc_local_stack_start_some(&stack, CC_LOCAL_PG), CC_OK);
-    /* It recovers by itself. */
-    long st = 0;
-    for (int waited = 0; waited < 30000 && st != 201; waited += 500) {
-        st = submit(&alice, AC_C, "after-restart", ids[accepted]);
-        if (st != 201)
-            usleep(500000);
-    }
-    assert_int_equal(st, 201);
-    accepted++;
-    for (int i = 0; i < accepted; i++) {
-        json_t *j = wait_judged(&alice, ids[i], 120000);
-        assert_non_null(j);
-        assert_string_equal(jstr(j, "verdict"), "AC");
-        json_decref(j);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,7 +646,6 @@ int main(void)
         cmocka_unit_test(test_permissions_and_lists),
         cmocka_unit_test(test_rejudge),
         cmocka_unit_test(test_cli),
-        cmocka_unit_test(test_faults),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
