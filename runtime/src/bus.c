@@ -195,6 +195,13 @@ natsConnection *cc_bus_nats(cc_bus *b)
     return b->nc;
 }
 
+/* Nothing is published while the connection is down. nats.c 3.4 closes a
+ * lost socket before its libuv adapter stops polling it (nats.c issue 814),
+ * and a publish then asks the adapter to watch the closed descriptor for
+ * writing, which makes libuv abort the process. A caller gets
+ * CC_UNAVAILABLE instead (a request fails fast, a JetStream publish retries,
+ * an unsent ack means a redelivery) and publishes again once the bus has
+ * reconnected. */
 bool cc_bus_connected(cc_bus *b)
 {
     return b->nc && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
@@ -340,6 +347,8 @@ void cc_bus_unsubscribe(cc_bus_sub *s)
 cc_status cc_bus_publish(cc_bus *b, const char *subject, const cc_envelope *env, const char *type,
                          const void *data, size_t len)
 {
+    if (!cc_bus_connected(b))
+        return cc_err_set(CC_UNAVAILABLE, "not connected to NATS: %s not published", subject);
     natsMsg *m = NULL;
     natsStatus ns = natsMsg_Create(&m, subject, NULL, data, (int)len);
     if (ns != NATS_OK)
@@ -409,6 +418,9 @@ cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env,
 {
     if (b->closing)
         return cc_err_set(CC_CLOSED, "bus is closing");
+    if (!cc_bus_connected(b))
+        return cc_err_set(CC_UNAVAILABLE, "not connected to NATS: request to %s not sent",
+                          subject);
     uint64_t token = ++b->next_token;
     char reply[96];
     snprintf(reply, sizeof reply, "%s%llu", b->inbox, (unsigned long long)token);

@@ -405,7 +405,9 @@ static void untrack(cc_js_msg *m)
 static void respond(cc_js_msg *m, const char *body)
 {
     const char *reply = natsMsg_GetReply(m->m);
-    if (reply && *reply)
+    /* Not while disconnected (see cc_bus_connected): the server then
+     * redelivers the message after its ack wait. */
+    if (reply && *reply && cc_bus_connected(m->c->b))
         natsConnection_Publish(cc_bus_nats(m->c->b), reply, body, (int)strlen(body));
 }
 

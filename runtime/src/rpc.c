@@ -99,6 +99,8 @@ static void send_reply(cc_rpc_server *srv, natsMsg *req, const cc_envelope *env,
     const char *reply = natsMsg_GetReply(req);
     if (!reply || !*reply)
         return; /* a publish without a reply subject: nobody to answer */
+    if (!cc_bus_connected(srv->b))
+        return; /* see cc_bus_connected: the caller's request times out */
     if (s == CC_OK) {
         natsConnection_Publish(cc_bus_nats(srv->b), reply, body, (int)len);
         return;
