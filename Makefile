@@ -59,8 +59,8 @@ bench: build
 	@echo "== runtime vs raw nats.c (issue 2)"; $(BUILD)/bin/cc-bench-runtime
 	@echo "== judge sandbox (issue 3)"; $(BUILD)/bin/bench-judge-sandbox
 	@echo "== gateway (issue 4)"; $(BUILD)/bin/bench-gateway
-	@if [ -x $(BUILD)/bin/bench-submissions ]; then \
-	  echo "== submissions (issue 6)"; $(BUILD)/bin/bench-submissions; fi
+	@if [ -x $(BUILD)/bin/bench-submission ]; then \
+	  echo "== submissions (issue 6)"; $(BUILD)/bin/bench-submission; fi
 
 # OCI images of every built process into $(BUILD)/images/*.tar, built
 # offline from Debian packages (needs root); see images/README.md.
