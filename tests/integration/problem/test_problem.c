@@ -656,7 +656,14 @@ static void large_blob_bounded_memory(void **state)
     free(buf);
     long hwm = vm_hwm_kib(actor.pid);
     fprintf(stderr, "cc-problem VmHWM after a %zu MiB round trip: %ld KiB\n", total >> 20, hwm);
+#ifdef CC_SANITIZED
+    /* AddressSanitizer keeps freed memory in a quarantine of up to 256 MiB
+     * and shadows every byte, so its peak says nothing about the service's
+     * own buffering; the bound is checked in the normal build. */
+    assert_true(hwm > 0);
+#else
     assert_true(hwm > 0 && hwm < 64 * 1024);
+#endif
 }
 
 /* ---- packages ---------------------------------------------------------------------- */
