@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus_internal.h"
 #include "cc/log.h"
 #include "cc/metrics.h"
 
@@ -205,12 +204,6 @@ natsConnection *cc_bus_nats(cc_bus *b)
 bool cc_bus_connected(cc_bus *b)
 {
     return b->nc && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
-}
-
-const char *cc__bus_inbox(cc_bus *b, size_t *len)
-{
-    *len = b->inbox_len;
-    return b->inbox;
 }
 
 /* ---- offload ------------------------------------------------------------ */

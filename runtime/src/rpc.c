@@ -92,9 +92,10 @@ static cc_counter *status_counter(cc_rpc_server *srv, method_stats *st, const ch
     return st->by_status[idx];
 }
 
-/* Sends a reply with the status header; body may be NULL. */
-static void send_reply(cc_rpc_server *srv, natsMsg *req, const cc_envelope *env, cc_status s,
-                       const char *err, const char *type, const void *body, size_t len)
+/* Sends a reply: a success is the bare body; an error has no body and
+ * carries Cc-Status and Cc-Error. */
+static void send_reply(cc_rpc_server *srv, natsMsg *req, cc_status s, const char *err,
+                       const void *body, size_t len)
 {
     const char *reply = natsMsg_GetReply(req);
     if (!reply || !*reply)
@@ -117,8 +118,6 @@ static void send_reply(cc_rpc_server *srv, natsMsg *req, const cc_envelope *env,
     natsMsgHeader_Set(m, CC_HDR_STATUS, num);
     if (err)
         natsMsgHeader_Set(m, CC_HDR_ERROR, err);
-    (void)env;
-    (void)type;
     natsConnection_PublishMsg(cc_bus_nats(srv->b), m);
     natsMsg_Destroy(m);
 }
@@ -146,7 +145,7 @@ void cc_rpc_reply(cc_rpc_call *call, const ProtobufCMessage *resp)
         return;
     }
     protobuf_c_message_pack(resp, buf);
-    send_reply(call->srv, call->req, &call->env, CC_OK, NULL, resp->descriptor->name, buf, len);
+    send_reply(call->srv, call->req, CC_OK, NULL, buf, len);
     if (buf != stackbuf)
         free(buf);
     end_call(call, CC_OK);
@@ -164,7 +163,7 @@ void cc_rpc_fail(cc_rpc_call *call, cc_status s, const char *fmt, ...)
     cc_log(s == CC_INTERNAL || s == CC_DB || s == CC_NOMEM ? CC_LOG_ERROR : CC_LOG_INFO,
            &call->env, "rpc failed", "{s:s, s:s, s:s, s:s}", "service", call->srv->service,
            "method", call->method->name, "status", cc_status_name(s), "error", msg);
-    send_reply(call->srv, call->req, &call->env, s, msg, NULL, NULL, 0);
+    send_reply(call->srv, call->req, s, msg, NULL, 0);
     end_call(call, s);
 }
 
@@ -192,7 +191,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         char why[600];
         snprintf(why, sizeof why, "bad envelope: %s", cc_err_msg());
         cc_log(CC_LOG_WARN, NULL, "rpc rejected", "{s:s, s:s}", "subject", subj, "error", why);
-        send_reply(srv, m, NULL, CC_PROTO, why, NULL, NULL, 0);
+        send_reply(srv, m, CC_PROTO, why, NULL, 0);
         natsMsg_Destroy(m);
         return;
     }
@@ -207,7 +206,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         char why[300];
         snprintf(why, sizeof why, "unknown method '%.100s' on service %s", name, srv->service);
         cc_log(CC_LOG_WARN, &env, "rpc rejected", "{s:s, s:s}", "subject", subj, "error", why);
-        send_reply(srv, m, &env, CC_UNKNOWN_METHOD, why, NULL, NULL, 0);
+        send_reply(srv, m, CC_UNKNOWN_METHOD, why, NULL, 0);
         natsMsg_Destroy(m);
         return;
     }
@@ -216,7 +215,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     if (call)
         memset(call, 0, offsetof(cc_rpc_call, arena_buf));
     if (!call) {
-        send_reply(srv, m, &env, CC_NOMEM, "out of memory", NULL, NULL, 0);
+        send_reply(srv, m, CC_NOMEM, "out of memory", NULL, 0);
         natsMsg_Destroy(m);
         return;
     }
