@@ -78,6 +78,8 @@ CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    /* Tests call this from several threads at once. */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     *hl = curl_slist_append(NULL, "Content-Type: application/json");
     if (token) {
         /* curl copies header lines, so the buffer may go right after. */

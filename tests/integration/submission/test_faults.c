@@ -34,6 +34,7 @@
 #include <nats/nats.h>
 
 #include "cc/local.h"
+#include "cctest_http.h"
 #include "cc/log.h"
 #include "codecourt/v1/judge.pb-c.h"
 
@@ -65,84 +66,14 @@ static double now_s(void)
 
 /* ---- HTTP (thread-safe: every buffer is the caller's) ----------------------------- */
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-    json_t *json;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+/* One request to the gateway under test (helpers in
+ * tests/integration/common/cctest_http.h). */
+static cct_resp req_h(const char *method, const char *path, const char *body, const char *token,
+                      const char *extra)
 {
-    resp *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    resp *r = ud;
-    size_t k = sz * n;
-    if (r->hlen + k < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, p, k);
-        r->hlen += k;
-        r->headers[r->hlen] = '\0';
-    }
-    return k;
-}
-
-static void resp_free(resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-static resp req_h(const char *method, const char *path, const char *body, const char *token,
-                  const char *extra)
-{
-    resp r = {0};
-    char url[1024], auth[4200];
+    char url[1100];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw_port, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hl = curl_slist_append(hl, auth);
-    }
-    if (extra)
-        hl = curl_slist_append(hl, extra);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    if (r.body)
-        r.json = json_loads(r.body, 0, NULL);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    return r;
+    return cct_req_url(method, url, body, token, extra);
 }
 
 static const char *jstr(json_t *o, const char *key)
@@ -289,7 +220,7 @@ typedef struct {
 static void new_user(const char *name, account *a)
 {
     (void)name;
-    resp r = req_h("POST", "/v1/auth/login",
+    cct_resp r = req_h("POST", "/v1/auth/login",
                    "{\"username\":\"root\",\"password\":\"rootpassword\"}", NULL, NULL);
     if (r.status != 200) {
         fprintf(stderr, "login: %ld %s\n", r.status, r.body ? r.body : "");
@@ -297,7 +228,7 @@ static void new_user(const char *name, account *a)
     }
     snprintf(a->token, sizeof a->token, "%s", jstr(r.json, "accessToken"));
     snprintf(a->id, sizeof a->id, "%s", jstr(json_object_get(r.json, "user"), "id"));
-    resp_free(&r);
+    cct_resp_free(&r);
 }
 
 /* Sources as JSON string bodies. All are right: every verdict must be AC. */
@@ -338,7 +269,7 @@ static long submit(const account *a, const char *src, const char *key, char id[6
     size_t blen = strlen(src) + 128;
     char *body = malloc(blen);
     snprintf(body, blen, "{\"problem\":\"aplusb\",\"language\":\"c\",\"source\":\"%s\"}", src);
-    resp r = req_h("POST", "/v1/submissions", body, a->token, key ? hdr : NULL);
+    cct_resp r = req_h("POST", "/v1/submissions", body, a->token, key ? hdr : NULL);
     free(body);
     long st = r.status;
     if (id)
@@ -347,7 +278,7 @@ static long submit(const account *a, const char *src, const char *key, char id[6
         *retry_after = strcasestr(r.headers, "\nretry-after:") != NULL;
     if (st != 201)
         fprintf(stderr, "submit %s: %ld %s\n", key ? key : "", st, r.body ? r.body : "");
-    resp_free(&r);
+    cct_resp_free(&r);
     return st;
 }
 
@@ -355,9 +286,9 @@ static json_t *get_submission(const account *a, const char *id)
 {
     char path[256];
     snprintf(path, sizeof path, "/v1/submissions/%s", id);
-    resp r = req_h("GET", path, NULL, a->token, NULL);
+    cct_resp r = req_h("GET", path, NULL, a->token, NULL);
     json_t *j = r.status == 200 ? json_incref(r.json) : NULL;
-    resp_free(&r);
+    cct_resp_free(&r);
     return j;
 }
 
@@ -456,17 +387,17 @@ static void check_all(const account *a, char (*accepted)[64], int naccepted, int
         char path[1024];
         snprintf(path, sizeof path, "/v1/submissions?pageSize=100%s%s", cursor[0] ? "&cursor=" : "",
                  cursor);
-        resp r = req_h("GET", path, NULL, a->token, NULL);
+        cct_resp r = req_h("GET", path, NULL, a->token, NULL);
         if (r.status != 200) {
             FAIL("list: %ld", r.status);
-            resp_free(&r);
+            cct_resp_free(&r);
             return;
         }
         json_t *arr = json_object_get(r.json, "submissions");
         for (size_t i = 0; i < json_array_size(arr) && n < MAX; i++)
             snprintf(v[n++].id, 64, "%s", jstr(json_array_get(arr, i), "id"));
         snprintf(cursor, sizeof cursor, "%s", jstr(r.json, "nextCursor"));
-        resp_free(&r);
+        cct_resp_free(&r);
         if (!cursor[0])
             break;
     }
@@ -746,10 +677,10 @@ static void case_idempotency(void)
     }
     CHECK(won == 1, "%d winners for one key and different bodies", won);
     check_all(&a, ids, won == 1 ? 2 : 1, 60000);
-    resp r = req_h("GET", "/v1/submissions?pageSize=100", NULL, a.token, NULL);
+    cct_resp r = req_h("GET", "/v1/submissions?pageSize=100", NULL, a.token, NULL);
     CHECK(json_array_size(json_object_get(r.json, "submissions")) == 2,
           "%zu submissions for two keys", json_array_size(json_object_get(r.json, "submissions")));
-    resp_free(&r);
+    cct_resp_free(&r);
 }
 
 static const struct {
