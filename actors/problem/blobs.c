@@ -1,18 +1,21 @@
 /* Content-addressed blobs: the chunked upload (BeginUpload, PutChunk,
- * CommitUpload) and GetBlob, the judges' read path. A blob is stored as
- * rows of at most `chunk` bytes, so neither direction ever holds more
- * than one chunk of it in memory. The running SHA-256 of an upload is
- * kept in its row, so any replica can take its next chunk. */
+ * CommitUpload), the sweep of uploads never committed, and GetBlob, the
+ * judges' read path. A blob is stored as rows of at most `chunk` bytes,
+ * so neither direction ever holds more than one chunk of it in memory.
+ * The running SHA-256 of an upload is kept in its row, so any replica
+ * can take its next chunk. */
 /* SHA256_Init & co are deprecated in OpenSSL 3, but EVP contexts cannot be
  * saved between requests, and this state must live in the database. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <inttypes.h>
+#include <jansson.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cc/log.h"
+#include "cc/metrics.h"
 #include "problem.h"
 
 static void hex32(const unsigned char *d, char out[65])
@@ -422,4 +425,115 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         p, 4, blob_read, call);
     if (s != CC_OK)
         prob_fail_db(call, s, cc_err_msg(), "get blob");
+}
+
+/* ---- the upload sweep ------------------------------------------------------------------ */
+
+/* Only chunks owned by 'upload:<id>' are ever dropped here. A finished
+ * blob's chunks are owned by its hash (CommitUpload renames them in the
+ * statement that ends the upload), and versions and blob_readers name
+ * blobs by hash, so nothing a blob or a version references is touched,
+ * even when an abandoned upload carried the same bytes as a stored blob.
+ *
+ * Two statements, each its own transaction, in this order:
+ *  1. Drop the expired upload rows. A PutChunk racing with it either
+ *     finds no row (and stores nothing: its chunk insert needs the row
+ *     it updates) or holds the row's lock, so the DELETE waits for its
+ *     chunk to commit.
+ *  2. Drop every 'upload:' chunk whose upload row is gone. Its snapshot
+ *     is taken after statement 1 committed, so it sees the chunks of the
+ *     uploads just dropped, including a racing PutChunk's, and those a
+ *     crash between the two statements left. A live upload's chunk is
+ *     never taken: it commits after its upload row, and a chunk renamed
+ *     by a concurrent CommitUpload no longer matches 'upload:%'. */
+static const char sweep_uploads_sql[] =
+    "DELETE FROM uploads WHERE created_at < now() - $1::bigint * interval '1 millisecond'";
+/* The LIKE is written as in the partial index blob_chunks_open, so the
+ * planner may use it (migrations/0003_upload_sweep.sql). */
+static const char sweep_chunks_sql[] =
+    "DELETE FROM blob_chunks b WHERE b.owner LIKE 'upload:%' AND NOT EXISTS (SELECT 1 FROM "
+    "uploads u WHERE 'upload:' || u.id::text = b.owner)";
+
+typedef struct sweep_counts {
+    int64_t uploads, chunks;
+} sweep_counts;
+
+static sweep_counts swept;
+
+static void uploads_swept(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    if (s == CC_OK)
+        swept.uploads = cc_pg_affected(r);
+}
+
+static void chunks_swept(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    if (s == CC_OK)
+        swept.chunks = cc_pg_affected(r);
+}
+
+static void sweep_done(cc_status s, const char *errmsg, void *ud)
+{
+    prob_state *st = ud;
+    st->sweeping = false;
+    if (s != CC_OK) {
+        /* The next tick tries again; CC_CLOSED is the drain. */
+        if (s != CC_CLOSED)
+            cc_log(CC_LOG_WARN, NULL, "upload sweep failed", "{s:s, s:s}", "status",
+                   cc_status_str(s), "error", errmsg ? errmsg : "");
+        return;
+    }
+    if (swept.uploads || swept.chunks) {
+        static cc_counter *dropped;
+        if (!dropped)
+            dropped = cc_metrics_counter("cc_problem_uploads_expired_total",
+                                         "unfinished uploads dropped after upload-ttl", NULL);
+        cc_counter_add(dropped, (uint64_t)swept.uploads);
+        cc_log(CC_LOG_INFO, NULL, "expired uploads dropped", "{s:I, s:I}", "uploads",
+               (json_int_t)swept.uploads, "chunks", (json_int_t)swept.chunks);
+    }
+}
+
+static void sweep_tick(uv_timer_t *t)
+{
+    prob_state *st = t->data;
+    if (st->sweeping)
+        return; /* the last one is still running (a slow database) */
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%" PRId64, st->cfg->upload_ttl_ms);
+    cc_pg_param p[] = {CC_PG_TEXT(ttl)};
+    cc_pg_batch *b;
+    cc_status s = cc_pg_batch_new(st->pg, &b);
+    if (s != CC_OK)
+        return;
+    swept = (sweep_counts){0, 0};
+    cc_pg_batch_add(b, sweep_uploads_sql, p, 1, uploads_swept, st);
+    cc_pg_batch_add(b, sweep_chunks_sql, NULL, 0, chunks_swept, st);
+    if (cc_pg_batch_run(b, sweep_done, st) == CC_OK)
+        st->sweeping = true;
+}
+
+cc_status prob_sweep_start(prob_state *st)
+{
+    int64_t every = st->cfg->upload_ttl_ms / 4;
+    if (every < 250)
+        every = 250;
+    if (every > 15 * 60 * 1000)
+        every = 15 * 60 * 1000;
+    int e = uv_timer_init(cc_actor_loop(st->actor), &st->sweep_timer);
+    if (e != 0)
+        return cc_err_set(CC_INTERNAL, "upload sweep timer: %s", uv_strerror(e));
+    st->sweep_timer.data = st;
+    st->sweep_open = true;
+    uv_timer_start(&st->sweep_timer, sweep_tick, (uint64_t)every, (uint64_t)every);
+    return CC_OK;
+}
+
+void prob_sweep_stop(prob_state *st)
+{
+    if (!st->sweep_open)
+        return;
+    uv_timer_stop(&st->sweep_timer);
+    uv_close((uv_handle_t *)&st->sweep_timer, NULL);
+    st->sweep_open = false;
 }

@@ -43,15 +43,16 @@ static bool can_edit(const job *j, const char *owner)
     return j->role == PROB_ADMIN || (j->role == PROB_SETTER && !strcmp(owner, j->who));
 }
 
-/* Looks up a live problem by slug: id, owner and current version. */
+/* Looks up a live problem by slug: id, owner, current version and
+ * whether it is public. */
 static cc_status find_problem(PGconn *c, job *j, const char *slug, char id[40], char owner[64],
-                              int *cur)
+                              int *cur, bool *public)
 {
     const char *vals[] = {slug};
     cc_status s;
     PGresult *r = prob_db_exec(c,
-                               "SELECT id::text, owner_id, current_version FROM problems WHERE "
-                               "slug = $1 AND deleted_at IS NULL",
+                               "SELECT id::text, owner_id, current_version, visibility = 'public' "
+                               "FROM problems WHERE slug = $1 AND deleted_at IS NULL",
                                1, vals, false, &s, j->err, sizeof j->err);
     if (!r)
         return j->s = s;
@@ -62,8 +63,53 @@ static cc_status find_problem(PGconn *c, job *j, const char *slug, char id[40], 
     snprintf(id, 40, "%s", PQgetvalue(r, 0, 0));
     snprintf(owner, 64, "%s", PQgetvalue(r, 0, 1));
     *cur = (int)strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    *public = PQgetvalue(r, 0, 3)[0] == 't';
     PQclear(r);
     return CC_OK;
+}
+
+/* find_problem for a change the caller means to make (to: "change it",
+ * "export it" ...). A draft the caller may not see is "not found", as
+ * GetProblem and DeleteProblem answer, so a mutating route does not tell
+ * that the slug exists; a problem it sees but may not edit is CC_DENIED. */
+static cc_status find_editable(PGconn *c, job *j, const char *slug, char id[40], char owner[64],
+                               int *cur, const char *to)
+{
+    bool public = false;
+    if (find_problem(c, j, slug, id, owner, cur, &public) != CC_OK)
+        return j->s;
+    bool sees = public || j->role == PROB_ADMIN || (j->who[0] && !strcmp(owner, j->who));
+    if (!sees)
+        return FAIL(j, CC_NOT_FOUND, "problem '%s' not found", slug);
+    if (!can_edit(j, owner))
+        return FAIL(j, CC_DENIED, "only the problem's owner or an admin may %s", to);
+    return CC_OK;
+}
+
+/* The files of version v into p (empty on entry); frees p on failure. */
+static cc_status load_files(PGconn *c, job *j, const char *id, int v, pkg *p)
+{
+    if ((j->s = prob_db_load_files(c, id, v, p, j->err, sizeof j->err)) != CC_OK)
+        pkg_free(p);
+    return j->s;
+}
+
+/* Size of stored blob sha: CC_NOT_FOUND (no message: the caller names
+ * the field) when it was never uploaded. */
+static cc_status blob_size(PGconn *c, job *j, const char *sha, int64_t *size)
+{
+    const char *vals[] = {sha};
+    cc_status s;
+    PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals, false, &s,
+                               j->err, sizeof j->err);
+    if (!r)
+        return j->s = s;
+    if (PQntuples(r) == 1)
+        *size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        s = CC_NOT_FOUND;
+    PQclear(r);
+    return s;
 }
 
 static char *tags_json(char **tags, size_t n)
@@ -212,12 +258,8 @@ static void do_update(PGconn *c, job *j)
     const Codecourt__V1__UpdateProblemRequest *rq = (const void *)j->req;
     char id[40], owner[64];
     int cur = 0;
-    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+    if (find_editable(c, j, rq->slug, id, owner, &cur, "change it") != CC_OK)
         return;
-    if (!can_edit(j, owner)) {
-        FAIL(j, CC_DENIED, "only the problem's owner or an admin may change it");
-        return;
-    }
     /* Problem-level fields: no new version. */
     char *tags = rq->replace_tags ? tags_json(rq->tags, rq->n_tags) : NULL;
     char rating[16];
@@ -250,10 +292,8 @@ static void do_update(PGconn *c, job *j)
     if (!versioned)
         return;
     pkg p = {.allow_no_tests = true};
-    if ((j->s = prob_db_load_files(c, id, cur, &p, j->err, sizeof j->err)) != CC_OK) {
-        pkg_free(&p);
+    if (load_files(c, j, id, cur, &p) != CC_OK)
         return;
-    }
     /* The current metadata, from the current files. */
     if (pkg_validate(&p, j->err, sizeof j->err) != CC_OK) {
         j->s = CC_UNPROCESSABLE;
@@ -298,17 +338,11 @@ static void do_tests(PGconn *c, job *j)
     const Codecourt__V1__UploadTestsRequest *rq = (const void *)j->req;
     char id[40], owner[64];
     int cur = 0;
-    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+    if (find_editable(c, j, rq->slug, id, owner, &cur, "change its tests") != CC_OK)
         return;
-    if (!can_edit(j, owner)) {
-        FAIL(j, CC_DENIED, "only the problem's owner or an admin may change its tests");
-        return;
-    }
     pkg p = {0};
-    if ((j->s = prob_db_load_files(c, id, cur, &p, j->err, sizeof j->err)) != CC_OK) {
-        pkg_free(&p);
+    if (load_files(c, j, id, cur, &p) != CC_OK)
         return;
-    }
     drop_prefix(&p, "data/");
     for (size_t i = 0; i < rq->n_tests && j->s == CC_OK; i++) {
         const Codecourt__V1__TestCase *t = rq->tests[i];
@@ -318,24 +352,16 @@ static void do_tests(PGconn *c, job *j)
         }
         const char *sh[2] = {t->input_sha256, t->answer_sha256};
         for (int k = 0; k < 2 && j->s == CC_OK; k++) {
-            const char *vals[] = {sh[k]};
-            cc_status s;
-            PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals,
-                                       false, &s, j->err, sizeof j->err);
-            if (!r) {
-                j->s = s;
-                break;
-            }
-            if (PQntuples(r) != 1) {
+            int64_t size = 0;
+            cc_status s = blob_size(c, j, sh[k], &size);
+            if (s == CC_NOT_FOUND) {
                 FAIL(j, CC_NOT_FOUND, "tests[%zu]: blob '%.64s' was not uploaded", i, sh[k]);
-            } else {
+            } else if (s == CC_OK) {
                 char path[600];
                 snprintf(path, sizeof path, "data/%.500s.%s", t->path, k ? "ans" : "in");
-                if (pkg_add(&p, path, sh[k], strtoll(PQgetvalue(r, 0, 0), NULL, 10), NULL) !=
-                    CC_OK)
+                if (pkg_add(&p, path, sh[k], size, NULL) != CC_OK)
                     FAIL(j, CC_NOMEM, "out of memory");
             }
-            PQclear(r);
         }
     }
     for (size_t i = 0; i < rq->n_groups && j->s == CC_OK; i++) {
@@ -416,21 +442,11 @@ static void do_import(PGconn *c, job *j)
         FAIL(j, CC_DENIED, "only setters and admins may import problems");
         return;
     }
-    const char *vals[] = {rq->sha256};
-    cc_status s;
-    PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals, false, &s,
-                               j->err, sizeof j->err);
-    if (!r) {
-        j->s = s;
-        return;
-    }
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    cc_status s = blob_size(c, j, rq->sha256, &j->size);
+    if (s == CC_NOT_FOUND)
         FAIL(j, CC_NOT_FOUND, "sha256: no such blob (upload the zip first)");
+    if (s != CC_OK)
         return;
-    }
-    j->size = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
     char path[64];
     int fd = blob_to_temp(c, j, rq->sha256, path);
     if (fd < 0)
@@ -449,10 +465,9 @@ static void do_import(PGconn *c, job *j)
     int cur = 0;
     if (!prob_slug_ok(slug)) {
         FAIL(j, CC_INVALID, "slug: '%.80s' is not a valid slug ([a-z0-9][a-z0-9-]{1,63})", slug);
-    } else if (find_problem(c, j, slug, id, owner, &cur) == CC_OK) {
-        if (!can_edit(j, owner))
-            FAIL(j, CC_DENIED, "only the problem's owner or an admin may change it");
-    } else if (j->s == CC_NOT_FOUND) {
+    } else if (find_editable(c, j, slug, id, owner, &cur, "change it") == CC_NOT_FOUND) {
+        /* A new problem. Another's draft is not found either: creating
+         * it then fails on the slug, as CreateProblem does. */
         j->s = CC_OK;
         id[0] = '\0';
     }
@@ -507,18 +522,12 @@ static void do_export(PGconn *c, job *j)
     const Codecourt__V1__ExportPackageRequest *rq = (const void *)j->req;
     char id[40], owner[64];
     int cur = 0;
-    if (find_problem(c, j, rq->slug, id, owner, &cur) != CC_OK)
+    if (find_editable(c, j, rq->slug, id, owner, &cur, "export it (secret data)") != CC_OK)
         return;
-    if (!can_edit(j, owner)) {
-        FAIL(j, CC_DENIED, "only the problem's owner or an admin may export it (secret data)");
-        return;
-    }
     pkg p = {0};
     int v = rq->version > 0 ? rq->version : cur;
-    if ((j->s = prob_db_load_files(c, id, v, &p, j->err, sizeof j->err)) != CC_OK) {
-        pkg_free(&p);
+    if (load_files(c, j, id, v, &p) != CC_OK)
         return;
-    }
     if (p.nfiles == 0) {
         pkg_free(&p);
         FAIL(j, CC_NOT_FOUND, "version %d not found", v);
@@ -692,15 +701,54 @@ static void start_job(cc_rpc_call *call, void *actor, int kind, const ProtobufCM
         cc_rpc_fail(call, CC_UNAVAILABLE, "cannot queue the work");
 }
 
+/* The caller's role; PROB_ANON after answering "sign in to <to>". */
+static prob_role signed_in(cc_rpc_call *call, const char *to)
+{
+    char who[64];
+    prob_role role = prob_principal(call, who);
+    if (role == PROB_ANON)
+        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to %s", to);
+    return role;
+}
+
+/* The fields CreateProblem and UpdateProblem share, with the same bounds.
+ * An update may leave the title empty (kept) and send rating -1 (reset
+ * to 0; 0 keeps it). Answers the call and returns false at the first bad
+ * field, named first in the message. */
+static bool fields_ok(cc_rpc_call *call, bool update, const char *title, char **tags, size_t n_tags,
+                      int32_t rating, const char *statement, const Codecourt__V1__Limits *l)
+{
+    size_t tl = strlen(title);
+    if ((tl == 0 && !update) || tl > 200) {
+        cc_rpc_fail(call, CC_INVALID, "title: must be 1 to 200 bytes");
+        return false;
+    }
+    if (!tags_ok(tags, n_tags)) {
+        cc_rpc_fail(call, CC_INVALID, "tags: at most 20 tags of 1 to 40 bytes");
+        return false;
+    }
+    if (rating < (update ? -1 : 0) || rating > 10000) {
+        cc_rpc_fail(call, CC_INVALID, "rating: must be %s to 10000", update ? "-1 (reset)" : "0");
+        return false;
+    }
+    if (strlen(statement) > (1 << 20)) {
+        cc_rpc_fail(call, CC_INVALID, "statement_markdown: at most 1 MiB");
+        return false;
+    }
+    if (l && (l->time_limit_ms < 0 || l->time_limit_ms > 60000 || l->memory_mib < 0 ||
+              l->memory_mib > 65536 || l->output_mib < 0 || l->output_mib > 65536)) {
+        cc_rpc_fail(call, CC_INVALID, "limits: time 0..60000 ms, memory and output 0..65536 MiB");
+        return false;
+    }
+    return true;
+}
+
 void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__CreateProblemRequest *rq = (const void *)req;
-    char who[64];
-    prob_role role = prob_principal(call, who);
-    if (role == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to create problems");
+    prob_role role = signed_in(call, "create problems");
+    if (role == PROB_ANON)
         return;
-    }
     if (role != PROB_SETTER && role != PROB_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins may create problems");
         return;
@@ -709,62 +757,25 @@ void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_INVALID, "slug: must match [a-z0-9][a-z0-9-]{1,63}");
         return;
     }
-    size_t tl = strlen(rq->title);
-    if (tl == 0 || tl > 200) {
-        cc_rpc_fail(call, CC_INVALID, "title: must be 1 to 200 bytes");
-        return;
-    }
-    if (!tags_ok(rq->tags, rq->n_tags)) {
-        cc_rpc_fail(call, CC_INVALID, "tags: at most 20 tags of 1 to 40 bytes");
-        return;
-    }
-    if (rq->rating < 0 || rq->rating > 10000) {
-        cc_rpc_fail(call, CC_INVALID, "rating: must be 0 to 10000");
-        return;
-    }
-    if (strlen(rq->statement_markdown) > (1 << 20)) {
-        cc_rpc_fail(call, CC_INVALID, "statement_markdown: at most 1 MiB");
-        return;
-    }
-    const Codecourt__V1__Limits *l = rq->limits;
-    if (l && (l->time_limit_ms < 0 || l->time_limit_ms > 60000 || l->memory_mib < 0 ||
-              l->memory_mib > 65536 || l->output_mib < 0 || l->output_mib > 65536)) {
-        cc_rpc_fail(call, CC_INVALID, "limits: time 0..60000 ms, memory and output 0..65536 MiB");
-        return;
-    }
-    start_job(call, actor, J_CREATE, req);
+    if (fields_ok(call, false, rq->title, rq->tags, rq->n_tags, rq->rating, rq->statement_markdown,
+                  rq->limits))
+        start_job(call, actor, J_CREATE, req);
 }
 
 void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdateProblemRequest *rq = (const void *)req;
-    char who[64];
-    if (prob_principal(call, who) == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to change problems");
-        return;
-    }
-    if (strlen(rq->title) > 200 || !tags_ok(rq->tags, rq->n_tags) || rq->rating < -1 ||
-        rq->rating > 10000 || strlen(rq->statement_markdown) > (1 << 20)) {
-        cc_rpc_fail(call, CC_INVALID, "title, tags, rating or statement out of bounds");
-        return;
-    }
-    const Codecourt__V1__Limits *l = rq->limits;
-    if (l && (l->time_limit_ms < 0 || l->time_limit_ms > 60000 || l->memory_mib < 0 ||
-              l->memory_mib > 65536 || l->output_mib < 0 || l->output_mib > 65536)) {
-        cc_rpc_fail(call, CC_INVALID, "limits: time 0..60000 ms, memory and output 0..65536 MiB");
-        return;
-    }
-    start_job(call, actor, J_UPDATE, req);
+    if (signed_in(call, "change problems") != PROB_ANON &&
+        fields_ok(call, true, rq->title, rq->tags, rq->n_tags, rq->rating, rq->statement_markdown,
+                  rq->limits))
+        start_job(call, actor, J_UPDATE, req);
 }
 
 void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UploadTestsRequest *rq = (const void *)req;
-    char who[64];
-    if (prob_principal(call, who) == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload tests");
+    if (signed_in(call, "upload tests") == PROB_ANON)
         return;
-    }
     for (size_t i = 0; i < rq->n_tests; i++)
         if (!prob_sha_ok(rq->tests[i]->input_sha256) || !prob_sha_ok(rq->tests[i]->answer_sha256)) {
             cc_rpc_fail(call, CC_INVALID, "tests[%zu]: sha256 must be 64 lowercase hex digits", i);
@@ -776,11 +787,8 @@ void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *act
 void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ImportPackageRequest *rq = (const void *)req;
-    char who[64];
-    if (prob_principal(call, who) == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to import problems");
+    if (signed_in(call, "import problems") == PROB_ANON)
         return;
-    }
     if (!prob_sha_ok(rq->sha256)) {
         cc_rpc_fail(call, CC_INVALID, "sha256: must be 64 lowercase hex digits");
         return;
@@ -790,10 +798,6 @@ void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 
 void prob_export(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char who[64];
-    if (prob_principal(call, who) == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to export problems");
-        return;
-    }
-    start_job(call, actor, J_EXPORT, req);
+    if (signed_in(call, "export problems") != PROB_ANON)
+        start_job(call, actor, J_EXPORT, req);
 }

@@ -33,8 +33,9 @@ static const cc_config_row rows[] = {
      "largest blob an upload may announce"},
     {"chunk", CC_CFG_SIZE, S(chunk), "512k", 4096, 768 << 10, NULL,
      "largest PutChunk and GetBlob piece (stays under NATS' 1 MiB max payload)"},
-    {"upload-ttl", CC_CFG_DURATION, S(upload_ttl_ms), "24h", 60000, 2592000000, NULL,
-     "how long an unfinished upload is kept"},
+    /* Short TTLs are for tests: a real upload may take minutes. */
+    {"upload-ttl", CC_CFG_DURATION, S(upload_ttl_ms), "24h", 1000, 2592000000, NULL,
+     "how long an unfinished upload is kept; swept every quarter of it (at most 15m)"},
 };
 #undef S
 
@@ -84,12 +85,14 @@ static cc_status start(cc_actor *a)
     IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
     cc_outbox_relay_options ro = {.service = "problem"};
     IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &ro, &state.relay));
+    IFOK(s, prob_sweep_start(&state));
     cc_actor_set_state(a, &state);
     return s;
 }
 
 static void drain(cc_actor *a)
 {
+    prob_sweep_stop(&state);
     if (state.relay)
         cc_outbox_relay_stop(state.relay, NULL, NULL);
     state.relay = NULL;
@@ -97,6 +100,7 @@ static void drain(cc_actor *a)
 
 static void stop(cc_actor *a)
 {
+    prob_sweep_stop(&state);
     if (state.pg)
         cc_pg_close(state.pg, NULL, NULL);
     state.pg = NULL;

@@ -34,6 +34,9 @@ typedef struct prob_state {
     const prob_settings *cfg;
     cc_pg *pg;
     cc_outbox_relay *relay;
+    uv_timer_t sweep_timer; /* blobs.c: drops expired uploads */
+    bool sweep_open;        /* the timer is initialised and not closed */
+    bool sweeping;          /* a sweep's statements are running */
 } prob_state;
 
 prob_state *prob_state_of(void *actor);
@@ -53,6 +56,16 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
 void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_export(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+/* ---- blobs.c: expired uploads ---------------------------------------------- */
+
+/* Starts the upload sweep on st's loop: every quarter of upload_ttl
+ * (within 250 ms and 15 minutes) it drops the uploads begun more than
+ * upload_ttl ago and never committed, with their chunks. Needs st->pg. */
+cc_status prob_sweep_start(prob_state *st);
+/* Stops the sweep and closes its timer; a sweep already running ends on
+ * its own (or with CC_CLOSED when the pool closes). Idempotent. */
+void prob_sweep_stop(prob_state *st);
 
 /* ---- util.c --------------------------------------------------------------- */
 

@@ -1,10 +1,12 @@
 /* Integration tests of cc-problem through its RPCs, with the principal
  * set on the envelope as the gateway would: the seed, CRUD and
  * permissions, versioning, a 256 MiB blob round trip with the service's
- * peak memory bounded, package import / export round trips, and every
- * bad-package case. */
+ * peak memory bounded, package import / export round trips, every
+ * bad-package case, and the sweep of abandoned uploads (last: it restarts
+ * the service with a short upload TTL). */
 #include <archive.h>
 #include <archive_entry.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -106,9 +108,12 @@ static void sha_hex(const void *d, size_t n, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Uploads data as a blob in chunks; returns its hash in sha. */
-static void upload(const void *data, size_t len, const char *who, char sha[65])
+/* BeginUpload of data as who: true with the upload's id and largest
+ * chunk, or false when the blob is stored already. */
+static bool begin_upload(const void *data, size_t len, const char *who, char id[64],
+                         size_t *max_chunk)
 {
+    char sha[65];
     sha_hex(data, len, sha);
     Codecourt__V1__BeginUploadRequest b = CODECOURT__V1__BEGIN_UPLOAD_REQUEST__INIT;
     b.size = (int64_t)len;
@@ -116,28 +121,54 @@ static void upload(const void *data, size_t len, const char *who, char sha[65])
     result r;
     assert_int_equal(call("BeginUpload", who, &b, &codecourt__v1__upload__descriptor, &r), CC_OK);
     Codecourt__V1__Upload *u = (void *)r.resp;
-    if (u->exists) {
-        rfree(&r);
-        return;
-    }
-    char id[64];
-    snprintf(id, sizeof id, "%s", u->upload_id);
-    size_t chunk = (size_t)u->max_chunk;
+    bool started = !u->exists;
+    snprintf(id, 64, "%s", u->upload_id);
+    if (max_chunk)
+        *max_chunk = (size_t)u->max_chunk;
     rfree(&r);
-    for (size_t off = 0; off < len; off += chunk) {
-        Codecourt__V1__PutChunkRequest p = CODECOURT__V1__PUT_CHUNK_REQUEST__INIT;
-        p.upload_id = id;
-        p.offset = (int64_t)off;
-        p.data.data = (uint8_t *)data + off;
-        p.data.len = len - off < chunk ? len - off : chunk;
-        assert_int_equal(call("PutChunk", who, &p, &codecourt__v1__upload__descriptor, &r), CC_OK);
-        rfree(&r);
-    }
+    return started;
+}
+
+/* PutChunk of data[off, off + len) as who. */
+static cc_status put_chunk(const char *id, const char *who, const void *data, size_t off,
+                           size_t len)
+{
+    Codecourt__V1__PutChunkRequest p = CODECOURT__V1__PUT_CHUNK_REQUEST__INIT;
+    p.upload_id = (char *)id;
+    p.offset = (int64_t)off;
+    p.data.data = (uint8_t *)data + off;
+    p.data.len = len;
+    result r;
+    cc_status s = call("PutChunk", who, &p, &codecourt__v1__upload__descriptor, &r);
+    rfree(&r);
+    return s;
+}
+
+/* CommitUpload as who; on CC_OK the blob must be named sha (unless NULL). */
+static cc_status commit_upload(const char *id, const char *who, const char *sha)
+{
     Codecourt__V1__CommitUploadRequest c = CODECOURT__V1__COMMIT_UPLOAD_REQUEST__INIT;
-    c.upload_id = id;
-    assert_int_equal(call("CommitUpload", who, &c, &codecourt__v1__blob__descriptor, &r), CC_OK);
-    assert_string_equal(((Codecourt__V1__Blob *)r.resp)->sha256, sha);
+    c.upload_id = (char *)id;
+    result r;
+    cc_status s = call("CommitUpload", who, &c, &codecourt__v1__blob__descriptor, &r);
+    if (s == CC_OK && sha)
+        assert_string_equal(((Codecourt__V1__Blob *)r.resp)->sha256, sha);
     rfree(&r);
+    return s;
+}
+
+/* Uploads data as a blob in chunks; returns its hash in sha. */
+static void upload(const void *data, size_t len, const char *who, char sha[65])
+{
+    sha_hex(data, len, sha);
+    char id[64];
+    size_t chunk = 0;
+    if (!begin_upload(data, len, who, id, &chunk))
+        return;
+    for (size_t off = 0; off < len; off += chunk)
+        assert_int_equal(put_chunk(id, who, data, off, len - off < chunk ? len - off : chunk),
+                         CC_OK);
+    assert_int_equal(commit_upload(id, who, sha), CC_OK);
 }
 
 /* Reads a whole blob through GetBlob; malloc'd. */
@@ -231,31 +262,21 @@ static cc_status import_zip(const zent *e, size_t n, const char *slug, result *r
 
 static char bin[4200];
 
-static int group_setup(void **state)
+/* Starts cc-problem (extra: one more CC_* setting, or NULL) and waits
+ * until it answers Ping: migrations and seed ran before. */
+static int start_actor(const char *extra)
 {
-    cc_log_init("test-problem", getenv("TEST_DEBUG") ? CC_LOG_DEBUG : CC_LOG_WARN);
-    const char *const svcs[] = {"cc_problem", NULL};
-    if (cc_local_stack_start(&stack, CC_LOCAL_NATS | CC_LOCAL_PG, svcs) != CC_OK) {
-        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
-        return -1;
-    }
-    cc_local_guard(&stack);
     char nats[128], pg[CC_LOCAL_CONNINFO_MAX + 32], log[4200];
     snprintf(nats, sizeof nats, "CC_NATS_URL=%s", stack.nats_url);
     snprintf(pg, sizeof pg, "CC_PG_CONNINFO=%s", cc_local_pg_conninfo(&stack, "cc_problem"));
     snprintf(log, sizeof log, "%s/logs/cc-problem.log", stack.dir);
     const char *envp[] = {nats, pg, "CC_METRICS_PORT=-1", "CC_MAX_FILES=100",
-                          "CC_MAX_PACKAGE=4M", "CC_LOG_LEVEL=info", NULL};
+                          "CC_MAX_PACKAGE=4M", "CC_LOG_LEVEL=info", extra, NULL};
     const char *argv[] = {bin, NULL};
     cc_local_spawn_opts o = {.name = "cc-problem", .path = bin, .argv = argv, .envp = envp,
                              .log_path = log};
     if (cc_local_spawn(&actor, &o) != CC_OK)
         return -1;
-    uv_loop_init(&loop);
-    cc_bus_options bo = {.url = stack.nats_url, .name = "test-problem", .send_asap = true};
-    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK)
-        return -1;
-    /* Ready once it answers Ping (migrations and seed ran before). */
     for (int i = 0; i < 300; i++) {
         Codecourt__V1__PingRequest p = CODECOURT__V1__PING_REQUEST__INIT;
         result r;
@@ -269,6 +290,22 @@ static int group_setup(void **state)
     }
     fprintf(stderr, "cc-problem did not answer; log in %s\n", log);
     return -1;
+}
+
+static int group_setup(void **state)
+{
+    cc_log_init("test-problem", getenv("TEST_DEBUG") ? CC_LOG_DEBUG : CC_LOG_WARN);
+    const char *const svcs[] = {"cc_problem", NULL};
+    if (cc_local_stack_start(&stack, CC_LOCAL_NATS | CC_LOCAL_PG, svcs) != CC_OK) {
+        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+        return -1;
+    }
+    cc_local_guard(&stack);
+    uv_loop_init(&loop);
+    cc_bus_options bo = {.url = stack.nats_url, .name = "test-problem", .send_asap = true};
+    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK)
+        return -1;
+    return start_actor(NULL);
 }
 
 static void closed(void *ud)
@@ -376,19 +413,34 @@ static void crud_and_permissions(void **state)
     get("two-sum", 0, USER, CC_NOT_FOUND, &r);
     get("two-sum", 0, NULL, CC_NOT_FOUND, &r);
 
+    /* A draft others cannot see is not found when they change it either. */
     Codecourt__V1__UpdateProblemRequest u = CODECOURT__V1__UPDATE_PROBLEM_REQUEST__INIT;
     u.slug = "two-sum";
     u.visibility = CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC;
     assert_int_equal(call("UpdateProblem", SETTER2, &u, &codecourt__v1__problem__descriptor, &r),
-                     CC_DENIED);
+                     CC_NOT_FOUND);
     assert_int_equal(call("UpdateProblem", USER, &u, &codecourt__v1__problem__descriptor, &r),
-                     CC_DENIED);
+                     CC_NOT_FOUND);
     assert_int_equal(call("UpdateProblem", SETTER1, &u, &codecourt__v1__problem__descriptor, &r),
                      CC_OK);
     assert_int_equal(((Codecourt__V1__Problem *)r.resp)->version->number, 1); /* no new version */
     rfree(&r);
     get("two-sum", 0, NULL, CC_OK, &r);
     rfree(&r);
+    /* Public now: others see it, and may not change it. */
+    Codecourt__V1__UpdateProblemRequest t = CODECOURT__V1__UPDATE_PROBLEM_REQUEST__INIT;
+    t.slug = "two-sum";
+    t.title = "Taken over";
+    assert_int_equal(call("UpdateProblem", SETTER2, &t, &codecourt__v1__problem__descriptor, &r),
+                     CC_DENIED);
+    assert_int_equal(call("UpdateProblem", USER, &t, &codecourt__v1__problem__descriptor, &r),
+                     CC_DENIED);
+    /* Bad fields are named. */
+    t.title = "";
+    t.rating = -2;
+    assert_int_equal(call("UpdateProblem", SETTER1, &t, &codecourt__v1__problem__descriptor, &r),
+                     CC_INVALID);
+    assert_non_null(strstr(r.err, "rating:"));
 
     /* The update above changed only the visibility: the tags stay. */
     {
@@ -512,8 +564,9 @@ static void versioning(void **state)
     ut.n_tests = 2;
     ut.groups = gs;
     ut.n_groups = 1;
+    /* "versioned" is SETTER1's draft: SETTER2 does not see it. */
     assert_int_equal(call("UploadTests", SETTER2, &ut, &codecourt__v1__problem__descriptor, &r),
-                     CC_DENIED);
+                     CC_NOT_FOUND);
     assert_int_equal(call("UploadTests", SETTER1, &ut, &codecourt__v1__problem__descriptor, &r),
                      CC_OK);
     p = (void *)r.resp;
@@ -725,8 +778,9 @@ static void round_trip(const zent *e, size_t n, const char *slug, int want_type)
     /* export, then import the export into another problem: same hash */
     Codecourt__V1__ExportPackageRequest x = CODECOURT__V1__EXPORT_PACKAGE_REQUEST__INIT;
     x.slug = name;
+    /* an imported problem is a draft: another setter does not see it */
     assert_int_equal(call("ExportPackage", SETTER2, &x, &codecourt__v1__blob__descriptor, &r),
-                     CC_DENIED);
+                     CC_NOT_FOUND);
     assert_int_equal(call("ExportPackage", SETTER1, &x, &codecourt__v1__blob__descriptor, &r),
                      CC_OK);
     char zsha[65];
@@ -747,6 +801,12 @@ static void round_trip(const zent *e, size_t n, const char *slug, int want_type)
         CC_OK);
     assert_string_equal(((Codecourt__V1__ImportPackageReply *)r.resp)->problem->version->hash, h);
     rfree(&r);
+    /* Another setter importing over the draft: its slug is taken, as for
+     * CreateProblem, and nothing says whose it is. */
+    q.slug = name;
+    assert_int_equal(
+        call("ImportPackage", SETTER2, &q, &codecourt__v1__import_package_reply__descriptor, &r),
+        CC_EXISTS);
     /* re-importing into the original changes nothing */
     q.slug = name;
     assert_int_equal(
@@ -854,6 +914,110 @@ static void bad_packages(void **state)
         CC_DENIED);
 }
 
+/* ---- abandoned uploads ------------------------------------------------------------- */
+
+/* One number from a query on the service's database. */
+static long long db_count(PGconn *db, const char *sql, const char *arg)
+{
+    const char *vals[] = {arg};
+    PGresult *res = PQexecParams(db, sql, arg ? 1 : 0, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(res));
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
+}
+
+static void expect_blob(const char *data, size_t len)
+{
+    char sha[65];
+    sha_hex(data, len, sha);
+    size_t n = 0;
+    unsigned char *got = download(sha, &n);
+    assert_int_equal(n, len);
+    assert_memory_equal(got, data, len);
+    free(got);
+}
+
+/* With upload-ttl 5s (swept every 1.25 s), an upload never committed is
+ * dropped with its chunks; finished blobs stay whole, also one whose bytes
+ * an abandoned upload carried too, and so do the blobs of versions. */
+static void abandoned_uploads_are_swept(void **state)
+{
+    assert_int_equal(cc_local_proc_stop(&actor, SIGTERM, 10000), CC_OK);
+    assert_int_equal(start_actor("CC_UPLOAD_TTL=5s"), 0);
+    PGconn *db = PQconnectdb(cc_local_pg_conninfo(&stack, "cc_problem"));
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+
+    /* A finished blob. */
+    static const char done_bytes[] = "a finished upload\n";
+    char sha[65];
+    upload(done_bytes, strlen(done_bytes), SETTER1, sha);
+    /* Twins: two uploads of the same bytes; one commits, one is left. */
+    static const char twin[] = "the same bytes, twice\n";
+    size_t tl = strlen(twin);
+    char t1[64], t2[64];
+    assert_true(begin_upload(twin, tl, SETTER1, t1, NULL));
+    assert_true(begin_upload(twin, tl, SETTER1, t2, NULL));
+    assert_int_equal(put_chunk(t1, SETTER1, twin, 0, tl), CC_OK);
+    assert_int_equal(put_chunk(t2, SETTER1, twin, 0, tl), CC_OK);
+    assert_int_equal(commit_upload(t1, SETTER1, NULL), CC_OK);
+    /* Abandoned half way. */
+    static const char half[] = "only the first half of this was ever sent\n";
+    char ab[64];
+    assert_true(begin_upload(half, strlen(half), SETTER1, ab, NULL));
+    assert_int_equal(put_chunk(ab, SETTER1, half, 0, 10), CC_OK);
+    /* A chunk whose upload row is already gone, as a crash between the
+     * sweep's two statements would leave. */
+    PQclear(PQexec(db, "INSERT INTO blob_chunks (owner, off, data) VALUES ('upload:' || "
+                       "gen_random_uuid()::text, 0, '\\x00')"));
+    assert_true(db_count(db, "SELECT count(*) FROM uploads WHERE id = $1::uuid", t2) == 1);
+    assert_true(
+        db_count(db, "SELECT count(*) FROM blob_chunks WHERE owner LIKE 'upload:%'", NULL) >= 3);
+
+    /* Gone within the TTL and a sweep or two. */
+    bool never = false;
+    uint64_t start = uv_hrtime();
+    while (db_count(db,
+                    "SELECT (SELECT count(*) FROM uploads) + (SELECT count(*) FROM blob_chunks "
+                    "WHERE owner LIKE 'upload:%')",
+                    NULL) > 0) {
+        assert_true(uv_hrtime() - start < 30000000000u);
+        run_until(&never, 250);
+    }
+    assert_int_equal(put_chunk(ab, SETTER1, half, 10, 5), CC_NOT_FOUND);
+    assert_int_equal(commit_upload(ab, SETTER1, NULL), CC_NOT_FOUND);
+    assert_int_equal(commit_upload(t2, SETTER1, NULL), CC_NOT_FOUND);
+
+    /* Every finished blob is whole: the ones above, and a seeded version's. */
+    expect_blob(done_bytes, strlen(done_bytes));
+    expect_blob(twin, tl);
+    Codecourt__V1__GetVersionManifestRequest m = CODECOURT__V1__GET_VERSION_MANIFEST_REQUEST__INIT;
+    m.slug = "aplusb";
+    result r;
+    assert_int_equal(
+        call("GetVersionManifest", NULL, &m, &codecourt__v1__version_manifest__descriptor, &r),
+        CC_OK);
+    Codecourt__V1__VersionManifest *vm = (void *)r.resp;
+    for (size_t i = 0; i < vm->n_files; i++) {
+        size_t n = 0;
+        free(download(vm->files[i]->sha256, &n));
+        assert_int_equal(n, vm->files[i]->size);
+    }
+    rfree(&r);
+
+    /* A young upload is left alone: after two sweeps, it goes on. */
+    static const char young[] = "a young upload\n";
+    char yid[64];
+    assert_true(begin_upload(young, strlen(young), SETTER1, yid, NULL));
+    run_until(&never, 2600);
+    assert_int_equal(put_chunk(yid, SETTER1, young, 0, strlen(young)), CC_OK);
+    assert_int_equal(commit_upload(yid, SETTER1, NULL), CC_OK);
+    expect_blob(young, strlen(young));
+    PQfinish(db);
+}
+
 int main(int argc, char **argv)
 {
     char self[4096];
@@ -870,6 +1034,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(import_export_round_trips),
         cmocka_unit_test(bad_packages),
         cmocka_unit_test(large_blob_bounded_memory),
+        cmocka_unit_test(abandoned_uploads_are_swept), /* last: restarts the service */
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -310,11 +310,17 @@ static void crud_and_permissions(void **state)
     expect_problem(&r, 401, "invalid-token");
     cct_resp_free(&r);
 
-    /* Edits: the owner and admins only. */
-    assert_int_equal(st("PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", setter2.access),
-                     403);
-    assert_int_equal(st("PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", user1.access),
-                     403);
+    /* Edits: the owner and admins only. Whoever may not see the draft
+     * gets the 404 a GET gives, from every route that would change it,
+     * so none of them tells that the slug exists. */
+    r = req(port, "PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", setter2.access);
+    expect_problem(&r, 404, "not-found");
+    cct_resp_free(&r);
+    assert_int_equal(st("PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", user1.access), 404);
+    assert_int_equal(st("PUT", "/v1/problems/gw-one/tests", "{\"tests\":[]}", setter2.access), 404);
+    assert_int_equal(st("POST", "/v1/problems/gw-one/export", "{}", setter2.access), 404);
+    assert_int_equal(st("DELETE", "/v1/problems/gw-one", NULL, setter2.access), 404);
+    assert_int_equal(st("DELETE", "/v1/problems/gw-one", NULL, user1.access), 404);
     assert_int_equal(st("PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", NULL), 401);
     r = req(port, "PATCH", "/v1/problems/gw-one",
             "{\"visibility\":\"VISIBILITY_PUBLIC\",\"statementMarkdown\":\"# One\\n\\nv2\","
@@ -328,6 +334,13 @@ static void crud_and_permissions(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(&r, "title"), "Admin was here");
     cct_resp_free(&r);
+
+    /* Public now: others see it, so changing it is forbidden, not absent. */
+    r = req(port, "PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", setter2.access);
+    expect_problem(&r, 403, "forbidden");
+    cct_resp_free(&r);
+    assert_int_equal(st("PATCH", "/v1/problems/gw-one", "{\"title\":\"Mine\"}", user1.access), 403);
+    assert_int_equal(st("PUT", "/v1/problems/gw-one/tests", "{\"tests\":[]}", setter2.access), 403);
 
     /* Public now: everyone reads it, any version. */
     r = req(port, "GET", "/v1/problems/gw-one", NULL, NULL);
