@@ -11,26 +11,24 @@
  * PostgreSQL, the outbox relay, JetStream and the queue wait).
  *
  * libcurl 7.88 has no WebSocket support: the handshake and the (unmasked,
- * server-to-client) frames are read here over a plain TCP socket to the
- * gateway's HTTP/1.1 port. Servers are started by cclocal in a temporary
- * folder and stopped at the end.
+ * server-to-client) frames are read over a plain TCP socket to the
+ * gateway's HTTP/1.1 port (tests/integration/common/cctest_ws.h). Servers
+ * are started by cclocal in a temporary folder and stopped at the end.
  * Usage: bench-submission [--users N] [--per-user K] [--same-source] */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cctest_http.h"
+#include "cctest_ws.h"
 
 static cc_local_stack stack;
 static cc_local_proc procs[5];
@@ -46,115 +44,24 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    json_t *json;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+/* HTTP requests and processes: tests/integration/common/cctest_http.h; the
+ * WebSocket: tests/integration/common/cctest_ws.h. Every request is one
+ * HTTP/2 request on a fresh connection, as a browser tab's first request
+ * would be (reusing one handle across requests met "Error in the HTTP2
+ * framing layer" with libcurl 7.88 here; see the report). */
+static cct_resp req(const char *method, const char *path, const char *body, const char *token)
 {
-    resp *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-/* One HTTP/2 request on a fresh connection, as a browser tab's first
- * request would be (reusing one handle across requests met "Error in the
- * HTTP2 framing layer" with libcurl 7.88 here; see the report). c is
- * unused. */
-static resp req(CURL *unused, const char *method, const char *path, const char *body, const char *token)
-{
-    resp r = {0};
-    char url[512], auth[4200];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", gw_port, path);
-    (void)unused;
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hl = curl_slist_append(hl, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    else
-        fprintf(stderr, "%s %s: %s\n", method, path, curl_easy_strerror(rc));
-    if (r.body)
-        r.json = json_loads(r.body, 0, NULL);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    return r;
-}
-
-static void resp_free(resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
+    return cct_req(gw_port, method, path, body, token);
 }
 
 /* ---- servers ---------------------------------------------------------------------- */
 
 static void spawn(cc_local_proc *p, const char *name, const char *const *args)
 {
-    char path[4200], log[4200];
-    snprintf(path, sizeof path, "%s/%s", CC_BIN_DIR, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    const char *argv[40] = {path};
-    int n = 1;
-    for (int i = 0; args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
-    if (cc_local_spawn(p, &o) != CC_OK) {
+    if (cct_try_spawn(p, name, CC_BIN_DIR, name, dir, args) != CC_OK) {
         fprintf(stderr, "cannot start %s: %s\n", name, cc_err_msg());
         exit(1);
     }
-}
-
-static bool wait_ready(uint16_t port)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", port);
-    for (int i = 0; i < 300; i++) {
-        CURL *c = curl_easy_init();
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
-        long st = 0;
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-        curl_easy_cleanup(c);
-        if (st == 200)
-            return true;
-        usleep(100000);
-    }
-    return false;
 }
 
 static void start_all(void)
@@ -192,7 +99,9 @@ static void start_all(void)
           (const char *[]){a[0], a[7], a[8], "--max-queued=1000", "--rate-per-min=1000000", NULL});
     snprintf(a[9], sizeof a[9], "--judge-cache=%s/judge-cache", dir);
     spawn(&procs[3], "cc-judge", (const char *[]){"serve", a[0], a[9], "--metrics-port=-1", NULL});
-    if (!wait_ready(um) || !wait_ready(pm) || !wait_ready(sm)) {
+    if (!cct_wait_status(um, "/readyz", 200, 30000) ||
+        !cct_wait_status(pm, "/readyz", 200, 30000) ||
+        !cct_wait_status(sm, "/readyz", 200, 30000)) {
         fprintf(stderr, "actors not ready (see %s)\n", dir);
         exit(1);
     }
@@ -203,7 +112,7 @@ static void start_all(void)
                            "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
                            "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
                            NULL});
-    if (!wait_ready(gw_port)) {
+    if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway not ready (see %s)\n", dir);
         exit(1);
     }
@@ -211,85 +120,18 @@ static void start_all(void)
 
 /* ---- WebSocket over a plain socket ------------------------------------------------ */
 
+/* Opens /v1/live with the token in an Authorization header; -1 on failure. */
 static int ws_open(const char *token)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(gw_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char hs[5000];
-    int n = snprintf(hs, sizeof hs,
-                     "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
-                     gw_port, token);
-    if (write(fd, hs, (size_t)n) != n)
-        return -1;
-    /* Reads the answer byte by byte up to the blank line, so no frame
-     * byte is swallowed. */
-    char head[4096];
-    size_t len = 0;
-    while (len < sizeof head - 1) {
-        if (read(fd, head + len, 1) != 1)
-            return -1;
-        len++;
-        if (len >= 4 && !memcmp(head + len - 4, "\r\n\r\n", 4))
-            break;
-    }
-    head[len] = '\0';
-    if (strncmp(head, "HTTP/1.1 101", 12) != 0) {
+    char auth[4200], head[4096];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    int fd = cct_ws_connect(gw_port, "/v1/live", auth, head, sizeof head);
+    if (fd >= 0 && strncmp(head, "HTTP/1.1 101", 12) != 0) {
         fprintf(stderr, "no WebSocket: %s\n", head);
+        close(fd);
         return -1;
     }
     return fd;
-}
-
-static bool read_full(int fd, void *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, (char *)buf + got, n - got);
-        if (k <= 0)
-            return false;
-        got += (size_t)k;
-    }
-    return true;
-}
-
-/* Reads one frame; returns its payload (caller frees, NUL-terminated) and
- * opcode, or NULL when the socket closed. */
-static char *ws_read(int fd, int *opcode)
-{
-    unsigned char h[2];
-    if (!read_full(fd, h, 2))
-        return NULL;
-    *opcode = h[0] & 0x0f;
-    uint64_t len = h[1] & 0x7f;
-    if (len == 126) {
-        unsigned char e[2];
-        if (!read_full(fd, e, 2))
-            return NULL;
-        len = ((uint64_t)e[0] << 8) | e[1];
-    } else if (len == 127) {
-        unsigned char e[8];
-        if (!read_full(fd, e, 8))
-            return NULL;
-        len = 0;
-        for (int i = 0; i < 8; i++)
-            len = (len << 8) | e[i];
-    }
-    if (len > (1u << 24))
-        return NULL;
-    char *p = malloc(len + 1);
-    if (!p || !read_full(fd, p, len)) {
-        free(p);
-        return NULL;
-    }
-    p[len] = '\0';
-    return p;
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
@@ -311,7 +153,6 @@ typedef struct {
 static void *client_main(void *ud)
 {
     client *cl = ud;
-    CURL *c = curl_easy_init();
     int fd = ws_open(cl->token);
     if (fd < 0) {
         __atomic_add_fetch(&errors, per_user, __ATOMIC_SEQ_CST);
@@ -326,24 +167,25 @@ static void *client_main(void *ud)
                  "printf(\\\"%%lld\\\\n\\\",a+b);return 0;}\\n\"}",
                  same_source ? 0 : cl->index, same_source ? 0 : k);
         double t0 = now_s();
-        resp r = req(c, "POST", "/v1/submissions", body, cl->token);
+        cct_resp r = req("POST", "/v1/submissions", body, cl->token);
         if (r.status != 201) {
             fprintf(stderr, "submit: %ld %s\n", r.status, r.body ? r.body : "");
-            resp_free(&r);
+            cct_resp_free(&r);
             __atomic_add_fetch(&errors, 1, __ATOMIC_SEQ_CST);
             continue;
         }
-        snprintf(id, sizeof id, "%s", jstr(r.json, "id"));
-        resp_free(&r);
+        snprintf(id, sizeof id, "%s", cct_jstr(&r, "id"));
+        cct_resp_free(&r);
         double t1 = 0;
         for (;;) {
             int op = 0;
-            char *p = ws_read(fd, &op);
+            char *p = cct_ws_read(fd, -1, &op);
             if (!p)
                 break;
             if (op == 1) {
                 json_t *j = json_loads(p, 0, NULL);
-                if (j && !strcmp(jstr(j, "id"), id) && !strcmp(jstr(j, "status"), "judged"))
+                if (j && !strcmp(cct_json_str(j, "id"), id) &&
+                    !strcmp(cct_json_str(j, "status"), "judged"))
                     t1 = now_s();
                 json_decref(j);
             }
@@ -357,21 +199,20 @@ static void *client_main(void *ud)
         }
         char path[128];
         snprintf(path, sizeof path, "/v1/submissions/%s", id);
-        r = req(c, "GET", path, NULL, cl->token);
+        r = req("GET", path, NULL, cl->token);
         /* int64 is a JSON string in the protobuf JSON mapping. */
         json_t *sv = json_object_get(r.json, "sandboxMs");
         double sandbox = json_is_string(sv) ? strtod(json_string_value(sv), NULL)
                                             : (double)json_integer_value(sv);
-        if (strcmp(jstr(r.json, "verdict"), "AC") != 0)
+        if (strcmp(cct_jstr(&r, "verdict"), "AC") != 0)
             __atomic_add_fetch(&errors, 1, __ATOMIC_SEQ_CST);
-        resp_free(&r);
+        cct_resp_free(&r);
         double total = (t1 - t0) * 1000.0;
         pthread_mutex_lock(&mu);
         samples[nsamples++] = (sample){total, sandbox, total - sandbox};
         pthread_mutex_unlock(&mu);
     }
     close(fd);
-    curl_easy_cleanup(c);
     return NULL;
 }
 
@@ -390,17 +231,17 @@ static double pct(double *v, int n, double p)
     return v[i];
 }
 
-static bool login(CURL *c, const char *name, const char *pw, char *token, size_t cap)
+static bool login(const char *name, const char *pw, char *token, size_t cap)
 {
     char body[512];
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", name, pw);
-    resp r = req(c, "POST", "/v1/auth/login", body, NULL);
+    cct_resp r = req("POST", "/v1/auth/login", body, NULL);
     bool ok = r.status == 200;
     if (!ok && getenv("BENCH_DEBUG"))
         fprintf(stderr, "login %s: %ld %s\n", name, r.status, r.body ? r.body : "");
     if (ok)
-        snprintf(token, cap, "%s", jstr(r.json, "accessToken"));
-    resp_free(&r);
+        snprintf(token, cap, "%s", cct_jstr(&r, "accessToken"));
+    cct_resp_free(&r);
     return ok;
 }
 
@@ -426,7 +267,6 @@ int main(int argc, char **argv)
     start_all();
     client *cls = calloc((size_t)users, sizeof *cls);
     samples = calloc((size_t)(users * per_user), sizeof *samples);
-    CURL *c = curl_easy_init();
     int registered = 0;
     for (int i = 0; i < users; i++) {
         char name[64], pw[64], body[512];
@@ -435,14 +275,14 @@ int main(int argc, char **argv)
         snprintf(body, sizeof body,
                  "{\"username\":\"%s\",\"email\":\"%s@example.org\",\"password\":\"%s\"}", name,
                  name, pw);
-        resp r = req(c, "POST", "/v1/users", body, NULL);
-        bool ok = r.status == 201 && login(c, name, pw, cls[i].token, sizeof cls[i].token);
-        resp_free(&r);
+        cct_resp r = req("POST", "/v1/users", body, NULL);
+        bool ok = r.status == 201 && login(name, pw, cls[i].token, sizeof cls[i].token);
+        cct_resp_free(&r);
         /* Registration is cc-user's; if it is unavailable the admin stands
          * in for every user (the sockets then also see the others'
          * submissions, which the clients skip by id). */
         for (int tries = 0; !ok && tries < 100; tries++) {
-            ok = login(c, "root", "rootpassword", cls[i].token, sizeof cls[i].token);
+            ok = login("root", "rootpassword", cls[i].token, sizeof cls[i].token);
             if (!ok)
                 usleep(100000); /* the admin is created just after start */
             else
@@ -492,7 +332,6 @@ int main(int argc, char **argv)
     printf("%-28s %10.1f %10.1f\n", "sandbox (sandboxMs)", pct(sb, n, 0.5), pct(sb, n, 0.99));
     printf("%-28s %10.1f %10.1f\n", "mesh (total - sandbox)", pct(me, n, 0.5), pct(me, n, 0.99));
     printf("\nmesh p50 target <= 30 ms: %s\n", pct(me, n, 0.5) <= 30.0 ? "met" : "NOT met");
-    curl_easy_cleanup(c);
     for (int i = 4; i >= 0; i--)
         cc_local_proc_stop(&procs[i], SIGTERM, 20000);
     cc_local_stack_stop(&stack);

@@ -126,12 +126,18 @@ cct_resp cct_req_url(const char *method, const char *url, const char *body, cons
     return r;
 }
 
-cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
-                 const char *token)
+cct_resp cct_req_hdr(uint16_t port, const char *method, const char *path, const char *body,
+                     const char *token, const char *extra)
 {
     char url[2048];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
-    return cct_req_url(method, url, body, token, NULL);
+    return cct_req_url(method, url, body, token, extra);
+}
+
+cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
+                 const char *token)
+{
+    return cct_req_hdr(port, method, path, body, token, NULL);
 }
 
 long cct_status(uint16_t port, const char *method, const char *path, const char *body,
@@ -143,10 +149,15 @@ long cct_status(uint16_t port, const char *method, const char *path, const char 
     return st;
 }
 
+const char *cct_json_str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
 const char *cct_jstr(cct_resp *r, const char *key)
 {
-    const char *s = json_string_value(json_object_get(r->json, key));
-    return s ? s : "";
+    return cct_json_str(r->json, key);
 }
 
 char *cct_fmt(const char *f, ...)
@@ -161,8 +172,8 @@ char *cct_fmt(const char *f, ...)
     return b;
 }
 
-void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
-               const char *log_dir, const char *const *args)
+cc_status cct_try_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
+                        const char *log_dir, const char *const *args)
 {
     char path[4200], log[4200];
     snprintf(path, sizeof path, "%s/%s", bin_dir, bin);
@@ -173,7 +184,41 @@ void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const ch
         argv[n++] = args[i];
     argv[n] = NULL;
     cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
-    assert_int_equal(cc_local_spawn(p, &o), CC_OK);
+    return cc_local_spawn(p, &o);
+}
+
+void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
+               const char *log_dir, const char *const *args)
+{
+    assert_int_equal(cct_try_spawn(p, name, bin_dir, bin, log_dir, args), CC_OK);
+}
+
+bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
+                       const char *keypath, uint16_t http_port, uint16_t metrics_port,
+                       const char *const *extra)
+{
+    const char *args[40] = {cct_fmt("--nats-url=%s", stack->nats_url),
+                            cct_fmt("--redis-url=%s", stack->redis_url),
+                            cct_fmt("--http-port=%u", http_port),
+                            "--https-port=-1",
+                            cct_fmt("--metrics-port=%u", metrics_port),
+                            cct_fmt("--jwt-key=%s", keypath),
+                            "--rate-user=100000",
+                            "--burst-user=100000",
+                            "--rate-auth=100000",
+                            "--burst-auth=100000",
+                            "--rate-anon=100000",
+                            "--burst-anon=100000"};
+    int n = 12;
+    for (int i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cct_spawn(p, "cc-gateway", bin_dir, "cc-gateway", stack->dir, args);
+    if (!cct_wait_status(http_port, "/readyz", 200, 30000)) {
+        fprintf(stderr, "gateway did not become ready (see %s/cc-gateway.log)\n", stack->dir);
+        return false;
+    }
+    return true;
 }
 
 bool cct_wait_status(uint16_t port, const char *path, long want, int ms)

@@ -1,7 +1,8 @@
-/* Helpers shared by the end-to-end tests that drive cc-gateway over real
- * HTTP/2 with libcurl (tests/integration/problem_gateway, and the gateway
- * limits tests): requests, responses, headers, process spawning. They
- * call cmocka's assertions, so include <cmocka.h> before using them. */
+/* Helpers shared by the end-to-end tests in tests/integration and by
+ * tests/bench/submission, which drive cc-gateway over real HTTP/2 with
+ * libcurl: requests, responses, headers, process spawning. cct_spawn calls
+ * cmocka's assertions; the others do not, so a benchmark can use them too.
+ * The WebSocket client is in cctest_ws.h. */
 #ifndef CCTEST_HTTP_H
 #define CCTEST_HTTP_H
 
@@ -37,6 +38,9 @@ void cct_finish(CURL *c, cct_resp *r, struct curl_slist *hl);
 /* The same against http://127.0.0.1:port path. */
 cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
                  const char *token);
+/* cct_req with one more header line (extra, or NULL). */
+cct_resp cct_req_hdr(uint16_t port, const char *method, const char *path, const char *body,
+                     const char *token, const char *extra);
 long cct_status(uint16_t port, const char *method, const char *path, const char *body,
                 const char *token);
 void cct_resp_free(cct_resp *r);
@@ -44,12 +48,28 @@ void cct_resp_free(cct_resp *r);
 const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap);
 /* A string member of the JSON body, "" when absent. */
 const char *cct_jstr(cct_resp *r, const char *key);
+/* A string member of any JSON object (o may be NULL), "" when absent; the
+ * string belongs to o. */
+const char *cct_json_str(json_t *o, const char *key);
 /* printf into one of 48 rotating static buffers of 1 KiB. */
 char *cct_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 /* Spawns bin_dir/bin with args (NULL-terminated), logging to
- * log_dir/name.log. */
+ * log_dir/name.log; CC_OK or the error (cc_err_msg() says why), for
+ * programs that do not run under cmocka. */
+cc_status cct_try_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
+                        const char *log_dir, const char *const *args);
+/* cct_try_spawn, asserting (cmocka) that it started. */
 void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
                const char *log_dir, const char *const *args);
+/* Starts cc-gateway (bin_dir/cc-gateway, logging to the stack's folder) as
+ * the end-to-end tests run it: on stack's NATS and Redis, cleartext HTTP on
+ * http_port only, metrics on metrics_port, tokens signed with the key at
+ * keypath, every rate limit out of the way, then the flags in extra
+ * (NULL-terminated, or NULL). Asserts (cmocka) it started, then waits up
+ * to 30 s for its /readyz; false, with a message, when it never answers. */
+bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
+                       const char *keypath, uint16_t http_port, uint16_t metrics_port,
+                       const char *const *extra);
 /* Polls GET path until it answers want, for up to ms. */
 bool cct_wait_status(uint16_t port, const char *path, long want, int ms);
 /* Base64 of n bytes (malloc'd). */

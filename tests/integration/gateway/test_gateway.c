@@ -3,15 +3,12 @@
  * cleartext port, ALPN h2 on the TLS port) with libcurl. Two gateways
  * share the services: A is roomy and fails open when Redis is down; B has
  * tight rate limits and fails closed. */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <jwt.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +25,7 @@
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
+#include "cctest_ws.h"
 
 static cc_local_stack stack;
 static cc_local_proc user_proc, gw_a, gw_b;
@@ -518,63 +515,7 @@ static void test_token_attacks(void **state)
     cct_resp_free(&r2);
 }
 
-/* ---- the live WebSocket --------------------------------------------------------------- */
-
-static int ws_open(const char *token)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port_a)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    char rq[4500];
-    int n = snprintf(rq, sizeof rq,
-                     "GET /v1/live?access_token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     token);
-    assert_int_equal(write(fd, rq, (size_t)n), n);
-    char resp_buf[1024];
-    size_t got = 0;
-    while (got < sizeof resp_buf - 1) {
-        ssize_t k = read(fd, resp_buf + got, 1);
-        assert_true(k == 1);
-        got++;
-        resp_buf[got] = '\0';
-        if (got >= 4 && memcmp(resp_buf + got - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    assert_non_null(strstr(resp_buf, " 101 "));
-    assert_non_null(strstr(resp_buf, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-    return fd;
-}
-
-/* Reads one unmasked text frame within ms; its payload, or NULL. */
-static char *ws_read(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, ms) != 1)
-        return NULL;
-    unsigned char h[2];
-    if (read(fd, h, 2) != 2)
-        return NULL;
-    size_t len = h[1] & 0x7f;
-    if (len == 126) {
-        unsigned char e[2];
-        if (read(fd, e, 2) != 2)
-            return NULL;
-        len = (size_t)e[0] << 8 | e[1];
-    }
-    char *buf = calloc(1, len + 1);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t k = read(fd, buf + got, len - got);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    return buf;
-}
+/* ---- the live WebSocket (client: tests/integration/common/cctest_ws.h) ---------------- */
 
 static void test_live(void **state)
 {
@@ -585,7 +526,7 @@ static void test_live(void **state)
     assert_int_equal(login(port_a, "liveb", "password-liveb", &u2), 200);
     /* No token, no socket. */
     assert_int_equal(status_of(port_a, "GET", "/v1/live", NULL, NULL), 401);
-    int fd = ws_open(u1.access);
+    int fd = cct_ws_live(port_a, u1.access);
     natsConnection *nc = NULL;
     assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
     /* The gateway subscribes when the socket opens; live messages are
@@ -598,19 +539,19 @@ static void test_live(void **state)
         natsConnection_PublishString(nc, subj_b, "{\"for\":\"b\"}");
         natsConnection_PublishString(nc, subj_a, "{\"for\":\"a\"}");
         natsConnection_Flush(nc);
-        m = ws_read(fd, 200);
+        m = cct_ws_read(fd, 200, NULL);
     }
     assert_non_null(m);
     assert_string_equal(m, "{\"for\":\"a\"}");
     free(m);
     /* Drain copies of a's message from the retries; none may be b's. */
-    while ((m = ws_read(fd, 300)) != NULL) {
+    while ((m = cct_ws_read(fd, 300, NULL)) != NULL) {
         assert_string_equal(m, "{\"for\":\"a\"}");
         free(m);
     }
     natsConnection_PublishString(nc, subj_b, "{\"for\":\"b\"}");
     natsConnection_Flush(nc);
-    m = ws_read(fd, 500);
+    m = cct_ws_read(fd, 500, NULL);
     assert_null(m); /* b's message never reaches a's socket */
     natsConnection_Destroy(nc);
     close(fd);

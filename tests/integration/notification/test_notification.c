@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +31,7 @@
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
+#include "cctest_ws.h"
 #include "codecourt/v1/judge.pb-c.h"
 
 static cc_local_stack stack;
@@ -263,18 +263,8 @@ static int group_setup(void **state)
         fprintf(stderr, "actors did not become ready (see %s/*.log)\n", dir);
         return -1;
     }
-    cct_spawn(&gw_proc, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
-              (const char *[]){cct_fmt("--nats-url=%s", stack.nats_url),
-                               cct_fmt("--redis-url=%s", stack.redis_url),
-                               cct_fmt("--http-port=%u", gw_port), "--https-port=-1",
-                               cct_fmt("--metrics-port=%u", gm), cct_fmt("--jwt-key=%s", keypath),
-                               "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
-                               "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
-                               NULL});
-    if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
-        fprintf(stderr, "gateway did not become ready (see %s/cc-gateway.log)\n", dir);
+    if (!cct_start_gateway(&gw_proc, &stack, CC_BIN_DIR, keypath, gw_port, gm, NULL))
         return -1;
-    }
     if (natsConnection_ConnectTo(&nc, stack.nats_url) != NATS_OK)
         return -1;
     return 0;
@@ -424,7 +414,7 @@ static void test_inapp_through_gateway(void **state)
     assert_int_equal(json_array_size(list), 2);
     assert_int_equal(jint(r.json, "unreadCount"), 3);
     /* Newest first among unread: S3, then S2. */
-    assert_non_null(strstr(cct_jstr(&(cct_resp){.json = json_array_get(list, 0)}, "link"), S3));
+    assert_non_null(strstr(cct_json_str(json_array_get(list, 0), "link"), S3));
     char first[64], cursor[128];
     snprintf(first, sizeof first, "%s",
              json_string_value(json_object_get(json_array_get(list, 0), "id")));
@@ -464,70 +454,16 @@ static void test_inapp_through_gateway(void **state)
     assert_int_equal(cct_status(gw_port, "GET", "/v1/notifications", NULL, NULL), 401);
 }
 
-/* ---- the live WebSocket (as tests/integration/gateway) ------------------------------------ */
-
-static int ws_open(const char *token)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(gw_port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    char rq[4500];
-    int n = snprintf(rq, sizeof rq,
-                     "GET /v1/live?access_token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     token);
-    assert_int_equal(write(fd, rq, (size_t)n), n);
-    char resp_buf[1024];
-    size_t got = 0;
-    while (got < sizeof resp_buf - 1) {
-        ssize_t k = read(fd, resp_buf + got, 1);
-        assert_true(k == 1);
-        got++;
-        resp_buf[got] = '\0';
-        if (got >= 4 && memcmp(resp_buf + got - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    assert_non_null(strstr(resp_buf, " 101 "));
-    return fd;
-}
-
-static char *ws_read(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, ms) != 1)
-        return NULL;
-    unsigned char h[2];
-    if (read(fd, h, 2) != 2)
-        return NULL;
-    size_t len = h[1] & 0x7f;
-    if (len == 126) {
-        unsigned char e[2];
-        if (read(fd, e, 2) != 2)
-            return NULL;
-        len = (size_t)e[0] << 8 | e[1];
-    }
-    char *buf = calloc(1, len + 1);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t k = read(fd, buf + got, len - got);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    return buf;
-}
+/* ---- the live WebSocket (client: tests/integration/common/cctest_ws.h) ------------------- */
 
 static void test_live_push(void **state)
 {
-    int fd = ws_open(bob.token);
+    int fd = cct_ws_live(gw_port, bob.token);
     usleep(500000); /* the gateway subscribes to cc.live.user.<id> */
     publish_judged("t-judged-4", bob.id, S4, "RE", "crashy");
     char *found = NULL;
     for (int i = 0; i < 50 && !found; i++) {
-        char *m = ws_read(fd, 300);
+        char *m = cct_ws_read(fd, 300, NULL);
         if (m && strstr(m, "\"type\":\"notification\"") && strstr(m, S4))
             found = m;
         else
