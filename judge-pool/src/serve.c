@@ -1,9 +1,11 @@
 /* cc-judge serve: the mesh worker, as an actor. On the loop: the durable
  * pull consumer "judges" on CC_JUDGE (at most `concurrency` jobs at once),
  * in-progress acks, progress and result events, GetBlob calls on behalf of
- * the job threads, and the dead letters (jobs the server stopped
- * delivering) turned into IE results. The judging runs on one thread per
- * job (serve_work.c); threads talk to the loop only through serve__post.
+ * the job threads, the dead letters (jobs the server stopped delivering,
+ * kept as advisories in CC_JUDGE_DEAD) turned into IE results, and the
+ * queue gauges read from the consumer's info. The judging runs on one
+ * thread per job (serve_work.c); threads talk to the loop only through
+ * serve__post.
  *
  * A job is acked only once CC_EVENTS has stored its result, so a worker
  * that dies at any point leaves the job to be redelivered; the result's
@@ -34,6 +36,13 @@
 #define RESULT_SUBJECT "cc.evt.submission.judged"
 #define DURABLE "judges"
 #define ADVISORY_SUBJECT "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." CC_STREAM_JUDGE "." DURABLE
+/* The stream that keeps the max-deliveries advisories until a judge has
+ * turned their jobs into IE results, and the judges' consumer on it. */
+#define DEAD_STREAM "CC_JUDGE_DEAD"
+/* Longer than the worst handling of one advisory (a 5 s read, a publish
+ * with every retry, a 5 s delete), so a live worker keeps it. */
+#define DEAD_ACK_WAIT_MS 60000
+#define DEAD_INFLIGHT 4
 
 static serve_settings cfg;
 
@@ -55,6 +64,8 @@ static const cc_config_row rows[] = {
      "timeout of one GetBlob call"},
     {"retry-delay", CC_CFG_DURATION, S(retry_delay_ms), "5s", 0, 3600000, NULL,
      "delay before a job is retried when test data cannot be fetched or the result not stored"},
+    {"queue-poll", CC_CFG_DURATION, S(queue_poll_ms), "2s", 0, 3600000, NULL,
+     "how often cc_judge_queue_pending is read from the judges consumer (0: never)"},
     {"judge-languages", CC_CFG_STRING, S(languages), JUDGE_LANGUAGES_FILE, 0, 0, NULL,
      "language table (YAML)"},
     {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
@@ -399,49 +410,110 @@ static void on_job(cc_js_msg *m, void *ud)
 
 /* ---- dead letters: jobs past max deliveries ---------------------------------------------- */
 
-typedef struct {
+/* A job delivered max-deliver times without an ack is not delivered again:
+ * the server leaves it in CC_JUDGE (a work queue drops only what is acked)
+ * and publishes a max-deliveries advisory, once, on core NATS. A plain
+ * subscription would miss that advisory whenever no judge is connected at
+ * the moment (all of them died, a rollout) or the judge that got it fails
+ * half way, and the job would then never end. So a stream, CC_JUDGE_DEAD,
+ * captures the advisories, and the judges share a durable pull consumer on
+ * it: an advisory is acked only once its job's IE result is stored and the
+ * job deleted, and is handed back (retried after retry-delay) when a step
+ * fails. Every step can be repeated: the result id is the job's, so the
+ * stream keeps one result, and a job already deleted means the work was
+ * done.
+ *
+ * A periodic sweep of CC_JUDGE cannot do this on nats-server 2.9: the
+ * server drops a dead job from the consumer's pending set and the consumer
+ * info gives only counts and floors, so a dead job cannot be told from one
+ * still being judged (kept alive by +WPI for as long as it runs) except by
+ * guessing from its age. */
+
+struct serve_dead {
+    serve *sv;    /* NULL once stop detached it */
+    cc_js_msg *m; /* the advisory; NULL once stop detached it */
     cc_bus *b;
-    uint64_t seq;
+    uint64_t seq; /* the job's sequence in CC_JUDGE */
     int64_t deliveries;
+    int64_t retry_delay_ms;
     char judge_name[128];
     char result_id[200];
-} dead_job;
+    serve_dead *prev, *next;
+};
 
-static void dead_free(dead_job *d)
+/* Ends the handling of one advisory: acked when done, else handed back
+ * for a later retry. */
+static void dead_end(serve_dead *d, bool done)
 {
-    cc_bus_work_end(d->b);
+    if (d->m) {
+        if (done)
+            cc_js_ack(d->m);
+        else
+            cc_js_nak(d->m, d->retry_delay_ms);
+    }
+    if (d->sv) {
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            d->sv->dead = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+    }
     free(d);
+}
+
+/* The JetStream API's error code in a reply ({"error":{"code":404...}}),
+ * 0 when there is none. */
+static json_int_t api_error_code(json_t *o, const char **desc)
+{
+    json_t *err = o ? json_object_get(o, "error") : NULL;
+    if (desc)
+        *desc = err ? json_string_value(json_object_get(err, "description")) : NULL;
+    return err ? json_integer_value(json_object_get(err, "code")) : 0;
 }
 
 static void on_dead_deleted(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
-    dead_job *d = ud;
-    cc_log(s == CC_OK ? CC_LOG_INFO : CC_LOG_WARN, NULL, "dead job removed from the queue",
-           "{s:I, s:s, s:s}", "stream_seq", (json_int_t)d->seq, "result_id", d->result_id,
-           "status", cc_status_name(s));
+    serve_dead *d = ud;
+    json_t *o = NULL;
+    if (s == CC_OK)
+        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
     natsMsg_Destroy(reply);
-    dead_free(d);
+    const char *desc = NULL;
+    json_int_t code = api_error_code(o, &desc);
+    /* Gone already means another attempt deleted it: nats-server 2.9
+     * says so with a 500 "no message found". Any other failure retries,
+     * and a retry that finds the job gone (MSG.GET 404) ends there. */
+    bool gone = code == 404 || (desc && !strcmp(desc, "no message found"));
+    bool done = s == CC_OK && (json_is_true(json_object_get(o, "success")) || gone);
+    cc_log(done ? CC_LOG_INFO : CC_LOG_WARN, NULL,
+           done ? "dead job removed from the queue" : "cannot remove a dead job, will retry",
+           "{s:I, s:s, s:s, s:s}", "stream_seq", (json_int_t)d->seq, "result_id", d->result_id,
+           "status", cc_status_name(s), "error", desc ? desc : "");
+    json_decref(o);
+    dead_end(d, done);
 }
 
 static void on_dead_stored(cc_status s, const char *errmsg, const cc_js_pub_ack *ack, void *ud)
 {
-    dead_job *d = ud;
+    serve_dead *d = ud;
     if (s != CC_OK) {
-        /* The job stays in the stream (the server will not deliver it
-         * again); the log names it for an operator. */
-        cc_log(CC_LOG_ERROR, NULL, "cannot store the IE result of a dead job", "{s:I, s:s}",
-               "stream_seq", (json_int_t)d->seq, "error", errmsg ? errmsg : "");
-        dead_free(d);
+        /* The job stays in the stream and the advisory comes back after
+         * retry-delay. */
+        cc_log(CC_LOG_ERROR, NULL, "cannot store the IE result of a dead job, will retry",
+               "{s:I, s:s}", "stream_seq", (json_int_t)d->seq, "error", errmsg ? errmsg : "");
+        dead_end(d, false);
         return;
     }
-    cc_counter_inc(verdict_counter("IE"));
+    if (!ack->duplicate)
+        cc_counter_inc(verdict_counter("IE"));
     /* Deleted only now that its result is stored: never lost, and gone
      * so that nothing retries it forever. */
     char body[64];
     int n = snprintf(body, sizeof body, "{\"seq\":%" PRIu64 "}", d->seq);
     if (cc_bus_request(d->b, "$JS.API.STREAM.MSG.DELETE." CC_STREAM_JUDGE, NULL, NULL, NULL, body,
                        (size_t)n, 5000, on_dead_deleted, d) != CC_OK)
-        dead_free(d);
+        dead_end(d, false);
 }
 
 /* Decodes standard base64 (with padding) into a malloc'd buffer. */
@@ -487,7 +559,7 @@ static void header_msg_id(const uint8_t *h, size_t n, char *out, size_t cap)
 
 static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
-    dead_job *d = ud;
+    serve_dead *d = ud;
     json_t *o = NULL;
     if (s == CC_OK)
         o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
@@ -496,13 +568,18 @@ static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     const char *data64 = msg ? json_string_value(json_object_get(msg, "data")) : NULL;
     const char *hdrs64 = msg ? json_string_value(json_object_get(msg, "hdrs")) : NULL;
     if (!msg) {
-        /* Most often another worker already handled it (404). */
-        json_t *err = o ? json_object_get(o, "error") : NULL;
-        const char *desc = err ? json_string_value(json_object_get(err, "description")) : NULL;
-        cc_log(CC_LOG_INFO, NULL, "dead job not fetched", "{s:I, s:s, s:s}", "stream_seq",
-               (json_int_t)d->seq, "status", cc_status_name(s), "error", desc ? desc : "");
+        const char *desc = NULL;
+        json_int_t code = api_error_code(o, &desc);
+        /* 404: the job is gone, so an earlier attempt (here or on another
+         * worker) finished it. Anything else (a timeout, JetStream not
+         * answering) is worth another try. */
+        bool gone = s == CC_OK && code == 404;
+        cc_log(gone ? CC_LOG_INFO : CC_LOG_WARN, NULL,
+               gone ? "dead job already finished" : "cannot read a dead job, will retry",
+               "{s:I, s:s, s:s}", "stream_seq", (json_int_t)d->seq, "status", cc_status_name(s),
+               "error", desc ? desc : "");
         json_decref(o);
-        dead_free(d);
+        dead_end(d, gone);
         return;
     }
     size_t dlen = 0, hlen = 0;
@@ -537,43 +614,130 @@ static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     free(hdrs);
     json_decref(o);
     if (s != CC_OK)
-        dead_free(d);
+        dead_end(d, false);
 }
 
-static void on_advisory(cc_bus *b, natsMsg *m, void *ud)
+static void on_advisory(cc_js_msg *m, void *ud)
 {
     serve *sv = ud;
-    json_t *o = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
-    natsMsg_Destroy(m);
+    json_t *o = json_loadb(cc_js_msg_data(m), cc_js_msg_len(m), 0, NULL);
     json_t *seq = o ? json_object_get(o, "stream_seq") : NULL;
     if (!json_is_integer(seq) || json_integer_value(seq) <= 0) {
-        cc_log(CC_LOG_WARN, NULL, "unreadable max-deliveries advisory", NULL);
+        /* No retry can make it readable. */
+        cc_log(CC_LOG_WARN, NULL, "unreadable max-deliveries advisory, dropped", "{s:I}",
+               "advisory_seq", (json_int_t)cc_js_msg_stream_seq(m));
         json_decref(o);
+        cc_js_term(m);
         return;
     }
-    dead_job *d = calloc(1, sizeof *d);
+    serve_dead *d = calloc(1, sizeof *d);
     if (!d) {
         json_decref(o);
+        cc_js_nak(m, sv->cfg->retry_delay_ms);
         return;
     }
-    d->b = b;
+    d->sv = sv;
+    d->m = m;
+    d->b = cc_actor_bus(sv->actor);
     d->seq = (uint64_t)json_integer_value(seq);
     d->deliveries = json_integer_value(json_object_get(o, "deliveries"));
+    d->retry_delay_ms = sv->cfg->retry_delay_ms;
     snprintf(d->judge_name, sizeof d->judge_name, "%s", sv->judge_name);
     json_decref(o);
-    cc_bus_work_begin(b);
+    d->next = sv->dead;
+    if (sv->dead)
+        sv->dead->prev = d;
+    sv->dead = d;
+    cc_log(CC_LOG_INFO, NULL, "max-deliveries advisory", "{s:I, s:I, s:I}", "stream_seq",
+           (json_int_t)d->seq, "deliveries", (json_int_t)d->deliveries, "advisory_delivered",
+           (json_int_t)cc_js_msg_delivered(m));
     char body[64];
     int n = snprintf(body, sizeof body, "{\"seq\":%" PRIu64 "}", d->seq);
-    if (cc_bus_request(b, "$JS.API.STREAM.MSG.GET." CC_STREAM_JUDGE, NULL, NULL, NULL, body,
+    if (cc_bus_request(d->b, "$JS.API.STREAM.MSG.GET." CC_STREAM_JUDGE, NULL, NULL, NULL, body,
                        (size_t)n, 5000, on_dead_msg, d) != CC_OK)
-        dead_free(d);
+        dead_end(d, false);
+}
+
+/* ---- the queue gauges ---------------------------------------------------------------- */
+
+/* One $JS.API.CONSUMER.INFO request in flight; stop detaches it. */
+struct serve_poll {
+    serve *sv;
+};
+
+static void on_queue_info(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
+{
+    serve_poll *p = ud;
+    serve *sv = p->sv;
+    free(p);
+    json_t *o = NULL;
+    if (s == CC_OK && sv)
+        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    natsMsg_Destroy(reply);
+    if (!sv) {
+        json_decref(o);
+        return;
+    }
+    sv->poll = NULL;
+    json_t *pending = o ? json_object_get(o, "num_pending") : NULL;
+    json_t *ack_pending = o ? json_object_get(o, "num_ack_pending") : NULL;
+    if (json_is_integer(pending) && json_is_integer(ack_pending)) {
+        cc_gauge_set(sv->queue_pending, json_integer_value(pending));
+        cc_gauge_set(sv->queue_ack_pending, json_integer_value(ack_pending));
+        if (sv->poll_failing)
+            cc_log(CC_LOG_INFO, NULL, "judges consumer info readable again", NULL);
+        sv->poll_failing = false;
+    } else if (!sv->poll_failing) {
+        /* Once per outage; the gauges keep their last values meanwhile. */
+        sv->poll_failing = true;
+        const char *desc = NULL;
+        api_error_code(o, &desc);
+        cc_log(CC_LOG_WARN, NULL, "cannot read the judges consumer info", "{s:s, s:s}", "status",
+               cc_status_name(s), "error", desc ? desc : "");
+    }
+    json_decref(o);
+}
+
+static void on_queue_tick(uv_timer_t *t)
+{
+    serve *sv = t->data;
+    if (sv->poll || sv->closing)
+        return; /* the last one is still out: no pile-up on a slow server */
+    serve_poll *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->sv = sv;
+    sv->poll = p;
+    if (cc_bus_request(cc_actor_bus(sv->actor),
+                       "$JS.API.CONSUMER.INFO." CC_STREAM_JUDGE "." DURABLE, NULL, NULL, NULL, "",
+                       0, 5000, on_queue_info, p) != CC_OK) {
+        sv->poll = NULL;
+        free(p);
+    }
+}
+
+static void queue_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void queue_timer_end(serve *sv)
+{
+    if (!sv->queue_timer)
+        return;
+    uv_close((uv_handle_t *)sv->queue_timer, queue_timer_closed);
+    sv->queue_timer = NULL;
+    if (sv->poll) {
+        sv->poll->sv = NULL; /* its callback frees it */
+        sv->poll = NULL;
+    }
 }
 
 /* ---- the actor ----------------------------------------------------------------------- */
 
 typedef struct {
     serve *sv;
-    cc_js_consumer_config cc;
+    cc_js_consumer_config cc, dead;
 } setup;
 
 static cc_status setup_work(void *ud)
@@ -581,7 +745,15 @@ static cc_status setup_work(void *ud)
     setup *su = ud;
     serve__clean_stale_work(su->sv->cfg->cache_dir);
     judge_clean_stale_sandboxes();
-    return cc_js_ensure_consumer(cc_bus_nats(cc_actor_bus(su->sv->actor)), &su->cc);
+    natsConnection *nc = cc_bus_nats(cc_actor_bus(su->sv->actor));
+    /* The advisory stream first, so that it already listens when the
+     * judges consumer (perhaps new) makes its first delivery. */
+    cc_js_stream_config ds = {
+        .name = DEAD_STREAM, .subjects = ADVISORY_SUBJECT, .work_queue = true};
+    cc_status s = cc_js_ensure_stream(nc, &ds);
+    IFOK(s, cc_js_ensure_consumer(nc, &su->cc));
+    IFOK(s, cc_js_ensure_consumer(nc, &su->dead));
+    return s;
 }
 
 static void free_serve(serve *sv);
@@ -590,6 +762,7 @@ static void setup_done(cc_status s, void *ud)
 {
     setup *su = ud;
     serve *sv = su->sv;
+    cc_js_consumer_config dead = su->dead;
     free(su);
     sv->setup_pending = false;
     if (sv->stopped) {
@@ -599,11 +772,11 @@ static void setup_done(cc_status s, void *ud)
     }
     if (sv->closing)
         return;
-    /* Queue group: one worker turns a dead job into its result. Listening
-     * before the first pull, so the advisory a pull may trigger is not
-     * missed. */
-    IFOK(s, cc_bus_subscribe(cc_actor_bus(sv->actor), ADVISORY_SUBJECT, "judge", on_advisory, sv,
-                             &sv->advisory));
+    /* One worker of all turns a dead job into its result: the advisory
+     * consumer is shared like the job consumer. */
+    IFOK(s, cc_js_consume(cc_actor_bus(sv->actor), &dead, on_advisory, sv, &sv->dead_consumer));
+    if (s == CC_OK)
+        cc_actor_add_consumer(sv->actor, sv->dead_consumer);
     IFOK(s, cc_js_consume(cc_actor_bus(sv->actor), &(cc_js_consumer_config){
                               .stream = CC_STREAM_JUDGE,
                               .durable = DURABLE,
@@ -618,6 +791,14 @@ static void setup_done(cc_status s, void *ud)
         cc_log(CC_LOG_ERROR, NULL, "cannot consume judging jobs", "{s:s}", "error", cc_err_msg());
         cc_actor_shutdown(sv->actor);
         return;
+    }
+    if (sv->cfg->queue_poll_ms > 0) {
+        sv->queue_timer = malloc(sizeof *sv->queue_timer);
+        if (sv->queue_timer) {
+            uv_timer_init(cc_actor_loop(sv->actor), sv->queue_timer);
+            sv->queue_timer->data = sv;
+            uv_timer_start(sv->queue_timer, on_queue_tick, 0, (uint64_t)sv->cfg->queue_poll_ms);
+        }
     }
     cc_log(CC_LOG_INFO, NULL, "taking jobs", "{s:s, s:I, s:s}", "consumer", DURABLE,
            "concurrency", (json_int_t)sv->cfg->concurrency, "cache", sv->cfg->cache_dir);
@@ -682,6 +863,18 @@ static cc_status start(cc_actor *a)
                                         "Time from taking a job to acking it", NULL, buckets,
                                         JUDGE_LEN(buckets));
     sv->inflight = cc_metrics_gauge("cc_judge_jobs_inflight", "Jobs being judged", NULL);
+    /* num_pending alone: jobs no judge has taken yet, which is what grows
+     * when the pool is too small (k8s/base/monitoring.yaml alerts on it).
+     * Jobs taken but not acked (being judged, or handed back and waiting
+     * for their redelivery) are num_ack_pending, a gauge of their own. */
+    sv->queue_pending = cc_metrics_gauge(
+        "cc_judge_queue_pending",
+        "Jobs in CC_JUDGE no judge has taken yet (num_pending of the judges consumer)", NULL);
+    sv->queue_ack_pending = cc_metrics_gauge(
+        "cc_judge_queue_ack_pending",
+        "Jobs taken but not acked yet: being judged or waiting for a redelivery "
+        "(num_ack_pending of the judges consumer)",
+        NULL);
     pthread_mutex_init(&sv->qmu, NULL);
     uv_async_init(cc_actor_loop(a), &sv->wake, on_wake);
     sv->wake.data = sv;
@@ -696,6 +889,13 @@ static cc_status start(cc_actor *a)
                                      .filter = JOB_SUBJECT,
                                      .ack_wait_ms = cfg.ack_wait_ms,
                                      .max_deliver = (int)cfg.max_deliver};
+    /* max_deliver -1: the server never gives up on an advisory; a failing
+     * one comes back every retry-delay until its job is finished. */
+    su->dead = (cc_js_consumer_config){.stream = DEAD_STREAM,
+                                       .durable = DURABLE,
+                                       .ack_wait_ms = DEAD_ACK_WAIT_MS,
+                                       .max_deliver = -1,
+                                       .max_inflight = DEAD_INFLIGHT};
     sv->setup_pending = true;
     s = cc_bus_offload(cc_actor_bus(a), setup_work, setup_done, su);
     if (s != CC_OK) {
@@ -750,11 +950,9 @@ static void drain(cc_actor *a)
         uv_timer_start(sv->linger, on_linger, 25, 25);
     }
     /* Jobs in flight go on: the runtime waits for them (they hold bus
-     * work until acked) up to the drain timeout. */
-    if (sv->advisory) {
-        cc_bus_unsubscribe(sv->advisory);
-        sv->advisory = NULL;
-    }
+     * work until acked) up to the drain timeout; so do advisories being
+     * handled. */
+    queue_timer_end(sv);
     cc_log(CC_LOG_INFO, NULL, "draining judge", "{s:i}", "jobs", sv->njobs);
 }
 
@@ -780,10 +978,16 @@ static void stop(cc_actor *a)
         return;
     cc_actor_set_state(a, NULL);
     linger_end(sv);
-    if (sv->advisory) {
-        cc_bus_unsubscribe(sv->advisory);
-        sv->advisory = NULL;
+    queue_timer_end(sv);
+    /* Advisories still being handled were handed back by the drain: their
+     * callbacks (answered CC_CLOSED when the bus closes) only free them. */
+    for (serve_dead *d = sv->dead; d;) {
+        serve_dead *next = d->next;
+        d->sv = NULL;
+        d->m = NULL;
+        d = next;
     }
+    sv->dead = NULL;
     /* Whatever is still here was handed back by the drain (nak_all): the
      * messages are gone, so nothing may ack them. Threads are told to
      * stop after the test they are running (its wall limit bounds the

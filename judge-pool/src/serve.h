@@ -1,7 +1,7 @@
 /* cc-judge serve: the mesh worker. Shared between serve.c (the actor, on
- * the libuv loop: consumer, publishing, RPC, the dead-letter advisory) and
- * serve_work.c (one thread per job: the blob cache, the package folder and
- * the judging itself).
+ * the libuv loop: consumers, publishing, RPC, the dead letters, the queue
+ * gauges) and serve_work.c (one thread per job: the blob cache, the
+ * package folder and the judging itself).
  *
  * Threads and the loop meet in one place, a queue of serve_ev drained by a
  * uv_async on the loop. A job thread never calls nats.c or libuv (except
@@ -29,12 +29,15 @@ typedef struct serve_settings {
     int64_t blob_max;       /* largest blob accepted */
     int64_t blob_timeout_ms;
     int64_t retry_delay_ms; /* nak delay when the problem service is unreachable */
+    int64_t queue_poll_ms;  /* how often the queue gauges are refreshed; 0 = never */
     char *languages;        /* the language table */
     char *judge_name;       /* "" = <hostname>-<pid> */
 } serve_settings;
 
 typedef struct serve serve;
 typedef struct serve_job serve_job;
+typedef struct serve_dead serve_dead;
+typedef struct serve_poll serve_poll;
 
 /* One GetBlob chunk asked by a job thread and answered on the loop. The
  * thread owns it (on its stack) and waits on the job's condition variable
@@ -115,7 +118,11 @@ struct serve {
     uv_async_t wake;
 
     cc_js_consumer *consumer;
-    cc_bus_sub *advisory;
+    cc_js_consumer *dead_consumer; /* the advisories kept in CC_JUDGE_DEAD */
+    serve_dead *dead;              /* advisories being turned into IE results */
+    uv_timer_t *queue_timer;       /* refreshes the queue gauges */
+    serve_poll *poll;              /* the consumer info request in flight, if any */
+    bool poll_failing;             /* the last poll failed (logged once per outage) */
     serve_job *jobs;
     int njobs;
     struct serve_ticket *tickets;
@@ -128,6 +135,7 @@ struct serve {
     cc_counter *cache_hits, *cache_misses, *cache_corrupt, *blob_bytes, *blob_calls;
     cc_histogram *duration;
     cc_gauge *inflight;
+    cc_gauge *queue_pending, *queue_ack_pending;
 };
 
 /* Posts an event to the loop. Returns false when the worker is closing

@@ -10,11 +10,16 @@
  * nothing; a corrupted cache file is fetched again; a worker SIGKILLed in
  * the middle of a long (TLE) job leaves it to a second worker, which
  * publishes it once; a job whose deliveries ran out (the test takes it
- * and never acks) becomes an IE result and leaves the queue. At the end
- * every job has exactly one result in the stream and the queue is empty. */
+ * and never acks) becomes an IE result and leaves the queue, also when the
+ * server gave up on it while no worker was running. cc_judge_queue_pending
+ * on the worker's /metrics follows the jobs waiting while every slot is
+ * busy and comes back to 0. At the end every job has exactly one result in
+ * the stream and the queue is empty. */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -400,6 +406,25 @@ static void expect(const tracked *t, const char *verdict, const char *in_message
 
 /* ---- workers -------------------------------------------------------------------- */
 
+static int worker_port; /* the running worker's /metrics port */
+
+/* The ops port the worker logged in its "ready" line, -1 until then. */
+static int port_from_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int port = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"metrics_port\":");
+        if (p && strstr(line, "\"ready\""))
+            port = (int)strtol(p + 15, NULL, 10);
+    }
+    fclose(f);
+    return port;
+}
+
 static void start_worker(cc_local_proc *p, const char *name)
 {
     char log[4300];
@@ -413,7 +438,8 @@ static void start_worker(cc_local_proc *p, const char *name)
                           "--blob-chunk",   "1000",
                           "--blob-timeout", "3s",
                           "--retry-delay",  "300ms",
-                          "--metrics-port", "-1",
+                          "--metrics-port", "0",
+                          "--queue-poll",   "200ms",
                           "--drain-timeout", "20s",
                           "--judge-name",   name,
                           "--log-level",    getenv("TEST_DEBUG") ? "debug" : "info",
@@ -421,6 +447,94 @@ static void start_worker(cc_local_proc *p, const char *name)
     cc_local_spawn_opts o = {.name = name, .path = CC_JUDGE_BIN, .argv = argv, .log_path = log};
     memset(p, 0, sizeof *p);
     assert_int_equal(cc_local_spawn(p, &o), CC_OK);
+    worker_port = -1;
+    uint64_t end = uv_hrtime() + 20000000000ull;
+    while ((worker_port = port_from_log(log)) <= 0 && uv_hrtime() < end)
+        sleep_loop(50);
+    assert_true(worker_port > 0);
+}
+
+/* One HTTP/1.1 GET on 127.0.0.1:port; the status, the body in body. */
+static int http_get(int port, const char *path, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    static char resp[1 << 17];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
+        len += (size_t)r;
+    resp[len] = '\0';
+    close(fd);
+    int status = 0;
+    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+        return -1;
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, cap, "%s", b ? b + 4 : "");
+    return status;
+}
+
+/* The value of an unlabelled series in a /metrics body, -1 when absent. */
+static long long series(const char *body, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *l = body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, name, nl) && l[nl] == ' ')
+            return strtoll(l + nl + 1, NULL, 10);
+    return -1;
+}
+
+/* The running worker's /metrics ("" when it does not answer). */
+static const char *scrape(void)
+{
+    static char body[1 << 17];
+    if (http_get(worker_port, "/metrics", body, sizeof body) != 200)
+        body[0] = '\0';
+    return body;
+}
+
+static long long metric(const char *name)
+{
+    return series(scrape(), name);
+}
+
+typedef struct {
+    const char *name;
+    long long want;
+    long long last;
+} metric_wait;
+
+static bool metric_is(void *ud)
+{
+    metric_wait *w = ud;
+    w->last = metric(w->name);
+    if (getenv("TEST_DEBUG"))
+        fprintf(stderr, "%s = %lld\n", w->name, w->last);
+    if (w->last != w->want)
+        sleep_loop(50);
+    return w->last == w->want;
+}
+
+/* Waits until the series reads want; returns the last value read. */
+static long long wait_metric(const char *name, long long want, int timeout_ms)
+{
+    metric_wait w = {name, want, -1};
+    if (!run_until_fn(metric_is, &w, timeout_ms))
+        fprintf(stderr, "%s is %lld, expected %lld\n", name, w.last, want);
+    return w.last;
 }
 
 /* ---- JetStream API from the test ------------------------------------------------------- */
@@ -598,6 +712,56 @@ static void cache_hit_and_corruption(void **state)
     assert_int_equal(getblob_calls, before + 1);
 }
 
+typedef struct {
+    long long pending, ack_pending; /* as last read */
+} backlog;
+
+/* At least 3 of the 5 jobs wait (the worker has 2 slots, both taken by
+ * slow jobs for seconds) and, no job being acked yet, the other ones are
+ * taken: both gauges come from one consumer info. */
+static bool backlog_seen(void *ud)
+{
+    backlog *b = ud;
+    const char *body = scrape();
+    b->pending = series(body, "cc_judge_queue_pending");
+    b->ack_pending = series(body, "cc_judge_queue_ack_pending");
+    bool ok = b->pending >= 3 && b->pending + b->ack_pending == 5;
+    if (!ok)
+        sleep_loop(50);
+    return ok;
+}
+
+static void queue_gauge_follows_backlog(void **state)
+{
+    /* Nothing waits now. */
+    assert_int_equal(wait_metric("cc_judge_queue_pending", 0, 10000), 0);
+    assert_int_equal(wait_metric("cc_judge_queue_ack_pending", 0, 10000), 0);
+    /* Two slow jobs (seconds each) for the worker's two slots, then three
+     * quick ones that can only wait behind them. */
+    tracked *ts[5];
+    ts[0] = publish_job("busy1", "c", src_slow_tle, NULL);
+    ts[1] = publish_job("busy2", "c", src_slow_tle, NULL);
+    ts[2] = publish_job("queued1", "c", src_ac, NULL);
+    ts[3] = publish_job("queued2", "c", src_ac, NULL);
+    ts[4] = publish_job("queued3", "c", src_ac, NULL);
+    backlog b = {-1, -1};
+    bool seen = run_until_fn(backlog_seen, &b, 10000);
+    if (!seen)
+        fprintf(stderr, "queue gauges: pending %lld, ack pending %lld\n", b.pending,
+                b.ack_pending);
+    assert_true(seen);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ts[i]->count, 0);
+    wait_results(ts, 5, 120000);
+    expect(ts[0], "TLE", NULL);
+    expect(ts[1], "TLE", NULL);
+    for (int i = 2; i < 5; i++)
+        expect(ts[i], "AC", NULL);
+    /* Judged and acked: back to 0. */
+    assert_int_equal(wait_metric("cc_judge_queue_pending", 0, 10000), 0);
+    assert_int_equal(wait_metric("cc_judge_queue_ack_pending", 0, 10000), 0);
+}
+
 static bool progressed(void *ud)
 {
     return ((tracked *)ud)->progress >= 2;
@@ -623,16 +787,22 @@ static void worker_killed_mid_job(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+typedef struct {
+    const char *msg_id; /* the job whose deliveries are counted */
+    uint64_t delivered;
+} pull_count;
+
 static void on_pulled(cc_bus *b, natsMsg *m, void *ud)
 {
-    uint64_t *delivered = ud;
+    pull_count *pc = ud;
+    uint64_t *delivered = &pc->delivered;
     const char *reply = natsMsg_GetReply(m);
     const char *id = NULL;
     natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
     /* Only the dead job counts; anything else taken here (a redelivery
      * of an earlier job) is left unacked for the next worker. */
     if (natsMsg_GetDataLength(m) > 0 && reply && !strncmp(reply, "$JS.ACK.", 8) && id &&
-        !strcmp(id, "job-dead1-1")) {
+        !strcmp(id, pc->msg_id)) {
         /* $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>... */
         const char *p = reply;
         for (int dots = 0; dots < 4 && p; dots++)
@@ -656,44 +826,121 @@ static bool pulled_more(void *ud)
     return *w->delivered > w->before;
 }
 
-static void dead_letter_becomes_ie(void **state)
+static int pull_seq;
+
+/* Sends one pull request (batch 1, 2.5 s) on the judges consumer whose
+ * answers go to the test's _INBOX.testpull.* subscription. */
+static void pull_once(void)
+{
+    /* JetStream sends a pulled message under its own subject to the
+     * pull's inbox, so cc_bus_request (which matches replies by
+     * subject) cannot be used: a plain subscription takes them. */
+    char inbox[64];
+    snprintf(inbox, sizeof inbox, "_INBOX.testpull.%d", pull_seq++);
+    const char *body = "{\"batch\":1,\"expires\":2500000000}";
+    assert_int_equal(natsConnection_PublishRequest(cc_bus_nats(bus),
+                                                   "$JS.API.CONSUMER.MSG.NEXT.CC_JUDGE.judges",
+                                                   inbox, body, (int)strlen(body)),
+                     NATS_OK);
+}
+
+/* Stops the worker cleanly, publishes a job and takes it max-deliver (3)
+ * times without acking it, as three workers that died would. */
+static tracked *exhaust_deliveries(const char *sid, cc_bus_sub **sub, pull_count *pc)
 {
     /* A clean stop: SIGTERM drains and exits 0. */
     assert_int_equal(cc_local_proc_stop(&worker, SIGTERM, 30000), CC_OK);
     assert_true(WIFEXITED(worker.status));
     assert_int_equal(WEXITSTATUS(worker.status), 0);
+    worker_port = -1;
 
-    /* With no worker running, the test takes the job max-deliver (3)
-     * times and never acks it, as three workers that died would. */
-    tracked *t = publish_job("dead1", "c", src_ac, NULL);
+    tracked *t = publish_job(sid, "c", src_ac, NULL);
     /* A pull the stopped worker left waiting may still take a delivery in
      * the server, so count deliveries from the ack subject
      * ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...). */
-    uint64_t delivered = 0;
-    cc_bus_sub *sub = NULL;
-    assert_int_equal(cc_bus_subscribe(bus, "_INBOX.testpull.*", NULL, on_pulled, &delivered, &sub),
-                     CC_OK);
+    assert_int_equal(cc_bus_subscribe(bus, "_INBOX.testpull.*", NULL, on_pulled, pc, sub), CC_OK);
     uint64_t end = uv_hrtime() + 40000000000ull;
-    for (int i = 0; delivered < 3 && uv_hrtime() < end; i++) {
-        /* JetStream sends a pulled message under its own subject to the
-         * pull's inbox, so cc_bus_request (which matches replies by
-         * subject) cannot be used: a plain subscription takes them. */
-        char inbox[64];
-        snprintf(inbox, sizeof inbox, "_INBOX.testpull.%d", i);
-        const char *body = "{\"batch\":1,\"expires\":2500000000}";
-        uint64_t before = delivered;
-        assert_int_equal(natsConnection_PublishRequest(cc_bus_nats(bus),
-                                                       "$JS.API.CONSUMER.MSG.NEXT.CC_JUDGE.judges",
-                                                       inbox, body, (int)strlen(body)),
-                         NATS_OK);
-        pull_wait pw = {&delivered, before};
+    while (pc->delivered < 3 && uv_hrtime() < end) {
+        uint64_t before = pc->delivered;
+        pull_once();
+        pull_wait pw = {&pc->delivered, before};
         run_until_fn(pulled_more, &pw, 3000);
     }
+    assert_int_equal(pc->delivered, 3);
+    return t;
+}
+
+static void dead_letter_becomes_ie(void **state)
+{
+    pull_count pc = {"job-dead1-1", 0};
+    cc_bus_sub *sub = NULL;
+    tracked *t = exhaust_deliveries("dead1", &sub, &pc);
     cc_bus_unsubscribe(sub);
-    assert_int_equal(delivered, 3);
     /* The next worker's pull finds it exhausted; the server advises, and
      * the worker publishes IE and deletes the job. */
     start_worker(&worker, "wC");
+    wait_results(&t, 1, 60000);
+    expect(t, "IE", "delivered 3 times");
+}
+
+static int advisories;
+
+static void on_advisory_seen(cc_bus *b, natsMsg *m, void *ud)
+{
+    json_t *o = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    if (o && json_integer_value(json_object_get(o, "stream_seq")) == *(json_int_t *)ud)
+        advisories++;
+    json_decref(o);
+    natsMsg_Destroy(m);
+}
+
+static bool advised(void *ud)
+{
+    if (advisories == 0 && *(int *)ud % 100 == 0)
+        pull_once(); /* the server checks a job's deliveries when a pull comes */
+    (*(int *)ud)++;
+    return advisories > 0;
+}
+
+static void dead_letter_without_a_worker(void **state)
+{
+    pull_count pc = {"job-dead2-1", 0};
+    cc_bus_sub *sub = NULL;
+    tracked *t = exhaust_deliveries("dead2", &sub, &pc);
+    /* Its sequence in CC_JUDGE, the only message there. */
+    api_reply r;
+    api("$JS.API.STREAM.INFO.CC_JUDGE", "", &r, 3000);
+    json_int_t seq = json_path_int(r.body, "state", "last_seq");
+    assert_int_equal(json_path_int(r.body, "state", "messages"), 1);
+    /* Still no worker: after the ack wait the test's next pull makes the
+     * server give up on the job and publish the advisory, which nobody
+     * but the test (and the CC_JUDGE_DEAD stream) hears. */
+    cc_bus_sub *adv = NULL;
+    assert_int_equal(cc_bus_subscribe(bus,
+                                      "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.CC_JUDGE.judges",
+                                      NULL, on_advisory_seen, &seq, &adv),
+                     CC_OK);
+    int ticks = 0;
+    assert_true(run_until_fn(advised, &ticks, 30000));
+    cc_bus_unsubscribe(adv);
+    cc_bus_unsubscribe(sub);
+    assert_int_equal(pc.delivered, 3);
+    assert_int_equal(advisories, 1);
+    /* The job is in the queue, the advisory in CC_JUDGE_DEAD, no result. */
+    api("$JS.API.STREAM.INFO.CC_JUDGE", "", &r, 3000);
+    assert_int_equal(json_path_int(r.body, "state", "messages"), 1);
+    api("$JS.API.STREAM.INFO.CC_JUDGE_DEAD", "", &r, 3000);
+    assert_int_equal(json_path_int(r.body, "state", "messages"), 1);
+    api("$JS.API.CONSUMER.INFO.CC_JUDGE.judges", "", &r, 3000);
+    assert_int_equal(json_path_int(r.body, "num_pending", NULL), 0);
+    assert_int_equal(json_path_int(r.body, "num_ack_pending", NULL), 0);
+    /* The advisories' consumer never gives up on one. */
+    api("$JS.API.CONSUMER.INFO.CC_JUDGE_DEAD.judges", "", &r, 3000);
+    assert_int_equal(json_path_int(r.body, "config", "max_deliver"), -1);
+    sleep_loop(500);
+    assert_int_equal(t->count, 0);
+    /* A worker that starts later finds the advisory and finishes the job. */
+    start_worker(&worker, "wD");
     wait_results(&t, 1, 60000);
     expect(t, "IE", "delivered 3 times");
 }
@@ -706,9 +953,12 @@ static bool queue_empty(void *ud)
     json_int_t ack_pending = json_path_int(r.body, "num_ack_pending", NULL);
     api("$JS.API.STREAM.INFO.CC_JUDGE", "", &r, 3000);
     json_int_t msgs = json_path_int(r.body, "state", "messages");
-    if (pending || ack_pending || msgs)
+    /* Every advisory was handled and acked too. */
+    api("$JS.API.STREAM.INFO.CC_JUDGE_DEAD", "", &r, 3000);
+    json_int_t dead = json_path_int(r.body, "state", "messages");
+    if (pending || ack_pending || msgs || dead)
         sleep_loop(200);
-    return pending == 0 && ack_pending == 0 && msgs == 0;
+    return pending == 0 && ack_pending == 0 && msgs == 0 && dead == 0;
 }
 
 static void one_result_per_job(void **state)
@@ -749,8 +999,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(verdicts_and_bad_jobs),
         cmocka_unit_test(cache_hit_and_corruption),
+        cmocka_unit_test(queue_gauge_follows_backlog),
         cmocka_unit_test(worker_killed_mid_job),
         cmocka_unit_test(dead_letter_becomes_ie),
+        cmocka_unit_test(dead_letter_without_a_worker),
         cmocka_unit_test(one_result_per_job),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
