@@ -550,6 +550,11 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
         return;
     }
     c->h(m, c->ud);
+    /* The pull may have ended with this message while slots are free (it
+     * was asked when more were busy, and some finished since): ask for
+     * more now rather than when the next job ends. */
+    if (!c->pull_open && !c->stopped)
+        pull(c);
 }
 
 static void pull(cc_js_consumer *c)
