@@ -2,10 +2,19 @@
  *
  * Shape: a pool of connection slots (plus one listener slot), and
  * "claims": a query, a batch or a transaction that needs one connection
- * for a while. A claim waits in a FIFO until a connection is free, then
- * owns it until its last statement is done. Statements are written at
- * once (pipeline mode, a Sync after each) and their results are read back
- * in order from the connection's in-flight list.
+ * for a while. A claim waits in a FIFO until a connection can take it. A
+ * transaction or a batch then owns its connection until its last
+ * statement is done; single queries share connections instead, up to
+ * PIPE_MAX in flight on one (they are independent: each has its own
+ * Sync), so under load one wakeup of a backend serves many queries.
+ * Statements are written at once (pipeline mode, a Sync after each) and
+ * their results are read back in order from the connection's in-flight
+ * list.
+ *
+ * Prepared statements: a statement text seen a second time on a
+ * connection is prepared there (named cc_p<slot>) and executed by name
+ * from then on, which spares the server parsing and planning it again.
+ * The Parse travels in the same pipeline as the first execution.
  *
  * Re-entrancy: user callbacks may issue queries, end transactions or close
  * the pool. So a lost connection found while sending is only marked
@@ -26,6 +35,9 @@ enum { C_DOWN, C_CONNECTING, C_READY };
 enum { K_USER, K_BEGIN, K_END, K_INTERNAL };
 enum { CL_QUERY, CL_BATCH, CL_TX };
 enum { MAX_CHANNELS = 8, SWEEP_MS = 50 };
+/* Single queries in flight on one connection; statement texts remembered
+ * per connection (a power of two; once full, new texts run unprepared). */
+enum { PIPE_MAX = 16, PREP_SLOTS = 256 };
 
 typedef struct claim claim;
 typedef struct conn conn;
@@ -43,6 +55,9 @@ typedef struct stmt {
     int kind;
     bool reported;
     bool got_null; /* every result read; the Sync is next */
+    int prep_pending;  /* a Parse was sent first: its NULL is still to come */
+    bool prep_failed;  /* and it failed: the name was not created */
+    int prep_slot;     /* the connection's prepared slot used, or -1 */
     uint64_t deadline_ns;
     PGresult *res;
 } stmt;
@@ -72,6 +87,14 @@ struct cc_pg_batch {
     claim cl;
 };
 
+/* A statement text known on one connection: seen once, or prepared. */
+typedef struct prep {
+    uint64_t hash;
+    char *sql;
+    bool prepared;
+    bool unnamed; /* its plan went stale (the schema changed): run it unprepared */
+} prep;
+
 struct conn {
     cc_pg *pg;
     int idx;
@@ -86,8 +109,11 @@ struct conn {
     int64_t backoff_ms;
     uint64_t connect_deadline_ns;
     uint64_t cancel_deadline_ns; /* drop the connection if still stuck then */
-    claim *cl;
+    claim *cl; /* the transaction or batch that owns it; NULL for shared queries */
     stmt *inf_h, *inf_t;
+    int ninf;
+    prep *preps; /* PREP_SLOTS, open addressing; allocated on first use */
+    int npreps;
     bool broken;
     bool ever_up;
     char why[256];
@@ -290,6 +316,7 @@ static stmt *stmt_new(const char *sql, const cc_pg_param *params, int n, cc_pg_c
     st->cb = cb;
     st->ud = ud;
     st->kind = kind;
+    st->prep_slot = -1;
     st->deadline_ns = cc_now_ns() + ms_ns(timeout_ms);
     return st;
 }
@@ -423,6 +450,55 @@ static void pool_unavailable(cc_pg *pg, const char *why)
     fail_waiting(pg, CC_UNAVAILABLE, why);
 }
 
+/* ---- prepared statements ------------------------------------------------------ */
+
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Forgets every statement the connection knew (its session is gone). */
+static void prep_clear(conn *c)
+{
+    if (!c->preps)
+        return;
+    for (int i = 0; i < PREP_SLOTS; i++)
+        free(c->preps[i].sql);
+    free(c->preps);
+    c->preps = NULL;
+    c->npreps = 0;
+}
+
+/* The slot of sql on c: found, or made (*fresh: this is its first
+ * sighting); -1 when the table is full or memory is short. */
+static int prep_slot(conn *c, const char *sql, bool *fresh)
+{
+    *fresh = false;
+    if (!c->preps && !(c->preps = calloc(PREP_SLOTS, sizeof *c->preps)))
+        return -1;
+    uint64_t h = sql_hash(sql);
+    for (int k = 0; k < PREP_SLOTS; k++) {
+        int i = (int)((h + (uint64_t)k) & (PREP_SLOTS - 1));
+        prep *e = &c->preps[i];
+        if (!e->sql) {
+            /* Keep a quarter free so probes stay short. */
+            if (c->npreps >= PREP_SLOTS * 3 / 4 || !(e->sql = strdup(sql)))
+                return -1;
+            e->hash = h;
+            e->prepared = false;
+            c->npreps++;
+            *fresh = true;
+            return i;
+        }
+        if (e->hash == h && strcmp(e->sql, sql) == 0)
+            return i;
+    }
+    return -1;
+}
+
 /* Closes the socket and fails whatever ran on it with s. */
 static void conn_reset(conn *c, cc_status s, const char *why)
 {
@@ -447,11 +523,13 @@ static void conn_reset(conn *c, cc_status s, const char *why)
         }
         cl->outstanding++; /* hold it while its statements are failed */
     }
+    prep_clear(c);
     while (c->inf_h) {
         stmt *st = c->inf_h;
         c->inf_h = st->next;
         if (!c->inf_h)
             c->inf_t = NULL;
+        c->ninf--;
         report(st, s, why);
         stmt_free(st);
     }
@@ -508,7 +586,9 @@ static void conn_flush(conn *c)
         poll_set(c, r ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
-/* Writes st and its Sync; the results come back in order. */
+/* Writes st and its Sync; the results come back in order. A user
+ * statement seen before on this connection runs prepared (its Parse goes
+ * first, in the same pipeline, the second time it is seen). */
 static void conn_send(conn *c, stmt *st)
 {
     st->next = NULL;
@@ -517,25 +597,68 @@ static void conn_send(conn *c, stmt *st)
     else
         c->inf_h = st;
     c->inf_t = st;
+    c->ninf++;
     if (c->broken || c->state != C_READY)
         return; /* conn_lost will fail it */
-    if (!PQsendQueryParams(c->pq, st->sql, st->n, NULL, st->values, st->lengths, st->formats, 0) ||
-        !PQpipelineSync(c->pq)) {
+    bool fresh = false;
+    int slot = st->kind == K_USER ? prep_slot(c, st->sql, &fresh) : -1;
+    bool ok;
+    if (slot >= 0 && !fresh && !c->preps[slot].unnamed) {
+        char name[16];
+        snprintf(name, sizeof name, "cc_p%d", slot);
+        ok = true;
+        if (!c->preps[slot].prepared) {
+            /* The second sighting: prepare now. */
+            ok = PQsendPrepare(c->pq, name, st->sql, st->n, NULL) == 1;
+            c->preps[slot].prepared = true;
+            st->prep_pending = 1;
+        }
+        st->prep_slot = slot;
+        ok = ok && PQsendQueryPrepared(c->pq, name, st->n, st->values, st->lengths, st->formats,
+                                       0) == 1;
+    } else {
+        ok = PQsendQueryParams(c->pq, st->sql, st->n, NULL, st->values, st->lengths, st->formats,
+                               0) == 1;
+    }
+    if (!ok || !PQpipelineSync(c->pq)) {
         mark_broken(c, PQerrorMessage(c->pq));
         return;
     }
     conn_flush(c);
 }
 
+static bool conn_usable(const conn *c)
+{
+    return c->state == C_READY && !c->broken && !c->listener && !c->cl;
+}
+
 static bool conn_free(const conn *c)
 {
-    return c->state == C_READY && !c->broken && !c->cl && !c->inf_h && !c->listener;
+    return conn_usable(c) && !c->inf_h;
+}
+
+/* The connection cl should run on now, or NULL: a transaction or a batch
+ * needs one to itself; a single query shares the least busy one. */
+static conn *conn_for(cc_pg *pg, const claim *cl)
+{
+    conn *best = NULL;
+    for (int i = 0; i < pg->nconns; i++) {
+        conn *c = &pg->conns[i];
+        if (cl->kind != CL_QUERY) {
+            if (conn_free(c))
+                return c;
+        } else if (conn_usable(c) && c->ninf < PIPE_MAX && (!best || c->ninf < best->ninf)) {
+            best = c;
+        }
+    }
+    return best;
 }
 
 static void claim_assign(claim *cl, conn *c)
 {
     cl->c = c;
-    c->cl = cl;
+    if (cl->kind != CL_QUERY)
+        c->cl = cl;
     while (cl->pend_h) {
         stmt *st = cl->pend_h;
         cl->pend_h = st->next;
@@ -544,12 +667,13 @@ static void claim_assign(claim *cl, conn *c)
     cl->pend_t = NULL;
 }
 
+/* Hands waiting claims connections, in FIFO order: a transaction at the
+ * head waits for a free connection and everything behind it waits too, so
+ * shared queries cannot starve it. */
 static void dispatch(cc_pg *pg)
 {
-    for (int i = 0; i < pg->nconns && pg->wait_h; i++) {
-        conn *c = &pg->conns[i];
-        if (!conn_free(c))
-            continue;
+    conn *c;
+    while (pg->wait_h && (c = conn_for(pg, pg->wait_h)) != NULL) {
         claim *cl = pg->wait_h;
         pg->wait_h = cl->qnext;
         if (!pg->wait_h)
@@ -670,9 +794,15 @@ static void conn_read(conn *c)
         PGresult *r = PQgetResult(c->pq);
         if (!st->got_null) {
             if (!r) {
-                st->got_null = true;
+                if (st->prep_pending > 0)
+                    st->prep_pending--; /* the Parse's end; the execution's follows */
+                else
+                    st->got_null = true;
                 continue;
             }
+            if (st->prep_pending > 0 && PQresultStatus(r) != PGRES_COMMAND_OK &&
+                PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+                st->prep_failed = true;
             if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
                 PQclear(r);
                 mark_broken(c, "pg: pipeline out of step (unexpected Sync)");
@@ -700,8 +830,19 @@ static void conn_read(conn *c)
         c->inf_h = st->next;
         if (!c->inf_h)
             c->inf_t = NULL;
+        c->ninf--;
         if (!c->inf_h)
             c->cancel_deadline_ns = 0;
+        if (st->prep_failed && c->preps) {
+            /* The Parse failed, so the name does not exist: prepare again
+             * next time (statements already sent with it fail like it). */
+            c->preps[st->prep_slot].prepared = false;
+        } else if (st->prep_slot >= 0 && c->preps && st->res &&
+                   !strcmp(cc_pg_sqlstate(st->res), "0A000")) {
+            /* "cached plan must not change result type": a table the
+             * prepared text reads changed shape under it. */
+            c->preps[st->prep_slot].unnamed = true;
+        }
         report(st, CC_OK, NULL);
         stmt_free(st);
     }
@@ -710,7 +851,7 @@ static void conn_read(conn *c)
         conn_lost(c, PQerrorMessage(c->pq));
         return;
     }
-    if (c->state == C_READY && !c->cl && !c->inf_h)
+    if (c->state == C_READY && !c->cl && c->ninf < PIPE_MAX)
         dispatch(c->pg);
 }
 
@@ -847,14 +988,11 @@ static void claim_enqueue(claim *cl)
 {
     cc_pg *pg = cl->pg;
     cl->wait_deadline_ns = cc_now_ns() + ms_ns(pg->query_timeout_ms);
-    if (!pg->wait_h) {
-        for (int i = 0; i < pg->nconns; i++) {
-            if (conn_free(&pg->conns[i])) {
-                cc_histogram_observe(m_latency, 0);
-                claim_assign(cl, &pg->conns[i]);
-                return;
-            }
-        }
+    conn *c = pg->wait_h ? NULL : conn_for(pg, cl);
+    if (c) {
+        cc_histogram_observe(m_latency, 0);
+        claim_assign(cl, c);
+        return;
     }
     cl->queued = true;
     cl->qnext = NULL;
@@ -885,7 +1023,7 @@ static void claim_finish(claim *cl)
     }
     conn *c = cl->c;
     cl->c = NULL;
-    if (c)
+    if (c && c->cl == cl)
         c->cl = NULL;
     cc_pg_done_cb done = cl->done;
     void *ud = cl->done_ud;
@@ -1290,6 +1428,12 @@ cc_status cc_pg_listen(cc_pg *pg, const char *channel, cc_pg_notify_cb cb, void 
         send_listens(c);
     }
     return CC_OK;
+}
+
+bool cc_pg_listening(const cc_pg *pg)
+{
+    const conn *c = &pg->conns[pg->nconns];
+    return pg->listener_on && c->state == C_READY && !c->broken;
 }
 
 void cc_pg_unlisten(cc_pg *pg, const char *channel)

@@ -4,8 +4,11 @@
  * ever blocks the loop and every callback runs on the loop thread.
  *
  * Every connection stays in libpq's pipeline mode and every statement is
- * sent as PQsendQueryParams followed by its own Sync. That is where the
- * pipelining pays:
+ * sent followed by its own Sync (a statement text seen before on that
+ * connection runs as a prepared statement, so the server parses and plans
+ * it once per connection). That is where the pipelining pays:
+ *   - single queries (cc_pg_query) share connections, several in flight on
+ *     each, so under load one wakeup of a server process serves many;
  *   - a transaction's statements (BEGIN, the queries, COMMIT) are written
  *     to its connection as soon as they are issued, without waiting for
  *     the previous result, so begin + N queries + commit issued together
@@ -170,6 +173,9 @@ typedef void (*cc_pg_notify_cb)(const char *channel, const char *payload, void *
  * re-established, LISTEN included, after a loss). channel is copied; at
  * most 8 channels per pool. cb runs until cc_pg_close or cc_pg_unlisten. */
 cc_status cc_pg_listen(cc_pg *pg, const char *channel, cc_pg_notify_cb cb, void *ud);
+/* True while the listening connection is up (its LISTENs sent), so no
+ * NOTIFY is being missed. */
+bool cc_pg_listening(const cc_pg *pg);
 /* Stops calling cb for channel (the server LISTEN stays until close). */
 void cc_pg_unlisten(cc_pg *pg, const char *channel);
 

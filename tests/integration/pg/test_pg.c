@@ -1,7 +1,8 @@
 /* Integration: cc/pg.h against a real PostgreSQL: async queries with text
  * and bytea parameters, transactions (commit, rollback, failure), the
- * pipelined paths, a statement timeout, and PostgreSQL crashing mid-query
- * and coming back. */
+ * pipelined paths, single queries sharing connections, prepared
+ * statements, a statement timeout, and PostgreSQL crashing mid-query and
+ * coming back. */
 #include "cc/local.h"
 #include "cc/pg.h"
 
@@ -228,6 +229,103 @@ static void test_pipeline(cc_pg *pg)
     fprintf(stderr, "ok: pipelined transaction and batch\n");
 }
 
+/* Many single queries at once on a pool of 3: they share connections
+ * (several in flight on each), every one gets its own answer, a failing
+ * one in the middle harms none of its neighbours, and a transaction
+ * issued behind them still gets a connection to itself. */
+static void test_shared(cc_pg *pg)
+{
+    enum { N = 300 };
+    static res r[N];
+    static char vals[N][16];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof vals[i], "%d", i % 50 == 7 ? 0 : i + 1);
+        cc_pg_param p[1] = {CC_PG_TEXT(vals[i])};
+        CHECK_OK(cc_pg_query(pg, "SELECT 1000000 / $1::int", p, 1, on_res, &r[i]));
+    }
+    res d = {0}, a = {0};
+    cc_pg_tx *tx;
+    CHECK_OK(cc_pg_begin(pg, &tx));
+    tx_insert(tx, "7000", &a);
+    cc_pg_tx_commit(tx, on_done, &d);
+    CHECK(RUN_UNTIL(&loop, d.done, 20000));
+    for (int i = 0; i < N; i++) {
+        CHECK(RUN_UNTIL(&loop, r[i].done, 20000));
+        if (i % 50 == 7) {
+            CHECK(r[i].s == CC_DB && strstr(r[i].msg, "division by zero"));
+        } else {
+            CHECK_OK(r[i].s);
+            CHECK(r[i].n == 1000000 / (i + 1));
+        }
+    }
+    CHECK_OK(d.s);
+    CHECK_OK(a.s);
+    fprintf(stderr, "ok: %d single queries shared 3 connections, failures isolated\n", N);
+}
+
+/* On a one-connection pool, where the session is known: a text seen twice
+ * is prepared and runs by name; a text whose Parse fails is prepared
+ * again next time; an execution that fails keeps its prepared name; a
+ * table changing shape under a prepared SELECT * does not break it. */
+static void test_prepared(void)
+{
+    cc_pg *pg;
+    cc_pg_options o = {.conninfo = cc_local_pg_conninfo(&stack, "cc_t"),
+                       .pool_size = 1,
+                       .name = "prepared"};
+    CHECK_OK(cc_pg_open(&loop, &o, &pg));
+    static const char dbl[] = "SELECT $1::int * 2";
+    for (int i = 1; i <= 4; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", i);
+        cc_pg_param p[1] = {CC_PG_TEXT(v)};
+        res x = q(pg, dbl, p, 1);
+        CHECK_OK(x.s);
+        CHECK(x.n == 2 * i);
+    }
+    cc_pg_param pd[1] = {CC_PG_TEXT(dbl)};
+    static const char count_sql[] = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1";
+    res c = q(pg, count_sql, pd, 1);
+    CHECK_OK(c.s);
+    CHECK(c.n == 1);
+
+    /* The Parse itself fails: the same clear error every time, and the
+     * connection keeps serving. */
+    for (int i = 0; i < 3; i++) {
+        res e = q(pg, "SELECT $1::int + nosuchcolumn", pd, 0);
+        CHECK(e.s == CC_DB && strstr(e.msg, "nosuchcolumn"));
+    }
+    cc_pg_param p2[1] = {CC_PG_TEXT("21")};
+    res x = q(pg, dbl, p2, 1);
+    CHECK(x.s == CC_OK && x.n == 42);
+
+    /* A prepared INSERT whose execution fails keeps its name. */
+    CHECK_OK(q(pg, "CREATE TABLE prep (id int PRIMARY KEY)", NULL, 0).s);
+    static const char ins[] = "INSERT INTO prep (id) VALUES ($1::int)";
+    const char *ids[] = {"1", "2", "2", "3"};
+    cc_status want[] = {CC_OK, CC_OK, CC_EXISTS, CC_OK};
+    for (int i = 0; i < 4; i++) {
+        cc_pg_param p[1] = {CC_PG_TEXT(ids[i])};
+        CHECK(q(pg, ins, p, 1).s == want[i]);
+    }
+
+    /* SELECT * prepared, then the table gains a column. */
+    static const char star[] = "SELECT * FROM prep WHERE id = $1::int";
+    cc_pg_param p1[1] = {CC_PG_TEXT("1")};
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(q(pg, star, p1, 1).s);
+    CHECK_OK(q(pg, "ALTER TABLE prep ADD COLUMN extra text DEFAULT 'x'", NULL, 0).s);
+    res first = q(pg, star, p1, 1);
+    res again = q(pg, star, p1, 1);
+    CHECK_OK(again.s);
+    CHECK(again.rows == 1);
+    fprintf(stderr, "ok: prepared statements (after a schema change: %s, then ok)\n",
+            cc_status_name(first.s));
+    cc_pg_close(pg, NULL, NULL);
+    run_ms(&loop, 50);
+}
+
 static void test_timeout(void)
 {
     cc_pg *pg;
@@ -342,6 +440,8 @@ int main(void)
     test_query(pg);
     test_tx(pg);
     test_pipeline(pg);
+    test_shared(pg);
+    test_prepared();
     test_timeout();
     test_restart(pg);
 
