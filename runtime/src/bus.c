@@ -8,7 +8,7 @@
 #include "cc/log.h"
 #include "cc/metrics.h"
 
-enum { REQ_BUCKETS = 1024 };
+enum { REQ_BUCKETS = 1024, RELEASE_MAX = 256 };
 
 struct cc_bus_sub {
     cc_bus *b;
@@ -51,6 +51,8 @@ struct cc_bus {
     cc__req *reqs[REQ_BUCKETS];
     uint64_t next_token;
     int work;
+    natsMsg *released[RELEASE_MAX]; /* see cc_bus_msg_release */
+    int nreleased;
     bool closing;
     void (*close_done)(void *);
     void *close_ud;
@@ -74,14 +76,32 @@ static void drain_subs(cc_bus *b)
     }
 }
 
+static void release_all(cc_bus *b)
+{
+    for (int i = 0; i < b->nreleased; i++)
+        natsMsg_Destroy(b->released[i]);
+    b->nreleased = 0;
+}
+
+void cc_bus_msg_release(cc_bus *b, natsMsg *m)
+{
+    if (!m)
+        return;
+    if (b->nreleased == RELEASE_MAX)
+        release_all(b);
+    b->released[b->nreleased++] = m;
+}
+
 static void on_check(uv_check_t *h)
 {
     drain_subs(h->data);
+    release_all(h->data);
 }
 
 static void on_safety(uv_timer_t *t)
 {
     drain_subs(t->data);
+    release_all(t->data);
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -353,7 +373,7 @@ cc_status cc_bus_publish(cc_bus *b, const char *subject, const cc_envelope *env,
         s = CC_NATS;
     if (s == CC_OK && (ns = natsConnection_PublishMsg(b->nc, m)) != NATS_OK)
         s = nats_err(ns, "publish");
-    natsMsg_Destroy(m);
+    cc_bus_msg_release(b, m);
     return s;
 }
 
@@ -399,7 +419,7 @@ static void on_reply(cc_bus *b, natsMsg *m, void *ud)
     cc__req *r = req_take(b, token);
     if (!r) {
         /* A reply after its timeout, or a second reply: nobody waits. */
-        natsMsg_Destroy(m);
+        cc_bus_msg_release(b, m);
         return;
     }
     req_finish(r, CC_OK, m);
@@ -444,7 +464,7 @@ cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env,
     r->next = b->reqs[token % REQ_BUCKETS];
     b->reqs[token % REQ_BUCKETS] = r;
     ns = natsConnection_PublishMsg(b->nc, m);
-    natsMsg_Destroy(m);
+    cc_bus_msg_release(b, m);
     if (ns != NATS_OK) {
         req_take(b, token);
         uv_close((uv_handle_t *)&r->timer, req_free);
@@ -473,6 +493,7 @@ int cc_bus_work_count(cc_bus *b)
 
 static void free_bus(cc_bus *b)
 {
+    release_all(b);
     cc_bus_sub *s = b->subs;
     while (s) {
         cc_bus_sub *next = s->next;

@@ -119,7 +119,7 @@ static void send_reply(cc_rpc_server *srv, natsMsg *req, cc_status s, const char
     if (err)
         natsMsgHeader_Set(m, CC_HDR_ERROR, err);
     natsConnection_PublishMsg(cc_bus_nats(srv->b), m);
-    natsMsg_Destroy(m);
+    cc_bus_msg_release(srv->b, m);
 }
 
 static void end_call(cc_rpc_call *call, cc_status s)
@@ -128,7 +128,7 @@ static void end_call(cc_rpc_call *call, cc_status s)
     double secs = (double)(cc_now_ns() - call->start_ns) / 1e9;
     cc_histogram_observe(call->stats->duration, secs);
     cc_counter_inc(status_counter(srv, call->stats, call->method->name, s));
-    natsMsg_Destroy(call->req);
+    cc_bus_msg_release(srv->b, call->req);
     cc_arena_clear(&call->arena);
     srv->inflight--;
     cc_bus_work_end(srv->b);
@@ -148,6 +148,12 @@ void cc_rpc_reply(cc_rpc_call *call, const ProtobufCMessage *resp)
     send_reply(call->srv, call->req, CC_OK, NULL, buf, len);
     if (buf != stackbuf)
         free(buf);
+    end_call(call, CC_OK);
+}
+
+void cc_rpc_reply_packed(cc_rpc_call *call, const void *body, size_t len)
+{
+    send_reply(call->srv, call->req, CC_OK, NULL, body, len);
     end_call(call, CC_OK);
 }
 
@@ -192,7 +198,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         snprintf(why, sizeof why, "bad envelope: %s", cc_err_msg());
         cc_log(CC_LOG_WARN, NULL, "rpc rejected", "{s:s, s:s}", "subject", subj, "error", why);
         send_reply(srv, m, CC_PROTO, why, NULL, 0);
-        natsMsg_Destroy(m);
+        cc_bus_msg_release(b, m);
         return;
     }
     const cc_rpc_method *method = NULL;
@@ -207,7 +213,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         snprintf(why, sizeof why, "unknown method '%.100s' on service %s", name, srv->service);
         cc_log(CC_LOG_WARN, &env, "rpc rejected", "{s:s, s:s}", "subject", subj, "error", why);
         send_reply(srv, m, CC_UNKNOWN_METHOD, why, NULL, 0);
-        natsMsg_Destroy(m);
+        cc_bus_msg_release(b, m);
         return;
     }
     /* malloc, not calloc: the inline arena buffer needs no zeroing. */
@@ -216,7 +222,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         memset(call, 0, offsetof(cc_rpc_call, arena_buf));
     if (!call) {
         send_reply(srv, m, CC_NOMEM, "out of memory", NULL, 0);
-        natsMsg_Destroy(m);
+        cc_bus_msg_release(b, m);
         return;
     }
     call->srv = srv;
@@ -409,7 +415,7 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
             c->cb(CC_PROTO, "malformed reply", NULL, c->ud);
         cc_arena_clear(&arena);
     }
-    natsMsg_Destroy(reply);
+    cc_bus_msg_release(b, reply);
     free(c);
 }
 
@@ -418,26 +424,29 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
  * loop threads; the cache is per thread. */
 static cc_histogram *client_histogram(const char *service, const char *method)
 {
-    enum { SLOTS = 64 };
+    enum { SLOTS = 64, NAME_MAX_LEN = 79 };
     static _Thread_local struct {
-        char key[160];
+        char service[NAME_MAX_LEN + 1], method[NAME_MAX_LEN + 1];
         cc_histogram *h;
     } cache[SLOTS];
-    char key[160];
-    int n = snprintf(key, sizeof key, "%s.%s", service, method);
-    if (n < 0 || (size_t)n >= sizeof key)
-        return NULL;
     uint32_t hash = 2166136261u;
-    for (int i = 0; i < n; i++)
-        hash = (hash ^ (unsigned char)key[i]) * 16777619u;
+    size_t ns = 0, nm = 0;
+    for (; service[ns]; ns++)
+        hash = (hash ^ (unsigned char)service[ns]) * 16777619u;
+    for (; method[nm]; nm++)
+        hash = (hash ^ (unsigned char)method[nm]) * 16777619u;
+    if (ns > NAME_MAX_LEN || nm > NAME_MAX_LEN)
+        return NULL;
     unsigned slot = hash % SLOTS;
-    if (cache[slot].h && strcmp(cache[slot].key, key) == 0)
+    if (cache[slot].h && strcmp(cache[slot].service, service) == 0 &&
+        strcmp(cache[slot].method, method) == 0)
         return cache[slot].h;
     char labels[200];
     snprintf(labels, sizeof labels, "service=\"%s\",method=\"%s\"", service, method);
     cc_histogram *h = cc_metrics_histogram("cc_rpc_client_duration_seconds",
                                            "Round trip of RPC calls made", labels, NULL, 0);
-    memcpy(cache[slot].key, key, (size_t)n + 1);
+    memcpy(cache[slot].service, service, ns + 1);
+    memcpy(cache[slot].method, method, nm + 1);
     cache[slot].h = h;
     return h;
 }
