@@ -120,6 +120,7 @@ static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, voi
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
+    user_cache_forget(u->id);
     cc_log(CC_LOG_INFO, cc_rpc_envelope(call), "user changed by an admin", "{s:s, s:s, s:b}",
            "user_id", u->id, "role", user_role_name(u->role), "disabled", (int)u->disabled);
     cc_rpc_reply(call, &u->base);
@@ -192,6 +193,7 @@ static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, voi
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
         return;
     }
+    user_cache_forget(c->user->id);
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "user disabled state changed", "{s:s, s:b}",
            "user_id", c->user->id, "disabled", (int)c->user->disabled);
     /* Access tokens are checked by signature at the gateway, so a disabled

@@ -45,6 +45,10 @@ static const cc_config_row rows[] = {
      "email of the first admin"},
     {"admin-password", CC_CFG_STRING, S(admin_password), "", 0, 0, NULL,
      "password of the first admin (required with admin-username)"},
+    {"profile-cache-size", CC_CFG_INT, S(profile_cache_size), "16384", 0, 10000000, NULL,
+     "users whose profile GetMe keeps in memory (0: read PostgreSQL every time)"},
+    {"profile-cache-ttl", CC_CFG_DURATION, S(profile_cache_ttl_ms), "30s", 1, 3600000, NULL,
+     "how long a kept profile is served before it is read again"},
 };
 #undef S
 
@@ -148,6 +152,7 @@ static cc_status start(cc_actor *a)
     IFOK(s, ensure_admin());
     cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "user"};
     IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    IFOK(s, user_cache_init(&state));
     char host[256];
     int port = 0;
     IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
@@ -175,6 +180,7 @@ static void stop(cc_actor *a)
         cc_redis_close(state.redis, NULL, NULL);
     state.pg = NULL;
     state.redis = NULL;
+    user_cache_free();
     free(state.key_pem);
     state.key_pem = NULL;
 }

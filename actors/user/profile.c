@@ -1,9 +1,34 @@
 /* GetMe and UpdateMe: a user's own profile and preferences. The principal
- * set by the gateway names the user; nothing in the request can. */
+ * set by the gateway names the user; nothing in the request can. GetMe
+ * answers from the profile cache (cache.c) when it can. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "user.h"
+
+/* A GetMe read from PostgreSQL: the generation when it was issued decides
+ * whether the row may be kept. */
+typedef struct {
+    cc_rpc_call *call;
+    const user_state *st;
+    uint64_t gen;
+} me_read;
+
+static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+
+static void answer_me(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    me_read *m = ud;
+    if (s == CC_OK && cc_pg_nrows(r) == 1) {
+        Codecourt__V1__User *u = user_from_row(m->call, r, 0);
+        if (u) {
+            user_cache_put(m->st, u->id, m->gen, &u->base);
+            cc_rpc_reply(m->call, &u->base);
+            return;
+        }
+    }
+    answer_user(s, errmsg, r, m->call);
+}
 
 static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
@@ -25,6 +50,8 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
+    /* UpdateMe: what this replica kept of the user is stale now. */
+    user_cache_forget(u->id);
     cc_rpc_reply(call, &u->base);
 }
 
@@ -36,10 +63,22 @@ void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
         return;
     }
+    const user_state *st = user_state_of(actor);
+    size_t len = 0;
+    const uint8_t *packed = user_cache_get(st, uid, &len);
+    if (packed) {
+        cc_rpc_reply_packed(call, packed, len);
+        return;
+    }
+    me_read *m = cc_arena_alloc(cc_rpc_arena(call), sizeof *m);
+    if (!m) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    *m = (me_read){call, st, user_cache_gen()};
     cc_pg_param p[] = {CC_PG_TEXT(uid)};
-    cc_status s = cc_pg_query(user_state_of(actor)->pg,
-                              "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", p, 1,
-                              answer_user, call);
+    cc_status s = cc_pg_query(st->pg, "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", p, 1,
+                              answer_me, m);
     if (s != CC_OK)
         user_fail_db(call, s, cc_err_msg(), "profile");
 }

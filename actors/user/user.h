@@ -32,6 +32,8 @@ typedef struct user_settings {
     char *admin_username; /* the first admin, created at start if missing */
     char *admin_email;
     char *admin_password;
+    int64_t profile_cache_size; /* entries; 0 = no cache */
+    int64_t profile_cache_ttl_ms;
 } user_settings;
 
 typedef struct user_state {
@@ -60,6 +62,22 @@ void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 /* Internal (services only): a user's address, for cc-notify. */
 void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+
+/* ---- cache.c: GetMe answers in memory ------------------------------------- */
+
+/* Listens for cc_user_changed; nothing when profile-cache-size is 0. */
+cc_status user_cache_init(user_state *st);
+void user_cache_free(void);
+/* The packed User of id (valid until the next call here), or NULL. */
+const uint8_t *user_cache_get(const user_state *st, const char *id, size_t *len);
+/* Take it before reading a user from PostgreSQL; pass it to put. */
+uint64_t user_cache_gen(void);
+/* Keeps user (read when the generation was read_gen) unless a change was
+ * announced since. */
+void user_cache_put(const user_state *st, const char *id, uint64_t read_gen,
+                    const ProtobufCMessage *user);
+/* Drops id: call when this replica changed the user, before answering. */
+void user_cache_forget(const char *id);
 
 /* ---- passwords.c -------------------------------------------------------- */
 
