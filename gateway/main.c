@@ -102,7 +102,7 @@ static cc_status start(cc_actor *a)
     IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
     cc_redis_options ro = {.host = host, .port = port, .command_timeout_ms = 1000};
     IFOK(s, cc_redis_open(state.loop, &ro, &state.redis));
-    IFOK(s, gw_limit_init(state.redis));
+    IFOK(s, gw_limit_init(state.loop, state.redis));
     IFOK(s, gw_server_start(&state));
     if (s != CC_OK)
         return s;
@@ -124,6 +124,7 @@ static void drain(cc_actor *a)
 static void stop(cc_actor *a)
 {
     gw_server_stop(&state);
+    gw_limit_stop();
     if (state.redis)
         cc_redis_close(state.redis, NULL, NULL);
     state.redis = NULL;

@@ -1,72 +1,181 @@
-/* Rate limits (GCRA) and token revocation in one Redis script, so an
- * authenticated request costs one round trip to Redis. */
+/* Rate limits (GCRA) and token revocation in one Redis script. The checks
+ * of one loop iteration travel together: they are queued, and a check
+ * handle (run right after libuv's poll phase, once h2o has read every
+ * request that arrived) sends them as one EVALSHA. Redis spends most of a
+ * small script call on the call itself (parsing, finding the script,
+ * entering Lua), so under load one call for a batch costs it a fraction
+ * of one call per request, and the gateway formats one command and parses
+ * one reply. A lone request still goes out in the iteration it arrived. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw.h"
 
-/* KEYS[1]: the rate key; KEYS[2..]: revocation keys (any present = revoked).
- * ARGV[1]: emission interval T in ms (period / rate); ARGV[2]: burst
- * tolerance in ms ((burst - 1) * T).
- * Returns {revoked, allowed, remaining, retry_after_ms, reset_ms}.
+/* ARGV[1]: the number of checks n; then, for each check, three numbers:
+ * its key count k (1 rate key, then k-1 revocation keys, any present =
+ * revoked), its emission interval T in ms (period / rate) and its burst
+ * tolerance in ms ((burst - 1) * T). KEYS holds every check's keys in
+ * order. Returns one {revoked, allowed, remaining, retry_after_ms,
+ * reset_ms} per check, in order, so checks of one key in one batch see
+ * each other like separate calls would.
  * GCRA keeps one number per key, the theoretical arrival time (TAT): a
  * request is allowed when TAT - now <= tolerance, and then moves TAT by T.
  * Time comes from Redis (TIME), so every gateway replica agrees. */
 static const char gcra_lua[] =
-    "for i = 2, #KEYS do\n"
-    "  if redis.call('EXISTS', KEYS[i]) == 1 then return {1, 0, 0, 0, 0} end\n"
-    "end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local T = tonumber(ARGV[1])\n"
-    "local tau = tonumber(ARGV[2])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
-    "if tat < now then tat = now end\n"
-    "if tat - now > tau then\n"
-    "  return {0, 0, 0, tat - now - tau, tat - now}\n"
+    "local out = {}\n"
+    "local k, a = 1, 2\n"
+    "for i = 1, tonumber(ARGV[1]) do\n"
+    "  local nk, T, tau = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  a = a + 3\n"
+    "  local key = KEYS[k]\n"
+    "  if nk > 1 and redis.call('EXISTS', unpack(KEYS, k + 1, k + nk - 1)) > 0 then\n"
+    "    out[i] = {1, 0, 0, 0, 0}\n"
+    "  else\n"
+    "    local tat = tonumber(redis.call('GET', key) or now)\n"
+    "    if tat < now then tat = now end\n"
+    "    if tat - now > tau then\n"
+    "      out[i] = {0, 0, 0, tat - now - tau, tat - now}\n"
+    "    else\n"
+    "      local new_tat = tat + T\n"
+    "      redis.call('SET', key, new_tat, 'PX', new_tat - now)\n"
+    "      out[i] = {0, 1, math.floor((tau - (new_tat - now)) / T) + 1, 0, new_tat - now}\n"
+    "    end\n"
+    "  end\n"
+    "  k = k + nk\n"
     "end\n"
-    "local new_tat = tat + T\n"
-    "redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)\n"
-    "return {0, 1, math.floor((tau - (new_tat - now)) / T) + 1, 0, new_tat - now}\n";
+    "return out\n";
 
-static cc_redis_script *script;
+enum { BATCH_MAX = 64, KEY_MAX = 160, NUM_MAX = 24 };
 
-cc_status gw_limit_init(cc_redis *r)
-{
-    return cc_redis_script_add(r, gcra_lua, &script);
-}
-
-typedef struct {
+typedef struct check {
     gw_limit_cb cb;
     void *ud;
     int64_t limit;
-} limit_ctx;
+    int nkeys;
+    char keys[3][KEY_MAX];
+    char nums[3][NUM_MAX]; /* key count, T, tau */
+} check;
+
+/* One EVALSHA's checks; freed when its reply has been handed out. */
+typedef struct batch {
+    int n;
+    check c[BATCH_MAX];
+} batch;
+
+static cc_redis_script *script;
+static cc_redis *redis;
+static uv_check_t flusher;
+/* Active while checks are queued, so the loop's poll does not block
+ * before the flush (a check queued by a timer, or by a check handle that
+ * ran after ours, would otherwise wait for the next event). */
+static uv_idle_t waker;
+static bool flusher_open;
+static batch *pending;
+
+static void fail_all(batch *b, cc_status s)
+{
+    for (int i = 0; i < b->n; i++)
+        b->c[i].cb(s, NULL, b->c[i].ud);
+}
 
 static void on_reply(cc_status s, const char *errmsg, const redisReply *rep, void *ud)
 {
-    limit_ctx c = *(limit_ctx *)ud;
-    free(ud);
-    gw_limit_result r = {.limit = c.limit};
-    if (s == CC_OK && rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 5) {
+    batch *b = ud;
+    if (s != CC_OK || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)b->n) {
+        fail_all(b, s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s);
+        free(b);
+        return;
+    }
+    for (int i = 0; i < b->n; i++) {
+        const redisReply *e = rep->element[i];
+        gw_limit_result r = {.limit = b->c[i].limit};
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 5) {
+            b->c[i].cb(CC_UNAVAILABLE, NULL, b->c[i].ud);
+            continue;
+        }
         long long v[5];
-        for (int i = 0; i < 5; i++)
-            v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ? rep->element[i]->integer : 0;
+        for (int j = 0; j < 5; j++)
+            v[j] = e->element[j]->type == REDIS_REPLY_INTEGER ? e->element[j]->integer : 0;
         r.revoked = v[0] != 0;
         r.allowed = v[1] != 0;
         r.remaining = v[2] < 0 ? 0 : v[2];
         r.retry_after_ms = v[3];
         r.reset_ms = v[4];
-        c.cb(CC_OK, &r, c.ud);
-        return;
+        b->c[i].cb(CC_OK, &r, b->c[i].ud);
     }
-    c.cb(s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s, NULL, c.ud);
+    free(b);
+}
+
+/* Sends the queued checks as one script call. */
+static void flush(void)
+{
+    batch *b = pending;
+    pending = NULL;
+    if (!b)
+        return;
+    uv_idle_stop(&waker);
+    const char *argv[BATCH_MAX * 6 + 1];
+    int nkeys = 0;
+    for (int i = 0; i < b->n; i++)
+        for (int k = 0; k < b->c[i].nkeys; k++)
+            argv[nkeys++] = b->c[i].keys[k];
+    char count[NUM_MAX];
+    snprintf(count, sizeof count, "%d", b->n);
+    int argc = nkeys;
+    argv[argc++] = count;
+    for (int i = 0; i < b->n; i++)
+        for (int k = 0; k < 3; k++)
+            argv[argc++] = b->c[i].nums[k];
+    cc_status s = cc_redis_eval(redis, script, nkeys, argc, argv, NULL, on_reply, b);
+    if (s != CC_OK) {
+        fail_all(b, CC_UNAVAILABLE);
+        free(b);
+    }
+}
+
+static void on_flush(uv_check_t *h)
+{
+    (void)h;
+    flush();
+}
+
+static void on_wake(uv_idle_t *h)
+{
+    (void)h;
+}
+
+cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r)
+{
+    redis = r;
+    uv_check_init(loop, &flusher);
+    uv_check_start(&flusher, on_flush);
+    /* It runs only while something else keeps the loop alive. */
+    uv_unref((uv_handle_t *)&flusher);
+    uv_idle_init(loop, &waker);
+    flusher_open = true;
+    return cc_redis_script_add(r, gcra_lua, &script);
+}
+
+void gw_limit_stop(void)
+{
+    /* What is queued goes out now (or fails, if Redis is closing). */
+    flush();
+    if (flusher_open) {
+        flusher_open = false;
+        uv_close((uv_handle_t *)&flusher, NULL);
+        uv_close((uv_handle_t *)&waker, NULL);
+    }
 }
 
 cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const char *who,
                          const gw_principal *p, gw_limit_cb cb, void *ud)
 {
     static const char *const names[] = {"anon", "user", "auth"};
+    if (r != redis || !flusher_open)
+        return cc_err_set(CC_UNAVAILABLE, "rate limiting is not running");
     int64_t rate = cls == GW_RATE_AUTH ? cfg->rate_auth
                    : cls == GW_RATE_USER ? cfg->rate_user
                                          : cfg->rate_anon;
@@ -76,26 +185,28 @@ cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const cha
     int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
     if (T < 1)
         T = 1;
-    char key[160], jti[96], usr[80], targ[24], tau[24];
-    snprintf(key, sizeof key, "cc:rl:%s:%s", names[cls], who);
-    snprintf(targ, sizeof targ, "%lld", (long long)T);
-    snprintf(tau, sizeof tau, "%lld", (long long)(T * (burst > 1 ? burst - 1 : 0)));
-    const char *argv[5] = {key};
-    int nkeys = 1;
-    if (p) {
-        snprintf(jti, sizeof jti, "cc:revoked:jti:%s", p->jti);
-        snprintf(usr, sizeof usr, "cc:revoked:user:%s", p->user_id);
-        argv[nkeys++] = jti;
-        argv[nkeys++] = usr;
+    if (pending && pending->n == BATCH_MAX)
+        flush();
+    if (!pending) {
+        if (!(pending = malloc(sizeof *pending)))
+            return CC_NOMEM;
+        pending->n = 0;
+        uv_idle_start(&waker, on_wake);
     }
-    argv[nkeys] = targ;
-    argv[nkeys + 1] = tau;
-    limit_ctx *c = malloc(sizeof *c);
-    if (!c)
-        return CC_NOMEM;
-    *c = (limit_ctx){cb, ud, burst};
-    cc_status s = cc_redis_eval(r, script, nkeys, nkeys + 2, argv, NULL, on_reply, c);
-    if (s != CC_OK)
-        free(c);
-    return s;
+    check *c = &pending->c[pending->n];
+    c->cb = cb;
+    c->ud = ud;
+    c->limit = burst;
+    c->nkeys = 1;
+    snprintf(c->keys[0], KEY_MAX, "cc:rl:%s:%s", names[cls], who);
+    if (p) {
+        snprintf(c->keys[1], KEY_MAX, "cc:revoked:jti:%s", p->jti);
+        snprintf(c->keys[2], KEY_MAX, "cc:revoked:user:%s", p->user_id);
+        c->nkeys = 3;
+    }
+    snprintf(c->nums[0], NUM_MAX, "%d", c->nkeys);
+    snprintf(c->nums[1], NUM_MAX, "%lld", (long long)T);
+    snprintf(c->nums[2], NUM_MAX, "%lld", (long long)(T * (burst > 1 ? burst - 1 : 0)));
+    pending->n++;
+    return CC_OK;
 }

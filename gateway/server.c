@@ -60,10 +60,17 @@ static void send_body(h2o_req_t *req, int status, const char *ctype, const char 
     char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
     memcpy(copy, body, len);
     h2o_send_inline(req, copy, len);
-    char labels[64];
-    snprintf(labels, sizeof labels, "code=\"%d\"", status);
-    cc_counter_inc(cc_metrics_counter("cc_gateway_responses_total",
-                                      "HTTP responses of the gateway by status", labels));
+    /* One counter per status, looked up once (the loop is the only
+     * caller). */
+    static cc_counter *by_status[600];
+    int si = status > 0 && status < 600 ? status : 0;
+    if (!by_status[si]) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "code=\"%d\"", status);
+        by_status[si] = cc_metrics_counter("cc_gateway_responses_total",
+                                           "HTTP responses of the gateway by status", labels);
+    }
+    cc_counter_inc(by_status[si]);
 }
 
 void gw_send_json(h2o_req_t *req, int status, json_t *body)
@@ -269,12 +276,15 @@ static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp
     h2o_req_t *req = c->req;
     if (req) {
         if (s == CC_OK) {
-            json_t *j = gw_json_encode(resp);
+            size_t n = 0;
+            char *text = c->route->ok_status == 204 ? NULL : gw_json_encode_text(resp, &n);
             if (c->route->ok_status == 204)
                 send_body(req, 204, "application/json", "", 0);
+            else if (!text)
+                gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
             else
-                gw_send_json(req, c->route->ok_status, j);
-            json_decref(j);
+                send_body(req, c->route->ok_status, "application/json", text, n);
+            free(text);
         } else {
             problem_from_status(req, s, errmsg ? errmsg : cc_status_str(s));
         }

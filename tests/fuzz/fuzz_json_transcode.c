@@ -29,7 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_json_error err;
     cc_status s = gw_json_decode(d, (const char *)data + 1, size - 1, &arena.pb, &m, &err);
     if (s == CC_OK) {
+        /* What was decoded must encode to JSON that decodes again. */
         json_t *j = gw_json_encode(m);
+        if (!j)
+            __builtin_trap();
+        ProtobufCMessage *again = NULL;
+        if (gw_json_decode_value(d, j, &arena.pb, &again, &err) != CC_OK)
+            __builtin_trap();
         json_decref(j);
         size_t n = protobuf_c_message_get_packed_size(m);
         uint8_t *buf = cc_arena_alloc(&arena, n + 1);

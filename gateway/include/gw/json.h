@@ -41,9 +41,11 @@ cc_status gw_json_decode_value(const ProtobufCMessageDescriptor *d, json_t *obj,
                                ProtobufCAllocator *alloc, ProtobufCMessage **out,
                                gw_json_error *err);
 
-/* Encodes m as a new JSON object (the caller owns the reference). Every
- * field is written, defaults included, except unset messages and oneof
- * members. NULL when out of memory. */
+/* Encodes m as compact JSON text (malloc'd, NUL-terminated, *len bytes).
+ * Every field is written, defaults included, except unset messages and
+ * oneof members. NULL when out of memory. */
+char *gw_json_encode_text(const ProtobufCMessage *m, size_t *len);
+/* The same as a new JSON object (the caller owns the reference). */
 json_t *gw_json_encode(const ProtobufCMessage *m);
 
 /* The JSON name of a field: snake_case to lowerCamelCase ("user_id" ->

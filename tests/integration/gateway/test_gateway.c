@@ -587,6 +587,40 @@ static void test_rate_limit(void **state)
     assert_int_equal(status_of(port_b, "POST", "/v1/auth/login",
                                "{\"username\":\"nobody\",\"password\":\"whatever1\"}", NULL),
                      401);
+
+    /* A burst at once (the gateway checks the requests of one loop turn
+     * in one Redis call): still exactly the burst allowance gets through. */
+    sleep(4); /* the whole allowance back */
+    enum { N = 8 };
+    CURLM *m = curl_multi_init();
+    cct_resp r[N] = {0};
+    struct curl_slist *h[N];
+    CURL *c[N];
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/auth/login", port_b);
+    for (i = 0; i < N; i++) {
+        c[i] = cct_prepare(&r[i], &h[i], "POST", url,
+                           "{\"username\":\"nobody\",\"password\":\"whatever1\"}", NULL, NULL);
+        curl_easy_setopt(c[i], CURLOPT_FORBID_REUSE, 1L);
+        curl_multi_add_handle(m, c[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    int passed = 0, limited = 0;
+    for (i = 0; i < N; i++) {
+        curl_multi_remove_handle(m, c[i]);
+        cct_finish(c[i], &r[i], h[i]);
+        passed += r[i].status == 401;
+        limited += r[i].status == 429;
+        cct_resp_free(&r[i]);
+    }
+    curl_multi_cleanup(m);
+    assert_int_equal(passed, 3);
+    assert_int_equal(limited, N - 3);
 }
 
 static void test_redis_down(void **state)

@@ -118,6 +118,42 @@ static void test_errors(void **state)
     expect_error(j, "{\"sources\":[null]}", "sources[0]");
 }
 
+/* The text encoder: JSON escapes, bytes that are not UTF-8, doubles
+ * written as reals that read back exactly. */
+static void test_text(void **state)
+{
+    Codecourt__V1__User u = CODECOURT__V1__USER__INIT;
+    u.display_name = "q\"b\\s\n\x01 caf\xc3\xa9 bad\xff end";
+    u.username = "";
+    u.created_at = -5;
+    size_t n = 0;
+    char *t = gw_json_encode_text(&u.base, &n);
+    assert_non_null(t);
+    assert_int_equal(strlen(t), n);
+    assert_non_null(strstr(t, "\"displayName\":\"q\\\"b\\\\s\\n\\u0001 caf\xc3\xa9 bad\xef\xbf\xbd end\""));
+    assert_non_null(strstr(t, "\"createdAt\":\"-5\""));
+    json_t *j = json_loadb(t, n, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "displayName")),
+                        "q\"b\\s\n\x01 caf\xc3\xa9 bad\xef\xbf\xbd end");
+    json_decref(j);
+    free(t);
+
+    Codecourt__V1__TestResult r = CODECOURT__V1__TEST_RESULT__INIT;
+    const double vals[] = {0.1, 1.0, -2.5e-300, 123456789.125, 1e21};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        r.score = vals[i];
+        t = gw_json_encode_text(&r.base, &n);
+        assert_non_null(t);
+        j = json_loadb(t, n, 0, NULL);
+        json_t *v = json_object_get(j, "score");
+        assert_true(json_is_real(v));
+        assert_true(json_real_value(v) == vals[i]);
+        json_decref(j);
+        free(t);
+    }
+}
+
 int main(void)
 {
     cc_arena_init(&arena);
@@ -126,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_repeated_bytes_numbers),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_text),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cc_arena_clear(&arena);
