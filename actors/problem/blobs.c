@@ -1,9 +1,9 @@
 /* Content-addressed blobs: the chunked upload (BeginUpload, PutChunk,
- * CommitUpload), the sweep of uploads never committed, and GetBlob, the
- * judges' read path. A blob is stored as rows of at most `chunk` bytes,
- * so neither direction ever holds more than one chunk of it in memory.
- * The running SHA-256 of an upload is kept in its row, so any replica
- * can take its next chunk. */
+ * CommitUpload), the sweep of uploads never committed, GetBlob, the
+ * judges' read path, and the rule of who may read a blob. A blob is
+ * stored as rows of at most `chunk` bytes, so neither direction ever
+ * holds more than one chunk of it in memory. The running SHA-256 of an
+ * upload is kept in its row, so any replica can take its next chunk. */
 /* SHA256_Init & co are deprecated in OpenSSL 3, but EVP contexts cannot be
  * saved between requests, and this state must live in the database. */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -33,6 +33,7 @@ typedef struct up_ctx {
     prob_state *st;
     const void *req;
     char who[64];
+    prob_role role;
     SHA256_CTX sha;
     int64_t received, size;
     char upload_id[40];
@@ -49,7 +50,7 @@ static up_ctx *ctx_new(cc_rpc_call *call, void *actor, const void *req)
     c->call = call;
     c->st = prob_state_of(actor);
     c->req = req;
-    prob_role role = prob_principal(call, c->who);
+    prob_role role = c->role = prob_principal(call, c->who);
     if (role == PROB_ANON) {
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload");
         return NULL;
@@ -106,15 +107,22 @@ void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *act
     SHA256_Init(&c->sha);
     char size[32];
     snprintf(size, sizeof size, "%" PRId64, rq->size);
+    /* ctx_new let only setters and admins through: reader is not NULL. */
     cc_pg_param p[] = {CC_PG_TEXT(rq->sha256), CC_PG_TEXT(size), CC_PG_TEXT(c->who),
-                       CC_PG_BYTES(&c->sha, sizeof c->sha)};
+                       CC_PG_BYTES(&c->sha, sizeof c->sha),
+                       CC_PG_TEXT(prob_blob_reader(c->role, c->who))};
+    /* "Exists" only to a caller who may read the blob. Anyone else sends
+     * the bytes like a first uploader: that proves it holds them, makes it
+     * a reader at commit (so it may import the zip), and tells nothing
+     * about what is stored. */
     cc_status s = cc_pg_query(
         c->st->pg,
-        "WITH e AS (SELECT 1 FROM blobs WHERE sha256 = $1 AND size = $2::bigint), "
+        "WITH e AS (SELECT 1 FROM blobs WHERE sha256 = $1 AND size = $2::bigint AND "
+        PROB_BLOB_READABLE("$1", "$5") "), "
         "u AS (INSERT INTO uploads (owner_id, size, sha256, hash_state) SELECT $3, $2::bigint, "
         "$1, $4::bytea WHERE NOT EXISTS (SELECT 1 FROM e) RETURNING id::text) "
         "SELECT 'blob' FROM e UNION ALL SELECT id FROM u",
-        p, 4, begun, c);
+        p, 5, begun, c);
     if (s != CC_OK)
         prob_fail_db(call, s, cc_err_msg(), "begin upload");
 }
@@ -344,6 +352,22 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
         prob_fail_db(call, s, cc_err_msg(), "commit upload");
 }
 
+/* ---- who may read a blob ------------------------------------------------------------ */
+
+const char *prob_blob_reader(prob_role role, const char *who)
+{
+    switch (role) {
+    case PROB_ANON:
+    case PROB_ADMIN:
+        return "";
+    case PROB_SETTER:
+        return who;
+    case PROB_USER:
+        break;
+    }
+    return NULL;
+}
+
 /* ---- GetBlob ------------------------------------------------------------------------ */
 
 static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -393,18 +417,16 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_INVALID, "offset and max_bytes: must not be negative");
         return;
     }
-    /* No principal: an internal caller (a judge over NATS), which reads
-     * any blob. The gateway always sets one (its blob route needs a
-     * token): then only admins read any blob, setters those they
-     * uploaded or exported, and users none. An unreadable blob is "not
-     * found", so hashes cannot be probed. */
+    /* The gateway always sets a principal (its blob route needs a
+     * token); judges over NATS send none. prob_blob_reader says who reads
+     * what, and an unreadable blob is "not found", so hashes cannot be
+     * probed. */
     char who[64];
-    prob_role role = prob_principal(call, who);
-    if (role == PROB_USER) {
+    const char *reader = prob_blob_reader(prob_principal(call, who), who);
+    if (!reader) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins may read blobs");
         return;
     }
-    const char *reader = role == PROB_SETTER ? who : "";
     int64_t max = rq->max_bytes == 0 || rq->max_bytes > st->cfg->chunk ? st->cfg->chunk
                                                                        : rq->max_bytes;
     char off[32], mx[32];
@@ -420,8 +442,7 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "SELECT b.size, c.piece, $2::bigint FROM blobs b LEFT JOIN LATERAL (SELECT "
         "substring(data from ($2::bigint - off + 1)::int for $3::int) AS piece FROM blob_chunks "
         "WHERE owner = b.sha256 AND off <= $2::bigint AND $2::bigint < b.size ORDER BY off DESC "
-        "LIMIT 1) c ON true WHERE b.sha256 = $1 AND ($4 = '' OR EXISTS (SELECT 1 FROM "
-        "blob_readers r WHERE r.sha256 = $1 AND r.user_id = $4))",
+        "LIMIT 1) c ON true WHERE b.sha256 = $1 AND " PROB_BLOB_READABLE("$1", "$4"),
         p, 4, blob_read, call);
     if (s != CC_OK)
         prob_fail_db(call, s, cc_err_msg(), "get blob");

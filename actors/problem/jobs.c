@@ -94,14 +94,16 @@ static cc_status load_files(PGconn *c, job *j, const char *id, int v, pkg *p)
     return j->s;
 }
 
-/* Size of stored blob sha: CC_NOT_FOUND (no message: the caller names
- * the field) when it was never uploaded. */
-static cc_status blob_size(PGconn *c, job *j, const char *sha, int64_t *size)
+/* Size of stored blob sha as reader (prob_blob_reader's value, not NULL)
+ * may see it: CC_NOT_FOUND (no message: the caller names the field) when
+ * it was never uploaded or reader may not read it, the two alike. */
+static cc_status blob_size(PGconn *c, job *j, const char *sha, const char *reader, int64_t *size)
 {
-    const char *vals[] = {sha};
+    const char *vals[] = {sha, reader};
     cc_status s;
-    PGresult *r = prob_db_exec(c, "SELECT size FROM blobs WHERE sha256 = $1", 1, vals, false, &s,
-                               j->err, sizeof j->err);
+    PGresult *r = prob_db_exec(
+        c, "SELECT size FROM blobs WHERE sha256 = $1 AND " PROB_BLOB_READABLE("$1", "$2"), 2, vals,
+        false, &s, j->err, sizeof j->err);
     if (!r)
         return j->s = s;
     if (PQntuples(r) == 1)
@@ -353,7 +355,11 @@ static void do_tests(PGconn *c, job *j)
         const char *sh[2] = {t->input_sha256, t->answer_sha256};
         for (int k = 0; k < 2 && j->s == CC_OK; k++) {
             int64_t size = 0;
-            cc_status s = blob_size(c, j, sh[k], &size);
+            /* Any stored blob (reader ""): the files of a package a setter
+             * imported are not listed as its own, so the read rule would
+             * refuse them here. It also lets a setter name a blob it may
+             * not read, which ExportPackage then hands back. */
+            cc_status s = blob_size(c, j, sh[k], "", &size);
             if (s == CC_NOT_FOUND) {
                 FAIL(j, CC_NOT_FOUND, "tests[%zu]: blob '%.64s' was not uploaded", i, sh[k]);
             } else if (s == CC_OK) {
@@ -442,7 +448,11 @@ static void do_import(PGconn *c, job *j)
         FAIL(j, CC_DENIED, "only setters and admins may import problems");
         return;
     }
-    cc_status s = blob_size(c, j, rq->sha256, &j->size);
+    /* Only a zip the caller may read, by GetBlob's rule: another setter's
+     * zip, whose hash leaked, is "no such blob" as a hash never uploaded
+     * is, so the answer does not tell that it exists. Only setters and
+     * admins get here, so the reader is not NULL. */
+    cc_status s = blob_size(c, j, rq->sha256, prob_blob_reader(j->role, j->who), &j->size);
     if (s == CC_NOT_FOUND)
         FAIL(j, CC_NOT_FOUND, "sha256: no such blob (upload the zip first)");
     if (s != CC_OK)

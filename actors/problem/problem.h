@@ -110,6 +110,27 @@ typedef void (*prob_loaded_cb)(cc_rpc_call *call, Codecourt__V1__Problem *p, voi
 void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version, bool by_id,
                prob_loaded_cb done, void *ud);
 
+/* ---- blobs.c: who may read a blob ------------------------------------------- */
+
+/* The rule GetBlob, BeginUpload and ImportPackage share. A caller without
+ * a principal (an internal caller: a judge over NATS) and an admin may
+ * read any blob; a setter only those blob_readers lists for it (it
+ * uploaded the bytes or exported the package); a user none, whatever the
+ * hash. A blob a setter may not read is answered as one that does not
+ * exist, so a hash that leaks, or is guessed, neither reads nor names
+ * anything.
+ *
+ * prob_blob_reader gives what PROB_BLOB_READABLE's reader parameter takes:
+ * "" (any blob) without a principal and for an admin, who (borrowed: the
+ * id prob_principal wrote) for a setter, NULL for a user (no blob). */
+const char *prob_blob_reader(prob_role role, const char *who);
+/* An SQL condition: the blob whose hash is parameter sha may be read by
+ * parameter reader (prob_blob_reader's value), as in
+ * PROB_BLOB_READABLE("$1", "$4"). The one copy of the rule's query. */
+#define PROB_BLOB_READABLE(sha, reader)                                                            \
+    "(" reader " = '' OR EXISTS (SELECT 1 FROM blob_readers br WHERE br.sha256 = " sha           \
+    " AND br.user_id = " reader "))"
+
 /* ---- store.c: blocking, for the thread pool and start ----------------------- */
 
 /* A synchronous connection to the service's database; NULL with err set. */

@@ -26,6 +26,7 @@
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
+#include "cctest_ws.h"
 
 #define fmt cct_fmt
 
@@ -292,61 +293,28 @@ static void test_max_streams(void **state)
     assert_true(cct_wait_status(port, "/readyz", 200, 10000));
 }
 
-/* Opens /v1/live with the token as a subprotocol; the status line and
- * headers go to head. */
-static int ws_open_proto(const char *protocols, char *head, size_t cap)
+/* Opens /v1/live offering the subprotocols before (e.g. "cc.live, ")
+ * and then cc.bearer.<token>; the status line and headers go to head. */
+static int ws_open_bearer(const char *before, const char *token, char *head, size_t cap)
 {
-    int fd = tcp();
-    char rq[6000];
-    int n = snprintf(rq, sizeof rq,
-                     "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Protocol: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     protocols);
-    assert_int_equal(write(fd, rq, (size_t)n), n);
-    size_t got = 0;
-    while (got < cap - 1) {
-        ssize_t k = read(fd, head + got, 1);
-        if (k != 1)
-            break;
-        got++;
-        head[got] = '\0';
-        if (got >= 4 && memcmp(head + got - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    head[got] = '\0';
+    /* A whole token, however long: fmt's buffers hold 1 KiB. */
+    size_t n = strlen(before) + strlen(token) + 64;
+    char *hdr = malloc(n);
+    snprintf(hdr, n, "Sec-WebSocket-Protocol: %scc.bearer.%s\r\n", before, token);
+    int fd = cct_ws_connect(port, "/v1/live", hdr, head, cap);
+    free(hdr);
+    assert_true(fd >= 0);
     return fd;
 }
 
-/* Reads one frame within ms: its opcode (-1: none), payload into out. */
-static int ws_frame(int fd, int ms, char *out, size_t cap)
+/* Reads one frame within ms into *msg (freeing the one before; NULL when
+ * none came); its opcode, or -1. */
+static int ws_frame(int fd, int ms, char **msg)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (poll(&p, 1, ms) != 1)
-        return -1;
-    unsigned char h[2];
-    if (read(fd, h, 2) != 2)
-        return -1;
-    size_t len = h[1] & 0x7f;
-    if (len == 126) {
-        unsigned char x[2];
-        if (read(fd, x, 2) != 2)
-            return -1;
-        len = (size_t)x[0] << 8 | x[1];
-    }
-    size_t got = 0;
-    while (got < len) {
-        char c;
-        if (read(fd, &c, 1) != 1)
-            break;
-        if (got < cap - 1)
-            out[got] = c;
-        got++;
-    }
-    out[got < cap ? got : cap - 1] = '\0';
-    return h[0] & 0x0f;
+    int op = -1;
+    free(*msg);
+    *msg = cct_ws_read(fd, ms, &op);
+    return *msg ? op : -1;
 }
 
 static void test_live_subprotocol_and_revocation(void **state)
@@ -356,21 +324,14 @@ static void test_live_subprotocol_and_revocation(void **state)
                                 "\"password\":\"password-wsuser\"}",
                                 NULL),
                      201);
-    char tok[4096], id[64], head[2048], buf[512];
+    char tok[4096], id[64], head[2048], *buf = NULL;
     login("wsuser", tok, sizeof tok, id, sizeof id);
     /* A bad token as a subprotocol: 401. */
-    int fd = ws_open_proto("cc.live, cc.bearer.not-a-token", head, sizeof head);
+    int fd = ws_open_bearer("cc.live, ", "not-a-token", head, sizeof head);
     assert_non_null(strstr(head, " 401 "));
     close(fd);
     /* The token as a subprotocol: upgraded, and cc.live chosen (never the token). */
-    fd = ws_open_proto(fmt("cc.live, cc.bearer.%.900s", tok), head, sizeof head);
-    if (strlen(tok) > 900) {
-        close(fd);
-        char *p = malloc(strlen(tok) + 32);
-        snprintf(p, strlen(tok) + 32, "cc.live, cc.bearer.%s", tok);
-        fd = ws_open_proto(p, head, sizeof head);
-        free(p);
-    }
+    fd = ws_open_bearer("cc.live, ", tok, head, sizeof head);
     assert_non_null(strstr(head, " 101 "));
     assert_non_null(strcasestr(head, "sec-websocket-protocol: cc.live\r\n"));
     assert_null(strstr(head, "cc.bearer"));
@@ -380,17 +341,17 @@ static void test_live_subprotocol_and_revocation(void **state)
     for (int i = 0; i < 30 && op != 1; i++) {
         natsConnection_PublishString(nc, fmt("cc.live.user.%s", id), "{\"hello\":1}");
         natsConnection_Flush(nc);
-        op = ws_frame(fd, 200, buf, sizeof buf);
+        op = ws_frame(fd, 200, &buf);
     }
     assert_int_equal(op, 1);
     assert_string_equal(buf, "{\"hello\":1}");
-    while (ws_frame(fd, 300, buf, sizeof buf) == 1)
+    while (ws_frame(fd, 300, &buf) == 1)
         ;
     /* Logging out revokes the token: the socket gets a close frame (1008). */
     assert_int_equal(cct_status(port, "POST", "/v1/auth/logout", "{}", tok), 200);
     uint64_t start = now_ms();
     do
-        op = ws_frame(fd, 2000, buf, sizeof buf);
+        op = ws_frame(fd, 2000, &buf);
     while (op == 1);
     assert_int_equal(op, 8);
     assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1008);
@@ -400,18 +361,16 @@ static void test_live_subprotocol_and_revocation(void **state)
 
     /* An expiring token (4 s here): closed soon after it expires. */
     login("wsuser", tok, sizeof tok, id, sizeof id);
-    char *p = malloc(strlen(tok) + 32);
-    snprintf(p, strlen(tok) + 32, "cc.bearer.%s", tok);
-    fd = ws_open_proto(p, head, sizeof head);
-    free(p);
+    fd = ws_open_bearer("", tok, head, sizeof head);
     assert_non_null(strstr(head, " 101 "));
     assert_null(strcasestr(head, "sec-websocket-protocol")); /* cc.live not offered */
     start = now_ms();
-    op = ws_frame(fd, 8000, buf, sizeof buf);
+    op = ws_frame(fd, 8000, &buf);
     assert_int_equal(op, 8);
     assert_string_equal(buf + 2, "token expired");
     uint64_t t = now_ms() - start;
     assert_true(t >= 2000 && t < 6500);
+    free(buf);
     close(fd);
     natsConnection_Destroy(nc);
 }

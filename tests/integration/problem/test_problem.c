@@ -157,18 +157,20 @@ static cc_status commit_upload(const char *id, const char *who, const char *sha)
     return s;
 }
 
-/* Uploads data as a blob in chunks; returns its hash in sha. */
-static void upload(const void *data, size_t len, const char *who, char sha[65])
+/* Uploads data as a blob in chunks; returns its hash in sha. False when
+ * nothing was sent: the blob is stored and who may read it already. */
+static bool upload(const void *data, size_t len, const char *who, char sha[65])
 {
     sha_hex(data, len, sha);
     char id[64];
     size_t chunk = 0;
     if (!begin_upload(data, len, who, id, &chunk))
-        return;
+        return false;
     for (size_t off = 0; off < len; off += chunk)
         assert_int_equal(put_chunk(id, who, data, off, len - off < chunk ? len - off : chunk),
                          CC_OK);
     assert_int_equal(commit_upload(id, who, sha), CC_OK);
+    return true;
 }
 
 /* Reads a whole blob through GetBlob; malloc'd. */
@@ -244,12 +246,12 @@ static unsigned char *make_zip(const zent *e, size_t n, size_t *len)
     return buf;
 }
 
-/* Imports a zip as SETTER1; returns the status, the reply in r. */
-static cc_status import_zip(const zent *e, size_t n, const char *slug, result *r)
+/* Uploads a zip of e and imports it as SETTER1; returns the status, the
+ * reply in r, the zip's hash in sha. */
+static cc_status import_zip(const zent *e, size_t n, const char *slug, result *r, char sha[65])
 {
     size_t len;
     unsigned char *zip = make_zip(e, n, &len);
-    char sha[65];
     upload(zip, len, SETTER1, sha);
     free(zip);
     Codecourt__V1__ImportPackageRequest q = CODECOURT__V1__IMPORT_PACKAGE_REQUEST__INIT;
@@ -764,16 +766,52 @@ static const zent interactive[] = {
 
 #define N(a) (sizeof a / sizeof a[0])
 
+/* ImportPackage of blob sha into slug as who; the status, the reply in r. */
+static cc_status import_blob(const char *sha, const char *slug, const char *who, result *r)
+{
+    Codecourt__V1__ImportPackageRequest q = CODECOURT__V1__IMPORT_PACKAGE_REQUEST__INIT;
+    q.sha256 = (char *)sha;
+    q.slug = (char *)slug;
+    return call("ImportPackage", who, &q, &codecourt__v1__import_package_reply__descriptor, r);
+}
+
 static void round_trip(const zent *e, size_t n, const char *slug, int want_type)
 {
     result r;
-    assert_int_equal(import_zip(e, n, slug, &r), CC_OK);
+    char zip[65];
+    assert_int_equal(import_zip(e, n, slug, &r, zip), CC_OK);
     Codecourt__V1__ImportPackageReply *ir = (void *)r.resp;
     assert_true(ir->created);
     assert_int_equal(ir->problem->version->type, want_type);
     char h[65], name[80];
     snprintf(h, sizeof h, "%s", ir->problem->version->hash);
     snprintf(name, sizeof name, "%s", ir->problem->slug);
+    rfree(&r);
+
+    /* Only a zip the caller may read, as GetBlob decides. Another setter
+     * who learnt the hash of SETTER1's zip gets what a hash never uploaded
+     * gets, word for word, and nothing is created. */
+    char stolen[96], never[65], nowhere[1024];
+    snprintf(stolen, sizeof stolen, "%s-stolen", name);
+    sha_hex(stolen, strlen(stolen), never);
+    assert_int_equal(import_blob(never, stolen, SETTER2, &r), CC_NOT_FOUND);
+    snprintf(nowhere, sizeof nowhere, "%s", r.err);
+    assert_int_equal(import_blob(zip, stolen, SETTER2, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere);
+    get(stolen, 0, ADMIN, CC_NOT_FOUND, &r);
+    /* Its uploader, who may read it, is told the zip is stored. */
+    size_t zlen;
+    unsigned char *zbytes = make_zip(e, n, &zlen);
+    char again[65];
+    assert_false(upload(zbytes, zlen, SETTER1, again));
+    free(zbytes);
+    /* An admin imports any blob. */
+    char by_admin[96];
+    snprintf(by_admin, sizeof by_admin, "%s-admin", name);
+    assert_int_equal(import_blob(zip, by_admin, ADMIN, &r), CC_OK);
+    ir = (void *)r.resp;
+    assert_true(ir->created);
+    assert_string_equal(ir->problem->version->hash, h);
     rfree(&r);
     /* export, then import the export into another problem: same hash */
     Codecourt__V1__ExportPackageRequest x = CODECOURT__V1__EXPORT_PACKAGE_REQUEST__INIT;
@@ -801,6 +839,16 @@ static void round_trip(const zent *e, size_t n, const char *slug, int want_type)
         CC_OK);
     assert_string_equal(((Codecourt__V1__ImportPackageReply *)r.resp)->problem->version->hash, h);
     rfree(&r);
+    /* The export is its exporter's to import, not another setter's... */
+    assert_int_equal(import_blob(zsha, stolen, SETTER2, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere);
+    /* ...until that setter uploads the same bytes: BeginUpload does not
+     * tell it they are stored, and the commit lists it as a reader. */
+    size_t xlen;
+    unsigned char *xbytes = download(zsha, &xlen);
+    assert_true(upload(xbytes, xlen, SETTER2, again));
+    assert_string_equal(again, zsha);
+    free(xbytes);
     /* Another setter importing over the draft: its slug is taken, as for
      * CreateProblem, and nothing says whose it is. */
     q.slug = name;
@@ -841,7 +889,8 @@ static void import_export_round_trips(void **state)
 static void expect_bad(const zent *e, size_t n, const char *want)
 {
     result r;
-    cc_status s = import_zip(e, n, "bad-package", &r);
+    char sha[65];
+    cc_status s = import_zip(e, n, "bad-package", &r, sha);
     if (s != CC_UNPROCESSABLE || !strstr(r.err, want))
         fprintf(stderr, "expected 422 with '%s', got %s: %s\n", want, cc_status_name(s), r.err);
     assert_int_equal(s, CC_UNPROCESSABLE);

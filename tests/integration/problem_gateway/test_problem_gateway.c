@@ -478,6 +478,20 @@ static void list_filters_and_pagination(void **state)
     assert_int_equal(st("GET", "/v1/problems?cursor=garbage", NULL, NULL), 400);
 }
 
+/* POST /v1/problems/import of blob sha as slug, with token. */
+static cct_resp import(const char *sha, const char *slug, const char *token)
+{
+    return req(port, "POST", "/v1/problems/import",
+               fmt("{\"sha256\":\"%s\",\"slug\":\"%s\"}", sha, slug), token);
+}
+
+/* The version hash of the problem an import answered with. */
+static const char *imported_hash(cct_resp *r)
+{
+    json_t *v = json_object_get(json_object_get(r->json, "problem"), "version");
+    return cct_json_str(v, "hash");
+}
+
 static const zent package[] = {
     {"gwpkg/problem.yaml", "name: Echo\nlimits:\n  time_limit: 1\n"},
     {"gwpkg/statement/problem.en.md", "# Echo\n\nPrint the input.\n"},
@@ -516,8 +530,26 @@ static void package_round_trip(void **state)
     assert_string_equal(json_string_value(json_object_get(p, "slug")), "gwpkg");
     assert_string_equal(json_string_value(json_object_get(p, "title")), "Echo");
     char hash[65];
-    snprintf(hash, sizeof hash, "%s",
-             json_string_value(json_object_get(json_object_get(p, "version"), "hash")));
+    snprintf(hash, sizeof hash, "%s", imported_hash(&r));
+    cct_resp_free(&r);
+
+    /* Import takes only a zip the caller may read, as GET /v1/blobs does:
+     * another setter who learnt the hash gets the 404 of a hash never
+     * uploaded, word for word; an admin imports any blob. */
+    char never[65], nowhere[1024];
+    cct_sha256_hex("never uploaded", 14, never);
+    r = import(never, "gwpkg-stolen", setter2.access);
+    expect_problem(&r, 404, "not-found");
+    snprintf(nowhere, sizeof nowhere, "%s", jstr(&r, "detail"));
+    cct_resp_free(&r);
+    r = import(zsha, "gwpkg-stolen", setter2.access);
+    expect_problem(&r, 404, "not-found");
+    assert_string_equal(jstr(&r, "detail"), nowhere);
+    cct_resp_free(&r);
+    assert_int_equal(st("GET", "/v1/problems/gwpkg-stolen", NULL, admin.access), 404);
+    r = import(zsha, "gwpkg-admin", admin.access);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(imported_hash(&r), hash);
     cct_resp_free(&r);
 
     /* Export: the owner (and admins) only; a blob named by its hash. */
@@ -566,16 +598,21 @@ static void package_round_trip(void **state)
     /* The manifest is never routed. */
     assert_int_equal(st("GET", "/v1/problems/gwpkg/manifest", NULL, admin.access), 404);
 
-    /* Re-import the export as another problem: the same version hash. */
+    /* The export is its exporter's: another setter may not import it... */
+    r = import(xsha, "gwpkg-copy", setter2.access);
+    expect_problem(&r, 404, "not-found");
+    assert_string_equal(jstr(&r, "detail"), nowhere);
+    cct_resp_free(&r);
+    /* ...until it uploads the same bytes (not told they are stored, it
+     * sends them all), then re-imports them as another problem: the same
+     * version hash. */
     char zsha2[65];
     upload(got, dl, setter2.access, 0, zsha2);
     assert_string_equal(zsha2, xsha);
-    r = req(port, "POST", "/v1/problems/import",
-            fmt("{\"sha256\":\"%s\",\"slug\":\"gwpkg-copy\"}", zsha2), setter2.access);
+    r = import(zsha2, "gwpkg-copy", setter2.access);
     assert_int_equal(r.status, 200);
+    assert_string_equal(imported_hash(&r), hash);
     p = json_object_get(r.json, "problem");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "version"), "hash")),
-                        hash);
     assert_string_equal(json_string_value(json_object_get(p, "ownerId")), setter2.id);
     cct_resp_free(&r);
     free(got);
@@ -618,8 +655,7 @@ static void bad_package(void **state)
     char sha[65];
     upload(zip, zlen, setter1.access, 0, sha);
     free(zip);
-    cct_resp r = req(port, "POST", "/v1/problems/import",
-                     fmt("{\"sha256\":\"%s\",\"slug\":\"broken\"}", sha), setter1.access);
+    cct_resp r = import(sha, "broken", setter1.access);
     expect_problem(&r, 422, "unprocessable");
     assert_non_null(strstr(jstr(&r, "detail"), "data/secret/2.in"));
     assert_string_equal(jstr(&r, "field"), "data/secret/2.in");
@@ -628,8 +664,7 @@ static void bad_package(void **state)
     assert_int_equal(st("GET", "/v1/problems/broken", NULL, setter1.access), 404);
     /* Not a zip at all. */
     upload("definitely not a zip", 20, setter1.access, 0, sha);
-    r = req(port, "POST", "/v1/problems/import",
-            fmt("{\"sha256\":\"%s\",\"slug\":\"broken\"}", sha), setter1.access);
+    r = import(sha, "broken", setter1.access);
     expect_problem(&r, 422, "unprocessable");
     cct_resp_free(&r);
     /* A chunk that does not hash to the announced sha256 is refused at commit. */

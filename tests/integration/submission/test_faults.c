@@ -76,50 +76,16 @@ static cct_resp req_h(const char *method, const char *path, const char *body, co
     return cct_req_url(method, url, body, token, extra);
 }
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 /* ---- processes ---------------------------------------------------------------- */
 
+/* Starts CC_BIN_DIR/bin, logging to dir/name.log, or ends the run: the
+ * cases do not run under cmocka, so cct_spawn's assertion is no use. */
 static void spawn(cc_local_proc *p, const char *name, const char *bin, const char *const *args)
 {
-    char path[4200], log[4200];
-    snprintf(path, sizeof path, "%s/%s", CC_BIN_DIR, bin);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    const char *argv[40] = {path};
-    int n = 1;
-    for (int i = 0; args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    cc_local_spawn_opts o = {.name = name, .path = path, .argv = argv, .log_path = log};
-    memset(p, 0, sizeof *p);
-    if (cc_local_spawn(p, &o) != CC_OK) {
+    if (cct_try_spawn(p, name, CC_BIN_DIR, bin, dir, args) != CC_OK) {
         fprintf(stderr, "cannot start %s: %s\n", name, cc_err_msg());
         exit(1);
     }
-}
-
-static bool wait_ready(uint16_t port, int ms)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", port);
-    for (int waited = 0; waited < ms; waited += 100) {
-        CURL *c = curl_easy_init();
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
-        long st = 0;
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
-        curl_easy_cleanup(c);
-        if (st == 200)
-            return true;
-        usleep(100000);
-    }
-    return false;
 }
 
 static char judge_cache[4200];
@@ -172,7 +138,9 @@ static void start_all(void)
           (const char *[]){a[0], a[7], a[8], "--max-queued=200", "--rate-per-min=100000",
                            "--log-level=debug", NULL});
     start_judge();
-    if (!wait_ready(um, 30000) || !wait_ready(pm, 30000) || !wait_ready(sub_metrics, 30000)) {
+    if (!cct_wait_status(um, "/readyz", 200, 30000) ||
+        !cct_wait_status(pm, "/readyz", 200, 30000) ||
+        !cct_wait_status(sub_metrics, "/readyz", 200, 30000)) {
         fprintf(stderr, "actors did not become ready (see %s/*.log)\n", dir);
         exit(1);
     }
@@ -183,7 +151,7 @@ static void start_all(void)
                            "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
                            "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
                            NULL});
-    if (!wait_ready(gw_port, 30000)) {
+    if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway did not become ready (see %s/cc-gateway.log)\n", dir);
         exit(1);
     }
@@ -226,8 +194,8 @@ static void new_user(const char *name, account *a)
         fprintf(stderr, "login: %ld %s\n", r.status, r.body ? r.body : "");
         exit(1);
     }
-    snprintf(a->token, sizeof a->token, "%s", jstr(r.json, "accessToken"));
-    snprintf(a->id, sizeof a->id, "%s", jstr(json_object_get(r.json, "user"), "id"));
+    snprintf(a->token, sizeof a->token, "%s", cct_json_str(r.json, "accessToken"));
+    snprintf(a->id, sizeof a->id, "%s", cct_json_str(json_object_get(r.json, "user"), "id"));
     cct_resp_free(&r);
 }
 
@@ -273,7 +241,7 @@ static long submit(const account *a, const char *src, const char *key, char id[6
     free(body);
     long st = r.status;
     if (id)
-        snprintf(id, 64, "%s", st == 201 ? jstr(r.json, "id") : "");
+        snprintf(id, 64, "%s", st == 201 ? cct_json_str(r.json, "id") : "");
     if (retry_after)
         *retry_after = strcasestr(r.headers, "\nretry-after:") != NULL;
     if (st != 201)
@@ -299,7 +267,7 @@ static bool wait_status(const account *a, const char *id, const char *status, in
     double end = now_s() + ms / 1000.0;
     while (now_s() < end) {
         json_t *j = get_submission(a, id);
-        const char *st = j ? jstr(j, "status") : "";
+        const char *st = j ? cct_json_str(j, "status") : "";
         bool hit = !strcmp(st, status);
         bool past = !strcmp(st, "judged");
         json_decref(j);
@@ -395,8 +363,8 @@ static void check_all(const account *a, char (*accepted)[64], int naccepted, int
         }
         json_t *arr = json_object_get(r.json, "submissions");
         for (size_t i = 0; i < json_array_size(arr) && n < MAX; i++)
-            snprintf(v[n++].id, 64, "%s", jstr(json_array_get(arr, i), "id"));
-        snprintf(cursor, sizeof cursor, "%s", jstr(r.json, "nextCursor"));
+            snprintf(v[n++].id, 64, "%s", cct_json_str(json_array_get(arr, i), "id"));
+        snprintf(cursor, sizeof cursor, "%s", cct_json_str(r.json, "nextCursor"));
         cct_resp_free(&r);
         if (!cursor[0])
             break;
@@ -412,7 +380,7 @@ static void check_all(const account *a, char (*accepted)[64], int naccepted, int
         json_t *j = NULL;
         for (;;) {
             j = get_submission(a, v[i].id);
-            if (j && !strcmp(jstr(j, "status"), "judged"))
+            if (j && !strcmp(cct_json_str(j, "status"), "judged"))
                 break;
             json_decref(j);
             j = NULL;
@@ -424,7 +392,7 @@ static void check_all(const account *a, char (*accepted)[64], int naccepted, int
             FAIL("submission %s not judged in time", v[i].id);
             continue;
         }
-        snprintf(v[i].verdict, sizeof v[i].verdict, "%s", jstr(j, "verdict"));
+        snprintf(v[i].verdict, sizeof v[i].verdict, "%s", cct_json_str(j, "verdict"));
         CHECK(!strcmp(v[i].verdict, "AC"), "%s: verdict %s", v[i].id, v[i].verdict);
         CHECK(json_integer_value(json_object_get(j, "attempt")) == 1, "%s: attempt %lld",
               v[i].id, (long long)json_integer_value(json_object_get(j, "attempt")));
@@ -432,8 +400,8 @@ static void check_all(const account *a, char (*accepted)[64], int naccepted, int
         CHECK(json_array_size(tests) == 11, "%s: %zu test results", v[i].id,
               json_array_size(tests));
         for (size_t t = 0; t < json_array_size(tests); t++)
-            CHECK(!strcmp(jstr(json_array_get(tests, t), "verdict"), "AC"), "%s: test %zu %s",
-                  v[i].id, t, jstr(json_array_get(tests, t), "verdict"));
+            CHECK(!strcmp(cct_json_str(json_array_get(tests, t), "verdict"), "AC"),
+                  "%s: test %zu %s", v[i].id, t, cct_json_str(json_array_get(tests, t), "verdict"));
         json_decref(j);
     }
     check_events(v, n);
@@ -505,7 +473,7 @@ static void kill_judge_at(const char *stage, const char *src)
     CHECK(hit, "never saw %s", stage);
     cc_local_proc_kill(&judge_proc);
     json_t *j = get_submission(&a, ids[0]);
-    fprintf(stderr, "judge killed -9 with %s %s\n", ids[0], j ? jstr(j, "status") : "?");
+    fprintf(stderr, "judge killed -9 with %s %s\n", ids[0], j ? cct_json_str(j, "status") : "?");
     json_decref(j);
     /* One more while no judge runs: it waits in CC_JUDGE. */
     CHECK(submit(&a, AC_C, "k-2", ids[2], NULL) == 201, "submit");
