@@ -142,6 +142,9 @@ static int cmp_d(const void *a, const void *b)
 static FILE *h2load_start(const char *args, const char *log)
 {
     char cmd[8192];
+    /* A fresh log: reading an earlier run's lines would report its
+     * latencies. */
+    remove(log);
     snprintf(cmd, sizeof cmd, "h2load %s --log-file=%s 2>&1", args, log);
     FILE *f = popen(cmd, "r");
     if (!f)
@@ -179,6 +182,8 @@ static load h2load_end(FILE *f, const char *log, bool show)
     }
     if (lf)
         fclose(lf);
+    if (n == 0)
+        die("h2load wrote no per-request log");
     if (n > 0) {
         qsort(d, n, sizeof *d, cmp_d);
         l.p50_ms = d[n / 2];
