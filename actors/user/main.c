@@ -45,6 +45,8 @@ static const cc_config_row rows[] = {
      "email of the first admin"},
     {"admin-password", CC_CFG_STRING, S(admin_password), "", 0, 0, NULL,
      "password of the first admin (required with admin-username)"},
+    {"bcrypt-threads", CC_CFG_INT, S(bcrypt_threads), "0", 0, 64, NULL,
+     "bcrypt workers, run at idle priority (0: one per online core)"},
     {"profile-cache-size", CC_CFG_INT, S(profile_cache_size), "16384", 0, 10000000, NULL,
      "users whose profile GetMe keeps in memory (0: read PostgreSQL every time)"},
     {"profile-cache-ttl", CC_CFG_DURATION, S(profile_cache_ttl_ms), "30s", 1, 3600000, NULL,
@@ -153,6 +155,7 @@ static cc_status start(cc_actor *a)
     cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "user"};
     IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
     IFOK(s, user_cache_init(&state));
+    IFOK(s, user_pw_start(&state));
     char host[256];
     int port = 0;
     IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
@@ -181,8 +184,8 @@ static void stop(cc_actor *a)
     state.pg = NULL;
     state.redis = NULL;
     user_cache_free();
-    free(state.key_pem);
-    state.key_pem = NULL;
+    user_pw_stop();
+    user_tokens_free(&state);
 }
 
 int main(int argc, char **argv)

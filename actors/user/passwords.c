@@ -1,26 +1,31 @@
-/* bcrypt through libxcrypt, always on libuv's thread pool: one hash costs
- * tens to hundreds of milliseconds by design, which would stall every
- * other request if it ran on the loop.
+/* bcrypt through libxcrypt, never on the loop: one hash costs tens to
+ * hundreds of milliseconds by design, which would stall every other
+ * request if it ran there.
  *
- * The pool's threads run bcrypt under SCHED_IDLE: they get every cycle
- * nothing else wants, so a login storm still uses all the CPU, but the
- * loops of this and the other processes (gateway, NATS, Redis) preempt
- * them at once instead of waiting out a scheduler slice; at normal
- * priority a storm multiplied the p99 of unrelated requests several times
- * on two cores. A thread keeps the policy (going back would need
- * privileges), so whatever else cc-user queues on the pool runs idle too;
- * nothing else it queues is urgent. */
+ * It runs on workers of its own (bcrypt-threads, one per core by
+ * default) under SCHED_IDLE: they get every cycle nothing else wants, so
+ * a login storm still uses all the CPU, while the loops of this and the
+ * other processes preempt them at once. Jobs and results travel through
+ * two pipes, a pointer per write, so the loop never waits on a worker.
+ * libuv's thread pool is not used for this on purpose: its workers report
+ * through uv_async_send, and the loop spins (up to ~1,000 pauses, then
+ * sched_yield, again and again) while a worker is between the two steps
+ * of that call; a preempted bcrypt worker held the loop for 10-25 ms at a
+ * time during a login storm, which is what made other requests' p99 jump. */
 #include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "cc/log.h"
 #include "user.h"
 
 typedef struct {
-    uv_work_t w;
     int cost;
     bool check;
     bool ok;
@@ -83,16 +88,16 @@ char *user_pw_hash_now(const char *password, int cost)
     return strdup(out);
 }
 
-static void work(uv_work_t *w)
+enum { MAX_WORKERS = 64 };
+
+static int jobs_fd[2] = {-1, -1}, done_fd[2] = {-1, -1};
+static pthread_t workers[MAX_WORKERS];
+static int nworkers;
+static uv_poll_t done_poll;
+static bool running;
+
+static void run_job(pw_job *j)
 {
-    static _Thread_local bool idle;
-    if (!idle) {
-        struct sched_param sp = {0};
-        if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0)
-            cc_log(CC_LOG_WARN, NULL, "bcrypt thread stays at normal priority", NULL);
-        idle = true;
-    }
-    pw_job *j = w->data;
     if (j->check)
         j->ok = check(j->password, j->hash[0] ? j->hash : dummy_hash) && j->hash[0];
     else
@@ -100,17 +105,93 @@ static void work(uv_work_t *w)
     explicit_bzero(j->password, sizeof j->password);
 }
 
-static void after(uv_work_t *w, int status)
+static void *worker(void *arg)
 {
-    pw_job *j = w->data;
-    bool ok = status == 0 && j->ok;
-    j->cb(ok, !j->check && ok ? j->hash : NULL, j->ud);
-    free(j);
+    (void)arg;
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        cc_log(CC_LOG_WARN, NULL, "bcrypt worker stays at normal priority", NULL);
+    for (;;) {
+        pw_job *j;
+        ssize_t n = read(jobs_fd[0], &j, sizeof j);
+        if (n == 0)
+            return NULL; /* the write end closed: stopping */
+        if (n != (ssize_t)sizeof j) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            return NULL;
+        }
+        run_job(j);
+        while (write(done_fd[1], &j, sizeof j) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+static void on_done(uv_poll_t *h, int status, int events)
+{
+    (void)h, (void)status, (void)events;
+    pw_job *batch[64];
+    ssize_t n;
+    while ((n = read(done_fd[0], batch, sizeof batch)) > 0) {
+        for (size_t i = 0; i < (size_t)n / sizeof batch[0]; i++) {
+            pw_job *j = batch[i];
+            j->cb(j->ok, !j->check && j->ok ? j->hash : NULL, j->ud);
+            free(j);
+        }
+    }
+}
+
+cc_status user_pw_start(user_state *st)
+{
+    if (pipe2(jobs_fd, O_CLOEXEC) != 0 || pipe2(done_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+        return cc_err_set(CC_SYS, "bcrypt pipes: %s", strerror(errno));
+    /* A full job pipe means thousands of logins queued: refuse more. */
+    fcntl(jobs_fd[1], F_SETFL, fcntl(jobs_fd[1], F_GETFL) | O_NONBLOCK);
+    int want = (int)st->cfg->bcrypt_threads;
+    if (want <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        want = cores > 0 ? (int)cores : 1;
+    }
+    if (want > MAX_WORKERS)
+        want = MAX_WORKERS;
+    for (nworkers = 0; nworkers < want; nworkers++)
+        if (pthread_create(&workers[nworkers], NULL, worker, NULL) != 0)
+            break;
+    if (nworkers == 0)
+        return cc_err_set(CC_SYS, "cannot start bcrypt workers");
+    uv_poll_init(cc_actor_loop(st->actor), &done_poll, done_fd[0]);
+    uv_poll_start(&done_poll, UV_READABLE, on_done);
+    running = true;
+    return CC_OK;
+}
+
+void user_pw_stop(void)
+{
+    if (!running)
+        return;
+    running = false;
+    /* Workers finish the job in hand, read EOF and exit; what was still
+     * queued is dropped with its call (the drain waited for calls). */
+    close(jobs_fd[1]);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i], NULL);
+    uv_poll_stop(&done_poll);
+    uv_close((uv_handle_t *)&done_poll, NULL);
+    pw_job *j;
+    while (read(jobs_fd[0], &j, sizeof j) == (ssize_t)sizeof j)
+        free(j);
+    while (read(done_fd[0], &j, sizeof j) == (ssize_t)sizeof j)
+        free(j);
+    close(jobs_fd[0]);
+    close(done_fd[0]);
+    close(done_fd[1]);
 }
 
 static cc_status submit(user_state *st, bool is_check, const char *password, const char *hash,
                         user_pw_cb cb, void *ud)
 {
+    if (!running)
+        return cc_err_set(CC_UNAVAILABLE, "bcrypt workers are not running");
     if (!dummy_hash[0] && !hash_into("not a password", (int)st->cfg->bcrypt_cost, dummy_hash,
                                      sizeof dummy_hash))
         return cc_err_set(CC_INTERNAL, "bcrypt is not available");
@@ -120,7 +201,6 @@ static cc_status submit(user_state *st, bool is_check, const char *password, con
     pw_job *j = calloc(1, sizeof *j);
     if (!j)
         return CC_NOMEM;
-    j->w.data = j;
     j->cost = (int)st->cfg->bcrypt_cost;
     j->check = is_check;
     memcpy(j->password, password, n + 1);
@@ -133,10 +213,10 @@ static cc_status submit(user_state *st, bool is_check, const char *password, con
     }
     j->cb = cb;
     j->ud = ud;
-    int r = uv_queue_work(cc_actor_loop(st->actor), &j->w, work, after);
-    if (r != 0) {
+    if (write(jobs_fd[1], &j, sizeof j) != (ssize_t)sizeof j) {
+        explicit_bzero(j->password, sizeof j->password);
         free(j);
-        return cc_err_set(CC_SYS, "uv_queue_work: %s", uv_strerror(r));
+        return cc_err_set(CC_UNAVAILABLE, "too many password checks queued");
     }
     return CC_OK;
 }

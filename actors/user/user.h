@@ -1,6 +1,6 @@
 /* cc-user's internal contract: settings, state and the handlers of each
  * message family (accounts.c, profile.c, admin.c), plus the helpers they
- * share (passwords.c: bcrypt on the thread pool, tokens.c: JWTs and
+ * share (passwords.c: bcrypt on workers of its own, tokens.c: JWTs and
  * refresh tokens, users.c: rows to messages). Internal prefix: user_. */
 #ifndef CC_USER_H
 #define CC_USER_H
@@ -32,6 +32,7 @@ typedef struct user_settings {
     char *admin_username; /* the first admin, created at start if missing */
     char *admin_email;
     char *admin_password;
+    int64_t bcrypt_threads;     /* 0 = one per online core */
     int64_t profile_cache_size; /* entries; 0 = no cache */
     int64_t profile_cache_ttl_ms;
 } user_settings;
@@ -42,8 +43,7 @@ typedef struct user_state {
     cc_pg *pg;
     cc_redis *redis;
     cc_outbox_relay *relay;
-    unsigned char *key_pem; /* private key, for libjwt */
-    size_t key_len;
+    struct evp_pkey_st *key; /* the RSA private key (EVP_PKEY), parsed once */
     char kid[33];           /* hex of SHA-256 of the public key's DER, cut */
 } user_state;
 
@@ -85,9 +85,13 @@ void user_cache_forget(const char *id);
  * the call) or NULL on failure. For a check: ok tells whether it matched. */
 typedef void (*user_pw_cb)(bool ok, const char *hash, void *ud);
 
-/* Hashes password with bcrypt ("$2b$", the configured cost) on libuv's
- * thread pool. The password is copied. On a returned error cb is not
- * called. */
+/* Starts the bcrypt workers (SCHED_IDLE threads fed through pipes) on
+ * the actor's loop; stop joins them. */
+cc_status user_pw_start(user_state *st);
+void user_pw_stop(void);
+/* Hashes password with bcrypt ("$2b$", the configured cost) on a bcrypt
+ * worker. The password is copied. On a returned error cb is not called
+ * (CC_UNAVAILABLE when thousands of checks are already queued). */
 cc_status user_pw_hash(user_state *st, const char *password, user_pw_cb cb, void *ud);
 /* Checks password against hash on the thread pool. hash NULL checks
  * against a dummy hash, so an unknown user costs as much as a known one. */
@@ -100,6 +104,7 @@ char *user_pw_hash_now(const char *password, int cost);
 
 /* Loads the private key named by the settings and computes its kid. */
 cc_status user_tokens_init(user_state *st);
+void user_tokens_free(user_state *st);
 /* Signs an access token for user id with role; *out is malloc'd (free()).
  * jti (33 bytes) receives its id. */
 cc_status user_jwt_issue(const user_state *st, const char *user_id, const char *role, char **out,
