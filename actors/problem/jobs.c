@@ -346,6 +346,12 @@ static void do_tests(PGconn *c, job *j)
     if (load_files(c, j, id, cur, &p) != CC_OK)
         return;
     drop_prefix(&p, "data/");
+    /* Only blobs the caller may read, by GetBlob's rule: naming a hash
+     * is not holding the bytes, and ExportPackage would hand back what is
+     * attached here. An unreadable blob is answered as one never
+     * uploaded, so hashes cannot be probed. find_editable let only
+     * setters and admins through, so the reader is not NULL. */
+    const char *reader = prob_blob_reader(j->role, j->who);
     for (size_t i = 0; i < rq->n_tests && j->s == CC_OK; i++) {
         const Codecourt__V1__TestCase *t = rq->tests[i];
         if (strncmp(t->path, "sample/", 7) && strncmp(t->path, "secret/", 7)) {
@@ -353,15 +359,12 @@ static void do_tests(PGconn *c, job *j)
             break;
         }
         const char *sh[2] = {t->input_sha256, t->answer_sha256};
+        static const char *const field[2] = {"input_sha256", "answer_sha256"};
         for (int k = 0; k < 2 && j->s == CC_OK; k++) {
             int64_t size = 0;
-            /* Any stored blob (reader ""): the files of a package a setter
-             * imported are not listed as its own, so the read rule would
-             * refuse them here. It also lets a setter name a blob it may
-             * not read, which ExportPackage then hands back. */
-            cc_status s = blob_size(c, j, sh[k], "", &size);
+            cc_status s = blob_size(c, j, sh[k], reader, &size);
             if (s == CC_NOT_FOUND) {
-                FAIL(j, CC_NOT_FOUND, "tests[%zu]: blob '%.64s' was not uploaded", i, sh[k]);
+                FAIL(j, CC_NOT_FOUND, "tests[%zu].%s: no such blob (upload it first)", i, field[k]);
             } else if (s == CC_OK) {
                 char path[600];
                 snprintf(path, sizeof path, "data/%.500s.%s", t->path, k ? "ans" : "in");
@@ -441,6 +444,38 @@ static int blob_to_temp(PGconn *c, job *j, const char *sha, char path[64])
     return fd;
 }
 
+/* Lists the importer as a reader of every file of package p: it holds
+ * the zip, so it holds each file's bytes, and may name them (UploadTests)
+ * or read them (GetBlob) as if it had uploaded them one by one. A caller
+ * who reads any blob (prob_blob_reader's "") needs no rows. Inside the
+ * import's transaction, so a failed import lists nobody. */
+static cc_status grant_files(PGconn *c, job *j, const pkg *p)
+{
+    const char *reader = prob_blob_reader(j->role, j->who);
+    if (!reader || !reader[0] || p->nfiles == 0)
+        return CC_OK;
+    /* A text[] literal: hashes are hex, so nothing needs quoting. */
+    char *shas = malloc(p->nfiles * 65 + 2);
+    if (!shas)
+        return FAIL(j, CC_NOMEM, "out of memory");
+    size_t n = 0;
+    shas[n++] = '{';
+    for (size_t i = 0; i < p->nfiles; i++) {
+        memcpy(shas + n, p->files[i].sha256, 64);
+        n += 64;
+        shas[n++] = i + 1 < p->nfiles ? ',' : '}';
+    }
+    shas[n] = '\0';
+    const char *vals[] = {shas, reader};
+    cc_status s;
+    PQclear(prob_db_exec(c,
+                         "INSERT INTO blob_readers (sha256, user_id) SELECT DISTINCT "
+                         "unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                         2, vals, false, &s, j->err, sizeof j->err));
+    free(shas);
+    return j->s = s;
+}
+
 static void do_import(PGconn *c, job *j)
 {
     const Codecourt__V1__ImportPackageRequest *rq = (const void *)j->req;
@@ -507,6 +542,8 @@ static void do_import(PGconn *c, job *j)
                               .difficulty = "",
                               .tags_json = "[]"};
             commit(c, j, &p, &pc);
+            if (j->s == CC_OK)
+                grant_files(c, j, &p);
         }
         PQclear(PQexec(c, j->s == CC_OK ? "COMMIT" : "ROLLBACK"));
     }

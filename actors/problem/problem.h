@@ -112,13 +112,13 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
 
 /* ---- blobs.c: who may read a blob ------------------------------------------- */
 
-/* The rule GetBlob, BeginUpload and ImportPackage share. A caller without
- * a principal (an internal caller: a judge over NATS) and an admin may
- * read any blob; a setter only those blob_readers lists for it (it
- * uploaded the bytes or exported the package); a user none, whatever the
- * hash. A blob a setter may not read is answered as one that does not
- * exist, so a hash that leaks, or is guessed, neither reads nor names
- * anything.
+/* The rule GetBlob, BeginUpload, ImportPackage and UploadTests share. A
+ * caller without a principal (an internal caller: a judge over NATS) and
+ * an admin may read any blob; a setter only those blob_readers lists for
+ * it (it uploaded the bytes, exported the package, or imported a package
+ * holding the file); a user none, whatever the hash. A blob a setter may
+ * not read is answered as one that does not exist, so a hash that leaks,
+ * or is guessed, neither reads nor names anything.
  *
  * prob_blob_reader gives what PROB_BLOB_READABLE's reader parameter takes:
  * "" (any blob) without a principal and for an admin, who (borrowed: the

@@ -1,9 +1,10 @@
 /* Integration tests of cc-problem through its RPCs, with the principal
  * set on the envelope as the gateway would: the seed, CRUD and
- * permissions, versioning, a 256 MiB blob round trip with the service's
- * peak memory bounded, package import / export round trips, every
- * bad-package case, and the sweep of abandoned uploads (last: it restarts
- * the service with a short upload TTL). */
+ * permissions, versioning (and which blobs UploadTests may attach), a
+ * 256 MiB blob round trip with the service's peak memory bounded, package
+ * import / export round trips, the reuse of an imported package's files
+ * by hash, every bad-package case, and the sweep of abandoned uploads
+ * (last: it restarts the service with a short upload TTL). */
 #include <archive.h>
 #include <archive_entry.h>
 #include <libpq-fe.h>
@@ -341,6 +342,37 @@ static Codecourt__V1__Problem *get(const char *slug, int version, const char *wh
     return (Codecourt__V1__Problem *)r->resp;
 }
 
+/* CreateProblem slug (a draft, no tests) as who. */
+static void create(const char *slug, const char *who)
+{
+    Codecourt__V1__CreateProblemRequest c = CODECOURT__V1__CREATE_PROBLEM_REQUEST__INIT;
+    c.slug = (char *)slug;
+    c.title = (char *)slug;
+    result r;
+    assert_int_equal(call("CreateProblem", who, &c, &codecourt__v1__problem__descriptor, &r),
+                     CC_OK);
+    rfree(&r);
+}
+
+/* UploadTests on slug as who: sample/1 from blobs sh[0] (input) and sh[1]
+ * (answer), secret/1 from sh[2] and sh[3]. The status, the reply in r. */
+static cc_status attach_tests(const char *slug, const char *who, const char *const sh[4], result *r)
+{
+    Codecourt__V1__TestCase t1 = CODECOURT__V1__TEST_CASE__INIT, t2 = t1;
+    t1.path = "sample/1";
+    t1.input_sha256 = (char *)sh[0];
+    t1.answer_sha256 = (char *)sh[1];
+    t2.path = "secret/1";
+    t2.input_sha256 = (char *)sh[2];
+    t2.answer_sha256 = (char *)sh[3];
+    Codecourt__V1__TestCase *ts[] = {&t1, &t2};
+    Codecourt__V1__UploadTestsRequest ut = CODECOURT__V1__UPLOAD_TESTS_REQUEST__INIT;
+    ut.slug = (char *)slug;
+    ut.tests = ts;
+    ut.n_tests = 2;
+    return call("UploadTests", who, &ut, &codecourt__v1__problem__descriptor, r);
+}
+
 static void seed_is_there(void **state)
 {
     result r;
@@ -575,6 +607,39 @@ static void versioning(void **state)
     assert_int_equal(p->version->number, 4);
     assert_int_equal(p->version->test_count, 2);
     assert_int_equal(p->version->sample_count, 1);
+    rfree(&r);
+
+    /* Only blobs the caller may read, as GetBlob decides: SETTER2, on a
+     * problem of its own, naming SETTER1's test data by hash gets what a
+     * hash never uploaded gets, word for word, with the field named, and
+     * no version is made (ExportPackage would hand the bytes back). */
+    create("versioned-other", SETTER2);
+    char never[65], mine[65], nowhere_in[1024], nowhere_ans[1024];
+    sha_hex("never uploaded: versioned", 25, never);
+    const char *unknown[4] = {never, never, never, never};
+    assert_int_equal(attach_tests("versioned-other", SETTER2, unknown, &r), CC_NOT_FOUND);
+    assert_non_null(strstr(r.err, "tests[0].input_sha256"));
+    snprintf(nowhere_in, sizeof nowhere_in, "%s", r.err);
+    const char *stolen[4] = {sh[0], sh[1], sh[2], sh[3]};
+    assert_int_equal(attach_tests("versioned-other", SETTER2, stolen, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere_in);
+    /* Its own input does not carry another's answer through either. */
+    assert_true(upload("7 7\n", 4, SETTER2, mine));
+    const char *half_unknown[4] = {mine, never, mine, never};
+    assert_int_equal(attach_tests("versioned-other", SETTER2, half_unknown, &r), CC_NOT_FOUND);
+    assert_non_null(strstr(r.err, "tests[0].answer_sha256"));
+    snprintf(nowhere_ans, sizeof nowhere_ans, "%s", r.err);
+    const char *half_stolen[4] = {mine, sh[1], mine, sh[3]};
+    assert_int_equal(attach_tests("versioned-other", SETTER2, half_stolen, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere_ans);
+    p = get("versioned-other", 0, SETTER2, CC_OK, &r);
+    assert_int_equal(p->version->number, 1);
+    assert_int_equal(p->version->test_count, 0);
+    rfree(&r);
+    /* An admin attaches any stored blob. */
+    create("versioned-admin", ADMIN);
+    assert_int_equal(attach_tests("versioned-admin", ADMIN, stolen, &r), CC_OK);
+    assert_int_equal(((Codecourt__V1__Problem *)r.resp)->version->test_count, 2);
     rfree(&r);
 
     /* old versions stay readable */
@@ -886,6 +951,61 @@ static void import_export_round_trips(void **state)
     rfree(&r);
 }
 
+static const zent reuse[] = {
+    {"problem.yaml", "name: Reuse\n"},
+    {"data/sample/1.in", "reuse: sample input\n"},
+    {"data/sample/1.ans", "reuse: sample answer\n"},
+    {"data/secret/1.in", "reuse: secret input\n"},
+    {"data/secret/1.ans", "reuse: secret answer\n"},
+};
+
+/* A setter who imports a package holds every file in it: it may attach
+ * them by hash in UploadTests, as if it had uploaded them one by one.
+ * Nobody else may, a failed import lists nobody, and another setter
+ * holding the same zip gets the files by importing it. */
+static void imported_files_reused(void **state)
+{
+    char files[4][65], never[65], nowhere[1024], zip[65], again[65];
+    for (int i = 0; i < 4; i++)
+        sha_hex(reuse[i + 1].text, strlen(reuse[i + 1].text), files[i]);
+    const char *sh[4] = {files[0], files[1], files[2], files[3]};
+    sha_hex("never uploaded: reuse", 21, never);
+    const char *unknown[4] = {never, never, never, never};
+    result r;
+    assert_int_equal(import_zip(reuse, N(reuse), "reuse", &r, zip), CC_OK);
+    rfree(&r);
+    create("reuse-copy", SETTER1);
+    assert_int_equal(attach_tests("reuse-copy", SETTER1, sh, &r), CC_OK);
+    Codecourt__V1__Problem *p = (void *)r.resp;
+    assert_int_equal(p->version->test_count, 2);
+    assert_int_equal(p->version->sample_count, 1);
+    rfree(&r);
+
+    /* Another setter, who never held the files, is refused as for a hash
+     * never uploaded. */
+    create("reuse-other", SETTER2);
+    assert_int_equal(attach_tests("reuse-other", SETTER2, unknown, &r), CC_NOT_FOUND);
+    snprintf(nowhere, sizeof nowhere, "%s", r.err);
+    assert_int_equal(attach_tests("reuse-other", SETTER2, sh, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere);
+    /* It uploads the same zip (not told it is stored), but its import
+     * fails (the slug is SETTER1's draft): the rollback lists nobody. */
+    size_t zlen;
+    unsigned char *zbytes = make_zip(reuse, N(reuse), &zlen);
+    assert_true(upload(zbytes, zlen, SETTER2, again));
+    free(zbytes);
+    assert_string_equal(again, zip);
+    assert_int_equal(import_blob(zip, "reuse", SETTER2, &r), CC_EXISTS);
+    assert_int_equal(attach_tests("reuse-other", SETTER2, sh, &r), CC_NOT_FOUND);
+    assert_string_equal(r.err, nowhere);
+    /* Imported as a problem of its own, the files are its to reuse. */
+    assert_int_equal(import_blob(zip, "reuse-mine", SETTER2, &r), CC_OK);
+    rfree(&r);
+    assert_int_equal(attach_tests("reuse-other", SETTER2, sh, &r), CC_OK);
+    assert_int_equal(((Codecourt__V1__Problem *)r.resp)->version->test_count, 2);
+    rfree(&r);
+}
+
 static void expect_bad(const zent *e, size_t n, const char *want)
 {
     result r;
@@ -1081,6 +1201,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(crud_and_permissions),
         cmocka_unit_test(versioning),
         cmocka_unit_test(import_export_round_trips),
+        cmocka_unit_test(imported_files_reused),
         cmocka_unit_test(bad_packages),
         cmocka_unit_test(large_blob_bounded_memory),
         cmocka_unit_test(abandoned_uploads_are_swept), /* last: restarts the service */

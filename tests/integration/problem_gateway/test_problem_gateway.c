@@ -502,6 +502,14 @@ static const zent package[] = {
     {"gwpkg/submissions/accepted/cat.py", "import sys\nprint(sys.stdin.read(), end='')\n"},
 };
 
+/* An UploadTests body of one secret test from blobs in and ans. */
+static const char *one_test(const char *in, const char *ans)
+{
+    return fmt("{\"tests\":[{\"path\":\"secret/1\",\"inputSha256\":\"%s\","
+               "\"answerSha256\":\"%s\"}]}",
+               in, ans);
+}
+
 static void package_round_trip(void **state)
 {
     accounts();
@@ -572,7 +580,8 @@ static void package_round_trip(void **state)
     assert_string_equal(dsha, xsha);
 
     /* Who may read blobs through the gateway: admins any, a setter what
-     * it uploaded or exported, users none, anonymous callers never. */
+     * it uploaded, exported or imported, users none, anonymous callers
+     * never. */
     r = req(port, "GET", fmt("/v1/blobs/%s", xsha), NULL, NULL);
     expect_problem(&r, 401, "unauthenticated");
     cct_resp_free(&r);
@@ -582,11 +591,12 @@ static void package_round_trip(void **state)
     r = req(port, "GET", fmt("/v1/blobs/%s", xsha), NULL, setter2.access);
     expect_problem(&r, 404, "not-found");
     cct_resp_free(&r);
-    /* the secret test's input, whose hash anyone could compute */
+    /* The secret test's input, whose hash anyone could compute: setter1
+     * imported the zip that holds it, so it holds the file too. */
     char secret[65];
     cct_sha256_hex("secret input\n", 13, secret);
     assert_int_equal(st("GET", fmt("/v1/blobs/%s", secret), NULL, setter2.access), 404);
-    assert_int_equal(st("GET", fmt("/v1/blobs/%s", secret), NULL, setter1.access), 404);
+    assert_int_equal(st("GET", fmt("/v1/blobs/%s", secret), NULL, setter1.access), 200);
     assert_int_equal(st("GET", fmt("/v1/blobs/%s", secret), NULL, admin.access), 200);
     assert_int_equal(st("GET", fmt("/v1/blobs/%s", zsha), NULL, setter1.access), 200);
     size_t al = 0;
@@ -615,6 +625,8 @@ static void package_round_trip(void **state)
     p = json_object_get(r.json, "problem");
     assert_string_equal(json_string_value(json_object_get(p, "ownerId")), setter2.id);
     cct_resp_free(&r);
+    /* Having imported the package, it holds its files. */
+    assert_int_equal(st("GET", fmt("/v1/blobs/%s", secret), NULL, setter2.access), 200);
     free(got);
     free(zip);
 
@@ -633,6 +645,27 @@ static void package_round_trip(void **state)
     assert_int_equal(json_integer_value(json_object_get(v, "number")), 2);
     assert_int_equal(json_integer_value(json_object_get(v, "testCount")), 2);
     assert_string_not_equal(json_string_value(json_object_get(v, "hash")), hash);
+    cct_resp_free(&r);
+    /* Test data only from blobs the caller may read: setter2 naming
+     * setter1's uploads on its own problem gets the 404 of a hash never
+     * uploaded, word for word; the files of the package it imported are
+     * its to reuse. */
+    const char *other = "/v1/problems/gwpkg-copy/tests";
+    char no_blob[1024];
+    r = req(port, "PUT", other, one_test(never, never), setter2.access);
+    expect_problem(&r, 404, "not-found");
+    assert_non_null(strstr(jstr(&r, "detail"), "input_sha256"));
+    snprintf(no_blob, sizeof no_blob, "%s", jstr(&r, "detail"));
+    cct_resp_free(&r);
+    r = req(port, "PUT", other, one_test(in, ans), setter2.access);
+    expect_problem(&r, 404, "not-found");
+    assert_string_equal(jstr(&r, "detail"), no_blob);
+    cct_resp_free(&r);
+    r = req(port, "PUT", other, one_test(secret, secret), setter2.access);
+    assert_int_equal(r.status, 200);
+    v = json_object_get(r.json, "version");
+    assert_int_equal(json_integer_value(json_object_get(v, "number")), 2);
+    assert_int_equal(json_integer_value(json_object_get(v, "testCount")), 1);
     cct_resp_free(&r);
     /* Version 1 still exports as before. */
     r = req(port, "POST", "/v1/problems/gwpkg/export", "{\"version\":1}", setter1.access);
