@@ -184,11 +184,9 @@ static load h2load_end(FILE *f, const char *log, bool show)
         fclose(lf);
     if (n == 0)
         die("h2load wrote no per-request log");
-    if (n > 0) {
-        qsort(d, n, sizeof *d, cmp_d);
-        l.p50_ms = d[n / 2];
-        l.p99_ms = d[(size_t)((double)n * 0.99) < n ? (size_t)((double)n * 0.99) : n - 1];
-    }
+    qsort(d, n, sizeof *d, cmp_d);
+    l.p50_ms = d[n / 2];
+    l.p99_ms = d[(size_t)((double)n * 0.99) < n ? (size_t)((double)n * 0.99) : n - 1];
     free(d);
     return l;
 }

@@ -40,6 +40,7 @@
 #include "cc/js.h"
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cctest_http.h"
 #include "codecourt/v1/judge.pb-c.h"
 
 static cc_local_stack stack;
@@ -455,38 +456,6 @@ static void start_worker(cc_local_proc *p, const char *name)
 }
 
 /* One HTTP/1.1 GET on 127.0.0.1:port; the status, the body in body. */
-static int http_get(int port, const char *path, char *body, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    static char resp[1 << 17];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
-        len += (size_t)r;
-    resp[len] = '\0';
-    close(fd);
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
-        return -1;
-    const char *b = strstr(resp, "\r\n\r\n");
-    snprintf(body, cap, "%s", b ? b + 4 : "");
-    return status;
-}
-
 /* The value of an unlabelled series in a /metrics body, -1 when absent. */
 static long long series(const char *body, const char *name)
 {
@@ -501,8 +470,9 @@ static long long series(const char *body, const char *name)
 static const char *scrape(void)
 {
     static char body[1 << 17];
-    if (http_get(worker_port, "/metrics", body, sizeof body) != 200)
-        body[0] = '\0';
+    cct_resp r = cct_req((uint16_t)worker_port, "GET", "/metrics", NULL, NULL);
+    snprintf(body, sizeof body, "%s", r.status == 200 && r.body ? r.body : "");
+    cct_resp_free(&r);
     return body;
 }
 

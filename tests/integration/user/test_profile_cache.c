@@ -65,17 +65,7 @@ static int setup(void **state)
     uint16_t gm;
     if (cc_local_free_port(&port) != CC_OK || cc_local_free_port(&gm) != CC_OK)
         return -1;
-    const char *gargs[] = {cct_fmt("--nats-url=%s", stack.nats_url),
-                           cct_fmt("--redis-url=%s", stack.redis_url),
-                           cct_fmt("--http-port=%u", port),
-                           "--https-port=-1",
-                           cct_fmt("--metrics-port=%u", gm),
-                           cct_fmt("--jwt-key=%s", keypath),
-                           "--rate-user=100000", "--burst-user=100000",
-                           "--rate-auth=100000", "--burst-auth=100000",
-                           NULL};
-    cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir, gargs);
-    return cct_wait_status(port, "/readyz", 200, 30000) ? 0 : -1;
+    return cct_start_gateway(&gw, &stack, CC_BIN_DIR, keypath, port, gm, NULL) ? 0 : -1;
 }
 
 static int teardown(void **state)
