@@ -90,15 +90,17 @@ typedef struct gw_principal {
     int64_t exp;
 } gw_principal;
 
-/* Loads the verification key (public or private PEM) and its kid; waits up
- * to wait_ms for the file to appear (cc-user creates it on a first local
- * run). */
+/* Loads the verification key (public or private PEM, EC P-256 or RSA) and
+ * its kid; waits up to wait_ms for the file to appear (cc-user creates it
+ * on a first local run). Any other key type is CC_INVALID. */
 cc_status gw_auth_init(const gw_settings *cfg, int64_t wait_ms);
 void gw_auth_free(void);
-/* Verifies a compact JWT: alg must be RS256 (pinned; none and HS* are
- * refused before any cryptography), kid must be ours, the RS256 signature,
- * exp, nbf, iss and aud. Fills p. CC_UNAUTHENTICATED with why (static
- * text) on any failure. Revocation is checked later, in Redis. */
+/* Verifies a compact JWT: alg must be the key's (pinned: ES256 for an EC
+ * P-256 key, RS256 for an RSA one; none, HS* and the other family are
+ * refused before any cryptography), kid must be ours, then the signature
+ * (ES256: exactly 64 bytes of R||S), exp, nbf, iss and aud. Fills p.
+ * CC_UNAUTHENTICATED with why (static text) on any failure. Revocation is
+ * checked later, in Redis. */
 cc_status gw_auth_verify(const char *token, size_t len, gw_principal *p, const char **why);
 
 /* ---- ratelimit.c -------------------------------------------------------- */

@@ -25,7 +25,8 @@ static const cc_config_row rows[] = {
      "PEM certificate chain (empty: a self-signed one for localhost)"},
     {"tls-key", CC_CFG_STRING, S(tls_key), "", 0, 0, NULL, "PEM private key of tls-cert"},
     {"jwt-key", CC_CFG_STRING, S(jwt_key), "jwt-key.pem", 0, 0, NULL,
-     "PEM RSA key that verifies access tokens (public; a private one is accepted locally)"},
+     "PEM key that verifies access tokens: an EC P-256 key accepts ES256 only, an RSA key "
+     "RS256 only (the public key; the private one is accepted locally)"},
     {"jwt-issuer", CC_CFG_STRING, S(jwt_issuer), "codecourt", 0, 0, NULL,
      "required iss of access tokens"},
     {"jwt-audience", CC_CFG_STRING, S(jwt_audience), "codecourt-api", 0, 0, NULL,

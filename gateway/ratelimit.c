@@ -5,7 +5,11 @@
  * small script call on the call itself (parsing, finding the script,
  * entering Lua), so under load one call for a batch costs it a fraction
  * of one call per request, and the gateway formats one command and parses
- * one reply. A lone request still goes out in the iteration it arrived. */
+ * one reply. A lone request still goes out in the iteration it arrived.
+ * A batch also goes out as soon as it holds BATCH_MAX checks, and the
+ * command is written to the socket at once (not at the next poll): Redis
+ * works on one part of a burst while the gateway still parses the rest,
+ * instead of the two taking turns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +52,7 @@ static const char gcra_lua[] =
     "end\n"
     "return out\n";
 
-enum { BATCH_MAX = 64, KEY_MAX = 160, NUM_MAX = 24 };
+enum { BATCH_MAX = 16, KEY_MAX = 160, NUM_MAX = 24 };
 
 typedef struct check {
     gw_limit_cb cb;
@@ -56,7 +60,7 @@ typedef struct check {
     int64_t limit;
     int nkeys;
     char keys[3][KEY_MAX];
-    char nums[3][NUM_MAX]; /* key count, T, tau */
+    const char *nums[3]; /* key count, T, tau: see class_nums */
 } check;
 
 /* One EVALSHA's checks; freed when its reply has been handed out. */
@@ -74,6 +78,22 @@ static uv_check_t flusher;
 static uv_idle_t waker;
 static bool flusher_open;
 static batch *pending;
+/* T and tau of each class as text, made once: they depend only on the
+ * settings, and formatting them per request showed in profiles. */
+static char class_nums[GW_RATE_NCLASSES][2][NUM_MAX];
+static bool class_nums_ready[GW_RATE_NCLASSES];
+
+/* Writes prefix then id into out (cap bytes, NUL-terminated); false when
+ * they do not fit. Keys are built on every request. */
+static bool make_key(char *out, size_t cap, const char *prefix, const char *id)
+{
+    size_t lp = strlen(prefix), li = strlen(id);
+    if (lp + li >= cap)
+        return false;
+    memcpy(out, prefix, lp);
+    memcpy(out + lp, id, li + 1);
+    return true;
+}
 
 static void fail_all(batch *b, cc_status s)
 {
@@ -173,18 +193,26 @@ void gw_limit_stop(void)
 cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const char *who,
                          const gw_principal *p, gw_limit_cb cb, void *ud)
 {
-    static const char *const names[] = {"anon", "user", "auth"};
+    static const char *const prefixes[] = {"cc:rl:anon:", "cc:rl:user:", "cc:rl:auth:"};
     if (r != redis || !flusher_open)
         return cc_err_set(CC_UNAVAILABLE, "rate limiting is not running");
-    int64_t rate = cls == GW_RATE_AUTH ? cfg->rate_auth
-                   : cls == GW_RATE_USER ? cfg->rate_user
-                                         : cfg->rate_anon;
+    if (cls < 0 || cls >= GW_RATE_NCLASSES)
+        return cc_err_set(CC_INVALID, "no rate class %d", cls);
     int64_t burst = cls == GW_RATE_AUTH ? cfg->burst_auth
                     : cls == GW_RATE_USER ? cfg->burst_user
                                           : cfg->burst_anon;
-    int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
-    if (T < 1)
-        T = 1;
+    if (!class_nums_ready[cls]) {
+        int64_t rate = cls == GW_RATE_AUTH ? cfg->rate_auth
+                       : cls == GW_RATE_USER ? cfg->rate_user
+                                             : cfg->rate_anon;
+        int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
+        if (T < 1)
+            T = 1;
+        snprintf(class_nums[cls][0], NUM_MAX, "%lld", (long long)T);
+        snprintf(class_nums[cls][1], NUM_MAX, "%lld",
+                 (long long)(T * (burst > 1 ? burst - 1 : 0)));
+        class_nums_ready[cls] = true;
+    }
     if (pending && pending->n == BATCH_MAX)
         flush();
     if (!pending) {
@@ -197,16 +225,14 @@ cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const cha
     c->cb = cb;
     c->ud = ud;
     c->limit = burst;
-    c->nkeys = 1;
-    snprintf(c->keys[0], KEY_MAX, "cc:rl:%s:%s", names[cls], who);
-    if (p) {
-        snprintf(c->keys[1], KEY_MAX, "cc:revoked:jti:%s", p->jti);
-        snprintf(c->keys[2], KEY_MAX, "cc:revoked:user:%s", p->user_id);
-        c->nkeys = 3;
-    }
-    snprintf(c->nums[0], NUM_MAX, "%d", c->nkeys);
-    snprintf(c->nums[1], NUM_MAX, "%lld", (long long)T);
-    snprintf(c->nums[2], NUM_MAX, "%lld", (long long)(T * (burst > 1 ? burst - 1 : 0)));
+    c->nkeys = p ? 3 : 1;
+    if (!make_key(c->keys[0], KEY_MAX, prefixes[cls], who) ||
+        (p && (!make_key(c->keys[1], KEY_MAX, "cc:revoked:jti:", p->jti) ||
+               !make_key(c->keys[2], KEY_MAX, "cc:revoked:user:", p->user_id))))
+        return cc_err_set(CC_INVALID, "rate-limit key too long");
+    c->nums[0] = p ? "3" : "1";
+    c->nums[1] = class_nums[cls][0];
+    c->nums[2] = class_nums[cls][1];
     pending->n++;
     return CC_OK;
 }

@@ -30,7 +30,8 @@ static const cc_config_row rows[] = {
     {"bcrypt-cost", CC_CFG_INT, S(bcrypt_cost), "12", 4, 31, NULL,
      "bcrypt cost (log2 of rounds) of new password hashes"},
     {"jwt-key", CC_CFG_STRING, S(jwt_key), "jwt-key.pem", 0, 0, NULL,
-     "PEM file of the RSA private key that signs access tokens (RS256); created if missing"},
+     "PEM file of the private key that signs access tokens: EC P-256 (ES256) or RSA (RS256); "
+     "created as EC P-256 if missing"},
     {"jwt-issuer", CC_CFG_STRING, S(jwt_issuer), "codecourt", 0, 0, NULL,
      "iss of access tokens"},
     {"jwt-audience", CC_CFG_STRING, S(jwt_audience), "codecourt-api", 0, 0, NULL,
@@ -47,6 +48,11 @@ static const cc_config_row rows[] = {
      "password of the first admin (required with admin-username)"},
     {"bcrypt-threads", CC_CFG_INT, S(bcrypt_threads), "0", 0, 64, NULL,
      "bcrypt workers, run at idle priority (0: one per online core)"},
+    {"bcrypt-cgroup", CC_CFG_STRING, S(bcrypt_cgroup), "auto", 0, 0, NULL,
+     "cpu cgroup folder in which the bcrypt workers get a child with cpu.idle 1, so that any "
+     "other process preempts them (auto: /sys/fs/cgroup/cpu on cgroup v1, a threaded child of "
+     "cc-user's own cgroup on v2; off: none). If it cannot be made, a warning is logged and "
+     "bcrypt works as before, at SCHED_IDLE only"},
     {"profile-cache-size", CC_CFG_INT, S(profile_cache_size), "16384", 0, 10000000, NULL,
      "users whose profile GetMe keeps in memory (0: read PostgreSQL every time)"},
     {"profile-cache-ttl", CC_CFG_DURATION, S(profile_cache_ttl_ms), "30s", 1, 3600000, NULL,

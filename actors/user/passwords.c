@@ -5,7 +5,11 @@
  * It runs on workers of its own (bcrypt-threads, one per core by
  * default) under SCHED_IDLE: they get every cycle nothing else wants, so
  * a login storm still uses all the CPU, while the loops of this and the
- * other processes preempt them at once. Jobs and results travel through
+ * other processes preempt them at once. SCHED_IDLE only ranks threads
+ * inside their group, though, and cc-user's whole group (its autogroup)
+ * still competes at full weight with other processes: idlegroup.c puts
+ * the workers in a cgroup with cpu.idle 1 (bcrypt-cgroup) so that the
+ * group itself yields. Jobs and results travel through
  * two pipes, a pointer per write, so the loop never waits on a worker.
  * libuv's thread pool is not used for this on purpose: its workers report
  * through uv_async_send, and the loop spins (up to ~1,000 pauses, then
@@ -17,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -95,6 +100,8 @@ static pthread_t workers[MAX_WORKERS];
 static int nworkers;
 static uv_poll_t done_poll;
 static bool running;
+/* Posted by each worker once it is in its cgroup and at idle priority. */
+static sem_t settled;
 
 static void run_job(pw_job *j)
 {
@@ -108,9 +115,11 @@ static void run_job(pw_job *j)
 static void *worker(void *arg)
 {
     (void)arg;
+    user_idle_join();
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
         cc_log(CC_LOG_WARN, NULL, "bcrypt worker stays at normal priority", NULL);
+    sem_post(&settled);
     for (;;) {
         pw_job *j;
         ssize_t n = read(jobs_fd[0], &j, sizeof j);
@@ -154,11 +163,21 @@ cc_status user_pw_start(user_state *st)
     }
     if (want > MAX_WORKERS)
         want = MAX_WORKERS;
+    user_idle_open(st->cfg->bcrypt_cgroup);
+    sem_init(&settled, 0, 0);
     for (nworkers = 0; nworkers < want; nworkers++)
         if (pthread_create(&workers[nworkers], NULL, worker, NULL) != 0)
             break;
-    if (nworkers == 0)
+    if (nworkers == 0) {
+        user_idle_close();
         return cc_err_set(CC_SYS, "cannot start bcrypt workers");
+    }
+    /* Ready means settled: every worker is where it will run (a few
+     * microseconds), so the log line below and the cgroup tell the truth. */
+    for (int i = 0; i < nworkers; i++)
+        while (sem_wait(&settled) != 0 && errno == EINTR)
+            ;
+    user_idle_report(nworkers);
     uv_poll_init(cc_actor_loop(st->actor), &done_poll, done_fd[0]);
     uv_poll_start(&done_poll, UV_READABLE, on_done);
     running = true;
@@ -175,6 +194,8 @@ void user_pw_stop(void)
     close(jobs_fd[1]);
     for (int i = 0; i < nworkers; i++)
         pthread_join(workers[i], NULL);
+    user_idle_close();
+    sem_destroy(&settled);
     uv_poll_stop(&done_poll);
     uv_close((uv_handle_t *)&done_poll, NULL);
     pw_job *j;

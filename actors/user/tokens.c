@@ -1,15 +1,19 @@
-/* Access tokens (JWT, RS256 only, signed here and nowhere else) and opaque
- * refresh tokens (random, stored only as their SHA-256).
+/* Access tokens (JWT, signed here and nowhere else) and opaque refresh
+ * tokens (random, stored only as their SHA-256).
  *
- * Tokens are signed with OpenSSL directly, with the key parsed once at
- * start. libjwt 1.10 takes the key as PEM text and decodes it again on
- * every signature (with OpenSSL 3's decoder lookup and a fresh RSA
- * blinding setup): about 2.4 ms of the loop per login against 0.4 ms for
- * the signature itself, long enough for a login storm to hold up other
- * requests queued behind it. The gateway still verifies with libjwt. */
+ * The algorithm follows the key (runtime/src/jwt.c, shared with the
+ * gateway): ES256 for the EC P-256 key made on a first local run, RS256
+ * for an RSA key file from before. ES256 is the default because every
+ * request carries the token in a header HPACK never indexes, so the
+ * gateway Huffman-decodes all of it each time: its 64-byte signature
+ * makes a token about 430 characters against about 690 with RS256's 256
+ * bytes, and signing at login costs far less than RSA-2048. The key is
+ * parsed once at start (libjwt decoded the PEM on every signature, 2.4 ms
+ * of the loop per login). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -21,17 +25,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cc/jwt.h"
 #include "cc/log.h"
 #include "user.h"
 
-/* Local runs and tests need no setup: a missing key is generated (RSA
- * 2048) and written with mode 0600, by rename so that a reader (the
- * gateway, started next) never sees half a file. */
+/* Local runs and tests need no setup: a missing key is generated (EC
+ * P-256, so ES256) and written with mode 0600, by rename so that a reader
+ * (the gateway, started next) never sees half a file. */
 static cc_status generate_key(const char *path)
 {
-    EVP_PKEY *k = EVP_RSA_gen(2048);
+    EVP_PKEY *k = EVP_EC_gen("P-256");
     if (!k)
-        return cc_err_set(CC_INTERNAL, "cannot generate an RSA key");
+        return cc_err_set(CC_INTERNAL, "cannot generate an EC P-256 key");
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     cc_status s = CC_OK;
@@ -63,32 +68,18 @@ cc_status user_tokens_init(user_state *st)
         if (s != CC_OK)
             return s;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cc_err_set(CC_IO, "jwt-key '%s': %s", path, strerror(errno));
-    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    if (!k || EVP_PKEY_base_id(k) != EVP_PKEY_RSA) {
-        EVP_PKEY_free(k);
-        return cc_err_set(CC_INVALID, "jwt-key '%s': not an RSA private key in PEM", path);
-    }
+    EVP_PKEY *k = NULL;
+    cc_status s = cc_jwt_key_read(path, true, &k);
+    if (s != CC_OK)
+        return s;
     st->key = k;
     /* The kid is derived from the public key, so the gateway computes the
      * same one from the public half and rotation needs no extra setting. */
-    unsigned char *der = NULL;
-    int dl = i2d_PUBKEY(k, &der);
-    if (dl <= 0)
-        return cc_err_set(CC_INTERNAL, "jwt-key: cannot encode the public key");
-    unsigned char md[32];
-    SHA256(der, (size_t)dl, md);
-    OPENSSL_free(der);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        st->kid[2 * i] = hex[md[i] >> 4];
-        st->kid[2 * i + 1] = hex[md[i] & 15];
-    }
-    st->kid[32] = '\0';
-    return CC_OK;
+    s = cc_jwt_kid(k, st->kid);
+    if (s == CC_OK)
+        cc_log(CC_LOG_INFO, NULL, "signing access tokens", "{s:s, s:s}", "alg",
+               cc_jwt_alg_name(cc_jwt_alg_of(k)), "kid", st->kid);
+    return s;
 }
 
 void user_tokens_free(user_state *st)
@@ -97,77 +88,19 @@ void user_tokens_free(user_state *st)
     st->key = NULL;
 }
 
-/* base64url without padding of n bytes into out (4 * ceil(n / 3) + 1
- * bytes); returns the length written. */
-static size_t b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        if (i + 1 < n)
-            out[o++] = b64[v >> 6 & 63];
-        if (i + 2 < n)
-            out[o++] = b64[v & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-/* base64url of a JSON value's compact text, appended at out + *len. */
-static bool put_json(json_t *v, char *out, size_t cap, size_t *len)
-{
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    size_t n = text ? strlen(text) : 0;
-    bool ok = text && *len + (n + 2) / 3 * 4 + 1 < cap;
-    if (ok)
-        *len += b64url((const unsigned char *)text, n, out + *len);
-    free(text);
-    json_decref(v);
-    return ok;
-}
-
 cc_status user_jwt_issue(const user_state *st, const char *user_id, const char *role, char **out,
                          char jti[33])
 {
     cc_random_hex(jti, 32);
     long long now = (long long)time(NULL);
-    enum { CAP = 2048 };
-    char *tok = malloc(CAP);
-    if (!tok)
-        return CC_NOMEM;
-    size_t len = 0;
-    bool ok = put_json(json_pack("{s:s, s:s, s:s}", "alg", "RS256", "kid", st->kid, "typ", "JWT"),
-                       tok, CAP, &len);
-    if (ok) {
-        tok[len++] = '.';
-        ok = put_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss",
-                                st->cfg->jwt_issuer, "aud", st->cfg->jwt_audience, "sub", user_id,
-                                "role", role, "jti", jti, "iat", now, "nbf", now, "exp",
-                                now + (long long)(st->cfg->access_ttl_ms / 1000)),
-                      tok, CAP, &len);
-    }
-    unsigned char sig[512];
-    size_t siglen = sizeof sig;
-    EVP_MD_CTX *md = ok ? EVP_MD_CTX_new() : NULL;
-    ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, st->key) == 1 &&
-         EVP_DigestSign(md, sig, &siglen, (const unsigned char *)tok, len) == 1 &&
-         len + 1 + (siglen + 2) / 3 * 4 + 1 < CAP;
-    EVP_MD_CTX_free(md);
-    if (!ok) {
-        free(tok);
-        return cc_err_set(CC_INTERNAL, "cannot sign an access token");
-    }
-    tok[len++] = '.';
-    b64url(sig, siglen, tok + len);
-    *out = tok;
-    return CC_OK;
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", st->cfg->jwt_issuer, "aud",
+                  st->cfg->jwt_audience, "sub", user_id, "role", role, "jti", jti, "iat", now,
+                  "nbf", now, "exp", now + (long long)(st->cfg->access_ttl_ms / 1000));
+    cc_status s = claims ? cc_jwt_sign(st->key, st->kid, claims, out) : CC_NOMEM;
+    json_decref(claims);
+    /* cc_jwt_sign says why, except when memory ran out. */
+    return s == CC_NOMEM ? cc_err_set(s, "cannot sign an access token: out of memory") : s;
 }
 
 void user_refresh_hash(const char *tok, unsigned char hash[32])
@@ -182,7 +115,7 @@ void user_refresh_new(char tok[44], unsigned char hash[32])
         abort(); /* getrandom on Linux does not fail once the pool is seeded */
     /* 33 bytes -> 44 chars; keep 43 (258 bits, the last char partial). */
     char full[45];
-    b64url(r, sizeof r, full);
+    cc_jwt_b64url(r, sizeof r, full);
     memcpy(tok, full, 43);
     tok[43] = '\0';
     user_refresh_hash(tok, hash);

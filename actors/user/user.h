@@ -1,7 +1,8 @@
 /* cc-user's internal contract: settings, state and the handlers of each
  * message family (accounts.c, profile.c, admin.c), plus the helpers they
- * share (passwords.c: bcrypt on workers of its own, tokens.c: JWTs and
- * refresh tokens, users.c: rows to messages). Internal prefix: user_. */
+ * share (passwords.c: bcrypt on workers of its own, idlegroup.c: their
+ * cgroup, tokens.c: JWTs and refresh tokens, users.c: rows to messages).
+ * Internal prefix: user_. */
 #ifndef CC_USER_H
 #define CC_USER_H
 
@@ -24,7 +25,7 @@ typedef struct user_settings {
     char *redis_url;
     char *migrations;
     int64_t bcrypt_cost;
-    char *jwt_key;        /* PEM file of the RSA private key */
+    char *jwt_key;        /* PEM file of the private key: EC P-256 or RSA */
     char *jwt_issuer;
     char *jwt_audience;
     int64_t access_ttl_ms;
@@ -33,6 +34,7 @@ typedef struct user_settings {
     char *admin_email;
     char *admin_password;
     int64_t bcrypt_threads;     /* 0 = one per online core */
+    char *bcrypt_cgroup;        /* "auto", "off" or a cpu cgroup folder */
     int64_t profile_cache_size; /* entries; 0 = no cache */
     int64_t profile_cache_ttl_ms;
 } user_settings;
@@ -43,7 +45,7 @@ typedef struct user_state {
     cc_pg *pg;
     cc_redis *redis;
     cc_outbox_relay *relay;
-    struct evp_pkey_st *key; /* the RSA private key (EVP_PKEY), parsed once */
+    struct evp_pkey_st *key; /* the signing key (EVP_PKEY), parsed once */
     char kid[33];           /* hex of SHA-256 of the public key's DER, cut */
 } user_state;
 
@@ -100,13 +102,31 @@ cc_status user_pw_check(user_state *st, const char *password, const char *hash, 
 /* Blocking hash, for start only. Returns a malloc'd string or NULL. */
 char *user_pw_hash_now(const char *password, int cost);
 
+/* ---- idlegroup.c: the bcrypt workers' cgroup, cpu.idle = 1 --------------- */
+
+/* Makes cc-user-bcrypt-<pid> with cpu.idle 1 under the cgroup setting
+ * names (bcrypt-cgroup: "auto", "off" or a folder; setting is borrowed).
+ * Never fails: a step that does not work is logged as one warning and
+ * there is no group. Call on the loop before the workers start. */
+void user_idle_open(const char *setting);
+/* Moves the calling thread into the group, if there is one: each worker
+ * calls it as it starts. Thread-safe; logs nothing (see report). */
+void user_idle_join(void);
+/* Logs, once every worker has called join, where the workers run (and a
+ * warning if a move failed). */
+void user_idle_report(int workers);
+/* Removes the group; call once the workers are joined. */
+void user_idle_close(void);
+
 /* ---- tokens.c ----------------------------------------------------------- */
 
-/* Loads the private key named by the settings and computes its kid. */
+/* Loads the private key named by the settings (made as EC P-256 when the
+ * file is missing) and computes its kid. The key decides the algorithm:
+ * EC P-256 signs ES256, RSA RS256; any other key is CC_INVALID. */
 cc_status user_tokens_init(user_state *st);
 void user_tokens_free(user_state *st);
-/* Signs an access token for user id with role; *out is malloc'd (free()).
- * jti (33 bytes) receives its id. */
+/* Signs an access token for user id with role, with the key's algorithm;
+ * *out is malloc'd (free()). jti (33 bytes) receives its id. */
 cc_status user_jwt_issue(const user_state *st, const char *user_id, const char *role, char **out,
                          char jti[33]);
 /* A new opaque refresh token (43 base64url chars, 256 random bits) in

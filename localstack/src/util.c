@@ -10,8 +10,58 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Is 127.0.0.1:port free to listen on now? */
+static bool port_bindable(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The first port of the kernel's ephemeral range (32768 by default). */
+static unsigned ephemeral_low(void)
+{
+    unsigned lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
 cc_status cc_local_free_port(uint16_t *port)
 {
+    /* Ports come from below the ephemeral range: a port the kernel hands
+     * out for bind(0) is also where every outgoing connection of this
+     * machine takes its source port, so between this call and the server's
+     * bind a test's own clients could take it. Below the range only
+     * another starter can, and picking at random (and never the same port
+     * twice in one process) makes that unlikely; starters retry anyway. */
+    static uint16_t given[256];
+    static unsigned ngiven;
+    unsigned lo = ephemeral_low();
+    unsigned base = lo > 20000 ? lo - 12000 : 0;
+    for (int tries = 0; base && tries < 200; tries++) {
+        uint32_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            break;
+        uint16_t cand = (uint16_t)(base + r % (lo - base));
+        bool seen = false;
+        for (unsigned i = 0; i < ngiven && i < 256; i++)
+            seen = seen || given[i] == cand;
+        if (seen || !port_bindable(cand))
+            continue;
+        given[ngiven++ % 256] = cand;
+        *port = cand;
+        return CC_OK;
+    }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return cc_err_sys("socket");

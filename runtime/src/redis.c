@@ -225,6 +225,11 @@ static cc_status send_cmd(cc_redis *r, cmd *c, int argc, const char **argv, cons
             r->pending->prev = c;
         r->pending = c;
     }
+    /* Written now rather than when the loop next polls: Redis starts on it
+     * while this iteration goes on (the caller batched what it could). A
+     * write error reaches on_reply through hiredis's disconnect. */
+    if (r->ac->c.flags & REDIS_CONNECTED)
+        redisAsyncHandleWrite(r->ac);
     return CC_OK;
 }
 

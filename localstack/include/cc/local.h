@@ -90,8 +90,10 @@ bool cc_local_group_alive(pid_t pgid);
 
 /* ---- small pure helpers (unit-tested) ----------------------------------- */
 
-/* Binds a TCP socket to 127.0.0.1:0 and returns the port the kernel chose
- * in *port. The port is free at return, not reserved: starters retry. */
+/* A port free on 127.0.0.1, picked at random below the kernel's ephemeral
+ * range (where outgoing connections cannot take it), never the same twice
+ * in one process; bind(0)'s choice if none is found. The port is free at
+ * return, not reserved: starters retry. */
 cc_status cc_local_free_port(uint16_t *port);
 
 /* True if name is a usable service name: [a-z_][a-z0-9_]*, at most 63 bytes,

@@ -328,6 +328,16 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "http://127.0.0.1:%u/me.json", sp);
     if (!wait_ok(url, 10000))
         die("bench-h2o-static not ready");
+    if (getenv("BENCH_HOLD")) {
+        /* For profiling by hand: the stack stays up until this is stopped. */
+        FILE *tf = fopen(getenv("BENCH_HOLD"), "w");
+        if (tf) {
+            fprintf(tf, "%s %s %u\n", base, token, sp);
+            fclose(tf);
+        }
+        for (;;)
+            pause();
+    }
     char loginbody[4300];
     snprintf(loginbody, sizeof loginbody, "%s/login.json", dir);
     sf = fopen(loginbody, "w");

@@ -5,9 +5,11 @@
  * tight rate limits and fails closed. */
 #include <curl/curl.h>
 #include <jansson.h>
-#include <jwt.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 #include <nats/nats.h>
 
+#include "cc/jwt.h"
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
@@ -373,7 +376,21 @@ static char *b64url(const unsigned char *p, size_t n)
     return o;
 }
 
+/* Decodes base64url without padding (n chars at s) into out; the byte
+ * count, or -1. */
+static long unb64url(const char *s, size_t n, unsigned char *out)
+{
+    char buf[4100];
+    assert_true(n + 3 < sizeof buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (n % 4)
+        buf[n++] = '=';
+    return cct_unbase64(buf, n, out);
+}
+
 static char pub_pem[4096], kid[33];
+static EVP_PKEY *priv; /* the key cc-user made on its first run */
 
 static void load_keys(void)
 {
@@ -382,51 +399,90 @@ static void load_keys(void)
     EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
     assert_non_null(k);
+    /* A first local run makes an EC P-256 key, so tokens are ES256. */
+    assert_int_equal(cc_jwt_alg_of(k), CC_JWT_ES256);
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_PUBKEY(b, k);
     char *d;
     long n = BIO_get_mem_data(b, &d);
     snprintf(pub_pem, sizeof pub_pem, "%.*s", (int)n, d);
     BIO_free(b);
+    /* The kid computed here, independently of cc/jwt.h. */
     unsigned char *der = NULL;
     int dl = i2d_PUBKEY(k, &der);
     unsigned char md[32];
     SHA256(der, (size_t)dl, md);
     OPENSSL_free(der);
-    EVP_PKEY_free(k);
     for (int i = 0; i < 16; i++)
         snprintf(kid + 2 * i, 3, "%02x", md[i]);
+    EVP_PKEY_free(priv);
+    priv = k;
 }
 
-/* Signs claims with alg and key (the private key file for RS256, the
- * public key PEM as an HMAC secret for the HS256 confusion attack). */
-static char *forge(jwt_alg_t alg, const char *iss, const char *aud, long exp_delta,
-                   const char *sub)
+static json_t *claims_of(const char *iss, const char *aud, long exp_delta, const char *sub)
 {
-    jwt_t *j;
-    jwt_new(&j);
     long now = (long)time(NULL);
-    jwt_add_header(j, "kid", kid);
-    jwt_add_grant(j, "iss", iss);
-    jwt_add_grant(j, "aud", aud);
-    jwt_add_grant(j, "sub", sub);
-    jwt_add_grant(j, "role", "admin");
-    jwt_add_grant(j, "jti", "forged0001");
-    jwt_add_grant_int(j, "iat", now);
-    jwt_add_grant_int(j, "nbf", now - 10);
-    jwt_add_grant_int(j, "exp", now + exp_delta);
-    if (alg == JWT_ALG_RS256) {
-        FILE *f = fopen(keypath, "r");
-        char key[8192];
-        size_t n = fread(key, 1, sizeof key, f);
-        fclose(f);
-        jwt_set_alg(j, alg, (unsigned char *)key, (int)n);
-    } else {
-        jwt_set_alg(j, alg, (unsigned char *)pub_pem, (int)strlen(pub_pem));
-    }
-    char *t = jwt_encode_str(j);
-    jwt_free(j);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", iss, "aud", aud, "sub", sub,
+                     "role", "admin", "jti", "forged0001", "iat", (json_int_t)now, "nbf",
+                     (json_int_t)(now - 10), "exp", (json_int_t)(now + exp_delta));
+}
+
+/* A correctly signed ES256 token, made with our private key. */
+static char *forge(const char *iss, const char *aud, long exp_delta, const char *sub)
+{
+    json_t *c = claims_of(iss, aud, exp_delta, sub);
+    char *t = NULL;
+    assert_int_equal(cc_jwt_sign(priv, kid, c, &t), CC_OK);
+    json_decref(c);
     return t;
+}
+
+/* The signing input "header.payload" with alg in the header and our kid,
+ * in a buffer with room for a signature. */
+static char *forge_input(const char *alg, const char *sub)
+{
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, kid);
+    json_t *c = claims_of("codecourt", "codecourt-api", 300, sub);
+    char *ct = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    char *h = b64url((unsigned char *)hdr, strlen(hdr)),
+         *p = b64url((unsigned char *)ct, strlen(ct));
+    char *in = malloc(4096);
+    snprintf(in, 4096, "%s.%s", h, p);
+    free(h);
+    free(p);
+    free(ct);
+    return in;
+}
+
+/* Appends '.' and sig (n bytes) to a forge_input string. */
+static char *with_sig(char *in, const unsigned char *sig, size_t n)
+{
+    char *s = b64url(sig, n);
+    size_t l = strlen(in);
+    snprintf(in + l, 4096 - l, ".%s", s);
+    free(s);
+    return in;
+}
+
+/* Token tok with its signature replaced by sig (n bytes). */
+static char *resigned(const char *tok, const unsigned char *sig, size_t n)
+{
+    const char *dot = strrchr(tok, '.');
+    char *in = malloc(4096);
+    snprintf(in, 4096, "%.*s", (int)(dot - tok), tok);
+    return with_sig(in, sig, n);
+}
+
+/* The status of GET /v1/users/me with tok, and its problem detail. */
+static long me_why(const char *tok, char *why, size_t cap)
+{
+    cct_resp r = cct_req(port_a, "GET", "/v1/users/me", NULL, tok);
+    long st = r.status;
+    snprintf(why, cap, "%s", r.json ? cct_jstr(&r, "detail") : "");
+    cct_resp_free(&r);
+    return st;
 }
 
 static long me_with(const char *tok)
@@ -438,37 +494,106 @@ static void test_token_attacks(void **state)
 {
     load_keys();
     const char *nobody = "00000000-0000-4000-8000-000000000000";
+    char why[256];
     /* Control: a token we sign correctly passes authentication (the user
      * does not exist, so cc-user answers 404). */
-    char *t = forge(JWT_ALG_RS256, "codecourt", "codecourt-api", 300, nobody);
-    assert_int_equal(me_with(t), 404);
-    free(t);
-    t = forge(JWT_ALG_RS256, "codecourt", "codecourt-api", -120, nobody);
+    char *good = forge("codecourt", "codecourt-api", 300, nobody);
+    assert_int_equal(me_with(good), 404);
+    char *t = forge("codecourt", "codecourt-api", -120, nobody);
     assert_int_equal(me_with(t), 401); /* expired */
     free(t);
-    t = forge(JWT_ALG_RS256, "evil", "codecourt-api", 300, nobody);
+    t = forge("evil", "codecourt-api", 300, nobody);
     assert_int_equal(me_with(t), 401); /* wrong iss */
     free(t);
-    t = forge(JWT_ALG_RS256, "codecourt", "other-api", 300, nobody);
+    t = forge("codecourt", "other-api", 300, nobody);
     assert_int_equal(me_with(t), 401); /* wrong aud */
     free(t);
-    t = forge(JWT_ALG_HS256, "codecourt", "codecourt-api", 300, nobody);
-    assert_int_equal(me_with(t), 401); /* HS256 keyed with our public key */
+
+    /* HS256 keyed with our public key's PEM text: refused on its alg,
+     * before any cryptography. */
+    char *in = forge_input("HS256", nobody);
+    unsigned char mac[32];
+    unsigned int maclen = sizeof mac;
+    assert_non_null(HMAC(EVP_sha256(), pub_pem, (int)strlen(pub_pem), (unsigned char *)in,
+                         strlen(in), mac, &maclen));
+    t = with_sig(in, mac, maclen);
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "token algorithm not accepted");
     free(t);
 
-    /* alg none, with and without a signature part. */
+    /* The other family: RS256 signed by a fresh RSA key under our kid. */
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    assert_non_null(rsa);
+    unsigned char sig[CC_JWT_SIG_MAX];
+    size_t sl;
+    in = forge_input("RS256", nobody);
+    assert_int_equal(cc_jwt_sign_bytes(rsa, in, strlen(in), sig, sizeof sig, &sl), CC_OK);
+    assert_int_equal(sl, 256);
+    t = with_sig(in, sig, sl);
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "token algorithm not accepted");
+    free(t);
+    EVP_PKEY_free(rsa);
+
+    /* ES256 by another P-256 key that claims our kid. */
+    EVP_PKEY *other = EVP_EC_gen("P-256");
+    assert_non_null(other);
+    in = forge_input("ES256", nobody);
+    assert_int_equal(cc_jwt_sign_bytes(other, in, strlen(in), sig, sizeof sig, &sl), CC_OK);
+    t = with_sig(in, sig, sl);
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "bad token signature");
+    free(t);
+    EVP_PKEY_free(other);
+
+    /* A good signature in the wrong shape: only R||S, exactly 64 bytes. */
+    unsigned char rs[80], der[CC_JWT_ES256_DER_MAX];
+    const char *s64 = strrchr(good, '.') + 1;
+    assert_int_equal(strlen(s64), 86);
+    assert_int_equal(unb64url(s64, 86, rs), 64);
+    size_t dl = cc_jwt_ecdsa_from_jose(rs, der);
+    assert_true(dl >= 8);
+    t = resigned(good, der, dl); /* the DER that OpenSSL signs with */
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "bad token signature");
+    free(t);
+    t = resigned(good, rs, 63);
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "bad token signature");
+    free(t);
+    rs[64] = 0;
+    t = resigned(good, rs, 65);
+    assert_int_equal(me_why(t, why, sizeof why), 401);
+    assert_string_equal(why, "bad token signature");
+    free(t);
+    t = resigned(good, rs, 64); /* control: the same 64 bytes again */
+    assert_int_equal(me_with(t), 404);
+    free(t);
+    free(good);
+
+    /* A token from a real login is ES256, its signature 86 characters. */
     account u = {0};
     register_user("mallory", &u);
     assert_int_equal(login(port_a, "mallory", "password-mallory", &u), 200);
+    unsigned char hb[256];
+    long hl = unb64url(u.access, (size_t)(strchr(u.access, '.') - u.access), hb);
+    assert_true(hl > 0);
+    json_t *hj = json_loadb((char *)hb, (size_t)hl, 0, NULL);
+    assert_string_equal(cct_json_str(hj, "alg"), "ES256");
+    assert_string_equal(cct_json_str(hj, "kid"), kid);
+    json_decref(hj);
+    assert_int_equal(strlen(strrchr(u.access, '.') + 1), 86);
+
+    /* alg none, with and without a signature part. */
     char hdr[128];
     snprintf(hdr, sizeof hdr, "{\"alg\":\"none\",\"typ\":\"JWT\",\"kid\":\"%s\"}", kid);
     char *h = b64url((unsigned char *)hdr, strlen(hdr));
     char *payload = strchr(u.access, '.') + 1;
-    char *sig = strchr(payload, '.');
+    char *sigp = strchr(payload, '.');
     char tok[4096];
-    snprintf(tok, sizeof tok, "%s.%.*s.", h, (int)(sig - payload), payload);
+    snprintf(tok, sizeof tok, "%s.%.*s.", h, (int)(sigp - payload), payload);
     assert_int_equal(me_with(tok), 401);
-    snprintf(tok, sizeof tok, "%s.%.*s", h, (int)(sig - payload), payload);
+    snprintf(tok, sizeof tok, "%s.%.*s", h, (int)(sigp - payload), payload);
     assert_int_equal(me_with(tok), 401);
     free(h);
 
@@ -480,11 +605,13 @@ static void test_token_attacks(void **state)
              u.id, (long)time(NULL) + 600);
     char *p = b64url((unsigned char *)claims, strlen(claims));
     snprintf(tok, sizeof tok, "%.*s.%s%s", (int)(strchr(u.access, '.') - u.access), u.access, p,
-             sig);
+             sigp);
     assert_int_equal(status_of(port_a, "GET", "/v1/admin/users", NULL, tok), 401);
     free(p);
     assert_int_equal(me_with("garbage"), 401);
     assert_int_equal(me_with(u.access), 200);
+    EVP_PKEY_free(priv);
+    priv = NULL;
 
     /* Two refreshes racing with the same token: exactly one wins. */
     CURLM *m = curl_multi_init();

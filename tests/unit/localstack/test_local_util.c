@@ -33,6 +33,23 @@ static void test_free_port_is_bindable(void **state)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     close(fd);
+    /* Below the ephemeral range, where outgoing connections cannot take
+     * them, and never the same port twice in one process. */
+    unsigned lo = 32768, hi = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        assert_int_equal(fscanf(f, "%u %u", &lo, &hi), 2);
+        fclose(f);
+    }
+    uint16_t seen[200];
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(cc_local_free_port(&seen[i]), CC_OK);
+        if (lo > 20000)
+            assert_true(seen[i] < lo);
+        assert_int_not_equal(seen[i], a);
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(seen[i], seen[j]);
+    }
 }
 
 static void test_service_names(void **state)
