@@ -369,7 +369,8 @@ cc_status cc_bus_publish(cc_bus *b, const char *subject, const cc_envelope *env,
     cc_status s = CC_OK;
     if (env)
         s = cc_envelope_to_msg(env, m);
-    if (s == CC_OK && type && natsMsgHeader_Set(m, CC_HDR_TYPE, type) != NATS_OK)
+    if (s == CC_OK && type && !(env && strcmp(env->type, type) == 0) &&
+        natsMsgHeader_Set(m, CC_HDR_TYPE, type) != NATS_OK)
         s = CC_NATS;
     if (s == CC_OK && (ns = natsConnection_PublishMsg(b->nc, m)) != NATS_OK)
         s = nats_err(ns, "publish");
@@ -442,7 +443,8 @@ cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env,
     if (ns != NATS_OK)
         return nats_err(ns, "request message");
     cc_status s = env ? cc_envelope_to_msg(env, m) : CC_OK;
-    if (s == CC_OK && type && natsMsgHeader_Set(m, CC_HDR_TYPE, type) != NATS_OK)
+    if (s == CC_OK && type && !(env && strcmp(env->type, type) == 0) &&
+        natsMsgHeader_Set(m, CC_HDR_TYPE, type) != NATS_OK)
         s = CC_NATS;
     if (s == CC_OK && msg_id && natsMsgHeader_Set(m, CC_HDR_MSG_ID, msg_id) != NATS_OK)
         s = CC_NATS;

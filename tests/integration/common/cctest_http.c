@@ -101,6 +101,23 @@ CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const
     return c;
 }
 
+long cct_get_http1(uint16_t port, const char *path, char *body, size_t cap)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
+    cct_resp r = {0};
+    struct curl_slist *hl = NULL;
+    CURL *c = cct_prepare(&r, &hl, "GET", url, NULL, NULL, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_perform(c);
+    cct_finish(c, &r, hl);
+    if (cap > 0)
+        snprintf(body, cap, "%s", r.body ? r.body : "");
+    long status = r.status;
+    cct_resp_free(&r);
+    return status;
+}
+
 void cct_finish(CURL *c, cct_resp *r, struct curl_slist *hl)
 {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);

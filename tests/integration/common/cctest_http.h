@@ -43,6 +43,10 @@ cct_resp cct_req_hdr(uint16_t port, const char *method, const char *path, const 
                      const char *token, const char *extra);
 long cct_status(uint16_t port, const char *method, const char *path, const char *body,
                 const char *token);
+/* GET http://127.0.0.1:port path over HTTP/1.1 (the actors' ops endpoint
+ * speaks nothing else); the status (0 when nothing answered), with the
+ * body copied into body (cap bytes, NUL-terminated, cut if longer). */
+long cct_get_http1(uint16_t port, const char *path, char *body, size_t cap);
 void cct_resp_free(cct_resp *r);
 /* A response header's value (name in lowercase), copied to out, or NULL. */
 const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap);

@@ -34,6 +34,8 @@
 #include "cc/local.h"
 #include "cc/status.h"
 
+#include "cctest_http.h"
+
 #define NKEYS 10
 #define MAXMSGS 4000
 
@@ -338,42 +340,11 @@ static int port_from_log(const char *path)
     return port;
 }
 
-static int http_get(int port, const char *path, char *body, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    static char resp[1 << 17];
-    size_t len = 0;
-    ssize_t got;
-    while (len < sizeof resp - 1 && (got = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
-        len += (size_t)got;
-    resp[len] = '\0';
-    close(fd);
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
-        return -1;
-    const char *b = strstr(resp, "\r\n\r\n");
-    snprintf(body, cap, "%s", b ? b + 4 : "");
-    return status;
-}
-
 /* The value of one metric line (name with labels) or -1. */
 static long long metric(int port, const char *series)
 {
     static char body[1 << 17];
-    if (http_get(port, "/metrics", body, sizeof body) != 200)
+    if (cct_get_http1((uint16_t)port, "/metrics", body, sizeof body) != 200)
         return -1;
     const char *p = strstr(body, series);
     if (!p)

@@ -25,6 +25,8 @@
 #include "cc/js.h"
 #include "cc/local.h"
 #include "cc/log.h"
+
+#include "cctest_http.h"
 #include "codecourt/v1/runtime.pb-c.h"
 
 static cc_local_stack stack;
@@ -573,39 +575,6 @@ static void sigterm_drains_request_in_flight(void **state)
     assert_int_equal(r.s, CC_TIMEOUT);
 }
 
-/* One HTTP/1.1 GET on 127.0.0.1:port; returns the status and copies the
- * body into body. */
-static int http_get(int port, const char *path, char *body, size_t cap)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    static char resp[1 << 16];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
-        len += (size_t)r;
-    resp[len] = '\0';
-    close(fd);
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
-        return -1;
-    const char *b = strstr(resp, "\r\n\r\n");
-    snprintf(body, cap, "%s", b ? b + 4 : "");
-    return status;
-}
-
 static int port_from_log(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -639,15 +608,15 @@ static void ops_endpoint_serves_health_and_metrics(void **state)
     assert_true(run_until(&r.done, 3000));
     assert_int_equal(r.s, CC_OK);
     static char body[1 << 16];
-    assert_int_equal(http_get(port, "/healthz", body, sizeof body), 200);
-    assert_int_equal(http_get(port, "/readyz", body, sizeof body), 200);
-    assert_int_equal(http_get(port, "/metrics", body, sizeof body), 200);
+    assert_int_equal(cct_get_http1((uint16_t)port, "/healthz", body, sizeof body), 200);
+    assert_int_equal(cct_get_http1((uint16_t)port, "/readyz", body, sizeof body), 200);
+    assert_int_equal(cct_get_http1((uint16_t)port, "/metrics", body, sizeof body), 200);
     /* the RPC just served is counted and timed without code in a handler */
     assert_non_null(strstr(body, "cc_rpc_server_requests_total{service=\"opsy\",method=\"Ping\","
                                  "status=\"OK\"} 1"));
     assert_non_null(strstr(body, "cc_rpc_server_duration_seconds_count{service=\"opsy\","
                                  "method=\"Ping\"} 1"));
-    assert_int_equal(http_get(port, "/nope", body, sizeof body), 404);
+    assert_int_equal(cct_get_http1((uint16_t)port, "/nope", body, sizeof body), 404);
     assert_int_equal(kill(p.pid, SIGTERM), 0);
     for (int i = 0; i < 250 && !cc_local_proc_poll(&p); i++)
         sleep_loop(20);
