@@ -152,11 +152,37 @@ struct gw_state {
 cc_status gw_server_start(gw_state *g);
 void gw_server_stop(gw_state *g);
 
-/* Answers req with an RFC 9457 problem: type is the stable slug after
- * https://codecourt.dev/problems/, field (may be NULL) names the input at
- * fault. */
-void gw_problem(h2o_req_t *req, int status, const char *slug, const char *title,
-                const char *detail, const char *field);
+/* The problem types the gateway answers with. Each has one HTTP status,
+ * one slug (its type is https://codecourt.dev/problems/<slug>) and one
+ * title, kept in one table in server.c so a type reads the same wherever
+ * it is raised. */
+typedef enum gw_problem_type {
+    GW_P_INTERNAL, /* 500 internal */
+    GW_P_INVALID_ARGUMENT, /* 400 invalid-argument */
+    GW_P_MALFORMED_JSON, /* 400 malformed-json */
+    GW_P_INVALID_BODY, /* 400 invalid-body */
+    GW_P_WEBSOCKET_REQUIRED, /* 400 websocket-required */
+    GW_P_UNAUTHENTICATED, /* 401 unauthenticated */
+    GW_P_INVALID_TOKEN, /* 401 invalid-token */
+    GW_P_FORBIDDEN, /* 403 forbidden */
+    GW_P_NOT_FOUND, /* 404 not-found */
+    GW_P_NO_ROUTE, /* 404 no-route */
+    GW_P_METHOD_NOT_ALLOWED, /* 405 method-not-allowed */
+    GW_P_ALREADY_EXISTS, /* 409 already-exists */
+    GW_P_CONFLICT, /* 409 conflict */
+    GW_P_BODY_TOO_LARGE, /* 413 body-too-large */
+    GW_P_UNPROCESSABLE, /* 422 unprocessable */
+    GW_P_RATE_LIMITED, /* 429 rate-limited */
+    GW_P_TOO_MANY_SOCKETS, /* 429 too-many-sockets */
+    GW_P_HEADERS_TOO_LARGE, /* 431 headers-too-large */
+    GW_P_UNAVAILABLE, /* 503 unavailable */
+    GW_P_TIMEOUT, /* 504 timeout */
+    GW_P_NTYPES
+} gw_problem_type;
+
+/* Answers req with the RFC 9457 problem t; detail (may be NULL) says what
+ * happened, field (may be NULL) names the input at fault. */
+void gw_problem(h2o_req_t *req, gw_problem_type t, const char *detail, const char *field);
 /* Sends body as application/json with status. */
 void gw_send_json(h2o_req_t *req, int status, json_t *body);
 /* The verified principal from the request's bearer token, or an error

@@ -190,21 +190,20 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
         return;
     }
     if (st != CC_OK) {
-        gw_problem(req, 503, "unavailable", "Service unavailable",
-                   "revocation checks are unavailable", NULL);
+        gw_problem(req, GW_P_UNAVAILABLE, "revocation checks are unavailable", NULL);
         return;
     }
     if (r->revoked) {
-        gw_problem(req, 401, "invalid-token", "Invalid access token", "token revoked", NULL);
+        gw_problem(req, GW_P_INVALID_TOKEN, "token revoked", NULL);
         return;
     }
     if (!r->allowed) {
-        gw_problem(req, 429, "rate-limited", "Too many requests", NULL, NULL);
+        gw_problem(req, GW_P_RATE_LIMITED, NULL, NULL);
         return;
     }
     live_user *u = find_user(lp->who.user_id);
     if (u && u->nsocks >= lp->g->cfg->max_live_per_user) {
-        gw_problem(req, 429, "too-many-sockets", "Too many live sockets", NULL, NULL);
+        gw_problem(req, GW_P_TOO_MANY_SOCKETS, NULL, NULL);
         return;
     }
     live_sock *s = calloc(1, sizeof *s);
@@ -217,7 +216,7 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
                              &u->sub) != CC_OK) {
             free(u);
             free(s);
-            gw_problem(req, 503, "unavailable", "Service unavailable", "cannot subscribe", NULL);
+            gw_problem(req, GW_P_UNAVAILABLE, "cannot subscribe", NULL);
             return;
         }
         memcpy(u->id, lp->who.user_id, sizeof u->id);
@@ -227,7 +226,7 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
     if (!s) {
         if (u->nsocks == 0)
             drop_user(u);
-        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        gw_problem(req, GW_P_INTERNAL, "out of memory", NULL);
         return;
     }
     s->user = u;
@@ -257,7 +256,7 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
 {
     live_pending *lp = calloc(1, sizeof *lp);
     if (!lp) {
-        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        gw_problem(req, GW_P_INTERNAL, "out of memory", NULL);
         return 0;
     }
     /* Authentication comes first, so probing without a token learns
@@ -269,7 +268,7 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
     const char *key = NULL;
     if (h2o_is_websocket_handshake(req, &key) != 0 || !key) {
         free(lp);
-        gw_problem(req, 400, "websocket-required", "WebSocket upgrade required",
+        gw_problem(req, GW_P_WEBSOCKET_REQUIRED,
                    "GET /v1/live over HTTP/1.1 with Upgrade: websocket", NULL);
         return 0;
     }

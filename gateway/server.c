@@ -84,17 +84,46 @@ void gw_send_json(h2o_req_t *req, int status, json_t *body)
     free(s);
 }
 
-void gw_problem(h2o_req_t *req, int status, const char *slug, const char *title,
-                const char *detail, const char *field)
+static const struct {
+    int status;
+    const char *slug, *title;
+} problem_types[GW_P_NTYPES] = {
+    [GW_P_INTERNAL] = {500, "internal", "Internal error"},
+    [GW_P_INVALID_ARGUMENT] = {400, "invalid-argument", "Invalid argument"},
+    [GW_P_MALFORMED_JSON] = {400, "malformed-json", "Malformed JSON"},
+    [GW_P_INVALID_BODY] = {400, "invalid-body", "Invalid request body"},
+    [GW_P_WEBSOCKET_REQUIRED] = {400, "websocket-required", "WebSocket upgrade required"},
+    [GW_P_UNAUTHENTICATED] = {401, "unauthenticated", "Authentication required"},
+    [GW_P_INVALID_TOKEN] = {401, "invalid-token", "Invalid access token"},
+    [GW_P_FORBIDDEN] = {403, "forbidden", "Forbidden"},
+    [GW_P_NOT_FOUND] = {404, "not-found", "Not found"},
+    [GW_P_NO_ROUTE] = {404, "no-route", "No such endpoint"},
+    [GW_P_METHOD_NOT_ALLOWED] = {405, "method-not-allowed", "Method not allowed"},
+    [GW_P_ALREADY_EXISTS] = {409, "already-exists", "Already exists"},
+    [GW_P_CONFLICT] = {409, "conflict", "Conflict"},
+    [GW_P_BODY_TOO_LARGE] = {413, "body-too-large", "Request body too large"},
+    [GW_P_UNPROCESSABLE] = {422, "unprocessable", "Unprocessable"},
+    [GW_P_RATE_LIMITED] = {429, "rate-limited", "Too many requests"},
+    [GW_P_TOO_MANY_SOCKETS] = {429, "too-many-sockets", "Too many live sockets"},
+    [GW_P_HEADERS_TOO_LARGE] = {431, "headers-too-large", "Request headers too large"},
+    [GW_P_UNAVAILABLE] = {503, "unavailable", "Service unavailable"},
+    [GW_P_TIMEOUT] = {504, "timeout", "Upstream timed out"},
+};
+
+void gw_problem(h2o_req_t *req, gw_problem_type t, const char *detail, const char *field)
 {
+    if ((unsigned)t >= GW_P_NTYPES || !problem_types[t].slug)
+        t = GW_P_INTERNAL;
+    int status = problem_types[t].status;
     char type[160], instance[512];
-    snprintf(type, sizeof type, PROBLEM_BASE "%s", slug);
+    snprintf(type, sizeof type, PROBLEM_BASE "%s", problem_types[t].slug);
     snprintf(instance, sizeof instance, "%.*s", (int)(req->path_normalized.len < 500
                                                           ? req->path_normalized.len
                                                           : 500),
              req->path_normalized.base);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title, "status",
-                          status, "instance", instance, "requestId", request_id(req));
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
+                          problem_types[t].title, "status", status, "instance", instance,
+                          "requestId", request_id(req));
     if (o && detail && detail[0])
         json_object_set_new(o, "detail", json_string(detail));
     if (o && field && field[0])
@@ -105,48 +134,49 @@ void gw_problem(h2o_req_t *req, int status, const char *slug, const char *title,
     free(s);
 }
 
-/* Maps a status from an actor to HTTP and a problem type. */
+/* Maps a status from an actor to a problem type. */
 static void problem_from_status(h2o_req_t *req, cc_status s, const char *msg)
 {
-    int code = 500;
-    const char *slug = "internal", *title = "Internal error";
+    gw_problem_type t;
     switch (s) {
     case CC_INVALID:
     case CC_PROTO:
-        code = 400, slug = "invalid-argument", title = "Invalid argument";
+        t = GW_P_INVALID_ARGUMENT;
         break;
     case CC_UNAUTHENTICATED:
-        code = 401, slug = "unauthenticated", title = "Authentication required";
+        t = GW_P_UNAUTHENTICATED;
         break;
     case CC_DENIED:
-        code = 403, slug = "forbidden", title = "Forbidden";
+        t = GW_P_FORBIDDEN;
         break;
     case CC_NOT_FOUND:
-        code = 404, slug = "not-found", title = "Not found";
+        t = GW_P_NOT_FOUND;
         break;
     case CC_EXISTS:
-        code = 409, slug = "already-exists", title = "Already exists";
+        t = GW_P_ALREADY_EXISTS;
         break;
     case CC_CONFLICT:
-        code = 409, slug = "conflict", title = "Conflict";
+        t = GW_P_CONFLICT;
         break;
     case CC_UNPROCESSABLE:
-        code = 422, slug = "unprocessable", title = "Unprocessable";
+        t = GW_P_UNPROCESSABLE;
         break;
     case CC_RATE_LIMITED:
-        code = 429, slug = "rate-limited", title = "Too many requests";
+        t = GW_P_RATE_LIMITED;
         break;
     case CC_UNAVAILABLE:
     case CC_DRAINING:
     case CC_CLOSED:
-        code = 503, slug = "unavailable", title = "Service unavailable";
+        t = GW_P_UNAVAILABLE;
         break;
     case CC_TIMEOUT:
-        code = 504, slug = "timeout", title = "Upstream timed out";
+        t = GW_P_TIMEOUT;
         break;
     default:
+        t = GW_P_INTERNAL;
         break;
     }
+    int code = problem_types[t].status;
     /* Actors write "field: reason" for bad input; the field is lifted out
      * so clients can point at it. */
     char field[64] = "";
@@ -161,7 +191,7 @@ static void problem_from_status(h2o_req_t *req, cc_status s, const char *msg)
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
     if (code == 503)
         add_header(req, H2O_TOKEN_RETRY_AFTER, "1"); /* temporary: a database or actor is away */
-    gw_problem(req, code, slug, title, code == 500 ? "internal error" : msg, field);
+    gw_problem(req, t, code == 500 ? "internal error" : msg, field);
 }
 
 /* ---- the request pipeline -------------------------------------------------------- */
@@ -256,7 +286,7 @@ bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
     }
     if (!tok) {
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
-        gw_problem(req, 401, "unauthenticated", "Authentication required",
+        gw_problem(req, GW_P_UNAUTHENTICATED,
                    "an access token is required (Authorization: Bearer)", NULL);
         return false;
     }
@@ -264,7 +294,7 @@ bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
     cc_status s = gw_auth_verify(tok, len, p, &why);
     if (s != CC_OK) {
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
-        gw_problem(req, 401, "invalid-token", "Invalid access token", why, NULL);
+        gw_problem(req, GW_P_INVALID_TOKEN, why, NULL);
         return false;
     }
     return true;
@@ -281,7 +311,7 @@ static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp
             if (c->route->ok_status == 204)
                 send_body(req, 204, "application/json", "", 0);
             else if (!text)
-                gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+                gw_problem(req, GW_P_INTERNAL, "out of memory", NULL);
             else
                 send_body(req, c->route->ok_status, "application/json", text, n);
             free(text);
@@ -359,13 +389,12 @@ static void dispatch(gw_call *c)
             char detail[256];
             snprintf(detail, sizeof detail, "malformed JSON at line %d column %d: %s", je.line,
                      je.column, je.text);
-            gw_problem(req, 400, "malformed-json", "Malformed JSON", detail, NULL);
+            gw_problem(req, GW_P_MALFORMED_JSON, detail, NULL);
             return;
         }
         if (!json_is_object(obj)) {
             json_decref(obj);
-            gw_problem(req, 400, "invalid-body", "Invalid request body",
-                       "the body must be a JSON object", NULL);
+            gw_problem(req, GW_P_INVALID_BODY, "the body must be a JSON object", NULL);
             return;
         }
     } else {
@@ -373,7 +402,7 @@ static void dispatch(gw_call *c)
     }
     if (!add_query(req, obj)) {
         json_decref(obj);
-        gw_problem(req, 400, "invalid-body", "Invalid request body", "query key too long", NULL);
+        gw_problem(req, GW_P_INVALID_BODY, "query key too long", NULL);
         return;
     }
     /* Path parameters and server-set fields win over the body: a client
@@ -400,8 +429,7 @@ static void dispatch(gw_call *c)
     if (s != CC_OK) {
         char detail[360];
         snprintf(detail, sizeof detail, "%s%s%s", err.field, err.field[0] ? ": " : "", err.msg);
-        gw_problem(req, 400, s == CC_NOMEM ? "internal" : "invalid-body", "Invalid request body",
-                   detail, err.field);
+        gw_problem(req, s == CC_NOMEM ? GW_P_INTERNAL : GW_P_INVALID_BODY, detail, err.field);
         cc_arena_clear(&arena);
         return;
     }
@@ -457,7 +485,7 @@ static void on_limit(cc_status s, const gw_limit_result *r, void *ud)
     }
     if (r->revoked) {
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
-        gw_problem(req, 401, "invalid-token", "Invalid access token", "token revoked", NULL);
+        gw_problem(req, GW_P_INVALID_TOKEN, "token revoked", NULL);
         return;
     }
     char v[24];
@@ -466,7 +494,7 @@ static void on_limit(cc_status s, const gw_limit_result *r, void *ud)
     add_header_by_name(req, "ratelimit-reset", decimal(v, (r->reset_ms + 999) / 1000));
     if (!r->allowed) {
         add_header(req, H2O_TOKEN_RETRY_AFTER, decimal(v, (r->retry_after_ms + 999) / 1000));
-        gw_problem(req, 429, "rate-limited", "Too many requests", "rate limit exceeded; retry later",
+        gw_problem(req, GW_P_RATE_LIMITED, "rate limit exceeded; retry later",
                    NULL);
         return;
     }
@@ -512,7 +540,7 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     *rid = h2o_strdup(&req->pool, env.correlation_id, SIZE_MAX);
 
     if (header_bytes(req) > (size_t)g->cfg->max_header) {
-        gw_problem(req, 431, "headers-too-large", "Request headers too large", NULL, NULL);
+        gw_problem(req, GW_P_HEADERS_TOO_LARGE, NULL, NULL);
         return 0;
     }
     const char *path = req->path_normalized.base;
@@ -521,7 +549,7 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
         size_t n = 0;
         char *doc = gw_openapi(&n);
         if (!doc) {
-            gw_problem(req, 500, "internal", "Internal error", NULL, NULL);
+            gw_problem(req, GW_P_INTERNAL, NULL, NULL);
             return 0;
         }
         send_body(req, 200, "application/json", doc, n);
@@ -537,20 +565,20 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
                                        &known);
     if (!r) {
         if (known)
-            gw_problem(req, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
+            gw_problem(req, GW_P_METHOD_NOT_ALLOWED, NULL, NULL);
         else
-            gw_problem(req, 404, "no-route", "No such endpoint", NULL, NULL);
+            gw_problem(req, GW_P_NO_ROUTE, NULL, NULL);
         return 0;
     }
     if (req->entity.len > (size_t)g->cfg->max_body) {
         json_decref(params);
-        gw_problem(req, 413, "body-too-large", "Request body too large", NULL, NULL);
+        gw_problem(req, GW_P_BODY_TOO_LARGE, NULL, NULL);
         return 0;
     }
     gw_call *c = calloc(1, sizeof *c);
     if (!c) {
         json_decref(params);
-        gw_problem(req, 500, "internal", "Internal error", "out of memory", NULL);
+        gw_problem(req, GW_P_INTERNAL, "out of memory", NULL);
         return 0;
     }
     c->req = req;
@@ -616,7 +644,7 @@ static int on_ops(h2o_handler_t *self, h2o_req_t *req)
         send_body(req, 200, "text/plain; version=0.0.4", text, n);
         free(text);
     } else {
-        gw_problem(req, 404, "no-route", "No such endpoint", NULL, NULL);
+        gw_problem(req, GW_P_NO_ROUTE, NULL, NULL);
     }
     return 0;
 }
