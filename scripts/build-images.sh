@@ -9,7 +9,9 @@
 #      packages the row names plus those owning the shared libraries its
 #      binaries link (cached as an image keyed by the package set, so the
 #      judge's toolchains are installed once), then a layer with the binaries
-#      from build/bin, labels, user, entrypoint;
+#      from build/bin, the run-time files of the row's data column (copied
+#      from the source tree to /usr/share/codecourt/<image>/, their settings'
+#      environment variables pointing there), labels, user, entrypoint;
 #   4. each image is written to build/images/<image>.tar (OCI archive whose
 #      one manifest is tagged with the version, e.g. 0.1.0), and stays in
 #      buildah's storage as localhost/codecourt/<image>:<version>.
@@ -110,7 +112,7 @@ judge_packages() {
 }
 
 build_one() {
-    name=$1 bins=$2 pkgs=$3 user=$4 entry=$5
+    name=$1 bins=$2 pkgs=$3 user=$4 entry=$5 data=$6
     # Packages: the row's, @judge, and those behind every linked library.
     all=$(
         for p in $(echo "$pkgs" | tr ',' ' '); do
@@ -142,11 +144,20 @@ build_one() {
         [ "$b" = - ] || install -m 0755 "$bin/$b" "$m/usr/local/bin/$b"
     done
     [ -d "images/files/$name" ] && cp -a "images/files/$name/." "$m/"
-    # The judge's language table comes from the source tree, like the
-    # binaries (CC_JUDGE_LANGUAGES points at it below).
-    if [ "$name" = cc-judge ]; then
-        mkdir -p "$m/etc/codecourt" && install -m 0644 judge-pool/languages.yaml "$m/etc/codecourt/"
-    fi
+    # Run-time files (migrations, templates, language tables) come from the
+    # source tree, like the binaries; the compiled-in defaults point into
+    # the source tree, so each setting's variable points at the copy.
+    envs=""
+    for d in $(echo "$data" | tr ',' ' '); do
+        [ "$d" = - ] && continue
+        dest=/usr/share/codecourt/$name/$(basename "${d#*=}")
+        install -d -m 0755 -o 0 -g 0 "$m/usr/share/codecourt" "$m/usr/share/codecourt/$name"
+        rm -rf "$m$dest"
+        cp -R "${d#*=}" "$m$dest"
+        chown -R 0:0 "$m$dest"
+        chmod -R u=rwX,go=rX "$m$dest"
+        envs="$envs --env CC_$(echo "${d%%=*}" | tr 'a-z-' 'A-Z_')=$dest"
+    done
     # Package images (NATS, PostgreSQL, Redis) run as codecourt too: the
     # folders they write are volumes owned by 10001 (fsGroup).
     rm -rf "$m/tmp"/* "$m/var/tmp"/*
@@ -157,8 +168,9 @@ build_one() {
     else
         ep="[\"$(echo "$entry" | sed 's/,/","/g')\"]"
     fi
+    # shellcheck disable=SC2086
     bh config --user "$user" --entrypoint "$ep" --cmd '' --workingdir / \
-        --env CC_LOG_LEVEL=info \
+        --env CC_LOG_LEVEL=info $envs \
         --label org.opencontainers.image.title="$name" \
         --label org.opencontainers.image.version="$version" \
         --label org.opencontainers.image.revision="$revision" \
@@ -166,7 +178,6 @@ build_one() {
         --label org.opencontainers.image.source="https://codecourt.invalid/codecourt" \
         --label org.opencontainers.image.vendor=CodeCourt \
         --label org.opencontainers.image.base.name="debian:bookworm (debootstrap minbase)" "$c"
-    [ "$name" = cc-judge ] && bh config --env CC_JUDGE_LANGUAGES=/etc/codecourt/languages.yaml "$c"
     bh commit -q --rm "$c" "localhost/codecourt/$name:$version" >/dev/null
     rm -f "$out/$name.tar"
     bh push -q "localhost/codecourt/$name:$version" "oci-archive:$out/$name.tar:$version" >/dev/null
@@ -176,12 +187,25 @@ build_one() {
 want=" $* "
 built=0
 skipped=""
-while read -r name bins pkgs user entry check <&3; do
+while read -r name bins pkgs user entry _ data <&3; do
     case $name in '' | \#*) continue ;; esac
     [ "$want" = "  " ] || case $want in *" $name "*) ;; *) continue ;; esac
     missing=""
     for b in $(echo "$bins" | tr ',' ' '); do
         [ "$b" = - ] || [ -x "$bin/$b" ] || missing="$missing $b"
+    done
+    # Data paths are checked before anything is built: a typo in the list
+    # must not produce an image whose actor cannot find its migrations.
+    dests=""
+    for d in $(echo "${data:--}" | tr ',' ' '); do
+        [ "$d" = - ] && continue
+        case $d in
+        [a-z]*=?*) ;;
+        *) die "$name: data entry '$d' is not SETTING=PATH" ;;
+        esac
+        [ -e "${d#*=}" ] || die "$name: data entry '$d': no ${d#*=} in the source tree"
+        case " $dests " in *" $(basename "${d#*=}") "*) die "$name: two data entries named $(basename "${d#*=}")" ;; esac
+        dests="$dests $(basename "${d#*=}")"
     done
     if [ -n "$missing" ]; then
         say "$name: skipped, not built:$missing"
@@ -189,7 +213,7 @@ while read -r name bins pkgs user entry check <&3; do
         continue
     fi
     start=$(date +%s)
-    build_one "$name" "$bins" "$pkgs" "$user" "$entry"
+    build_one "$name" "$bins" "$pkgs" "$user" "$entry" "${data:--}"
     say "$name: $(($(date +%s) - start)) s"
     built=$((built + 1))
 done 3<"$list"
