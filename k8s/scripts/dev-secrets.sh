@@ -2,8 +2,8 @@
 # Generates the dev overlay's credentials into k8s/overlays/dev/secrets/
 # (git-ignored), which the overlay's secretGenerator turns into Secrets:
 # a random password per NATS user, per PostgreSQL role and for Redis, the
-# libpq connection strings that use them, and a self-signed certificate for
-# the Ingress host. Existing files are kept (so a re-apply does not change
+# libpq connection strings that use them, a self-signed certificate for
+# the Ingress host, and the access-token key pair. Existing files are kept (so a re-apply does not change
 # passwords under running databases); --force makes new ones.
 #
 # usage: k8s/scripts/dev-secrets.sh [--force] [OVERLAY_DIR]
@@ -13,12 +13,20 @@ force=0
 dir=${1:-$(cd "$(dirname "$0")/../overlays/dev" && pwd)}
 out="$dir/secrets"
 host=codecourt.localtest.me
-if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then
-    exit 0
-fi
 command -v openssl >/dev/null || { echo "dev-secrets: openssl is missing" >&2; exit 1; }
 umask 077
 mkdir -p "$out"
+
+# The access-token key: cc-user signs with the private key (EC P-256,
+# ES256), the gateway verifies with the public half.
+if [ "$force" = 1 ] || [ ! -f "$out/jwt-key.pem" ] || [ ! -f "$out/jwt-public.pem" ]; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/jwt-key.pem"
+    openssl pkey -in "$out/jwt-key.pem" -pubout -out "$out/jwt-public.pem"
+fi
+
+if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then
+    exit 0
+fi
 pw() { openssl rand -hex 24; }
 
 {

@@ -270,6 +270,32 @@ function checkRendered(label, objs, ctx, out) {
         .flatMap((r) => r.spec.groups.flatMap((g) => g.rules.map((x) => x.alert).filter(Boolean)));
     for (const a of ctx.requiredAlerts) if (!alerts.includes(a)) say(null, `PrometheusRule alert ${a} missing`);
     if (!objs.some((o) => o.kind === 'ServiceMonitor')) say(null, 'no ServiceMonitor');
+    // Where the overlay generates its Secrets, every Secret a pod reads
+    // (env, envFrom, volume) and every key it names must be among them.
+    if (ctx.generatedSecrets) {
+        const secrets = new Map(objs.filter((o) => o.kind === 'Secret')
+            .map((o) => [o.metadata.name, new Set(Object.keys(Object.assign({}, o.data, o.stringData)))]));
+        for (const o of objs) {
+            const tpl = podTemplate(o);
+            if (!tpl) continue;
+            const want = (name, key, where) => {
+                if (!secrets.has(name)) say(o, `${where} reads Secret ${name}, which the overlay does not make`);
+                else if (key && !secrets.get(name).has(key)) say(o, `${where} reads key ${key} of Secret ${name}, which it lacks`);
+            };
+            for (const c of [...(tpl.spec.containers || []), ...(tpl.spec.initContainers || [])]) {
+                for (const e of c.env || []) {
+                    const r = e.valueFrom && e.valueFrom.secretKeyRef;
+                    if (r && !r.optional) want(r.name, r.key, `${c.name} env ${e.name}`);
+                }
+                for (const e of c.envFrom || []) {
+                    if (e.secretRef && !e.secretRef.optional) want(e.secretRef.name, null, `${c.name} envFrom`);
+                }
+            }
+            for (const v of tpl.spec.volumes || []) {
+                if (v.secret && !v.secret.optional) want(v.secret.secretName, null, `volume ${v.name}`);
+            }
+        }
+    }
     const ing = objs.filter((o) => o.kind === 'Ingress');
     for (const i of ing) {
         if (!(i.spec.tls || []).length) say(i, 'Ingress without TLS');
