@@ -211,10 +211,10 @@ void user_idle_open(const char *setting)
     snprintf(attach, sizeof attach, "%s/%s", group, v2 ? "cgroup.threads" : "tasks");
 }
 
-void user_idle_join(void)
+bool user_idle_join(void)
 {
     if (!group[0])
-        return;
+        return false;
     char tid[24];
     snprintf(tid, sizeof tid, "%ld", (long)gettid());
     int e = put(attach, tid);
@@ -222,6 +222,7 @@ void user_idle_join(void)
         atomic_fetch_add(&joined, 1);
     else
         atomic_store(&join_err, e);
+    return e == 0;
 }
 
 void user_idle_report(int workers)

@@ -3,13 +3,14 @@
  * request if it ran there.
  *
  * It runs on workers of its own (bcrypt-threads, one per core by
- * default) under SCHED_IDLE: they get every cycle nothing else wants, so
- * a login storm still uses all the CPU, while the loops of this and the
- * other processes preempt them at once. SCHED_IDLE only ranks threads
- * inside their group, though, and cc-user's whole group (its autogroup)
- * still competes at full weight with other processes: idlegroup.c puts
- * the workers in a cgroup with cpu.idle 1 (bcrypt-cgroup) so that the
- * group itself yields. Jobs and results travel through
+ * default) that get every cycle nothing else wants, so a login storm
+ * still uses all the CPU, while the loops of this and the other processes
+ * preempt them at once: idlegroup.c puts the workers in a cgroup with
+ * cpu.idle 1 (bcrypt-cgroup), where they run with a 0.1 ms slice (see
+ * worker_priority); without that cgroup they run at SCHED_IDLE, which
+ * only ranks them below the other threads of cc-user's own group (its
+ * autogroup competes at full weight with other processes). Jobs and
+ * results travel through
  * two pipes, a pointer per write, so the loop never waits on a worker.
  * libuv's thread pool is not used for this on purpose: its workers report
  * through uv_async_send, and the loop spins (up to ~1,000 pauses, then
@@ -22,9 +23,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cc/log.h"
@@ -112,13 +115,44 @@ static void run_job(pw_job *j)
     explicit_bzero(j->password, sizeof j->password);
 }
 
-static void *worker(void *arg)
+/* The workers' scheduling. In the idle cgroup (in_group), the group
+ * already yields to everything else, and what is left to bound is how long
+ * a worker keeps a CPU once the scheduler picks the group (EEVDF lets the
+ * picked entity run a whole slice, ~3 ms here, before anything that woke
+ * meanwhile gets the CPU: the gateway and nats-server were seen waiting
+ * out exactly that during a login storm). So the workers are SCHED_OTHER at
+ * nice 19 with a 0.1 ms slice (sched_attr.sched_runtime, honoured for
+ * SCHED_OTHER since Linux 6.12, ignored before; the kernel keeps its own
+ * slice for SCHED_IDLE). Outside a cgroup, SCHED_IDLE ranks them below
+ * cc-user's own loop. */
+static void worker_priority(bool in_group)
 {
-    (void)arg;
-    user_idle_join();
+    /* The kernel's struct sched_attr (ABI version 0, 48 bytes); glibc 2.36
+     * declares neither it nor sched_setattr, and <linux/sched/types.h>
+     * clashes with <sched.h>. */
+    struct {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+    } attr = {
+        .size = sizeof attr,
+        .sched_policy = in_group ? SCHED_OTHER : SCHED_IDLE,
+        .sched_nice = 19,
+        .sched_runtime = 100 * 1000, /* ns */
+    };
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) == 0)
+        return;
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
         cc_log(CC_LOG_WARN, NULL, "bcrypt worker stays at normal priority", NULL);
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    worker_priority(user_idle_join());
     sem_post(&settled);
     for (;;) {
         pw_job *j;

@@ -110,8 +110,9 @@ char *user_pw_hash_now(const char *password, int cost);
  * there is no group. Call on the loop before the workers start. */
 void user_idle_open(const char *setting);
 /* Moves the calling thread into the group, if there is one: each worker
- * calls it as it starts. Thread-safe; logs nothing (see report). */
-void user_idle_join(void);
+ * calls it as it starts. True when it moved. Thread-safe; logs nothing
+ * (see report). */
+bool user_idle_join(void);
 /* Logs, once every worker has called join, where the workers run (and a
  * warning if a move failed). */
 void user_idle_report(int workers);

@@ -3,9 +3,9 @@
  * hierarchy at /sys/fs/cgroup/cpu:
  *   - auto: /sys/fs/cgroup/cpu/cc-user-bcrypt-<pid> exists with cpu.idle 1
  *     and holds exactly the bcrypt-threads workers, threads of cc-user at
- *     SCHED_IDLE; a login (bcrypt on those workers) works; after SIGTERM
+ *     SCHED_OTHER nice 19 (the group yields; passwords.c); a login (bcrypt on those workers) works; after SIGTERM
  *     cc-user exits cleanly and the folder is gone;
- *   - off: no folder;
+ *   - off: no folder, and the workers run at SCHED_IDLE instead;
  *   - an explicit folder: the child is made there, and an empty child a
  *     killed cc-user left behind there is swept;
  *   - a folder that is not a cgroup: a warning, and cc-user serves anyway.
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,7 +93,7 @@ static bool log_has(const char *name, const char *text)
 }
 
 /* The child group holds cpu.idle 1 and exactly the WORKERS bcrypt threads
- * of pid: distinct, not its main thread, at SCHED_IDLE. */
+ * of pid: distinct, not its main thread, at SCHED_OTHER nice 19. */
 static void assert_group(const char *group, pid_t pid)
 {
     assert_true(is_dir(group));
@@ -121,7 +122,10 @@ static void assert_group(const char *group, pid_t pid)
         assert_int_not_equal(tids[i], (long)pid);
         snprintf(path, sizeof path, "/proc/%ld/task/%ld", (long)pid, tids[i]);
         assert_true(is_dir(path));
-        assert_int_equal(sched_getscheduler((pid_t)tids[i]), SCHED_IDLE);
+        assert_int_equal(sched_getscheduler((pid_t)tids[i]), SCHED_OTHER);
+        errno = 0;
+        assert_int_equal(getpriority(PRIO_PROCESS, (id_t)tids[i]), 19);
+        assert_int_equal(errno, 0);
         for (int j = 0; j < i; j++)
             assert_int_not_equal(tids[i], tids[j]);
     }
@@ -191,6 +195,18 @@ static void test_off(void **state)
     snprintf(group, sizeof group, CPU_ROOT "/cc-user-bcrypt-%ld", (long)u.pid);
     assert_false(is_dir(group));
     assert_true(log_has("cc-user-off", "bcrypt workers run in cc-user's own cgroup"));
+    /* Without the group the workers, and only they, are at SCHED_IDLE. */
+    char tasks[64];
+    snprintf(tasks, sizeof tasks, "/proc/%ld/task", (long)u.pid);
+    DIR *d = opendir(tasks);
+    assert_non_null(d);
+    int idle = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && sched_getscheduler((pid_t)atol(e->d_name)) == SCHED_IDLE)
+            idle++;
+    closedir(d);
+    assert_int_equal(idle, WORKERS);
     stop_user(&u);
 }
 
