@@ -203,7 +203,7 @@ static void test_off(void **state)
     int idle = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && sched_getscheduler((pid_t)atol(e->d_name)) == SCHED_IDLE)
+        if (e->d_name[0] != '.' && sched_getscheduler((pid_t)strtol(e->d_name, NULL, 10)) == SCHED_IDLE)
             idle++;
     closedir(d);
     assert_int_equal(idle, WORKERS);
