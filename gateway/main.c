@@ -34,7 +34,7 @@ static const cc_config_row rows[] = {
     {"jwt-leeway", CC_CFG_DURATION, S(jwt_leeway_ms), "0", 0, 300000, NULL,
      "clock skew allowed on exp and nbf"},
     {"redis-url", CC_CFG_STRING, S(redis_url), "redis://127.0.0.1:6379", 0, 0, NULL,
-     "Redis for rate limits and revoked tokens (redis://host:port)"},
+     "Redis for rate limits and revoked tokens (redis://[[user]:password@]host[:port][/db])"},
     {"rate-period", CC_CFG_DURATION, S(rate_period_ms), "1m", 1000, 86400000, NULL,
      "the period the rate-* settings count in"},
     {"rate-anon", CC_CFG_INT, S(rate_anon), "120", 1, 1000000, NULL,
@@ -68,28 +68,6 @@ static const cc_config_row rows[] = {
 };
 #undef S
 
-static cc_status parse_redis_url(const char *url, char *host, size_t cap, int *port)
-{
-    const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
-    const char *colon = strrchr(p, ':');
-    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
-    if (hl == 0 || hl >= cap)
-        return cc_err_set(CC_INVALID, "redis-url '%s': no host", url);
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    long v = 6379;
-    if (colon) {
-        char *end;
-        v = strtol(colon + 1, &end, 10);
-        if (*end != '\0' && *end != '/')
-            return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
-    }
-    if (v < 1 || v > 65535)
-        return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
-    *port = (int)v;
-    return CC_OK;
-}
-
 static cc_status start(cc_actor *a)
 {
     state.actor = a;
@@ -98,10 +76,10 @@ static cc_status start(cc_actor *a)
     /* On a first local run cc-user creates the key a moment after we
      * start: wait for it briefly rather than fail. */
     cc_status s = gw_auth_init(&cfg, 15000);
-    char host[256];
-    int port = 0;
-    IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
-    cc_redis_options ro = {.host = host, .port = port, .command_timeout_ms = 1000};
+    cc_redis_url ru;
+    IFOK(s, cc_redis_parse_url(cfg.redis_url, &ru));
+    cc_redis_options ro = cc_redis_url_options(&ru);
+    ro.command_timeout_ms = 1000;
     IFOK(s, cc_redis_open(state.loop, &ro, &state.redis));
     IFOK(s, gw_limit_init(state.loop, state.redis));
     IFOK(s, gw_server_start(&state));

@@ -24,7 +24,7 @@ static const cc_config_row rows[] = {
     {"pg-conninfo", CC_CFG_STRING, S(pg_conninfo), "dbname=cc_user", 0, 0, NULL,
      "libpq conninfo of the cc_user database"},
     {"redis-url", CC_CFG_STRING, S(redis_url), "redis://127.0.0.1:6379", 0, 0, NULL,
-     "Redis for revoked tokens (redis://host:port)"},
+     "Redis for revoked tokens (redis://[[user]:password@]host[:port][/db])"},
     {"migrations", CC_CFG_STRING, S(migrations), CC_USER_MIGRATIONS, 0, 0, NULL,
      "folder of the NNNN_name.sql migrations"},
     {"bcrypt-cost", CC_CFG_INT, S(bcrypt_cost), "12", 4, 31, NULL,
@@ -90,29 +90,6 @@ user_state *user_state_of(void *actor)
     return cc_actor_state(actor);
 }
 
-/* "redis://host:port" -> host and port. */
-static cc_status parse_redis_url(const char *url, char *host, size_t cap, int *port)
-{
-    const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
-    const char *colon = strrchr(p, ':');
-    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
-    if (hl == 0 || hl >= cap)
-        return cc_err_set(CC_INVALID, "redis-url '%s': no host", url);
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    long v = 6379;
-    if (colon) {
-        char *end;
-        v = strtol(colon + 1, &end, 10);
-        if (*end != '\0' && *end != '/')
-            return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
-    }
-    if (v < 1 || v > 65535)
-        return cc_err_set(CC_INVALID, "redis-url '%s': bad port", url);
-    *port = (int)v;
-    return CC_OK;
-}
-
 /* The first admin, created before serving so that it exists as soon as the
  * service is ready. Blocking, like the migrations: start is the one place
  * where that is right. An existing user of that name is made admin. */
@@ -162,10 +139,9 @@ static cc_status start(cc_actor *a)
     IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
     IFOK(s, user_cache_init(&state));
     IFOK(s, user_pw_start(&state));
-    char host[256];
-    int port = 0;
-    IFOK(s, parse_redis_url(cfg.redis_url, host, sizeof host, &port));
-    cc_redis_options ro = {.host = host, .port = port};
+    cc_redis_url ru;
+    IFOK(s, cc_redis_parse_url(cfg.redis_url, &ru));
+    cc_redis_options ro = cc_redis_url_options(&ru);
     IFOK(s, cc_redis_open(cc_actor_loop(a), &ro, &state.redis));
     /* Publishes cc.evt.user.registered written by Register. */
     cc_outbox_relay_options orl = {.service = "user"};

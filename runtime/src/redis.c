@@ -43,6 +43,8 @@ struct cc_redis {
     uv_loop_t *loop;
     char host[64];
     int port;
+    char user[64], password[256];
+    int db;
     int64_t cmd_timeout_ms, connect_timeout_ms, reconnect_max_ms, backoff_ms;
     redisAsyncContext *ac;
     bool connected;
@@ -254,6 +256,35 @@ static void load_script(cc_redis *r, cc_redis_script *s)
         free(c);
 }
 
+/* AUTH and SELECT go out first on every connection: they are queued right
+ * after the connect starts, before anything a caller queues, and hiredis
+ * writes in order. A refused AUTH is logged (internal command); the
+ * commands after it then fail with Redis's NOAUTH error. */
+static void auth_and_select(cc_redis *r)
+{
+    if (r->password[0]) {
+        const char *with_user[3] = {"AUTH", r->user, r->password};
+        const char *plain[2] = {"AUTH", r->password};
+        cmd *c = r->user[0] ? cmd_new(r, 3, with_user, NULL) : cmd_new(r, 2, plain, NULL);
+        if (c) {
+            c->internal = true;
+            if (send_cmd(r, c, c->argc, c->argv, c->lens) != CC_OK)
+                free(c);
+        }
+    }
+    if (r->db > 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", r->db);
+        const char *argv[2] = {"SELECT", db};
+        cmd *c = cmd_new(r, 2, argv, NULL);
+        if (c) {
+            c->internal = true;
+            if (send_cmd(r, c, c->argc, c->argv, c->lens) != CC_OK)
+                free(c);
+        }
+    }
+}
+
 /* ---- event hooks -------------------------------------------------------------------
  * hiredis's libuv adapter drops poll errors: libuv reports EPOLLERR (a
  * refused connect, a reset connection) as status UV_EBADF with no events
@@ -380,6 +411,7 @@ static void rd_connect(cc_redis *r)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     r->ac = ac;
     r->connect_deadline_ns = cc_now_ns() + ms_ns(r->connect_timeout_ms);
+    auth_and_select(r);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -408,6 +440,8 @@ cc_status cc_redis_open(uv_loop_t *loop, const cc_redis_options *o, cc_redis **o
 {
     if (!o || !o->host || o->port <= 0 || o->port > 65535 || strlen(o->host) >= 64)
         return cc_err_set(CC_INVALID, "redis: host and port are required");
+    if ((o->user && strlen(o->user) >= 64) || (o->password && strlen(o->password) >= 256))
+        return cc_err_set(CC_INVALID, "redis: user or password too long");
     if (!m_cmds) {
         m_cmds = cc_metrics_counter("cc_redis_commands_total", "Redis commands completed", NULL);
         m_errs =
@@ -419,6 +453,9 @@ cc_status cc_redis_open(uv_loop_t *loop, const cc_redis_options *o, cc_redis **o
     r->loop = loop;
     snprintf(r->host, sizeof r->host, "%s", o->host);
     r->port = o->port;
+    snprintf(r->user, sizeof r->user, "%s", o->user ? o->user : "");
+    snprintf(r->password, sizeof r->password, "%s", o->password ? o->password : "");
+    r->db = o->db > 0 ? o->db : 0;
     r->cmd_timeout_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : 2000;
     r->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000;
     r->reconnect_max_ms = o->reconnect_max_ms > 0 ? o->reconnect_max_ms : 2000;
@@ -542,4 +579,111 @@ cc_status cc_redis_eval(cc_redis *r, const cc_redis_script *sc, int nkeys, int a
     if (s != CC_OK)
         free(c);
     return s;
+}
+
+/* ---- URLs ------------------------------------------------------------------------- */
+
+static int hexv(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Copies n bytes of p into out (cap), decoding %XX; false when it does not
+ * fit or an escape is malformed. */
+static bool unescape_into(const char *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '%') {
+            if (i + 2 >= n)
+                return false; /* needs two hex digits after it */
+            int hi = hexv(p[i + 1]), lo = hexv(p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            ch = (char)(hi * 16 + lo);
+            if (ch == '\0')
+                return false;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = ch;
+    }
+    if (cap == 0)
+        return false;
+    out[o] = '\0';
+    return true;
+}
+
+cc_status cc_redis_parse_url(const char *url, cc_redis_url *out)
+{
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    if (!url || !url[0])
+        return cc_err_set(CC_INVALID, "redis-url is empty");
+    const char *p = url;
+    if (strncmp(p, "rediss://", 9) == 0)
+        return cc_err_set(CC_INVALID, "redis-url: rediss:// (TLS) is not supported by this build "
+                                      "(hiredis 0.14 has no TLS)");
+    if (strncmp(p, "redis://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://"))
+        return cc_err_set(CC_INVALID, "redis-url: the scheme must be redis://");
+    /* user info: everything up to the last '@' before the path */
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    const char *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *uend = colon ? colon : at;
+        if (!unescape_into(p, (size_t)(uend - p), out->user, sizeof out->user))
+            return cc_err_set(CC_INVALID, "redis-url: bad or too long user name");
+        if (colon && !unescape_into(colon + 1, (size_t)(at - colon - 1), out->password,
+                                    sizeof out->password))
+            return cc_err_set(CC_INVALID, "redis-url: bad or too long password");
+        if (!colon) {
+            /* redis://secret@host: a lone user info is the password, as
+             * redis-cli reads it. */
+            memcpy(out->password, out->user, sizeof out->password < sizeof out->user
+                                                 ? sizeof out->password
+                                                 : sizeof out->user);
+            out->user[0] = '\0';
+        }
+        p = at + 1;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon ? colon : end;
+    if (hend == p || (size_t)(hend - p) >= sizeof out->host)
+        return cc_err_set(CC_INVALID, "redis-url: no host, or a host name too long");
+    memcpy(out->host, p, (size_t)(hend - p));
+    out->host[hend - p] = '\0';
+    if (colon) {
+        char *e;
+        long v = strtol(colon + 1, &e, 10);
+        if (e == colon + 1 || e != end || v < 1 || v > 65535)
+            return cc_err_set(CC_INVALID, "redis-url: bad port");
+        out->port = (int)v;
+    }
+    if (slash && slash[1]) {
+        char *e;
+        long v = strtol(slash + 1, &e, 10);
+        if (*e != '\0' || v < 0 || v > 1000000)
+            return cc_err_set(CC_INVALID, "redis-url: bad database number");
+        out->db = (int)v;
+    }
+    return CC_OK;
+}
+
+cc_redis_options cc_redis_url_options(const cc_redis_url *u)
+{
+    return (cc_redis_options){.host = u->host,
+                              .port = u->port,
+                              .user = u->user[0] ? u->user : NULL,
+                              .password = u->password[0] ? u->password : NULL,
+                              .db = u->db};
 }

@@ -32,10 +32,32 @@ typedef struct cc_redis_script cc_redis_script;
 typedef struct cc_redis_options {
     const char *host; /* "127.0.0.1"; copied */
     int port;
+    const char *user;     /* ACL user for AUTH; NULL or "": the default user */
+    const char *password; /* AUTH before anything else on every (re)connect;
+                             NULL or "": none. Copied */
+    int db;               /* SELECT on every (re)connect when > 0 */
     int64_t command_timeout_ms; /* 0 = 2000 */
     int64_t connect_timeout_ms; /* 0 = 2000 */
     int64_t reconnect_max_ms;   /* cap of the reconnect backoff; 0 = 2000 */
 } cc_redis_options;
+
+/* A Redis URL taken apart: redis://[[user]:password@]host[:port][/db], or
+ * just host[:port]. user and password may be percent-encoded. */
+typedef struct cc_redis_url {
+    char host[64];
+    int port; /* 6379 when absent */
+    char user[64];
+    char password[256];
+    int db;
+} cc_redis_url;
+
+/* Parses url into *out. CC_INVALID (cc_err_msg() names what is wrong and
+ * never echoes the password) for anything else, including rediss://: the
+ * hiredis this builds on (0.14) has no TLS. */
+cc_status cc_redis_parse_url(const char *url, cc_redis_url *out);
+/* Options for cc_redis_open from a parsed URL (pointing into u, which must
+ * outlive the call); timeouts are left 0 (defaults). */
+cc_redis_options cc_redis_url_options(const cc_redis_url *u);
 
 /* Called on the loop once per command: CC_OK with the reply (which may be
  * an integer, a string, an array or nil); CC_DB with the reply and errmsg

@@ -19,7 +19,7 @@ typedef struct res {
     char msg[256];
     int type;
     long long integer;
-    char str[128];
+    char str[1024];
 } res;
 
 static void on_res(cc_status s, const char *errmsg, const redisReply *r, void *ud)
@@ -159,6 +159,58 @@ int main(void)
     x = eval(r, incr, "fresh", "3");
     CHECK(x.s == CC_OK && x.integer == 3);
     fprintf(stderr, "ok: recovered %.2fs after Redis came back\n", (cc_now_ns() - t0) / 1e9);
+
+    /* URLs: the forms redis-url takes, and what is refused. */
+    cc_redis_url u;
+    CHECK_OK(cc_redis_parse_url("redis://127.0.0.1:6390", &u));
+    CHECK(!strcmp(u.host, "127.0.0.1") && u.port == 6390 && !u.password[0] && u.db == 0);
+    CHECK_OK(cc_redis_parse_url("cc-redis", &u));
+    CHECK(!strcmp(u.host, "cc-redis") && u.port == 6379);
+    CHECK_OK(cc_redis_parse_url("redis://:p%40ss%3Aw@cc-redis:6380/3", &u));
+    CHECK(!strcmp(u.host, "cc-redis") && u.port == 6380 && !u.user[0] &&
+          !strcmp(u.password, "p@ss:w") && u.db == 3);
+    CHECK_OK(cc_redis_parse_url("redis://alice:pw@h/0", &u));
+    CHECK(!strcmp(u.user, "alice") && !strcmp(u.password, "pw") && u.port == 6379);
+    CHECK_OK(cc_redis_parse_url("redis://justapassword@h:1", &u));
+    CHECK(!u.user[0] && !strcmp(u.password, "justapassword") && u.port == 1);
+    const char *badurls[] = {"", "rediss://h:6379", "http://h", "redis://:6379", "redis://h:0",
+                             "redis://h:70000", "redis://h:12x", "redis://h/x",
+                             "redis://:%zz@h", "redis://:%4@h", "redis://:a%00b@h"};
+    for (size_t i = 0; i < sizeof badurls / sizeof badurls[0]; i++) {
+        CHECK(cc_redis_parse_url(badurls[i], &u) == CC_INVALID);
+        CHECK(!strstr(cc_err_msg(), "zz") && !strstr(cc_err_msg(), "a%00b"));
+    }
+    fprintf(stderr, "ok: redis URLs\n");
+
+    /* A password and a database from the URL: AUTH and SELECT go out
+     * before anything queued, on every connection. */
+    const char *reqpass[4] = {"CONFIG", "SET", "requirepass", "s3cr%t"};
+    CHECK_OK(cmd(r, 4, reqpass, NULL).s);
+    char url[128];
+    snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%u/2", (unsigned)stack.redis_port);
+    CHECK_OK(cc_redis_parse_url(url, &u));
+    cc_redis_options ao = cc_redis_url_options(&u);
+    ao.command_timeout_ms = 500;
+    cc_redis *r2;
+    CHECK_OK(cc_redis_open(&loop, &ao, &r2));
+    const char *info[2] = {"CLIENT", "INFO"};
+    x = cmd(r2, 2, info, NULL); /* queued while connecting: still after AUTH */
+    CHECK(x.s == CC_OK && x.type == REDIS_REPLY_STRING && strstr(x.str, " db=2 "));
+    snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%u", (unsigned)stack.redis_port);
+    CHECK_OK(cc_redis_parse_url(url, &u));
+    ao = cc_redis_url_options(&u);
+    ao.command_timeout_ms = 500;
+    cc_redis *r3;
+    CHECK_OK(cc_redis_open(&loop, &ao, &r3));
+    x = cmd(r3, 1, ping, NULL);
+    CHECK(x.s == CC_DB && strstr(x.msg, "NOAUTH"));
+    const char *nopass[4] = {"CONFIG", "SET", "requirepass", ""};
+    CHECK_OK(cmd(r, 4, nopass, NULL).s);
+    bool c2 = false, c3 = false;
+    cc_redis_close(r2, on_closed, &c2);
+    cc_redis_close(r3, on_closed, &c3);
+    CHECK(RUN_UNTIL(&loop, c2 && c3, 5000));
+    fprintf(stderr, "ok: AUTH and SELECT from the URL; a wrong password fails with NOAUTH\n");
 
     /* Close with a command in flight: its reply still arrives. */
     res last = {0};
