@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc/base64.h"
+
 void gw_json_name(const char *name, char *out, size_t cap)
 {
     size_t o = 0;
@@ -148,46 +150,15 @@ static bool get_real(json_t *v, double *out)
     return false;
 }
 
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
+/* proto3 JSON bytes: base64, either alphabet, padding optional. */
 static bool b64_decode(dec *d, const char *s, size_t n, ProtobufCBinaryData *out)
 {
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return false;
     uint8_t *buf = zalloc(d, n * 3 / 4 + 1);
-    if (!buf)
+    size_t len = 0;
+    if (!buf || !cc_b64_decode(s, n, CC_B64_STD, buf, n * 3 / 4 + 1, &len))
         return false;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val(s[i]);
-        if (v < 0)
-            return false;
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-        }
-    }
     out->data = buf;
-    out->len = o;
+    out->len = len;
     return true;
 }
 
@@ -578,20 +549,13 @@ static void put_scalar(out *o, const ProtobufCFieldDescriptor *f, const void *p,
         return;
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        static const char b64[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         const ProtobufCBinaryData *b = p;
         put(o, "\"", 1);
-        for (size_t i = 0; i < b->len; i += 3) {
-            unsigned v = (unsigned)b->data[i] << 16;
-            if (i + 1 < b->len)
-                v |= (unsigned)b->data[i + 1] << 8;
-            if (i + 2 < b->len)
-                v |= b->data[i + 2];
-            char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63],
-                         i + 1 < b->len ? b64[v >> 6 & 63] : '=',
-                         i + 2 < b->len ? b64[v & 63] : '='};
-            put(o, q, 4);
+        /* In chunks, so a large field needs no buffer of its size. */
+        char q[4 * 256 + 1];
+        for (size_t i = 0; i < b->len; i += 3 * 256) {
+            size_t n = b->len - i < 3 * 256 ? b->len - i : 3 * 256;
+            put(o, q, cc_b64_encode(b->data + i, n, CC_B64_STD, q));
         }
         put(o, "\"", 1);
         return;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cc/base64.h"
 #include "cc/jwt.h"
 #include "cc/log.h"
 #include "user.h"
@@ -115,7 +116,7 @@ void user_refresh_new(char tok[44], unsigned char hash[32])
         abort(); /* getrandom on Linux does not fail once the pool is seeded */
     /* 33 bytes -> 44 chars; keep 43 (258 bits, the last char partial). */
     char full[45];
-    cc_jwt_b64url(r, sizeof r, full);
+    cc_b64_encode(r, sizeof r, CC_B64_URL, full);
     memcpy(tok, full, 43);
     tok[43] = '\0';
     user_refresh_hash(tok, hash);

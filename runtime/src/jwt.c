@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc/base64.h"
 #include "cc/jwt.h"
 
 cc_jwt_alg cc_jwt_alg_of(const EVP_PKEY *k)
@@ -122,68 +123,6 @@ cc_status cc_jwt_kid(const EVP_PKEY *k, char kid[33])
     return CC_OK;
 }
 
-size_t cc_jwt_b64url(const void *in, size_t n, char *out)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *p = in;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        if (i + 1 < n)
-            out[o++] = b64[v >> 6 & 63];
-        if (i + 2 < n)
-            out[o++] = b64[v & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64url_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding: any other character, an impossible
- * length or unused bits that are not zero make it false, so one byte
- * string has exactly one spelling. */
-static bool b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *len)
-{
-    if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
-        return false;
-    unsigned acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val(in[i]);
-        if (v < 0)
-            return false;
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *len = o;
-    return acc == 0;
-}
 
 bool cc_jwt_ecdsa_to_jose(const unsigned char *der, size_t n, unsigned char rs[64])
 {
@@ -257,7 +196,7 @@ static bool put_json(const json_t *v, char *out, size_t cap, size_t *len)
     size_t n = text ? strlen(text) : 0;
     bool ok = text && *len + (n + 2) / 3 * 4 + 1 < cap;
     if (ok)
-        *len += cc_jwt_b64url(text, n, out + *len);
+        *len += cc_b64_encode(text, n, CC_B64_URL, out + *len);
     free(text);
     return ok;
 }
@@ -294,7 +233,7 @@ cc_status cc_jwt_sign(EVP_PKEY *k, const char *kid, const json_t *claims, char *
         return s;
     }
     tok[len++] = '.';
-    cc_jwt_b64url(sig, siglen, tok + len);
+    cc_b64_encode(sig, siglen, CC_B64_URL, tok + len);
     *out = tok;
     return CC_OK;
 }
@@ -304,7 +243,7 @@ static json_t *header_of(const char *seg, size_t n)
 {
     unsigned char buf[768];
     size_t len;
-    if (!b64url_decode(seg, n, buf, sizeof buf, &len))
+    if (!cc_b64_decode(seg, n, CC_B64_URL, buf, sizeof buf, &len))
         return NULL;
     json_t *h = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(h)) {
@@ -319,7 +258,7 @@ static bool verify_sig(EVP_PKEY *k, cc_jwt_alg alg, const char *input, size_t n,
 {
     unsigned char sig[CC_JWT_SIG_MAX], der[CC_JWT_ES256_DER_MAX];
     size_t sl;
-    if (!b64url_decode(seg, segn, sig, sizeof sig, &sl))
+    if (!cc_b64_decode(seg, segn, CC_B64_URL, sig, sizeof sig, &sl))
         return false;
     /* The exact length first: an ES256 signature is R||S and nothing else
      * (not the DER some signers send), an RS256 one the modulus size. */
@@ -385,7 +324,7 @@ cc_status cc_jwt_verify(EVP_PKEY *k, const char *kid, const char *tok, size_t le
     if (!buf)
         return CC_NOMEM;
     json_t *c = NULL;
-    if (b64url_decode(pay, pn, buf, pn / 4 * 3 + 3, &bl))
+    if (cc_b64_decode(pay, pn, CC_B64_URL, buf, pn / 4 * 3 + 3, &bl))
         c = json_loadb((const char *)buf, bl, JSON_REJECT_DUPLICATES, NULL);
     free(buf);
     if (!json_is_object(c)) {

@@ -78,10 +78,6 @@ cc_status cc_jwt_sign_bytes(struct evp_pkey_st *k, const void *msg, size_t n, un
 cc_status cc_jwt_verify(struct evp_pkey_st *k, const char *kid, const char *tok, size_t len,
                         json_t **claims, const char **why);
 
-/* base64url without padding of the n bytes at in, into out (at least
- * 4 * ceil(n / 3) + 1 bytes), NUL-terminated; returns the length. */
-size_t cc_jwt_b64url(const void *in, size_t n, char *out);
-
 /* ECDSA signature conversions for P-256. to_jose turns the DER
  * ECDSA-Sig-Value (n bytes) into R||S, each left-padded with zeros to 32
  * bytes; false if der is not one or R or S does not fit. from_jose turns

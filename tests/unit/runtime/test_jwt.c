@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "cc/base64.h"
 #include "cc/jwt.h"
 
 static EVP_PKEY *ec, *rsa;
@@ -88,7 +89,7 @@ static void round_trip(EVP_PKEY *k, const char *kid, const char *alg, size_t sig
     /* The header names the key's algorithm, our kid and the type. */
     char hdr[128], want[200];
     snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, kid);
-    size_t wl = cc_jwt_b64url(hdr, strlen(hdr), want);
+    size_t wl = cc_b64_encode(hdr, strlen(hdr), CC_B64_URL, want);
     assert_int_equal((size_t)(dot - tok), wl);
     assert_memory_equal(tok, want, wl);
     free(tok);
@@ -113,15 +114,15 @@ static char *token_with(const char *hdr, const unsigned char *sig, size_t n, cha
     char *ct = json_dumps(c, JSON_COMPACT);
     json_decref(c);
     char *t = malloc(4096);
-    size_t l = cc_jwt_b64url(hdr, strlen(hdr), t);
+    size_t l = cc_b64_encode(hdr, strlen(hdr), CC_B64_URL, t);
     t[l++] = '.';
-    l += cc_jwt_b64url(ct, strlen(ct), t + l);
+    l += cc_b64_encode(ct, strlen(ct), CC_B64_URL, t + l);
     free(ct);
     if (input)
         *input = strndup(t, l);
     if (sig) {
         t[l++] = '.';
-        cc_jwt_b64url(sig, n, t + l);
+        cc_b64_encode(sig, n, CC_B64_URL, t + l);
     }
     return t;
 }
