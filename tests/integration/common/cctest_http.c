@@ -13,6 +13,8 @@
 
 #include "cctest_http.h"
 
+#include "cc/log.h"
+
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
     cct_resp *r = ud;
@@ -236,6 +238,34 @@ bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char
         return false;
     }
     return true;
+}
+
+bool cct_start_stack(cc_local_stack *stack, const char *log_name, const char *const *databases)
+{
+    cc_log_init(log_name, CC_LOG_WARN);
+    curl_global_init(CURL_GLOBAL_ALL);
+    if (cc_local_stack_start(stack, CC_LOCAL_ALL, databases) != CC_OK) {
+        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+        return false;
+    }
+    cc_local_guard(stack);
+    return true;
+}
+
+int cct_metrics_port_from_log(const char *path, const char *also)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[8192];
+    int port = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"metrics_port\":");
+        if (p && (!also || strstr(line, also)))
+            port = (int)strtol(p + 15, NULL, 10);
+    }
+    fclose(f);
+    return port;
 }
 
 bool cct_wait_status(uint16_t port, const char *path, long want, int ms)

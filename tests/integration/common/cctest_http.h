@@ -74,6 +74,15 @@ void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const ch
 bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
                        const char *keypath, uint16_t http_port, uint16_t metrics_port,
                        const char *const *extra);
+/* The test-program side of a stack: logging at warn as log_name, libcurl,
+ * NATS + PostgreSQL + Redis with the databases named (NULL-terminated),
+ * guarded so they stop with the test. False, with a message on stderr,
+ * when the servers do not start. */
+bool cct_start_stack(cc_local_stack *stack, const char *log_name, const char *const *databases);
+/* The ops port an actor logged ("metrics_port": N) in the log file at
+ * path: the last one, on a line that also contains also (NULL: any line);
+ * -1 when there is none yet. */
+int cct_metrics_port_from_log(const char *path, const char *also);
 /* Polls GET path until it answers want, for up to ms. */
 bool cct_wait_status(uint16_t port, const char *path, long want, int ms);
 /* Base64 of n bytes (malloc'd). */

@@ -64,13 +64,8 @@ static void start_gateway(cc_local_proc *p, const char *name, uint16_t port, uin
 
 static int group_setup(void **state)
 {
-    cc_log_init("test-gateway", CC_LOG_WARN);
-    curl_global_init(CURL_GLOBAL_ALL);
-    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK) {
-        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+    if (!cct_start_stack(&stack, "test-gateway", (const char *[]){"cc_user", NULL}))
         return -1;
-    }
-    cc_local_guard(&stack);
     snprintf(dir, sizeof dir, "%s", stack.dir);
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
     uint16_t um;

@@ -44,13 +44,8 @@ static uint64_t now_ms(void)
 
 static int group_setup(void **state)
 {
-    cc_log_init("test-gateway-limits", CC_LOG_WARN);
-    curl_global_init(CURL_GLOBAL_ALL);
-    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK) {
-        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+    if (!cct_start_stack(&stack, "test-gateway-limits", (const char *[]){"cc_user", NULL}))
         return -1;
-    }
-    cc_local_guard(&stack);
     snprintf(dir, sizeof dir, "%s", stack.dir);
     const char *key = fmt("--jwt-key=%s/jwt-key.pem", dir);
     uint16_t um, gm;

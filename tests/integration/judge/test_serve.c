@@ -409,23 +409,6 @@ static void expect(const tracked *t, const char *verdict, const char *in_message
 
 static int worker_port; /* the running worker's /metrics port */
 
-/* The ops port the worker logged in its "ready" line, -1 until then. */
-static int port_from_log(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[4096];
-    int port = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "\"metrics_port\":");
-        if (p && strstr(line, "\"ready\""))
-            port = (int)strtol(p + 15, NULL, 10);
-    }
-    fclose(f);
-    return port;
-}
-
 static void start_worker(cc_local_proc *p, const char *name)
 {
     char log[4300];
@@ -450,7 +433,7 @@ static void start_worker(cc_local_proc *p, const char *name)
     assert_int_equal(cc_local_spawn(p, &o), CC_OK);
     worker_port = -1;
     uint64_t end = uv_hrtime() + 20000000000ull;
-    while ((worker_port = port_from_log(log)) <= 0 && uv_hrtime() < end)
+    while ((worker_port = cct_metrics_port_from_log(log, "\"ready\"")) <= 0 && uv_hrtime() < end)
         sleep_loop(50);
     assert_true(worker_port > 0);
 }

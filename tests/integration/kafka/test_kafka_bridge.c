@@ -322,24 +322,6 @@ static void assert_complete_in_order(const topic_read *r, int want)
             assert_true(r->order[k][j] > r->order[k][j - 1]);
 }
 
-/* ---- metrics -------------------------------------------------------------------- */
-
-static int port_from_log(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[8192];
-    int port = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "\"metrics_port\":");
-        if (p)
-            port = (int)strtol(p + 15, NULL, 10);
-    }
-    fclose(f);
-    return port;
-}
-
 /* The value of one metric line (name with labels) or -1. */
 static long long metric(int port, const char *series)
 {
@@ -363,7 +345,7 @@ static void every_event_arrives_in_order_per_key(void **state)
     assert_complete_in_order(&r, 300);
     assert_int_equal(r.dups, 0);
     /* the counters say so too */
-    int port = port_from_log(bridge_log);
+    int port = cct_metrics_port_from_log(bridge_log, NULL);
     assert_true(port > 0);
     long long delivered = 0;
     for (int i = 0; i < 100 && delivered < 300; i++, msleep(50))
@@ -516,7 +498,7 @@ static void kafka_records_reach_jetstream_and_replays_are_dropped(void **state)
     cc_local_proc replay;
     spawn_bridge(&replay, log, extra);
     assert_true(wait_log(log, "\"ready\"", 20000));
-    int port = port_from_log(log);
+    int port = cct_metrics_port_from_log(log, NULL);
     assert_true(port > 0);
     long long dups = 0;
     for (int i = 0; i < 300 && dups < 150; i++, msleep(100))

@@ -575,22 +575,6 @@ static void sigterm_drains_request_in_flight(void **state)
     assert_int_equal(r.s, CC_TIMEOUT);
 }
 
-static int port_from_log(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[4096];
-    int port = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "\"metrics_port\":");
-        if (p)
-            port = (int)strtol(p + 15, NULL, 10);
-    }
-    fclose(f);
-    return port;
-}
-
 static void ops_endpoint_serves_health_and_metrics(void **state)
 {
     char log[4200];
@@ -601,7 +585,7 @@ static void ops_endpoint_serves_health_and_metrics(void **state)
     spawn_actor(&p, log, args);
     unsetenv("CC_TEST_SERVICE");
     assert_true(wait_log(log, "\"ready\"", 15000));
-    int port = port_from_log(log);
+    int port = cct_metrics_port_from_log(log, NULL);
     assert_true(port > 0);
     ping_result r;
     assert_int_equal(ping("opsy", "count me", 0, 2000, &r), CC_OK);

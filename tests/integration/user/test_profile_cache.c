@@ -32,13 +32,8 @@ static char dir[4096], keypath[4200];
 
 static int setup(void **state)
 {
-    cc_log_init("test-profile-cache", CC_LOG_WARN);
-    curl_global_init(CURL_GLOBAL_ALL);
-    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK) {
-        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+    if (!cct_start_stack(&stack, "test-profile-cache", (const char *[]){"cc_user", NULL}))
         return -1;
-    }
-    cc_local_guard(&stack);
     snprintf(dir, sizeof dir, "%s", stack.dir);
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
     for (int i = 0; i < REPLICAS; i++) {
