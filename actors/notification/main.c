@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cc/log.h"
-#include "cc/migrate.h"
 #include "notify.h"
 
 #ifndef CC_NOTIFY_MIGRATIONS
@@ -84,15 +82,8 @@ static cc_status start(cc_actor *a)
     cc_status s = notify_templates_load(cfg.templates, &state.tmpl);
     if (s != CC_OK)
         return s;
-    cc_migrate_options mo = {
-        .conninfo = cfg.pg_conninfo, .service = "notify", .dir = cfg.migrations};
-    int applied = 0;
-    s = cc_migrate(&mo, &applied);
-    if (s != CC_OK)
-        return s;
-    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
-    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "notify"};
-    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    IFOK(s, cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations));
+    IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, NULL));
     cc_actor_set_state(a, &state);
     IFOK(s, notify_mail_start(&state));
     IFOK(s, notify_events_start(&state));
@@ -109,9 +100,7 @@ static void stop(cc_actor *a)
 {
     state.stopping = true;
     notify_mail_stop(&state);
-    if (state.pg)
-        cc_pg_close(state.pg, NULL, NULL);
-    state.pg = NULL;
+    cc_actor_close_db(&state.pg);
     notify_templates_free(state.tmpl);
     state.tmpl = NULL;
 }

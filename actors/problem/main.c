@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cc/log.h"
-#include "cc/migrate.h"
 #include "problem.h"
 
 #ifndef CC_PROBLEM_MIGRATIONS
@@ -71,20 +69,11 @@ static cc_status start(cc_actor *a)
 {
     state.actor = a;
     state.cfg = &cfg;
-    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "problem",
-                             .dir = cfg.migrations};
-    int applied = 0;
-    cc_status s = cc_migrate(&mo, &applied);
-    if (s != CC_OK)
-        return s;
-    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    cc_status s = cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations);
     /* Blocking, like the migrations: the sample exists once we serve. */
     if (cfg.seed)
         IFOK(s, prob_seed(&state));
-    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "problem"};
-    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
-    cc_outbox_relay_options ro = {.service = "problem"};
-    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &ro, &state.relay));
+    IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
     IFOK(s, prob_sweep_start(&state));
     cc_actor_set_state(a, &state);
     return s;
@@ -93,17 +82,13 @@ static cc_status start(cc_actor *a)
 static void drain(cc_actor *a)
 {
     prob_sweep_stop(&state);
-    if (state.relay)
-        cc_outbox_relay_stop(state.relay, NULL, NULL);
-    state.relay = NULL;
+    cc_actor_stop_relay(&state.relay);
 }
 
 static void stop(cc_actor *a)
 {
     prob_sweep_stop(&state);
-    if (state.pg)
-        cc_pg_close(state.pg, NULL, NULL);
-    state.pg = NULL;
+    cc_actor_close_db(&state.pg);
 }
 
 int main(int argc, char **argv)

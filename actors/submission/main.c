@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cc/log.h"
-#include "cc/migrate.h"
 #include "sub.h"
 
 #ifndef CC_SUBMISSION_MIGRATIONS
@@ -72,13 +70,9 @@ static cc_status start(cc_actor *a)
     state.actor = a;
     state.cfg = &cfg;
     state.check_toolchains = cfg.check_toolchains;
-    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "submission",
-                             .dir = cfg.migrations};
-    int applied = 0;
-    cc_status s = cc_migrate(&mo, &applied);
+    cc_status s = cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations);
     if (s != CC_OK)
         return s;
-    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
     /* The table and the toolchain probes (stat) are read once, here, so
      * no request touches the disk. */
     s = judge_langs_load(cfg.languages, &state.langs);
@@ -91,10 +85,7 @@ static cc_status start(cc_actor *a)
     for (size_t i = 0; i < n; i++)
         state.available[i] =
             !cfg.check_toolchains || judge_lang_available(judge_langs_at(state.langs, i));
-    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "submission"};
-    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
-    cc_outbox_relay_options ro = {.service = "submission"};
-    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &ro, &state.relay));
+    IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
     cc_actor_set_state(a, &state);
     IFOK(s, sub_events_start(&state));
     return s;
@@ -103,17 +94,13 @@ static cc_status start(cc_actor *a)
 static void drain(cc_actor *a)
 {
     state.stopping = true;
-    if (state.relay)
-        cc_outbox_relay_stop(state.relay, NULL, NULL);
-    state.relay = NULL;
+    cc_actor_stop_relay(&state.relay);
 }
 
 static void stop(cc_actor *a)
 {
     state.stopping = true;
-    if (state.pg)
-        cc_pg_close(state.pg, NULL, NULL);
-    state.pg = NULL;
+    cc_actor_close_db(&state.pg);
     judge_langs_free(state.langs);
     state.langs = NULL;
     free(state.available);

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cc/log.h"
-#include "cc/migrate.h"
 #include "user.h"
 
 #ifndef CC_USER_MIGRATIONS
@@ -126,44 +124,31 @@ static cc_status start(cc_actor *a)
 {
     state.actor = a;
     state.cfg = &cfg;
-    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "user",
-                             .dir = cfg.migrations};
-    int applied = 0;
-    cc_status s = cc_migrate(&mo, &applied);
-    if (s != CC_OK)
-        return s;
-    cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    cc_status s = cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations);
     IFOK(s, user_tokens_init(&state));
     IFOK(s, ensure_admin());
-    cc_pg_options po = {.conninfo = cfg.pg_conninfo, .name = "user"};
-    IFOK(s, cc_pg_open(cc_actor_loop(a), &po, &state.pg));
+    /* The relay publishes cc.evt.user.registered written by Register. */
+    IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
     IFOK(s, user_cache_init(&state));
     IFOK(s, user_pw_start(&state));
     cc_redis_url ru;
     IFOK(s, cc_redis_parse_url(cfg.redis_url, &ru));
     cc_redis_options ro = cc_redis_url_options(&ru);
     IFOK(s, cc_redis_open(cc_actor_loop(a), &ro, &state.redis));
-    /* Publishes cc.evt.user.registered written by Register. */
-    cc_outbox_relay_options orl = {.service = "user"};
-    IFOK(s, cc_outbox_relay_start(state.pg, cc_actor_bus(a), &orl, &state.relay));
     cc_actor_set_state(a, &state);
     return s;
 }
 
 static void drain(cc_actor *a)
 {
-    if (state.relay)
-        cc_outbox_relay_stop(state.relay, NULL, NULL);
-    state.relay = NULL;
+    cc_actor_stop_relay(&state.relay);
 }
 
 static void stop(cc_actor *a)
 {
-    if (state.pg)
-        cc_pg_close(state.pg, NULL, NULL);
+    cc_actor_close_db(&state.pg);
     if (state.redis)
         cc_redis_close(state.redis, NULL, NULL);
-    state.pg = NULL;
     state.redis = NULL;
     user_cache_free();
     user_pw_stop();

@@ -9,6 +9,7 @@
 #include "cc/http.h"
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/migrate.h"
 
 enum { MAX_CONSUMERS = 16 };
 
@@ -93,6 +94,46 @@ void cc_actor_set_ready(cc_actor *a, bool ready, const char *why)
 {
     a->ready = ready;
     a->not_ready_why = why;
+}
+
+cc_status cc_actor_migrate(cc_actor *a, const char *conninfo, const char *dir)
+{
+    cc_migrate_options mo = {.conninfo = conninfo, .service = a->def->service, .dir = dir};
+    int applied = 0;
+    cc_status s = cc_migrate(&mo, &applied);
+    if (s == CC_OK)
+        cc_log(CC_LOG_INFO, NULL, "migrations applied", "{s:i}", "count", applied);
+    return s;
+}
+
+cc_status cc_actor_open_db(cc_actor *a, const char *conninfo, cc_pg **pg, cc_outbox_relay **relay)
+{
+    *pg = NULL;
+    if (relay)
+        *relay = NULL;
+    cc_pg_options po = {.conninfo = conninfo, .name = a->def->service};
+    cc_status s = cc_pg_open(&a->loop, &po, pg);
+    if (s != CC_OK || !relay)
+        return s;
+    cc_outbox_relay_options ro = {.service = a->def->service};
+    s = cc_outbox_relay_start(*pg, a->bus, &ro, relay);
+    if (s != CC_OK)
+        cc_actor_close_db(pg);
+    return s;
+}
+
+void cc_actor_stop_relay(cc_outbox_relay **relay)
+{
+    if (*relay)
+        cc_outbox_relay_stop(*relay, NULL, NULL);
+    *relay = NULL;
+}
+
+void cc_actor_close_db(cc_pg **pg)
+{
+    if (*pg)
+        cc_pg_close(*pg, NULL, NULL);
+    *pg = NULL;
 }
 
 static bool is_ready(void *ud, const char **why)

@@ -14,6 +14,8 @@
 #include "cc/bus.h"
 #include "cc/config.h"
 #include "cc/js.h"
+#include "cc/outbox.h"
+#include "cc/pg.h"
 
 typedef struct cc_actor cc_actor;
 
@@ -68,5 +70,34 @@ void cc_actor_add_consumer(cc_actor *a, cc_js_consumer *c);
 void cc_actor_set_ready(cc_actor *a, bool ready, const char *why);
 /* Starts the drain as SIGTERM would. */
 void cc_actor_shutdown(cc_actor *a);
+
+/* The actor's own PostgreSQL database, started the same way by every actor
+ * that has one: start calls cc_actor_migrate, then any blocking step that
+ * needs the tables, then cc_actor_open_db; drain calls cc_actor_stop_relay
+ * and stop calls cc_actor_close_db. Everything is named after the service
+ * (cc_actor_def.service): the migrations' advisory lock, the pool in logs,
+ * the relay's msg ids. */
+
+/* Applies the runtime's built-in migrations and then those in dir (NULL =
+ * none) to the database at conninfo, and logs how many it applied.
+ * BLOCKING (see cc/migrate.h): for start only. Errors as cc_migrate.
+ * Borrowed pointers only; nothing to free. */
+cc_status cc_actor_migrate(cc_actor *a, const char *conninfo, const char *dir);
+
+/* Opens the service's pool on the actor's loop (conninfo is copied) and,
+ * when relay is not NULL, starts relaying its outbox to the actor's bus.
+ * On CC_OK the caller owns *pg until cc_actor_close_db and *relay until
+ * cc_actor_stop_relay (the relay uses the pool: stop it first). On an
+ * error (as cc_pg_open or cc_outbox_relay_start) nothing stays open and
+ * *pg (and *relay) are NULL. */
+cc_status cc_actor_open_db(cc_actor *a, const char *conninfo, cc_pg **pg, cc_outbox_relay **relay);
+
+/* For drain: stops *relay unless it is NULL (rows in flight are still
+ * published and marked; the relay frees itself), then sets it to NULL. */
+void cc_actor_stop_relay(cc_outbox_relay **relay);
+
+/* For stop: closes *pg unless it is NULL (cc_pg_close: statements not yet
+ * finished fail with CC_CLOSED), then sets it to NULL. */
+void cc_actor_close_db(cc_pg **pg);
 
 #endif
