@@ -579,9 +579,37 @@ typedef struct {
     box *b;
     const box_run_req *rq;
     box_run_res *res;
-    bool done, kill_sent;
+    bool done, kill_sent, released;
     uint64_t cpu0, oom0;
 } run_slot;
+
+/* Closes the descriptors of close_mask, each distinct one once (one pipe
+ * end may be both stdout and stderr), and only once per run.
+ *
+ * The host keeps them open until the run's reply has been read. In an
+ * interactive run they are one side's ends of the two pipes, so the other
+ * side sees end of file, EPIPE or SIGPIPE only after this side's runner
+ * stamped its end and replied: whichever side dies of the closed pipe is
+ * stamped after the one that closed it, however late the scheduler runs
+ * either runner. problemtools' interactive holds the write ends until it
+ * has reaped their owner for the same reason, and DOMjudge's runpipe
+ * passes the end of file on only after noting who exited first. */
+static void release_fds(run_slot *s)
+{
+    const box_run_req *rq = s->rq;
+    if (s->released)
+        return;
+    s->released = true;
+    for (int i = 0; i < rq->nfds; i++) {
+        if (!(rq->close_mask & (1u << i)))
+            continue;
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = (rq->close_mask & (1u << j)) && rq->fds[j] == rq->fds[i];
+        if (!seen)
+            close(rq->fds[i]);
+    }
+}
 
 static uint64_t mono_ms(void)
 {
@@ -661,11 +689,8 @@ static cc_status send_run(run_slot *s)
     }
     if (sendmsg(b->sock, &mh, MSG_NOSIGNAL) < 0)
         return box_failed(b, "cannot talk to the runner");
-    /* Pipe ends the program owns now must not stay open here, or the other
-     * side of an interactive run never sees end of file. */
-    for (int i = 0; i < rq->nfds; i++)
-        if (rq->close_mask & (1u << i))
-            close(rq->fds[i]);
+    /* The close_mask descriptors stay open here until the reply: see
+     * release_fds. */
     return CC_OK;
 }
 
@@ -726,10 +751,20 @@ static void drain(const box_run_req *rq, box_run_res *res)
 static cc_status run_many(run_slot *slots, size_t n)
 {
     cc_status st = CC_OK;
-    for (size_t i = 0; i < n && st == CC_OK; i++)
-        st = send_run(&slots[i]);
-    if (st != CC_OK)
-        return st;
+    size_t left = n;
+    for (size_t i = 0; i < n; i++) {
+        if (st == CC_OK)
+            st = send_run(&slots[i]);
+        if (st != CC_OK) {
+            /* Of a pair half started, the side that did start still runs
+             * (its peer's pipe ends, closed here, end it) and its reply is
+             * still read, or it would be taken for the reply to the box's
+             * next run. */
+            slots[i].done = true;
+            left--;
+            release_fds(&slots[i]);
+        }
+    }
     uint64_t longest = 0;
     for (size_t i = 0; i < n; i++)
         if (slots[i].rq->wall_ms > longest)
@@ -737,7 +772,6 @@ static cc_status run_many(run_slot *slots, size_t n)
     /* The runner enforces the wall limit itself; this host-side deadline
      * only catches a runner that stopped answering. */
     uint64_t hard_deadline = mono_ms() + longest + 15000;
-    size_t left = n;
     while (left > 0) {
         struct pollfd pf[2 * 2];
         int map[2 * 2];
@@ -756,8 +790,10 @@ static cc_status run_many(run_slot *slots, size_t n)
                 watch = true;
         }
         int rc = poll(pf, (nfds_t)np, watch ? WATCH_MS : 1000);
-        if (rc < 0 && errno != EINTR)
-            return cc_err_sys("poll");
+        if (rc < 0 && errno != EINTR) {
+            st = cc_err_sys("poll");
+            break;
+        }
         for (int k = 0; rc > 0 && k < np; k++) {
             if (!pf[k].revents)
                 continue;
@@ -770,6 +806,7 @@ static cc_status run_many(run_slot *slots, size_t n)
             cc_status rs = read_reply(s);
             s->done = true;
             left--;
+            release_fds(s);
             if (rs != CC_OK && st == CC_OK)
                 st = rs;
         }
@@ -800,6 +837,8 @@ static cc_status run_many(run_slot *slots, size_t n)
             break;
         }
     }
+    for (size_t i = 0; i < n; i++)
+        release_fds(&slots[i]);
     /* Whatever is still buffered in a drained pipe belongs to this run. */
     for (size_t i = 0; i < n; i++)
         if (slots[i].rq->drain_fd >= 0) {

@@ -210,7 +210,7 @@ typedef struct {
     uint64_t memory_bytes;   /* cgroup limit (or RLIMIT_AS fallback) */
     bool address_space_limit;
     uint64_t fsize_bytes, stack_bytes, nofile, pids, tmp_bytes;
-    uint32_t close_mask;     /* bit i: the host closes fds[i] right after sending */
+    uint32_t close_mask;     /* bit i: the host closes fds[i] once the reply is read */
     int drain_fd;            /* read end of a pipe to drain while running, -1 = none */
     size_t drain_cap;
 } box_run_req;
@@ -235,7 +235,10 @@ cc_status box_seal(box *b);
 /* Runs one program and waits for it. */
 cc_status box_run(box *b, const box_run_req *rq, box_run_res *res);
 /* Starts two programs (interactive: submission and validator) in two boxes
- * and waits for both. */
+ * and waits for both. Each run's close_mask descriptors stay open until
+ * that run's reply is read, so a peer that reacts to a closed pipe ends
+ * after the run that closed it, in end_us order too. The close_mask
+ * descriptors of both runs are closed when it returns, whatever it returns. */
 cc_status box_run_pair(box *b1, const box_run_req *r1, box_run_res *o1, box *b2,
                        const box_run_req *r2, box_run_res *o2);
 void box_run_res_clear(box_run_res *res);

@@ -781,8 +781,15 @@ static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int i
          * program that failed before the validator finished gets its own
          * verdict (the validator then only saw the end of its output); a
          * validator that rejected first gives WA even if the program then
-         * died of the closed pipe. The runners stamp each end with the
-         * system-wide monotonic clock. A validator that accepted never
+         * died of the closed pipe (end of file, EPIPE, SIGPIPE) or ran out
+         * of time. The runners stamp each end with the system-wide
+         * monotonic clock when they reap it, which alone would depend on
+         * which runner got the CPU first; but box_run_pair keeps each
+         * side's pipe ends open until that side's reply is in, so neither
+         * side can see the other's end before it was stamped. An end that
+         * the other's end caused is always stamped later; only ends that
+         * do not depend on each other are ordered by the scheduler, and
+         * then either order is a true one. A validator that accepted never
          * covers a program that then failed: that is the program's own
          * verdict whatever the order. */
         bool program_first = rs.end_us <= vs.end_us;

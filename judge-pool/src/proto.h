@@ -80,7 +80,7 @@ struct rp_reply {
     uint64_t cpu_us;     /* user+system of the program and its reaped children */
     uint64_t wall_us;
     uint64_t maxrss_kib;
-    uint64_t end_us;     /* CLOCK_MONOTONIC when the program ended (orders two runs) */
+    uint64_t end_us;     /* CLOCK_MONOTONIC once the runner reaped it (orders two runs) */
     uint32_t err;        /* errno of a setup failure */
     uint32_t score_len;  /* bytes of feedback/score.txt that follow */
     uint32_t judgemsg_len; /* then bytes of feedback/judgemessage.txt */
