@@ -16,48 +16,60 @@
 
 #include "gw.h"
 
-/* ARGV[1]: the number of checks n; then, for each check, three numbers:
- * its key count k (1 rate key, then k-1 revocation keys, any present =
- * revoked), its emission interval T in ms (period / rate) and its burst
- * tolerance in ms ((burst - 1) * T). KEYS holds every check's keys in
- * order. Returns one {revoked, allowed, remaining, retry_after_ms,
- * reset_ms} per check, in order, so checks of one key in one batch see
- * each other like separate calls would.
+/* KEYS holds every check's keys in order: its rate key, then (for a
+ * signed-in caller) the two revocation keys, any present = revoked.
+ * ARGV[1] is the number of checks n; ARGV[2..7] are each rate class's
+ * emission interval T in ms (period / rate) and burst tolerance tau in ms
+ * ((burst - 1) * T); then two numbers per check: its key count and its
+ * class (1-based). Returns five integers per check, in order: revoked,
+ * allowed, remaining, retry_after_ms, reset_ms.
  * GCRA keeps one number per key, the theoretical arrival time (TAT): a
- * request is allowed when TAT - now <= tolerance, and then moves TAT by T.
+ * request is allowed when TAT - now <= tau, and then moves TAT by T.
  * Time comes from Redis (TIME), so every gateway replica agrees.
- * Cost per check: one MGET reads the TAT and the revocation keys together
- * and one SET writes the TAT; its numbers are formatted as integers here,
- * since Redis turns a Lua number argument into text with "%.17g", the
- * slowest path of printf. */
+ * What Redis spends on a batch is mostly Lua and its glue, not the
+ * commands: each redis.call builds a client call and converts the reply,
+ * and each reply table is converted again on return. So one MGET reads
+ * every key of the batch, a check of a key that an earlier check of the
+ * same batch moved reads that TAT from `seen` (checks of one key in one
+ * batch see each other like separate calls would), an allowed check costs
+ * one SET, and the reply is one flat array. SET's numbers are formatted as
+ * integers here, since Redis turns a Lua number argument into text with
+ * "%.17g", the slowest path of printf. */
 static const char gcra_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local out = {}\n"
-    "local k, a = 1, 2\n"
+    "local v = redis.call('MGET', unpack(KEYS))\n"
+    "local T, tau = {}, {}\n"
+    "for c = 1, 3 do\n"
+    "  T[c], tau[c] = tonumber(ARGV[2 * c]), tonumber(ARGV[2 * c + 1])\n"
+    "end\n"
+    "local seen, out = {}, {}\n"
+    "local k, a, o = 1, 8, 0\n"
     "for i = 1, tonumber(ARGV[1]) do\n"
-    "  local nk, T, tau = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
-    "  a = a + 3\n"
-    "  local key = KEYS[k]\n"
-    "  local v = redis.call('MGET', unpack(KEYS, k, k + nk - 1))\n"
+    "  local nk, c = tonumber(ARGV[a]), tonumber(ARGV[a + 1])\n"
+    "  a = a + 2\n"
     "  local revoked = false\n"
-    "  for j = 2, nk do\n"
+    "  for j = k + 1, k + nk - 1 do\n"
     "    if v[j] then revoked = true end\n"
     "  end\n"
-    "  if revoked then\n"
-    "    out[i] = {1, 0, 0, 0, 0}\n"
-    "  else\n"
-    "    local tat = tonumber(v[1] or now) or now\n"
+    "  local r1, r2, r3, r4, r5 = 1, 0, 0, 0, 0\n"
+    "  if not revoked then\n"
+    "    local key = KEYS[k]\n"
+    "    local tat = seen[key] or tonumber(v[k] or now) or now\n"
     "    if tat < now then tat = now end\n"
-    "    if tat - now > tau then\n"
-    "      out[i] = {0, 0, 0, tat - now - tau, tat - now}\n"
+    "    if tat - now > tau[c] then\n"
+    "      r1, r2, r3, r4, r5 = 0, 0, 0, tat - now - tau[c], tat - now\n"
     "    else\n"
-    "      local new_tat = tat + T\n"
+    "      local new_tat = tat + T[c]\n"
+    "      seen[key] = new_tat\n"
     "      redis.call('SET', key, string.format('%d', new_tat), 'PX',\n"
     "                 string.format('%d', new_tat - now))\n"
-    "      out[i] = {0, 1, math.floor((tau - (new_tat - now)) / T) + 1, 0, new_tat - now}\n"
+    "      r1, r2, r3, r4, r5 = 0, 1, math.floor((tau[c] - (new_tat - now)) / T[c]) + 1, 0,\n"
+    "                           new_tat - now\n"
     "    end\n"
     "  end\n"
+    "  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = r1, r2, r3, r4, r5\n"
+    "  o = o + 5\n"
     "  k = k + nk\n"
     "end\n"
     "return out\n";
@@ -70,7 +82,7 @@ typedef struct check {
     int64_t limit;
     int nkeys;
     char keys[3][KEY_MAX];
-    const char *nums[3]; /* key count, T, tau: see class_nums */
+    int cls;
 } check;
 
 /* One EVALSHA's checks; freed when its reply has been handed out. */
@@ -91,7 +103,10 @@ static batch *pending;
 /* T and tau of each class as text, made once: they depend only on the
  * settings, and formatting them per request showed in profiles. */
 static char class_nums[GW_RATE_NCLASSES][2][NUM_MAX];
-static bool class_nums_ready[GW_RATE_NCLASSES];
+static bool class_nums_ready;
+/* The script's 1-based class numbers; it reads three classes. */
+static const char *const class_index[] = {"1", "2", "3"};
+_Static_assert(GW_RATE_NCLASSES == 3, "gcra_lua reads three rate classes");
 
 /* Writes prefix then id into out (cap bytes, NUL-terminated); false when
  * they do not fit. Keys are built on every request. */
@@ -114,21 +129,18 @@ static void fail_all(batch *b, cc_status s)
 static void on_reply(cc_status s, const char *errmsg, const redisReply *rep, void *ud)
 {
     batch *b = ud;
-    if (s != CC_OK || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)b->n) {
+    if (s != CC_OK || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)b->n * 5) {
         fail_all(b, s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s);
         free(b);
         return;
     }
     for (int i = 0; i < b->n; i++) {
-        const redisReply *e = rep->element[i];
         gw_limit_result r = {.limit = b->c[i].limit};
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 5) {
-            b->c[i].cb(CC_UNAVAILABLE, NULL, b->c[i].ud);
-            continue;
-        }
         long long v[5];
-        for (int j = 0; j < 5; j++)
-            v[j] = e->element[j]->type == REDIS_REPLY_INTEGER ? e->element[j]->integer : 0;
+        for (int j = 0; j < 5; j++) {
+            const redisReply *x = rep->element[i * 5 + j];
+            v[j] = x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+        }
         r.revoked = v[0] != 0;
         r.allowed = v[1] != 0;
         r.remaining = v[2] < 0 ? 0 : v[2];
@@ -147,7 +159,11 @@ static void flush(void)
     if (!b)
         return;
     uv_idle_stop(&waker);
-    const char *argv[BATCH_MAX * 6 + 1];
+    if (b->n == 0) { /* its only check was refused (a key too long) */
+        free(b);
+        return;
+    }
+    const char *argv[BATCH_MAX * 5 + 1 + GW_RATE_NCLASSES * 2];
     int nkeys = 0;
     for (int i = 0; i < b->n; i++)
         for (int k = 0; k < b->c[i].nkeys; k++)
@@ -156,9 +172,14 @@ static void flush(void)
     snprintf(count, sizeof count, "%d", b->n);
     int argc = nkeys;
     argv[argc++] = count;
-    for (int i = 0; i < b->n; i++)
-        for (int k = 0; k < 3; k++)
-            argv[argc++] = b->c[i].nums[k];
+    for (int c = 0; c < GW_RATE_NCLASSES; c++) {
+        argv[argc++] = class_nums[c][0];
+        argv[argc++] = class_nums[c][1];
+    }
+    for (int i = 0; i < b->n; i++) {
+        argv[argc++] = b->c[i].nkeys == 3 ? "3" : "1";
+        argv[argc++] = class_index[b->c[i].cls];
+    }
     cc_status s = cc_redis_eval(redis, script, nkeys, argc, argv, NULL, on_reply, b);
     if (s != CC_OK) {
         fail_all(b, CC_UNAVAILABLE);
@@ -208,20 +229,24 @@ cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const cha
         return cc_err_set(CC_UNAVAILABLE, "rate limiting is not running");
     if (cls < 0 || cls >= GW_RATE_NCLASSES)
         return cc_err_set(CC_INVALID, "no rate class %d", cls);
-    int64_t burst = cls == GW_RATE_AUTH ? cfg->burst_auth
+    int64_t burst = cls == GW_RATE_AUTH   ? cfg->burst_auth
                     : cls == GW_RATE_USER ? cfg->burst_user
                                           : cfg->burst_anon;
-    if (!class_nums_ready[cls]) {
-        int64_t rate = cls == GW_RATE_AUTH ? cfg->rate_auth
-                       : cls == GW_RATE_USER ? cfg->rate_user
-                                             : cfg->rate_anon;
-        int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
-        if (T < 1)
-            T = 1;
-        snprintf(class_nums[cls][0], NUM_MAX, "%lld", (long long)T);
-        snprintf(class_nums[cls][1], NUM_MAX, "%lld",
-                 (long long)(T * (burst > 1 ? burst - 1 : 0)));
-        class_nums_ready[cls] = true;
+    if (!class_nums_ready) {
+        for (int c = 0; c < GW_RATE_NCLASSES; c++) {
+            int64_t rate = c == GW_RATE_AUTH   ? cfg->rate_auth
+                           : c == GW_RATE_USER ? cfg->rate_user
+                                               : cfg->rate_anon;
+            int64_t b = c == GW_RATE_AUTH   ? cfg->burst_auth
+                        : c == GW_RATE_USER ? cfg->burst_user
+                                            : cfg->burst_anon;
+            int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
+            if (T < 1)
+                T = 1;
+            snprintf(class_nums[c][0], NUM_MAX, "%lld", (long long)T);
+            snprintf(class_nums[c][1], NUM_MAX, "%lld", (long long)(T * (b > 1 ? b - 1 : 0)));
+        }
+        class_nums_ready = true;
     }
     if (pending && pending->n == BATCH_MAX)
         flush();
@@ -240,9 +265,7 @@ cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const cha
         (p && (!make_key(c->keys[1], KEY_MAX, "cc:revoked:jti:", p->jti) ||
                !make_key(c->keys[2], KEY_MAX, "cc:revoked:user:", p->user_id))))
         return cc_err_set(CC_INVALID, "rate-limit key too long");
-    c->nums[0] = p ? "3" : "1";
-    c->nums[1] = class_nums[cls][0];
-    c->nums[2] = class_nums[cls][1];
+    c->cls = cls;
     pending->n++;
     return CC_OK;
 }
