@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cc/base64.h"
+#include "cc/text.h"
 
 void gw_json_name(const char *name, char *out, size_t cap)
 {
@@ -485,24 +486,24 @@ static void put_scalar(out *o, const ProtobufCFieldDescriptor *f, const void *p,
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf(buf, sizeof buf, "%d", *(const int32_t *)p);
-        puts_(o, buf);
+        put(o, buf, cc_i64_text(buf, *(const int32_t *)p));
         return;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        snprintf(buf, sizeof buf, "%u", *(const uint32_t *)p);
-        puts_(o, buf);
+        put(o, buf, cc_u64_text(buf, *(const uint32_t *)p));
         return;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(buf, sizeof buf, "\"%lld\"", (long long)*(const int64_t *)p);
-        puts_(o, buf);
+        buf[0] = '"';
+        put(o, buf, 1 + cc_i64_text(buf + 1, *(const int64_t *)p));
+        put(o, "\"", 1);
         return;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        snprintf(buf, sizeof buf, "\"%llu\"", (unsigned long long)*(const uint64_t *)p);
-        puts_(o, buf);
+        buf[0] = '"';
+        put(o, buf, 1 + cc_u64_text(buf + 1, *(const uint64_t *)p));
+        put(o, "\"", 1);
         return;
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
@@ -538,8 +539,7 @@ static void put_scalar(out *o, const ProtobufCFieldDescriptor *f, const void *p,
         if (ev) {
             put_str(o, ev->name, strlen(ev->name));
         } else {
-            snprintf(buf, sizeof buf, "%d", *(const int *)p);
-            puts_(o, buf);
+            put(o, buf, cc_i64_text(buf, *(const int *)p));
         }
         return;
     }

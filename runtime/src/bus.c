@@ -7,6 +7,7 @@
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/text.h"
 
 enum { REQ_BUCKETS = 1024, RELEASE_MAX = 256 };
 
@@ -95,7 +96,6 @@ void cc_bus_msg_release(cc_bus *b, natsMsg *m)
 static void on_check(uv_check_t *h)
 {
     drain_subs(h->data);
-    release_all(h->data);
 }
 
 static void on_safety(uv_timer_t *t)
@@ -436,8 +436,9 @@ cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env,
         return cc_err_set(CC_UNAVAILABLE, "not connected to NATS: request to %s not sent",
                           subject);
     uint64_t token = ++b->next_token;
-    char reply[96];
-    snprintf(reply, sizeof reply, "%s%llu", b->inbox, (unsigned long long)token);
+    char reply[sizeof b->inbox + CC_DECIMAL_MAX];
+    memcpy(reply, b->inbox, b->inbox_len);
+    cc_u64_text(reply + b->inbox_len, token);
     natsMsg *m = NULL;
     natsStatus ns = natsMsg_Create(&m, subject, reply, data, (int)len);
     if (ns != NATS_OK)

@@ -456,10 +456,15 @@ cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
                             const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
                             cc_rpc_done cb, void *ud)
 {
+    /* Built without snprintf: this runs for every call. */
     char subject[160];
-    int n = snprintf(subject, sizeof subject, "cc.rpc.%s.%s", service, method);
-    if (n < 0 || (size_t)n >= sizeof subject)
+    size_t ls = strlen(service), lm = strlen(method);
+    if (sizeof "cc.rpc.." + ls + lm > sizeof subject)
         return cc_err_set(CC_INVALID, "rpc subject too long");
+    memcpy(subject, "cc.rpc.", 7);
+    memcpy(subject + 7, service, ls);
+    subject[7 + ls] = '.';
+    memcpy(subject + 8 + ls, method, lm + 1);
     cc_envelope e;
     if (env)
         e = *env;
