@@ -312,8 +312,11 @@ int main(int argc, char **argv)
     if (http("POST", url,
              "{\"username\":\"bench\",\"email\":\"bench@example.org\","
              "\"password\":\"benchpassword\"}",
-             NULL, &b) != 201)
-        die("register failed");
+             NULL, &b) != 201) {
+        static char why[512];
+        snprintf(why, sizeof why, "register failed: %.400s", b.p ? b.p : "no answer");
+        die(why);
+    }
     free(b.p);
     b = (buf){0};
     snprintf(url, sizeof url, "%s/v1/auth/login", base);
