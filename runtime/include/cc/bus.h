@@ -101,11 +101,12 @@ cc_status cc_bus_request(cc_bus *b, const char *subject, const cc_envelope *env,
                          const char *msg_id, const void *data, size_t len, int64_t timeout_ms,
                          cc_bus_reply_cb cb, void *ud);
 
-/* Releases m like natsMsg_Destroy, later in the same loop iteration, in
- * one go with the others released meanwhile. nats.c hands every destroyed
- * message to its collector thread and wakes that thread when its list was
- * empty; one hand-over per message cost about a tenth of a busy actor's
- * CPU in futex calls and context switches. Loop thread only. */
+/* Releases m like natsMsg_Destroy, later: 256 at a time, or on the bus's
+ * 50 ms timer. nats.c hands every destroyed message to its collector
+ * thread under a mutex and wakes that thread when it sleeps; one hand-over
+ * per message, or even one batch per loop iteration, kept that thread
+ * waking and the two contending for the lock (about a tenth of a busy
+ * actor's CPU in futex calls and context switches). Loop thread only. */
 void cc_bus_msg_release(cc_bus *b, natsMsg *m);
 
 /* Counts work that is still running, so a drain can wait for it. */
