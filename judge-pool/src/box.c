@@ -245,6 +245,23 @@ void judge_clean_stale_sandboxes(void)
     jstrv_free(&parents);
 }
 
+/* mkdir for a box's cgroup. This process never uses a name twice, so a
+ * folder that exists already was left by an earlier judge that had the
+ * same pid (pids are reused; one killed with SIGKILL leaves its groups
+ * until a serve cleans them): its processes are killed and it is removed,
+ * so the box gets a fresh group with its own limits. */
+static int cg_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return -1;
+    box stale = {0};
+    stale.cg_dir[0] = judge__xstrdup(dir);
+    cg_remove(&stale);
+    return mkdir(dir, 0755);
+}
+
 /* Creates the box's cgroups; returns false (and leaves none behind) when
  * no writable hierarchy exists, and the box falls back to rlimits. */
 static bool cg_create(box *b)
@@ -259,7 +276,7 @@ static bool cg_create(box *b)
             char *dir = judge__xasprintf("/sys/fs/cgroup/%s%s/%s", cg_ctrl[i],
                                          self && strcmp(self, "/") ? self : "", name);
             free(self);
-            if (mkdir(dir, 0755) != 0) {
+            if (cg_mkdir(dir) != 0) {
                 free(dir);
                 cg_remove(b);
                 return false;
@@ -277,7 +294,7 @@ static bool cg_create(box *b)
         return false;
     char *dir = judge__xasprintf("/sys/fs/cgroup%s/%s", strcmp(self, "/") ? self : "", name);
     free(self);
-    if (mkdir(dir, 0755) != 0) {
+    if (cg_mkdir(dir) != 0) {
         free(dir);
         return false;
     }

@@ -27,9 +27,8 @@ def fail(msg):
     sys.exit(1)
 
 
-def cgroup_leftovers(pid):
-    """Cgroup folders the judge process `pid` created and did not remove."""
-    prefix = "cc-judge-%d-" % pid
+def cgroup_folders(prefix="cc-judge-"):
+    """The judge cgroup folders whose names start with prefix."""
     found = []
     for root in ("/sys/fs/cgroup",):
         for dirpath, dirnames, _ in os.walk(root):
@@ -43,11 +42,20 @@ def cgroup_leftovers(pid):
     return found
 
 
+def cgroup_leftovers(pid, before):
+    """Cgroup folders the judge process `pid` created and did not remove.
+    Folders that existed before it started are not its own: pids are
+    reused, and a judge killed by another test (SIGKILL) leaves its groups
+    under its pid until a later judge serve cleans them."""
+    return [d for d in cgroup_folders("cc-judge-%d-" % pid) if d not in before]
+
+
 def run_judge(args, tmp, timeout=900):
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": tmp, "LANG": "C.UTF-8"}
     sentinel = os.path.join(tmp, "sentinel")
     with open(sentinel, "w") as f:
         f.write("host file\n")
+    before = set(cgroup_folders())
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         out, err = p.communicate(timeout=timeout)
@@ -62,7 +70,7 @@ def run_judge(args, tmp, timeout=900):
     with open(sentinel) as f:
         if f.read() != "host file\n":
             fail("a host file changed")
-    cg = cgroup_leftovers(p.pid)
+    cg = cgroup_leftovers(p.pid, before)
     if cg:
         fail("cgroups left behind: %s" % cg)
     return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
