@@ -205,6 +205,28 @@ static void cg_remove(box *b)
     }
 }
 
+/* Whether pid is a process that still runs: not gone, and not a zombie
+ * (kill(pid, 0) succeeds on a zombie, and a judge killed with SIGKILL stays
+ * one until whoever started it reaps it). */
+static bool pid_running(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno != ENOENT;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return true;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last ')'. */
+    const char *r = strrchr(buf, ')');
+    return !(r && r[1] == ' ' && r[2] == 'Z');
+}
+
 /* Removes the cgroups of boxes whose judge died without closing them (a
  * worker killed with SIGKILL): named cc-judge-<pid>-<n>, kept while <pid>
  * lives. Their leftover processes are killed first. */
@@ -234,7 +256,7 @@ void judge_clean_stale_sandboxes(void)
             long pid = strtol(n + 9, &end, 10);
             if (pid <= 0 || !end || *end != '-' || pid == (long)getpid())
                 continue;
-            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            if (pid_running(pid))
                 continue;
             box b = {0};
             b.cg_dir[0] = judge__xasprintf("%s/%s", parents.v[i], n);
