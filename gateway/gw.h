@@ -115,15 +115,16 @@ typedef struct gw_limit_result {
  * when Redis did not answer. */
 typedef void (*gw_limit_cb)(cc_status s, const gw_limit_result *r, void *ud);
 
-/* Loads the script and starts the per-iteration flush on loop. */
-cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r);
+/* Loads the script, reads the rate classes from cfg and starts the
+ * per-iteration flush on loop. */
+cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r, const gw_settings *cfg);
 /* Sends what is queued and stops the flush (before closing Redis). */
 void gw_limit_stop(void);
 /* Is the principal revoked (p may be NULL) and may key (class + identity)
  * have one more request? Queued and sent with the other checks of this
  * loop iteration in one script call; cb runs on the loop. */
-cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const char *who,
-                         const gw_principal *p, gw_limit_cb cb, void *ud);
+cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_principal *p,
+                         gw_limit_cb cb, void *ud);
 
 /* ---- live.c ------------------------------------------------------------- */
 

@@ -285,7 +285,7 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
     live_pending **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_disposed);
     *slot = lp;
     lp->pending = true;
-    cc_status s = g->redis ? gw_limit_check(g->redis, g->cfg, GW_RATE_USER, lp->who.user_id,
+    cc_status s = g->redis ? gw_limit_check(g->redis, GW_RATE_USER, lp->who.user_id,
                                             &lp->who, on_checked, lp)
                            : CC_UNAVAILABLE;
     if (s != CC_OK)

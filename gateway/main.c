@@ -81,7 +81,7 @@ static cc_status start(cc_actor *a)
     cc_redis_options ro = cc_redis_url_options(&ru);
     ro.command_timeout_ms = 1000;
     IFOK(s, cc_redis_open(state.loop, &ro, &state.redis));
-    IFOK(s, gw_limit_init(state.loop, state.redis));
+    IFOK(s, gw_limit_init(state.loop, state.redis, &cfg));
     IFOK(s, gw_server_start(&state));
     if (s != CC_OK)
         return s;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc/text.h"
 #include "gw.h"
 
 /* KEYS holds every check's keys in order: its rate key, then (for a
@@ -74,7 +75,7 @@ static const char gcra_lua[] =
     "end\n"
     "return out\n";
 
-enum { BATCH_MAX = 16, KEY_MAX = 160, NUM_MAX = 24 };
+enum { BATCH_MAX = 16, KEY_MAX = 160, NUM_MAX = CC_DECIMAL_MAX };
 
 typedef struct check {
     gw_limit_cb cb;
@@ -100,10 +101,10 @@ static uv_check_t flusher;
 static uv_idle_t waker;
 static bool flusher_open;
 static batch *pending;
-/* T and tau of each class as text, made once: they depend only on the
- * settings, and formatting them per request showed in profiles. */
+/* Each class's burst (the RateLimit-Limit) and its T and tau as text, made
+ * once by gw_limit_init: they depend only on the settings. */
+static int64_t class_burst[GW_RATE_NCLASSES];
 static char class_nums[GW_RATE_NCLASSES][2][NUM_MAX];
-static bool class_nums_ready;
 /* The script's 1-based class numbers; it reads three classes. */
 static const char *const class_index[] = {"1", "2", "3"};
 _Static_assert(GW_RATE_NCLASSES == 3, "gcra_lua reads three rate classes");
@@ -168,8 +169,8 @@ static void flush(void)
     for (int i = 0; i < b->n; i++)
         for (int k = 0; k < b->c[i].nkeys; k++)
             argv[nkeys++] = b->c[i].keys[k];
-    char count[NUM_MAX];
-    snprintf(count, sizeof count, "%d", b->n);
+    char count[CC_DECIMAL_MAX];
+    cc_i64_text(count, b->n);
     int argc = nkeys;
     argv[argc++] = count;
     for (int c = 0; c < GW_RATE_NCLASSES; c++) {
@@ -198,9 +199,23 @@ static void on_wake(uv_idle_t *h)
     (void)h;
 }
 
-cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r)
+cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r, const gw_settings *cfg)
 {
     redis = r;
+    const int64_t rate[GW_RATE_NCLASSES] = {[GW_RATE_ANON] = cfg->rate_anon,
+                                            [GW_RATE_USER] = cfg->rate_user,
+                                            [GW_RATE_AUTH] = cfg->rate_auth};
+    const int64_t burst[GW_RATE_NCLASSES] = {[GW_RATE_ANON] = cfg->burst_anon,
+                                             [GW_RATE_USER] = cfg->burst_user,
+                                             [GW_RATE_AUTH] = cfg->burst_auth};
+    for (int c = 0; c < GW_RATE_NCLASSES; c++) {
+        int64_t T = cfg->rate_period_ms / (rate[c] > 0 ? rate[c] : 1);
+        if (T < 1)
+            T = 1;
+        class_burst[c] = burst[c];
+        cc_i64_text(class_nums[c][0], T);
+        cc_i64_text(class_nums[c][1], T * (burst[c] > 1 ? burst[c] - 1 : 0));
+    }
     uv_check_init(loop, &flusher);
     uv_check_start(&flusher, on_flush);
     /* It runs only while something else keeps the loop alive. */
@@ -221,33 +236,14 @@ void gw_limit_stop(void)
     }
 }
 
-cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const char *who,
-                         const gw_principal *p, gw_limit_cb cb, void *ud)
+cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_principal *p,
+                         gw_limit_cb cb, void *ud)
 {
     static const char *const prefixes[] = {"cc:rl:anon:", "cc:rl:user:", "cc:rl:auth:"};
     if (r != redis || !flusher_open)
         return cc_err_set(CC_UNAVAILABLE, "rate limiting is not running");
     if (cls < 0 || cls >= GW_RATE_NCLASSES)
         return cc_err_set(CC_INVALID, "no rate class %d", cls);
-    int64_t burst = cls == GW_RATE_AUTH   ? cfg->burst_auth
-                    : cls == GW_RATE_USER ? cfg->burst_user
-                                          : cfg->burst_anon;
-    if (!class_nums_ready) {
-        for (int c = 0; c < GW_RATE_NCLASSES; c++) {
-            int64_t rate = c == GW_RATE_AUTH   ? cfg->rate_auth
-                           : c == GW_RATE_USER ? cfg->rate_user
-                                               : cfg->rate_anon;
-            int64_t b = c == GW_RATE_AUTH   ? cfg->burst_auth
-                        : c == GW_RATE_USER ? cfg->burst_user
-                                            : cfg->burst_anon;
-            int64_t T = cfg->rate_period_ms / (rate > 0 ? rate : 1);
-            if (T < 1)
-                T = 1;
-            snprintf(class_nums[c][0], NUM_MAX, "%lld", (long long)T);
-            snprintf(class_nums[c][1], NUM_MAX, "%lld", (long long)(T * (b > 1 ? b - 1 : 0)));
-        }
-        class_nums_ready = true;
-    }
     if (pending && pending->n == BATCH_MAX)
         flush();
     if (!pending) {
@@ -259,7 +255,7 @@ cc_status gw_limit_check(cc_redis *r, const gw_settings *cfg, int cls, const cha
     check *c = &pending->c[pending->n];
     c->cb = cb;
     c->ud = ud;
-    c->limit = burst;
+    c->limit = class_burst[cls];
     c->nkeys = p ? 3 : 1;
     if (!make_key(c->keys[0], KEY_MAX, prefixes[cls], who) ||
         (p && (!make_key(c->keys[1], KEY_MAX, "cc:revoked:jti:", p->jti) ||

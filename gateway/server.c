@@ -605,7 +605,7 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     if (!c->authed)
         peer_ip(req, c->ip, sizeof c->ip); /* anonymous calls are limited per IP */
     c->rpc_pending = true; /* the Redis step holds the call like an RPC */
-    cc_status s = g->redis ? gw_limit_check(g->redis, g->cfg, cls,
+    cc_status s = g->redis ? gw_limit_check(g->redis, cls,
                                             c->authed ? c->who.user_id : c->ip,
                                             c->authed ? &c->who : NULL, on_limit, c)
                            : CC_UNAVAILABLE;
