@@ -1,8 +1,9 @@
 /* cc-gateway's internal contract. Files: main.c (settings, start/stop),
  * server.c (h2o listeners, TLS, request pipeline, problem+json), routes.c
  * (the route table and /v1/openapi.json), auth.c (JWT verification),
- * ratelimit.c (GCRA + revocation in one Redis script), live.c (WebSocket
- * /v1/live), json.c (transcoding, public in gw/json.h). Prefix gw_. */
+ * ratelimit.c (GCRA + revocation in one Redis script, leased to busy
+ * keys), live.c (WebSocket /v1/live), json.c (transcoding, public in
+ * gw/json.h). Prefix gw_. */
 #ifndef CC_GW_H
 #define CC_GW_H
 
@@ -122,7 +123,9 @@ cc_status gw_limit_init(uv_loop_t *loop, cc_redis *r, const gw_settings *cfg);
 void gw_limit_stop(void);
 /* Is the principal revoked (p may be NULL) and may key (class + identity)
  * have one more request? Queued and sent with the other checks of this
- * loop iteration in one script call; cb runs on the loop. */
+ * loop iteration: one script call, or for a key within its lease one MGET
+ * of the revocation keys (nothing at all when p is NULL). cb runs on the
+ * loop, never before this returns. */
 cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_principal *p,
                          gw_limit_cb cb, void *ud);
 

@@ -13,8 +13,9 @@
  *
  * Each is measured --rounds times and the medians of the per-round ratios
  * are the figures: the machine's speed drifts between runs, and what is
- * measured back to back shares it. The user's rate-limit burst (1,000,000
- * requests) bounds rounds x rate x seconds.
+ * measured back to back shares it. The gateway's rate limits (1,000,000
+ * requests a second, the same burst) are far above what it serves, and
+ * the user's key leases 64 tokens at a time, as a busy key does.
  *
  * Servers (NATS, PostgreSQL, Redis) are started by cclocal in a temporary
  * folder on free loopback ports and stopped at the end.

@@ -1,8 +1,9 @@
 /* End to end: cc-gateway and cc-user as real processes against real NATS,
  * PostgreSQL and Redis, driven over HTTP/2 (prior knowledge on the
- * cleartext port, ALPN h2 on the TLS port) with libcurl. Two gateways
+ * cleartext port, ALPN h2 on the TLS port) with libcurl. Three gateways
  * share the services: A is roomy and fails open when Redis is down; B has
- * tight rate limits and fails closed. */
+ * tight rate limits and fails closed; C has B's settings, so the two share
+ * one allowance per key. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/ec.h>
@@ -31,9 +32,9 @@
 #include "cctest_ws.h"
 
 static cc_local_stack stack;
-static cc_local_proc user_proc, gw_a, gw_b;
+static cc_local_proc user_proc, gw_a, gw_b, gw_c;
 static char dir[4096], keypath[4200];
-static uint16_t port_a, port_a_tls, port_b;
+static uint16_t port_a, port_a_tls, port_b, port_c;
 static char admin_token[4096];
 
 /* HTTP requests, responses and processes: tests/integration/common/cctest_http.h */
@@ -70,7 +71,8 @@ static int group_setup(void **state)
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
     uint16_t um;
     if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&port_a) != CC_OK ||
-        cc_local_free_port(&port_a_tls) != CC_OK || cc_local_free_port(&port_b) != CC_OK)
+        cc_local_free_port(&port_a_tls) != CC_OK || cc_local_free_port(&port_b) != CC_OK ||
+        cc_local_free_port(&port_c) != CC_OK)
         return -1;
     const char *uargs[] = {cct_fmt("--nats-url=%s", stack.nats_url),
                            cct_fmt("--redis-url=%s", stack.redis_url),
@@ -93,10 +95,17 @@ static int group_setup(void **state)
                                    "--rate-user=100000", "--burst-user=100000",
                                    "--rate-anon=100000", "--burst-anon=100000",
                                    "--max-body=4k", "--rate-limit-fail=open", NULL});
-    start_gateway(&gw_b, "gw-b", port_b, 0,
-                  (const char *[]){"--rate-auth=3", "--burst-auth=3", "--rate-period=3s",
-                                   "--rate-limit-fail=closed", NULL});
-    if (!cct_wait_status(port_a, "/readyz", 200, 30000) || !cct_wait_status(port_b, "/readyz", 200, 30000)) {
+    /* auth: 3 at once, one more a second; user: 160 at once, one more a
+     * minute (so none come back while a test runs). */
+    const char *const tight[] = {"--rate-period=60s", "--rate-auth=60",
+                                 "--burst-auth=3",    "--rate-user=1",
+                                 "--burst-user=160",  "--rate-limit-fail=closed",
+                                 NULL};
+    start_gateway(&gw_b, "gw-b", port_b, 0, tight);
+    start_gateway(&gw_c, "gw-c", port_c, 0, tight);
+    if (!cct_wait_status(port_a, "/readyz", 200, 30000) ||
+        !cct_wait_status(port_b, "/readyz", 200, 30000) ||
+        !cct_wait_status(port_c, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateways did not become ready (see %s/gw-*.log)\n", dir);
         return -1;
     }
@@ -107,6 +116,7 @@ static int group_teardown(void **state)
 {
     cc_local_proc_stop(&gw_a, SIGTERM, 10000);
     cc_local_proc_stop(&gw_b, SIGTERM, 10000);
+    cc_local_proc_stop(&gw_c, SIGTERM, 10000);
     cc_local_proc_stop(&user_proc, SIGTERM, 10000);
     cc_local_stack_stop(&stack);
     cc_local_unguard(&stack);
@@ -705,7 +715,7 @@ static void test_rate_limit(void **state)
     }
     assert_int_equal(st, 429);
     assert_int_equal(i, 3);
-    sleep(2); /* one emission interval (3 s / 3 = 1 s) and some */
+    sleep(2); /* one emission interval (60 s / 60 = 1 s) and some */
     assert_int_equal(status_of(port_b, "POST", "/v1/auth/login",
                                "{\"username\":\"nobody\",\"password\":\"whatever1\"}", NULL),
                      401);
@@ -745,6 +755,47 @@ static void test_rate_limit(void **state)
     assert_int_equal(limited, N - 3);
 }
 
+/* A key that sends many requests leases its tokens from Redis several at
+ * a time (ratelimit.c). B and C share one user's allowance of 160: what
+ * B leased and did not use cannot be spent at C until B gives it back
+ * (within a second or two), and the two together let exactly 160 through. */
+static void test_rate_lease(void **state)
+{
+    account u = {0};
+    register_user("leaser", &u);
+    assert_int_equal(login(port_a, "leaser", "password-leaser", &u), 200);
+    char v[32];
+    for (int i = 0; i < 100; i++) {
+        cct_resp r = cct_req(port_b, "GET", "/v1/users/me", NULL, u.access);
+        assert_int_equal(r.status, 200);
+        assert_non_null(cct_header(&r, "ratelimit-remaining", v, sizeof v));
+        /* Counted exactly, leased tokens included. */
+        assert_int_equal(strtol(v, NULL, 10), 160 - 1 - i);
+        cct_resp_free(&r);
+    }
+    int passed = 0;
+    cct_resp r = {0};
+    for (int i = 0; i < 100; i++) {
+        r = cct_req(port_c, "GET", "/v1/users/me", NULL, u.access);
+        if (r.status != 200)
+            break;
+        passed++;
+        cct_resp_free(&r);
+    }
+    assert_int_equal(r.status, 429);
+    assert_non_null(cct_header(&r, "retry-after", v, sizeof v));
+    assert_true(strtol(v, NULL, 10) >= 1);
+    cct_resp_free(&r);
+    /* B holds at most two leases' worth (burst / 16 = 10 each). */
+    assert_true(passed >= 60 - 20 && passed <= 60);
+    sleep(3);
+    while (passed <= 60 && status_of(port_c, "GET", "/v1/users/me", NULL, u.access) == 200)
+        passed++;
+    assert_int_equal(passed, 60);
+    /* The same for B now: nothing left. */
+    assert_int_equal(status_of(port_b, "GET", "/v1/users/me", NULL, u.access), 429);
+}
+
 static void test_redis_down(void **state)
 {
     account u = {0};
@@ -772,7 +823,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),   cmocka_unit_test(test_tls_and_docs),
         cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_token_attacks),
         cmocka_unit_test(test_live),        cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_rate_lease),  cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
