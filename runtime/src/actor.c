@@ -154,12 +154,24 @@ static bool is_ready(void *ud, const char **why)
     return true;
 }
 
+static void unref_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    uv_unref(h);
+}
+
 static void on_bus_closed(void *ud)
 {
     cc_actor *a = ud;
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->drain_timer, NULL);
+    /* The actor has stopped: what a library still holds open must not keep
+     * the process alive (h2o's context keeps an async handle for its
+     * cross-thread queue until h2o_context_dispose, which needs every
+     * connection gone first). The loop ends once the closes under way are
+     * done; the handles left are reported when it is closed. */
+    uv_walk(&a->loop, unref_handle, NULL);
 }
 
 static void finish(cc_actor *a)
@@ -336,7 +348,7 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
     uv_run(&a->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&a->loop);
     if (rc != 0)
-        cc_log(CC_LOG_WARN, NULL, "loop closed with handles open", NULL);
+        cc_log(CC_LOG_INFO, NULL, "loop closed with library handles still open", NULL);
     int code = a->exit_code;
     cc_config_free(tables, ntables);
     free(a);
