@@ -19,6 +19,7 @@ typedef struct gw_settings {
     char *http_host;
     int64_t http_port;   /* cleartext HTTP/1.1 + h2c prior knowledge */
     int64_t https_port;  /* TLS, ALPN h2 and http/1.1; -1: none */
+    bool reuse_port;     /* SO_REUSEPORT: replicas on one host share the ports */
     char *tls_cert;      /* PEM; "" = self-signed, generated at start */
     char *tls_key;
     char *jwt_key;       /* PEM: the public key (or the private one, locally) */

@@ -21,6 +21,9 @@ static const cc_config_row rows[] = {
      "cleartext HTTP/1.1 and HTTP/2 prior knowledge (0: any free port)"},
     {"https-port", CC_CFG_INT, S(https_port), "8443", -1, 65535, NULL,
      "TLS with ALPN h2 and http/1.1 (0: any free port, -1: none)"},
+    {"reuse-port", CC_CFG_BOOL, S(reuse_port), "false", 0, 0, NULL,
+     "share http-port and https-port with other cc-gateway processes on this host "
+     "(SO_REUSEPORT; the kernel spreads new connections): run one per core"},
     {"tls-cert", CC_CFG_STRING, S(tls_cert), "", 0, 0, NULL,
      "PEM certificate chain (empty: a self-signed one for localhost)"},
     {"tls-key", CC_CFG_STRING, S(tls_key), "", 0, 0, NULL, "PEM private key of tls-cert"},

@@ -5,6 +5,7 @@
  * limit, one script) -> JSON to protobuf -> RPC over NATS -> protobuf to
  * JSON. Errors are RFC 9457 problems with a stable type per error. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cc/log.h"
 #include "cc/metrics.h"
@@ -748,7 +751,25 @@ static cc_status listen_on(gw_state *g, uv_tcp_t *l, h2o_accept_ctx_t *actx, int
     uv_tcp_init(g->loop, l);
     l->data = actx;
     g->open_handles++;
-    int r = uv_tcp_bind(l, (const struct sockaddr *)&addr, 0);
+    int r;
+    if (g->cfg->reuse_port) {
+        /* libuv 1.44 cannot set SO_REUSEPORT (UV_TCP_REUSEPORT came in
+         * 1.49), so the socket is made here and handed over. */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+        if (fd < 0)
+            return cc_err_set(CC_SYS, "socket: %s", strerror(errno));
+        r = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0 &&
+                    bind(fd, (const struct sockaddr *)&addr, sizeof addr) == 0
+                ? 0
+                : -errno;
+        if (r == 0)
+            r = uv_tcp_open(l, fd);
+        if (r != 0)
+            close(fd);
+    } else {
+        r = uv_tcp_bind(l, (const struct sockaddr *)&addr, 0);
+    }
     if (r == 0)
         r = uv_listen((uv_stream_t *)l, 1024, on_accept);
     if (r != 0)

@@ -5,6 +5,9 @@
  *     against a static file of the same size served by bench-h2o-static
  *     (the same h2o library and listener setup, h2o's own file handler):
  *     same h2load, same connections and streams, over h2c on 127.0.0.1.
+ *     Both run as --replicas processes sharing their port (SO_REUSEPORT),
+ *     one per core by default, as each would be deployed on a machine of
+ *     its own; --replicas 1 measures one process of each.
  *     Prints req/s, p99 and the ratio (target >= 0.15x).
  *  2. bcrypt alone: crypt_r at cc-user's cost on one thread per core.
  *  3. A login storm through the gateway: logins/s against (2) (target
@@ -20,7 +23,7 @@
  * Servers (NATS, PostgreSQL, Redis) are started by cclocal in a temporary
  * folder on free loopback ports and stopped at the end.
  * Usage: bench-gateway [--cost N] [--seconds S] [--clients C] [--streams M]
- *                      [--rounds R] */
+ *                      [--rounds R] [--replicas P] */
 #include <crypt.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -36,7 +39,10 @@
 #include "cc/log.h"
 
 static cc_local_stack stack;
-static cc_local_proc procs[3];
+/* Processes of cc-gateway (replicas on one port) and of bench-h2o-static,
+ * at most; one per core by default. */
+enum { MAX_REPLICAS = 8 };
+static cc_local_proc procs[2 + MAX_REPLICAS];
 static int nprocs;
 static char dir[4096];
 
@@ -269,16 +275,21 @@ int main(int argc, char **argv)
     if (rounds < 1 || rounds > MAX_ROUNDS)
         die("--rounds: 1 to 9");
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int replicas = (int)arg(argc, argv, "--replicas", cores < MAX_REPLICAS ? cores : MAX_REPLICAS);
+    if (replicas < 1 || replicas > MAX_REPLICAS)
+        die("--replicas: 1 to 8");
     cc_log_init("bench-gateway", CC_LOG_WARN);
     curl_global_init(CURL_GLOBAL_ALL);
     if (cc_local_stack_start(&stack, CC_LOCAL_ALL, (const char *[]){"cc_user", NULL}) != CC_OK)
         die("cannot start NATS, PostgreSQL and Redis");
     cc_local_guard(&stack);
     snprintf(dir, sizeof dir, "%s", stack.dir);
-    uint16_t um, gm, gp, sp;
-    if (cc_local_free_port(&um) || cc_local_free_port(&gm) || cc_local_free_port(&gp) ||
-        cc_local_free_port(&sp))
+    uint16_t um, gm[MAX_REPLICAS], gp, sp;
+    if (cc_local_free_port(&um) || cc_local_free_port(&gp) || cc_local_free_port(&sp))
         die("no free ports");
+    for (int i = 0; i < replicas; i++)
+        if (cc_local_free_port(&gm[i]))
+            die("no free ports");
     static char a[16][4400];
     snprintf(a[0], sizeof a[0], "--nats-url=%s", stack.nats_url);
     snprintf(a[1], sizeof a[0], "--redis-url=%s", stack.redis_url);
@@ -292,18 +303,24 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", um);
     if (!wait_ok(url, 30000))
         die("cc-user not ready");
+    /* The gateway as replicas sharing the port, one per core by default,
+     * as it is deployed on a machine of its own; each has its ops port. */
     snprintf(a[6], sizeof a[0], "--http-port=%u", gp);
-    snprintf(a[7], sizeof a[0], "--metrics-port=%u", gm);
     snprintf(a[8], sizeof a[0], "--max-streams=%d", streams > 100 ? streams : 100);
-    spawn("cc-gateway", "cc-gateway",
-          (const char *[]){a[0], a[1], a[6], "--https-port=-1", a[7], a[4], a[8],
-                           "--rate-period=1s", "--rate-anon=1000000", "--rate-user=1000000",
-                           "--rate-auth=1000000", "--burst-anon=1000000",
-                           "--burst-user=1000000", "--burst-auth=1000000", "--log-level=warn",
-                           NULL});
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", gp);
-    if (!wait_ok(url, 30000))
-        die("cc-gateway not ready");
+    for (int i = 0; i < replicas; i++) {
+        char name[32], mport[32];
+        snprintf(name, sizeof name, "cc-gateway-%d", i + 1);
+        snprintf(mport, sizeof mport, "--metrics-port=%u", gm[i]);
+        spawn(name, "cc-gateway",
+              (const char *[]){a[0], a[1], a[6], "--https-port=-1", mport, a[4], a[8],
+                               "--reuse-port", "--rate-period=1s", "--rate-anon=1000000",
+                               "--rate-user=1000000", "--rate-auth=1000000",
+                               "--burst-anon=1000000", "--burst-user=1000000",
+                               "--burst-auth=1000000", "--log-level=warn", NULL});
+        snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", gm[i]);
+        if (!wait_ok(url, 30000))
+            die("cc-gateway not ready");
+    }
 
     /* One account; its token for the GETs. */
     char base[128], token[4096] = "";
@@ -344,9 +361,10 @@ int main(int argc, char **argv)
     fclose(sf);
     size_t body_len = b.n;
     free(b.p);
-    char sport[16];
+    char sport[16], sprocs[16];
     snprintf(sport, sizeof sport, "%u", sp);
-    spawn("h2o-static", "bench-h2o-static", (const char *[]){sport, sdir, NULL});
+    snprintf(sprocs, sizeof sprocs, "%d", replicas);
+    spawn("h2o-static", "bench-h2o-static", (const char *[]){sport, sdir, sprocs, NULL});
     snprintf(url, sizeof url, "http://127.0.0.1:%u/me.json", sp);
     if (!wait_ok(url, 10000))
         die("bench-h2o-static not ready");
@@ -366,9 +384,10 @@ int main(int argc, char **argv)
     fputs("{\"username\":\"bench\",\"password\":\"benchpassword\"}", sf);
     fclose(sf);
 
-    printf("bench-gateway: %d cores, h2load -c %d -m %d for %ds each, h2c on 127.0.0.1, "
-           "%zu-byte bodies, bcrypt cost %d, %d rounds\n\n",
-           cores, clients, streams, secs, body_len, cost, rounds);
+    printf("bench-gateway: %d cores, %d cc-gateway and %d bench-h2o-static processes "
+           "(SO_REUSEPORT), h2load -c %d -m %d for %ds each, h2c on 127.0.0.1, %zu-byte "
+           "bodies, bcrypt cost %d, %d rounds\n\n",
+           cores, replicas, replicas, clients, streams, secs, body_len, cost, rounds);
     char args[6000], log1[4300], log2[4300];
     snprintf(log1, sizeof log1, "%s/h2load-1.log", dir);
     snprintf(log2, sizeof log2, "%s/h2load-2.log", dir);

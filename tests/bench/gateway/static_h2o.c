@@ -1,8 +1,15 @@
 /* bench-h2o-static: h2o's own file handler on the same library, loop and
  * listener code as cc-gateway (libuv build, cleartext HTTP/1.1 and h2c
  * with prior knowledge), serving one folder. The baseline of
- * bench-gateway. Usage: bench-h2o-static PORT DIR */
+ * bench-gateway. With PROCS > 1 it runs as that many processes, each with
+ * its own loop and listening socket on the port (SO_REUSEPORT, as
+ * cc-gateway --reuse-port does): every socket is listening before the
+ * first request is served. Usage: bench-h2o-static PORT DIR [PROCS] */
 #include <h2o.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +35,44 @@ static void on_accept(uv_stream_t *listener, int status)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench-h2o-static PORT DIR\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: bench-h2o-static PORT DIR [PROCS]\n");
         return 2;
     }
     char *end;
     long port = strtol(argv[1], &end, 10);
     if (*end || port < 1 || port > 65535)
         return 2;
+    long procs = argc == 4 ? strtol(argv[3], &end, 10) : 1;
+    if (argc == 4 && (*end || procs < 1 || procs > 64))
+        return 2;
+    /* Every process's socket is bound and listening before any fork. */
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", (int)port, &addr);
+    int fds[64];
+    for (long i = 0; i < procs; i++) {
+        int one = 1;
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0 || setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+            bind(fds[i], (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fds[i], 1024) != 0) {
+            fprintf(stderr, "cannot listen on 127.0.0.1:%ld\n", port);
+            return 1;
+        }
+    }
+    long me = 0;
+    for (long i = 1; i < procs && me == 0; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            /* Stopped with the parent (bench-gateway stops its group). */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            me = i;
+        }
+    }
+    for (long i = 0; i < procs; i++)
+        if (i != me)
+            close(fds[i]);
     h2o_config_init(&config);
     h2o_hostconf_t *host =
         h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -46,10 +83,8 @@ int main(int argc, char **argv)
     accept_ctx.ctx = &ctx;
     accept_ctx.hosts = config.hosts;
     uv_tcp_t listener;
-    struct sockaddr_in addr;
     uv_tcp_init(loop, &listener);
-    uv_ip4_addr("127.0.0.1", (int)port, &addr);
-    if (uv_tcp_bind(&listener, (struct sockaddr *)&addr, 0) != 0 ||
+    if (uv_tcp_open(&listener, fds[me]) != 0 ||
         uv_listen((uv_stream_t *)&listener, 1024, on_accept) != 0) {
         fprintf(stderr, "cannot listen on 127.0.0.1:%ld\n", port);
         return 1;

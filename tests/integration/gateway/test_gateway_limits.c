@@ -2,7 +2,8 @@
  * HTTP/1.1 slow-request cut, the HTTP/2 idle timeout, the concurrent
  * streams limit (requests beyond it wait their turn on the connection),
  * 431 for oversized headers, the WebSocket token sent as a subprotocol,
- * and live sockets closed (1008) once their token is revoked or expires.
+ * and live sockets closed (1008) once their token is revoked or expires;
+ * replicas sharing the port (--reuse-port).
  * One gateway with tight limits, cc-user with 4-second access tokens. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +35,7 @@
 static cc_local_stack stack;
 static cc_local_proc user_proc, gw;
 static char dir[4096];
-static uint16_t port;
+static uint16_t port, gw_metrics;
 
 static uint64_t now_ms(void)
 {
@@ -69,9 +71,10 @@ static int group_setup(void **state)
                                "--burst-user=100000", "--rate-anon=100000",
                                "--burst-anon=100000", "--req-timeout=500ms",
                                "--idle-timeout=500ms", "--max-streams=2", "--max-header=2k",
-                               "--live-check=200ms", "--rpc-timeout=1s", NULL});
+                               "--live-check=200ms", "--rpc-timeout=1s", "--reuse-port", NULL});
     if (!cct_wait_status(port, "/readyz", 200, 30000))
         return -1;
+    gw_metrics = gm;
     return 0;
 }
 
@@ -370,6 +373,60 @@ static void test_live_subprotocol_and_revocation(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* ---- replicas on one port ------------------------------------------------------------ */
+
+/* The 200 answers a gateway has counted, from its ops port. */
+static long answered(uint16_t metrics)
+{
+    cct_resp r = cct_req(metrics, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *line = strstr(r.body, "cc_gateway_responses_total{code=\"200\"}");
+    long n = line ? strtol(strchr(line, '}') + 1, NULL, 10) : 0;
+    cct_resp_free(&r);
+    return n;
+}
+
+static void test_reuse_port(void **state)
+{
+    /* Without --reuse-port, a second gateway cannot take the port. */
+    uint16_t m2, m3;
+    assert_int_equal(cc_local_free_port(&m2), CC_OK);
+    assert_int_equal(cc_local_free_port(&m3), CC_OK);
+    const char *base[] = {fmt("--nats-url=%s", stack.nats_url),
+                          fmt("--redis-url=%s", stack.redis_url),
+                          fmt("--http-port=%u", port),
+                          "--https-port=-1",
+                          fmt("--jwt-key=%s/jwt-key.pem", dir),
+                          NULL,
+                          NULL,
+                          NULL};
+    cc_local_proc lone = {0}, twin = {0};
+    base[5] = fmt("--metrics-port=%u", m2);
+    cct_spawn(&lone, "gw-lone", CC_BIN_DIR, "cc-gateway", dir, base);
+    bool exited = false;
+    for (int i = 0; i < 100 && !exited; i++) {
+        exited = cc_local_proc_poll(&lone);
+        if (!exited)
+            usleep(100000);
+    }
+    assert_true(exited);
+    assert_true(WIFEXITED(lone.status) && WEXITSTATUS(lone.status) != 0);
+    /* With it, both serve: new connections are spread between them. */
+    base[5] = fmt("--metrics-port=%u", m3);
+    base[6] = "--reuse-port";
+    cct_spawn(&twin, "gw-twin", CC_BIN_DIR, "cc-gateway", dir, base);
+    assert_true(cct_wait_status(m3, "/readyz", 200, 30000));
+    long a0 = answered(gw_metrics), b0 = answered(m3);
+    for (int i = 0; i < 40; i++) /* one connection each */
+        assert_int_equal(cct_status(port, "GET", "/healthz", NULL, NULL), 200);
+    long a = answered(gw_metrics) - a0, b = answered(m3) - b0;
+    cc_local_proc_stop(&twin, SIGTERM, 10000);
+    /* The ops port's own /metrics answers are counted by the runtime, not
+     * here; every /healthz went to one of the two. */
+    assert_int_equal(a + b, 40);
+    assert_true(a > 0 && b > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_max_streams),
         cmocka_unit_test(test_live_subprotocol_and_revocation),
+        cmocka_unit_test(test_reuse_port),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
