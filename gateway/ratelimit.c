@@ -49,11 +49,11 @@
  * ARGV[1] is the number of checks n; ARGV[2..7] are each rate class's
  * emission interval T (period / rate) and burst tolerance tau
  * ((burst - 1) * T), in microseconds (so a key may have more than 1,000
- * requests a second: Lua's doubles hold microseconds since 1970 exactly); then three numbers per check: its key count, its
- * class (1-based) and the tokens it asks for, q. q > 0 grants
- * min(q, what the burst allows now) tokens; q < 0 gives -q unused tokens
- * back. Returns five integers per check, in order: revoked, granted,
- * remaining, retry_after_ms, reset_ms.
+ * requests a second: Lua's doubles hold microseconds since 1970 exactly);
+ * then three numbers per check: its key count, its class (1-based) and the
+ * tokens it asks for, q. q > 0 grants min(q, what the burst allows now)
+ * tokens; q < 0 gives -q unused tokens back. Returns five integers per
+ * check, in order: revoked, granted, remaining, retry_after_ms, reset_ms.
  * GCRA keeps one number per key, the theoretical arrival time (TAT): a
  * request is allowed when TAT - now <= tau, and then moves TAT by T; so
  * floor((now + tau + T - TAT) / T) requests are allowed at once.
@@ -301,90 +301,93 @@ static void release(batch *b)
         free(b);
 }
 
+/* What the checks of a reply that does not fit are told. */
+static cc_status failed(cc_status s)
+{
+    return s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s;
+}
+
+/* Hands each of b's checks of kind k its per elements of rep (one() reads
+ * them), or the failure when rep does not fit them all; then lets go of b. */
+static void answer(batch *b, enum kind k, size_t per, cc_status s, const redisReply *rep,
+                   void (*one)(check *c, redisReply *const *el))
+{
+    size_t n = 0;
+    for (int i = 0; i < b->n; i++)
+        n += b->c[i].kind == k;
+    bool ok = s == CC_OK && rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == n * per;
+    size_t e = 0;
+    for (int i = 0; i < b->n; i++) {
+        check *c = &b->c[i];
+        if (c->kind != k)
+            continue;
+        if (ok)
+            one(c, rep->element + e++ * per);
+        else
+            fail(c, failed(s));
+    }
+    release(b);
+}
+
+/* A script check's five numbers: revoked, granted, remaining,
+ * retry_after_ms, reset_ms. */
+static void script_one(check *c, redisReply *const *el)
+{
+    long long v[5];
+    for (int j = 0; j < 5; j++)
+        v[j] = el[j]->type == REDIS_REPLY_INTEGER ? el[j]->integer : 0;
+    gw_limit_result r = {.limit = class_burst[c->cls]};
+    r.revoked = v[0] != 0;
+    r.allowed = v[1] > 0;
+    r.remaining = v[2] < 0 ? 0 : v[2];
+    r.retry_after_ms = v[3];
+    r.reset_ms = v[4];
+    lease *l = c->l;
+    if (l) {
+        uint64_t now = uv_now(loop);
+        l->inflight--;
+        if (c->q > 0 && v[1] > 0) {
+            /* The caller's request takes one token; the rest is the
+             * lease. */
+            l->left += v[1] - (c->cb ? 1 : 0);
+            l->expires = now + LEASE_MS;
+            l->remaining = r.remaining;
+            l->reset_at = now + (uint64_t)(r.reset_ms > 0 ? r.reset_ms : 0);
+        }
+        if (!r.allowed && !r.revoked && c->cb && l->left > 0) {
+            /* Refused in Redis while this gateway still holds tokens
+             * (a lease granted in the same batch): one of them. */
+            l->left--;
+            r.allowed = true;
+            r.retry_after_ms = 0;
+        }
+        r.remaining += l->left;
+    }
+    deliver(c, CC_OK, &r);
+}
+
+/* A check within a lease: its two revocation keys, either present =
+ * revoked. */
+static void revoke_one(check *c, redisReply *const *el)
+{
+    gw_limit_result r = {.limit = class_burst[c->cls],
+                         .allowed = true,
+                         .remaining = c->remaining,
+                         .reset_ms = c->reset_ms};
+    r.revoked = el[0]->type != REDIS_REPLY_NIL || el[1]->type != REDIS_REPLY_NIL;
+    deliver(c, CC_OK, &r);
+}
+
 static void on_script(cc_status s, const char *errmsg, const redisReply *rep, void *ud)
 {
     (void)errmsg;
-    batch *b = ud;
-    int n = 0;
-    for (int i = 0; i < b->n; i++)
-        n += b->c[i].kind == K_SCRIPT;
-    bool ok = s == CC_OK && rep && rep->type == REDIS_REPLY_ARRAY &&
-              rep->elements == (size_t)n * 5;
-    uint64_t now = uv_now(loop);
-    int e = 0;
-    for (int i = 0; i < b->n; i++) {
-        check *c = &b->c[i];
-        if (c->kind != K_SCRIPT)
-            continue;
-        if (!ok) {
-            fail(c, s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s);
-            continue;
-        }
-        long long v[5];
-        for (int j = 0; j < 5; j++) {
-            const redisReply *x = rep->element[e * 5 + j];
-            v[j] = x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
-        }
-        e++;
-        gw_limit_result r = {.limit = class_burst[c->cls]};
-        r.revoked = v[0] != 0;
-        r.allowed = v[1] > 0;
-        r.remaining = v[2] < 0 ? 0 : v[2];
-        r.retry_after_ms = v[3];
-        r.reset_ms = v[4];
-        lease *l = c->l;
-        if (l) {
-            l->inflight--;
-            if (c->q > 0 && v[1] > 0) {
-                /* The caller's request takes one token; the rest is the
-                 * lease. */
-                l->left += v[1] - (c->cb ? 1 : 0);
-                l->expires = now + LEASE_MS;
-                l->remaining = r.remaining;
-                l->reset_at = now + (uint64_t)(r.reset_ms > 0 ? r.reset_ms : 0);
-            }
-            if (!r.allowed && !r.revoked && c->cb && l->left > 0) {
-                /* Refused in Redis while this gateway still holds tokens
-                 * (a lease granted in the same batch): one of them. */
-                l->left--;
-                r.allowed = true;
-                r.retry_after_ms = 0;
-            }
-            r.remaining += l->left;
-        }
-        deliver(c, CC_OK, &r);
-    }
-    release(b);
+    answer(ud, K_SCRIPT, 5, s, rep, script_one);
 }
 
 static void on_revocation(cc_status s, const char *errmsg, const redisReply *rep, void *ud)
 {
     (void)errmsg;
-    batch *b = ud;
-    int n = 0;
-    for (int i = 0; i < b->n; i++)
-        n += b->c[i].kind == K_REVOKE;
-    bool ok = s == CC_OK && rep && rep->type == REDIS_REPLY_ARRAY &&
-              rep->elements == (size_t)n * 2;
-    int e = 0;
-    for (int i = 0; i < b->n; i++) {
-        check *c = &b->c[i];
-        if (c->kind != K_REVOKE)
-            continue;
-        if (!ok) {
-            fail(c, s == CC_OK || s == CC_DB ? CC_UNAVAILABLE : s);
-            continue;
-        }
-        gw_limit_result r = {.limit = class_burst[c->cls],
-                             .allowed = true,
-                             .remaining = c->remaining,
-                             .reset_ms = c->reset_ms};
-        r.revoked = rep->element[e * 2]->type != REDIS_REPLY_NIL ||
-                    rep->element[e * 2 + 1]->type != REDIS_REPLY_NIL;
-        e++;
-        deliver(c, CC_OK, &r);
-    }
-    release(b);
+    answer(ud, K_REVOKE, 2, s, rep, revoke_one);
 }
 
 /* Sends the queued checks: the script for those that need it, one MGET
@@ -590,8 +593,7 @@ cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_princip
         gw_limit_result ans = {.limit = class_burst[cls],
                                .allowed = true,
                                .remaining = l->remaining + l->left - 1,
-                               .reset_ms = l->reset_at > now ? (int64_t)(l->reset_at - now)
-                                                             : 0};
+                               .reset_ms = l->reset_at > now ? (int64_t)(l->reset_at - now) : 0};
         if (!p) {
             if (nlocals == locals_cap) {
                 size_t cap = locals_cap ? locals_cap * 2 : 64;

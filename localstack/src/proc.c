@@ -186,8 +186,12 @@ cc_status cc_local_proc_stop(cc_local_proc *p, int sig, int timeout_ms)
         }
     }
     /* The leader is gone; anything it left in its group goes too. The pgid
-     * cannot have been reused while members remained. */
-    killpg(pid, SIGKILL);
+     * cannot have been reused while members remained. SIGKILL is sent at
+     * once but each member dies when it next runs: wait (2 s at most) until
+     * none is left, so the group is gone when this returns. */
+    if (killpg(pid, SIGKILL) == 0)
+        for (int i = 0; i < 400 && cc_local_group_alive(pid); i++)
+            usleep(5000);
     return s;
 }
 

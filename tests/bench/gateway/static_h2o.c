@@ -7,12 +7,12 @@
  * first request is served. Usage: bench-h2o-static PORT DIR [PROCS] */
 #include <h2o.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static h2o_globalconf_t config;
 static h2o_context_t ctx;

@@ -97,9 +97,12 @@ static int group_setup(void **state)
                                    "--max-body=4k", "--rate-limit-fail=open", NULL});
     /* auth: 3 at once, one more a second; user: 160 at once, one more a
      * minute (so none come back while a test runs). */
-    const char *const tight[] = {"--rate-period=60s", "--rate-auth=60",
-                                 "--burst-auth=3",    "--rate-user=1",
-                                 "--burst-user=160",  "--rate-limit-fail=closed",
+    const char *const tight[] = {"--rate-period=60s",
+                                 "--rate-auth=60",
+                                 "--burst-auth=3",
+                                 "--rate-user=1",
+                                 "--burst-user=160",
+                                 "--rate-limit-fail=closed",
                                  NULL};
     start_gateway(&gw_b, "gw-b", port_b, 0, tight);
     start_gateway(&gw_c, "gw-c", port_c, 0, tight);
@@ -820,10 +823,10 @@ static void test_redis_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle),   cmocka_unit_test(test_tls_and_docs),
-        cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_token_attacks),
-        cmocka_unit_test(test_live),        cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_rate_lease),  cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_lifecycle),  cmocka_unit_test(test_tls_and_docs),
+        cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_token_attacks),
+        cmocka_unit_test(test_live),       cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_rate_lease), cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

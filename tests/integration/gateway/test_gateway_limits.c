@@ -65,13 +65,24 @@ static int group_setup(void **state)
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
               (const char *[]){fmt("--nats-url=%s", stack.nats_url),
                                fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--http-port=%u", port), "--https-port=-1",
-                               fmt("--metrics-port=%u", gm), key, "--rate-auth=100000",
-                               "--burst-auth=100000", "--rate-user=100000",
-                               "--burst-user=100000", "--rate-anon=100000",
-                               "--burst-anon=100000", "--req-timeout=500ms",
-                               "--idle-timeout=500ms", "--max-streams=2", "--max-header=2k",
-                               "--live-check=200ms", "--rpc-timeout=1s", "--reuse-port", NULL});
+                               fmt("--http-port=%u", port),
+                               "--https-port=-1",
+                               fmt("--metrics-port=%u", gm),
+                               key,
+                               "--rate-auth=100000",
+                               "--burst-auth=100000",
+                               "--rate-user=100000",
+                               "--burst-user=100000",
+                               "--rate-anon=100000",
+                               "--burst-anon=100000",
+                               "--req-timeout=500ms",
+                               "--idle-timeout=500ms",
+                               "--max-streams=2",
+                               "--max-header=2k",
+                               "--live-check=200ms",
+                               "--rpc-timeout=1s",
+                               "--reuse-port",
+                               NULL});
     if (!cct_wait_status(port, "/readyz", 200, 30000))
         return -1;
     gw_metrics = gm;
