@@ -536,6 +536,12 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
         gw_problem(req, GW_P_HEADERS_TOO_LARGE, NULL, NULL);
         return 0;
     }
+    if (g->stopping) {
+        /* A request that was already on its way when the GOAWAY went out:
+         * the keys and Redis are being let go, so nothing is checked. */
+        problem_from_status(req, CC_UNAVAILABLE, "the gateway is stopping");
+        return 0;
+    }
     const char *path = req->path_normalized.base;
     size_t plen = req->path_normalized.len;
     if (h2o_memis(path, plen, H2O_STRLIT("/v1/openapi.json"))) {
@@ -821,8 +827,12 @@ void gw_server_stop(gw_state *g)
         return;
     g->stopping = true;
     gw_live_close_all();
-    /* Connections still open are cut when the process exits; the drain
-     * already waited for RPCs in flight. */
+    /* HTTP/2 connections get a GOAWAY (streams already open finish, no
+     * new ones) and HTTP/1.1 ones close after their current answer; what
+     * is still open is cut when the process exits. The drain already
+     * waited for RPCs in flight. */
+    if (g->ctx.globalconf) /* the context was made (start got that far) */
+        h2o_context_request_shutdown(&g->ctx);
     if (!uv_is_closing((uv_handle_t *)&g->listen_plain))
         uv_close((uv_handle_t *)&g->listen_plain, NULL);
     if (g->has_tls && !uv_is_closing((uv_handle_t *)&g->listen_tls))
