@@ -151,6 +151,7 @@ struct gw_state {
     int http_port, https_port;
     SSL_CTX *ssl;
     bool stopping;
+    bool closed; /* the stop hook let go of Redis and the token keys */
     int open_handles;
 };
 

@@ -106,6 +106,7 @@ static void drain(cc_actor *a)
 static void stop(cc_actor *a)
 {
     gw_server_stop(&state);
+    state.closed = true;
     gw_limit_stop();
     if (state.redis)
         cc_redis_close(state.redis, NULL, NULL);

@@ -536,9 +536,10 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
         gw_problem(req, GW_P_HEADERS_TOO_LARGE, NULL, NULL);
         return 0;
     }
-    if (g->stopping) {
-        /* A request that was already on its way when the GOAWAY went out:
-         * the keys and Redis are being let go, so nothing is checked. */
+    if (g->closed) {
+        /* A request that still arrives after the drain (the client did not
+         * heed the GOAWAY): the token keys and Redis are let go, so nothing
+         * can be checked. During the drain requests are still served. */
         problem_from_status(req, CC_UNAVAILABLE, "the gateway is stopping");
         return 0;
     }

@@ -173,7 +173,7 @@ static void on_bus_closed(void *ud)
      * the process alive (h2o's context keeps an async handle for its
      * cross-thread queue until h2o_context_dispose, which needs every
      * connection gone first). The loop ends once the closes under way are
-     * done; the handles left are reported when it is closed. */
+     * done; cc_actor_main then keeps a loop it cannot close. */
     uv_walk(&a->loop, unref_handle, NULL);
 }
 
