@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "judge/package.h"
+
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 static const char *server = "http://127.0.0.1:8080";
@@ -228,7 +230,7 @@ static int usage(void)
             "  login --username U [--password P]        (password also from CODECOURT_PASSWORD)\n"
             "  problems list\n"
             "  problems show SLUG\n"
-            "  problems import PACKAGE.zip\n"
+            "  problems import PACKAGE [--slug SLUG]    (a package folder or zip; setters)\n"
             "  submit FILE... --problem SLUG [--lang L] (exit 0 only on AC)\n"
             "  submissions list [--problem SLUG]\n"
             "  submissions show ID\n");
@@ -281,6 +283,197 @@ static int cmd_login(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- problems import ---------------------------------------------------------------- */
+
+static void print_diags(const pkg_diags *d, pkg_level level, const char *prefix)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].level != level)
+            continue;
+        char *line = pkg_diag_str(&d->v[i]);
+        fprintf(stderr, "%s%s\n", prefix, line);
+        free(line);
+    }
+}
+
+/* The slug a package gets when none is given: the folder's name, the
+ * zip's top-level folder, or the zip file's name without ".zip". */
+static void default_slug(const char *path, const pkg_files *p, bool dir, char *out, size_t cap)
+{
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    const char *base = strrchr(copy, '/') ? strrchr(copy, '/') + 1 : copy;
+    if (!dir && p->top)
+        base = p->top;
+    snprintf(out, cap, "%s", base);
+    n = strlen(out);
+    if (!dir && !p->top && n > 4 && !strcmp(out + n - 4, ".zip"))
+        out[n - 4] = '\0';
+}
+
+/* Reads and checks the package at path (a folder or a zip) with the one
+ * package reader that cc-judge and the server use, so a package that every
+ * judge refuses is refused here, with the same message, before anything
+ * is uploaded. A folder is zipped into the temporary file zip_path. */
+static int check_local(const char *path, char *zip_path, size_t cap, char *slug, size_t slugcap)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "codecourt: %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    bool dir = S_ISDIR(st.st_mode);
+    pkg_files p;
+    pkg_meta m;
+    pkg_diags d = {0};
+    cc_status s = dir ? pkg_read_dir(path, &pkg_local_limits, &p, &d)
+                      : pkg_read_zip_file(path, &pkg_local_limits, &p, &d);
+    if (s == CC_OK) {
+        s = pkg_check(&p, NULL, &m, &d);
+        if (s == CC_OK)
+            pkg_meta_free(&m);
+    }
+    if (s != CC_OK) {
+        print_diags(&d, PKG_WARNING, "warning: ");
+        const pkg_diag *e = pkg_diags_first_error(&d);
+        char *msg = e ? pkg_diag_str(e) : strdup(cc_err_msg());
+        fprintf(stderr, "codecourt: import: %s\n", msg ? msg : "the package is refused");
+        free(msg);
+        pkg_diags_free(&d);
+        return EXIT_FAIL;
+    }
+    pkg_diags_free(&d);
+    if (!slug[0])
+        default_slug(path, &p, dir, slug, slugcap);
+    snprintf(zip_path, cap, "%s", path);
+    if (dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(zip_path, cap, "%s/codecourt-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        int fd = mkstemp(zip_path);
+        if (fd >= 0)
+            close(fd);
+        if (fd < 0 || pkg_write_zip(zip_path, slug, &p, pkg_dir_reader, (void *)path) != CC_OK) {
+            fprintf(stderr, "codecourt: cannot zip %s: %s\n", path,
+                    fd < 0 ? strerror(errno) : cc_err_msg());
+            if (fd >= 0)
+                unlink(zip_path);
+            pkg_free(&p);
+            return EXIT_FAIL;
+        }
+    }
+    pkg_free(&p);
+    return EXIT_OK;
+}
+
+/* Uploads the file at path in chunks (resumable uploads); hex gets its
+ * SHA-256. */
+static int upload(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "codecourt: %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
+    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        free(data);
+        fprintf(stderr, "codecourt: cannot read %s\n", path);
+        return EXIT_FAIL;
+    }
+    fclose(f);
+    pkg_sha256_hex(data, (size_t)size, hex);
+    resp r = http("POST", "/v1/uploads", json_pack("{s:I, s:s}", "size", (json_int_t)size,
+                                                     "sha256", hex),
+                  NULL);
+    if (r.status != 201 && r.status != 200) {
+        free(data);
+        return fail(&r, "upload");
+    }
+    char id[128];
+    snprintf(id, sizeof id, "%s", jstr(r.json, "uploadId"));
+    long long off = jint(r.json, "received"), chunk = jint(r.json, "maxChunk");
+    bool exists = json_is_true(json_object_get(r.json, "exists"));
+    resp_free(&r);
+    if (chunk <= 0)
+        chunk = 256 * 1024;
+    while (!exists && id[0] && off < size) {
+        size_t n = (size_t)(size - off < chunk ? size - off : chunk);
+        char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, data + off, (int)n);
+        char upath[256];
+        snprintf(upath, sizeof upath, "/v1/uploads/%s", id);
+        r = http("PUT", upath, json_pack("{s:I, s:s}", "offset", (json_int_t)off, "data", b64),
+                 NULL);
+        free(b64);
+        if (r.status != 200) {
+            free(data);
+            return fail(&r, "upload chunk");
+        }
+        off = jint(r.json, "received");
+        resp_free(&r);
+        if (isatty(2))
+            fprintf(stderr, "\ruploaded %lld/%ld bytes", off, size);
+    }
+    free(data);
+    if (!exists && id[0]) {
+        if (isatty(2))
+            fprintf(stderr, "\n");
+        char cpath[256];
+        snprintf(cpath, sizeof cpath, "/v1/uploads/%s/commit", id);
+        r = http("POST", cpath, json_object(), NULL);
+        if (r.status != 200)
+            return fail(&r, "upload commit");
+        resp_free(&r);
+    }
+    return EXIT_OK;
+}
+
+/* codecourt problems import PACKAGE [--slug SLUG]: a folder or a zip. */
+static int cmd_import(int argc, char **argv)
+{
+    const char *path = NULL, *given = opt(argc, argv, "--slug");
+    for (int i = 0; i < argc && !path; i++)
+        if (strncmp(argv[i], "--", 2) && !is_opt_value(argc, argv, i))
+            path = argv[i];
+    if (!path)
+        return usage();
+    char slug[256], zip[4200], hex[65];
+    snprintf(slug, sizeof slug, "%s", given ? given : "");
+    int rc = check_local(path, zip, sizeof zip, slug, sizeof slug);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = upload(zip, hex);
+    if (strcmp(zip, path))
+        unlink(zip);
+    if (rc != EXIT_OK)
+        return rc;
+    resp r = http("POST", "/v1/problems/import", json_pack("{s:s, s:s}", "sha256", hex, "slug",
+                                                            slug),
+                  NULL);
+    if (r.status != 200)
+        return fail(&r, "import");
+    json_t *p = json_object_get(r.json, "problem");
+    json_t *lim = json_object_get(json_object_get(p, "version"), "limits");
+    printf("imported %s (%s)\n", jstr(p, "slug"),
+           json_is_true(json_object_get(r.json, "created")) ? "new problem"
+           : json_is_true(json_object_get(r.json, "newVersion")) ? "new version"
+                                                                 : "unchanged");
+    printf("limits: time %lld ms, memory %lld MiB, output %lld MiB\n", jint(lim, "timeLimitMs"),
+           jint(lim, "memoryMib"), jint(lim, "outputMib"));
+    json_t *w = json_object_get(r.json, "warnings");
+    for (size_t i = 0; i < json_array_size(w); i++)
+        printf("warning: %s\n", json_string_value(json_array_get(w, i)));
+    resp_free(&r);
+    return EXIT_OK;
+}
+
 static int cmd_problems(int argc, char **argv)
 {
     if (argc < 1)
@@ -313,85 +506,8 @@ static int cmd_problems(int argc, char **argv)
         resp_free(&r);
         return EXIT_OK;
     }
-    if (!strcmp(argv[0], "import") && argc >= 2) {
-        FILE *f = fopen(argv[1], "rb");
-        if (!f) {
-            fprintf(stderr, "codecourt: %s: %s\n", argv[1], strerror(errno));
-            return EXIT_FAIL;
-        }
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
-        if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
-            fclose(f);
-            free(data);
-            fprintf(stderr, "codecourt: cannot read %s\n", argv[1]);
-            return EXIT_FAIL;
-        }
-        fclose(f);
-        unsigned char d[32];
-        unsigned int dl;
-        EVP_Digest(data, (size_t)size, d, &dl, EVP_sha256(), NULL);
-        char hex[65];
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", d[i]);
-        resp r = http("POST", "/v1/uploads", json_pack("{s:I, s:s}", "size", (json_int_t)size,
-                                                         "sha256", hex),
-                      NULL);
-        if (r.status != 201 && r.status != 200) {
-            free(data);
-            return fail(&r, "upload");
-        }
-        char id[128];
-        snprintf(id, sizeof id, "%s", jstr(r.json, "uploadId"));
-        long long off = jint(r.json, "received"), chunk = jint(r.json, "maxChunk");
-        bool exists = json_is_true(json_object_get(r.json, "exists"));
-        resp_free(&r);
-        if (chunk <= 0)
-            chunk = 256 * 1024;
-        while (!exists && id[0] && off < size) {
-            size_t n = (size_t)(size - off < chunk ? size - off : chunk);
-            char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-            EVP_EncodeBlock((unsigned char *)b64, data + off, (int)n);
-            char path[256];
-            snprintf(path, sizeof path, "/v1/uploads/%s", id);
-            r = http("PUT", path, json_pack("{s:I, s:s}", "offset", (json_int_t)off, "data", b64),
-                     NULL);
-            free(b64);
-            if (r.status != 200) {
-                free(data);
-                return fail(&r, "upload chunk");
-            }
-            off = jint(r.json, "received");
-            resp_free(&r);
-            fprintf(stderr, "\ruploaded %lld/%ld bytes", off, size);
-        }
-        free(data);
-        if (!exists && id[0]) {
-            fprintf(stderr, "\n");
-            char path[256];
-            snprintf(path, sizeof path, "/v1/uploads/%s/commit", id);
-            r = http("POST", path, json_object(), NULL);
-            if (r.status != 200)
-                return fail(&r, "upload commit");
-            resp_free(&r);
-        }
-        r = http("POST", "/v1/problems/import", json_pack("{s:s}", "sha256", hex), NULL);
-        if (r.status != 200)
-            return fail(&r, "import");
-        json_t *p = json_object_get(r.json, "problem");
-        printf("imported %s (%s)%s\n", jstr(p, "slug"),
-               json_is_true(json_object_get(r.json, "created")) ? "new problem"
-               : json_is_true(json_object_get(r.json, "newVersion")) ? "new version"
-                                                                     : "unchanged",
-               "");
-        json_t *w = json_object_get(r.json, "warnings");
-        for (size_t i = 0; i < json_array_size(w); i++)
-            printf("warning: %s\n", json_string_value(json_array_get(w, i)));
-        resp_free(&r);
-        return EXIT_OK;
-    }
+    if (!strcmp(argv[0], "import") && argc >= 2)
+        return cmd_import(argc - 1, argv + 1);
     return usage();
 }
 

@@ -36,6 +36,15 @@ typedef struct job {
     size_t nwarnings;
 } job;
 
+static void free_warnings(job *j)
+{
+    for (size_t i = 0; i < j->nwarnings; i++)
+        free(j->warnings[i]);
+    free(j->warnings);
+    j->warnings = NULL;
+    j->nwarnings = 0;
+}
+
 #define FAIL(j, st, ...) (snprintf((j)->err, sizeof (j)->err, __VA_ARGS__), (j)->s = (st))
 
 static bool can_edit(const job *j, const char *owner)
@@ -87,7 +96,7 @@ static cc_status find_editable(PGconn *c, job *j, const char *slug, char id[40],
 }
 
 /* The files of version v into p (empty on entry); frees p on failure. */
-static cc_status load_files(PGconn *c, job *j, const char *id, int v, pkg *p)
+static cc_status load_files(PGconn *c, job *j, const char *id, int v, pkg_files *p)
 {
     if ((j->s = prob_db_load_files(c, id, v, p, j->err, sizeof j->err)) != CC_OK)
         pkg_free(p);
@@ -139,8 +148,16 @@ static bool tags_ok(char **tags, size_t n)
     return true;
 }
 
+/* Sorts p; a path given twice is the caller's error. */
+static cc_status sort_files(job *j, pkg_files *p)
+{
+    if (pkg_sort(p, NULL) != CC_OK)
+        return FAIL(j, CC_UNPROCESSABLE, "%s", cc_err_msg());
+    return CC_OK;
+}
+
 /* Replaces (or adds) path in p with content stored as a blob. */
-static cc_status put_file(PGconn *c, job *j, pkg *p, const char *path, const char *content)
+static cc_status put_file(PGconn *c, job *j, pkg_files *p, const char *path, const char *content)
 {
     char sha[65];
     size_t len = strlen(content);
@@ -156,12 +173,11 @@ static cc_status put_file(PGconn *c, job *j, pkg *p, const char *path, const cha
             p->files[i].text = strdup(content);
             return p->files[i].text ? CC_OK : (j->s = CC_NOMEM);
         }
-    if (pkg_add(p, path, sha, (int64_t)len, content) != CC_OK)
-        return FAIL(j, CC_NOMEM, "out of memory");
-    return pkg_sort(p, j->err, sizeof j->err) == CC_OK ? CC_OK : (j->s = CC_UNPROCESSABLE);
+    pkg_add(p, path, sha, (int64_t)len, content);
+    return sort_files(j, p);
 }
 
-static void drop_prefix(pkg *p, const char *prefix)
+static void drop_prefix(pkg_files *p, const char *prefix)
 {
     size_t o = 0;
     for (size_t i = 0; i < p->nfiles; i++) {
@@ -177,37 +193,52 @@ static void drop_prefix(pkg *p, const char *prefix)
     p->nfiles = o;
 }
 
-static const char *statement_path(const pkg *p)
+/* Checks p with the package reader (the judge's own); the warnings are
+ * kept for the reply. */
+static cc_status check(job *j, const pkg_files *p, bool allow_no_tests, pkg_meta *m)
 {
-    static const char *const cand[] = {"statement/problem.en.md", "problem_statement/problem.en.md",
-                                       "statement/problem.md", "problem_statement/problem.md",
-                                       NULL};
-    for (const char *const *c = cand; *c; c++)
-        for (size_t i = 0; i < p->nfiles; i++)
-            if (!strcmp(p->files[i].path, *c))
-                return *c;
-    return "statement/problem.en.md";
+    pkg_check_opts o = {.allow_no_tests = allow_no_tests};
+    pkg_diags d = {0};
+    if (pkg_check(p, &o, m, &d) != CC_OK) {
+        pkg_diags_free(&d);
+        return FAIL(j, CC_UNPROCESSABLE, "%s", cc_err_msg());
+    }
+    free_warnings(j);
+    for (size_t i = 0; i < d.n; i++) {
+        if (d.v[i].level != PKG_WARNING)
+            continue;
+        j->warnings = realloc(j->warnings, (j->nwarnings + 1) * sizeof *j->warnings);
+        if (!j->warnings)
+            abort();
+        j->warnings[j->nwarnings++] = pkg_diag_str(&d.v[i]);
+    }
+    pkg_diags_free(&d);
+    return CC_OK;
 }
 
-/* Validates p, renders its statement and commits it as a version. */
-static void commit(PGconn *c, job *j, pkg *p, prob_commit *pc)
+/* Checks p, renders its statement and commits it as a version. pc->title
+ * NULL takes the package's name (or the slug). */
+static void commit(PGconn *c, job *j, pkg_files *p, bool allow_no_tests, prob_commit *pc)
 {
-    if (pkg_validate(p, j->err, sizeof j->err) != CC_OK) {
-        j->s = CC_UNPROCESSABLE;
+    pkg_meta m;
+    if (check(j, p, allow_no_tests, &m) != CC_OK)
         return;
-    }
-    const char *md = p->meta.statement_md ? p->meta.statement_md : "";
-    char *html = pkg_markdown_html(md, strlen(md));
+    char *html = prob_markdown_html(m.statement_md, strlen(m.statement_md));
     if (!html) {
+        pkg_meta_free(&m);
         FAIL(j, CC_NOMEM, "out of memory");
         return;
     }
+    if (!pc->title)
+        pc->title = m.name[0] ? m.name : pc->slug;
     pc->files = p;
+    pc->meta = &m;
     pc->statement_html = html;
     pc->env = &j->env;
     pc->created_by = j->who;
     j->s = prob_db_commit(c, pc, j->err, sizeof j->err);
     free(html);
+    pkg_meta_free(&m);
     if (j->s == CC_OK) {
         snprintf(j->problem_id, sizeof j->problem_id, "%s", pc->out_id);
         j->new_version = pc->out_new_version;
@@ -218,12 +249,16 @@ static void commit(PGconn *c, job *j, pkg *p, prob_commit *pc)
 static void do_create(PGconn *c, job *j)
 {
     const Codecourt__V1__CreateProblemRequest *rq = (const void *)j->req;
-    pkg p = {.allow_no_tests = true};
+    pkg_files p = {0};
     const Codecourt__V1__Limits *l = rq->limits;
     const Codecourt__V1__Checker *k = rq->checker;
     int type = rq->type ? (int)rq->type : CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
-    char *yaml = pkg_problem_yaml(rq->title, type, l ? l->time_limit_ms : 0, l ? l->memory_mib : 0,
-                                  l ? l->output_mib : 0,
+    bool scoring = type == CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_SCORING ||
+                   type == CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_INTERACTIVE_SCORING;
+    bool interactive = type == CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_INTERACTIVE ||
+                       type == CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_INTERACTIVE_SCORING;
+    char *yaml = pkg_problem_yaml(rq->title, scoring, interactive, l ? l->time_limit_ms : 0,
+                                  l ? l->memory_mib : 0, l ? l->output_mib : 0,
                                   k && k->kind == CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM,
                                   k ? k->validator_flags : "");
     char *tags = tags_json(rq->tags, rq->n_tags);
@@ -243,8 +278,7 @@ static void do_create(PGconn *c, job *j)
             .tags_json = tags,
             .rating = rq->rating,
         };
-        p.meta.custom_checker = false;
-        commit(c, j, &p, &pc);
+        commit(c, j, &p, true, &pc);
         if (j->s == CC_UNPROCESSABLE && k &&
             k->kind == CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM)
             FAIL(j, CC_UNPROCESSABLE, "checker: a custom checker comes with its output validator: "
@@ -293,45 +327,51 @@ static void do_update(PGconn *c, job *j)
     bool versioned = rq->statement_markdown[0] || rq->limits || rq->checker;
     if (!versioned)
         return;
-    pkg p = {.allow_no_tests = true};
+    pkg_files p = {0};
     if (load_files(c, j, id, cur, &p) != CC_OK)
         return;
     /* The current metadata, from the current files. */
-    if (pkg_validate(&p, j->err, sizeof j->err) != CC_OK) {
-        j->s = CC_UNPROCESSABLE;
+    pkg_meta m;
+    if (check(j, &p, true, &m) != CC_OK) {
         pkg_free(&p);
         return;
     }
-    if (rq->statement_markdown[0] &&
-        put_file(c, j, &p, statement_path(&p), rq->statement_markdown) != CC_OK) {
+    const char *st_path = m.statement_path ? m.statement_path : "statement/problem.en.md";
+    char *st_copy = strdup(st_path);
+    if (!st_copy || (rq->statement_markdown[0] &&
+                     put_file(c, j, &p, st_copy, rq->statement_markdown) != CC_OK)) {
+        if (!st_copy)
+            FAIL(j, CC_NOMEM, "out of memory");
+        free(st_copy);
+        pkg_meta_free(&m);
         pkg_free(&p);
         return;
     }
+    free(st_copy);
     if (rq->limits || rq->checker) {
-        pkg_meta m = p.meta;
         int64_t tl = rq->limits ? rq->limits->time_limit_ms : m.time_limit_ms;
         int64_t mem = rq->limits ? rq->limits->memory_mib : m.memory_mib;
         int64_t out = rq->limits ? rq->limits->output_mib : m.output_mib;
         bool custom = rq->checker ? rq->checker->kind ==
                                         CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM
-                                  : m.custom_checker;
+                                  : m.custom_validator;
         const char *flags = rq->checker ? rq->checker->validator_flags : m.validator_flags;
-        const char *title = rq->title[0] ? rq->title : (m.title ? m.title : "");
+        const char *title = rq->title[0] ? rq->title : m.name;
         /* problem.yaml is rewritten in the legacy form the judge reads;
          * keys the service does not model are not kept. */
-        char *yaml = pkg_problem_yaml(title, m.type, tl, mem, out, custom, flags ? flags : "");
-        if (!yaml || put_file(c, j, &p, "problem.yaml", yaml) != CC_OK) {
-            if (!yaml)
-                FAIL(j, CC_NOMEM, "out of memory");
+        char *yaml = pkg_problem_yaml(title, m.scoring, m.interactive, tl, mem, out, custom,
+                                      flags ? flags : "");
+        if (put_file(c, j, &p, "problem.yaml", yaml) != CC_OK) {
             free(yaml);
+            pkg_meta_free(&m);
             pkg_free(&p);
             return;
         }
         free(yaml);
     }
-    p.allow_no_tests = true;
-    prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner};
-    commit(c, j, &p, &pc);
+    pkg_meta_free(&m);
+    prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner, .title = ""};
+    commit(c, j, &p, true, &pc);
     pkg_free(&p);
 }
 
@@ -342,7 +382,7 @@ static void do_tests(PGconn *c, job *j)
     int cur = 0;
     if (find_editable(c, j, rq->slug, id, owner, &cur, "change its tests") != CC_OK)
         return;
-    pkg p = {0};
+    pkg_files p = {0};
     if (load_files(c, j, id, cur, &p) != CC_OK)
         return;
     drop_prefix(&p, "data/");
@@ -368,8 +408,7 @@ static void do_tests(PGconn *c, job *j)
             } else if (s == CC_OK) {
                 char path[600];
                 snprintf(path, sizeof path, "data/%.500s.%s", t->path, k ? "ans" : "in");
-                if (pkg_add(&p, path, sh[k], size, NULL) != CC_OK)
-                    FAIL(j, CC_NOMEM, "out of memory");
+                pkg_add(&p, path, sh[k], size, NULL);
             }
         }
     }
@@ -378,11 +417,11 @@ static void do_tests(PGconn *c, job *j)
         snprintf(path, sizeof path, "data/%.500s/testdata.yaml", rq->groups[i]->path);
         put_file(c, j, &p, path, rq->groups[i]->testdata_yaml);
     }
-    if (j->s == CC_OK && pkg_sort(&p, j->err, sizeof j->err) != CC_OK)
-        j->s = CC_INVALID;
+    if (j->s == CC_OK && pkg_sort(&p, NULL) != CC_OK)
+        FAIL(j, CC_INVALID, "%s", cc_err_msg());
     if (j->s == CC_OK) {
-        prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner};
-        commit(c, j, &p, &pc);
+        prob_commit pc = {.problem_id = id, .slug = rq->slug, .owner_id = owner, .title = ""};
+        commit(c, j, &p, false, &pc);
     }
     pkg_free(&p);
 }
@@ -394,20 +433,21 @@ typedef struct sink_ctx {
     prob_blob_writer w;
     const pkg_file *cur;
     size_t chunk;
+    char err[256]; /* the store's failure, "" while the package is at fault */
 } sink_ctx;
 
 static cc_status sink(void *ud, const pkg_file *f, const void *data, size_t len, bool last)
 {
     sink_ctx *s = ud;
-    char err[256];
+    char *err = s->err;
     cc_status st = CC_OK;
     if (s->cur != f) {
         s->cur = f;
-        st = prob_db_writer_begin(&s->w, s->c, f->sha256, f->size, s->chunk, err, sizeof err);
+        st = prob_db_writer_begin(&s->w, s->c, f->sha256, f->size, s->chunk, err, sizeof s->err);
     }
-    IFOK(st, prob_db_writer_add(&s->w, data, len, err, sizeof err));
+    IFOK(st, prob_db_writer_add(&s->w, data, len, err, sizeof s->err));
     if (last) {
-        IFOK(st, prob_db_writer_end(&s->w, err, sizeof err));
+        IFOK(st, prob_db_writer_end(&s->w, err, sizeof s->err));
         free(s->w.buf);
         s->w.buf = NULL;
         s->cur = NULL;
@@ -449,7 +489,7 @@ static int blob_to_temp(PGconn *c, job *j, const char *sha, char path[64])
  * or read them (GetBlob) as if it had uploaded them one by one. A caller
  * who reads any blob (prob_blob_reader's "") needs no rows. Inside the
  * import's transaction, so a failed import lists nobody. */
-static cc_status grant_files(PGconn *c, job *j, const pkg *p)
+static cc_status grant_files(PGconn *c, job *j, const pkg_files *p)
 {
     const char *reader = prob_blob_reader(j->role, j->who);
     if (!reader || !reader[0] || p->nfiles == 0)
@@ -496,12 +536,20 @@ static void do_import(PGconn *c, job *j)
     int fd = blob_to_temp(c, j, rq->sha256, path);
     if (fd < 0)
         return;
-    pkg p;
+    pkg_files p;
     pkg_limits lim = {.max_files = (size_t)j->st->cfg->max_files,
                       .max_total = j->st->cfg->max_package,
-                      .max_text = 1 << 20};
-    if (pkg_read_file(path, &lim, &p, j->err, sizeof j->err) != CC_OK) {
-        j->s = CC_UNPROCESSABLE;
+                      .max_text = pkg_local_limits.max_text};
+    /* Read and checked before anything is stored: a refused package
+     * writes nothing. */
+    pkg_meta m = {0};
+    if (pkg_read_zip_file(path, &lim, &p, NULL) != CC_OK) {
+        FAIL(j, CC_UNPROCESSABLE, "%s", cc_err_msg());
+        close(fd);
+        return;
+    }
+    if (check(j, &p, false, &m) != CC_OK) {
+        pkg_free(&p);
         close(fd);
         return;
     }
@@ -522,15 +570,16 @@ static void do_import(PGconn *c, job *j)
     }
     if (j->s == CC_OK) {
         sink_ctx sc = {.c = c, .chunk = (size_t)j->st->cfg->chunk};
-        if (pkg_stream_file(path, &p, NULL, sink, &sc, j->err, sizeof j->err) != CC_OK) {
+        cc_status ss = pkg_stream_zip(path, &p, sink, &sc);
+        if (ss != CC_OK) {
             free(sc.w.buf);
-            if (!j->err[0])
-                snprintf(j->err, sizeof j->err, "cannot store the package's files");
-            j->s = CC_UNPROCESSABLE;
+            if (sc.err[0])
+                FAIL(j, ss, "%s", sc.err);
+            else
+                FAIL(j, CC_UNPROCESSABLE, "%s", cc_err_msg());
         } else {
-            /* commit() validates again, which replaces p.meta.title. */
             char title[256];
-            snprintf(title, sizeof title, "%s", p.meta.title && p.meta.title[0] ? p.meta.title : slug);
+            snprintf(title, sizeof title, "%s", m.name[0] ? m.name : slug);
             prob_commit pc = {.problem_id = id[0] ? id : NULL,
                               .slug = slug,
                               .title = title,
@@ -541,18 +590,13 @@ static void do_import(PGconn *c, job *j)
                                                 : "draft",
                               .difficulty = "",
                               .tags_json = "[]"};
-            commit(c, j, &p, &pc);
+            commit(c, j, &p, false, &pc);
             if (j->s == CC_OK)
                 grant_files(c, j, &p);
         }
         PQclear(PQexec(c, j->s == CC_OK ? "COMMIT" : "ROLLBACK"));
     }
-    if (j->s == CC_OK && p.nwarnings) {
-        j->warnings = p.warnings;
-        j->nwarnings = p.nwarnings;
-        p.warnings = NULL;
-        p.nwarnings = 0;
-    }
+    pkg_meta_free(&m);
     pkg_free(&p);
     close(fd);
 }
@@ -571,7 +615,7 @@ static void do_export(PGconn *c, job *j)
     int cur = 0;
     if (find_editable(c, j, rq->slug, id, owner, &cur, "export it (secret data)") != CC_OK)
         return;
-    pkg p = {0};
+    pkg_files p = {0};
     int v = rq->version > 0 ? rq->version : cur;
     if (load_files(c, j, id, v, &p) != CC_OK)
         return;
@@ -587,8 +631,8 @@ static void do_export(PGconn *c, job *j)
         FAIL(j, CC_IO, "cannot create a temporary file");
         return;
     }
-    if (pkg_write_zip(path, rq->slug, &p, read_blob, c, j->err, sizeof j->err) != CC_OK) {
-        j->s = CC_IO;
+    if (pkg_write_zip(path, rq->slug, &p, read_blob, c) != CC_OK) {
+        FAIL(j, CC_IO, "%s", cc_err_msg());
     } else {
         /* Hash, then store: the blob's name must be known before its row. */
         FILE *f = fopen(path, "rb");
@@ -672,15 +716,6 @@ static cc_status work(void *ud)
     }
     PQfinish(c);
     return j->s;
-}
-
-static void free_warnings(job *j)
-{
-    for (size_t i = 0; i < j->nwarnings; i++)
-        free(j->warnings[i]);
-    free(j->warnings);
-    j->warnings = NULL;
-    j->nwarnings = 0;
 }
 
 static void reply_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)

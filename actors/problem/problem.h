@@ -1,7 +1,9 @@
 /* cc-problem's internal contract: settings, state, the handlers of each
- * message family (problems.c, versions.c, blobs.c, packages.c) and the
- * helpers they share (store.c: blocking database work for the thread
- * pool; util.c: principals and rows). Internal prefix: prob_. */
+ * message family (problems.c, jobs.c, blobs.c) and the helpers they share
+ * (store.c: blocking database work for the thread pool; util.c:
+ * principals and rows; statement.c: Markdown). Problem packages are read
+ * and checked by the judge's one package reader (judge/package.h).
+ * Internal prefix: prob_. */
 #ifndef CC_PROBLEM_H
 #define CC_PROBLEM_H
 
@@ -15,7 +17,7 @@
 #include "cc/pg.h"
 #include "codecourt/v1/judge.pb-c.h"
 #include "codecourt/v1/problem.pb-c.h"
-#include "package.h"
+#include "judge/package.h"
 
 /* Settings (one row each in main.c; env CC_<NAME>). */
 typedef struct prob_settings {
@@ -80,6 +82,8 @@ bool prob_sha_ok(const char *s);
 const char *prob_difficulty_name(Codecourt__V1__Difficulty d);
 Codecourt__V1__Difficulty prob_difficulty_parse(const char *s);
 const char *prob_type_name(int t);
+/* The ProblemType of a checked package. */
+int prob_type_of(const pkg_meta *m);
 int prob_type_parse(const char *s);
 /* Answers a failed query: statuses a caller can act on pass through, the
  * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
@@ -170,7 +174,8 @@ typedef struct prob_commit {
     const char *slug, *title, *owner_id, *visibility, *difficulty, *tags_json;
     int rating;
     const char *created_by;
-    const pkg *files;          /* sorted, validated; meta filled */
+    const pkg_files *files;          /* sorted, checked */
+    const pkg_meta *meta;      /* what pkg_check said of them */
     const char *statement_html;
     const cc_envelope *env;
     /* outputs */
@@ -182,10 +187,19 @@ typedef struct prob_commit {
  * new version unless the files hash to the current version's hash, and
  * the events. */
 cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen);
-/* Loads the files of a version (texts of small YAML and Markdown files
- * too) into p. */
-cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg *p, char *err,
+/* Loads the files of a version (with the texts pkg_is_text_file names,
+ * as a package read would) into p. */
+cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p, char *err,
                              size_t errlen);
+
+/* ---- statement.c ------------------------------------------------------------ */
+
+/* Renders Markdown to HTML with cmark in safe mode: raw HTML is dropped
+ * and links or images with javascript:, vbscript:, file: or data: (except
+ * images) URLs are emptied. malloc'd; NULL when out of memory. */
+char *prob_markdown_html(const char *md, size_t len);
+
+/* ---- seed.c ------------------------------------------------------------------- */
 
 /* Creates the sample problem "aplusb" when no problem has that slug. */
 cc_status prob_seed(prob_state *st);

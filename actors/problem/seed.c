@@ -63,18 +63,20 @@ cc_status prob_seed(prob_state *st)
                      false, &s, err, sizeof err);
     bool exists = r && PQntuples(r) > 0;
     PQclear(r);
-    pkg p = {0};
+    pkg_files p = {0};
+    pkg_meta m = {0};
     if (s == CC_OK && !exists) {
         for (size_t i = 0; s == CC_OK && i < sizeof files / sizeof files[0]; i++) {
             char sha[65];
             s = prob_db_put_mem(c, files[i].text, strlen(files[i].text), sha, err, sizeof err);
-            IFOK(s, pkg_add(&p, files[i].path, sha, (int64_t)strlen(files[i].text),
-                            files[i].text));
+            if (s == CC_OK)
+                pkg_add(&p, files[i].path, sha, (int64_t)strlen(files[i].text), files[i].text);
         }
-        IFOK(s, pkg_sort(&p, err, sizeof err));
-        IFOK(s, pkg_validate(&p, err, sizeof err));
-        char *html = s == CC_OK ? pkg_markdown_html(p.meta.statement_md,
-                                                    strlen(p.meta.statement_md))
+        if (s == CC_OK && (pkg_sort(&p, NULL) != CC_OK || pkg_check(&p, NULL, &m, NULL) != CC_OK)) {
+            snprintf(err, sizeof err, "%s", cc_err_msg());
+            s = CC_UNPROCESSABLE;
+        }
+        char *html = s == CC_OK ? prob_markdown_html(m.statement_md, strlen(m.statement_md))
                                 : NULL;
         prob_commit pc = {.slug = "aplusb",
                           .title = "A plus B",
@@ -85,6 +87,7 @@ cc_status prob_seed(prob_state *st)
                           .rating = 800,
                           .created_by = "system",
                           .files = &p,
+                          .meta = &m,
                           .statement_html = html};
         IFOK(s, prob_db_commit(c, &pc, err, sizeof err));
         free(html);
@@ -93,6 +96,7 @@ cc_status prob_seed(prob_state *st)
     }
     PQclear(PQexec(c, s == CC_OK ? "COMMIT" : "ROLLBACK"));
     PQfinish(c);
+    pkg_meta_free(&m);
     pkg_free(&p);
     if (s != CC_OK)
         return cc_err_set(s, "seed: %s", err);

@@ -182,7 +182,7 @@ int64_t prob_db_read(PGconn *c, const char *sha, int64_t off, void *buf, size_t 
     return n;
 }
 
-static char *files_json(const pkg *p)
+static char *files_json(const pkg_files *p)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < p->nfiles; i++)
@@ -236,7 +236,8 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
 {
     cc_status s;
     int cur = 0;
-    const pkg *p = pc->files;
+    const pkg_files *p = pc->files;
+    const pkg_meta *m = pc->meta;
     if (!pc->problem_id) {
         char rating[16];
         snprintf(rating, sizeof rating, "%d", pc->rating);
@@ -296,24 +297,24 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
         return CC_NOMEM;
     char num[16], tl[24], mem[24], out[24], samples[16], tests[16], nfiles[16], total[32];
     snprintf(num, sizeof num, "%d", cur + 1);
-    snprintf(tl, sizeof tl, "%" PRId64, p->meta.time_limit_ms);
-    snprintf(mem, sizeof mem, "%" PRId64, p->meta.memory_mib);
-    snprintf(out, sizeof out, "%" PRId64, p->meta.output_mib);
-    snprintf(samples, sizeof samples, "%d", p->meta.sample_count);
-    snprintf(tests, sizeof tests, "%d", p->meta.test_count);
+    snprintf(tl, sizeof tl, "%" PRId64, m->time_limit_ms);
+    snprintf(mem, sizeof mem, "%" PRId64, m->memory_mib);
+    snprintf(out, sizeof out, "%" PRId64, m->output_mib);
+    snprintf(samples, sizeof samples, "%d", m->sample_count);
+    snprintf(tests, sizeof tests, "%d", m->test_count);
     snprintf(nfiles, sizeof nfiles, "%zu", p->nfiles);
     snprintf(total, sizeof total, "%" PRId64, p->total_size);
     const char *vals[] = {pc->out_id,
                           num,
                           hash,
                           files,
-                          prob_type_name(p->meta.type),
+                          prob_type_name(prob_type_of(m)),
                           tl,
                           mem,
                           out,
-                          p->meta.custom_checker ? "custom" : "default",
-                          p->meta.validator_flags ? p->meta.validator_flags : "",
-                          p->meta.statement_md ? p->meta.statement_md : "",
+                          m->custom_validator ? "custom" : "default",
+                          m->validator_flags ? m->validator_flags : "",
+                          m->statement_md ? m->statement_md : "",
                           pc->statement_html ? pc->statement_html : "",
                           samples,
                           tests,
@@ -341,7 +342,7 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
     return s;
 }
 
-cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg *p, char *err,
+cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p, char *err,
                              size_t errlen)
 {
     char num[16];
@@ -359,10 +360,7 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
         const char *path = PQgetvalue(r, i, 0), *sha = PQgetvalue(r, i, 1);
         int64_t size = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         char *text = NULL;
-        size_t pl = strlen(path);
-        bool small = size <= (1 << 20) &&
-                     ((pl > 5 && !strcmp(path + pl - 5, ".yaml")) ||
-                      (pl > 3 && !strcmp(path + pl - 3, ".md")));
+        bool small = size <= pkg_local_limits.max_text && pkg_is_text_file(path);
         if (small) {
             text = malloc((size_t)size + 1);
             if (!text) {
@@ -377,13 +375,22 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
                 got += n;
             }
             text[got] = '\0';
+            /* Binary content is not text the reader can parse, as in a
+             * package read from a zip. */
+            if (strlen(text) != (size_t)got) {
+                free(text);
+                text = NULL;
+            }
         }
-        s = pkg_add(p, path, sha, size, text);
+        pkg_add(p, path, sha, size, text);
         free(text);
     }
     PQclear(r);
     if (s == CC_NOMEM)
         snprintf(err, errlen, "out of memory");
-    IFOK(s, pkg_sort(p, err, errlen));
+    if (s == CC_OK && pkg_sort(p, NULL) != CC_OK) {
+        snprintf(err, errlen, "%s", cc_err_msg());
+        s = CC_UNPROCESSABLE;
+    }
     return s;
 }

@@ -84,6 +84,15 @@ const char *prob_type_name(int t)
     return t >= 1 && t <= 4 ? type_names[t] : "pass-fail";
 }
 
+int prob_type_of(const pkg_meta *m)
+{
+    if (m->interactive)
+        return m->scoring ? CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_INTERACTIVE_SCORING
+                          : CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_INTERACTIVE;
+    return m->scoring ? CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_SCORING
+                      : CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
+}
+
 int prob_type_parse(const char *s)
 {
     for (int i = 1; i <= 4; i++)

@@ -3,6 +3,7 @@
 #define JUDGE_INTERNAL_H
 
 #include "judge/judge.h"
+#include "judge/package.h"
 #include "proto.h"
 
 #include <stdarg.h>
@@ -47,9 +48,14 @@ void jstrv_free(jstrv *a);
 bool judge__parse_long(const char *s, long *out);
 bool judge__parse_double(const char *s, double *out);
 
-/* Reads a regular file of the package without following symlinks that
- * leave root_dir, refusing FIFOs and devices, at most cap bytes. *trunc
- * (optional) tells whether the file was longer. */
+/* Opens rel (relative) beneath the folder open as root_fd: every
+ * component, symbolic links included, must resolve inside it (openat2
+ * RESOLVE_BENEATH; where the kernel lacks openat2, no link is followed at
+ * all). A path that would leave fails with EXDEV. O_CLOEXEC is added. */
+int judge__open_beneath(int root_fd, const char *rel, int flags);
+/* Reads a regular file of the package (path absolute under root_dir, or
+ * relative to it) resolved beneath root_dir, refusing FIFOs and devices,
+ * at most cap bytes. *trunc (optional) tells whether the file was longer. */
 cc_status judge__read_file(const char *root_dir, const char *path, size_t cap, char **out,
                            size_t *len, bool *trunc);
 /* Opens a package file for reading with the same checks; returns the fd. */
@@ -57,6 +63,8 @@ int judge__open_pkg_file(const char *root_dir, const char *path);
 /* Lists a directory's entries (no "." names, sorted bytewise); returns the
  * number of entries or -1 (errno set). Each name is owned by the list. */
 int judge__list_dir(const char *path, jstrv *out);
+/* Sorts a->v[from..] bytewise. */
+void judge__sort_strv(jstrv *a, size_t from);
 bool judge__is_dir(const char *path);
 bool judge__is_file(const char *path);
 /* Removes a tree without following symlinks (unlinkat/openat). */
@@ -78,10 +86,13 @@ typedef struct ynode {
     struct ynode **items;  /* seq items or map values */
     int line;
 } ynode;
-/* Loads a YAML file; an empty file gives *out = NULL and CC_OK. Errors name
- * the file and line through cc_err_msg(). */
+/* Loads a YAML file; an empty file gives *out = NULL and CC_OK. A
+ * malformed one (syntax, anchors and aliases, duplicate keys, too deep or
+ * too large) is CC_UNPROCESSABLE with an error naming name and the line in
+ * d (may be NULL) and cc_err_msg(). */
 cc_status ydoc_load_file(const char *root_dir, const char *path, ynode **out);
-cc_status ydoc_load_mem(const char *name, const char *data, size_t len, ynode **out);
+cc_status ydoc_load_mem(const char *name, const char *data, size_t len, pkg_diags *d,
+                        ynode **out);
 void ynode_free(ynode *n);
 const ynode *ymap_get(const ynode *map, const char *key);
 const char *yscalar(const ynode *n); /* NULL unless a scalar */
@@ -116,6 +127,20 @@ typedef struct {
     long memory_mib;
 } judge_expand_ctx;
 void judge__expand(const jstrv *tmpl, const judge_expand_ctx *ctx, jstrv *out);
+
+/* ---- package files (pkgfiles.c, pkgzip.c) ---------------------------------- */
+/* Records an error in d (may be NULL), sets cc_err_msg() to its text and
+ * returns CC_UNPROCESSABLE. */
+cc_status pkg__fail(pkg_diags *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The names in folder dir ("" = the root) of a sorted file set: files and
+ * sub-folders, without names starting with a dot, sorted; returns the
+ * count. */
+int pkg__list(const pkg_files *p, const char *dir, jstrv *out);
+bool pkg__is_dir(const pkg_files *p, const char *dir);
+bool pkg__is_file(const pkg_files *p, const char *path);
+/* Finishes an EVP_MD_CTX digest into lowercase hex. */
+void pkg__digest_hex(void *md_ctx, char out[65]);
 
 /* ---- packages ------------------------------------------------------------ */
 typedef enum { AGG_PASS_FAIL, AGG_SUM, AGG_MIN } judge_agg;
@@ -158,7 +183,7 @@ typedef struct {
 } judge_sub;
 
 struct judge_package {
-    char *dir;            /* absolute, resolved */
+    char *dir;            /* absolute, resolved; NULL when checked from a file set */
     char *name;
     char *format;         /* "legacy", "2023-07-draft", "2025-09"... */
     bool legacy;
@@ -174,6 +199,10 @@ struct judge_package {
     judge_group *secret;
     judge_sub *subs; size_t nsubs;
     judge_expect *expects; size_t nexpects;
+    char *statement;      /* path of the Markdown statement, NULL if none */
+    /* While parsing only: the files read and where diagnostics go. */
+    const pkg_files *files;
+    pkg_diags *diags;
 };
 
 bool judge__known_category(const char *category);

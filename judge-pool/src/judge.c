@@ -29,33 +29,6 @@
 static const char *const base_env[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp",
                                        "LANG=C.UTF-8", "LC_ALL=C.UTF-8"};
 
-const char *judge_verdict_str(judge_verdict v)
-{
-    switch (v) {
-#define JUDGE__V_CASE(name, str, msg)                                                              \
-    case JUDGE_##name:                                                                             \
-        return str;
-        JUDGE_VERDICT_MAP(JUDGE__V_CASE)
-#undef JUDGE__V_CASE
-    default:
-        return "IE";
-    }
-}
-
-bool judge_verdict_parse(const char *s, judge_verdict *out)
-{
-    if (!strcmp(s, "RTE")) {
-        *out = JUDGE_RE;
-        return true;
-    }
-    for (int v = 0; v < JUDGE_VERDICT_COUNT; v++)
-        if (!strcmp(s, judge_verdict_str((judge_verdict)v))) {
-            *out = (judge_verdict)v;
-            return true;
-        }
-    return false;
-}
-
 struct judge_worker {
     const judge_package *pkg;
     const judge_langs *langs;

@@ -1,6 +1,6 @@
 /* cc-judge: the command line.
  *
- *   cc-judge verify PACKAGE_DIR [--json]
+ *   cc-judge verify PACKAGE_DIR [--json] [--check-only]
  *   cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json]
  *   cc-judge languages [--json]
  *   cc-judge serve [--setting value]...   (the mesh worker, serve.c)
@@ -28,6 +28,7 @@
 
 typedef struct {
     bool json;
+    bool check_only;
     const char *lang;
     const char *languages;
     const char *pkg_dir;
@@ -61,7 +62,8 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--jobs N] [--languages FILE]\n"
+    fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--check-only] [--jobs N] "
+               "[--languages FILE]\n"
                "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S]\n"
                "       cc-judge languages [--json] [--languages FILE]\n"
                "       cc-judge serve [--help | --SETTING VALUE...]\n");
@@ -292,10 +294,12 @@ static json_t *job_json(const judge_package *pkg, const job *j)
 }
 
 static void print_json(const judge_package *pkg, job *jobs, size_t n, size_t matched,
-                       size_t total, size_t skipped)
+                       size_t total, size_t skipped, json_t *package)
 {
     json_t *doc = json_object();
     json_object_set_new(doc, "problem", json_string(judge_package_name(pkg)));
+    if (package)
+        json_object_set(doc, "package", package);
     json_object_set_new(doc, "time_limit", num(pkg->time_limit));
     json_t *subs = json_array();
     for (size_t i = 0; i < n; i++)
@@ -405,19 +409,98 @@ static bool derive_time_limit(judge_package *pkg, job *jobs, size_t n, size_t *o
     return true;
 }
 
+/* ---- the package check ------------------------------------------------------------ */
+
+/* The package's warnings and errors, as every tool shows them. */
+static json_t *diags_json(const pkg_diags *d, pkg_level level)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].level != level)
+            continue;
+        char *s = pkg_diag_str(&d->v[i]);
+        json_array_append_new(arr, json_string(s));
+        free(s);
+    }
+    return arr;
+}
+
+static void print_doc(json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(doc);
+}
+
+/* What the package check decided, with the same fields the import API
+ * answers with: name, type, limits, test counts. */
+static json_t *meta_json(const pkg_meta *m, const pkg_diags *d)
+{
+    const char *type = m->interactive ? (m->scoring ? "interactive scoring" : "interactive")
+                       : m->scoring   ? "scoring"
+                                      : "pass-fail";
+    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:i, s:i, s:o}", "name", m->name,
+                     "format", m->format, "type", type, "custom_validator", m->custom_validator,
+                     "time_limit_ms", (json_int_t)m->time_limit_ms, "memory_mib",
+                     (json_int_t)m->memory_mib, "output_mib", (json_int_t)m->output_mib, "tests",
+                     m->test_count, "samples", m->sample_count, "warnings",
+                     diags_json(d, PKG_WARNING));
+}
+
+/* Reads and checks the package with the one package reader; prints its
+ * warnings (stderr) and, on failure, its error. Returns 0, or 2 when the
+ * package is refused. With --check-only the check is all verify does. */
+static int check_package(const cli *a, json_t **package)
+{
+    pkg_files files;
+    pkg_meta m;
+    pkg_diags d = {0};
+    cc_status s = pkg_read_dir(a->pkg_dir, &pkg_local_limits, &files, &d);
+    if (s == CC_OK) {
+        s = pkg_check(&files, NULL, &m, &d);
+        pkg_free(&files);
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        char *line = pkg_diag_str(&d.v[i]);
+        fprintf(stderr, "cc-judge: %s%s\n", d.v[i].level == PKG_WARNING ? "warning: " : "", line);
+        free(line);
+    }
+    if (s != CC_OK) {
+        if (a->json) {
+            const pkg_diag *e = pkg_diags_first_error(&d);
+            char *msg = e ? pkg_diag_str(e) : judge__xstrdup(cc_err_msg());
+            print_doc(json_pack("{s:s, s:o}", "error", msg, "warnings",
+                                diags_json(&d, PKG_WARNING)));
+            free(msg);
+        }
+        pkg_diags_free(&d);
+        return 2;
+    }
+    *package = meta_json(&m, &d);
+    pkg_meta_free(&m);
+    pkg_diags_free(&d);
+    return 0;
+}
+
 static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
 {
+    json_t *package = NULL;
+    if (check_package(a, &package) != 0)
+        return 2;
+    if (a->check_only) {
+        if (a->json)
+            print_doc(json_pack("{s:o}", "package", package));
+        else
+            json_decref(package);
+        return 0;
+    }
     judge_package *pkg;
-    if (judge_package_load(a->pkg_dir, langs, &pkg) != CC_OK) {
+    if (judge_package_load(a->pkg_dir, langs, NULL, &pkg) != CC_OK) {
         fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
-        if (a->json) {
-            json_t *e = json_pack("{s:s}", "error", cc_err_msg());
-            char *s = json_dumps(e, JSON_INDENT(2));
-            if (s)
-                puts(s);
-            free(s);
-            json_decref(e);
-        }
+        json_decref(package);
         return 2;
     }
     size_t n = pkg->nsubs;
@@ -472,7 +555,7 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
             all_ok = false;
     }
     if (a->json)
-        print_json(pkg, jobs, n, matched, total, skipped);
+        print_json(pkg, jobs, n, matched, total, skipped, package);
     else {
         print_table(pkg, jobs, n, true);
         printf("%zu of %zu submissions match their folder%s", matched, total,
@@ -487,6 +570,7 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
     }
     free(jobs);
     free(order);
+    json_decref(package);
     judge_package_free(pkg);
     return all_ok ? 0 : 1;
 }
@@ -499,10 +583,16 @@ static int cmd_run(cli *a, const judge_langs *langs, judge_options *opts)
         return 2;
     }
     judge_package *pkg;
-    if (judge_package_load(a->pkg_dir, langs, &pkg) != CC_OK) {
-        fprintf(stderr, "cc-judge: %s\n", cc_err_msg());
-        return 2;
+    pkg_diags d = {0};
+    cc_status ls = judge_package_load(a->pkg_dir, langs, &d, &pkg);
+    for (size_t i = 0; i < d.n; i++) {
+        char *line = pkg_diag_str(&d.v[i]);
+        fprintf(stderr, "cc-judge: %s%s\n", d.v[i].level == PKG_WARNING ? "warning: " : "", line);
+        free(line);
     }
+    pkg_diags_free(&d);
+    if (ls != CC_OK)
+        return 2;
     if (a->time_limit > 0)
         judge_package_set_time_limit(pkg, a->time_limit);
     if (pkg->time_limit <= 0) {
@@ -531,7 +621,7 @@ static int cmd_run(cli *a, const judge_langs *langs, judge_options *opts)
     size_t order = 0;
     judge_all(pkg, langs, opts, &j, &order, 1, 1);
     if (a->json)
-        print_json(pkg, &j, 1, 0, 1, j.res.verdict == JUDGE_SKIPPED);
+        print_json(pkg, &j, 1, 0, 1, j.res.verdict == JUDGE_SKIPPED, NULL);
     else
         print_table(pkg, &j, 1, false);
     int rc = j.res.verdict == JUDGE_AC ? 0 : 1;
@@ -616,6 +706,8 @@ int main(int argc, char **argv)
         const char *s = argv[i];
         if (!strcmp(s, "--json")) {
             a.json = true;
+        } else if (!strcmp(s, "--check-only")) {
+            a.check_only = true;
         } else if (!strcmp(s, "--lang") && i + 1 < argc) {
             a.lang = argv[++i];
         } else if (!strcmp(s, "--languages") && i + 1 < argc) {

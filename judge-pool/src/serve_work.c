@@ -583,7 +583,7 @@ static void judge_job(jctx_t *c, const char *dir)
     }
     if (job->n_sources > 1)
         jstrv_push(&sources, srcdir); /* a folder is a multi-file submission */
-    if (judge_package_load(pkgdir, sv->langs, &pkg) != CC_OK) {
+    if (judge_package_load(pkgdir, sv->langs, NULL, &pkg) != CC_OK) {
         snprintf(reason, sizeof reason, "the problem package does not load: %.900s",
                  cc_err_msg());
         set_ie(c, reason);

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void oom(size_t n)
@@ -193,25 +196,88 @@ bool judge__parse_double(const char *s, double *out)
     return true;
 }
 
+/* The kernel's own walk (openat2 with RESOLVE_BENEATH) resolves every
+ * component, links included, and refuses any step outside the root, with
+ * no window between a check and the open. */
+static int open_beneath_openat2(int root_fd, const char *rel, int flags)
+{
+    /* openat2 refuses flags that mean nothing with O_PATH (O_NOCTTY). */
+    int extra = flags & O_PATH ? O_CLOEXEC : O_CLOEXEC | O_NOCTTY;
+    struct open_how how = {.flags = (uint64_t)(flags | extra),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+}
+
+/* Without openat2 (kernels before 5.6): component by component with
+ * O_NOFOLLOW, so no link is followed at all. */
+static int open_beneath_walk(int root_fd, const char *rel, int flags)
+{
+    char *copy = judge__xstrdup(rel), *save = NULL;
+    int dfd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0), fd = -1;
+    char *comp = strtok_r(copy, "/", &save);
+    while (dfd >= 0 && comp) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (!strcmp(comp, "..")) {
+            errno = EXDEV;
+            break;
+        }
+        if (!next) {
+            fd = openat(dfd, comp, flags | O_NOFOLLOW | O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY));
+            break;
+        }
+        int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(dfd);
+        errno = e;
+        dfd = nfd;
+        comp = next;
+    }
+    int e = errno;
+    if (dfd >= 0)
+        close(dfd);
+    free(copy);
+    errno = e;
+    return fd;
+}
+
+int judge__open_beneath(int root_fd, const char *rel, int flags)
+{
+    static atomic_int no_openat2;
+    if (!atomic_load(&no_openat2)) {
+        int fd = open_beneath_openat2(root_fd, rel, flags);
+        if (fd >= 0 || errno != ENOSYS)
+            return fd;
+        atomic_store(&no_openat2, 1);
+    }
+    return open_beneath_walk(root_fd, rel, flags);
+}
+
 /* A package may contain symlinks to other files of the package (the format
- * allows it), so a link is followed only when its target stays inside the
+ * allows it), so a link is followed only while it stays inside the
  * package root; everything else is refused. */
 int judge__open_pkg_file(const char *root_dir, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0 && errno == ELOOP) {
-        char *real = realpath(path, NULL);
-        size_t rl = strlen(root_dir);
-        if (!real || strncmp(real, root_dir, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
-            free(real);
+    size_t rl = strlen(root_dir);
+    while (rl > 0 && root_dir[rl - 1] == '/')
+        rl--; /* "/" and "dir/" */
+    const char *rel = path;
+    if (path[0] == '/') {
+        if (strncmp(path, root_dir, rl) || path[rl] != '/') {
             errno = EACCES;
             return -1;
         }
-        fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        free(real);
+        rel = path + rl + 1;
     }
-    if (fd < 0)
+    int root = open(root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
         return -1;
+    int fd = judge__open_beneath(root, rel, O_RDONLY | O_NONBLOCK);
+    int e = errno;
+    close(root);
+    if (fd < 0) {
+        errno = e == EXDEV ? EACCES : e;
+        return -1;
+    }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -286,9 +352,14 @@ int judge__list_dir(const char *path, jstrv *out)
         jstrv_push(out, e->d_name);
     }
     closedir(d);
-    if (out->n > start) /* an empty folder may leave out->v NULL */
-        qsort(out->v + start, out->n - start, sizeof *out->v, cmp_str);
+    judge__sort_strv(out, start);
     return (int)(out->n - start);
+}
+
+void judge__sort_strv(jstrv *a, size_t from)
+{
+    if (a->n > from + 1) /* an empty list may have a->v NULL */
+        qsort(a->v + from, a->n - from, sizeof *a->v, cmp_str);
 }
 
 bool judge__is_dir(const char *path)

@@ -15,6 +15,7 @@
 typedef struct {
     yaml_parser_t p;
     const char *name;
+    pkg_diags *d;
     size_t nodes;
     cc_status st;
 } yctx;
@@ -22,7 +23,7 @@ typedef struct {
 static cc_status yfail(yctx *c, int line, const char *what)
 {
     if (c->st == CC_OK)
-        c->st = cc_err_set(CC_INVALID, "%s:%d: %s", c->name, line, what);
+        c->st = pkg__fail(c->d, c->name, line, "%s", what);
     return c->st;
 }
 
@@ -60,7 +61,15 @@ static bool parse_children(yctx *c, ynode *n, int depth)
                 return false;
             }
             key = judge__xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+            int kline = (int)ev.start_mark.line + 1;
             yaml_event_delete(&ev);
+            if (ymap_get(n, key)) {
+                char what[300];
+                snprintf(what, sizeof what, "duplicate key '%.200s'", key);
+                yfail(c, kline, what);
+                free(key);
+                return false;
+            }
             if (!yaml_parser_parse(&c->p, &ev)) {
                 free(key);
                 yfail(c, (int)c->p.problem_mark.line + 1,
@@ -126,10 +135,11 @@ static ynode *parse_node(yctx *c, yaml_event_t *ev, int depth)
     return NULL;
 }
 
-cc_status ydoc_load_mem(const char *name, const char *data, size_t len, ynode **out)
+cc_status ydoc_load_mem(const char *name, const char *data, size_t len, pkg_diags *d,
+                        ynode **out)
 {
     *out = NULL;
-    yctx c = {.name = name, .st = CC_OK};
+    yctx c = {.name = name, .d = d, .st = CC_OK};
     if (!yaml_parser_initialize(&c.p))
         return cc_err_set(CC_NOMEM, "%s: cannot initialise the YAML parser", name);
     yaml_parser_set_input_string(&c.p, (const unsigned char *)data, len);
@@ -194,7 +204,7 @@ cc_status ydoc_load_file(const char *root_dir, const char *path, ynode **out)
         free(data);
         return cc_err_set(CC_INVALID, "%s: larger than %u bytes", path, YAML_MAX_BYTES);
     }
-    s = ydoc_load_mem(path, data, len, out);
+    s = ydoc_load_mem(path, data, len, NULL, out);
     free(data);
     return s;
 }

@@ -74,13 +74,13 @@ static void test_yaml_rejects_aliases_and_depth(void **state)
     (void)state;
     ynode *n = NULL;
     const char *alias = "a: &x [1, 2]\nb: *x\n";
-    assert_int_not_equal(ydoc_load_mem("t.yaml", alias, strlen(alias), &n), CC_OK);
+    assert_int_not_equal(ydoc_load_mem("t.yaml", alias, strlen(alias), NULL, &n), CC_OK);
     char deep[400];
     memset(deep, '[', 200);
     deep[200] = '\0';
-    assert_int_not_equal(ydoc_load_mem("t.yaml", deep, strlen(deep), &n), CC_OK);
+    assert_int_not_equal(ydoc_load_mem("t.yaml", deep, strlen(deep), NULL, &n), CC_OK);
     const char *ok = "limits:\n  time_limit: 2.5\n";
-    assert_int_equal(ydoc_load_mem("t.yaml", ok, strlen(ok), &n), CC_OK);
+    assert_int_equal(ydoc_load_mem("t.yaml", ok, strlen(ok), NULL, &n), CC_OK);
     double v;
     assert_true(ynum(ymap_get(ymap_get(n, "limits"), "time_limit"), &v));
     assert_true(v == 2.5);

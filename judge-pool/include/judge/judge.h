@@ -15,6 +15,7 @@
 #define JUDGE_JUDGE_H
 
 #include "cc/status.h"
+#include "judge/package.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,9 +71,12 @@ bool judge_lang_available(const judge_lang *lang);
  * table), or "" when it lists none. */
 const char *judge_lang_extension(const judge_lang *lang);
 
-/* Loads PACKAGE_DIR (legacy, 2023-07 or 2025-09 format). A broken package
- * fails with CC_INVALID and a message naming the file and the problem. */
-cc_status judge_package_load(const char *dir, const judge_langs *langs, judge_package **out);
+/* Loads PACKAGE_DIR (legacy, 2023-07 or 2025-09 format) with the one
+ * package reader (judge/package.h). A broken package fails with
+ * CC_UNPROCESSABLE and an error in d naming the file and the problem (also
+ * in cc_err_msg()); warnings go to d too. d may be NULL. */
+cc_status judge_package_load(const char *dir, const judge_langs *langs, pkg_diags *d,
+                             judge_package **out);
 void judge_package_free(judge_package *pkg);
 const char *judge_package_name(const judge_package *pkg);
 /* The package's time limit in seconds, or 0 when it must be derived from

@@ -804,11 +804,11 @@ static const zent scoring[] = {
     {"problem_statement/problem.md", "Square the number.\n"},
     {"data/sample/01.in", "2\n"},
     {"data/sample/01.ans", "4\n"},
-    {"data/secret/testdata.yaml", "aggregation: sum\n"},
-    {"data/secret/group1/testdata.yaml", "score: 30\n"},
+    {"data/secret/testdata.yaml", "scoring:\n  aggregation: sum\n"},
+    {"data/secret/group1/testdata.yaml", "scoring:\n  score: 30\n"},
     {"data/secret/group1/01.in", "3\n"},
     {"data/secret/group1/01.ans", "9\n"},
-    {"data/secret/group2/testdata.yaml", "score: 70\n"},
+    {"data/secret/group2/testdata.yaml", "scoring:\n  score: 70\n"},
     {"data/secret/group2/01.in", "1000\n"},
     {"data/secret/group2/01.ans", "1000000\n"},
     {"submissions/accepted/sq.c", "int main(void){return 0;}\n"},
@@ -844,7 +844,10 @@ static void round_trip(const zent *e, size_t n, const char *slug, int want_type)
 {
     result r;
     char zip[65];
-    assert_int_equal(import_zip(e, n, slug, &r, zip), CC_OK);
+    cc_status is = import_zip(e, n, slug, &r, zip);
+    if (is != CC_OK)
+        fprintf(stderr, "import of %s: %s: %s\n", slug, cc_status_name(is), r.err);
+    assert_int_equal(is, CC_OK);
     Codecourt__V1__ImportPackageReply *ir = (void *)r.resp;
     assert_true(ir->created);
     assert_int_equal(ir->problem->version->type, want_type);
@@ -1045,7 +1048,8 @@ static void bad_packages(void **state)
     /* no problem.yaml */
     expect_bad(custom + 1, 3, "problem.yaml: missing");
     /* custom validation without a validator */
-    expect_bad(custom, 3, "output_validators: a custom-validation problem needs");
+    expect_bad(custom, 3, "output_validators: the problem asks for a custom output validator but "
+                          "none is present");
     /* too many files (the actor runs with max-files 100) */
     zent *many = calloc(120, sizeof *many);
     char (*names)[32] = calloc(120, 32);
