@@ -53,9 +53,14 @@ static void progress_done(cc_status s, const char *errmsg, const cc_pg_result *r
     const Codecourt__V1__JudgeProgress *p = (const void *)c->msg;
     if (s == CC_OK && cc_pg_nrows(r) == 1) {
         bool compiling = !strcmp(p->stage, "compiling");
-        sub_live(c->st, cc_js_msg_envelope(c->m), cc_pg_get(r, 0, 0), p->submission_id,
-                 p->attempt, compiling ? "compiling" : "running", "", compiling ? 0 : p->test_index,
-                 p->test_count, compiling ? NULL : p->test, 0);
+        const char *user = cc_pg_get(r, 0, 0);
+        /* The live channel goes to the submitter, whose role the judge's
+         * report does not carry: there only owning the problem opens a
+         * secret test's details (an admin reads them with GetSubmission). */
+        bool sees = sub_sees_secret(SUB_USER, user, cc_pg_get(r, 0, 1));
+        sub_live(c->st, cc_js_msg_envelope(c->m), user, p->submission_id, p->attempt,
+                 compiling ? "compiling" : "running", "", compiling ? 0 : p->test_index,
+                 p->test_count, compiling ? NULL : p->test, sees, 0);
     }
     ev_end(c, s, errmsg, "progress");
 }
@@ -73,7 +78,7 @@ static void on_progress(ev_ctx *c)
         s = cc_pg_query(c->st->pg,
                         "UPDATE submissions SET status = 'compiling', test_count = $3::int "
                         "WHERE id = $1::uuid AND attempt = $2::int AND status = 'queued' "
-                        "RETURNING user_id",
+                        "RETURNING user_id, problem_owner",
                         prm, 3, progress_done, c);
     } else if (!strcmp(p->stage, "running") && p->test && p->test_index > 0) {
         size_t len = protobuf_c_message_get_packed_size(&p->test->base);
@@ -95,7 +100,7 @@ static void on_progress(ev_ctx *c)
                         "  ON CONFLICT DO NOTHING) "
                         "UPDATE submissions s SET status = 'running', "
                         "  test_index = greatest(s.test_index, $3::int), test_count = $4::int "
-                        "FROM cur WHERE s.id = cur.id RETURNING s.user_id",
+                        "FROM cur WHERE s.id = cur.id RETURNING s.user_id, s.problem_owner",
                         prm, 5, progress_done, c);
         free(buf);
     } else {
@@ -117,7 +122,7 @@ static void result_committed(cc_status s, const char *errmsg, void *ud)
                "{s:s, s:i, s:s, s:I}", "id", r->submission_id, "attempt", (int)r->attempt,
                "verdict", r->verdict, "sandbox_ms", (json_int_t)r->sandbox_ms);
         sub_live(c->st, cc_js_msg_envelope(c->m), c->user_id, r->submission_id, r->attempt,
-                 "judged", r->verdict, (int)r->n_tests, (int)r->n_tests, NULL, r->score);
+                 "judged", r->verdict, (int)r->n_tests, (int)r->n_tests, NULL, false, r->score);
     }
     ev_end(c, s, errmsg, "result");
 }

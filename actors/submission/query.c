@@ -1,6 +1,7 @@
 /* GetSubmission, ListSubmissions and ListLanguages: reads on the loop's
  * pool. A submission is visible to its owner, the owner of its problem and
- * admins; to anyone else it does not exist (404, so ids do not leak). */
+ * admins; to anyone else it does not exist (404, so ids do not leak). Its
+ * secret tests' messages reach only those sub_sees_secret lets through. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ typedef struct get_ctx {
     sub_state *st;
     const char *id;
     Codecourt__V1__Submission *sub;
+    bool sees_secret; /* the caller may read secret tests' messages */
 } get_ctx;
 
 /* Unpacks a bytea column into the call's arena; NULL when NULL or bad. */
@@ -52,6 +54,7 @@ static void got_tests(cc_status s, const char *errmsg, const cc_pg_result *r, vo
         if (t)
             c->sub->tests[c->sub->n_tests++] = (Codecourt__V1__TestResult *)t;
     }
+    sub_redact_tests(c->sub->tests, c->sub->n_tests, c->sees_secret);
     cc_rpc_reply(c->call, &c->sub->base);
 }
 
@@ -76,6 +79,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
         return;
     }
     c->sub = sub;
+    c->sees_secret = sub_sees_secret(role, who, cc_pg_get(r, 0, SUB_NCOLS));
     Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)unpack_col(
         c->call, &codecourt__v1__judge_job__descriptor, r, 0, SUB_NCOLS + 2);
     if (job) {
@@ -87,6 +91,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
     if (res) {
         sub->n_tests = res->n_tests;
         sub->tests = res->tests;
+        sub_redact_tests(sub->tests, sub->n_tests, c->sees_secret);
         sub->compile_output = res->compile_output;
         sub->message = res->message;
         cc_rpc_reply(c->call, &sub->base);

@@ -74,7 +74,7 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
             if (sub_queue_job(c->tx, cc_rpc_envelope(c->call), job) != CC_OK)
                 c->err = CC_UNAVAILABLE;
             sub_live(c->st, cc_rpc_envelope(c->call), job->user_id, job->submission_id,
-                     job->attempt, "queued", "", 0, 0, NULL, 0);
+                     job->attempt, "queued", "", 0, 0, NULL, false, 0);
             codecourt__v1__judge_job__free_unpacked(job, NULL);
             c->count++;
         }

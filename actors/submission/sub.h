@@ -76,6 +76,25 @@ typedef enum { SUB_ANON, SUB_USER, SUB_SETTER, SUB_ADMIN } sub_role;
 /* The caller from the envelope principal "<user id>:<role>": id (64
  * bytes, "" when anonymous) and role. */
 sub_role sub_principal(const cc_rpc_call *call, char id[64]);
+/* Whether viewer (role, user id) may read the details of a submission's
+ * secret tests; the one place this is decided. A checker's or validator's
+ * message (the default validator's "token 2: expected '...', got '...'",
+ * judgemessage.txt, an interactor's feedback) can quote the expected
+ * output: shown to the submitter, one submission per secret test would
+ * hand over every hidden answer. So only the problem's owner (the one
+ * setter with access to it) and admins see them. problem_owner is the one
+ * stored with the submission at submit time rather than asked of
+ * cc-problem: problems never change owner, so the stored value is as true
+ * and costs no mesh call on each read and each progress event. */
+bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner);
+/* The message of test that a viewer with sees_secret (sub_sees_secret)
+ * may read: the test's own for a sample test or a viewer who sees secret
+ * details, else "". Never NULL. */
+const char *sub_test_message(const Codecourt__V1__TestResult *test, bool sees_secret);
+/* Applies sub_test_message to each of n tests in place (messages unpacked
+ * into a call's arena, so nothing is freed). */
+void sub_redact_tests(Codecourt__V1__TestResult **tests, size_t n, bool sees_secret);
+
 /* True for a canonical UUID text (36 chars, lowercase or uppercase hex). */
 bool sub_uuid_ok(const char *s);
 /* A fresh random (version 4) UUID in out (37 bytes). */
@@ -98,10 +117,13 @@ Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r
 /* Publishes a best-effort live update for user_id on cc.live.user.<id>:
  * a JSON object {"type":"submission","id","status","verdict",
  * "testIndex","testCount","attempt", optionally "test":{...} and
- * "score"}. test may be NULL. */
+ * "score"}. test may be NULL; its message goes out only as
+ * sub_test_message(test, sees_secret) says, sees_secret being what
+ * sub_sees_secret answers for user_id. */
 void sub_live(sub_state *st, const cc_envelope *env, const char *user_id, const char *id,
               uint32_t attempt, const char *status, const char *verdict, int test_index,
-              int test_count, const Codecourt__V1__TestResult *test, double score);
+              int test_count, const Codecourt__V1__TestResult *test, bool sees_secret,
+              double score);
 
 /* Adds the outbox row that queues job (attempt set by the caller) inside
  * tx, with Nats-Msg-Id job-<id>-<attempt>. */

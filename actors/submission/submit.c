@@ -134,7 +134,8 @@ static void committed(cc_status s, const char *errmsg, void *ud)
     }
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "submission queued", "{s:s, s:s, s:s, s:s}",
            "id", c->id, "user", c->who, "problem", c->rq->problem, "language", c->lang);
-    sub_live(c->st, cc_rpc_envelope(c->call), c->who, c->id, 1, "queued", "", 0, 0, NULL, 0);
+    sub_live(c->st, cc_rpc_envelope(c->call), c->who, c->id, 1, "queued", "", 0, 0, NULL, false,
+             0);
     Codecourt__V1__Submission sub = CODECOURT__V1__SUBMISSION__INIT;
     sub.id = c->id;
     sub.user_id = c->who;

@@ -26,6 +26,27 @@ sub_role sub_principal(const cc_rpc_call *call, char id[64])
     return SUB_USER;
 }
 
+bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner)
+{
+    if (role == SUB_ADMIN)
+        return true;
+    return role != SUB_ANON && viewer && viewer[0] && problem_owner &&
+           !strcmp(viewer, problem_owner);
+}
+
+const char *sub_test_message(const Codecourt__V1__TestResult *test, bool sees_secret)
+{
+    if (!test->message || !(test->sample || sees_secret))
+        return "";
+    return test->message;
+}
+
+void sub_redact_tests(Codecourt__V1__TestResult **tests, size_t n, bool sees_secret)
+{
+    for (size_t i = 0; i < n; i++)
+        tests[i]->message = (char *)sub_test_message(tests[i], sees_secret);
+}
+
 bool sub_uuid_ok(const char *s)
 {
     if (!s || strlen(s) != 36)
@@ -106,7 +127,8 @@ Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r
 
 void sub_live(sub_state *st, const cc_envelope *env, const char *user_id, const char *id,
               uint32_t attempt, const char *status, const char *verdict, int test_index,
-              int test_count, const Codecourt__V1__TestResult *test, double score)
+              int test_count, const Codecourt__V1__TestResult *test, bool sees_secret,
+              double score)
 {
     if (!user_id || !user_id[0] || strlen(user_id) > 64)
         return;
@@ -120,11 +142,12 @@ void sub_live(sub_state *st, const cc_envelope *env, const char *user_id, const 
     if (test)
         json_object_set_new(
             o, "test",
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:s}", "name",
+            json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:i, s:i, s:s}", "name",
                       test->name ? test->name : "", "verdict", test->verdict ? test->verdict : "",
-                      "cpuMs", (json_int_t)test->cpu_ms, "wallMs", (json_int_t)test->wall_ms,
-                      "memoryKib", (json_int_t)test->memory_kib, "exitCode", test->exit_code,
-                      "signal", test->signal, "message", test->message ? test->message : ""));
+                      "sample", (int)test->sample, "cpuMs", (json_int_t)test->cpu_ms, "wallMs",
+                      (json_int_t)test->wall_ms, "memoryKib", (json_int_t)test->memory_kib,
+                      "exitCode", test->exit_code, "signal", test->signal, "message",
+                      sub_test_message(test, sees_secret)));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!text)

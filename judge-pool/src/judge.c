@@ -432,6 +432,7 @@ static judge_test_result *new_test(jctx *c, size_t ti)
     judge_test_result *t = &r->tests[r->ntests];
     memset(t, 0, sizeof *t);
     t->name = judge__xstrdup(c->p->tests[ti].name);
+    t->sample = c->p->tests[ti].group && c->p->tests[ti].group->sample;
     c->res_of[ti] = (int)r->ntests++;
     return t;
 }
@@ -1106,10 +1107,17 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
         for (size_t i = 0; i < r->ntests; i++)
             r->tests[i].score = 0;
     }
+    /* The first internal error explains the submission. A secret test's
+     * message stays on the test, where cc-submission shows it only to
+     * those who may see secret details: the submission's own message goes
+     * to the submitter, and a validator's stderr or judgemessage.txt may
+     * quote the expected output. */
     for (size_t i = 0; i < r->ntests; i++)
         if (r->tests[i].verdict == JUDGE_IE && !r->message)
-            r->message = judge__xasprintf("test %s: %s", r->tests[i].name,
-                                          r->tests[i].message ? r->tests[i].message : "");
+            r->message = r->tests[i].sample
+                             ? judge__xasprintf("test %s: %s", r->tests[i].name,
+                                                r->tests[i].message ? r->tests[i].message : "")
+                             : judge__xasprintf("test %s: internal error", r->tests[i].name);
 out:
     box_close(b);
     stage_free(&st);

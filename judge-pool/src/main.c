@@ -268,6 +268,7 @@ static json_t *job_json(const judge_package *pkg, const job *j)
         json_t *to = json_object();
         json_object_set_new(to, "name", json_string(t->name));
         json_object_set_new(to, "verdict", json_string(judge_verdict_str(t->verdict)));
+        json_object_set_new(to, "sample", json_boolean(t->sample));
         json_object_set_new(to, "cpu_ms", json_integer(t->cpu_ms));
         json_object_set_new(to, "wall_ms", json_integer(t->wall_ms));
         json_object_set_new(to, "memory_kib", json_integer(t->memory_kib));

@@ -423,6 +423,7 @@ static void fill_test(Codecourt__V1__TestResult *t, const judge_test_result *r)
     t->signal = r->term_signal;
     t->score = r->score;
     t->message = r->message ? r->message : "";
+    t->sample = r->sample;
 }
 
 static bool on_progress(void *ud, const judge_progress *p)

@@ -160,6 +160,25 @@ def cmd_pkg(judge, pkg_src):
             if got["verdict"] != want:
                 fail("%s: verdict %s, expected %s: %s\n%s" % (path, got["verdict"], want, got.get("message"),
                                                             json.dumps(got["tests"], indent=1)))
+        # Every test says whether it is a sample: cc-submission shows a
+        # test's message to the submitter only when it is.
+        for sub in doc["submissions"]:
+            for t in sub["tests"]:
+                if t.get("sample") is not t["name"].startswith("sample/"):
+                    fail("%s: test %s has sample %r" % (sub["path"], t["name"], t.get("sample")))
+        for path, tests in exp.get("test_messages", {}).items():
+            got = {t["name"]: t.get("message") or "" for t in subs[path]["tests"]}
+            for name, want in tests.items():
+                if want not in got.get(name, ""):
+                    fail("%s: message of test %s lacks %r: %r" % (path, name, want, got.get(name)))
+        for path, words in exp.get("message_has", {}).items():
+            for w in words:
+                if w not in (subs[path].get("message") or ""):
+                    fail("%s: message lacks %r: %r" % (path, w, subs[path].get("message")))
+        for path, words in exp.get("message_lacks", {}).items():
+            for w in words:
+                if w in (subs[path].get("message") or ""):
+                    fail("%s: message shows %r: %r" % (path, w, subs[path].get("message")))
         for path, want in exp.get("scores", {}).items():
             if subs[path]["score"] != want:
                 fail("%s: score %s, expected %s" % (path, subs[path]["score"], want))

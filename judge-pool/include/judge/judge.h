@@ -118,6 +118,8 @@ struct judge_test_result {
     int exit_code;      /* when term_signal is 0 */
     int term_signal;    /* signal that ended the program, or 0 */
     char *message;      /* validator or checker feedback, may be NULL */
+    bool sample;        /* under data/sample: its details may be shown to the
+                           submitter; a secret test's message may quote the answer */
 };
 
 typedef struct {

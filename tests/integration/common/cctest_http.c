@@ -212,6 +212,44 @@ void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const ch
     assert_int_equal(cct_try_spawn(p, name, bin_dir, bin, log_dir, args), CC_OK);
 }
 
+void cct_upload(uint16_t port, const void *data, size_t len, const char *token, size_t piece,
+                char sha[65])
+{
+    cct_sha256_hex(data, len, sha);
+    cct_resp r = cct_req(port, "POST", "/v1/uploads",
+                         cct_fmt("{\"size\":\"%zu\",\"sha256\":\"%s\"}", len, sha), token);
+    assert_int_equal(r.status, 201);
+    if (json_is_true(json_object_get(r.json, "exists"))) {
+        cct_resp_free(&r);
+        return;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "%s", cct_jstr(&r, "uploadId"));
+    size_t max = (size_t)json_integer_value(json_object_get(r.json, "maxChunk"));
+    assert_true(max > 0);
+    cct_resp_free(&r);
+    if (piece == 0 || piece > max)
+        piece = max;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        char *b64 = cct_base64((const char *)data + off, n);
+        size_t cap = strlen(b64) + 128;
+        char *body = malloc(cap);
+        assert_non_null(body);
+        snprintf(body, cap, "{\"offset\":\"%zu\",\"data\":\"%s\"}", off, b64);
+        r = cct_req(port, "PUT", cct_fmt("/v1/uploads/%s", id), body, token);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(strtoll(cct_jstr(&r, "received"), NULL, 10), (long long)(off + n));
+        cct_resp_free(&r);
+        free(body);
+        free(b64);
+    }
+    r = cct_req(port, "POST", cct_fmt("/v1/uploads/%s/commit", id), NULL, token);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(cct_jstr(&r, "sha256"), sha);
+    cct_resp_free(&r);
+}
+
 bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
                        const char *keypath, uint16_t http_port, uint16_t metrics_port,
                        const char *const *extra)

@@ -1,7 +1,8 @@
 /* Helpers shared by the end-to-end tests in tests/integration and by
  * tests/bench/submission, which drive cc-gateway over real HTTP/2 with
- * libcurl: requests, responses, headers, process spawning. cct_spawn calls
- * cmocka's assertions; the others do not, so a benchmark can use them too.
+ * libcurl: requests, responses, headers, process spawning, uploads.
+ * cct_spawn and cct_upload call cmocka's assertions; the others do not, so
+ * a benchmark can use them too.
  * The WebSocket client is in cctest_ws.h. */
 #ifndef CCTEST_HTTP_H
 #define CCTEST_HTTP_H
@@ -85,6 +86,13 @@ bool cct_start_stack(cc_local_stack *stack, const char *log_name, const char *co
 int cct_metrics_port_from_log(const char *path, const char *also);
 /* Polls GET path until it answers want, for up to ms. */
 bool cct_wait_status(uint16_t port, const char *path, long want, int ms);
+/* Uploads len bytes of data through the gateway on port (POST
+ * /v1/uploads, PUT chunks, commit) as the bearer token, in pieces of at
+ * most piece bytes (0: the server's largest chunk), and stores the blob's
+ * hash in sha. A blob the caller may already read is not sent again.
+ * Asserts (cmocka) every step. */
+void cct_upload(uint16_t port, const void *data, size_t len, const char *token, size_t piece,
+                char sha[65]);
 /* Base64 of n bytes (malloc'd). */
 char *cct_base64(const void *p, size_t n);
 /* Decodes standard base64 (padding allowed) into out (3/4 of n bytes at

@@ -149,44 +149,6 @@ static void accounts(void)
 
 /* ---- uploads and zips -------------------------------------------------------------------- */
 
-/* Uploads data as who in pieces of at most piece bytes (0: the server's
- * max chunk); the blob's hash into sha. */
-static void upload(const void *data, size_t len, const char *who, size_t piece, char sha[65])
-{
-    cct_sha256_hex(data, len, sha);
-    cct_resp r = req(port, "POST", "/v1/uploads",
-                     fmt("{\"size\":\"%zu\",\"sha256\":\"%s\"}", len, sha), who);
-    assert_int_equal(r.status, 201);
-    if (json_is_true(json_object_get(r.json, "exists"))) {
-        cct_resp_free(&r);
-        return;
-    }
-    char id[64];
-    snprintf(id, sizeof id, "%s", jstr(&r, "uploadId"));
-    size_t max = (size_t)json_integer_value(json_object_get(r.json, "maxChunk"));
-    assert_true(max > 0);
-    cct_resp_free(&r);
-    if (piece == 0 || piece > max)
-        piece = max;
-    for (size_t off = 0; off < len; off += piece) {
-        size_t n = len - off < piece ? len - off : piece;
-        char *b64 = cct_base64((const char *)data + off, n);
-        size_t cap = strlen(b64) + 128;
-        char *body = malloc(cap);
-        snprintf(body, cap, "{\"offset\":\"%zu\",\"data\":\"%s\"}", off, b64);
-        r = req(port, "PUT", fmt("/v1/uploads/%s", id), body, who);
-        assert_int_equal(r.status, 200);
-        assert_int_equal(strtoll(jstr(&r, "received"), NULL, 10), (long long)(off + n));
-        cct_resp_free(&r);
-        free(body);
-        free(b64);
-    }
-    r = req(port, "POST", fmt("/v1/uploads/%s/commit", id), NULL, who);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(&r, "sha256"), sha);
-    cct_resp_free(&r);
-}
-
 /* Downloads a blob through GET /v1/blobs/{sha} in slices of at most
  * slice bytes; NULL unless every answer was 200. */
 static unsigned char *download(const char *sha, const char *who, int slice, size_t *len)
@@ -522,7 +484,7 @@ static void package_round_trip(void **state)
                      user1.access);
     expect_problem(&r, 403, "forbidden");
     cct_resp_free(&r);
-    upload(zip, zlen, setter1.access, 700, zsha);
+    cct_upload(port, zip, zlen, setter1.access, 700, zsha);
     assert_true(zlen > 1400); /* several chunks really went */
 
     /* Import needs a setter; the zip's folder names it unless a slug is given. */
@@ -617,7 +579,7 @@ static void package_round_trip(void **state)
      * sends them all), then re-imports them as another problem: the same
      * version hash. */
     char zsha2[65];
-    upload(got, dl, setter2.access, 0, zsha2);
+    cct_upload(port, got, dl, setter2.access, 0, zsha2);
     assert_string_equal(zsha2, xsha);
     r = import(zsha2, "gwpkg-copy", setter2.access);
     assert_int_equal(r.status, 200);
@@ -632,8 +594,8 @@ static void package_round_trip(void **state)
 
     /* A new test set from uploaded blobs: a new version. */
     char in[65], ans[65];
-    upload("5 7\n", 4, setter1.access, 0, in);
-    upload("12\n", 3, setter1.access, 0, ans);
+    cct_upload(port, "5 7\n", 4, setter1.access, 0, in);
+    cct_upload(port, "12\n", 3, setter1.access, 0, ans);
     const char *tests = fmt("{\"tests\":[{\"path\":\"sample/1\",\"inputSha256\":\"%s\","
                             "\"answerSha256\":\"%s\"},{\"path\":\"secret/1\",\"inputSha256\":"
                             "\"%s\",\"answerSha256\":\"%s\"}]}",
@@ -686,7 +648,7 @@ static void bad_package(void **state)
     size_t zlen;
     unsigned char *zip = make_zip(bad, N(bad), &zlen);
     char sha[65];
-    upload(zip, zlen, setter1.access, 0, sha);
+    cct_upload(port, zip, zlen, setter1.access, 0, sha);
     free(zip);
     cct_resp r = import(sha, "broken", setter1.access);
     expect_problem(&r, 422, "unprocessable");
@@ -696,7 +658,7 @@ static void bad_package(void **state)
     /* nothing half-imported */
     assert_int_equal(st("GET", "/v1/problems/broken", NULL, setter1.access), 404);
     /* Not a zip at all. */
-    upload("definitely not a zip", 20, setter1.access, 0, sha);
+    cct_upload(port, "definitely not a zip", 20, setter1.access, 0, sha);
     r = import(sha, "broken", setter1.access);
     expect_problem(&r, 422, "unprocessable");
     cct_resp_free(&r);

@@ -3,7 +3,10 @@
  * own cache folder) and cc-gateway run as real processes against real
  * NATS, PostgreSQL and Redis; the test talks HTTP/2 to the gateway with
  * libcurl, listens to the live channel cc.live.user.<id> on NATS, runs the
- * `codecourt` CLI as a child. The faults (judges killed, PostgreSQL and
+ * `codecourt` CLI as a child. A setter's problem shows what a submitter
+ * sees of a wrong answer on a secret test (through GetSubmission and the
+ * gateway's live WebSocket) and what the problem's owner and an admin see.
+ * The faults (judges killed, PostgreSQL and
  * NATS restarted, one Idempotency-Key sent concurrently) are in
  * test_faults.c. */
 #include <curl/curl.h>
@@ -25,6 +28,7 @@
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
+#include "cctest_ws.h"
 
 static cc_local_stack stack;
 static cc_local_proc user_proc, prob_proc, sub_proc, judge_proc, gw_proc;
@@ -156,15 +160,17 @@ static const char WA_C[] = "#include <stdio.h>\\nint main(void){long long a,b;"
                            "printf(\\\"%lld\\\\n\\\",a-b);return 0;}\\n";
 static const char CE_C[] = "int main(void) { this is not C; }\\n";
 
-/* POSTs a submission; returns the HTTP status and copies the id. */
-static long submit(const account *a, const char *src, const char *key, char id[64])
+/* POSTs a submission to problem; returns the HTTP status and copies the
+ * id. */
+static long submit_to(const account *a, const char *problem, const char *src, const char *key,
+                      char id[64])
 {
     char hdr[256];
     snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key ? key : "");
-    cct_resp r =
-        cct_req_hdr(gw_port, "POST", "/v1/submissions",
-                    cct_fmt("{\"problem\":\"aplusb\",\"language\":\"c\",\"source\":\"%s\"}", src),
-                    a->token, key ? hdr : NULL);
+    cct_resp r = cct_req_hdr(
+        gw_port, "POST", "/v1/submissions",
+        cct_fmt("{\"problem\":\"%s\",\"language\":\"c\",\"source\":\"%s\"}", problem, src),
+        a->token, key ? hdr : NULL);
     long st = r.status;
     if (id)
         snprintf(id, 64, "%s", cct_jstr(&r, "id"));
@@ -172,6 +178,12 @@ static long submit(const account *a, const char *src, const char *key, char id[6
         fprintf(stderr, "submit: %ld %s\n", st, r.body ? r.body : "");
     cct_resp_free(&r);
     return st;
+}
+
+/* POSTs a submission to aplusb. */
+static long submit(const account *a, const char *src, const char *key, char id[64])
+{
+    return submit_to(a, "aplusb", src, key, id);
 }
 
 /* Polls until judged; returns the submission (caller decrefs) or NULL. */
@@ -384,6 +396,169 @@ static void test_rejudge(void **state)
     json_decref(ac);
 }
 
+/* ---- what a submitter sees of a secret test -------------------------------------- */
+
+/* The answer of the one secret test of "hidden": no part of it may reach
+ * the submitter. */
+#define SECRET_IN "40000 2345\n"
+#define SECRET_ANS "42345"
+/* Right on the sample (1 2 -> 3), wrong on the secret test. */
+static const char THREE_C[] = "#include <stdio.h>\\nint main(void){puts(\\\"3\\\");return 0;}\\n";
+/* Wrong on the sample. */
+static const char FOUR_C[] = "#include <stdio.h>\\nint main(void){puts(\\\"4\\\");return 0;}\\n";
+
+/* The test named name in a submission's tests, or NULL. */
+static json_t *test_named(json_t *sub, const char *name)
+{
+    json_t *tests = json_object_get(sub, "tests");
+    for (size_t i = 0; i < json_array_size(tests); i++)
+        if (!strcmp(cct_json_str(json_array_get(tests, i), "name"), name))
+            return json_array_get(tests, i);
+    return NULL;
+}
+
+/* GET /v1/submissions/id as a; the whole body as text (caller frees) and
+ * the parsed submission in *j (caller decrefs). */
+static char *get_submission(const account *a, const char *id, json_t **j)
+{
+    cct_resp r = req("GET", cct_fmt("/v1/submissions/%s", id), NULL, a->token);
+    assert_int_equal(r.status, 200);
+    char *body = strndup(r.body, r.len);
+    *j = json_incref(r.json);
+    cct_resp_free(&r);
+    return body;
+}
+
+/* sam, a setter, owns the public problem "hidden": one sample (1 2 -> 3)
+ * and one secret test whose answer is SECRET_ANS. */
+static void make_hidden_problem(account *sam)
+{
+    new_user("sam", sam);
+    cct_resp r = req("PUT", cct_fmt("/v1/admin/users/%s/role", sam->id),
+                     "{\"role\":\"ROLE_SETTER\"}", root.token);
+    assert_int_equal(r.status, 200);
+    cct_resp_free(&r);
+    login("sam", "pw-sam-123", sam); /* the role travels in the token */
+    r = req("POST", "/v1/problems",
+            "{\"slug\":\"hidden\",\"title\":\"Hidden\",\"statementMarkdown\":\"# Hidden\","
+            "\"visibility\":\"VISIBILITY_PUBLIC\",\"limits\":{\"timeLimitMs\":2000}}",
+            sam->token);
+    assert_int_equal(r.status, 201);
+    cct_resp_free(&r);
+    char sin[65], sans[65], xin[65], xans[65];
+    cct_upload(gw_port, "1 2\n", 4, sam->token, 0, sin);
+    cct_upload(gw_port, "3\n", 2, sam->token, 0, sans);
+    cct_upload(gw_port, SECRET_IN, strlen(SECRET_IN), sam->token, 0, xin);
+    cct_upload(gw_port, SECRET_ANS "\n", strlen(SECRET_ANS) + 1, sam->token, 0, xans);
+    r = req("PUT", "/v1/problems/hidden/tests",
+            cct_fmt("{\"tests\":[{\"path\":\"sample/1\",\"inputSha256\":\"%s\",\"answerSha256\":"
+                    "\"%s\"},{\"path\":\"secret/1\",\"inputSha256\":\"%s\",\"answerSha256\":\"%s\"}]}",
+                    sin, sans, xin, xans),
+            sam->token);
+    assert_int_equal(r.status, 200);
+    cct_resp_free(&r);
+}
+
+/* Opens eve's live socket and waits until the gateway forwards her
+ * channel (it subscribes once the socket is open; live is best effort). */
+static int live_socket(const account *eve)
+{
+    int fd = cct_ws_live(gw_port, eve->token);
+    natsConnection *nc = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    char *m = NULL;
+    for (int i = 0; i < 50 && !m; i++) {
+        natsConnection_PublishString(nc, cct_fmt("cc.live.user.%s", eve->id), "{\"probe\":1}");
+        natsConnection_Flush(nc);
+        m = cct_ws_read(fd, 200, NULL);
+    }
+    assert_non_null(m);
+    free(m);
+    while ((m = cct_ws_read(fd, 300, NULL)) != NULL)
+        free(m);
+    natsConnection_Destroy(nc);
+    return fd;
+}
+
+static void test_secret_details(void **state)
+{
+    account sam, eve;
+    make_hidden_problem(&sam);
+    new_user("eve", &eve);
+    int fd = live_socket(&eve);
+    char secret_id[64], sample_id[64];
+    assert_int_equal(submit_to(&eve, "hidden", THREE_C, NULL, secret_id), 201);
+    assert_int_equal(submit_to(&eve, "hidden", FOUR_C, NULL, sample_id), 201);
+    json_t *j = wait_judged(&eve, secret_id, 90000);
+    assert_non_null(j);
+    json_decref(j);
+    j = wait_judged(&eve, sample_id, 90000);
+    assert_non_null(j);
+    json_decref(j);
+
+    /* The submitter: WA on secret/1 with its verdict and figures, but no
+     * message and nothing of the answer anywhere in the reply. */
+    char *body = get_submission(&eve, secret_id, &j);
+    assert_string_equal(cct_json_str(j, "verdict"), "WA");
+    json_t *sample = test_named(j, "sample/1"), *secret = test_named(j, "secret/1");
+    assert_non_null(sample);
+    assert_non_null(secret);
+    assert_true(json_is_true(json_object_get(sample, "sample")));
+    assert_false(json_is_true(json_object_get(secret, "sample")));
+    assert_string_equal(cct_json_str(secret, "verdict"), "WA");
+    assert_string_equal(cct_json_str(secret, "message"), "");
+    assert_null(strstr(body, SECRET_ANS));
+    free(body);
+    json_decref(j);
+    /* The problem's owner and an admin see why. */
+    const account *privileged[] = {&sam, &root};
+    for (int i = 0; i < 2; i++) {
+        body = get_submission(privileged[i], secret_id, &j);
+        secret = test_named(j, "secret/1");
+        assert_non_null(secret);
+        assert_non_null(strstr(cct_json_str(secret, "message"), "expected '" SECRET_ANS "'"));
+        free(body);
+        json_decref(j);
+    }
+    /* A sample's message is the submitter's to read. */
+    body = get_submission(&eve, sample_id, &j);
+    assert_string_equal(cct_json_str(j, "verdict"), "WA");
+    sample = test_named(j, "sample/1");
+    assert_non_null(sample);
+    assert_non_null(strstr(cct_json_str(sample, "message"), "expected '3', got '4'"));
+    free(body);
+    json_decref(j);
+
+    /* The live channel, through the gateway's WebSocket, follows the
+     * same rule. */
+    bool secret_live = false, sample_live = false;
+    int judged = 0;
+    char *m;
+    while (judged < 2 && (m = cct_ws_read(fd, 5000, NULL)) != NULL) {
+        assert_null(strstr(m, SECRET_ANS));
+        json_t *o = json_loads(m, 0, NULL);
+        json_t *t = json_object_get(o, "test");
+        const char *id = cct_json_str(o, "id"), *name = cct_json_str(t, "name");
+        if (!strcmp(cct_json_str(o, "status"), "judged"))
+            judged++;
+        if (!strcmp(id, secret_id) && !strcmp(name, "secret/1")) {
+            assert_string_equal(cct_json_str(t, "verdict"), "WA");
+            assert_string_equal(cct_json_str(t, "message"), "");
+            secret_live = true;
+        }
+        if (!strcmp(id, sample_id) && !strcmp(name, "sample/1")) {
+            assert_non_null(strstr(cct_json_str(t, "message"), "expected '3', got '4'"));
+            sample_live = true;
+        }
+        json_decref(o);
+        free(m);
+    }
+    assert_int_equal(judged, 2);
+    assert_true(secret_live);
+    assert_true(sample_live);
+    close(fd);
+}
+
 /* ---- the CLI -------------------------------------------------------------------- */
 
 /* Runs build/bin/codecourt with args; returns its exit status and its
@@ -503,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_submit_and_judge),
         cmocka_unit_test(test_permissions_and_lists),
         cmocka_unit_test(test_rejudge),
+        cmocka_unit_test(test_secret_details),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,2 @@
+# Makes the validator fail on the sample.
+print(-1)
