@@ -58,17 +58,29 @@ static bool in_list(const char *s, const char *const *list)
     return false;
 }
 
+/* Records a diagnostic about file (line 0: the whole file); an error
+ * also becomes cc_err_msg() and CC_UNPROCESSABLE. */
+static cc_status say(const judge_package *p, pkg_level level, const char *file, int line,
+                     const char *fmt, va_list ap)
+{
+    char what[600];
+    vsnprintf(what, sizeof what, fmt, ap);
+    if (level == PKG_ERROR)
+        return pkg__fail(p->diags, file, line, "%s", what);
+    pkg_diags_add(p->diags, level, file, line, "%s", what);
+    return CC_OK;
+}
+
 static cc_status bad(const judge_package *p, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static cc_status bad(const judge_package *p, const char *file, int line, const char *fmt, ...)
 {
-    char what[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    cc_status s = say(p, PKG_ERROR, file, line, fmt, ap);
     va_end(ap);
-    return pkg__fail(p->diags, file, line, "%s", what);
+    return s;
 }
 
 static void warn(const judge_package *p, const char *file, int line, const char *fmt, ...)
@@ -76,12 +88,10 @@ static void warn(const judge_package *p, const char *file, int line, const char 
 
 static void warn(const judge_package *p, const char *file, int line, const char *fmt, ...)
 {
-    char what[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    say(p, PKG_WARNING, file, line, fmt, ap);
     va_end(ap);
-    pkg_diags_add(p->diags, PKG_WARNING, file, line, "%s", what);
 }
 
 static int line_of(const ynode *n)

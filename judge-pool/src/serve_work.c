@@ -79,16 +79,6 @@ void serve__ie_pack(const char *judge_name, const Codecourt__V1__JudgeJob *job,
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void hex(const unsigned char *d, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static bool sha_ok(const char *s)
 {
     if (!s || strlen(s) != 64)
@@ -216,16 +206,13 @@ static int copy_verified(const char *src, const char *dst, const char *sha, int6
             break;
         }
     }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned dl = 0;
-    EVP_DigestFinal_ex(md, d, &dl);
+    char got[65];
+    pkg__digest_hex(md, got);
     EVP_MD_CTX_free(md);
     close(in);
     if (out >= 0 && close(out) != 0 && rc == COPY_OK)
         rc = COPY_DEST_FAILED;
     if (rc == COPY_OK) {
-        char got[65];
-        hex(d, dl, got);
         if (strcmp(got, sha) != 0)
             rc = COPY_CORRUPT;
     }
@@ -314,17 +301,14 @@ static cc_status fetch_blob(jctx_t *c, const Codecourt__V1__PackageFile *pf, con
         if (f.eof || off == total)
             break;
     }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned dl = 0;
-    EVP_DigestFinal_ex(md, d, &dl);
+    char got[65];
+    pkg__digest_hex(md, got);
     EVP_MD_CTX_free(md);
     if (close(fd) != 0 && s == CC_OK) {
         snprintf(err, errlen, "cannot write %.300s: %s", tmp, strerror(errno));
         s = CC_IO;
     }
     if (s == CC_OK) {
-        char got[65];
-        hex(d, dl, got);
         if (strcmp(got, pf->sha256) != 0) {
             snprintf(err, errlen, "blob hash mismatch for %s: the problem service sent %s",
                      pf->sha256, got);

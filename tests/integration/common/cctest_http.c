@@ -278,6 +278,33 @@ bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char
     return true;
 }
 
+bool cct_start_user(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
+                    const char *keypath, const char *const *extra)
+{
+    uint16_t metrics;
+    if (cc_local_free_port(&metrics) != CC_OK)
+        return false;
+    const char *args[40] = {cct_fmt("--nats-url=%s", stack->nats_url),
+                            cct_fmt("--redis-url=%s", stack->redis_url),
+                            cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(stack, "cc_user")),
+                            cct_fmt("--metrics-port=%u", metrics),
+                            cct_fmt("--jwt-key=%s", keypath),
+                            "--bcrypt-cost=4",
+                            "--admin-username=root",
+                            "--admin-email=root@example.org",
+                            "--admin-password=rootpassword"};
+    int n = 9;
+    for (int i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    cct_spawn(p, "cc-user", bin_dir, "cc-user", stack->dir, args);
+    if (!cct_wait_status(metrics, "/readyz", 200, 30000)) {
+        fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", stack->dir);
+        return false;
+    }
+    return true;
+}
+
 bool cct_start_stack(cc_local_stack *stack, const char *log_name, const char *const *databases)
 {
     cc_log_init(log_name, CC_LOG_WARN);

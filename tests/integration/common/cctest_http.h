@@ -75,6 +75,14 @@ void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const ch
 bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
                        const char *keypath, uint16_t http_port, uint16_t metrics_port,
                        const char *const *extra);
+/* Starts cc-user as the end-to-end tests run it: on stack's servers and
+ * its cc_user database, tokens signed with the key at keypath (created
+ * when missing), bcrypt cost 4, the first admin "root" with password
+ * "rootpassword", then the flags in extra (NULL-terminated, or NULL).
+ * Asserts (cmocka) it started, then waits up to 30 s for its /readyz;
+ * false, with a message, when it never answers. */
+bool cct_start_user(cc_local_proc *p, const cc_local_stack *stack, const char *bin_dir,
+                    const char *keypath, const char *const *extra);
 /* The test-program side of a stack: logging at warn as log_name, libcurl,
  * NATS + PostgreSQL + Redis with the databases named (NULL-terminated),
  * guarded so they stop with the test. False, with a message on stderr,

@@ -44,27 +44,16 @@ static int group_setup(void **state)
         return -1;
     snprintf(dir, sizeof dir, "%s", stack.dir);
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
-    uint16_t um, gm;
-    if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&gm) != CC_OK ||
-        cc_local_free_port(&port) != CC_OK)
-        return -1;
-    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               fmt("--metrics-port=%u", um), fmt("--jwt-key=%s", keypath),
-                               "--bcrypt-cost=4", "--admin-username=root",
-                               "--admin-email=root@example.org",
-                               "--admin-password=rootpassword", NULL});
+    /* cc-problem first: it migrates and seeds while cc-user starts. */
     cct_spawn(&prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
               (const char *[]){fmt("--nats-url=%s", stack.nats_url),
                                fmt("--pg-conninfo=%s",
                                    cc_local_pg_conninfo(&stack, "cc_problem")),
                                "--metrics-port=-1", NULL});
-    if (!cct_wait_status(um, "/readyz", 200, 30000)) {
-        fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", dir);
+    uint16_t gm;
+    if (cc_local_free_port(&gm) != CC_OK || cc_local_free_port(&port) != CC_OK ||
+        !cct_start_user(&user_proc, &stack, CC_BIN_DIR, keypath, NULL))
         return -1;
-    }
     if (!cct_start_gateway(&gw, &stack, CC_BIN_DIR, keypath, port, gm, NULL))
         return -1;
     if (!cct_wait_status(port, "/v1/problems/aplusb", 200, 60000)) {

@@ -46,47 +46,25 @@ static long st(const char *method, const char *path, const char *body, const cha
 
 static int group_setup(void **state)
 {
-    cc_log_init("test-problem-gateway", CC_LOG_WARN);
-    curl_global_init(CURL_GLOBAL_ALL);
     const char *const dbs[] = {"cc_user", "cc_problem", NULL};
-    if (cc_local_stack_start(&stack, CC_LOCAL_ALL, dbs) != CC_OK) {
-        fprintf(stderr, "cannot start servers: %s\n", cc_err_msg());
+    if (!cct_start_stack(&stack, "test-problem-gateway", dbs))
         return -1;
-    }
-    cc_local_guard(&stack);
     snprintf(dir, sizeof dir, "%s", stack.dir);
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
-    uint16_t um, gm;
-    if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&gm) != CC_OK ||
-        cc_local_free_port(&port) != CC_OK)
-        return -1;
-    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               fmt("--metrics-port=%u", um), fmt("--jwt-key=%s", keypath),
-                               "--bcrypt-cost=4", "--admin-username=root",
-                               "--admin-email=root@example.org",
-                               "--admin-password=rootpassword", NULL});
+    /* cc-problem first: it migrates and seeds while cc-user starts. */
     cct_spawn(&prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
               (const char *[]){fmt("--nats-url=%s", stack.nats_url),
                                fmt("--pg-conninfo=%s",
                                    cc_local_pg_conninfo(&stack, "cc_problem")),
                                "--metrics-port=-1", "--max-package=4M", "--chunk=64k", NULL});
-    if (!cct_wait_status(um, "/readyz", 200, 30000)) {
-        fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", dir);
+    uint16_t gm;
+    if (cc_local_free_port(&gm) != CC_OK || cc_local_free_port(&port) != CC_OK ||
+        !cct_start_user(&user_proc, &stack, CC_BIN_DIR, keypath, NULL))
         return -1;
-    }
-    cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--http-port=%u", port), "--https-port=-1",
-                               fmt("--metrics-port=%u", gm), fmt("--jwt-key=%s", keypath),
-                               "--rate-auth=100000", "--burst-auth=100000", "--rate-user=100000",
-                               "--burst-user=100000", "--rate-anon=100000",
-                               "--burst-anon=100000",
-                               /* generous for sanitizer builds under load */
-                               "--rpc-timeout=30s", NULL});
+    /* A generous RPC timeout for sanitizer builds under load. */
+    if (!cct_start_gateway(&gw, &stack, CC_BIN_DIR, keypath, port, gm,
+                           (const char *[]){"--rpc-timeout=30s", NULL}))
+        return -1;
     /* Ready once the seeded sample is listed through the gateway. */
     if (!cct_wait_status(port, "/v1/problems/aplusb", 200, 60000)) {
         fprintf(stderr, "the gateway or cc-problem did not become ready (see %s)\n", dir);
