@@ -143,7 +143,11 @@ bool pkg__is_file(const pkg_files *p, const char *path);
 void pkg__digest_hex(void *md_ctx, char out[65]);
 
 /* ---- packages ------------------------------------------------------------ */
-typedef enum { AGG_PASS_FAIL, AGG_SUM, AGG_MIN } judge_agg;
+/* Score aggregation: pass-fail, sum and min in every version; avg and max
+ * only through the legacy default grader's flags. */
+typedef enum { AGG_PASS_FAIL, AGG_SUM, AGG_MIN, AGG_AVG, AGG_MAX } judge_agg;
+/* The legacy default grader's verdict modes. */
+typedef enum { VAGG_WORST_ERROR, VAGG_FIRST_ERROR, VAGG_ALWAYS_ACCEPT } judge_vagg;
 
 typedef struct judge_group judge_group;
 typedef struct {
@@ -161,6 +165,14 @@ struct judge_group {
     double max_score;    /* < 0 = unbounded */
     double accept_score, reject_score; /* legacy per-test scores */
     bool break_on_reject;
+    /* The legacy default grader decides this group's verdict and score:
+     * every group of a legacy package, and groups of later versions whose
+     * settings still carry its keys (grader_flags, accept_score,
+     * reject_score, range, on_reject), as the archives have them. */
+    bool legacy_grading;
+    judge_vagg vagg;
+    bool accept_if_any, ignore_sample;
+    double range_lo, range_hi; /* -inf, +inf when not given */
     jstrv validator_args;
     jstrv require_pass;
     judge_group **groups; size_t ngroups;

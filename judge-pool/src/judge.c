@@ -863,7 +863,7 @@ static void run_group(jctx *c, const judge_group *g)
             if (!c->p->scoring && !c->w->opts.keep_going)
                 c->stop = true;
             else if (c->p->scoring && !g->sample &&
-                     (g->agg != AGG_SUM || (c->p->legacy && g->break_on_reject)))
+                     (g->legacy_grading ? g->break_on_reject : g->agg != AGG_SUM))
                 group_stop = true;
         }
     }
@@ -880,12 +880,12 @@ static double test_score(jctx *c, size_t ti, double max, const judge_group *g)
         return 0;
     judge_test_result *t = &c->r->tests[k];
     if (t->verdict != JUDGE_AC) {
-        t->score = c->p->legacy ? g->reject_score : 0;
+        t->score = g->legacy_grading ? g->reject_score : 0;
         return t->score;
     }
     double s;
     if (isnan(t->score))
-        s = c->p->legacy ? g->accept_score : (max >= 0 ? max : 0);
+        s = g->legacy_grading ? g->accept_score : (max >= 0 ? max : 0);
     else if (t->score <= -1)
         s = (-1 - t->score) * (max >= 0 ? max : 0);
     else
@@ -894,9 +894,134 @@ static double test_score(jctx *c, size_t ti, double max, const judge_group *g)
     return s;
 }
 
+/* ---- the legacy default grader ---------------------------------------------------------- */
+
+/* The format's order of errors for worst_error: JE, IF, RTE, MLE, TLE,
+ * OLE, WA (PE is a kind of WA); a higher rank is worse. */
+static int error_rank(judge_verdict v)
+{
+    switch (v) {
+    case JUDGE_IE:
+        return 7;
+    case JUDGE_RE:
+        return 6;
+    case JUDGE_MLE:
+        return 5;
+    case JUDGE_TLE:
+        return 4;
+    case JUDGE_OLE:
+        return 3;
+    case JUDGE_WA:
+        return 2;
+    case JUDGE_PE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* What the grader aggregates: the sub-results of one group. */
+typedef struct {
+    size_t n;
+    bool any_ac;
+    judge_verdict first, worst;
+    double sum, min, max, msum, mmin, mmax; /* scores, then their maxima */
+} grade_acc;
+
+static void grade_add(grade_acc *a, judge_verdict v, double score, double max)
+{
+    if (a->n++ == 0) {
+        a->min = a->max = score;
+        a->mmin = a->mmax = max;
+    }
+    a->sum += score;
+    a->msum += max;
+    a->min = fmin(a->min, score);
+    a->max = fmax(a->max, score);
+    a->mmin = fmin(a->mmin, max);
+    a->mmax = fmax(a->mmax, max);
+    if (v == JUDGE_AC) {
+        a->any_ac = true;
+        return;
+    }
+    if (a->first == JUDGE_AC)
+        a->first = v;
+    if (error_rank(v) > error_rank(a->worst))
+        a->worst = v;
+}
+
+static bool group_ran(const jctx *c, const judge_group *g)
+{
+    for (size_t i = 0; i < g->ntests; i++)
+        if (c->res_of[g->tests[i]] >= 0)
+            return true;
+    for (size_t i = 0; i < g->ngroups; i++)
+        if (group_ran(c, g->groups[i]))
+            return true;
+    return false;
+}
+
+static double group_score(jctx *c, const judge_group *g, double *max_out);
+
+/* The legacy default grader over the sub-results judged so far (tests not
+ * run after an on_reject: break count for nothing): the verdict by
+ * worst_error, first_error or always_accept (and accept_if_any_accepted),
+ * the score and its maximum by sum, avg, min or max, clamped to range. */
+static double legacy_grade(jctx *c, const judge_group *g, judge_verdict *v_out, double *max_out)
+{
+    grade_acc a = {.first = JUDGE_AC, .worst = JUDGE_AC};
+    for (size_t i = 0; i < g->ntests; i++) {
+        int k = c->res_of[g->tests[i]];
+        if (k < 0)
+            continue;
+        double s = test_score(c, g->tests[i], -1, g);
+        grade_add(&a, c->r->tests[k].verdict, s, g->accept_score);
+    }
+    for (size_t i = 0; i < g->ngroups; i++) {
+        const judge_group *sub = g->groups[i];
+        if (!group_ran(c, sub) || (g->ignore_sample && sub->sample))
+            continue;
+        judge_verdict v = JUDGE_AC;
+        double m, s = sub->legacy_grading ? legacy_grade(c, sub, &v, &m) : group_score(c, sub, &m);
+        if (!sub->legacy_grading && !group_all_ac(c, sub))
+            v = JUDGE_WA;
+        grade_add(&a, v, s, m);
+    }
+    judge_verdict v = g->vagg == VAGG_FIRST_ERROR   ? a.first
+                      : g->vagg == VAGG_WORST_ERROR ? a.worst
+                                                    : JUDGE_AC;
+    if (g->accept_if_any && a.any_ac)
+        v = JUDGE_AC;
+    double score, max;
+    switch (g->agg) {
+    case AGG_AVG:
+        score = a.n ? a.sum / (double)a.n : 0;
+        max = a.n ? a.msum / (double)a.n : 0;
+        break;
+    case AGG_MIN:
+        score = a.min;
+        max = a.mmin;
+        break;
+    case AGG_MAX:
+        score = a.max;
+        max = a.mmax;
+        break;
+    default:
+        score = a.sum;
+        max = a.msum;
+        break;
+    }
+    score = fmax(g->range_lo, fmin(g->range_hi, score));
+    if (isfinite(g->range_hi))
+        max = fmin(max, g->range_hi);
+    *v_out = v;
+    *max_out = max;
+    return score;
+}
+
 /* Score and maximum of a group, from the 2025-09 rules (pass-fail, sum and
- * min aggregation, per-test maximum max/N in sum groups) or the legacy ones
- * (accept_score per test, sum or min over everything below). */
+ * min aggregation, per-test maximum max/N in sum groups), or the legacy
+ * grader's for groups that use it. */
 static double group_score(jctx *c, const judge_group *g, double *max_out)
 {
     size_t n = g->ntests + g->ngroups;
@@ -904,33 +1029,9 @@ static double group_score(jctx *c, const judge_group *g, double *max_out)
         *max_out = 0;
         return 0;
     }
-    if (c->p->legacy) {
-        double sum = 0, mx = 0, mn = INFINITY, mnmax = INFINITY;
-        for (size_t i = 0; i < g->ntests; i++) {
-            double s = test_score(c, g->tests[i], -1, g);
-            sum += s;
-            mx += g->accept_score;
-            if (s < mn)
-                mn = s;
-            if (g->accept_score < mnmax)
-                mnmax = g->accept_score;
-        }
-        for (size_t i = 0; i < g->ngroups; i++) {
-            double m;
-            double s = group_score(c, g->groups[i], &m);
-            sum += s;
-            mx += m;
-            if (s < mn)
-                mn = s;
-            if (m < mnmax)
-                mnmax = m;
-        }
-        if (g->agg == AGG_MIN) {
-            *max_out = mnmax;
-            return mn;
-        }
-        *max_out = mx;
-        return sum;
+    if (g->legacy_grading) {
+        judge_verdict v;
+        return legacy_grade(c, g, &v, max_out);
     }
     double max = g->max_score;
     if (g->agg == AGG_PASS_FAIL) {
@@ -1095,7 +1196,27 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
         }
     if (r->verdict == JUDGE_AC && r->ntests < p->ntests && !p->scoring)
         r->verdict = JUDGE_IE; /* cannot happen: every test ran */
-    if (p->scoring && p->secret) {
+    if (p->scoring && p->secret && p->secret->legacy_grading) {
+        /* The legacy grader gives the verdict too (always_accept makes a
+         * partial solution AC with its score); a rejected result's score
+         * is ignored, as the format says. The samples are left out unless
+         * the root's grader_flags lack ignore_sample and say otherwise. */
+        double mx;
+        judge_verdict gv;
+        const judge_group *top = p->root->vagg != VAGG_WORST_ERROR || p->root->ignore_sample ||
+                                         p->root->agg != AGG_SUM
+                                     ? p->root
+                                     : p->secret;
+        r->score = legacy_grade(&c, top, &gv, &mx);
+        r->max_score = mx;
+        if (r->verdict != JUDGE_CE && r->verdict != JUDGE_IE)
+            r->verdict = gv;
+        if (r->verdict != JUDGE_AC)
+            r->score = 0;
+        for (size_t i = 0; i < r->ntests; i++)
+            if (isnan(r->tests[i].score))
+                r->tests[i].score = 0;
+    } else if (p->scoring && p->secret) {
         double mx;
         r->score = group_score(&c, p->secret, &mx);
         r->max_score = mx;

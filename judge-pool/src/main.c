@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +45,9 @@ typedef struct {
     const judge_lang *lang;
     double tl;
     judge_result res;
-    bool known;
+    bool known;            /* a folder the format defines */
+    unsigned header;       /* verdicts of @EXPECTED_RESULTS@: in the source, 0 if none */
+    bool checked;          /* some rule said what to expect */
     bool match;
     char *why;             /* why it does not match */
 } job;
@@ -161,6 +164,8 @@ static bool fits_category(const char *cat, const judge_result *r, char **why)
         ok = v != JUDGE_AC && v != JUDGE_IE;
     else if (!strcmp(cat, "brute_force"))
         ok = v == JUDGE_TLE || v == JUDGE_RE || v == JUDGE_MLE;
+    else if (!strcmp(cat, "slow_accepted"))
+        ok = v == JUDGE_AC; /* judged with the time limit's safety margin */
     else
         ok = false;
     if (!ok)
@@ -210,15 +215,91 @@ static bool check_expect(const judge_expect *e, const judge_result *r, char **wh
     return true;
 }
 
-static void decide_match(const judge_package *pkg, job *j)
+/* DOMjudge's @EXPECTED_RESULTS@ names (its way of stating the verdicts a
+ * jury submission may get); MEMORY-LIMIT and OUTPUT-LIMIT are run errors
+ * there too. */
+static unsigned domjudge_results(const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned set;
+    } map[] = {
+        {"CORRECT", 1u << JUDGE_AC},
+        {"WRONG-ANSWER", 1u << JUDGE_WA | 1u << JUDGE_PE},
+        {"NO-OUTPUT", 1u << JUDGE_WA},
+        {"TIMELIMIT", 1u << JUDGE_TLE},
+        {"RUN-ERROR", 1u << JUDGE_RE | 1u << JUDGE_MLE | 1u << JUDGE_OLE},
+        {"MEMORY-LIMIT", 1u << JUDGE_MLE | 1u << JUDGE_RE},
+        {"OUTPUT-LIMIT", 1u << JUDGE_OLE | 1u << JUDGE_RE},
+        {"COMPILER-ERROR", 1u << JUDGE_CE},
+    };
+    for (size_t i = 0; i < JUDGE_LEN(map); i++)
+        if (!strcasecmp(name, map[i].name))
+            return map[i].set;
+    return 0;
+}
+
+/* The verdicts an "@EXPECTED_RESULTS@: A, B" line in text allows. */
+static unsigned header_of(const char *path, const char *text)
+{
+    const char *tag = strstr(text, "@EXPECTED_RESULTS@:");
+    if (!tag)
+        return 0;
+    tag += strlen("@EXPECTED_RESULTS@:");
+    char line[512];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(tag, "\r\n"), tag);
+    unsigned set = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(line, " ,\t", &save); w; w = strtok_r(NULL, " ,\t", &save)) {
+        unsigned one = domjudge_results(w);
+        if (!one)
+            fprintf(stderr, "cc-judge: warning: %s: @EXPECTED_RESULTS@: unknown result '%s'\n",
+                    path, w);
+        set |= one;
+    }
+    return set;
+}
+
+/* Reads the @EXPECTED_RESULTS@ header of a submission (a file, or the
+ * files of a folder). */
+static unsigned expected_results(const judge_package *pkg, const judge_sub *sub)
+{
+    jstrv files = {0};
+    char *abs = judge__xasprintf("%s/%s", pkg->dir, sub->path);
+    if (sub->is_dir) {
+        jstrv names = {0};
+        judge__list_dir(abs, &names);
+        for (size_t i = 0; i < names.n; i++)
+            jstrv_push_own(&files, judge__xasprintf("%s/%s", abs, names.v[i]));
+        jstrv_free(&names);
+    } else {
+        jstrv_push(&files, abs);
+    }
+    unsigned set = 0;
+    for (size_t i = 0; i < files.n && !set; i++) {
+        char *text = NULL;
+        size_t len;
+        if (judge__read_file(pkg->dir, files.v[i], 256 * 1024, &text, &len, NULL) == CC_OK)
+            set = header_of(sub->path, text);
+        free(text);
+    }
+    jstrv_free(&files);
+    free(abs);
+    return set;
+}
+
+/* Decides whether j fits what its package expects of it; false when no
+ * rule says anything about it (an unknown folder without a rule). */
+static bool decide_match(const judge_package *pkg, job *j)
 {
     const char *rel = j->sub->path + strlen("submissions/");
-    bool category_overridden = false;
+    bool category_overridden = false, any_rule = false;
     j->match = true;
     for (size_t i = 0; i < pkg->nexpects; i++) {
         const judge_expect *e = &pkg->expects[i];
         if (!judge__glob_match(e->pattern, rel))
             continue;
+        any_rule = true;
         /* A rule for the folder itself replaces the folder's default. */
         if (!strcmp(e->pattern, j->sub->category) && !e->group)
             category_overridden = true;
@@ -231,13 +312,30 @@ static void decide_match(const judge_package *pkg, job *j)
         }
         free(why);
     }
-    if (!category_overridden && j->match) {
-        char *why = NULL;
-        if (!fits_category(j->sub->category, &j->res, &why)) {
+    /* DOMjudge ignores the header in the format's four own folders and
+     * honours it everywhere else. */
+    static const char *const official[] = {"accepted", "wrong_answer", "time_limit_exceeded",
+                                           "run_time_error"};
+    bool is_official = false;
+    for (size_t i = 0; i < JUDGE_LEN(official); i++)
+        is_official |= !strcmp(j->sub->category, official[i]);
+    if (!category_overridden && j->header && !is_official) {
+        any_rule = category_overridden = true;
+        if (j->match && !(j->header & (1u << j->res.verdict))) {
+            j->match = false;
+            j->why = judge__xasprintf("%s is not one of its @EXPECTED_RESULTS@",
+                                      judge_verdict_str(j->res.verdict));
+        }
+    }
+    if (!category_overridden && j->known) {
+        any_rule = true;
+        char *why = NULL; /* set on a mismatch only */
+        if (j->match && !fits_category(j->sub->category, &j->res, &why)) {
             j->match = false;
             j->why = why;
         }
     }
+    return any_rule;
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -261,7 +359,7 @@ static json_t *job_json(const judge_package *pkg, const job *j)
     json_object_set_new(o, "verdict", json_string(judge_verdict_str(r->verdict)));
     json_object_set_new(o, "score", num(r->score));
     json_object_set_new(o, "max_score", num(r->max_score));
-    json_object_set_new(o, "match", j->sub ? json_boolean(j->match) : json_null());
+    json_object_set_new(o, "match", j->sub && j->checked ? json_boolean(j->match) : json_null());
     json_t *tests = json_array();
     for (size_t i = 0; i < r->ntests; i++) {
         const judge_test_result *t = &r->tests[i];
@@ -304,15 +402,14 @@ static void print_json(const judge_package *pkg, job *jobs, size_t n, size_t mat
     json_object_set_new(doc, "time_limit", num(pkg->time_limit));
     json_t *subs = json_array();
     for (size_t i = 0; i < n; i++)
-        if (jobs[i].known)
-            json_array_append_new(subs, job_json(pkg, &jobs[i]));
+        json_array_append_new(subs, job_json(pkg, &jobs[i]));
     json_object_set_new(doc, "submissions", subs);
     json_object_set_new(doc, "matched", json_integer((json_int_t)matched));
     json_object_set_new(doc, "total", json_integer((json_int_t)total));
     json_object_set_new(doc, "skipped", json_integer((json_int_t)skipped));
     json_t *unknown = json_array();
     for (size_t i = 0; i < n; i++)
-        if (!jobs[i].known)
+        if (jobs[i].sub && !jobs[i].known)
             json_array_append_new(unknown, json_string(jobs[i].path));
     json_object_set_new(doc, "unknown", unknown);
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -332,10 +429,6 @@ static void print_table(const judge_package *pkg, job *jobs, size_t n, bool veri
            "score", "max cpu", "max mem", verify ? "match" : "");
     for (size_t i = 0; i < n; i++) {
         job *j = &jobs[i];
-        if (!j->known) {
-            printf("%-44s unknown folder, skipped\n", j->path);
-            continue;
-        }
         long cpu = 0, mem = 0;
         for (size_t k = 0; k < j->res.ntests; k++) {
             if (j->res.tests[k].cpu_ms > cpu)
@@ -348,6 +441,7 @@ static void print_table(const judge_package *pkg, job *jobs, size_t n, bool veri
                judge_verdict_str(j->res.verdict), j->res.score, cpu, mem,
                !verify ? ""
                : j->res.verdict == JUDGE_SKIPPED ? "skipped"
+               : !j->checked                     ? "-"
                : j->match                        ? "yes"
                                                  : "NO");
         for (size_t k = 0; k < j->res.ntests; k++) {
@@ -511,8 +605,8 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
         jobs[i].sub = &pkg->subs[i];
         jobs[i].path = pkg->subs[i].path;
         jobs[i].known = judge__known_category(pkg->subs[i].category);
-        if (jobs[i].known)
-            job_sources(pkg, &jobs[i]);
+        jobs[i].header = expected_results(pkg, &pkg->subs[i]);
+        job_sources(pkg, &jobs[i]);
     }
     int threads = a->jobs > 0 ? a->jobs : judge__nproc();
     bool derived = false;
@@ -524,12 +618,14 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
         judge_package_set_time_limit(pkg, PROVISIONAL_TL);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!jobs[i].known || (derived && !strcmp(jobs[i].sub->category, "accepted")))
+        const char *cat = jobs[i].sub->category;
+        if (derived && !strcmp(cat, "accepted"))
             continue;
         /* A time_limit_exceeded submission must still time out with the
-         * format's safety margin on top of the limit. */
-        jobs[i].tl = pkg->time_limit *
-                     (!strcmp(jobs[i].sub->category, "time_limit_exceeded") ? pkg->tl_to_tle : 1.0);
+         * format's safety margin on top of the limit; a slow_accepted one
+         * must pass within it. */
+        bool margin = !strcmp(cat, "time_limit_exceeded") || !strcmp(cat, "slow_accepted");
+        jobs[i].tl = pkg->time_limit * (margin ? pkg->tl_to_tle : 1.0);
         order[k++] = i;
     }
     judge_all(pkg, langs, opts, jobs, order, k, threads);
@@ -538,18 +634,21 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
     bool all_ok = true;
     for (size_t i = 0; i < n; i++) {
         job *j = &jobs[i];
-        if (!j->known) {
-            fprintf(stderr, "cc-judge: %s: unknown submission folder '%s', skipped\n", j->path,
-                    j->sub->category);
-            continue;
-        }
-        total++;
         if (j->res.verdict == JUDGE_SKIPPED) {
+            total++;
             skipped++;
             j->match = false;
             continue;
         }
-        decide_match(pkg, j);
+        j->checked = decide_match(pkg, j);
+        if (!j->checked) {
+            fprintf(stderr,
+                    "cc-judge: warning: %s: folder '%s' is not one the format defines and no "
+                    "rule names it: judged (%s), nothing to check\n",
+                    j->path, j->sub->category, judge_verdict_str(j->res.verdict));
+            continue;
+        }
+        total++;
         if (j->match)
             matched++;
         else

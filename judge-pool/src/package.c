@@ -26,7 +26,7 @@
 static const char *const known_categories[] = {
     "accepted",       "wrong_answer",       "time_limit_exceeded",   "run_time_error",
     "compile_error",  "output_limit_exceeded", "partially_accepted", "rejected",
-    "brute_force",    "memory_limit_exceeded", "presentation_error",
+    "brute_force",    "memory_limit_exceeded", "presentation_error",  "slow_accepted",
 };
 
 /* problem.yaml's keys by format: a key outside its list is refused in the
@@ -360,7 +360,72 @@ typedef struct {
     jstrv vargs;
     double accept_score, reject_score;
     bool break_on_reject;
+    bool legacy_keys; /* the legacy grader's keys were given here or above */
+    judge_vagg vagg;
+    bool accept_if_any, ignore_sample;
+    double range_lo, range_hi;
 } group_cfg;
+
+/* The legacy default grader's flags: the last of conflicting modes wins,
+ * as the format says. */
+static cc_status parse_grader_flags(judge_package *p, const char *rel, const ynode *n,
+                                    group_cfg *c)
+{
+    jstrv w = {0};
+    if (!yscalar(n) || !words(n, &w)) {
+        jstrv_free(&w);
+        return bad(p, rel, n->line, "grader_flags must be a string");
+    }
+    cc_status s = CC_OK;
+    for (size_t i = 0; i < w.n && s == CC_OK; i++) {
+        const char *f = w.v[i];
+        if (!strcmp(f, "worst_error"))
+            c->vagg = VAGG_WORST_ERROR;
+        else if (!strcmp(f, "first_error"))
+            c->vagg = VAGG_FIRST_ERROR;
+        else if (!strcmp(f, "always_accept"))
+            c->vagg = VAGG_ALWAYS_ACCEPT;
+        else if (!strcmp(f, "sum"))
+            c->agg = AGG_SUM;
+        else if (!strcmp(f, "avg"))
+            c->agg = AGG_AVG;
+        else if (!strcmp(f, "min"))
+            c->agg = AGG_MIN;
+        else if (!strcmp(f, "max"))
+            c->agg = AGG_MAX;
+        else if (!strcmp(f, "ignore_sample"))
+            c->ignore_sample = true;
+        else if (!strcmp(f, "accept_if_any_accepted"))
+            c->accept_if_any = true;
+        else
+            s = bad(p, rel, n->line, "grader_flags: unknown flag '%.40s'", f);
+    }
+    jstrv_free(&w);
+    return s;
+}
+
+/* "range: A B", two numbers where inf, -inf and +inf are allowed. */
+static cc_status parse_range(judge_package *p, const char *rel, const ynode *n, group_cfg *c)
+{
+    jstrv w = {0};
+    double v[2];
+    bool ok = yscalar(n) && words(n, &w) && w.n == 2;
+    for (size_t i = 0; ok && i < 2; i++) {
+        const char *t = w.v[i];
+        if (!strcmp(t, "inf") || !strcmp(t, "+inf"))
+            v[i] = INFINITY;
+        else if (!strcmp(t, "-inf"))
+            v[i] = -INFINITY;
+        else
+            ok = judge__parse_double(t, &v[i]);
+    }
+    jstrv_free(&w);
+    if (!ok || v[0] > v[1])
+        return bad(p, rel, n->line, "range must be two numbers, low and high (inf allowed)");
+    c->range_lo = v[0];
+    c->range_hi = v[1];
+    return CC_OK;
+}
 
 static cc_status parse_score_keys(judge_package *p, const char *rel, const ynode *doc,
                                   group_cfg *c)
@@ -396,21 +461,39 @@ static cc_status parse_score_keys(judge_package *p, const char *rel, const ynode
             s = bad(p, rel, n->line, "max_score must be a non-negative number or 'unbounded'");
         }
     }
-    /* Legacy grading keys. */
-    const char *gf = yscalar(ymap_get(doc, "grader_flags"));
-    if (gf) {
-        if (strstr(gf, "min"))
-            c->agg = AGG_MIN;
-        else if (strstr(gf, "sum"))
-            c->agg = AGG_SUM;
-    }
-    if ((n = ymap_get(doc, "accept_score")) && !ynum(n, &c->accept_score))
+    /* The legacy default grader's keys, also found in test groups of
+     * 2023-07 packages converted from legacy ones. */
+    static const char *const legacy_grading_keys[] = {"grader_flags", "accept_score",
+                                                      "reject_score", "range", "on_reject",
+                                                      NULL};
+    for (const char *const *k = legacy_grading_keys; *k; k++)
+        if (ymap_get(doc, *k) && !c->legacy_keys) {
+            c->legacy_keys = true;
+            c->agg = AGG_SUM; /* the legacy grader's default */
+        }
+    if (s == CC_OK && (n = ymap_get(doc, "grader_flags")))
+        s = parse_grader_flags(p, rel, n, c);
+    if (s == CC_OK && (n = ymap_get(doc, "accept_score")) && !ynum(n, &c->accept_score))
         s = bad(p, rel, n->line, "accept_score must be a number");
-    if ((n = ymap_get(doc, "reject_score")) && !ynum(n, &c->reject_score))
+    if (s == CC_OK && (n = ymap_get(doc, "reject_score")) && !ynum(n, &c->reject_score))
         s = bad(p, rel, n->line, "reject_score must be a number");
-    const char *onrej = yscalar(ymap_get(doc, "on_reject"));
-    if (onrej)
-        c->break_on_reject = !strcmp(onrej, "break");
+    if (s == CC_OK && (n = ymap_get(doc, "range")))
+        s = parse_range(p, rel, n, c);
+    const ynode *onrej = ymap_get(doc, "on_reject");
+    if (s == CC_OK && onrej) {
+        const char *v = yscalar(onrej);
+        if (v && (!strcmp(v, "break") || !strcmp(v, "continue")))
+            c->break_on_reject = !strcmp(v, "break");
+        else
+            s = bad(p, rel, onrej->line, "on_reject must be 'break' or 'continue'");
+    }
+    const ynode *grading = ymap_get(doc, "grading");
+    if (s == CC_OK && grading && yscalar(grading) && !strcmp(grading->str, "custom"))
+        s = bad(p, rel, grading->line, "custom graders (grading: custom) are not supported by "
+                                       "this judge");
+    else if (s == CC_OK && grading && !(yscalar(grading) && !strcmp(grading->str, "default")) &&
+             p->legacy)
+        s = bad(p, rel, grading->line, "grading must be 'default' or 'custom'");
     return s;
 }
 
@@ -471,13 +554,20 @@ static void add_child(judge_group *parent, judge_group *g)
     parent->groups[parent->ngroups++] = g;
 }
 
-static void group_take_cfg(judge_group *g, const group_cfg *c, double max_score)
+static void group_take_cfg(const judge_package *p, judge_group *g, const group_cfg *c,
+                           double max_score)
 {
     g->agg = c->agg;
     g->max_score = max_score;
     g->accept_score = c->accept_score;
     g->reject_score = c->reject_score;
     g->break_on_reject = c->break_on_reject;
+    g->legacy_grading = p->legacy || c->legacy_keys;
+    g->vagg = c->vagg;
+    g->accept_if_any = c->accept_if_any;
+    g->ignore_sample = c->ignore_sample;
+    g->range_lo = c->range_lo;
+    g->range_hi = c->range_hi;
     copy_strv(&c->vargs, &g->validator_args);
 }
 
@@ -568,14 +658,15 @@ static cc_status load_subgroup(judge_package *p, judge_group *g, const char *ere
     c2.vargs = (jstrv){0};
     copy_strv(&cfg->vargs, &c2.vargs);
     c2.has_max = false;
-    if (!p->legacy)
+    c2.ignore_sample = false; /* a root-level flag only */
+    if (!p->legacy && !c2.legacy_keys)
         c2.agg = AGG_PASS_FAIL; /* the 2025-09 default for groups */
     char *yrel = group_yaml_path(p, erel);
     cc_status s = parse_group_yaml(p, yrel, &c2, &sub->require_pass);
     free(yrel);
-    group_take_cfg(sub, &c2, c2.has_max ? c2.max_score : -1);
+    group_take_cfg(p, sub, &c2, c2.has_max ? c2.max_score : -1);
     IFOK(s, load_dir(p, sub, erel, &c2, depth + 1));
-    if (s == CC_OK && !p->legacy && p->scoring && sub->max_score < 0 && p->secret &&
+    if (s == CC_OK && !sub->legacy_grading && p->scoring && sub->max_score < 0 && p->secret &&
         p->secret->max_score >= 0 && !g->sample)
         s = bad(p, erel, 0, "a test group of a scoring problem needs max_score when secret's is "
                             "bounded");
@@ -632,10 +723,11 @@ static cc_status load_top_group(judge_package *p, const char *name, const group_
     c.has_max = false;
     c.max_score = 100;
     c.agg = AGG_SUM;
+    c.ignore_sample = false;
     char *y = group_yaml_path(p, rel);
     cc_status s = parse_group_yaml(p, y, &c, &g->require_pass);
     free(y);
-    group_take_cfg(g, &c, p->legacy ? -1 : (c.has_max ? c.max_score : 100));
+    group_take_cfg(p, g, &c, p->legacy || c.legacy_keys ? -1 : (c.has_max ? c.max_score : 100));
     IFOK(s, load_dir(p, g, rel, &c, 0));
     jstrv_free(&c.vargs);
     free(rel);
@@ -647,19 +739,34 @@ static cc_status load_data(judge_package *p, bool allow_no_tests)
     p->root = new_group("data", false);
     p->root->agg = AGG_SUM;
     bool has_secret = pkg__is_dir(p->files, "data/secret");
-    if (!has_secret && !allow_no_tests)
-        return bad(p, "data/secret", 0, "missing (a package needs secret test data)");
+    /* The legacy grader's defaults: accept_score 1, reject_score 0,
+     * on_reject break, worst_error, sum, any range. */
     group_cfg base = {.agg = AGG_SUM, .max_score = 100, .accept_score = 1, .reject_score = 0,
-                      .break_on_reject = !p->scoring};
+                      .break_on_reject = true, .vagg = VAGG_WORST_ERROR,
+                      .range_lo = -INFINITY, .range_hi = INFINITY};
     copy_strv(&p->validator_flags, &base.vargs);
     cc_status s = parse_group_yaml(p, "data/testdata.yaml", &base, &p->root->require_pass);
+    group_take_cfg(p, p->root, &base, -1);
+    p->root->agg = AGG_SUM;
     if (s == CC_OK && pkg__is_dir(p->files, "data/sample"))
         s = load_top_group(p, "sample", &base);
     if (s == CC_OK && has_secret)
         s = load_top_group(p, "secret", &base);
     jstrv_free(&base.vargs);
-    if (s == CC_OK && !allow_no_tests && !p->secret->ntests && !p->secret->ngroups)
-        s = bad(p, "data/secret", 0, "contains no test cases");
+    size_t secret = 0;
+    for (size_t i = 0; i < p->ntests; i++)
+        secret += !p->tests[i].group->sample;
+    if (s != CC_OK || secret > 0)
+        return s;
+    /* Sample-only packages (no data/secret, or one holding only files
+     * such as .gitkeep) are judged on their samples, as DOMjudge and
+     * BAPCtools judge them. */
+    p->secret = NULL;
+    if (p->ntests > 0)
+        warn(p, "data/secret", 0, "no secret test cases: submissions are judged on the samples");
+    else if (!allow_no_tests)
+        s = bad(p, "data", 0, "the package has no test cases (none in data/sample or "
+                              "data/secret)");
     return s;
 }
 
@@ -851,6 +958,11 @@ static cc_status load_submissions(judge_package *p)
         if (pkg__is_dir(p->files, crel))
             pkg__list(p->files, crel, &ents);
         for (size_t i = 0; i < ents.n && p->nsubs < PKG_MAX_SUBS; i++) {
+            /* Names ending in .disabled are kept out, as the 2025-09
+             * format says (names starting with a dot never get here). */
+            size_t el = strlen(ents.v[i]);
+            if (el > 9 && !strcmp(ents.v[i] + el - 9, ".disabled"))
+                continue;
             char *rel = judge__xasprintf("%s/%s", crel, ents.v[i]);
             p->subs = judge__xrealloc(p->subs, (p->nsubs + 1) * sizeof *p->subs);
             p->subs[p->nsubs++] = (judge_sub){.path = rel,

@@ -197,6 +197,17 @@ def cmd_pkg(judge, pkg_src):
         for path in exp.get("unknown", []):
             if path not in doc["unknown"]:
                 fail("%s should be reported as an unknown folder" % path)
+        for path, names in exp.get("absent_tests", {}).items():
+            got = {t["name"] for t in subs[path]["tests"]}
+            for name in names:
+                if name in got:
+                    fail("%s: test %s should not have run" % (path, name))
+        for path in exp.get("absent", []):
+            if path in subs:
+                fail("%s should not be judged" % path)
+        for path in exp.get("warnings", []):
+            if not any(path in w for w in doc["package"]["warnings"]):
+                fail("no package warning mentions %r: %s" % (path, doc["package"]["warnings"]))
         if exp.get("problem") and doc["problem"] != exp["problem"]:
             fail("problem name %r" % doc["problem"])
         print("ok: %d submissions as expected (%d skipped)" % (len(exp.get("verdicts", {})), skipped))

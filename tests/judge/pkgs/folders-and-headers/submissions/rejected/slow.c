@@ -1,0 +1,2 @@
+/* @EXPECTED_RESULTS@: TIMELIMIT */
+int main(void) { volatile unsigned long x = 0; for (;;) x++; }
