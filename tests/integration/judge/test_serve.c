@@ -414,7 +414,7 @@ static void start_worker(cc_local_proc *p, const char *name)
     char log[4300];
     snprintf(log, sizeof log, "%s/logs/%s.log", stack.dir, name);
     const char *argv[] = {CC_JUDGE_BIN,     "serve",
-                          "--nats-url",     stack.nats_url,
+                          "--nats-url",     cc_local_nats_url(&stack, "judge"),
                           "--judge-cache",  cache_dir,
                           "--concurrency",  "2",
                           "--ack-wait",     "2s",
@@ -557,7 +557,9 @@ static int group_setup(void **state)
     cc_local_guard(&stack);
     snprintf(cache_dir, sizeof cache_dir, "%s/judge-cache", stack.dir);
     uv_loop_init(&loop);
-    cc_bus_options o = {.url = stack.nats_url, .name = "test-judge", .send_asap = true};
+    /* The test plays cc-problem and cc-submission: the admin user. */
+    cc_bus_options o = {
+        .url = cc_local_nats_url(&stack, "admin"), .name = "test-judge", .send_asap = true};
     if (cc_bus_connect(&loop, &o, &bus) != CC_OK)
         return -1;
     if (offload_wait(ensure_streams, NULL) != CC_OK)

@@ -61,7 +61,7 @@ static int group_setup(void **state)
         cc_local_free_port(&port) != CC_OK)
         return -1;
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "user"),
                                fmt("--redis-url=%s", stack.redis_url),
                                fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                                fmt("--metrics-port=%u", um), fmt("--jwt-key=%s", keypath),
@@ -69,7 +69,7 @@ static int group_setup(void **state)
                                "--admin-email=root@example.org",
                                "--admin-password=rootpassword", NULL});
     cct_spawn(&prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "problem"),
                                fmt("--pg-conninfo=%s",
                                    cc_local_pg_conninfo(&stack, "cc_problem")),
                                "--metrics-port=-1", "--max-package=4M", "--chunk=64k", NULL});
@@ -78,7 +78,7 @@ static int group_setup(void **state)
         return -1;
     }
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "gateway"),
                                fmt("--redis-url=%s", stack.redis_url),
                                fmt("--http-port=%u", port), "--https-port=-1",
                                fmt("--metrics-port=%u", gm), fmt("--jwt-key=%s", keypath),
