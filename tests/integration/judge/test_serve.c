@@ -1,6 +1,7 @@
 /* Integration test of `cc-judge serve` against a real nats-server (cclocal,
- * temporary folder, free loopback port). The test process plays the
- * problem service (it answers cc.rpc.problem.GetBlob from an A+B package
+ * temporary folder, free loopback port), the worker connected as the
+ * judge's own NATS user. The test process plays the problem service (it
+ * answers the judge's cc.rpc.problem.judge.GetBlob from an A+B package
  * it builds in memory, counting calls) and cc-submission (it publishes
  * JudgeJobs and reads the results stored in CC_EVENTS).
  *
