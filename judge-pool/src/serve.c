@@ -199,9 +199,9 @@ static void start_fetch(serve *sv, serve_job *j, serve_fetch *f)
     /* As the judge itself (cc.rpc.problem.judge.GetBlob, which only the
      * judge's NATS user may publish): cc-problem lets judges read any test
      * data and nobody else who comes without a principal. */
-    cc_status s = cc_rpc_call_as_service_async(cc_actor_bus(sv->actor), "problem", "GetBlob", &env,
-                                               &req.base, &codecourt__v1__get_blob_reply__descriptor,
-                                               sv->cfg->blob_timeout_ms, on_blob, t);
+    cc_status s = cc_rpc_call_as_service_async(
+        cc_actor_bus(sv->actor), "problem", "GetBlob", &env, &req.base,
+        &codecourt__v1__get_blob_reply__descriptor, sv->cfg->blob_timeout_ms, on_blob, t);
     if (s != CC_OK) {
         ticket_unlink(t);
         free(t);

@@ -118,9 +118,9 @@ static void env_add(envbuf *e, const char *key, const char *value)
 static void env_init(envbuf *e)
 {
     static const char *const ours[] = {
-        "CC_NATS_URL=",      "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
-        "CC_REDIS_URL=",     "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
-        "CC_HTTPS_PORT=",    "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
+        "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
+        "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
+        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;

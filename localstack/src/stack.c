@@ -540,8 +540,8 @@ static cc_status spawn_server(cc_local_stack *s, const server *sv)
         PATHF(dir, "%s/nats", s->dir);
         char conf[PATH_MAX];
         PATHF(conf, "%s/nats/nats.conf", s->dir);
-        const char *argv[] = {NATS_BIN, "-c",  conf, "-a", HOST,      "-p", port, "-m",
-                              mport,    "-js", "-sd", dir, "-n", "cclocal", NULL};
+        const char *argv[] = {NATS_BIN, "-c",  conf,  "-a", HOST, "-p",      port, "-m",
+                              mport,    "-js", "-sd", dir,  "-n", "cclocal", NULL};
         o.argv = argv;
         st = cc_local_spawn(p, &o);
     } else if (sv->bit == CC_LOCAL_REDIS) {

@@ -343,8 +343,8 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
         if (s != CC_OK) {
             char url[256];
             cc_bus_redact_url(a->rt.nats_url, url, sizeof url);
-            cc_log(CC_LOG_ERROR, NULL, "cannot connect to NATS", "{s:s, s:s}", "url", url,
-                   "error", cc_err_msg());
+            cc_log(CC_LOG_ERROR, NULL, "cannot connect to NATS", "{s:s, s:s}", "url", url, "error",
+                   cc_err_msg());
             a->exit_code = 1;
         }
     }

@@ -140,8 +140,8 @@ void cc_bus_redact_url(const char *url, char *out, size_t n)
          * user part). */
         const char *slashes = strstr(p, "//");
         const char *end = p + strcspn(p, ",");
-        const char *at = slashes && slashes < end ? memchr(slashes, '@', (size_t)(end - slashes))
-                                                  : NULL;
+        const char *at =
+            slashes && slashes < end ? memchr(slashes, '@', (size_t)(end - slashes)) : NULL;
         const char *colon = at ? memchr(slashes + 2, ':', (size_t)(at - slashes - 2)) : NULL;
         const char *secret = at ? (colon ? colon + 1 : slashes + 2) : NULL;
         const char *upto = secret ? secret : end;

@@ -18,8 +18,7 @@ static const cc_mesh_service rows[] = {
      /* It forwards the routed calls of signed-in users to the services:
       * only their public subjects (one token after the service), never a
       * caller-scoped cc.rpc.<service>.<caller>.<Method>. */
-     .publish = LIST("cc.rpc.user.*", "cc.rpc.problem.*", "cc.rpc.submission.*",
-                     "cc.rpc.notify.*"),
+     .publish = LIST("cc.rpc.user.*", "cc.rpc.problem.*", "cc.rpc.submission.*", "cc.rpc.notify.*"),
      .subscribe = LIST("cc.live.user.*")},
     {.name = "user", .publish = LIST("cc.evt.user.>"), .declares = LIST(CC_STREAM_EVENTS)},
     {.name = "problem", .publish = LIST("cc.evt.problem.>"), .declares = LIST(CC_STREAM_EVENTS)},
@@ -44,8 +43,8 @@ static const cc_mesh_service rows[] = {
     {.name = "judge",
      .publish = LIST("cc.rpc.problem.judge.GetBlob", "cc.evt.submission.judged",
                      "cc.evt.submission.progress"),
-     .consumers = LIST(CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER,
-                       CC_STREAM_JUDGE_DEAD "." CC_JUDGE_CONSUMER),
+     .consumers =
+         LIST(CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER, CC_STREAM_JUDGE_DEAD "." CC_JUDGE_CONSUMER),
      /* A dead job is read, then deleted once its IE result is stored. */
      .js_api = LIST("STREAM.MSG.GET." CC_STREAM_JUDGE, "STREAM.MSG.DELETE." CC_STREAM_JUDGE)},
     {.name = CC_MESH_ADMIN, .publish = LIST(">"), .subscribe = LIST(">"), .local_only = true},
@@ -66,7 +65,8 @@ const cc_mesh_service *cc_mesh_find(const char *name)
     return NULL;
 }
 
-static cc_status textf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static cc_status textf(char *out, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static cc_status textf(char *out, size_t n, const char *fmt, ...)
 {
     va_list ap;
@@ -230,7 +230,8 @@ static bool any_matches(const char *const *list, size_t n, const char *subject)
 bool cc_mesh_may_publish(const cc_mesh_service *s, const char *subject)
 {
     cc_mesh_perms *p = malloc(sizeof *p);
-    bool ok = p && cc_mesh_perms_of(s, p) == CC_OK && any_matches(p->pub_allow, p->npub_allow, subject) &&
+    bool ok = p && cc_mesh_perms_of(s, p) == CC_OK &&
+              any_matches(p->pub_allow, p->npub_allow, subject) &&
               !any_matches(p->pub_deny, p->npub_deny, subject);
     free(p);
     return ok;
@@ -239,7 +240,8 @@ bool cc_mesh_may_publish(const cc_mesh_service *s, const char *subject)
 bool cc_mesh_may_subscribe(const cc_mesh_service *s, const char *subject)
 {
     cc_mesh_perms *p = malloc(sizeof *p);
-    bool ok = p && cc_mesh_perms_of(s, p) == CC_OK && any_matches(p->sub_allow, p->nsub_allow, subject);
+    bool ok =
+        p && cc_mesh_perms_of(s, p) == CC_OK && any_matches(p->sub_allow, p->nsub_allow, subject);
     free(p);
     return ok;
 }

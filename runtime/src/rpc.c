@@ -475,8 +475,7 @@ static cc_histogram *client_histogram(const char *service, const char *method)
 }
 
 static cc_status call_subject(cc_bus *b, const char *subject, const char *service,
-                              const char *method, const cc_envelope *e,
-                              const ProtobufCMessage *req,
+                              const char *method, const cc_envelope *e, const ProtobufCMessage *req,
                               const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
                               cc_rpc_done cb, void *ud);
 
@@ -526,8 +525,7 @@ cc_status cc_rpc_call_as_service_async(cc_bus *b, const char *service, const cha
 }
 
 static cc_status call_subject(cc_bus *b, const char *subject, const char *service,
-                              const char *method, const cc_envelope *e,
-                              const ProtobufCMessage *req,
+                              const char *method, const cc_envelope *e, const ProtobufCMessage *req,
                               const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
                               cc_rpc_done cb, void *ud)
 {
@@ -547,8 +545,8 @@ static cc_status call_subject(cc_bus *b, const char *subject, const char *servic
         return CC_NOMEM;
     }
     protobuf_c_message_pack(req, buf);
-    cc_status s = cc_bus_request(b, subject, e, req->descriptor->name, NULL, buf, len,
-                                 timeout_ms, on_call_reply, c);
+    cc_status s = cc_bus_request(b, subject, e, req->descriptor->name, NULL, buf, len, timeout_ms,
+                                 on_call_reply, c);
     if (buf != stackbuf)
         free(buf);
     if (s != CC_OK)

@@ -62,8 +62,8 @@ typedef struct cc_mesh_service {
      * from and acks. DURABLE "*" is any name the other rows do not hold
      * (the Kafka bridge names its durables from its settings). */
     const char *const *consumers;
-    const char *const *js_api;    /* other $JS.API subjects, after "$JS.API." */
-    bool local_only;              /* the admin row */
+    const char *const *js_api; /* other $JS.API subjects, after "$JS.API." */
+    bool local_only;           /* the admin row */
 } cc_mesh_service;
 
 /* Every row, in the order they are rendered. */

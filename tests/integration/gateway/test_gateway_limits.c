@@ -55,11 +55,10 @@ static int group_setup(void **state)
         cc_local_free_port(&port) != CC_OK)
         return -1;
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){cct_nats_flag(&stack, "user"),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               fmt("--metrics-port=%u", um), key, "--bcrypt-cost=4",
-                               "--access-ttl=4s", NULL});
+              (const char *[]){
+                  cct_nats_flag(&stack, "user"), fmt("--redis-url=%s", stack.redis_url),
+                  fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                  fmt("--metrics-port=%u", um), key, "--bcrypt-cost=4", "--access-ttl=4s", NULL});
     if (!cct_wait_status(um, "/readyz", 200, 30000))
         return -1;
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,

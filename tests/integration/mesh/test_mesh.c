@@ -260,11 +260,9 @@ static void allowed_traffic(const probe *p, conn *c)
     assert_int_equal(natsConnection_Flush(admin), NATS_OK);
     natsMsg *req = NULL;
     assert_int_equal(natsSubscription_NextMsg(&req, own, 3000), NATS_OK);
-    assert_int_equal(natsConnection_PublishString(c->nc, natsMsg_GetReply(req), "answer"),
-                     NATS_OK);
+    assert_int_equal(natsConnection_PublishString(c->nc, natsMsg_GetReply(req), "answer"), NATS_OK);
     /* A second answer to the same request is one too many. */
-    assert_int_equal(natsConnection_PublishString(c->nc, natsMsg_GetReply(req), "again"),
-                     NATS_OK);
+    assert_int_equal(natsConnection_PublishString(c->nc, natsMsg_GetReply(req), "again"), NATS_OK);
     natsConnection_Flush(c->nc);
     natsMsg *got = NULL;
     assert_int_equal(natsSubscription_NextMsg(&got, back, 3000), NATS_OK);
@@ -298,9 +296,9 @@ static void each_service_gets_only_its_own_subjects(void **state)
     }
     /* Nothing the services tried touched the streams. */
     natsMsg *m = NULL;
-    assert_int_equal(natsConnection_RequestString(&m, admin, "$JS.API.STREAM.INFO.CC_EVENTS", "",
-                                                  5000),
-                     NATS_OK);
+    assert_int_equal(
+        natsConnection_RequestString(&m, admin, "$JS.API.STREAM.INFO.CC_EVENTS", "", 5000),
+        NATS_OK);
     assert_null(strstr(natsMsg_GetData(m), "\"error\""));
     natsMsg_Destroy(m);
 }
@@ -387,8 +385,10 @@ static void got(cc_status s, const char *errmsg, const ProtobufCMessage *resp, v
 static cc_bus *bus_as(const char *service)
 {
     cc_bus *b = NULL;
-    cc_bus_options o = {.url = cc_local_nats_url(&stack, service), .name = service,
-                        .service = service, .connect_timeout_ms = 5000};
+    cc_bus_options o = {.url = cc_local_nats_url(&stack, service),
+                        .name = service,
+                        .service = service,
+                        .connect_timeout_ms = 5000};
     assert_int_equal(cc_bus_connect(&loop, &o, &b), CC_OK);
     return b;
 }
@@ -407,13 +407,12 @@ static answer_t ask(cc_bus *b, bool as_service)
     Codecourt__V1__PingRequest rq = CODECOURT__V1__PING_REQUEST__INIT;
     const ProtobufCMessageDescriptor *d = &codecourt__v1__ping_reply__descriptor;
     if (as_service)
-        assert_int_equal(cc_rpc_call_as_service_async(b, "problem", "GetBlob", &env, &rq.base, d,
-                                                      1500, got, &a),
-                         CC_OK);
+        assert_int_equal(
+            cc_rpc_call_as_service_async(b, "problem", "GetBlob", &env, &rq.base, d, 1500, got, &a),
+            CC_OK);
     else
-        assert_int_equal(cc_rpc_call_async(b, "problem", "GetBlob", &env, &rq.base, d, 1500, got,
-                                           &a),
-                         CC_OK);
+        assert_int_equal(
+            cc_rpc_call_async(b, "problem", "GetBlob", &env, &rq.base, d, 1500, got, &a), CC_OK);
     assert_true(run_until(&a.done, 5000));
     return a;
 }

@@ -94,9 +94,9 @@ static cc_status call(const char *method, const char *principal, const void *req
     else if (principal)
         cc_envelope_set_principal(&env, principal);
     if (principal != JUDGE)
-        assert_int_equal(cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000,
-                                           call_done, r),
-                         CC_OK);
+        assert_int_equal(
+            cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000, call_done, r),
+            CC_OK);
     assert_true(run_until(&r->done, 125000));
     if (getenv("TEST_DEBUG") && r->s != CC_OK)
         fprintf(stderr, "%s: %s %s\n", method, cc_status_name(r->s), r->err);
@@ -321,7 +321,8 @@ static int group_setup(void **state)
                          .name = "test-problem-judge",
                          .service = "judge",
                          .send_asap = true};
-    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK || cc_bus_connect(&loop, &jo, &judge_bus) != CC_OK)
+    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK ||
+        cc_bus_connect(&loop, &jo, &judge_bus) != CC_OK)
         return -1;
     return start_actor(NULL);
 }

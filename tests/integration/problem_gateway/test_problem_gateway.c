@@ -60,18 +60,16 @@ static int group_setup(void **state)
     if (cc_local_free_port(&um) != CC_OK || cc_local_free_port(&gm) != CC_OK ||
         cc_local_free_port(&port) != CC_OK)
         return -1;
-    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){cct_nats_flag(&stack, "user"),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               fmt("--metrics-port=%u", um), fmt("--jwt-key=%s", keypath),
-                               "--bcrypt-cost=4", "--admin-username=root",
-                               "--admin-email=root@example.org",
-                               "--admin-password=rootpassword", NULL});
+    cct_spawn(
+        &user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
+        (const char *[]){cct_nats_flag(&stack, "user"), fmt("--redis-url=%s", stack.redis_url),
+                         fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                         fmt("--metrics-port=%u", um), fmt("--jwt-key=%s", keypath),
+                         "--bcrypt-cost=4", "--admin-username=root",
+                         "--admin-email=root@example.org", "--admin-password=rootpassword", NULL});
     cct_spawn(&prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
               (const char *[]){cct_nats_flag(&stack, "problem"),
-                               fmt("--pg-conninfo=%s",
-                                   cc_local_pg_conninfo(&stack, "cc_problem")),
+                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_problem")),
                                "--metrics-port=-1", "--max-package=4M", "--chunk=64k", NULL});
     if (!cct_wait_status(um, "/readyz", 200, 30000)) {
         fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", dir);
@@ -79,12 +77,11 @@ static int group_setup(void **state)
     }
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
               (const char *[]){cct_nats_flag(&stack, "gateway"),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--http-port=%u", port), "--https-port=-1",
-                               fmt("--metrics-port=%u", gm), fmt("--jwt-key=%s", keypath),
-                               "--rate-auth=100000", "--burst-auth=100000", "--rate-user=100000",
-                               "--burst-user=100000", "--rate-anon=100000",
-                               "--burst-anon=100000",
+                               fmt("--redis-url=%s", stack.redis_url), fmt("--http-port=%u", port),
+                               "--https-port=-1", fmt("--metrics-port=%u", gm),
+                               fmt("--jwt-key=%s", keypath), "--rate-auth=100000",
+                               "--burst-auth=100000", "--rate-user=100000", "--burst-user=100000",
+                               "--rate-anon=100000", "--burst-anon=100000",
                                /* generous for sanitizer builds under load */
                                "--rpc-timeout=30s", NULL});
     /* Ready once the seeded sample is listed through the gateway. */

@@ -74,14 +74,13 @@ static int group_setup(void **state)
         cc_local_free_port(&gm) != CC_OK || cc_local_free_port(&sub_metrics) != CC_OK ||
         cc_local_free_port(&gw_port) != CC_OK)
         return -1;
-    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){cct_nats_flag(&stack, "user"),
-                               cct_fmt("--redis-url=%s", stack.redis_url),
-                               cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               cct_fmt("--metrics-port=%u", um), cct_fmt("--jwt-key=%s", keypath),
-                               "--bcrypt-cost=4", "--admin-username=root",
-                               "--admin-email=root@example.org", "--admin-password=rootpassword",
-                               NULL});
+    cct_spawn(
+        &user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
+        (const char *[]){cct_nats_flag(&stack, "user"), cct_fmt("--redis-url=%s", stack.redis_url),
+                         cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                         cct_fmt("--metrics-port=%u", um), cct_fmt("--jwt-key=%s", keypath),
+                         "--bcrypt-cost=4", "--admin-username=root",
+                         "--admin-email=root@example.org", "--admin-password=rootpassword", NULL});
     cct_spawn(
         &prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
         (const char *[]){cct_nats_flag(&stack, "problem"),

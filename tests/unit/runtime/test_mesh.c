@@ -108,8 +108,7 @@ static void caller_scoped_subjects_belong_to_their_caller(void **state)
         for (size_t c = 0; c < NSERVICES; c++)
             for (size_t who = 0; who < NSERVICES; who++) {
                 char subject[200];
-                snprintf(subject, sizeof subject, "cc.rpc.%s.%s.GetBlob", services[s],
-                         services[c]);
+                snprintf(subject, sizeof subject, "cc.rpc.%s.%s.GetBlob", services[s], services[c]);
                 if (who != c && pub(services[who], subject))
                     fail_msg("%s may call %s as %s", services[who], services[s], services[c]);
             }
