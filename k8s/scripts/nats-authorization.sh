@@ -37,4 +37,20 @@ if ! diff -u "$tmp/have" "$tmp/want"; then
     echo "  k8s/scripts/nats-authorization.sh --update build/bin/cc-local"
     exit 1
 fi
-echo "nats-authorization: $yaml matches the mesh's table"
+# Every manifest that connects to NATS names a user of the table and the
+# Secret key that holds that user's password.
+base=$(dirname "$yaml")
+bad=0
+for f in "$base"/*.yaml; do
+    awk '/- name: CC_NATS_USER$/ { getline; sub(/.*value: */, ""); user = $0 }
+         /- name: CC_NATS_PASSWORD$/ { want = 1 }
+         want && /key: / { sub(/.*key: */, ""); print user, $0; want = 0 }' "$f" >"$tmp/pairs"
+    while read -r user key; do
+        if ! grep -qF "{ user: \"$user\", password: \$$key," "$tmp/want"; then
+            echo "$f: NATS user $user with password key $key is not a user of the mesh's table"
+            bad=1
+        fi
+    done <"$tmp/pairs"
+done
+[ "$bad" = 0 ] || exit 1
+echo "nats-authorization: $yaml matches the mesh's table, and so do the manifests' NATS users"
