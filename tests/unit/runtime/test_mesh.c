@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "cc/bus.h"
 #include "cc/mesh.h"
 
 static const char *const services[] = {"gateway", "user",         "problem", "submission",
@@ -270,6 +271,22 @@ static void rendering(void **state)
     assert_int_equal(cc_err_last(), CC_INVALID);
 }
 
+/* Test actors get their user's password in --nats-url: logs show the URL
+ * without it. */
+static void urls_are_logged_without_passwords(void **state)
+{
+    char out[256];
+    cc_bus_redact_url("nats://cc-user:0123abcd@127.0.0.1:4222", out, sizeof out);
+    assert_string_equal(out, "nats://cc-user:***@127.0.0.1:4222");
+    cc_bus_redact_url("nats://a:1@h1:4222,nats://h2:4222,nats://tok@h3:4222", out, sizeof out);
+    assert_string_equal(out, "nats://a:***@h1:4222,nats://h2:4222,nats://***@h3:4222");
+    cc_bus_redact_url("nats://127.0.0.1:4222", out, sizeof out);
+    assert_string_equal(out, "nats://127.0.0.1:4222");
+    cc_bus_redact_url("nats://cc-user:0123abcd@127.0.0.1:4222", out, 12);
+    assert_string_equal(out, "nats://cc-u");
+    assert_null(strstr(out, "0123"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +299,7 @@ int main(void)
         cmocka_unit_test(events_and_calls_have_one_author),
         cmocka_unit_test(streams_are_declared_by_their_owners),
         cmocka_unit_test(rendering),
+        cmocka_unit_test(urls_are_logged_without_passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
