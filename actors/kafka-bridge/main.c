@@ -40,7 +40,7 @@ static const cc_config_row rows[] = {
     {"to-kafka", CC_CFG_STRING, S(to_kafka), "cc.evt.>=codecourt.events", 0, 0, NULL,
      "NATS to Kafka: FILTER=TOPIC[@N];... (N: subject token holding the key)"},
     {"from-kafka", CC_CFG_STRING, S(from_kafka), "", 0, 0, NULL,
-     "Kafka to NATS: TOPIC=SUBJECT;... (subjects inside a JetStream stream)"},
+     "Kafka to NATS: TOPIC=SUBJECT;... (subjects under cc.evt.kafka., in CC_EVENTS)"},
     {"kafka-format", CC_CFG_ENUM, S(format), "protobuf", 0, 0, formats,
      "value written to Kafka: the protobuf as is, or a JSON envelope"},
     {"kafka-group", CC_CFG_STRING, S(group), "cc-kafka-bridge", 0, 0, NULL,

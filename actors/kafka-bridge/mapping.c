@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "cc/mesh.h"
 
 /* Trims spaces at both ends of [*s, *e). */
 static void trim(const char **s, const char **e)
@@ -198,6 +199,18 @@ static cc_status in_item(const char *s, const char *eq, const char *e, void *ud,
         snprintf(err, errlen, "mapping \"%.*s\": %s", (int)(e - s), s,
                  !topic_ok(m.topic) ? "bad Kafka topic name"
                                     : "bad NATS subject (no wildcards allowed)");
+        free(m.topic);
+        free(m.subject);
+        return CC_INVALID;
+    }
+    /* What comes from Kafka stays under cc.evt.kafka.: a record must not
+     * pass for a service's event (a verdict on cc.evt.submission.judged,
+     * a new user...). The bridge's NATS user may publish nowhere else
+     * (cc/mesh.h), so this only says it at start instead of at the first
+     * record. */
+    if (strncmp(m.subject, CC_MESH_KAFKA_PREFIX, strlen(CC_MESH_KAFKA_PREFIX)) != 0) {
+        snprintf(err, errlen, "mapping \"%.*s\": records from Kafka go under %s, not to %s",
+                 (int)(e - s), s, CC_MESH_KAFKA_SUBJECTS, m.subject);
         free(m.topic);
         free(m.subject);
         return CC_INVALID;

@@ -357,15 +357,28 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
 const char *prob_blob_reader(prob_role role, const char *who)
 {
     switch (role) {
-    case PROB_ANON:
     case PROB_ADMIN:
         return "";
     case PROB_SETTER:
         return who;
+    case PROB_ANON:
     case PROB_USER:
         break;
     }
     return NULL;
+}
+
+/* Judges read every blob, but a judge is not whoever sends no principal
+ * (any process on the mesh can leave the header out): it is a request
+ * that came on cc.rpc.problem.judge.GetBlob, a subject only the judge's
+ * NATS user may publish, so the server checked who sent it (cc/mesh.h,
+ * cc_rpc_caller). Everyone else is judged by principal. */
+static const char *blob_reader_of(cc_rpc_call *call, char who[64])
+{
+    const char *caller = cc_rpc_caller(call);
+    if (caller && strcmp(caller, "judge") == 0)
+        return "";
+    return prob_blob_reader(prob_principal(call, who), who);
 }
 
 /* ---- GetBlob ------------------------------------------------------------------------ */
@@ -418,13 +431,16 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         return;
     }
     /* The gateway always sets a principal (its blob route needs a
-     * token); judges over NATS send none. prob_blob_reader says who reads
+     * token); judges call as themselves. blob_reader_of says who reads
      * what, and an unreadable blob is "not found", so hashes cannot be
      * probed. */
     char who[64];
-    const char *reader = prob_blob_reader(prob_principal(call, who), who);
+    const char *reader = blob_reader_of(call, who);
     if (!reader) {
-        cc_rpc_fail(call, CC_DENIED, "only setters and admins may read blobs");
+        if (!cc_rpc_caller(call) && !cc_rpc_envelope(call)->principal[0])
+            cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to read blobs");
+        else
+            cc_rpc_fail(call, CC_DENIED, "only setters, admins and judges may read blobs");
         return;
     }
     int64_t max = rq->max_bytes == 0 || rq->max_bytes > st->cfg->chunk ? st->cfg->chunk

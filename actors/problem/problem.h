@@ -116,17 +116,19 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
 
 /* ---- blobs.c: who may read a blob ------------------------------------------- */
 
-/* The rule GetBlob, BeginUpload, ImportPackage and UploadTests share. A
- * caller without a principal (an internal caller: a judge over NATS) and
- * an admin may read any blob; a setter only those blob_readers lists for
- * it (it uploaded the bytes, exported the package, or imported a package
- * holding the file); a user none, whatever the hash. A blob a setter may
- * not read is answered as one that does not exist, so a hash that leaks,
- * or is guessed, neither reads nor names anything.
+/* The rule GetBlob, BeginUpload, ImportPackage and UploadTests share. An
+ * admin may read any blob; a setter only those blob_readers lists for it
+ * (it uploaded the bytes, exported the package, or imported a package
+ * holding the file); a user none, whatever the hash; a caller without a
+ * principal none either (anonymous: anyone on the mesh can leave the
+ * header out). Judges read any blob, proven by their NATS user, not by a
+ * missing principal: GetBlob's caller-scoped subject (blobs.c). A blob a
+ * setter may not read is answered as one that does not exist, so a hash
+ * that leaks, or is guessed, neither reads nor names anything.
  *
  * prob_blob_reader gives what PROB_BLOB_READABLE's reader parameter takes:
- * "" (any blob) without a principal and for an admin, who (borrowed: the
- * id prob_principal wrote) for a setter, NULL for a user (no blob). */
+ * "" (any blob) for an admin, who (borrowed: the id prob_principal wrote)
+ * for a setter, NULL for a user or anonymous caller (no blob). */
 const char *prob_blob_reader(prob_role role, const char *who);
 /* An SQL condition: the blob whose hash is parameter sha may be read by
  * parameter reader (prob_blob_reader's value), as in

@@ -31,14 +31,17 @@
 #define JUDGE_LANGUAGES_FILE "languages.yaml"
 #endif
 
+/* The judge's subjects; its NATS user may publish the last two and ask
+ * cc-problem for test data, nothing else (cc/mesh.h). */
 #define JOB_SUBJECT "cc.judge.job"
 #define PROGRESS_SUBJECT "cc.evt.submission.progress"
 #define RESULT_SUBJECT "cc.evt.submission.judged"
-#define DURABLE "judges"
-#define ADVISORY_SUBJECT "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." CC_STREAM_JUDGE "." DURABLE
+#define DURABLE CC_JUDGE_CONSUMER
 /* The stream that keeps the max-deliveries advisories until a judge has
- * turned their jobs into IE results, and the judges' consumer on it. */
-#define DEAD_STREAM "CC_JUDGE_DEAD"
+ * turned their jobs into IE results, and the judges' consumer on it.
+ * cc-submission declares it (with CC_JUDGE): the judge's NATS user may
+ * create no stream. */
+#define DEAD_STREAM CC_STREAM_JUDGE_DEAD
 /* Longer than the worst handling of one advisory (a 5 s read, a publish
  * with every retry, a 5 s delete), so a live worker keeps it. */
 #define DEAD_ACK_WAIT_MS 60000
@@ -193,9 +196,12 @@ static void start_fetch(serve *sv, serve_job *j, serve_fetch *f)
     cc_envelope env;
     cc_envelope_child(&env, &j->env, NULL);
     cc_counter_inc(sv->blob_calls);
-    cc_status s = cc_rpc_call_async(cc_actor_bus(sv->actor), "problem", "GetBlob", &env, &req.base,
-                                    &codecourt__v1__get_blob_reply__descriptor,
-                                    sv->cfg->blob_timeout_ms, on_blob, t);
+    /* As the judge itself (cc.rpc.problem.judge.GetBlob, which only the
+     * judge's NATS user may publish): cc-problem lets judges read any test
+     * data and nobody else who comes without a principal. */
+    cc_status s = cc_rpc_call_as_service_async(
+        cc_actor_bus(sv->actor), "problem", "GetBlob", &env, &req.base,
+        &codecourt__v1__get_blob_reply__descriptor, sv->cfg->blob_timeout_ms, on_blob, t);
     if (s != CC_OK) {
         ticket_unlink(t);
         free(t);
@@ -746,13 +752,12 @@ static cc_status setup_work(void *ud)
     serve__clean_stale_work(su->sv->cfg->cache_dir);
     judge_clean_stale_sandboxes();
     natsConnection *nc = cc_bus_nats(cc_actor_bus(su->sv->actor));
-    /* The advisory stream first, so that it already listens when the
-     * judges consumer (perhaps new) makes its first delivery. */
-    cc_js_stream_config ds = {
-        .name = DEAD_STREAM, .subjects = ADVISORY_SUBJECT, .work_queue = true};
-    cc_status s = cc_js_ensure_stream(nc, &ds);
+    /* The advisory stream's consumer first: cc-submission declares that
+     * stream together with CC_JUDGE, so it already listens when the judges
+     * consumer (perhaps new) makes its first delivery. Each waits for its
+     * stream when the judge starts first. */
+    cc_status s = cc_js_ensure_consumer(nc, &su->dead);
     IFOK(s, cc_js_ensure_consumer(nc, &su->cc));
-    IFOK(s, cc_js_ensure_consumer(nc, &su->dead));
     return s;
 }
 

@@ -29,11 +29,15 @@ if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then
 fi
 pw() { openssl rand -hex 24; }
 
+# One password per NATS user of k8s/base/nats.yaml (generated from the
+# mesh's table), named as its configuration reads it.
+nats_yaml=$(cd "$(dirname "$0")/../base" && pwd)/nats.yaml
 {
-    for s in GATEWAY USER PROBLEM SUBMISSION NOTIFY KAFKA_BRIDGE JUDGE; do
-        echo "CC_NATS_PASSWORD_$s=$(pw)"
+    for v in $(grep -o 'password: \$CC_NATS_PASSWORD_[A-Z_]*' "$nats_yaml" | sed 's/.*\$//' | sort -u); do
+        echo "$v=$(pw)"
     done
 } >"$out/nats-users.env"
+grep -q . "$out/nats-users.env" || { echo "dev-secrets: no NATS users in $nats_yaml" >&2; exit 1; }
 
 admin="POSTGRES_PASSWORD=$(pw)"
 echo "$admin" >"$out/postgres-admin.env"

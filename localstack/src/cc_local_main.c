@@ -4,6 +4,7 @@
  * SIGINT/SIGTERM, when it stops actors first, then servers, and exits 0.
  * It restarts nothing: a child that dies is reported, not hidden. */
 #include "cc/local.h"
+#include "cc/mesh.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@ extern char **environ;
  * is one line here. pg_service is its database (NULL: none). */
 typedef struct actor_row {
     const char *name;       /* log name and what the table prints */
+    const char *service;    /* its row in the mesh's table (cc/mesh.h): its NATS user */
     const char *binary;     /* relative to the bin folder (build/bin) */
     const char *pg_service; /* its own database and role, or NULL */
     bool http;              /* the front door: gets CC_HTTP_PORT */
@@ -31,13 +33,13 @@ typedef struct actor_row {
 } actor_row;
 
 static const actor_row actor_table[] = {
-    {"cc-user", "cc-user", "cc_user", false, NULL, NULL},
-    {"cc-problem", "cc-problem", "cc_problem", false, NULL, NULL},
-    {"cc-submission", "cc-submission", "cc_submission", false, NULL, NULL},
-    {"cc-notify", "cc-notify", "cc_notification", false, NULL, NULL},
-    {"cc-judge", "cc-judge", NULL, false, "serve", NULL},
-    {"cc-gateway", "cc-gateway", NULL, true, NULL, NULL},
-    {"cc-kafka-bridge", "cc-kafka-bridge", NULL, false, NULL, "CC_KAFKA_BROKERS"},
+    {"cc-user", "user", "cc-user", "cc_user", false, NULL, NULL},
+    {"cc-problem", "problem", "cc-problem", "cc_problem", false, NULL, NULL},
+    {"cc-submission", "submission", "cc-submission", "cc_submission", false, NULL, NULL},
+    {"cc-notify", "notify", "cc-notify", "cc_notification", false, NULL, NULL},
+    {"cc-judge", "judge", "cc-judge", NULL, false, "serve", NULL},
+    {"cc-gateway", "gateway", "cc-gateway", NULL, true, NULL, NULL},
+    {"cc-kafka-bridge", "kafka-bridge", "cc-kafka-bridge", NULL, false, NULL, "CC_KAFKA_BROKERS"},
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
@@ -54,15 +56,33 @@ typedef struct actor {
 static cc_local_stack stack;
 static actor actors[NACTORS];
 
+/* --print-nats-authorization: the users block of k8s/base/nats.yaml, from
+ * the same table as the local server's (tests/k8s compares them). */
+static int print_k8s_authorization(void)
+{
+    char *text = cc_mesh_nats_authorization(true, NULL, NULL);
+    if (!text) {
+        fprintf(stderr, "cc-local: %s\n", cc_err_msg());
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
                "[--http-port PORT] [--https-port PORT]\n"
+               "       cc-local --print-nats-authorization\n"
                "  --state DIR       state folder (default .state); data stays for the next start\n"
                "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
                "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
                "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n"
-               "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n");
+               "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n"
+               "  --print-nats-authorization\n"
+               "                    print the NATS users and permissions of Kubernetes\n"
+               "                    (k8s/base/nats.yaml) and exit\n");
 }
 
 static bool parse_port(const char *text, uint16_t *out)
@@ -81,13 +101,13 @@ static bool parse_port(const char *text, uint16_t *out)
  * the caller's buffer (vars), the array by the caller. */
 typedef struct envbuf {
     const char *ptrs[512];
-    char vars[8][CC_LOCAL_CONNINFO_MAX + 32];
+    char vars[12][CC_LOCAL_CONNINFO_MAX + 32];
     size_t n, nvars;
 } envbuf;
 
 static void env_add(envbuf *e, const char *key, const char *value)
 {
-    if (e->nvars == 8 || e->n + 1 >= 512)
+    if (e->nvars == sizeof e->vars / sizeof e->vars[0] || e->n + 1 >= 512)
         return;
     char *v = e->vars[e->nvars++];
     snprintf(v, sizeof e->vars[0], "%s=%s", key, value);
@@ -97,8 +117,10 @@ static void env_add(envbuf *e, const char *key, const char *value)
 
 static void env_init(envbuf *e)
 {
-    static const char *const ours[] = {"CC_NATS_URL=",     "CC_PG_CONNINFO=", "CC_REDIS_URL=",
-                                       "CC_METRICS_PORT=", "CC_LOG_LEVEL=",   "CC_HTTP_PORT=", "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
+    static const char *const ours[] = {
+        "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
+        "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
+        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -145,9 +167,18 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
         printf("  %-16s skipped: no free port: %s\n", a->row->name, cc_err_msg());
         return;
     }
+    const cc_local_nats_user *nu = cc_local_nats_user_of(&stack, a->row->service);
+    if (!nu) {
+        printf("  %-16s skipped: no NATS user '%s' in the mesh's table\n", a->row->name,
+               a->row->service);
+        return;
+    }
     static envbuf e;
     env_init(&e);
+    /* Its own NATS user: the server grants it only its own subjects. */
     env_add(&e, "CC_NATS_URL", stack.nats_url);
+    env_add(&e, "CC_NATS_USER", nu->user);
+    env_add(&e, "CC_NATS_PASSWORD", nu->password);
     env_add(&e, "CC_REDIS_URL", stack.redis_url);
     env_add(&e, "CC_LOG_LEVEL", log_level);
     snprintf(port, sizeof port, "%u", (unsigned)a->metrics_port);
@@ -257,6 +288,7 @@ int main(int argc, char **argv)
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"http-port", required_argument, NULL, 'p'},
                                              {"https-port", required_argument, NULL, 't'},
+                                             {"print-nats-authorization", no_argument, NULL, 'A'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "s:b:l:p:t:h", longopts, NULL)) != -1;) {
@@ -286,6 +318,8 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'A':
+            return print_k8s_authorization();
         default:
             usage(stderr);
             return 2;
@@ -342,6 +376,9 @@ int main(int argc, char **argv)
     printf("cc-local: state folder %s (logs in %s/logs)\n", stack.dir, stack.dir);
     printf("  %-16s %s  monitor http://127.0.0.1:%u/  pid %ld\n", "nats (JetStream)",
            stack.nats_url, (unsigned)stack.nats_monitor_port, (long)stack.nats.pid);
+    printf("  %-16s one per service (cc-user, cc-judge...), each allowed only its own "
+           "subjects; passwords in %s/secrets/nats-*.pw; user cc-admin may do anything\n",
+           "nats users", stack.dir);
     printf("  %-16s 127.0.0.1:%u  databases cc_user cc_problem cc_submission "
            "cc_notification (passwords in %s/secrets)  pid %ld\n",
            "postgres", (unsigned)stack.pg_port, stack.dir, (long)stack.pg.pid);

@@ -2,11 +2,14 @@
  *
  * DIR/logs/NAME.log   stdout+stderr of each child (appended)
  * DIR/run/NAME.pid    pid of each running server, to stop leftovers
- * DIR/secrets/NAME.pw generated PostgreSQL passwords (0600)
+ * DIR/secrets/NAME.pw generated PostgreSQL and NATS passwords (0600)
+ * DIR/nats/nats.conf  nats-server's users and permissions (0600), from the
+ *                     mesh's table (cc/mesh.h)
  * DIR/nats/jetstream  JetStream store
  * DIR/pg/data         the PostgreSQL cluster, owned by user postgres
  * DIR/redis           Redis AOF / RDB files */
 #include "cc/local.h"
+#include "cc/mesh.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,6 +120,61 @@ cc_status cc_local_secret(cc_local_stack *s, const char *name, char *out, size_t
     cc_status st = cc_local_random_hex(out, 16);
     IFOK(st, write_secret(path, out));
     return st;
+}
+
+/* ---- NATS users --------------------------------------------------------- */
+
+static const char *user_password(const char *service, void *ud)
+{
+    const cc_local_stack *s = ud;
+    const cc_local_nats_user *u = cc_local_nats_user_of(s, service);
+    return u ? u->password : NULL;
+}
+
+/* A user per row of the mesh's table, with a password made once per
+ * folder, and DIR/nats/nats.conf granting each what the table says: the
+ * same users and permissions as in Kubernetes. */
+static cc_status nats_prepare(cc_local_stack *s)
+{
+    size_t n = 0;
+    const cc_mesh_service *rows = cc_mesh_services(&n);
+    if (n > CC_LOCAL_MAX_SERVICES)
+        return cc_err_set(CC_LIMIT, "more than %d NATS users", CC_LOCAL_MAX_SERVICES);
+    cc_status st = CC_OK;
+    s->nats_nusers = 0;
+    for (size_t i = 0; i < n && st == CC_OK; i++) {
+        cc_local_nats_user *u = &s->nats_users[i];
+        char secret[CC_LOCAL_NAME_MAX + 8];
+        snprintf(u->service, sizeof u->service, "%s", rows[i].name);
+        snprintf(secret, sizeof secret, "nats-%s", rows[i].name);
+        IFOK(st, cc_mesh_user(rows[i].name, u->user, sizeof u->user));
+        IFOK(st, cc_local_secret(s, secret, u->password, sizeof u->password));
+        if (st == CC_OK)
+            s->nats_nusers = i + 1;
+    }
+    char *conf = st == CC_OK ? cc_mesh_nats_authorization(false, user_password, s) : NULL;
+    if (st == CC_OK && !conf)
+        st = cc_err_last();
+    char path[PATH_MAX];
+    if (st == CC_OK && !pathf(path, sizeof path, "%s/nats/nats.conf", s->dir))
+        st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
+    IFOK(st, write_secret(path, conf));
+    free(conf);
+    return st;
+}
+
+const cc_local_nats_user *cc_local_nats_user_of(const cc_local_stack *s, const char *service)
+{
+    for (size_t i = 0; service && i < s->nats_nusers; i++)
+        if (strcmp(s->nats_users[i].service, service) == 0)
+            return &s->nats_users[i];
+    return NULL;
+}
+
+const char *cc_local_nats_url(const cc_local_stack *s, const char *service)
+{
+    const cc_local_nats_user *u = cc_local_nats_user_of(s, service);
+    return u ? u->url : NULL;
 }
 
 /* Prints the end of a server's log on stderr: when a start fails, the log
@@ -480,8 +538,10 @@ static cc_status spawn_server(cc_local_stack *s, const server *sv)
         snprintf(port, sizeof port, "%u", (unsigned)s->nats_port);
         snprintf(mport, sizeof mport, "%u", (unsigned)s->nats_monitor_port);
         PATHF(dir, "%s/nats", s->dir);
-        const char *argv[] = {NATS_BIN, "-a",  HOST, "-p", port,      "-m", mport,
-                              "-js",    "-sd", dir,  "-n", "cclocal", NULL};
+        char conf[PATH_MAX];
+        PATHF(conf, "%s/nats/nats.conf", s->dir);
+        const char *argv[] = {NATS_BIN, "-c",  conf,  "-a", HOST, "-p",      port, "-m",
+                              mport,    "-js", "-sd", dir,  "-n", "cclocal", NULL};
         o.argv = argv;
         st = cc_local_spawn(p, &o);
     } else if (sv->bit == CC_LOCAL_REDIS) {
@@ -554,6 +614,16 @@ static cc_status spawn_server(cc_local_stack *s, const server *sv)
 static void set_urls(cc_local_stack *s)
 {
     snprintf(s->nats_url, sizeof s->nats_url, "nats://" HOST ":%u", (unsigned)s->nats_port);
+    /* Generated passwords are hex: nothing in them needs escaping. */
+    for (size_t i = 0; i < s->nats_nusers; i++) {
+        cc_local_nats_user *u = &s->nats_users[i];
+        /* Written aside first: GCC cannot tell that u->url does not
+         * overlap u->user (-Wrestrict). */
+        char url[sizeof u->url];
+        snprintf(url, sizeof url, "nats://%s:%s@" HOST ":%u", u->user, u->password,
+                 (unsigned)s->nats_port);
+        memcpy(u->url, url, sizeof url);
+    }
     snprintf(s->redis_host, sizeof s->redis_host, HOST);
     snprintf(s->redis_url, sizeof s->redis_url, "redis://" HOST ":%u", (unsigned)s->redis_port);
     cc_local_conninfo(s->pg_super_conninfo, sizeof s->pg_super_conninfo, HOST, s->pg_port,
@@ -780,6 +850,8 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
             stop_leftover(s, &servers[i]);
     if (st == CC_OK && (s->what & CC_LOCAL_PG))
         st = pg_prepare(s, o->grant_search);
+    if (st == CC_OK && (s->what & CC_LOCAL_NATS))
+        st = nats_prepare(s);
     IFOK(st, cc_local_stack_start_some(s, s->what));
     if (st == CC_OK && (s->what & CC_LOCAL_PG))
         st = pg_provision(s, o->pg_services);

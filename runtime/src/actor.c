@@ -38,8 +38,9 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 #define RT(field) offsetof(cc_runtime_settings, field)
 static const cc_config_row runtime_rows[] = {
     {"nats-url", CC_CFG_STRING, RT(nats_url), "nats://127.0.0.1:4222", 0, 0, NULL,
-     "NATS server URL"},
-    {"nats-user", CC_CFG_STRING, RT(nats_user), "", 0, 0, NULL, "NATS user (empty: none)"},
+     "NATS server URL(s), comma-separated; may carry user:password@ (logged without)"},
+    {"nats-user", CC_CFG_STRING, RT(nats_user), "", 0, 0, NULL,
+     "NATS user, cc-<service> (empty: none, or the URL's)"},
     {"nats-password", CC_CFG_STRING, RT(nats_password), "", 0, 0, NULL, "NATS password"},
     {"metrics-host", CC_CFG_STRING, RT(metrics_host), "127.0.0.1", 0, 0, NULL,
      "address of /healthz, /readyz and /metrics"},
@@ -267,17 +268,21 @@ static void after_streams(cc_status s, void *ud)
         return;
     }
     a->ready = true;
-    cc_log(CC_LOG_INFO, NULL, "ready", "{s:s, s:i, s:s}", "nats", a->rt.nats_url, "metrics_port",
+    char url[256];
+    cc_bus_redact_url(a->rt.nats_url, url, sizeof url);
+    cc_log(CC_LOG_INFO, NULL, "ready", "{s:s, s:i, s:s}", "nats", url, "metrics_port",
            a->ops ? cc_ops_port(a->ops) : -1, "rpc", a->def->service);
 }
 
 static cc_status ensure_streams(void *ud)
 {
     cc_actor *a = ud;
-    /* The server may still be starting its JetStream: retry briefly. */
+    /* Only the streams this service declares (cc/mesh.h): its NATS user
+     * may not create the others. The server may still be starting its
+     * JetStream: retry briefly. */
     cc_status s = CC_ERR;
     for (int i = 0; i < 50 && !a->draining; i++) {
-        s = cc_js_ensure_defaults(cc_bus_nats(a->bus));
+        s = cc_js_ensure_declared(cc_bus_nats(a->bus), a->def->service);
         if (s == CC_OK)
             break;
         uv_sleep(200);
@@ -332,11 +337,14 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
                              .name = a->service_name,
                              .user = a->rt.nats_user[0] ? a->rt.nats_user : NULL,
                              .password = a->rt.nats_password,
+                             .service = def->service,
                              .send_asap = true};
         s = cc_bus_connect(&a->loop, &bo, &a->bus);
         if (s != CC_OK) {
-            cc_log(CC_LOG_ERROR, NULL, "cannot connect to NATS", "{s:s, s:s}", "url",
-                   a->rt.nats_url, "error", cc_err_msg());
+            char url[256];
+            cc_bus_redact_url(a->rt.nats_url, url, sizeof url);
+            cc_log(CC_LOG_ERROR, NULL, "cannot connect to NATS", "{s:s, s:s}", "url", url, "error",
+                   cc_err_msg());
             a->exit_code = 1;
         }
     }

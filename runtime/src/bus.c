@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cc/log.h"
+#include "cc/mesh.h"
 #include "cc/metrics.h"
 #include "cc/text.h"
 
@@ -46,7 +47,9 @@ struct cc_bus {
     int closing_handles;
     int flush_ticks;
     cc_bus_sub *subs;
-    char inbox[64];
+    char service[64];
+    char inbox_prefix[80]; /* "_INBOX" or "_INBOX.<service>" */
+    char inbox[128];       /* this bus's reply inbox, "<prefix>.<nuid>." */
     size_t inbox_len;
     cc_bus_sub *reply_sub;
     cc__req *reqs[REQ_BUCKETS];
@@ -126,12 +129,69 @@ static cc_status nats_err(natsStatus ns, const char *what)
                       nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
 }
 
+void cc_bus_redact_url(const char *url, char *out, size_t n)
+{
+    if (!n)
+        return;
+    size_t j = 0;
+    for (const char *p = url; *p && j + 1 < n;) {
+        /* In each URL of the list, the password is what lies between the
+         * ':' after "//" and the '@' before the host (a token: all of the
+         * user part). */
+        const char *slashes = strstr(p, "//");
+        const char *end = p + strcspn(p, ",");
+        const char *at =
+            slashes && slashes < end ? memchr(slashes, '@', (size_t)(end - slashes)) : NULL;
+        const char *colon = at ? memchr(slashes + 2, ':', (size_t)(at - slashes - 2)) : NULL;
+        const char *secret = at ? (colon ? colon + 1 : slashes + 2) : NULL;
+        const char *upto = secret ? secret : end;
+        while (p < upto && j + 1 < n)
+            out[j++] = *p++;
+        if (secret) {
+            for (const char *r = "***"; *r && j + 1 < n; r++)
+                out[j++] = *r;
+            p = at;
+            while (p < end && j + 1 < n)
+                out[j++] = *p++;
+        }
+        if (*p == ',' && j + 1 < n)
+            out[j++] = *p++;
+    }
+    out[j] = '\0';
+}
+
+const char *cc_bus_service(const cc_bus *b)
+{
+    return b->service[0] ? b->service : NULL;
+}
+
+size_t cc_bus_new_inbox(cc_bus *b, char *out, size_t n)
+{
+    /* natsInbox_Create gives "_INBOX.<nuid>", whatever the connection's
+     * prefix: keep the unique part. */
+    natsInbox *inbox = NULL;
+    natsInbox_Create(&inbox);
+    const char *nuid = inbox ? strchr((const char *)inbox, '.') : NULL;
+    int w = snprintf(out, n, "%s.%s.", b->inbox_prefix, nuid ? nuid + 1 : "0");
+    natsInbox_Destroy(inbox);
+    return w < 0 ? 0 : (size_t)w < n ? (size_t)w : n - 1;
+}
+
 cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
 {
     cc_bus *b = calloc(1, sizeof *b);
     if (!b)
         return CC_NOMEM;
     b->loop = loop;
+    snprintf(b->inbox_prefix, sizeof b->inbox_prefix, "_INBOX");
+    if (o->service && *o->service) {
+        if (strlen(o->service) >= sizeof b->service || strpbrk(o->service, ".*> ") ||
+            cc_mesh_inbox_prefix(o->service, b->inbox_prefix, sizeof b->inbox_prefix) != CC_OK) {
+            free(b);
+            return cc_err_set(CC_INVALID, "bad service name '%s'", o->service);
+        }
+        snprintf(b->service, sizeof b->service, "%s", o->service);
+    }
     natsLibuv_Init();
     natsLibuv_SetThreadLocalLoop(loop);
     natsStatus ns = natsOptions_Create(&b->opts);
@@ -141,6 +201,10 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
         ns = natsOptions_SetName(b->opts, o->name);
     if (ns == NATS_OK && o->user)
         ns = natsOptions_SetUserInfo(b->opts, o->user, o->password ? o->password : "");
+    /* Every request nats.c makes itself (the JetStream management calls)
+     * gets its replies under the service's own prefix too. */
+    if (ns == NATS_OK && b->service[0])
+        ns = natsOptions_SetCustomInboxPrefix(b->opts, b->inbox_prefix);
     if (ns == NATS_OK)
         ns = natsOptions_SetEventLoop(b->opts, loop, natsLibuv_Attach, natsLibuv_Read,
                                       natsLibuv_Write, natsLibuv_Detach);
@@ -176,7 +240,11 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
     ns = natsConnection_Connect(&b->nc, b->opts);
     if (ns != NATS_OK) {
         cc_status s = nats_err(ns, "nats connect");
-        cc_err_set(s, "cannot connect to NATS at %s: %s", o->url, natsStatus_GetText(ns));
+        char url[256];
+        cc_bus_redact_url(o->url, url, sizeof url);
+        const char *last = nats_GetLastError(NULL);
+        cc_err_set(s, "cannot connect to NATS at %s: %s%s%s", url, natsStatus_GetText(ns),
+                   last && *last ? ": " : "", last && *last ? last : "");
         natsOptions_Destroy(b->opts);
         free(b);
         return s;
@@ -189,11 +257,8 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
     b->safety.data = b;
     uv_timer_start(&b->safety, on_safety, 50, 50);
     uv_unref((uv_handle_t *)&b->safety);
-    natsInbox *inbox = NULL;
-    natsInbox_Create(&inbox);
-    b->inbox_len = (size_t)snprintf(b->inbox, sizeof b->inbox, "%s.", (const char *)inbox);
-    natsInbox_Destroy(inbox);
-    char wild[80];
+    b->inbox_len = cc_bus_new_inbox(b, b->inbox, sizeof b->inbox);
+    char wild[sizeof b->inbox + 1];
     snprintf(wild, sizeof wild, "%s*", b->inbox);
     cc_status s = cc_bus_subscribe(b, wild, NULL, on_reply, NULL, &b->reply_sub);
     if (s != CC_OK) {

@@ -9,6 +9,7 @@
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/text.h"
 
 /* ---- management (blocking, thread pool) ---------------------------------- */
 
@@ -50,14 +51,36 @@ cc_status cc_js_ensure_stream(natsConnection *nc, const cc_js_stream_config *cfg
     return ns == NATS_OK ? CC_OK : js_err(ns, jerr, "declare stream", cfg->name);
 }
 
+/* The shared streams; cc/mesh.h says which service declares each. */
+static const cc_js_stream_config shared_streams[] = {
+    {.name = CC_STREAM_EVENTS, .subjects = CC_STREAM_EVENTS_SUBJECTS},
+    {.name = CC_STREAM_JUDGE, .subjects = CC_STREAM_JUDGE_SUBJECTS, .work_queue = true},
+    {.name = CC_STREAM_JUDGE_DEAD, .subjects = CC_STREAM_JUDGE_DEAD_SUBJECTS, .work_queue = true},
+};
+
 cc_status cc_js_ensure_defaults(natsConnection *nc)
 {
-    cc_js_stream_config events = {.name = CC_STREAM_EVENTS,
-                                  .subjects = CC_STREAM_EVENTS_SUBJECTS};
-    cc_js_stream_config judge = {
-        .name = CC_STREAM_JUDGE, .subjects = CC_STREAM_JUDGE_SUBJECTS, .work_queue = true};
-    cc_status s = cc_js_ensure_stream(nc, &events);
-    IFOK(s, cc_js_ensure_stream(nc, &judge));
+    cc_status s = CC_OK;
+    for (size_t i = 0; i < sizeof shared_streams / sizeof shared_streams[0]; i++)
+        IFOK(s, cc_js_ensure_stream(nc, &shared_streams[i]));
+    return s;
+}
+
+cc_status cc_js_ensure_declared(natsConnection *nc, const char *service)
+{
+    const cc_mesh_service *row = cc_mesh_find(service);
+    if (!row)
+        return cc_js_ensure_defaults(nc);
+    cc_status s = CC_OK;
+    for (const char *const *d = row->declares; d && *d && s == CC_OK; d++) {
+        const cc_js_stream_config *cfg = NULL;
+        for (size_t i = 0; i < sizeof shared_streams / sizeof shared_streams[0]; i++)
+            if (strcmp(shared_streams[i].name, *d) == 0)
+                cfg = &shared_streams[i];
+        s = cfg ? cc_js_ensure_stream(nc, cfg)
+                : cc_err_set(CC_INVALID, "%s declares stream %s, which has no configuration",
+                             service, *d);
+    }
     return s;
 }
 
@@ -79,6 +102,15 @@ cc_status cc_js_ensure_consumer(natsConnection *nc, const cc_js_consumer_config 
     jsErrCode jerr = 0;
     jsConsumerInfo *ci = NULL;
     ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
+    /* A service may consume a stream another declares (and its NATS user
+     * may not create it): wait for it, as when the services start
+     * together. */
+    for (int waited = 0; ns != NATS_OK && jerr == JSStreamNotFoundErr && waited < 30000;
+         waited += 250) {
+        uv_sleep(250);
+        jerr = 0;
+        ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
+    }
     if (ns != NATS_OK && (jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr)) {
         jerr = 0;
         ns = js_UpdateConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
@@ -343,7 +375,7 @@ struct cc_js_consumer {
     char *stream, *durable, *filter;
     cc_js_handler h;
     void *ud;
-    char inbox[80]; /* "_INBOX.<nuid>." for this consumer's pulls */
+    char inbox[128]; /* "_INBOX.<service>.<nuid>." for this consumer's pulls */
     size_t inbox_len;
     cc_bus_sub *sub;
     uint64_t pull_seq;     /* sequence of the outstanding pull request */
@@ -564,7 +596,7 @@ static void pull(cc_js_consumer *c)
     int want = c->cfg.max_inflight - c->inflight;
     if (want <= 0)
         return;
-    char subject[256], reply[128], body[128];
+    char subject[256], reply[sizeof c->inbox + CC_DECIMAL_MAX], body[128];
     snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->stream, c->durable);
     c->pull_seq++;
     snprintf(reply, sizeof reply, "%s%llu", c->inbox, (unsigned long long)c->pull_seq);
@@ -609,10 +641,7 @@ cc_status cc_js_consume(cc_bus *b, const cc_js_consumer_config *cfg, cc_js_handl
         c->cfg.pull_expires_ms = 5000;
     c->h = h;
     c->ud = ud;
-    natsInbox *inbox = NULL;
-    natsInbox_Create(&inbox);
-    c->inbox_len = (size_t)snprintf(c->inbox, sizeof c->inbox, "%s.", (const char *)inbox);
-    natsInbox_Destroy(inbox);
+    c->inbox_len = cc_bus_new_inbox(b, c->inbox, sizeof c->inbox);
     char labels[200];
     snprintf(labels, sizeof labels, "stream=\"%s\",consumer=\"%s\"", c->stream, c->durable);
     c->received = cc_metrics_counter("cc_js_consumer_received_total", "Messages received",
@@ -621,7 +650,7 @@ cc_status cc_js_consume(cc_bus *b, const cc_js_consumer_config *cfg, cc_js_handl
     c->naked = cc_metrics_counter("cc_js_consumer_naked_total", "Messages handed back", labels);
     c->termed = cc_metrics_counter("cc_js_consumer_termed_total", "Messages terminated", labels);
     c->inflight_g = cc_metrics_gauge("cc_js_consumer_inflight", "Messages being handled", labels);
-    char wild[100];
+    char wild[sizeof c->inbox + 1];
     snprintf(wild, sizeof wild, "%s*", c->inbox);
     cc_status s = cc_bus_subscribe(b, wild, NULL, on_pull_msg, c, &c->sub);
     if (s != CC_OK) {

@@ -38,6 +38,7 @@ struct cc_rpc_server {
 struct cc_rpc_call {
     cc_rpc_server *srv;
     const cc_rpc_method *method;
+    char caller[64]; /* the calling service of a caller-scoped subject, or "" */
     method_stats *stats;
     natsMsg *req;
     cc_envelope env;
@@ -71,6 +72,11 @@ const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call)
 cc_bus *cc_rpc_bus(const cc_rpc_call *call)
 {
     return call->srv->b;
+}
+
+const char *cc_rpc_caller(const cc_rpc_call *call)
+{
+    return call->caller[0] ? call->caller : NULL;
 }
 
 int cc_rpc_inflight(cc_rpc_server *s)
@@ -191,6 +197,15 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     cc_rpc_server *srv = ud;
     const char *subj = natsMsg_GetSubject(m);
     const char *name = subj + srv->prefix_len;
+    /* cc.rpc.<service>.<caller>.<Method>: a service calling as itself,
+     * on a subject only its NATS user may publish (cc/mesh.h). */
+    char caller[64] = "";
+    const char *dot = strchr(name, '.');
+    if (dot && (size_t)(dot - name) < sizeof caller && dot > name) {
+        memcpy(caller, name, (size_t)(dot - name));
+        caller[dot - name] = '\0';
+        name = dot + 1;
+    }
     cc_envelope env;
     if (cc_envelope_from_msg(&env, m) != CC_OK) {
         cc_counter_inc(srv->malformed);
@@ -201,6 +216,11 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         cc_bus_msg_release(b, m);
         return;
     }
+    /* A caller-scoped request speaks for the calling service, not for a
+     * user: a principal in it did not come from the gateway, so it is
+     * dropped and the handler sees cc_rpc_caller() instead. */
+    if (caller[0])
+        env.principal[0] = '\0';
     const cc_rpc_method *method = NULL;
     for (size_t i = 0; i < srv->n; i++)
         if (strcmp(srv->methods[i].name, name) == 0)
@@ -227,6 +247,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     }
     call->srv = srv;
     call->method = method;
+    memcpy(call->caller, caller, sizeof caller);
     call->stats = stats_for(srv, method);
     call->req = m;
     call->env = env;
@@ -284,8 +305,10 @@ cc_status cc_rpc_serve(cc_bus *b, const char *service, const cc_rpc_method *meth
                                       "Requests naming a method the service lacks", labels);
     srv->malformed = cc_metrics_counter("cc_rpc_server_malformed_total",
                                         "Requests that could not be decoded", labels);
+    /* ">" takes the public cc.rpc.<service>.<Method> and the
+     * caller-scoped cc.rpc.<service>.<caller>.<Method> alike. */
     char subject[100];
-    snprintf(subject, sizeof subject, "%s*", srv->prefix);
+    snprintf(subject, sizeof subject, "%s>", srv->prefix);
     cc_status s = cc_bus_subscribe(b, subject, service, on_request, srv, &srv->sub);
     if (s != CC_OK) {
         free(srv->stats);
@@ -451,6 +474,11 @@ static cc_histogram *client_histogram(const char *service, const char *method)
     return h;
 }
 
+static cc_status call_subject(cc_bus *b, const char *subject, const char *service,
+                              const char *method, const cc_envelope *e, const ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
+                              cc_rpc_done cb, void *ud);
+
 cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
                             const cc_envelope *env, const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
@@ -470,6 +498,37 @@ cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
         e = *env;
     else
         cc_envelope_new(&e, NULL);
+    return call_subject(b, subject, service, method, &e, req, resp_desc, timeout_ms, cb, ud);
+}
+
+cc_status cc_rpc_call_as_service_async(cc_bus *b, const char *service, const char *method,
+                                       const cc_envelope *env, const ProtobufCMessage *req,
+                                       const ProtobufCMessageDescriptor *resp_desc,
+                                       int64_t timeout_ms, cc_rpc_done cb, void *ud)
+{
+    const char *self = cc_bus_service(b);
+    if (!self)
+        return cc_err_set(CC_INVALID, "a caller-scoped call to %s.%s needs a bus with a service",
+                          service, method);
+    char subject[200];
+    int w = snprintf(subject, sizeof subject, "cc.rpc.%s.%s.%s", service, self, method);
+    if (w < 0 || (size_t)w >= sizeof subject)
+        return cc_err_set(CC_INVALID, "rpc subject too long");
+    cc_envelope e;
+    if (env)
+        e = *env;
+    else
+        cc_envelope_new(&e, NULL);
+    /* It speaks for the service: no user's principal rides along. */
+    e.principal[0] = '\0';
+    return call_subject(b, subject, service, method, &e, req, resp_desc, timeout_ms, cb, ud);
+}
+
+static cc_status call_subject(cc_bus *b, const char *subject, const char *service,
+                              const char *method, const cc_envelope *e, const ProtobufCMessage *req,
+                              const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
+                              cc_rpc_done cb, void *ud)
+{
     call_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return CC_NOMEM;
@@ -486,8 +545,8 @@ cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
         return CC_NOMEM;
     }
     protobuf_c_message_pack(req, buf);
-    cc_status s = cc_bus_request(b, subject, &e, req->descriptor->name, NULL, buf, len,
-                                 timeout_ms, on_call_reply, c);
+    cc_status s = cc_bus_request(b, subject, e, req->descriptor->name, NULL, buf, len, timeout_ms,
+                                 on_call_reply, c);
     if (buf != stackbuf)
         free(buf);
     if (s != CC_OK)

@@ -139,6 +139,16 @@ typedef struct cc_local_pg_service {
     char conninfo[CC_LOCAL_CONNINFO_MAX]; /* libpq conninfo as that role */
 } cc_local_pg_service;
 
+/* One NATS user of the mesh (cc/mesh.h): every service's own, and the
+ * admin, which may do anything (tests that play any part, the operator's
+ * nats CLI). */
+typedef struct cc_local_nats_user {
+    char service[CC_LOCAL_NAME_MAX];  /* "user", or "admin" */
+    char user[CC_LOCAL_NAME_MAX];     /* "cc-user" */
+    char password[CC_LOCAL_NAME_MAX]; /* generated, saved in DIR/secrets */
+    char url[192];                    /* "nats://cc-user:PASSWORD@127.0.0.1:PORT" */
+} cc_local_nats_user;
+
 /* A running set of servers. The caller owns the struct (usually static or on
  * the test's stack); start fills it, stop empties it. Every field is
  * read-only for the caller. Ports stay the same across restarts. */
@@ -152,7 +162,12 @@ typedef struct cc_local_stack {
     cc_local_proc nats;
     uint16_t nats_port;
     uint16_t nats_monitor_port; /* HTTP monitor: /healthz, /varz */
-    char nats_url[64];          /* "nats://127.0.0.1:PORT" */
+    /* "nats://127.0.0.1:PORT", without credentials: the server takes no
+     * client without a user of the mesh, so connect with
+     * cc_local_nats_url(s, service) or a user's name and password. */
+    char nats_url[64];
+    size_t nats_nusers;
+    cc_local_nats_user nats_users[CC_LOCAL_MAX_SERVICES];
 
     cc_local_proc pg; /* the postmaster, run as user postgres */
     uint16_t pg_port;
@@ -205,6 +220,16 @@ unsigned cc_local_stack_poll(cc_local_stack *s);
  * use so a restart of make run keeps the same credentials; copied into out
  * (n bytes, at least 33). */
 cc_status cc_local_secret(cc_local_stack *s, const char *name, char *out, size_t n);
+
+/* The NATS user of service (a row of cc/mesh.h's table: "user", "judge",
+ * ... or CC_MESH_ADMIN, "admin"), or NULL if the table has none or the
+ * stack runs no NATS. Owned by s. */
+const cc_local_nats_user *cc_local_nats_user_of(const cc_local_stack *s, const char *service);
+
+/* That user's URL, with its name and password in it (nats.c reads them
+ * from there): what a test passes as an actor's --nats-url, or connects
+ * with. NULL as above. Owned by s. */
+const char *cc_local_nats_url(const cc_local_stack *s, const char *service);
 
 /* Returns the conninfo of service name, or NULL if it has none. The string
  * is owned by s. */

@@ -24,10 +24,16 @@
 typedef struct cc_bus cc_bus;
 
 typedef struct cc_bus_options {
-    const char *url;       /* "nats://127.0.0.1:4222" */
+    const char *url;       /* "nats://127.0.0.1:4222", or with "user:password@" */
     const char *name;      /* connection name shown by the server */
-    const char *user;      /* NULL = no credentials */
+    const char *user;      /* NULL = none, or those of the URL */
     const char *password;
+    /* The service this connection speaks for ("user"), or NULL. Its
+     * replies come to inboxes under _INBOX.<service>, the only ones its
+     * NATS user may subscribe to (cc/mesh.h), and its caller-scoped calls
+     * (cc_rpc_call_as_service_async) name it. NULL: plain _INBOX, for
+     * tests and tools connected as a user that may read any. */
+    const char *service;
     bool send_asap;        /* natsOptions_SetSendAsap: lower RPC latency */
     int connect_timeout_ms;
 } cc_bus_options;
@@ -46,6 +52,15 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
 void cc_bus_close(cc_bus *b, void (*done)(void *ud), void *ud);
 
 uv_loop_t *cc_bus_loop(cc_bus *b);
+/* cc_bus_options.service, or NULL. */
+const char *cc_bus_service(const cc_bus *b);
+/* Writes a fresh inbox prefix of this bus, "_INBOX[.<service>].<nuid>.",
+ * into out (n bytes, at least 96) and returns its length; a subscription
+ * to it plus "*" receives what is sent to any subject under it. */
+size_t cc_bus_new_inbox(cc_bus *b, char *out, size_t n);
+/* url (one or a comma-separated list) with every password replaced by
+ * "***", for logs and messages; cut to fit out (n bytes). */
+void cc_bus_redact_url(const char *url, char *out, size_t n);
 /* The underlying connection, for nats.c calls the bus does not wrap. */
 natsConnection *cc_bus_nats(cc_bus *b);
 bool cc_bus_connected(cc_bus *b);
@@ -138,7 +153,8 @@ typedef struct cc_rpc_method {
 
 typedef struct cc_rpc_server cc_rpc_server;
 
-/* Serves cc.rpc.<service>.* in queue group <service>. methods must stay
+/* Serves cc.rpc.<service>.* and the caller-scoped
+ * cc.rpc.<service>.<caller>.* in queue group <service>. methods must stay
  * valid while served (a static const table). actor is passed to every
  * handler. Every service also answers "Ping" (codecourt.v1.PingRequest)
  * unless the table has its own. */
@@ -155,6 +171,12 @@ int cc_rpc_inflight(cc_rpc_server *s);
 const cc_envelope *cc_rpc_envelope(const cc_rpc_call *call);
 cc_arena *cc_rpc_arena(cc_rpc_call *call);
 const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call);
+/* The service that made a caller-scoped call (it arrived on
+ * cc.rpc.<service>.<caller>.<Method>, a subject only that caller's NATS
+ * user may publish, so NATS vouches for it), or NULL for an ordinary call
+ * (cc.rpc.<service>.<Method>), whose only identity is its principal. A
+ * caller-scoped call never carries a principal. */
+const char *cc_rpc_caller(const cc_rpc_call *call);
 cc_bus *cc_rpc_bus(const cc_rpc_call *call);
 /* Answers with resp (of the method's response type) and ends the call. */
 void cc_rpc_reply(cc_rpc_call *call, const ProtobufCMessage *resp);
@@ -176,5 +198,15 @@ cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,
                             const cc_envelope *env, const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *resp_desc, int64_t timeout_ms,
                             cc_rpc_done cb, void *ud);
+
+/* The same as this bus's service itself (cc_bus_options.service, which
+ * must be set), not for a user: the request goes to
+ * cc.rpc.<service>.<caller>.<method> without a principal, and the server
+ * learns the caller from cc_rpc_caller(). The mesh's permissions say which
+ * service may call which method this way (cc/mesh.h). */
+cc_status cc_rpc_call_as_service_async(cc_bus *b, const char *service, const char *method,
+                                       const cc_envelope *env, const ProtobufCMessage *req,
+                                       const ProtobufCMessageDescriptor *resp_desc,
+                                       int64_t timeout_ms, cc_rpc_done cb, void *ud);
 
 #endif

@@ -16,12 +16,16 @@
 #include <stdint.h>
 
 #include "cc/bus.h"
+#include "cc/mesh.h"
 
-/* Stream names and subjects shared by every service (DESIGN.md). */
-#define CC_STREAM_EVENTS "CC_EVENTS"
+/* Subjects of the streams shared by the services (DESIGN.md); the names
+ * are in cc/mesh.h, whose table says which service declares which. */
 #define CC_STREAM_EVENTS_SUBJECTS "cc.evt.>"
-#define CC_STREAM_JUDGE "CC_JUDGE"
 #define CC_STREAM_JUDGE_SUBJECTS "cc.judge.>"
+/* The server publishes this advisory, once, when a job of the judges'
+ * consumer reached its last delivery without an ack. */
+#define CC_STREAM_JUDGE_DEAD_SUBJECTS                                                              \
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER
 
 typedef struct cc_js_stream_config {
     const char *name;
@@ -38,9 +42,17 @@ typedef struct cc_js_stream_config {
  * the loop serves or through cc_bus_offload. */
 cc_status cc_js_ensure_stream(natsConnection *nc, const cc_js_stream_config *cfg);
 
-/* Ensures CC_EVENTS (limits retention, file storage, duplicate window) and
- * CC_JUDGE (work-queue retention, file storage). BLOCKING, as above. */
+/* Ensures every shared stream: CC_EVENTS (limits retention, file storage,
+ * duplicate window), CC_JUDGE and CC_JUDGE_DEAD (work-queue retention,
+ * file storage). For tests and tools whose NATS user may do it.
+ * BLOCKING, as above. */
 cc_status cc_js_ensure_defaults(natsConnection *nc);
+
+/* Ensures the shared streams that service declares in the mesh's table
+ * (cc/mesh.h): none for a service that only uses streams others declare
+ * (its NATS user may not create them); every one for a name the table
+ * does not know (tests). BLOCKING, as above. */
+cc_status cc_js_ensure_declared(natsConnection *nc, const char *service);
 
 /* ---- publish ------------------------------------------------------------ */
 
@@ -82,7 +94,9 @@ typedef struct cc_js_consumer_config {
     int64_t pull_expires_ms; /* how long one pull request waits; 0 = 5 s */
 } cc_js_consumer_config;
 
-/* Creates the durable consumer (explicit ack) or updates it. BLOCKING. */
+/* Creates the durable consumer (explicit ack) or updates it. When the
+ * stream does not exist yet, waits for the service that declares it (up
+ * to 30 s). BLOCKING. */
 cc_status cc_js_ensure_consumer(natsConnection *nc, const cc_js_consumer_config *cfg);
 
 typedef struct cc_js_msg cc_js_msg;

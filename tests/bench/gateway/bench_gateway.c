@@ -291,7 +291,8 @@ int main(int argc, char **argv)
         if (cc_local_free_port(&gm[i]))
             die("no free ports");
     static char a[16][4400];
-    snprintf(a[0], sizeof a[0], "--nats-url=%s", stack.nats_url);
+    snprintf(a[0], sizeof a[0], "--nats-url=%s", cc_local_nats_url(&stack, "user"));
+    snprintf(a[9], sizeof a[9], "--nats-url=%s", cc_local_nats_url(&stack, "gateway"));
     snprintf(a[1], sizeof a[0], "--redis-url=%s", stack.redis_url);
     snprintf(a[2], sizeof a[0], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user"));
     snprintf(a[3], sizeof a[0], "--metrics-port=%u", um);
@@ -312,7 +313,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "cc-gateway-%d", i + 1);
         snprintf(mport, sizeof mport, "--metrics-port=%u", gm[i]);
         spawn(name, "cc-gateway",
-              (const char *[]){a[0], a[1], a[6], "--https-port=-1", mport, a[4], a[8],
+              (const char *[]){a[9], a[1], a[6], "--https-port=-1", mport, a[4], a[8],
                                "--reuse-port", "--rate-period=1s", "--rate-anon=1000000",
                                "--rate-user=1000000", "--rate-auth=1000000", "--burst-anon=1000000",
                                "--burst-user=1000000", "--burst-auth=1000000", "--log-level=warn",

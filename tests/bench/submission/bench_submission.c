@@ -81,7 +81,11 @@ static void start_all(void)
         cc_local_free_port(&gw_port) != CC_OK)
         exit(1);
     static char a[16][4400];
-    snprintf(a[0], sizeof a[0], "--nats-url=%s", stack.nats_url);
+    snprintf(a[0], sizeof a[0], "%s", cct_nats_flag(&stack, "user"));
+    snprintf(a[12], sizeof a[12], "%s", cct_nats_flag(&stack, "problem"));
+    snprintf(a[13], sizeof a[13], "%s", cct_nats_flag(&stack, "submission"));
+    snprintf(a[14], sizeof a[14], "%s", cct_nats_flag(&stack, "judge"));
+    snprintf(a[15], sizeof a[15], "%s", cct_nats_flag(&stack, "gateway"));
     snprintf(a[1], sizeof a[1], "--redis-url=%s", stack.redis_url);
     snprintf(a[2], sizeof a[2], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user"));
     snprintf(a[3], sizeof a[3], "--metrics-port=%u", um);
@@ -92,13 +96,13 @@ static void start_all(void)
                            "--admin-password=rootpassword", NULL});
     snprintf(a[5], sizeof a[5], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_problem"));
     snprintf(a[6], sizeof a[6], "--metrics-port=%u", pm);
-    spawn(&procs[1], "cc-problem", (const char *[]){a[0], a[5], a[6], NULL});
+    spawn(&procs[1], "cc-problem", (const char *[]){a[12], a[5], a[6], NULL});
     snprintf(a[7], sizeof a[7], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_submission"));
     snprintf(a[8], sizeof a[8], "--metrics-port=%u", sm);
     spawn(&procs[2], "cc-submission",
-          (const char *[]){a[0], a[7], a[8], "--max-queued=1000", "--rate-per-min=1000000", NULL});
+          (const char *[]){a[13], a[7], a[8], "--max-queued=1000", "--rate-per-min=1000000", NULL});
     snprintf(a[9], sizeof a[9], "--judge-cache=%s/judge-cache", dir);
-    spawn(&procs[3], "cc-judge", (const char *[]){"serve", a[0], a[9], "--metrics-port=-1", NULL});
+    spawn(&procs[3], "cc-judge", (const char *[]){"serve", a[14], a[9], "--metrics-port=-1", NULL});
     if (!cct_wait_status(um, "/readyz", 200, 30000) ||
         !cct_wait_status(pm, "/readyz", 200, 30000) ||
         !cct_wait_status(sm, "/readyz", 200, 30000)) {
@@ -108,10 +112,9 @@ static void start_all(void)
     snprintf(a[10], sizeof a[10], "--http-port=%u", gw_port);
     snprintf(a[11], sizeof a[11], "--metrics-port=%u", gm);
     spawn(&procs[4], "cc-gateway",
-          (const char *[]){a[0], a[1], a[10], "--https-port=-1", a[11], a[4],
-                           "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
-                           "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
-                           NULL});
+          (const char *[]){a[15], a[1], a[10], "--https-port=-1", a[11], a[4], "--rate-user=100000",
+                           "--burst-user=100000", "--rate-auth=100000", "--burst-auth=100000",
+                           "--rate-anon=100000", "--burst-anon=100000", NULL});
     if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway not ready (see %s)\n", dir);
         exit(1);

@@ -191,6 +191,12 @@ char *cct_fmt(const char *f, ...)
     return b;
 }
 
+const char *cct_nats_flag(const cc_local_stack *stack, const char *service)
+{
+    const char *url = cc_local_nats_url(stack, service);
+    return cct_fmt("--nats-url=%s", url ? url : stack->nats_url);
+}
+
 cc_status cct_try_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
                         const char *log_dir, const char *const *args)
 {
@@ -254,7 +260,7 @@ bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char
                        const char *keypath, uint16_t http_port, uint16_t metrics_port,
                        const char *const *extra)
 {
-    const char *args[40] = {cct_fmt("--nats-url=%s", stack->nats_url),
+    const char *args[40] = {cct_nats_flag(stack, "gateway"),
                             cct_fmt("--redis-url=%s", stack->redis_url),
                             cct_fmt("--http-port=%u", http_port),
                             "--https-port=-1",
@@ -284,7 +290,7 @@ bool cct_start_user(cc_local_proc *p, const cc_local_stack *stack, const char *b
     uint16_t metrics;
     if (cc_local_free_port(&metrics) != CC_OK)
         return false;
-    const char *args[40] = {cct_fmt("--nats-url=%s", stack->nats_url),
+    const char *args[40] = {cct_nats_flag(stack, "user"),
                             cct_fmt("--redis-url=%s", stack->redis_url),
                             cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(stack, "cc_user")),
                             cct_fmt("--metrics-port=%u", metrics),

@@ -66,6 +66,10 @@ cc_status cct_try_spawn(cc_local_proc *p, const char *name, const char *bin_dir,
 /* cct_try_spawn, asserting (cmocka) that it started. */
 void cct_spawn(cc_local_proc *p, const char *name, const char *bin_dir, const char *bin,
                const char *log_dir, const char *const *args);
+/* "--nats-url=URL" with the credentials of service's own NATS user on
+ * stack's server (cc_local_nats_url; "admin" may do anything), in one of
+ * cct_fmt's buffers. */
+const char *cct_nats_flag(const cc_local_stack *stack, const char *service);
 /* Starts cc-gateway (bin_dir/cc-gateway, logging to the stack's folder) as
  * the end-to-end tests run it: on stack's NATS and Redis, cleartext HTTP on
  * http_port only, metrics on metrics_port, tokens signed with the key at

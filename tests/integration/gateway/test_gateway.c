@@ -48,7 +48,7 @@ static void start_gateway(cc_local_proc *p, const char *name, uint16_t port, uin
 {
     uint16_t mport;
     assert_int_equal(cc_local_free_port(&mport), CC_OK);
-    const char *args[32] = {cct_fmt("--nats-url=%s", stack.nats_url),
+    const char *args[32] = {cct_nats_flag(&stack, "gateway"),
                             cct_fmt("--redis-url=%s", stack.redis_url),
                             cct_fmt("--http-port=%u", port),
                             cct_fmt("--https-port=%d", tls ? (int)tls : -1),
@@ -74,7 +74,7 @@ static int group_setup(void **state)
         cc_local_free_port(&port_a_tls) != CC_OK || cc_local_free_port(&port_b) != CC_OK ||
         cc_local_free_port(&port_c) != CC_OK)
         return -1;
-    const char *uargs[] = {cct_fmt("--nats-url=%s", stack.nats_url),
+    const char *uargs[] = {cct_nats_flag(&stack, "user"),
                            cct_fmt("--redis-url=%s", stack.redis_url),
                            cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                            cct_fmt("--metrics-port=%u", um),
@@ -663,7 +663,7 @@ static void test_live(void **state)
     assert_int_equal(status_of(port_a, "GET", "/v1/live", NULL, NULL), 401);
     int fd = cct_ws_live(port_a, u1.access);
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
     /* The gateway subscribes when the socket opens; live messages are
      * best effort, so publish until the subscription is in place. */
     char subj_a[80], subj_b[80];

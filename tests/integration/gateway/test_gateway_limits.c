@@ -55,15 +55,14 @@ static int group_setup(void **state)
         cc_local_free_port(&port) != CC_OK)
         return -1;
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               fmt("--metrics-port=%u", um), key, "--bcrypt-cost=4",
-                               "--access-ttl=4s", NULL});
+              (const char *[]){
+                  cct_nats_flag(&stack, "user"), fmt("--redis-url=%s", stack.redis_url),
+                  fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                  fmt("--metrics-port=%u", um), key, "--bcrypt-cost=4", "--access-ttl=4s", NULL});
     if (!cct_wait_status(um, "/readyz", 200, 30000))
         return -1;
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "gateway"),
                                fmt("--redis-url=%s", stack.redis_url),
                                fmt("--http-port=%u", port),
                                "--https-port=-1",
@@ -246,7 +245,7 @@ static void test_max_streams(void **state)
     pthread_mutex_init(&a.mu, NULL);
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
     assert_int_equal(cct_status(port, "POST", "/v1/users",
                                 "{\"username\":\"streamer\",\"email\":\"s@example.org\","
                                 "\"password\":\"password-streamer\"}",
@@ -345,7 +344,7 @@ static void test_live_subprotocol_and_revocation(void **state)
     assert_non_null(strcasestr(head, "sec-websocket-protocol: cc.live\r\n"));
     assert_null(strstr(head, "cc.bearer"));
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
     int op = -1;
     for (int i = 0; i < 30 && op != 1; i++) {
         natsConnection_PublishString(nc, fmt("cc.live.user.%s", id), "{\"hello\":1}");
@@ -403,7 +402,7 @@ static void test_reuse_port(void **state)
     uint16_t m2, m3;
     assert_int_equal(cc_local_free_port(&m2), CC_OK);
     assert_int_equal(cc_local_free_port(&m3), CC_OK);
-    const char *base[] = {fmt("--nats-url=%s", stack.nats_url),
+    const char *base[] = {cct_nats_flag(&stack, "gateway"),
                           fmt("--redis-url=%s", stack.redis_url),
                           fmt("--http-port=%u", port),
                           "--https-port=-1",

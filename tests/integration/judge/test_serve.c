@@ -1,6 +1,7 @@
 /* Integration test of `cc-judge serve` against a real nats-server (cclocal,
- * temporary folder, free loopback port). The test process plays the
- * problem service (it answers cc.rpc.problem.GetBlob from an A+B package
+ * temporary folder, free loopback port), the worker connected as the
+ * judge's own NATS user. The test process plays the problem service (it
+ * answers the judge's cc.rpc.problem.judge.GetBlob from an A+B package
  * it builds in memory, counting calls) and cc-submission (it publishes
  * JudgeJobs and reads the results stored in CC_EVENTS).
  *
@@ -413,20 +414,34 @@ static void start_worker(cc_local_proc *p, const char *name)
 {
     char log[4300];
     snprintf(log, sizeof log, "%s/logs/%s.log", stack.dir, name);
-    const char *argv[] = {CC_JUDGE_BIN,     "serve",
-                          "--nats-url",     stack.nats_url,
-                          "--judge-cache",  cache_dir,
-                          "--concurrency",  "2",
-                          "--ack-wait",     "2s",
-                          "--max-deliver",  "3",
-                          "--blob-chunk",   "1000",
-                          "--blob-timeout", "3s",
-                          "--retry-delay",  "300ms",
-                          "--metrics-port", "0",
-                          "--queue-poll",   "200ms",
-                          "--drain-timeout", "20s",
-                          "--judge-name",   name,
-                          "--log-level",    getenv("TEST_DEBUG") ? "debug" : "info",
+    const char *argv[] = {CC_JUDGE_BIN,
+                          "serve",
+                          "--nats-url",
+                          cc_local_nats_url(&stack, "judge"),
+                          "--judge-cache",
+                          cache_dir,
+                          "--concurrency",
+                          "2",
+                          "--ack-wait",
+                          "2s",
+                          "--max-deliver",
+                          "3",
+                          "--blob-chunk",
+                          "1000",
+                          "--blob-timeout",
+                          "3s",
+                          "--retry-delay",
+                          "300ms",
+                          "--metrics-port",
+                          "0",
+                          "--queue-poll",
+                          "200ms",
+                          "--drain-timeout",
+                          "20s",
+                          "--judge-name",
+                          name,
+                          "--log-level",
+                          getenv("TEST_DEBUG") ? "debug" : "info",
                           NULL};
     cc_local_spawn_opts o = {.name = name, .path = CC_JUDGE_BIN, .argv = argv, .log_path = log};
     memset(p, 0, sizeof *p);
@@ -557,7 +572,9 @@ static int group_setup(void **state)
     cc_local_guard(&stack);
     snprintf(cache_dir, sizeof cache_dir, "%s/judge-cache", stack.dir);
     uv_loop_init(&loop);
-    cc_bus_options o = {.url = stack.nats_url, .name = "test-judge", .send_asap = true};
+    /* The test plays cc-problem and cc-submission: the admin user. */
+    cc_bus_options o = {
+        .url = cc_local_nats_url(&stack, "admin"), .name = "test-judge", .send_asap = true};
     if (cc_bus_connect(&loop, &o, &bus) != CC_OK)
         return -1;
     if (offload_wait(ensure_streams, NULL) != CC_OK)

@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "cc/js.h"
 #include "cc/local.h"
 #include "cc/status.h"
 
@@ -54,7 +55,7 @@ static int bridge_runs;
 static const char *const topics[] = {"t.order", "t.errors", "t.down", "t.restart", "in.one"};
 static const char *to_kafka = "cc.evt.k1.>=t.order;cc.evt.k2.>=t.errors;"
                               "cc.evt.k3.>=t.down@5;cc.evt.k4.>=t.restart";
-static const char *from_kafka = "in.one=cc.evt.kin.one";
+static const char *from_kafka = "in.one=cc.evt.kafka.in.one";
 static const char *kafka_options = "session.timeout.ms=6000;heartbeat.interval.ms=300;"
                                    "retry.backoff.ms=50;reconnect.backoff.max.ms=500";
 
@@ -89,7 +90,7 @@ static bool wait_log(const char *path, const char *needle, int timeout_ms)
 static void spawn_bridge(cc_local_proc *p, const char *log, const char *const *extra)
 {
     char url[128], brokers[600], opts[600];
-    snprintf(url, sizeof url, "--nats-url=%s", stack.nats_url);
+    snprintf(url, sizeof url, "--nats-url=%s", cc_local_nats_url(&stack, "kafka-bridge"));
     snprintf(brokers, sizeof brokers, "--kafka-brokers=%s", bootstraps);
     snprintf(opts, sizeof opts, "--kafka-options=%s", kafka_options);
     const char *argv[24] = {bridge_bin, url, brokers, opts, "--metrics-port=0", "--retry=100ms",
@@ -141,9 +142,15 @@ static int group_setup(void **state)
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         if (rd_kafka_mock_topic_create(mock, topics[i], 4, 3) != RD_KAFKA_RESP_ERR_NO_ERROR)
             return -1;
-    if (natsConnection_ConnectTo(&nc, stack.nats_url) != NATS_OK ||
+    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
         return -1;
+    /* The services that declare CC_EVENTS are not running: the test plays
+     * them (the bridge's NATS user may not create a stream). */
+    if (cc_js_ensure_defaults(nc) != CC_OK) {
+        fprintf(stderr, "cannot declare the streams: %s\n", cc_err_msg());
+        return -1;
+    }
     return 0;
 }
 
@@ -487,13 +494,13 @@ static void kafka_records_reach_jetstream_and_replays_are_dropped(void **state)
     produce_records(0, 150);
 
     /* Everything arrives once. */
-    assert_int_equal(fetch_subject("t_in", "cc.evt.kin.one", 150, 30000), 150);
+    assert_int_equal(fetch_subject("t_in", "cc.evt.kafka.in.one", 150, 30000), 150);
 
     /* A second bridge in another consumer group replays every offset: the
      * stream drops all of it as duplicates. */
     char log[4200];
     snprintf(log, sizeof log, "%s/logs/bridge-replay.log", stack.dir);
-    const char *extra[] = {"--to-kafka=", "--from-kafka=in.one=cc.evt.kin.one",
+    const char *extra[] = {"--to-kafka=", "--from-kafka=in.one=cc.evt.kafka.in.one",
                            "--kafka-group=replayer", NULL};
     cc_local_proc replay;
     spawn_bridge(&replay, log, extra);
@@ -505,7 +512,7 @@ static void kafka_records_reach_jetstream_and_replays_are_dropped(void **state)
         dups = metric(port, "cc_kafka_bridge_duplicates_total{direction=\"from_kafka\","
                             "topic=\"in.one\"} ");
     assert_int_equal(dups, 150);
-    assert_int_equal(fetch_subject("t_in", "cc.evt.kin.one", 0, 1500), 0);
+    assert_int_equal(fetch_subject("t_in", "cc.evt.kafka.in.one", 0, 1500), 0);
     assert_int_equal(cc_local_proc_stop(&replay, SIGTERM, 10000), CC_OK);
     assert_int_equal(WEXITSTATUS(replay.status), 0);
 }
@@ -519,7 +526,7 @@ static void killed_bridge_replays_kafka_offsets_without_duplicates(void **state)
     msleep(150);
     assert_int_equal(cc_local_proc_kill(&bridge), CC_OK);
     start_bridge();
-    assert_int_equal(fetch_subject("t_in", "cc.evt.kin.one", 300, 60000), 300);
+    assert_int_equal(fetch_subject("t_in", "cc.evt.kafka.in.one", 300, 60000), 300);
 }
 
 static void sigterm_drains_and_exits_zero(void **state)
@@ -543,8 +550,9 @@ static void bad_mappings_stop_the_process(void **state)
 {
     char log[4200];
     snprintf(log, sizeof log, "%s/logs/bridge-bad.log", stack.dir);
-    /* in.one would be published on cc.evt.loop, which goes back to in.one */
-    const char *extra[] = {"--to-kafka=cc.evt.>=in.one", "--from-kafka=in.one=cc.evt.loop",
+    /* in.one would be published on cc.evt.kafka.loop, which goes back to
+     * in.one */
+    const char *extra[] = {"--to-kafka=cc.evt.>=in.one", "--from-kafka=in.one=cc.evt.kafka.loop",
                            NULL};
     cc_local_proc p;
     spawn_bridge(&p, log, extra);
@@ -553,6 +561,17 @@ static void bad_mappings_stop_the_process(void **state)
     assert_int_equal(p.pid, 0);
     assert_int_not_equal(WEXITSTATUS(p.status), 0);
     assert_true(log_has(log, "a loop"));
+
+    /* A Kafka record must not pass for a judge's verdict: subjects from
+     * Kafka stay under cc.evt.kafka. */
+    snprintf(log, sizeof log, "%s/logs/bridge-forge.log", stack.dir);
+    const char *forge[] = {"--to-kafka=", "--from-kafka=in.one=cc.evt.submission.judged", NULL};
+    spawn_bridge(&p, log, forge);
+    for (int i = 0; i < 500 && !cc_local_proc_poll(&p); i++)
+        msleep(20);
+    assert_int_equal(p.pid, 0);
+    assert_int_not_equal(WEXITSTATUS(p.status), 0);
+    assert_true(log_has(log, "records from Kafka go under cc.evt.kafka.>"));
 }
 
 int main(void)

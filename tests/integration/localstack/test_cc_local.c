@@ -46,6 +46,9 @@ typedef struct run {
     size_t len;
     char env_pg[CC_LOCAL_CONNINFO_MAX];
     char env_nats[128];
+    char env_nats_user[1024];
+    char env_nats_password[1024];
+    char admin_url[256]; /* env_nats with the admin's credentials */
     int redis_port;
     pid_t pids[8]; /* from the pidfiles in DIR/run while running */
     size_t npids;
@@ -123,6 +126,10 @@ static void start_cc_local(run *r)
         else if (strncmp(line, "CC_NATS_URL=", 12) == 0)
             assert_true(snprintf(r->env_nats, sizeof r->env_nats, "%s", line + 12) <
                         (int)sizeof r->env_nats);
+        else if (strncmp(line, "CC_NATS_USER=", 13) == 0)
+            snprintf(r->env_nats_user, sizeof r->env_nats_user, "%s", line + 13);
+        else if (strncmp(line, "CC_NATS_PASSWORD=", 17) == 0)
+            snprintf(r->env_nats_password, sizeof r->env_nats_password, "%s", line + 17);
         else if (strncmp(line, "CC_REDIS_URL=redis://127.0.0.1:", 31) == 0)
             r->redis_port = (int)strtol(line + 31, NULL, 10);
         else if (strcmp(line, "CC_LOG_LEVEL=debug") == 0)
@@ -136,6 +143,24 @@ static void start_cc_local(run *r)
     assert_true(metrics);
     assert_non_null(strstr(r->env_pg, "dbname=cc_user user=cc_user password="));
     assert_true(strncmp(r->env_nats, "nats://127.0.0.1:", 17) == 0);
+    /* Its own NATS user, with the password kept in the state folder. */
+    assert_string_equal(r->env_nats_user, "cc-user");
+    char pwpath[512], pw[128] = "", admin_pw[128] = "";
+    snprintf(pwpath, sizeof pwpath, "%s/secrets/nats-user.pw", state_dir);
+    FILE *pf = fopen(pwpath, "r");
+    assert_non_null(pf);
+    assert_non_null(fgets(pw, sizeof pw, pf));
+    fclose(pf);
+    pw[strcspn(pw, "\n")] = '\0';
+    assert_string_equal(r->env_nats_password, pw);
+    snprintf(pwpath, sizeof pwpath, "%s/secrets/nats-admin.pw", state_dir);
+    pf = fopen(pwpath, "r");
+    assert_non_null(pf);
+    assert_non_null(fgets(admin_pw, sizeof admin_pw, pf));
+    fclose(pf);
+    admin_pw[strcspn(admin_pw, "\n")] = '\0';
+    snprintf(r->admin_url, sizeof r->admin_url, "nats://cc-admin:%s@%s", admin_pw,
+             r->env_nats + strlen("nats://"));
     assert_true(r->redis_port > 0);
     assert_non_null(strstr(r->text, "cc-problem")); /* skipped rows are printed */
     assert_non_null(strstr(r->text, "not built yet"));
@@ -180,6 +205,8 @@ static void stop_cc_local(run *r)
     }
 }
 
+/* A JetStream API request as the admin (the stand-in actor's cc-user may
+ * create no such stream). */
 static char *js(const char *url, const char *subject, const char *body)
 {
     natsConnection *nc = NULL;
@@ -225,7 +252,10 @@ static void test_run_stop_and_data_stays(void **state)
     exec_ok(c, "INSERT INTO kept VALUES (42)", NULL);
     PQfinish(c);
     freeReplyObject(redis_cmd(r.redis_port, "SET kept yes"));
-    free(js(r.env_nats, "$JS.API.STREAM.CREATE.KEPT",
+    /* No credentials: the server takes no one. */
+    natsConnection *anon = NULL;
+    assert_int_not_equal(natsConnection_ConnectTo(&anon, r.env_nats), NATS_OK);
+    free(js(r.admin_url, "$JS.API.STREAM.CREATE.KEPT",
             "{\"name\":\"KEPT\",\"subjects\":[\"kept.>\"],\"storage\":\"file\"}"));
     stop_cc_local(&r);
 
@@ -240,7 +270,7 @@ static void test_run_stop_and_data_stays(void **state)
     assert_int_equal(got->type, REDIS_REPLY_STRING);
     assert_string_equal(got->str, "yes");
     freeReplyObject(got);
-    char *info = js(r.env_nats, "$JS.API.STREAM.INFO.KEPT", "");
+    char *info = js(r.admin_url, "$JS.API.STREAM.INFO.KEPT", "");
     assert_null(strstr(info, "\"error\""));
     free(info);
 

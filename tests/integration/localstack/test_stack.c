@@ -58,9 +58,9 @@ static char *js_request(const cc_local_stack *s, const char *subject, const char
 {
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
-    natsStatus ns = natsConnection_ConnectTo(&nc, s->nats_url);
+    natsStatus ns = natsConnection_ConnectTo(&nc, cc_local_nats_url(s, "admin"));
     if (ns != NATS_OK)
-        fail_msg("nats connect %s: %s", s->nats_url, natsStatus_GetText(ns));
+        fail_msg("nats connect %s as admin: %s", s->nats_url, natsStatus_GetText(ns));
     ns = natsConnection_RequestString(&m, nc, subject, body, 5000);
     if (ns != NATS_OK)
         fail_msg("request %s: %s", subject, natsStatus_GetText(ns));
@@ -113,6 +113,16 @@ static void test_all_three_restart_crash(void **state)
 
     redis_ping(&s);
     js_enabled(&s);
+    /* NATS takes only the mesh's users: no credentials, or a wrong
+     * password, and the server closes the connection. */
+    natsConnection *anon = NULL;
+    assert_int_not_equal(natsConnection_ConnectTo(&anon, s.nats_url), NATS_OK);
+    char wrong[256];
+    snprintf(wrong, sizeof wrong, "nats://cc-user:not-its-password@127.0.0.1:%u",
+             (unsigned)s.nats_port);
+    assert_int_not_equal(natsConnection_ConnectTo(&anon, wrong), NATS_OK);
+    assert_non_null(cc_local_nats_url(&s, "judge"));
+    assert_null(cc_local_nats_url(&s, "nobody"));
     free(js_request(&s, "$JS.API.STREAM.CREATE.T",
                     "{\"name\":\"T\",\"subjects\":[\"t.>\"],\"storage\":\"file\"}"));
 

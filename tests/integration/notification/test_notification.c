@@ -245,14 +245,14 @@ static int group_setup(void **state)
         return -1;
     smtp_start();
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){cct_fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "user"),
                                cct_fmt("--redis-url=%s", stack.redis_url),
                                cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                                cct_fmt("--metrics-port=%u", um), cct_fmt("--jwt-key=%s", keypath),
                                "--bcrypt-cost=4", NULL});
     cct_spawn(&notify_proc, "cc-notify", CC_BIN_DIR, "cc-notify", dir,
               (const char *[]){
-                  cct_fmt("--nats-url=%s", stack.nats_url),
+                  cct_nats_flag(&stack, "notify"),
                   cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_notification")),
                   cct_fmt("--metrics-port=%u", nm),
                   cct_fmt("--smtp-url=smtp://127.0.0.1:%u", smtp_port), "--smtp-retry-min=200ms",
@@ -265,7 +265,7 @@ static int group_setup(void **state)
     }
     if (!cct_start_gateway(&gw_proc, &stack, CC_BIN_DIR, keypath, gw_port, gm, NULL))
         return -1;
-    if (natsConnection_ConnectTo(&nc, stack.nats_url) != NATS_OK)
+    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK)
         return -1;
     return 0;
 }
@@ -495,7 +495,7 @@ static void test_unknown_variable_fails_at_start(void **state)
     memset(&p, 0, sizeof p);
     cct_spawn(&p, "cc-notify-bad", CC_BIN_DIR, "cc-notify", dir,
               (const char *[]){
-                  cct_fmt("--nats-url=%s", stack.nats_url),
+                  cct_nats_flag(&stack, "notify"),
                   cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_notification")),
                   "--metrics-port=-1", cct_fmt("--templates=%s", tdir), NULL});
     bool exited = false;

@@ -174,7 +174,8 @@ static void on_stopped(void *ud)
 
 static void spawn_relay(pid_t *pid, const char *ci)
 {
-    char *const args[] = {"test_outbox", "relay", (char *)ci, stack.nats_url, NULL};
+    char *const args[] = {"test_outbox", "relay", (char *)ci,
+                          (char *)cc_local_nats_url(&stack, "admin"), NULL};
     CHECK(posix_spawn(pid, "/proc/self/exe", NULL, NULL, args, environ) == 0);
 }
 
@@ -192,13 +193,13 @@ int main(int argc, char **argv)
     cc_migrate_options mo = {.conninfo = ci, .service = "ob"};
     CHECK_OK(cc_migrate(&mo, NULL));
 
-    CHECK(natsConnection_ConnectTo(&snc, stack.nats_url) == NATS_OK);
+    CHECK(natsConnection_ConnectTo(&snc, cc_local_nats_url(&stack, "admin")) == NATS_OK);
     CHECK(natsConnection_JetStream(&sjs, snc, NULL) == NATS_OK);
     CHECK_OK(cc_js_ensure_defaults(snc));
 
     uv_loop_init(&loop);
     cc_bus *bus;
-    cc_bus_options bo = {.url = stack.nats_url, .name = "test-outbox"};
+    cc_bus_options bo = {.url = cc_local_nats_url(&stack, "admin"), .name = "test-outbox"};
     CHECK_OK(cc_bus_connect(&loop, &bo, &bus));
     cc_pg *pg;
     cc_pg_options po = {.conninfo = ci, .pool_size = 2, .name = "test"};

@@ -29,12 +29,16 @@
 static cc_local_stack stack;
 static cc_local_proc actor;
 static uv_loop_t loop;
-static cc_bus *bus;
+static cc_bus *bus;       /* the admin NATS user: any principal, any subject */
+static cc_bus *judge_bus; /* the judge's own NATS user */
 
 #define ADMIN "00000000-0000-0000-0000-00000000000a:admin"
 #define SETTER1 "00000000-0000-0000-0000-000000000001:setter"
 #define SETTER2 "00000000-0000-0000-0000-000000000002:setter"
 #define USER "00000000-0000-0000-0000-000000000003:user"
+/* As call()'s principal: the call is made as the judge itself, on the
+ * caller-scoped subject only the judge's NATS user may publish. */
+static const char JUDGE[] = "judge";
 
 static bool run_until(const bool *done, int timeout_ms)
 {
@@ -74,19 +78,25 @@ static void call_done(cc_status s, const char *errmsg, const ProtobufCMessage *r
     r->done = true;
 }
 
-/* Calls cc.rpc.problem.<method> as principal (NULL: anonymous) and waits.
- * The caller frees r->resp with protobuf_c_message_free_unpacked. */
+/* Calls cc.rpc.problem.<method> as principal (NULL: anonymous; JUDGE:
+ * as the judge, cc.rpc.problem.judge.<method>) and waits. The caller frees
+ * r->resp with protobuf_c_message_free_unpacked. */
 static cc_status call(const char *method, const char *principal, const void *req,
                       const ProtobufCMessageDescriptor *resp_desc, result *r)
 {
     memset(r, 0, sizeof *r);
     cc_envelope env;
     cc_envelope_new(&env, NULL);
-    if (principal)
+    if (principal == JUDGE)
+        assert_int_equal(cc_rpc_call_as_service_async(judge_bus, "problem", method, &env, req,
+                                                      resp_desc, 120000, call_done, r),
+                         CC_OK);
+    else if (principal)
         cc_envelope_set_principal(&env, principal);
-    assert_int_equal(cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000,
-                                       call_done, r),
-                     CC_OK);
+    if (principal != JUDGE)
+        assert_int_equal(
+            cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000, call_done, r),
+            CC_OK);
     assert_true(run_until(&r->done, 125000));
     if (getenv("TEST_DEBUG") && r->s != CC_OK)
         fprintf(stderr, "%s: %s %s\n", method, cc_status_name(r->s), r->err);
@@ -184,7 +194,7 @@ static unsigned char *download(const char *sha, size_t *len)
         g.sha256 = (char *)sha;
         g.offset = (int64_t)n;
         result r;
-        assert_int_equal(call("GetBlob", NULL, &g, &codecourt__v1__get_blob_reply__descriptor, &r),
+        assert_int_equal(call("GetBlob", JUDGE, &g, &codecourt__v1__get_blob_reply__descriptor, &r),
                          CC_OK);
         Codecourt__V1__GetBlobReply *b = (void *)r.resp;
         if (n + b->data.len > cap) {
@@ -270,7 +280,7 @@ static char bin[4200];
 static int start_actor(const char *extra)
 {
     char nats[128], pg[CC_LOCAL_CONNINFO_MAX + 32], log[4200];
-    snprintf(nats, sizeof nats, "CC_NATS_URL=%s", stack.nats_url);
+    snprintf(nats, sizeof nats, "CC_NATS_URL=%s", cc_local_nats_url(&stack, "problem"));
     snprintf(pg, sizeof pg, "CC_PG_CONNINFO=%s", cc_local_pg_conninfo(&stack, "cc_problem"));
     snprintf(log, sizeof log, "%s/logs/cc-problem.log", stack.dir);
     const char *envp[] = {nats, pg, "CC_METRICS_PORT=-1", "CC_MAX_FILES=100",
@@ -305,8 +315,14 @@ static int group_setup(void **state)
     }
     cc_local_guard(&stack);
     uv_loop_init(&loop);
-    cc_bus_options bo = {.url = stack.nats_url, .name = "test-problem", .send_asap = true};
-    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK)
+    cc_bus_options bo = {
+        .url = cc_local_nats_url(&stack, "admin"), .name = "test-problem", .send_asap = true};
+    cc_bus_options jo = {.url = cc_local_nats_url(&stack, "judge"),
+                         .name = "test-problem-judge",
+                         .service = "judge",
+                         .send_asap = true};
+    if (cc_bus_connect(&loop, &bo, &bus) != CC_OK ||
+        cc_bus_connect(&loop, &jo, &judge_bus) != CC_OK)
         return -1;
     return start_actor(NULL);
 }
@@ -319,9 +335,11 @@ static void closed(void *ud)
 static int group_teardown(void **state)
 {
     cc_local_proc_stop(&actor, SIGTERM, 10000);
-    bool done = false;
+    bool done = false, judge_done = false;
     cc_bus_close(bus, closed, &done);
+    cc_bus_close(judge_bus, closed, &judge_done);
     run_until(&done, 5000);
+    run_until(&judge_done, 5000);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     cc_local_stack_stop(&stack);
@@ -690,6 +708,35 @@ static long vm_hwm_kib(pid_t pid)
     return v;
 }
 
+/* GetBlob without a principal is an anonymous caller, not a judge: anyone
+ * on the mesh can leave the header out. Refused, as a user is; the judge,
+ * calling as itself on the subject only its NATS user may publish, reads
+ * any blob. */
+static void blobs_are_for_judges_not_for_anonymous_callers(void **state)
+{
+    const char secret[] = "4 5\n9\n: the secret test of blobs_are_for_judges";
+    char sha[65];
+    upload(secret, sizeof secret - 1, SETTER1, sha);
+    const ProtobufCMessageDescriptor *d = &codecourt__v1__get_blob_reply__descriptor;
+    Codecourt__V1__GetBlobRequest g = CODECOURT__V1__GET_BLOB_REQUEST__INIT;
+    g.sha256 = sha;
+    result r;
+    assert_int_equal(call("GetBlob", NULL, &g, d, &r), CC_UNAUTHENTICATED);
+    assert_null(r.resp);
+    assert_int_equal(call("GetBlob", USER, &g, d, &r), CC_DENIED);
+    assert_null(r.resp);
+    /* Another setter: as if it did not exist. */
+    assert_int_equal(call("GetBlob", SETTER2, &g, d, &r), CC_NOT_FOUND);
+    assert_int_equal(call("GetBlob", SETTER1, &g, d, &r), CC_OK);
+    rfree(&r);
+    assert_int_equal(call("GetBlob", JUDGE, &g, d, &r), CC_OK);
+    Codecourt__V1__GetBlobReply *b = (void *)r.resp;
+    assert_int_equal(b->data.len, sizeof secret - 1);
+    assert_memory_equal(b->data.data, secret, sizeof secret - 1);
+    assert_true(b->eof);
+    rfree(&r);
+}
+
 static void large_blob_bounded_memory(void **state)
 {
     const char *mib = getenv("CC_TEST_BIG_MIB");
@@ -754,7 +801,7 @@ static void large_blob_bounded_memory(void **state)
         g.sha256 = sha;
         g.offset = off;
         g.max_bytes = 1 << 20;
-        assert_int_equal(call("GetBlob", NULL, &g, &codecourt__v1__get_blob_reply__descriptor, &r),
+        assert_int_equal(call("GetBlob", JUDGE, &g, &codecourt__v1__get_blob_reply__descriptor, &r),
                          CC_OK);
         Codecourt__V1__GetBlobReply *gr = (void *)r.resp;
         assert_int_equal(gr->total_size, (int64_t)total);
@@ -1207,6 +1254,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(import_export_round_trips),
         cmocka_unit_test(imported_files_reused),
         cmocka_unit_test(bad_packages),
+        cmocka_unit_test(blobs_are_for_judges_not_for_anonymous_callers),
         cmocka_unit_test(large_blob_bounded_memory),
         cmocka_unit_test(abandoned_uploads_are_swept), /* last: restarts the service */
     };

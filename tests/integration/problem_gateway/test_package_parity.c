@@ -46,7 +46,7 @@ static int group_setup(void **state)
     snprintf(keypath, sizeof keypath, "%s/jwt-key.pem", dir);
     /* cc-problem first: it migrates and seeds while cc-user starts. */
     cct_spawn(&prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "problem"),
                                fmt("--pg-conninfo=%s",
                                    cc_local_pg_conninfo(&stack, "cc_problem")),
                                "--metrics-port=-1", NULL});

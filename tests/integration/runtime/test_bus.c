@@ -98,7 +98,8 @@ static int group_setup(void **state)
     }
     cc_local_guard(&stack);
     uv_loop_init(&loop);
-    cc_bus_options o = {.url = stack.nats_url, .name = "test-bus", .send_asap = true};
+    cc_bus_options o = {
+        .url = cc_local_nats_url(&stack, "admin"), .name = "test-bus", .send_asap = true};
     if (cc_bus_connect(&loop, &o, &bus) != CC_OK) {
         fprintf(stderr, "connect: %s\n", cc_err_msg());
         return -1;
@@ -349,7 +350,7 @@ static uint64_t stream_msgs(const char *stream)
     uint64_t n = UINT64_MAX;
     /* A separate connection: this one blocks, which the bus must never do. */
     natsConnection *nc = NULL;
-    if (natsConnection_ConnectTo(&nc, stack.nats_url) != NATS_OK)
+    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK)
         return n;
     if (natsConnection_JetStream(&js, nc, NULL) == NATS_OK &&
         js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
@@ -476,7 +477,7 @@ static void js_publish_without_stream_gives_up(void **state)
 static void spawn_actor(cc_local_proc *p, const char *log, const char *const *extra)
 {
     char url[128];
-    snprintf(url, sizeof url, "--nats-url=%s", stack.nats_url);
+    snprintf(url, sizeof url, "--nats-url=%s", cc_local_nats_url(&stack, "admin"));
     const char *argv[16] = {testactor, url, "--metrics-port=-1"};
     int n = 3;
     for (; extra && *extra && n < 15; extra++)

@@ -93,7 +93,7 @@ static char judge_cache[4200];
 static void start_judge(void)
 {
     char nats[128];
-    snprintf(nats, sizeof nats, "--nats-url=%s", stack.nats_url);
+    snprintf(nats, sizeof nats, "%s", cct_nats_flag(&stack, "judge"));
     /* A short ack wait: a killed worker's job comes back within seconds. */
     spawn(&judge_proc, "cc-judge", "cc-judge",
           (const char *[]){"serve", nats, judge_cache, "--metrics-port=-1", "--concurrency=2",
@@ -120,7 +120,7 @@ static void start_all(void)
         cc_local_free_port(&gw_port) != CC_OK)
         exit(1);
     char a[16][4400];
-    snprintf(a[0], sizeof a[0], "--nats-url=%s", stack.nats_url);
+    snprintf(a[0], sizeof a[0], "%s", cct_nats_flag(&stack, "user"));
     snprintf(a[1], sizeof a[1], "--redis-url=%s", stack.redis_url);
     snprintf(a[2], sizeof a[2], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user"));
     snprintf(a[3], sizeof a[3], "--metrics-port=%u", um);
@@ -131,11 +131,13 @@ static void start_all(void)
                            "--admin-password=rootpassword", NULL});
     snprintf(a[5], sizeof a[5], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_problem"));
     snprintf(a[6], sizeof a[6], "--metrics-port=%u", pm);
-    spawn(&prob_proc, "cc-problem", "cc-problem", (const char *[]){a[0], a[5], a[6], NULL});
+    snprintf(a[11], sizeof a[11], "%s", cct_nats_flag(&stack, "problem"));
+    spawn(&prob_proc, "cc-problem", "cc-problem", (const char *[]){a[11], a[5], a[6], NULL});
     snprintf(a[7], sizeof a[7], "--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_submission"));
     snprintf(a[8], sizeof a[8], "--metrics-port=%u", sub_metrics);
+    snprintf(a[12], sizeof a[12], "%s", cct_nats_flag(&stack, "submission"));
     spawn(&sub_proc, "cc-submission", "cc-submission",
-          (const char *[]){a[0], a[7], a[8], "--max-queued=200", "--rate-per-min=100000",
+          (const char *[]){a[12], a[7], a[8], "--max-queued=200", "--rate-per-min=100000",
                            "--log-level=debug", NULL});
     start_judge();
     if (!cct_wait_status(um, "/readyz", 200, 30000) ||
@@ -146,11 +148,11 @@ static void start_all(void)
     }
     snprintf(a[9], sizeof a[9], "--http-port=%u", gw_port);
     snprintf(a[10], sizeof a[10], "--metrics-port=%u", gm);
+    snprintf(a[13], sizeof a[13], "%s", cct_nats_flag(&stack, "gateway"));
     spawn(&gw_proc, "cc-gateway", "cc-gateway",
-          (const char *[]){a[0], a[1], a[9], "--https-port=-1", a[10], a[4],
-                           "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
-                           "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
-                           NULL});
+          (const char *[]){a[13], a[1], a[9], "--https-port=-1", a[10], a[4], "--rate-user=100000",
+                           "--burst-user=100000", "--rate-auth=100000", "--burst-auth=100000",
+                           "--rate-anon=100000", "--burst-anon=100000", NULL});
     if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway did not become ready (see %s/cc-gateway.log)\n", dir);
         exit(1);
@@ -298,7 +300,7 @@ static void check_events(seen *v, int n)
     jsCtx *js = NULL;
     natsSubscription *sub = NULL;
     jsSubOptions so;
-    if (natsConnection_ConnectTo(&nc, stack.nats_url) != NATS_OK ||
+    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
         FAIL("cannot reach NATS to read CC_EVENTS");
         goto out;

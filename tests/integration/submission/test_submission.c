@@ -46,7 +46,7 @@ static void start_submission(void)
 {
     cct_spawn(
         &sub_proc, "cc-submission", CC_BIN_DIR, "cc-submission", dir,
-        (const char *[]){cct_fmt("--nats-url=%s", stack.nats_url),
+        (const char *[]){cct_nats_flag(&stack, "submission"),
                          cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_submission")),
                          cct_fmt("--metrics-port=%u", sub_metrics), "--max-queued=40",
                          "--rate-per-min=1000", "--log-level=debug", NULL});
@@ -55,7 +55,7 @@ static void start_submission(void)
 static void start_judge(void)
 {
     cct_spawn(&judge_proc, "cc-judge", CC_BIN_DIR, "cc-judge", dir,
-              (const char *[]){"serve", cct_fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){"serve", cct_nats_flag(&stack, "judge"),
                                cct_fmt("--judge-cache=%s/judge-cache", dir), "--metrics-port=-1",
                                "--concurrency=2", "--ack-wait=3s", "--log-level=info", NULL});
 }
@@ -78,17 +78,16 @@ static int group_setup(void **state)
         cc_local_free_port(&gm) != CC_OK || cc_local_free_port(&sub_metrics) != CC_OK ||
         cc_local_free_port(&gw_port) != CC_OK)
         return -1;
-    cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){cct_fmt("--nats-url=%s", stack.nats_url),
-                               cct_fmt("--redis-url=%s", stack.redis_url),
-                               cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
-                               cct_fmt("--metrics-port=%u", um), cct_fmt("--jwt-key=%s", keypath),
-                               "--bcrypt-cost=4", "--admin-username=root",
-                               "--admin-email=root@example.org", "--admin-password=rootpassword",
-                               NULL});
+    cct_spawn(
+        &user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
+        (const char *[]){cct_nats_flag(&stack, "user"), cct_fmt("--redis-url=%s", stack.redis_url),
+                         cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
+                         cct_fmt("--metrics-port=%u", um), cct_fmt("--jwt-key=%s", keypath),
+                         "--bcrypt-cost=4", "--admin-username=root",
+                         "--admin-email=root@example.org", "--admin-password=rootpassword", NULL});
     cct_spawn(
         &prob_proc, "cc-problem", CC_BIN_DIR, "cc-problem", dir,
-        (const char *[]){cct_fmt("--nats-url=%s", stack.nats_url),
+        (const char *[]){cct_nats_flag(&stack, "problem"),
                          cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_problem")),
                          cct_fmt("--metrics-port=%u", pm), NULL});
     start_submission();
@@ -261,7 +260,7 @@ static void test_submit_and_judge(void **state)
     /* The live channel, as the gateway would receive it. */
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
     assert_int_equal(natsConnection_SubscribeSync(&sub, nc, cct_fmt("cc.live.user.%s", alice.id)),
                      NATS_OK);
     natsConnection_Flush(nc);

@@ -47,7 +47,7 @@ static void start_user(cc_local_proc *p, const char *name, const char *extra)
 {
     uint16_t metrics;
     assert_int_equal(cc_local_free_port(&metrics), CC_OK);
-    const char *args[] = {cct_fmt("--nats-url=%s", stack.nats_url),
+    const char *args[] = {cct_nats_flag(&stack, "user"),
                           cct_fmt("--redis-url=%s", stack.redis_url),
                           cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                           cct_fmt("--metrics-port=%u", metrics),

@@ -39,7 +39,7 @@ static int setup(void **state)
     for (int i = 0; i < REPLICAS; i++) {
         if (cc_local_free_port(&user_metrics[i]) != CC_OK)
             return -1;
-        const char *args[] = {cct_fmt("--nats-url=%s", stack.nats_url),
+        const char *args[] = {cct_nats_flag(&stack, "user"),
                               cct_fmt("--redis-url=%s", stack.redis_url),
                               cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                               cct_fmt("--metrics-port=%u", user_metrics[i]),
