@@ -464,7 +464,7 @@ static int live_socket(const account *eve)
 {
     int fd = cct_ws_live(gw_port, eve->token);
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
     char *m = NULL;
     for (int i = 0; i < 50 && !m; i++) {
         natsConnection_PublishString(nc, cct_fmt("cc.live.user.%s", eve->id), "{\"probe\":1}");
