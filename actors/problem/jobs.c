@@ -349,7 +349,8 @@ static void do_update(PGconn *c, job *j)
     }
     free(st_copy);
     if (rq->limits || rq->checker) {
-        int64_t tl = rq->limits ? rq->limits->time_limit_ms : m.time_limit_ms;
+        int64_t tl = rq->limits ? rq->limits->time_limit_ms
+                                : (m.time_limit_given ? m.time_limit_ms : 0);
         int64_t mem = rq->limits ? rq->limits->memory_mib : m.memory_mib;
         int64_t out = rq->limits ? rq->limits->output_mib : m.output_mib;
         bool custom = rq->checker ? rq->checker->kind ==

@@ -1174,7 +1174,7 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
     c.tl = time_limit > 0 ? time_limit
            : w->opts.time_limit > 0 ? w->opts.time_limit
            : p->time_limit > 0      ? p->time_limit
-                                    : 10.0;
+                                    : PKG_DEFAULT_TIME_LIMIT_MS / 1000.0;
     judge_expand_ctx ctx = {.files = &files, .main = main, .memory_mib = p->memory_mib};
     judge__expand(&l->run, &ctx, &c.run_argv);
     make_env(l, &c.env);

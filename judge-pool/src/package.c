@@ -1053,7 +1053,9 @@ cc_status pkg_check(const pkg_files *files, const pkg_check_opts *o, pkg_meta *m
     m->scoring = p->scoring;
     m->interactive = p->interactive;
     m->custom_validator = p->validator != NULL;
-    m->time_limit_ms = (int64_t)llround(p->time_limit * 1000);
+    m->time_limit_given = p->time_limit > 0;
+    m->time_limit_ms = m->time_limit_given ? (int64_t)llround(p->time_limit * 1000)
+                                           : PKG_DEFAULT_TIME_LIMIT_MS;
     m->memory_mib = p->memory_mib;
     m->output_mib = p->output_mib;
     jstr flags = {0};

@@ -144,6 +144,11 @@ bool pkg_name_ok(const char *name);
 
 /* ---- checking: what the judge will judge with --------------------------------- */
 
+/* The time limit a package that names none is judged with when no
+ * accepted submission derived one (cc-judge verify derives it; the mesh
+ * judge and the import API use this), in milliseconds. */
+#define PKG_DEFAULT_TIME_LIMIT_MS 10000
+
 typedef struct pkg_check_opts {
     /* A version built through the API may lack test data until a test set
      * is uploaded: no secret tests is then not an error. */
@@ -155,10 +160,12 @@ typedef struct pkg_meta {
     char *format;          /* "legacy", "2023-07-draft", "2025-09"... */
     bool scoring, interactive;
     bool custom_validator; /* an output validator program judges the output */
-    /* The limits the judge applies: the package's, or the format's
-     * defaults. time_limit_ms 0: derived from the accepted submissions by
-     * cc-judge verify, or the judge's default in the mesh. */
+    /* The limits the judge applies: the package's, or the defaults (the
+     * format's; PKG_DEFAULT_TIME_LIMIT_MS for a package without a time
+     * limit, which cc-judge verify derives from its accepted
+     * submissions instead). Never 0. */
     int64_t time_limit_ms, memory_mib, output_mib;
+    bool time_limit_given; /* the package names its time limit */
     char *validator_flags;      /* the default validator's flags, "" if none */
     const char *statement_path; /* the Markdown statement (in the files), NULL if none */
     const char *statement_md;   /* its text (borrowed from the files), "" if none */

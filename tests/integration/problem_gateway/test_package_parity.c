@@ -328,6 +328,10 @@ static void every_package_gets_one_answer(void **state)
         verdict c = from_cli(pkgdir, fmt("cli-%s", names[i]));
         expect_same(names[i], "codecourt problems import", &v, &c);
         verdict_free(&c);
+        /* What an accepted package shows as its limits is what it is
+         * judged with: never 0. */
+        if (v.accepted)
+            assert_true(v.time_ms > 0 && v.memory_mib > 0 && v.output_mib > 0);
         refused += !v.accepted;
         accepted += v.accepted;
         warned += json_array_size(v.warnings) > 0;
