@@ -290,8 +290,20 @@ static cc_status ensure_streams(void *ud)
     return s;
 }
 
+/* `--print-methods`: the actor's RPC table, "<service> <Method>" per line,
+ * for the tests that hold the gateway's routes and docs/mesh.md to the
+ * actors' tables. Nothing starts. */
+static int print_methods(const cc_actor_def *def)
+{
+    for (size_t i = 0; i < def->nmethods; i++)
+        printf("%s %s\n", def->service, def->methods[i].name);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--print-methods"))
+        return print_methods(def);
     cc_actor *a = calloc(1, sizeof *a);
     if (!a) {
         fprintf(stderr, "out of memory\n");

@@ -53,7 +53,9 @@ typedef struct cc_runtime_settings {
 
 /* Runs the actor until SIGTERM or SIGINT has drained it. Returns the
  * process exit status: 0 after a drain, 1 when start failed, 2 for bad
- * settings (the message names the setting). */
+ * settings (the message names the setting). With the one argument
+ * --print-methods it prints "<service> <Method>" for each row of the
+ * method table and returns 0 without starting anything. */
 int cc_actor_main(const cc_actor_def *def, int argc, char **argv);
 
 uv_loop_t *cc_actor_loop(cc_actor *a);
