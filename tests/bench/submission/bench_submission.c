@@ -108,10 +108,10 @@ static void start_all(void)
     snprintf(a[10], sizeof a[10], "--http-port=%u", gw_port);
     snprintf(a[11], sizeof a[11], "--metrics-port=%u", gm);
     spawn(&procs[4], "cc-gateway",
-          (const char *[]){a[0], a[1], a[10], "--https-port=-1", a[11], a[4],
-                           "--rate-user=100000", "--burst-user=100000", "--rate-auth=100000",
-                           "--burst-auth=100000", "--rate-anon=100000", "--burst-anon=100000",
-                           NULL});
+          (const char *[]){a[0], a[1], a[10], "--https-port=-1", a[11], a[4], "--rate-user=100000",
+                           "--burst-user=100000", "--rate-auth=100000", "--burst-auth=100000",
+                           "--rate-login=100000", "--burst-login=100000", "--rate-anon=100000",
+                           "--burst-anon=100000", NULL});
     if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway not ready (see %s)\n", dir);
         exit(1);

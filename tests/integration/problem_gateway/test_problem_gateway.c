@@ -78,15 +78,14 @@ static int group_setup(void **state)
         return -1;
     }
     cct_spawn(&gw, "cc-gateway", CC_BIN_DIR, "cc-gateway", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
-                               fmt("--redis-url=%s", stack.redis_url),
-                               fmt("--http-port=%u", port), "--https-port=-1",
-                               fmt("--metrics-port=%u", gm), fmt("--jwt-key=%s", keypath),
-                               "--rate-auth=100000", "--burst-auth=100000", "--rate-user=100000",
-                               "--burst-user=100000", "--rate-anon=100000",
-                               "--burst-anon=100000",
-                               /* generous for sanitizer builds under load */
-                               "--rpc-timeout=30s", NULL});
+              (const char *[]){
+                  fmt("--nats-url=%s", stack.nats_url), fmt("--redis-url=%s", stack.redis_url),
+                  fmt("--http-port=%u", port), "--https-port=-1", fmt("--metrics-port=%u", gm),
+                  fmt("--jwt-key=%s", keypath), "--rate-auth=100000", "--burst-auth=100000",
+                  "--rate-login=100000", "--burst-login=100000", "--rate-user=100000",
+                  "--burst-user=100000", "--rate-anon=100000", "--burst-anon=100000",
+                  /* generous for sanitizer builds under load */
+                  "--rpc-timeout=30s", NULL});
     /* Ready once the seeded sample is listed through the gateway. */
     if (!cct_wait_status(port, "/v1/problems/aplusb", 200, 60000)) {
         fprintf(stderr, "the gateway or cc-problem did not become ready (see %s)\n", dir);
