@@ -44,6 +44,8 @@ typedef struct gw_settings {
     int64_t max_streams;
     int64_t max_live_per_user;
     int64_t live_check_ms; /* how often open sockets' tokens are checked again */
+    int64_t live_max_message; /* largest message a client may send on /v1/live */
+    int64_t live_frame_rate;  /* frames a client may send per second (and at once) */
 } gw_settings;
 
 /* Rate classes. ACCOUNT keys a login by account and client address. */

@@ -84,6 +84,12 @@ static const cc_config_row rows[] = {
      "open /v1/live sockets per user"},
     {"live-check", CC_CFG_DURATION, S(live_check_ms), "15s", 100, 3600000, NULL,
      "how often open /v1/live sockets are closed when their token expired or was revoked"},
+    {"live-max-message", CC_CFG_SIZE, S(live_max_message), "4k", 125, 16777216, NULL,
+     "largest message a client may send on /v1/live (fragments counted together); a longer "
+     "one closes the socket with 1009"},
+    {"live-frame-rate", CC_CFG_INT, S(live_frame_rate), "10", 1, 100000, NULL,
+     "frames a client may send on one /v1/live socket per second, and at once; more close "
+     "it with 1008"},
 };
 #undef S
 
