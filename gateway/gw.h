@@ -2,8 +2,9 @@
  * server.c (h2o listeners, TLS, request pipeline, problem+json), routes.c
  * (the route table and /v1/openapi.json), auth.c (JWT verification),
  * ratelimit.c (GCRA + revocation in one Redis script, leased to busy
- * keys), live.c (WebSocket /v1/live), json.c (transcoding, public in
- * gw/json.h). Prefix gw_. */
+ * keys), proxy.c (the client's address behind trusted proxies), live.c
+ * (WebSocket /v1/live), json.c (transcoding, public in gw/json.h).
+ * Prefix gw_. */
 #ifndef CC_GW_H
 #define CC_GW_H
 
@@ -31,7 +32,10 @@ typedef struct gw_settings {
     int64_t rate_anon;   /* requests per period per IP, anonymous */
     int64_t rate_user;   /* requests per period per user */
     int64_t rate_auth;   /* login/register/refresh per period per IP */
-    int64_t burst_anon, burst_user, burst_auth;
+    int64_t rate_login;  /* login attempts per period per account and IP */
+    int64_t burst_anon, burst_user, burst_auth, burst_login;
+    char *trusted_proxies; /* CIDR list whose forwarded client address is believed */
+    int proxy_header;      /* GW_PROXY_XFF or GW_PROXY_FORWARDED */
     int rate_fail;       /* 0 open, 1 closed: rate limiting while Redis is down */
     int64_t max_body;
     int64_t max_header;
@@ -40,18 +44,23 @@ typedef struct gw_settings {
     int64_t max_streams;
     int64_t max_live_per_user;
     int64_t live_check_ms; /* how often open sockets' tokens are checked again */
+    int64_t live_max_message; /* largest message a client may send on /v1/live */
+    int64_t live_frame_rate;  /* frames a client may send per second (and at once) */
 } gw_settings;
 
-enum { GW_RATE_ANON, GW_RATE_USER, GW_RATE_AUTH, GW_RATE_NCLASSES };
+/* Rate classes. ACCOUNT keys a login by account and client address. */
+enum { GW_RATE_ANON, GW_RATE_USER, GW_RATE_AUTH, GW_RATE_ACCOUNT, GW_RATE_NCLASSES };
 
 /* Route flags. */
 enum {
-    GW_AUTH = 1 << 0,         /* needs a valid access token */
-    GW_INJECT_TOKEN = 1 << 1, /* sets tokenId/tokenExp from the verified token */
-    GW_RATE_LOGIN = 1 << 2,   /* the tighter class for login, register, refresh */
-    GW_IDEMPOTENCY = 1 << 8,  /* the Idempotency-Key header fills the idempotencyKey field */
-    GW_AUTH_OPT = 1 << 3,     /* anonymous allowed; a token, when sent, must be valid and
-                                 names the caller (drafts show to their owner) */
+    GW_AUTH = 1 << 0,          /* needs a valid access token */
+    GW_INJECT_TOKEN = 1 << 1,  /* sets tokenId/tokenExp from the verified token */
+    GW_RATE_LOGIN = 1 << 2,    /* the tighter class for login, register, refresh */
+    GW_LOGIN_ACCOUNT = 1 << 4, /* the body's username also keys a limit per account and
+                                  address, checked before the address's own */
+    GW_IDEMPOTENCY = 1 << 8,   /* the Idempotency-Key header fills the idempotencyKey field */
+    GW_AUTH_OPT = 1 << 3,      /* anonymous allowed; a token, when sent, must be valid and
+                                  names the caller (drafts show to their owner) */
 };
 
 /* One row: an HTTP method and path pattern mapped to an RPC. Segments of
@@ -130,6 +139,37 @@ void gw_limit_stop(void);
 cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_principal *p,
                          gw_limit_cb cb, void *ud);
 
+/* ---- proxy.c ------------------------------------------------------------ */
+
+enum { GW_PROXY_XFF, GW_PROXY_FORWARDED };
+/* At most this many forwarded nodes are read, the right-most: a longer
+ * chain loses its left end, which the client writes. */
+enum { GW_MAX_HOPS = 16 };
+
+/* A network: 16 bytes (IPv4 as ::ffff:a.b.c.d) and its prefix length in
+ * those 128 bits. */
+typedef struct gw_net {
+    uint8_t addr[16];
+    uint8_t bits;
+} gw_net;
+
+typedef struct gw_proxies {
+    gw_net *nets;
+    size_t n;
+    int header; /* which header they write: GW_PROXY_XFF or GW_PROXY_FORWARDED */
+} gw_proxies;
+
+/* Parses list, comma- or space-separated CIDRs or addresses, IPv4 or
+ * IPv6 ("" = none). CC_INVALID naming the bad entry. */
+cc_status gw_proxies_parse(const char *list, int header, gw_proxies *out);
+void gw_proxies_free(gw_proxies *p);
+/* The client's address as rate limits key it, into out (cap >= 64): the
+ * peer's, or when the peer is a trusted proxy the right-most untrusted
+ * node of values (every line of the header p names, in order); IPv6 as
+ * its /64 ("2001:db8:1:2::/64"). "" for a peer of another family. */
+void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_iovec_t *values,
+                    size_t nvalues, char *out, size_t cap);
+
 /* ---- live.c ------------------------------------------------------------- */
 
 /* Handles GET /v1/live (a WebSocket upgrade). */
@@ -152,6 +192,7 @@ struct gw_state {
     SSL_CTX *ssl;
     bool stopping;
     bool closed; /* the stop hook let go of Redis and the token keys */
+    gw_proxies proxies;
     int open_handles;
 };
 

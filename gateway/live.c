@@ -3,7 +3,15 @@
  * one socket, made on the first and dropped with the last, so the gateway
  * receives only the traffic of users connected to it. Every live-check a
  * timer closes (1008) the sockets whose token expired, and asks Redis
- * whether the others' tokens were revoked meanwhile. */
+ * whether the others' tokens were revoked meanwhile.
+ *
+ * The channel is one-way, but a client can still send frames, and wslay
+ * buffers a message whole (it allocates a frame's declared length when
+ * the frame starts, up to 2 GiB by default). So a message longer than
+ * live-max-message, fragments counted together, is refused as its frame
+ * starts, with close 1009 (wslay's own check), and more than
+ * live-frame-rate frames a second (tiny or empty fragments and pings cost
+ * no length, only time) close the socket with 1008. */
 #include <h2o/websocket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,7 @@ struct live_sock {
     char jti[65];
     int64_t exp;         /* the token's, Unix seconds */
     uint64_t closing_at; /* loop ms when a close frame was queued; 0: open */
+    uint64_t frames_tat; /* GCRA of the frames received: their theoretical arrival, µs */
 };
 
 struct live_user {
@@ -90,15 +99,17 @@ static void on_ws(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv
     live_sock *s = ws->data;
     if (arg != NULL)
         return; /* the channel is one-way; pings are answered by wslay */
+    if (s && wslay_event_get_status_code_sent(ws->ws_ctx) == WSLAY_CODE_MESSAGE_TOO_BIG)
+        cc_log(CC_LOG_INFO, NULL, "closed a live socket", "{s:s, s:s}", "user", s->user->id,
+               "reason", "message too big");
     if (s)
         unlink_sock(s);
     h2o_websocket_close(ws);
 }
 
-/* Queues a close frame (1008 policy violation); on_ws frees the socket
- * when the peer answers it, or the timer does a while later. s may be
- * freed when this returns. */
-static void close_sock(live_sock *s, const char *why)
+/* Queues a close frame (1008 policy violation) without sending it: for
+ * wslay's callbacks, whose caller sends it. */
+static void queue_close(live_sock *s, const char *why)
 {
     if (s->closing_at)
         return;
@@ -106,7 +117,39 @@ static void close_sock(live_sock *s, const char *why)
     cc_log(CC_LOG_INFO, NULL, "closing a live socket", "{s:s, s:s}", "user", s->user->id,
            "reason", why);
     wslay_event_queue_close(s->ws->ws_ctx, 1008, (const uint8_t *)why, strlen(why));
+}
+
+/* Queues a close frame (1008) and sends it; on_ws frees the socket when
+ * the peer answers it, or the timer does a while later. s may be freed
+ * when this returns. */
+static void close_sock(live_sock *s, const char *why)
+{
+    if (s->closing_at)
+        return;
+    queue_close(s, why);
     h2o_websocket_proceed(s->ws);
+}
+
+/* Every frame the client sends, as it starts (wslay has read its header,
+ * not yet its payload): live-frame-rate a second, as many at once. Beyond
+ * that the socket reads nothing more and is closed. */
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
+{
+    (void)arg;
+    h2o_websocket_conn_t *ws = ud;
+    live_sock *s = ws->data;
+    if (!s || s->closing_at)
+        return;
+    uint64_t rate = (uint64_t)live_g->cfg->live_frame_rate;
+    uint64_t T = 1000000 / rate, tau = T * (rate - 1), now = uv_now(live_g->loop) * 1000;
+    uint64_t tat = s->frames_tat > now ? s->frames_tat : now;
+    if (tat - now > tau) {
+        wslay_event_shutdown_read(ctx);
+        queue_close(s, "too many frames");
+        return;
+    }
+    s->frames_tat = tat + T;
 }
 
 static live_sock *find_sock(uint64_t serial)
@@ -250,6 +293,12 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"),
                               0, NULL, H2O_STRLIT("cc.live"));
     s->ws = h2o_upgrade_to_websocket(req, lp->key, s, on_ws);
+    /* Set before wslay reads anything: h2o starts reading once the 101
+     * is written. */
+    wslay_event_config_set_max_recv_msg_length(s->ws->ws_ctx,
+                                               (uint64_t)lp->g->cfg->live_max_message);
+    s->ws->ws_callbacks.on_frame_recv_start_callback = on_frame_start;
+    wslay_event_config_set_callbacks(s->ws->ws_ctx, &s->ws->ws_callbacks);
 }
 
 int gw_live_handle(gw_state *g, h2o_req_t *req)

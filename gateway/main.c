@@ -12,6 +12,8 @@ static gw_settings cfg;
 static gw_state state;
 
 static const char *const fail_modes[] = {"open", "closed", NULL};
+/* In GW_PROXY_XFF, GW_PROXY_FORWARDED order. */
+static const char *const proxy_headers[] = {"x-forwarded-for", "forwarded", NULL};
 
 #define S(field) offsetof(gw_settings, field)
 static const cc_config_row rows[] = {
@@ -46,12 +48,26 @@ static const cc_config_row rows[] = {
      "authenticated requests per period per user"},
     {"rate-auth", CC_CFG_INT, S(rate_auth), "20", 1, 1000000, NULL,
      "login, register and refresh per period per IP"},
+    {"rate-login", CC_CFG_INT, S(rate_login), "5", 1, 1000000, NULL,
+     "login attempts per period per account from one IP (checked before rate-auth, which "
+     "they then count against too)"},
     {"burst-anon", CC_CFG_INT, S(burst_anon), "30", 1, 1000000, NULL,
      "anonymous requests allowed at once"},
     {"burst-user", CC_CFG_INT, S(burst_user), "100", 1, 1000000, NULL,
      "authenticated requests allowed at once"},
     {"burst-auth", CC_CFG_INT, S(burst_auth), "10", 1, 1000000, NULL,
      "login, register and refresh allowed at once"},
+    {"burst-login", CC_CFG_INT, S(burst_login), "5", 1, 1000000, NULL,
+     "login attempts per account from one IP allowed at once"},
+    {"trusted-proxies", CC_CFG_STRING, S(trusted_proxies), "", 0, 0, NULL,
+     "networks of the proxies in front of the gateway (comma-separated CIDRs, IPv4 or IPv6, "
+     "e.g. the Ingress controller's pod network); a request from one of them is limited by "
+     "the client address it forwards in proxy-header, the right-most not in these networks. "
+     "Empty: trust no one, every limit keys on the socket's peer"},
+    {"proxy-header", CC_CFG_ENUM, S(proxy_header), "x-forwarded-for", 0, 0, proxy_headers,
+     "the header the trusted proxies write the client address into: x-forwarded-for or "
+     "forwarded (RFC 7239); the other is ignored, since a proxy passes on what the client "
+     "wrote there"},
     {"rate-limit-fail", CC_CFG_ENUM, S(rate_fail), "open", 0, 0, fail_modes,
      "anonymous calls while Redis is down: open (serve) or closed (503); authenticated calls "
      "always get 503 since revocation cannot be checked"},
@@ -68,6 +84,12 @@ static const cc_config_row rows[] = {
      "open /v1/live sockets per user"},
     {"live-check", CC_CFG_DURATION, S(live_check_ms), "15s", 100, 3600000, NULL,
      "how often open /v1/live sockets are closed when their token expired or was revoked"},
+    {"live-max-message", CC_CFG_SIZE, S(live_max_message), "4k", 125, 16777216, NULL,
+     "largest message a client may send on /v1/live (fragments counted together); a longer "
+     "one closes the socket with 1009"},
+    {"live-frame-rate", CC_CFG_INT, S(live_frame_rate), "10", 1, 100000, NULL,
+     "frames a client may send on one /v1/live socket per second, and at once; more close "
+     "it with 1008"},
 };
 #undef S
 
@@ -76,9 +98,12 @@ static cc_status start(cc_actor *a)
     state.actor = a;
     state.cfg = &cfg;
     state.loop = cc_actor_loop(a);
+    cc_status s = gw_proxies_parse(cfg.trusted_proxies, cfg.proxy_header, &state.proxies);
+    if (s != CC_OK)
+        return s;
     /* On a first local run cc-user creates the key a moment after we
      * start: wait for it briefly rather than fail. */
-    cc_status s = gw_auth_init(&cfg, 15000);
+    s = gw_auth_init(&cfg, 15000);
     cc_redis_url ru;
     IFOK(s, cc_redis_parse_url(cfg.redis_url, &ru));
     cc_redis_options ro = cc_redis_url_options(&ru);
@@ -89,8 +114,10 @@ static cc_status start(cc_actor *a)
     if (s != CC_OK)
         return s;
     cc_actor_set_state(a, &state);
-    cc_log(CC_LOG_INFO, NULL, "gateway listening", "{s:s, s:i, s:i}", "host", cfg.http_host,
-           "http_port", state.http_port, "https_port", state.has_tls ? state.https_port : -1);
+    cc_log(CC_LOG_INFO, NULL, "gateway listening", "{s:s, s:i, s:i, s:s, s:s}", "host",
+           cfg.http_host, "http_port", state.http_port, "https_port",
+           state.has_tls ? state.https_port : -1, "trusted_proxies", cfg.trusted_proxies,
+           "proxy_header", proxy_headers[cfg.proxy_header]);
     /* Tests and scripts read the chosen ports from this line. */
     printf("cc-gateway http://%s:%d/ https://%s:%d/\n", cfg.http_host, state.http_port,
            cfg.http_host, state.has_tls ? state.https_port : -1);
@@ -112,6 +139,7 @@ static void stop(cc_actor *a)
         cc_redis_close(state.redis, NULL, NULL);
     state.redis = NULL;
     gw_auth_free();
+    gw_proxies_free(&state.proxies);
 }
 
 int main(int argc, char **argv)

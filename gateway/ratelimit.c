@@ -21,7 +21,7 @@
  *  - `want` starts at 1, doubles while a key keeps using up its lease
  *    before it expires, halves when a lease expires unused, and never
  *    exceeds LEASE_MAX or burst / 16, so a class with a burst under 32 (the
- *    defaults for anon and auth) is checked in Redis on every request, as
+ *    defaults for anon, auth and login) is checked in Redis on every request, as
  *    before;
  *  - a lease lives LEASE_MS; what is left of it then goes back to Redis
  *    (the TAT moves back), so the tokens a gateway holds cannot be lost;
@@ -46,7 +46,7 @@
 
 /* KEYS holds every check's keys in order: its rate key, then (for a
  * signed-in caller) the two revocation keys, any present = revoked.
- * ARGV[1] is the number of checks n; ARGV[2..7] are each rate class's
+ * ARGV[1] is the number of checks n; ARGV[2..9] are each rate class's
  * emission interval T (period / rate) and burst tolerance tau
  * ((burst - 1) * T), in microseconds (so a key may have more than 1,000
  * requests a second: Lua's doubles hold microseconds since 1970 exactly);
@@ -73,11 +73,11 @@ static const char gcra_lua[] =
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local v = redis.call('MGET', unpack(KEYS))\n"
     "local T, tau = {}, {}\n"
-    "for c = 1, 3 do\n"
+    "for c = 1, 4 do\n"
     "  T[c], tau[c] = tonumber(ARGV[2 * c]), tonumber(ARGV[2 * c + 1])\n"
     "end\n"
     "local seen, out = {}, {}\n"
-    "local k, a, o = 1, 8, 0\n"
+    "local k, a, o = 1, 10, 0\n"
     "for i = 1, tonumber(ARGV[1]) do\n"
     "  local nk, c, q = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
     "  a = a + 3\n"
@@ -202,9 +202,9 @@ static int nleases;
  * settings. */
 static int64_t class_burst[GW_RATE_NCLASSES], class_lease[GW_RATE_NCLASSES];
 static char class_nums[GW_RATE_NCLASSES][2][NUM_MAX];
-/* The script's 1-based class numbers; it reads three classes. */
-static const char *const class_index[] = {"1", "2", "3"};
-_Static_assert(GW_RATE_NCLASSES == 3, "gcra_lua reads three rate classes");
+/* The script's 1-based class numbers; it reads four classes. */
+static const char *const class_index[] = {"1", "2", "3", "4"};
+_Static_assert(GW_RATE_NCLASSES == 4, "gcra_lua reads four rate classes");
 
 /* Writes prefix then id into out (cap bytes, NUL-terminated); false when
  * they do not fit. Keys are built on every request. */
@@ -518,10 +518,12 @@ cc_status gw_limit_init(uv_loop_t *lp, cc_redis *r, const gw_settings *cfg)
     redis = r;
     const int64_t rate[GW_RATE_NCLASSES] = {[GW_RATE_ANON] = cfg->rate_anon,
                                             [GW_RATE_USER] = cfg->rate_user,
-                                            [GW_RATE_AUTH] = cfg->rate_auth};
+                                            [GW_RATE_AUTH] = cfg->rate_auth,
+                                            [GW_RATE_ACCOUNT] = cfg->rate_login};
     const int64_t burst[GW_RATE_NCLASSES] = {[GW_RATE_ANON] = cfg->burst_anon,
                                              [GW_RATE_USER] = cfg->burst_user,
-                                             [GW_RATE_AUTH] = cfg->burst_auth};
+                                             [GW_RATE_AUTH] = cfg->burst_auth,
+                                             [GW_RATE_ACCOUNT] = cfg->burst_login};
     for (int c = 0; c < GW_RATE_NCLASSES; c++) {
         int64_t T = cfg->rate_period_ms * 1000 / (rate[c] > 0 ? rate[c] : 1);
         if (T < 1)
@@ -564,7 +566,8 @@ void gw_limit_stop(void)
 cc_status gw_limit_check(cc_redis *r, int cls, const char *who, const gw_principal *p,
                          gw_limit_cb cb, void *ud)
 {
-    static const char *const prefixes[] = {"cc:rl:anon:", "cc:rl:user:", "cc:rl:auth:"};
+    static const char *const prefixes[] = {
+        "cc:rl:anon:", "cc:rl:user:", "cc:rl:auth:", "cc:rl:login:"};
     if (r != redis || !flusher_open)
         return cc_err_set(CC_UNAVAILABLE, "rate limiting is not running");
     if (cls < 0 || cls >= GW_RATE_NCLASSES)

@@ -15,8 +15,8 @@
 const gw_route gw_routes[] = {
     {"POST", "/v1/users", "user", "Register", U(register_request), U(user), GW_RATE_LOGIN, 201,
      "Create an account"},
-    {"POST", "/v1/auth/login", "user", "Login", U(login_request), U(token_pair), GW_RATE_LOGIN,
-     200, "Log in: an access token and a refresh token"},
+    {"POST", "/v1/auth/login", "user", "Login", U(login_request), U(token_pair),
+     GW_RATE_LOGIN | GW_LOGIN_ACCOUNT, 200, "Log in: an access token and a refresh token"},
     {"POST", "/v1/auth/refresh", "user", "Refresh", U(refresh_request), U(token_pair),
      GW_RATE_LOGIN, 200, "Trade a refresh token for a new pair (the old one is used up)"},
     {"POST", "/v1/auth/logout", "user", "Logout", U(logout_request), U(empty),

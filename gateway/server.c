@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -23,6 +24,8 @@
 #include "gw/json.h"
 
 #define PROBLEM_BASE "https://codecourt.dev/problems/"
+/* An account's rate key text: 32 hex digits, ':', an address. */
+#define KEY_TEXT_MAX 112
 
 /* ---- responses ---------------------------------------------------------------- */
 
@@ -209,8 +212,18 @@ typedef struct gw_call {
     gw_principal who;
     cc_envelope env;
     char ip[64];
+    json_t *obj;          /* the request object, built before the rate check for logins */
+    gw_limit_result acct; /* a login's account-and-address check, when it passed */
+    bool have_acct;
     bool rpc_pending;
 } gw_call;
+
+static void call_free(gw_call *c)
+{
+    json_decref(c->params);
+    json_decref(c->obj);
+    free(c);
+}
 
 /* h2o frees the request's pool when the client goes away, maybe while an
  * RPC is still out: the call lives outside the pool and learns of that
@@ -219,34 +232,45 @@ static void on_req_disposed(void *p)
 {
     gw_call *c = *(gw_call **)p;
     c->req = NULL;
-    if (!c->rpc_pending) {
-        json_decref(c->params);
-        free(c);
-    }
+    if (!c->rpc_pending)
+        call_free(c);
 }
 
 static void call_end(gw_call *c)
 {
     c->rpc_pending = false;
-    if (!c->req) {
-        json_decref(c->params);
-        free(c);
-    }
+    if (!c->req)
+        call_free(c);
 }
 
 static gw_state *G(h2o_handler_t *h);
 
-static void peer_ip(h2o_req_t *req, char *out, size_t cap)
+/* The client's address (proxy.c): the peer's, or what a trusted proxy
+ * forwards. The lines of the configured header are read in order; only
+ * the last GW_MAX_HOPS count (proxies write on the right, clients on the
+ * left). */
+static void client_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
-    socklen_t n = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     out[0] = '\0';
-    if (n == 0)
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
         return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
+    h2o_iovec_t ring[GW_MAX_HOPS], values[GW_MAX_HOPS];
+    size_t seen = 0;
+    if (g->proxies.n > 0) {
+        bool fwd = g->proxies.header == GW_PROXY_FORWARDED;
+        for (ssize_t i = -1;;) {
+            i = fwd ? h2o_find_header_by_str(&req->headers, H2O_STRLIT("forwarded"), i)
+                    : h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i);
+            if (i < 0)
+                break;
+            ring[seen++ % GW_MAX_HOPS] = req->headers.entries[i].value;
+        }
+    }
+    size_t n = seen < GW_MAX_HOPS ? seen : GW_MAX_HOPS;
+    for (size_t k = 0; k < n; k++)
+        values[k] = ring[(seen - n + k) % GW_MAX_HOPS];
+    gw_client_addr(&g->proxies, (struct sockaddr *)&ss, values, n, out, cap);
 }
 
 bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
@@ -381,7 +405,10 @@ static bool add_query(h2o_req_t *req, json_t *obj)
     return true;
 }
 
-static void dispatch(gw_call *c)
+/* The request object: the JSON body, then the query parameters, then the
+ * path parameters and server-set fields, which win. NULL when the input is
+ * bad, with the problem sent. */
+static json_t *request_object(gw_call *c)
 {
     h2o_req_t *req = c->req;
     const gw_route *r = c->route;
@@ -394,12 +421,12 @@ static void dispatch(gw_call *c)
             snprintf(detail, sizeof detail, "malformed JSON at line %d column %d: %s", je.line,
                      je.column, je.text);
             gw_problem(req, GW_P_MALFORMED_JSON, detail, NULL);
-            return;
+            return NULL;
         }
         if (!json_is_object(obj)) {
             json_decref(obj);
             gw_problem(req, GW_P_INVALID_BODY, "the body must be a JSON object", NULL);
-            return;
+            return NULL;
         }
     } else {
         obj = json_object();
@@ -407,7 +434,7 @@ static void dispatch(gw_call *c)
     if (!add_query(req, obj)) {
         json_decref(obj);
         gw_problem(req, GW_P_INVALID_BODY, "query key too long", NULL);
-        return;
+        return NULL;
     }
     /* Path parameters and server-set fields win over the body: a client
      * cannot aim an admin call elsewhere or forge a token id. */
@@ -424,6 +451,19 @@ static void dispatch(gw_call *c)
                                                    req->headers.entries[ki].value.len)
                                     : json_string(""));
     }
+    return obj;
+}
+
+static void dispatch(gw_call *c)
+{
+    h2o_req_t *req = c->req;
+    const gw_route *r = c->route;
+    /* A login's object was built before its rate check (it names the
+     * account). */
+    json_t *obj = c->obj ? c->obj : request_object(c);
+    c->obj = NULL;
+    if (!obj)
+        return;
     cc_arena arena;
     cc_arena_init(&arena);
     ProtobufCMessage *msg = NULL;
@@ -481,10 +521,14 @@ static void on_limit(cc_status s, const gw_limit_result *r, void *ud)
         gw_problem(req, GW_P_INVALID_TOKEN, "token revoked", NULL);
         return;
     }
+    /* A login passed two limits: the headers tell of the tighter. */
+    const gw_limit_result *h = r;
+    if (r->allowed && c->have_acct && c->acct.remaining < r->remaining)
+        h = &c->acct;
     char v[CC_DECIMAL_MAX];
-    add_header_by_name(req, "ratelimit-limit", decimal(v, r->limit));
-    add_header_by_name(req, "ratelimit-remaining", decimal(v, r->remaining));
-    add_header_by_name(req, "ratelimit-reset", decimal(v, (r->reset_ms + 999) / 1000));
+    add_header_by_name(req, "ratelimit-limit", decimal(v, h->limit));
+    add_header_by_name(req, "ratelimit-remaining", decimal(v, h->remaining));
+    add_header_by_name(req, "ratelimit-reset", decimal(v, (h->reset_ms + 999) / 1000));
     if (!r->allowed) {
         add_header(req, H2O_TOKEN_RETRY_AFTER, decimal(v, (r->retry_after_ms + 999) / 1000));
         gw_problem(req, GW_P_RATE_LIMITED, "rate limit exceeded; retry later",
@@ -492,6 +536,55 @@ static void on_limit(cc_status s, const gw_limit_result *r, void *ud)
         return;
     }
     dispatch(c);
+}
+
+/* A login is checked per account and address first, and only when that
+ * passes against the address's own allowance: so attempts refused for one
+ * account do not use up what others behind the same address (a campus, an
+ * office) have to log in with, while one address still cannot try
+ * account after account without limit. */
+static void on_account_limit(cc_status s, const gw_limit_result *r, void *ud)
+{
+    gw_call *c = ud;
+    if (!c->req || s != CC_OK || !r->allowed) {
+        on_limit(s, r, c);
+        return;
+    }
+    c->acct = *r;
+    c->have_acct = true;
+    if (gw_limit_check(c->g->redis, GW_RATE_AUTH, c->ip, NULL, on_limit, c) != CC_OK)
+        on_limit(CC_UNAVAILABLE, NULL, c);
+}
+
+/* The account a login names, as its rate key knows it: "<hash>:<ip>", the
+ * hash (SHA-256, first 16 bytes in hex) of the username or email in ASCII
+ * lowercase, as cc-user matches it, so case variants count as one. Hashed
+ * to bound the key's length and keep email addresses out of Redis' key names. */
+static bool account_key(gw_call *c, char *out, size_t cap)
+{
+    json_t *u = json_object_get(c->obj, "username");
+    size_t n = json_is_string(u) ? json_string_length(u) : 0;
+    const char *name = n ? json_string_value(u) : "";
+    unsigned char *low = malloc(n + 1), md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    if (!low)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        low[i] = name[i] >= 'A' && name[i] <= 'Z' ? (unsigned char)(name[i] + 32)
+                                                  : (unsigned char)name[i];
+    bool ok = EVP_Digest(low, n, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen >= 16 &&
+              cap >= 34 + strlen(c->ip);
+    free(low);
+    if (!ok)
+        return false;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[32] = ':';
+    memcpy(out + 33, c->ip, strlen(c->ip) + 1);
+    return true;
 }
 
 static size_t header_bytes(h2o_req_t *req)
@@ -609,16 +702,33 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
         principal[lu + 1 + lr] = '\0';
         cc_envelope_set_principal(&c->env, principal);
     }
+    /* A login's rate key names its account, so its object is built first:
+     * a malformed one is answered (400) without counting, and reaches no
+     * service either. */
+    char acct[KEY_TEXT_MAX];
+    if (r->flags & GW_LOGIN_ACCOUNT) {
+        c->obj = request_object(c);
+        if (!c->obj) {
+            call_free(c);
+            return 0;
+        }
+    }
     gw_call **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_req_disposed);
     *slot = c;
     int cls = (r->flags & GW_RATE_LOGIN) ? GW_RATE_AUTH : c->authed ? GW_RATE_USER : GW_RATE_ANON;
     if (!c->authed)
-        peer_ip(req, c->ip, sizeof c->ip); /* anonymous calls are limited per IP */
+        client_ip(g, req, c->ip, sizeof c->ip); /* anonymous calls are limited per IP */
     c->rpc_pending = true; /* the Redis step holds the call like an RPC */
-    cc_status s = g->redis ? gw_limit_check(g->redis, cls,
-                                            c->authed ? c->who.user_id : c->ip,
-                                            c->authed ? &c->who : NULL, on_limit, c)
-                           : CC_UNAVAILABLE;
+    cc_status s;
+    if (!g->redis)
+        s = CC_UNAVAILABLE;
+    else if (!(r->flags & GW_LOGIN_ACCOUNT))
+        s = gw_limit_check(g->redis, cls, c->authed ? c->who.user_id : c->ip,
+                           c->authed ? &c->who : NULL, on_limit, c);
+    else if (account_key(c, acct, sizeof acct))
+        s = gw_limit_check(g->redis, GW_RATE_ACCOUNT, acct, NULL, on_account_limit, c);
+    else
+        s = CC_NOMEM;
     if (s != CC_OK)
         on_limit(CC_UNAVAILABLE, NULL, c);
     return 0;

@@ -316,7 +316,8 @@ int main(int argc, char **argv)
               (const char *[]){a[9], a[1], a[6], "--https-port=-1", mport, a[4], a[8],
                                "--reuse-port", "--rate-period=1s", "--rate-anon=1000000",
                                "--rate-user=1000000", "--rate-auth=1000000", "--burst-anon=1000000",
-                               "--burst-user=1000000", "--burst-auth=1000000", "--log-level=warn",
+                               "--burst-user=1000000", "--burst-auth=1000000",
+                               "--rate-login=1000000", "--burst-login=1000000", "--log-level=warn",
                                NULL});
         snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", gm[i]);
         if (!wait_ok(url, 30000))

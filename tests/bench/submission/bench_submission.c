@@ -114,7 +114,8 @@ static void start_all(void)
     spawn(&procs[4], "cc-gateway",
           (const char *[]){a[15], a[1], a[10], "--https-port=-1", a[11], a[4], "--rate-user=100000",
                            "--burst-user=100000", "--rate-auth=100000", "--burst-auth=100000",
-                           "--rate-anon=100000", "--burst-anon=100000", NULL});
+                           "--rate-login=100000", "--burst-login=100000", "--rate-anon=100000",
+                           "--burst-anon=100000", NULL});
     if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway not ready (see %s)\n", dir);
         exit(1);

@@ -271,8 +271,10 @@ bool cct_start_gateway(cc_local_proc *p, const cc_local_stack *stack, const char
                             "--rate-auth=100000",
                             "--burst-auth=100000",
                             "--rate-anon=100000",
-                            "--burst-anon=100000"};
-    int n = 12;
+                            "--burst-anon=100000",
+                            "--rate-login=100000",
+                            "--burst-login=100000"};
+    int n = 14;
     for (int i = 0; extra && extra[i] && n < 39; i++)
         args[n++] = extra[i];
     args[n] = NULL;

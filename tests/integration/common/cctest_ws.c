@@ -109,3 +109,31 @@ char *cct_ws_read(int fd, int ms, int *opcode)
         *opcode = h[0] & 0x0f;
     return buf;
 }
+
+bool cct_ws_send_head(int fd, int opcode, bool fin, uint64_t len)
+{
+    unsigned char h[14];
+    size_t n = 2;
+    h[0] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 0x0f));
+    if (len < 126) {
+        h[1] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        h[1] = 0x80 | 126;
+        h[n++] = (unsigned char)(len >> 8);
+        h[n++] = (unsigned char)len;
+    } else {
+        h[1] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            h[n++] = (unsigned char)(len >> (8 * i));
+    }
+    memset(h + n, 0, 4); /* the masking key */
+    n += 4;
+    return write(fd, h, n) == (ssize_t)n;
+}
+
+bool cct_ws_send(int fd, int opcode, bool fin, const void *payload, size_t n)
+{
+    if (!cct_ws_send_head(fd, opcode, fin, n))
+        return false;
+    return n == 0 || write(fd, payload, n) == (ssize_t)n;
+}

@@ -1,11 +1,14 @@
 /* A WebSocket client for the end-to-end tests and benchmarks that watch
  * cc-gateway's /v1/live. Debian's libcurl 7.88 has no WebSocket API, so
  * the handshake and the frames go over a plain TCP socket to the
- * gateway's HTTP/1.1 port. The client only reads: it never sends a frame,
- * and it takes the server's frames as RFC 6455 says they come, unmasked. */
+ * gateway's HTTP/1.1 port. It takes the server's frames as RFC 6455 says
+ * they come, unmasked, and sends its own masked, with a key of zero (the
+ * payload goes as is; servers do not check the key), so a test can write a
+ * frame's header and then as much or as little of its payload as it likes. */
 #ifndef CCTEST_WS_H
 #define CCTEST_WS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +34,14 @@ int cct_ws_live(uint16_t port, const char *token);
  * and stores its opcode in *opcode when opcode is not NULL; NULL when
  * nothing came in time, the socket closed, or the frame is over 16 MiB. */
 char *cct_ws_read(int fd, int ms, int *opcode);
+
+/* Writes the header of a client frame: FIN when fin, opcode (1 text, 2
+ * binary, 0 continuation, 8 close, 9 ping), the mask bit with a zero key,
+ * and the payload length len, which the caller then writes (or not).
+ * False when the write fails. */
+bool cct_ws_send_head(int fd, int opcode, bool fin, uint64_t len);
+
+/* A whole client frame: its header and the n bytes of payload. */
+bool cct_ws_send(int fd, int opcode, bool fin, const void *payload, size_t n);
 
 #endif

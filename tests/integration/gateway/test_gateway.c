@@ -92,14 +92,18 @@ static int group_setup(void **state)
     }
     start_gateway(&gw_a, "gw-a", port_a, port_a_tls,
                   (const char *[]){"--rate-auth=100000", "--burst-auth=100000",
+                                   "--rate-login=100000", "--burst-login=100000",
                                    "--rate-user=100000", "--burst-user=100000",
-                                   "--rate-anon=100000", "--burst-anon=100000",
-                                   "--max-body=4k", "--rate-limit-fail=open", NULL});
+                                   "--rate-anon=100000", "--burst-anon=100000", "--max-body=4k",
+                                   "--rate-limit-fail=open", NULL});
     /* auth: 3 at once, one more a second; user: 160 at once, one more a
-     * minute (so none come back while a test runs). */
+     * minute (so none come back while a test runs); logins per account out
+     * of the way (test_gateway_proxy covers them). */
     const char *const tight[] = {"--rate-period=60s",
                                  "--rate-auth=60",
                                  "--burst-auth=3",
+                                 "--rate-login=100000",
+                                 "--burst-login=100000",
                                  "--rate-user=1",
                                  "--burst-user=160",
                                  "--rate-limit-fail=closed",

@@ -3,7 +3,8 @@
  * streams limit (requests beyond it wait their turn on the connection),
  * 431 for oversized headers, the WebSocket token sent as a subprotocol,
  * and live sockets closed (1008) once their token is revoked or expires;
- * replicas sharing the port (--reuse-port).
+ * what a client may send on a live socket (a message too big: 1009, too
+ * many frames: 1008); replicas sharing the port (--reuse-port).
  * One gateway with tight limits, cc-user with 4-second access tokens. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -70,6 +71,8 @@ static int group_setup(void **state)
                                key,
                                "--rate-auth=100000",
                                "--burst-auth=100000",
+                               "--rate-login=100000",
+                               "--burst-login=100000",
                                "--rate-user=100000",
                                "--burst-user=100000",
                                "--rate-anon=100000",
@@ -79,6 +82,8 @@ static int group_setup(void **state)
                                "--max-streams=2",
                                "--max-header=2k",
                                "--live-check=200ms",
+                               "--live-max-message=1k",
+                               "--live-frame-rate=20",
                                "--rpc-timeout=1s",
                                "--reuse-port",
                                NULL});
@@ -383,6 +388,128 @@ static void test_live_subprotocol_and_revocation(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* ---- what a client may send on a live socket ------------------------------------------------ */
+
+/* Reads frames for up to ms until a close frame: its status code (-1: none
+ * came), its reason copied to why (cap bytes); the server then closes the
+ * connection (asserted). Pongs are counted in *pongs when not NULL. */
+static int ws_close(int fd, int ms, char *why, size_t cap, int *pongs)
+{
+    char *buf = NULL;
+    int code = -1;
+    why[0] = '\0';
+    uint64_t end = now_ms() + (uint64_t)ms;
+    for (int op; now_ms() < end && (op = ws_frame(fd, (int)(end - now_ms()), &buf)) >= 0;) {
+        if (op == 8) {
+            code = (unsigned char)buf[0] << 8 | (unsigned char)buf[1];
+            snprintf(why, cap, "%s", buf + 2);
+            break;
+        }
+        if (op == 10 && pongs)
+            (*pongs)++;
+    }
+    free(buf);
+    if (code >= 0) {
+        char out[64];
+        size_t got;
+        assert_true(until_eof(fd, 3000, out, sizeof out, &got) >= 0);
+    }
+    return code;
+}
+
+/* A live socket of name's, with a token fresh from a login (they last 4 s
+ * here, and an expired one closes the socket too). */
+static int ws_fresh(const char *name)
+{
+    char tok[4096], id[64];
+    login(name, tok, sizeof tok, id, sizeof id);
+    return cct_ws_live(port, tok);
+}
+
+static void test_live_message_size(void **state)
+{
+    assert_int_equal(cct_status(port, "POST", "/v1/users",
+                                "{\"username\":\"wsbig\",\"email\":\"wsbig@example.org\","
+                                "\"password\":\"password-wsbig\"}",
+                                NULL),
+                     201);
+    char *buf = NULL, why[128];
+    /* Within the limits: a message just under it is taken (and ignored),
+     * a ping answered. */
+    int fd = ws_fresh("wsbig");
+    char small[1000];
+    memset(small, 'a', sizeof small);
+    assert_true(cct_ws_send(fd, 1, true, small, sizeof small));
+    assert_true(cct_ws_send(fd, 9, true, "hi", 2));
+    assert_int_equal(ws_frame(fd, 2000, &buf), 10);
+    assert_string_equal(buf, "hi");
+    /* A frame that says it carries 2 GiB - 2 (under wslay's own maximum):
+     * refused as it starts, 1009, whatever follows. */
+    assert_true(cct_ws_send_head(fd, 2, true, (1ull << 31) - 2));
+    char *chunk = calloc(1, 65536);
+    assert_non_null(chunk);
+    assert_true(write(fd, chunk, 65536) > 0);
+    assert_int_equal(ws_close(fd, 3000, why, sizeof why, NULL), 1009);
+    close(fd);
+    /* Fragments count together: two of 600 bytes are one message of 1200. */
+    fd = ws_fresh("wsbig");
+    assert_true(cct_ws_send(fd, 1, false, chunk, 600));
+    assert_true(cct_ws_send(fd, 0, false, chunk, 600));
+    assert_int_equal(ws_close(fd, 3000, why, sizeof why, NULL), 1009);
+    close(fd);
+    free(chunk);
+    free(buf);
+    /* The gateway is unharmed. */
+    assert_int_equal(cct_status(port, "GET", "/healthz", NULL, NULL), 200);
+}
+
+static void test_live_frame_rate(void **state)
+{
+    assert_int_equal(cct_status(port, "POST", "/v1/users",
+                                "{\"username\":\"wsflood\",\"email\":\"wsflood@example.org\","
+                                "\"password\":\"password-wsflood\"}",
+                                NULL),
+                     201);
+    char *buf = NULL, why[128];
+    /* A ping every 100 ms (10 a second, the limit is 20): all answered,
+     * the socket stays. */
+    int fd = ws_fresh("wsflood");
+    for (int i = 0; i < 15; i++) {
+        assert_true(cct_ws_send(fd, 9, true, "p", 1));
+        assert_int_equal(ws_frame(fd, 2000, &buf), 10);
+        usleep(100000);
+    }
+    assert_int_equal(ws_frame(fd, 300, &buf), -1);
+    close(fd);
+    /* Empty fragments cost no length: 2,000 of them at once are cut by
+     * the frame rate, 1008, after one second's worth. */
+    fd = ws_fresh("wsflood");
+    unsigned char flood[2000 * 6];
+    size_t n = 0;
+    for (int i = 0; i < 2000; i++) {
+        flood[n++] = i == 0 ? 0x01 : 0x00; /* text, then continuations; none FIN */
+        flood[n++] = 0x80;                 /* masked, empty */
+        memset(flood + n, 0, 4);
+        n += 4;
+    }
+    assert_int_equal(write(fd, flood, n), (ssize_t)n);
+    assert_int_equal(ws_close(fd, 3000, why, sizeof why, NULL), 1008);
+    assert_string_equal(why, "too many frames");
+    close(fd);
+    /* So are 200 pings at once. */
+    fd = ws_fresh("wsflood");
+    for (int i = 0; i < 200; i++)
+        assert_true(cct_ws_send(fd, 9, true, "p", 1));
+    int pongs = 0;
+    assert_int_equal(ws_close(fd, 3000, why, sizeof why, &pongs), 1008);
+    assert_string_equal(why, "too many frames");
+    /* 20 are answered at once (and one more each 50 ms), though wslay
+     * sends the close frame ahead of the pongs it still holds. */
+    assert_true(pongs <= 24);
+    close(fd);
+    free(buf);
+}
+
 /* ---- replicas on one port ------------------------------------------------------------ */
 
 /* The 200 answers a gateway has counted, from its ops port. */
@@ -447,6 +574,8 @@ int main(void)
         cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_max_streams),
         cmocka_unit_test(test_live_subprotocol_and_revocation),
+        cmocka_unit_test(test_live_message_size),
+        cmocka_unit_test(test_live_frame_rate),
         cmocka_unit_test(test_reuse_port),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -152,7 +152,8 @@ static void start_all(void)
     spawn(&gw_proc, "cc-gateway", "cc-gateway",
           (const char *[]){a[13], a[1], a[9], "--https-port=-1", a[10], a[4], "--rate-user=100000",
                            "--burst-user=100000", "--rate-auth=100000", "--burst-auth=100000",
-                           "--rate-anon=100000", "--burst-anon=100000", NULL});
+                           "--rate-login=100000", "--burst-login=100000", "--rate-anon=100000",
+                           "--burst-anon=100000", NULL});
     if (!cct_wait_status(gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "gateway did not become ready (see %s/cc-gateway.log)\n", dir);
         exit(1);
