@@ -40,7 +40,7 @@ static bool start_gateway(cc_local_proc *p, const char *name, uint16_t port, con
     uint16_t m;
     if (cc_local_free_port(&m) != CC_OK)
         return false;
-    const char *args[24] = {fmt("--nats-url=%s", stack.nats_url),
+    const char *args[24] = {cct_nats_flag(&stack, "gateway"),
                             fmt("--redis-url=%s", stack.redis_url),
                             fmt("--http-port=%u", port),
                             "--https-port=-1",
@@ -70,7 +70,7 @@ static int group_setup(void **state)
         cc_local_free_port(&port_f) != CC_OK)
         return -1;
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir,
-              (const char *[]){fmt("--nats-url=%s", stack.nats_url),
+              (const char *[]){cct_nats_flag(&stack, "user"),
                                fmt("--redis-url=%s", stack.redis_url),
                                fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_user")),
                                fmt("--metrics-port=%u", um), fmt("--jwt-key=%s/jwt-key.pem", dir),
