@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -34,6 +35,7 @@ typedef struct {
     jstrv sources;
     double time_limit;
     int jobs;
+    judge_options caps; /* max_* only */
 } cli;
 
 typedef struct {
@@ -61,10 +63,48 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--jobs N] [--languages FILE]\n"
-               "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S]\n"
+    fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--jobs N] [--languages FILE] [CAPS]\n"
+               "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S] "
+               "[CAPS]\n"
                "       cc-judge languages [--json] [--languages FILE]\n"
-               "       cc-judge serve [--help | --SETTING VALUE...]\n");
+               "       cc-judge serve [--help | --SETTING VALUE...]\n"
+               "CAPS (the most a package may ask for; none by default):\n"
+               "       --max-time-limit S --max-memory MIB --max-compile-time S "
+               "--max-validation-time S\n");
+}
+
+/* Parses one of the CAPS options; false when s is none of them. */
+static bool cap_option(cli *a, const char *s, const char *v, bool *bad)
+{
+    static const struct {
+        const char *flag;
+        size_t off;
+        bool seconds_double;
+    } caps[] = {
+        {"--max-time-limit", offsetof(judge_options, max_time_limit), true},
+        {"--max-memory", offsetof(judge_options, max_memory_mib), false},
+        {"--max-compile-time", offsetof(judge_options, max_compile_time_s), false},
+        {"--max-validation-time", offsetof(judge_options, max_validation_time_s), false},
+    };
+    for (size_t i = 0; i < JUDGE_LEN(caps); i++) {
+        if (strcmp(s, caps[i].flag))
+            continue;
+        char *field = (char *)&a->caps + caps[i].off;
+        double d;
+        long l;
+        if (caps[i].seconds_double && v && judge__parse_double(v, &d) && d > 0 && d <= 3600) {
+            memcpy(field, &d, sizeof d);
+        } else if (!caps[i].seconds_double && v && judge__parse_long(v, &l) && l > 0 &&
+                   l <= 1000000) {
+            memcpy(field, &l, sizeof l);
+        } else {
+            fprintf(stderr, "cc-judge: %s needs a positive number%s\n", s,
+                    caps[i].seconds_double ? " of seconds up to 3600" : " up to 1000000");
+            *bad = true;
+        }
+        return true;
+    }
+    return false;
 }
 
 /* ---- parallel judging ------------------------------------------------------------- */
@@ -612,6 +652,7 @@ int main(int argc, char **argv)
     }
     cli a = {.languages = getenv("CC_JUDGE_LANGUAGES")};
     const char *cmd = argv[1];
+    bool bad_cap = false;
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "--json")) {
@@ -633,6 +674,11 @@ int main(int argc, char **argv)
                 return 2;
             }
             a.jobs = (int)v;
+        } else if (!strncmp(s, "--max-", 6) && cap_option(&a, s, i + 1 < argc ? argv[i + 1] : NULL,
+                                                          &bad_cap)) {
+            if (bad_cap)
+                return 2;
+            i++;
         } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             usage(stdout);
             return 0;
@@ -652,7 +698,7 @@ int main(int argc, char **argv)
         jstrv_free(&a.sources);
         return 2;
     }
-    judge_options opts = {0};
+    judge_options opts = a.caps;
     int rc;
     if (!strcmp(cmd, "verify") && a.pkg_dir && a.sources.n == 0) {
         rc = cmd_verify(&a, langs, &opts);

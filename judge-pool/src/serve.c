@@ -70,6 +70,14 @@ static const cc_config_row rows[] = {
      "language table (YAML)"},
     {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
      "name of this worker in results (empty: <hostname>-<pid>)"},
+    {"max-time-limit", CC_CFG_DURATION, S(max_time_limit_ms), "30s", 100, 3600000, NULL,
+     "largest time limit per test a package may set (a larger one is lowered to it)"},
+    {"max-memory", CC_CFG_SIZE, S(max_memory), "2G", 16 << 20, (int64_t)1 << 40, NULL,
+     "largest memory limit a package may set for runs, compilations and validators"},
+    {"max-compile-time", CC_CFG_DURATION, S(max_compile_time_ms), "60s", 1000, 3600000, NULL,
+     "largest compilation time a package may set"},
+    {"max-validation-time", CC_CFG_DURATION, S(max_validation_time_ms), "60s", 1000, 3600000,
+     NULL, "largest validation time (output validator, per test) a package may set"},
 };
 #undef S
 
