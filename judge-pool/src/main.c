@@ -445,6 +445,14 @@ static bool derive_time_limit(judge_package *pkg, job *jobs, size_t n, size_t *o
     return true;
 }
 
+/* The report shows the time limit the tests ran with: the package's (or
+ * the derived one) within the operator's cap. */
+static void cap_time_limit(judge_package *pkg, const judge_options *opts)
+{
+    if (opts->max_time_limit > 0 && pkg->time_limit > opts->max_time_limit)
+        judge_package_set_time_limit(pkg, opts->max_time_limit);
+}
+
 static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
 {
     judge_package *pkg;
@@ -478,6 +486,7 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
         derived = derive_time_limit(pkg, jobs, n, order, threads, langs, opts);
     if (pkg->time_limit <= 0)
         judge_package_set_time_limit(pkg, PROVISIONAL_TL);
+    cap_time_limit(pkg, opts);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (!jobs[i].known || (derived && !strcmp(jobs[i].sub->category, "accepted")))
@@ -565,6 +574,7 @@ static int cmd_run(cli *a, const judge_langs *langs, judge_options *opts)
         if (pkg->time_limit <= 0)
             judge_package_set_time_limit(pkg, PROVISIONAL_TL);
     }
+    cap_time_limit(pkg, opts);
     job j = {.path = a->sources.v[0], .lang = l, .known = true, .tl = pkg->time_limit};
     for (size_t i = 0; i < a->sources.n; i++)
         jstrv_push(&j.sources, a->sources.v[i]);

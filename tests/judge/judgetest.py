@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """One runner for every data-driven judge test (curl's habit: tests are data).
 
-  judgetest.py lang    CC_JUDGE LANG_DIR LANG   hello world and A+B in one language
+  judgetest.py lang    CC_JUDGE LANG_DIR LANG [--fallback]
+                                                hello world and A+B in one language
   judgetest.py pkg     CC_JUDGE PKG_DIR         `cc-judge verify --json` on a package
   judgetest.py hostile CC_JUDGE PKG_DIR PROG [--fallback]
                                                 one hostile program, expected verdict
@@ -116,7 +117,7 @@ def make_pkg(root, name, cases, time_limit="2"):
     return d
 
 
-def cmd_lang(judge, lang_dir, lang):
+def cmd_lang(judge, lang_dir, lang, fallback=False):
     files = sorted(os.listdir(lang_dir))
     hello = [f for f in files if f.lower().startswith("hello")]
     aplusb = [f for f in files if f.lower().startswith("aplusb")]
@@ -130,7 +131,7 @@ def cmd_lang(judge, lang_dir, lang):
                 shutil.rmtree(pk_h)
                 pkg = make_pkg(tmp, "pkg", [("1 2\n", "3\n"), ("1000000000000 -7\n", "999999999993\n")], "5")
             rc, out, err = run_judge([judge, "run", pkg, "--lang", lang,
-                                      os.path.join(lang_dir, prog), "--json"], tmp)
+                                      os.path.join(lang_dir, prog), "--json"], tmp, nobody=fallback)
             doc = parse(out, err)
             sub = doc["submissions"][0]
             if sub["verdict"] == "SKIPPED":
@@ -155,7 +156,7 @@ def cmd_pkg(judge, pkg_src):
     with tempfile.TemporaryDirectory() as tmp:
         pkg = os.path.join(tmp, "pkg")
         shutil.copytree(pkg_src, pkg, symlinks=True)
-        args = [judge, "verify", pkg, "--json"]
+        args = [judge, "verify", pkg, "--json"] + exp.get("args", [])
         rc, out, err = run_judge(args, tmp)
         want_rc = exp.get("exit", 0)
         if rc != want_rc:
@@ -259,7 +260,7 @@ if __name__ == "__main__":
         fail(__doc__)
     cmd, judge = sys.argv[1], sys.argv[2]
     if cmd == "lang":
-        cmd_lang(judge, sys.argv[3], sys.argv[4])
+        cmd_lang(judge, sys.argv[3], sys.argv[4], "--fallback" in sys.argv[5:])
     elif cmd == "pkg":
         cmd_pkg(judge, sys.argv[3])
     elif cmd == "hostile":
