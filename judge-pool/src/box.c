@@ -426,6 +426,15 @@ static bool cg_create(box *b)
     return true;
 }
 
+bool judge_sandbox_cgroups(void)
+{
+    box b = {0};
+    if (!cg_create(&b))
+        return false;
+    cg_remove(&b);
+    return true;
+}
+
 static int cg_set_memory(box *b, uint64_t bytes)
 {
     if (b->mem_limit == bytes)

@@ -458,11 +458,10 @@ static uint64_t tree_cpu_us(void)
         /* "pid (comm) state ppid ...": utime, stime, cutime and cstime are
          * fields 14 to 17, the 12th to 15th after the last ')'. */
         char *q = strrchr(buf, ')');
-        for (int field = 2; q && field < 13; field++)
-            q = strchr(q + 1, ' ');
-        for (int k = 0; q && k < 4; k++) {
+        for (int field = 3; q && field <= 14; field++)
+            q = strchr(q + 1, ' '); /* the space before field `field` */
+        for (int k = 0; q && k < 4; k++)
             ticks += strtoull(q + 1, &q, 10);
-        }
     }
     closedir(d);
     return ticks * 1000000u / (uint64_t)hz;
@@ -594,7 +593,7 @@ static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
     rep->maxrss_kib = (uint64_t)ru.ru_maxrss;
     if (tree) {
         /* The shim's report, as far as it got before a kill. */
-        if (!shim_rep->started) {
+        if (!shim_rep->started && !killed) {
             rep->flags |= RP_R_SETUP_FAILED;
             rep->err = (uint32_t)(shim_rep->clone_err ? shim_rep->clone_err : EAGAIN);
             goto out;

@@ -746,6 +746,7 @@ static void queue_timer_end(serve *sv)
 typedef struct {
     serve *sv;
     cc_js_consumer_config cc, dead;
+    bool cgroups; /* sandboxes get cgroups here */
 } setup;
 
 static cc_status setup_work(void *ud)
@@ -753,6 +754,7 @@ static cc_status setup_work(void *ud)
     setup *su = ud;
     serve__clean_stale_work(su->sv->cfg->cache_dir);
     judge_clean_stale_sandboxes();
+    su->cgroups = judge_sandbox_cgroups();
     natsConnection *nc = cc_bus_nats(cc_actor_bus(su->sv->actor));
     /* The advisory stream first, so that it already listens when the
      * judges consumer (perhaps new) makes its first delivery. */
@@ -771,6 +773,11 @@ static void setup_done(cc_status s, void *ud)
     setup *su = ud;
     serve *sv = su->sv;
     cc_js_consumer_config dead = su->dead;
+    /* Which of the sandbox's two ways of enforcing limits this worker has
+     * (k8s/README.md, "A writable cgroup for the judge"). */
+    cc_log(CC_LOG_INFO, NULL, "sandbox limits", "{s:s}", "enforced_by",
+           su->cgroups ? "a cgroup per sandbox"
+                       : "rlimits and the runner's own CPU accounting (no writable cgroup)");
     free(su);
     sv->setup_pending = false;
     if (sv->stopped) {

@@ -3,7 +3,8 @@
 
   judgetest.py lang    CC_JUDGE LANG_DIR LANG [--fallback]
                                                 hello world and A+B in one language
-  judgetest.py pkg     CC_JUDGE PKG_DIR         `cc-judge verify --json` on a package
+  judgetest.py pkg     CC_JUDGE PKG_DIR [--fallback]
+                                                `cc-judge verify --json` on a package
   judgetest.py hostile CC_JUDGE PKG_DIR PROG [--fallback]
                                                 one hostile program, expected verdict
                                                 on its first line ("expect: TLE MLE")
@@ -150,14 +151,14 @@ def cmd_lang(judge, lang_dir, lang, fallback=False):
         print("ok: %s hello and A+B accepted" % lang)
 
 
-def cmd_pkg(judge, pkg_src):
+def cmd_pkg(judge, pkg_src, fallback=False):
     with open(os.path.join(pkg_src, "judge-expect.json")) as f:
         exp = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
         pkg = os.path.join(tmp, "pkg")
         shutil.copytree(pkg_src, pkg, symlinks=True)
         args = [judge, "verify", pkg, "--json"] + exp.get("args", [])
-        rc, out, err = run_judge(args, tmp)
+        rc, out, err = run_judge(args, tmp, nobody=fallback)
         want_rc = exp.get("exit", 0)
         if rc != want_rc:
             fail("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s" % (rc, want_rc, out[:6000], err[:3000]))
@@ -262,7 +263,7 @@ if __name__ == "__main__":
     if cmd == "lang":
         cmd_lang(judge, sys.argv[3], sys.argv[4], "--fallback" in sys.argv[5:])
     elif cmd == "pkg":
-        cmd_pkg(judge, sys.argv[3])
+        cmd_pkg(judge, sys.argv[3], "--fallback" in sys.argv[4:])
     elif cmd == "hostile":
         cmd_hostile(judge, sys.argv[3], sys.argv[4], "--fallback" in sys.argv[5:])
     else:

@@ -157,4 +157,9 @@ void judge_result_clear(judge_result *r);
  * them. The mesh worker calls it at start. */
 void judge_clean_stale_sandboxes(void);
 
+/* Whether sandboxes get a cgroup of their own in this process (it creates
+ * and removes one to find out); false = rlimits and the runner's own CPU
+ * accounting (judge-pool/README.md, "Sandbox"). */
+bool judge_sandbox_cgroups(void);
+
 #endif
