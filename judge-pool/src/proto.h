@@ -69,7 +69,7 @@ struct rp_req {
     uint64_t nofile;     /* RLIMIT_NOFILE */
     uint64_t nproc;      /* RLIMIT_NPROC, 0 = none (the cgroup counts instead) */
     uint64_t tmp_bytes;  /* size of the fresh /tmp when RP_F_RESET_TMP */
-    uint64_t shm_bytes;  /* size of the fresh /dev/shm every run gets (0 = none) */
+    uint64_t shm_bytes;  /* size of the run's fresh /dev/shm; 0 = none */
     uint32_t argc;
     uint32_t envc;
     uint32_t blob_len;   /* bytes of NUL-terminated strings that follow */
