@@ -35,6 +35,8 @@ enum rp_flag {
     RP_F_NO_SECCOMP = 1u << 3, /* only for the benchmark's "bare inside" figure */
     RP_F_TREE_CPU = 1u << 4,   /* no cgroup: the runner counts the CPU time of every
                                   process of the run and enforces cpu_ms on their sum */
+    RP_F_NO_AUTOREAP = 1u << 5, /* with RP_F_TREE_CPU: a submission's test, whose
+                                   processes may not ignore SIGCHLD (see runner.c) */
 };
 
 /* The source archive: records of one rp_file header, the path bytes (no
