@@ -500,11 +500,11 @@ struct tree_run {
  * descriptors. It starts the program, watches the run as the runner does
  * otherwise, and once the program has ended kills the rest and reaps every
  * process that became its child. Reaping adds each process's rusage to
- * ours, and no process is reaped by the kernel alone (the filter keeps
- * SIGCHLD from being ignored), so our children's rusage is the run's CPU
- * time, exact even when the run was killed. A namespace's init that has
- * no signal handlers cannot be signalled by the processes inside, and it
- * is not dumpable (the runner is not). */
+ * ours, and in a submission's tests no process is reaped by the kernel
+ * alone (the filter keeps SIGCHLD from being ignored), so our children's
+ * rusage is the run's CPU time, exact even when the run was killed. A
+ * namespace's init that has no signal handlers cannot be signalled by the
+ * processes inside, and it is not dumpable (the runner is not). */
 static int run_init(void *p)
 {
     struct tree_run *t = p;
