@@ -31,7 +31,9 @@ typedef struct submit_ctx {
 static void precheck(submit_ctx *c);
 
 /* A source path: relative, at most 100 bytes of [A-Za-z0-9._/-], no "."
- * or ".." segment. */
+ * or ".." segment, no segment starting with '-' (a name reaches the
+ * compiler's command line, where it would be an option; the judge refuses
+ * it too). */
 static bool path_ok(const char *p)
 {
     size_t n = strlen(p);
@@ -45,7 +47,8 @@ static bool path_ok(const char *p)
     }
     for (const char *s = p; s; s = strchr(s, '/') ? strchr(s, '/') + 1 : NULL) {
         size_t l = strcspn(s, "/");
-        if (l == 0 || (l == 1 && s[0] == '.') || (l == 2 && s[0] == '.' && s[1] == '.'))
+        if (l == 0 || s[0] == '-' || (l == 1 && s[0] == '.') ||
+            (l == 2 && s[0] == '.' && s[1] == '.'))
             return false;
     }
     return true;
@@ -389,7 +392,8 @@ void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     for (size_t i = 0; i < rq->n_files; i++) {
         if (!rq->files[i]->name || !path_ok(rq->files[i]->name)) {
             cc_rpc_fail(call, CC_INVALID,
-                        "files: bad file name '%.100s' (relative, [A-Za-z0-9._/-], no . or ..)",
+                        "files: bad file name '%.100s' (relative, [A-Za-z0-9._/-], no . or .., "
+                        "no part starting with -)",
                         rq->files[i]->name ? rq->files[i]->name : "");
             return;
         }

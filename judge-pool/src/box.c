@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@
 #define BOX_PIDS_SLACK 4
 /* How often the host compares the cgroup's CPU time with the limit. */
 #define WATCH_MS 50
+/* Each run's fresh /dev/shm (POSIX shared memory, semaphores): small, and
+ * within the memory limit (see send_run). */
+#define BOX_SHM_MAX (16ull << 20)
 
 enum { CG_MEM, CG_PIDS, CG_CPU, CG_COUNT };
 static const char *const cg_ctrl[CG_COUNT] = {"memory", "pids", "cpuacct"};
@@ -42,6 +46,7 @@ struct box {
     int sock;
     int err_fd;     /* memfd with bwrap's stderr, read when the box fails */
     bool dead;
+    uint32_t seq;   /* of the last request sent; replies must repeat it */
     int cg;         /* 0 none, 1 cgroup v1, 2 cgroup v2 */
     char *cg_dir[CG_COUNT];
     uint64_t mem_limit, pids_limit;
@@ -227,6 +232,94 @@ static bool pid_running(long pid)
     return !(r && r[1] == ' ' && r[2] == 'Z');
 }
 
+/* ---- cgroup v2: where the boxes' groups go ------------------------------------------
+ * A box's group is a child of the judge's own group. In a container given a
+ * delegated, writable cgroup v2 subtree (k8s/README.md, "The judge's
+ * privileges") the judge's group is the root of its cgroup namespace and
+ * holds the judge itself; a group with processes in it cannot enable the
+ * memory and pids controllers for its children (cgroup v2's "no internal
+ * processes" rule). The judge then moves the group's processes into a leaf,
+ * V2_LEAF, and enables the controllers for the children, the boxes' groups
+ * among them. A judge started from that leaf (a second cc-judge in the same
+ * container) puts its boxes beside it, in the leaf's parent. Only the root
+ * of a cgroup namespace is rearranged this way: a group elsewhere belongs
+ * to whoever manages that tree (systemd), and without controllers there
+ * the judge falls back to rlimits. */
+#define V2_LEAF "cc-judge.leaf"
+
+static pthread_once_t v2_once = PTHREAD_ONCE_INIT;
+static char *v2_dir; /* parent of the boxes' groups, NULL = none */
+
+static bool has_word(const char *dir, const char *file, const char *word)
+{
+    char buf[1024];
+    if (!cg_read(dir, file, buf, sizeof buf))
+        return false;
+    size_t wl = strlen(word);
+    for (char *p = buf; (p = strstr(p, word)) != NULL; p += wl)
+        if ((p == buf || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\n' || p[wl] == '\0'))
+            return true;
+    return false;
+}
+
+static void v2_delegate(const char *dir)
+{
+    char *leaf = judge__xasprintf("%s/%s", dir, V2_LEAF);
+    if (mkdir(leaf, 0755) != 0 && errno != EEXIST) {
+        free(leaf);
+        return;
+    }
+    /* Every process of the group, ours included (all its threads move
+     * with it); one may fork meanwhile, hence the rounds. */
+    for (int round = 0; round < 20; round++) {
+        char buf[8192];
+        if (!cg_read(dir, "cgroup.procs", buf, sizeof buf) || !buf[0])
+            break;
+        for (char *p = buf; *p;) {
+            char *end;
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            char v[32];
+            snprintf(v, sizeof v, "%ld", pid);
+            cg_write(leaf, "cgroup.procs", v);
+            p = end;
+            while (*p == '\n')
+                p++;
+        }
+    }
+    cg_write(dir, "cgroup.subtree_control", "+memory +pids");
+    free(leaf);
+}
+
+static void v2_setup(void)
+{
+    char *self = self_cgroup(NULL);
+    if (!self)
+        return;
+    char *dir = judge__xasprintf("/sys/fs/cgroup%s", strcmp(self, "/") ? self : "");
+    char *slash = strrchr(dir, '/');
+    bool in_leaf = slash && !strcmp(slash + 1, V2_LEAF);
+    if (in_leaf)
+        *slash = '\0';
+    /* The root of the namespace, and not the host's root group (which has
+     * no memory.max and may hold processes). */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/memory.max", dir);
+    if ((in_leaf || !strcmp(self, "/")) && access(probe, F_OK) == 0 &&
+        !(has_word(dir, "cgroup.subtree_control", "memory") &&
+          has_word(dir, "cgroup.subtree_control", "pids")))
+        v2_delegate(dir);
+    free(self);
+    v2_dir = dir;
+}
+
+static const char *v2_parent(void)
+{
+    pthread_once(&v2_once, v2_setup);
+    return v2_dir;
+}
+
 /* Removes the cgroups of boxes whose judge died without closing them (a
  * worker killed with SIGKILL): named cc-judge-<pid>-<n>, kept while <pid>
  * lives. Their leftover processes are killed first. */
@@ -235,15 +328,16 @@ void judge_clean_stale_sandboxes(void)
     jstrv parents = {0};
     struct stat st;
     bool v1 = stat("/sys/fs/cgroup/memory", &st) == 0 && S_ISDIR(st.st_mode);
-    for (int i = 0; i < (v1 ? CG_COUNT : 1); i++) {
-        char *self = self_cgroup(v1 ? cg_ctrl[i] : NULL);
+    for (int i = 0; v1 && i < CG_COUNT; i++) {
+        char *self = self_cgroup(cg_ctrl[i]);
         if (!self)
             continue;
         const char *rel = strcmp(self, "/") ? self : "";
-        jstrv_push_own(&parents, v1 ? judge__xasprintf("/sys/fs/cgroup/%s%s", cg_ctrl[i], rel)
-                                    : judge__xasprintf("/sys/fs/cgroup%s", rel));
+        jstrv_push_own(&parents, judge__xasprintf("/sys/fs/cgroup/%s%s", cg_ctrl[i], rel));
         free(self);
     }
+    if (!v1 && v2_parent())
+        jstrv_push(&parents, v2_parent());
     for (size_t i = 0; i < parents.n; i++) {
         jstrv names = {0};
         if (judge__list_dir(parents.v[i], &names) < 0)
@@ -311,11 +405,10 @@ static bool cg_create(box *b)
         return true;
     }
     /* cgroup v2: one directory holds every controller. */
-    char *self = self_cgroup(NULL);
-    if (!self)
+    const char *parent = v2_parent();
+    if (!parent)
         return false;
-    char *dir = judge__xasprintf("/sys/fs/cgroup%s/%s", strcmp(self, "/") ? self : "", name);
-    free(self);
+    char *dir = judge__xasprintf("%s/%s", parent, name);
     if (cg_mkdir(dir) != 0) {
         free(dir);
         return false;
@@ -330,6 +423,15 @@ static bool cg_create(box *b)
     b->cg_dir[CG_MEM] = dir;
     b->cg = 2;
     cg_write(dir, "memory.swap.max", "0");
+    return true;
+}
+
+bool judge_sandbox_cgroups(void)
+{
+    box b = {0};
+    if (!cg_create(&b))
+        return false;
+    cg_remove(&b);
     return true;
 }
 
@@ -437,7 +539,12 @@ cc_status box_open(const box_config *cfg, box **out)
         errno = e;
         return cc_err_sys("open sandbox runner or staging folder");
     }
-    const char *end[] = {"--remount-ro", "/", "--chdir", "/box", "/runner"};
+    /* /dev and /feedback read-only: a program can leave nothing there for
+     * the next test. The runner stacks a fresh tmpfs on /dev/shm for every
+     * run and on /feedback for every validator run; the device nodes are
+     * their own mounts and stay usable. */
+    const char *end[] = {"--remount-ro", "/dev", "--remount-ro", "/feedback", "--remount-ro", "/",
+                         "--chdir", "/box", "/runner"};
     for (size_t i = 0; i < JUDGE_LEN(end); i++)
         jstrv_push(&av, end[i]);
     char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
@@ -559,7 +666,8 @@ static cc_status box_failed(box *b, const char *what)
     return s;
 }
 
-/* Sends op (0 = already sent) and waits for the runner's plain reply. */
+/* Sends op (0 = already sent, numbered b->seq) and waits for the runner's
+ * plain reply to it. */
 static cc_status simple_op(box *b, uint32_t op)
 {
     if (b->dead)
@@ -568,15 +676,22 @@ static cc_status simple_op(box *b, uint32_t op)
     memset(&rq, 0, sizeof rq);
     rq.magic = RP_MAGIC;
     rq.op = op;
+    if (op)
+        rq.seq = ++b->seq;
     if (op && send(b->sock, &rq, sizeof rq, MSG_NOSIGNAL) != (ssize_t)sizeof rq)
         return box_failed(b, "cannot talk to the runner");
-    struct pollfd pf = {.fd = b->sock, .events = POLLIN};
-    if (poll(&pf, 1, 30000) <= 0)
-        return box_failed(b, "the runner does not answer");
     struct rp_reply rep;
-    ssize_t n = recv(b->sock, &rep, sizeof rep, 0);
-    if (n < (ssize_t)sizeof rep || rep.magic != RP_MAGIC)
-        return box_failed(b, "the runner did not start");
+    for (;;) {
+        struct pollfd pf = {.fd = b->sock, .events = POLLIN};
+        if (poll(&pf, 1, 30000) <= 0)
+            return box_failed(b, "the runner does not answer");
+        ssize_t n = recv(b->sock, &rep, sizeof rep, 0);
+        if (n < (ssize_t)sizeof rep || rep.magic != RP_MAGIC)
+            return box_failed(b, "the runner did not start");
+        if (rep.seq == b->seq)
+            break;
+        /* An answer to an earlier request: not ours (see proto.h). */
+    }
     if (rep.flags & RP_R_SETUP_FAILED)
         return cc_err_set(CC_INTERNAL, "sandbox: runner operation %u failed: %s", op ? op : 3,
                           strerror((int)rep.err));
@@ -591,6 +706,7 @@ cc_status box_prepare(box *b, int archive_fd)
     memset(&rq, 0, sizeof rq);
     rq.magic = RP_MAGIC;
     rq.op = RP_OP_PREPARE;
+    rq.seq = ++b->seq;
     rq.nfds = 1;
     char cbuf[CMSG_SPACE(sizeof(int))];
     memset(cbuf, 0, sizeof cbuf);
@@ -618,6 +734,7 @@ typedef struct {
     box *b;
     const box_run_req *rq;
     box_run_res *res;
+    uint32_t seq;            /* of the RUN request */
     bool done, kill_sent, released;
     uint64_t cpu0, oom0;
 } run_slot;
@@ -676,6 +793,13 @@ static cc_status send_run(run_slot *s)
     m->stack_bytes = rq->stack_bytes;
     m->nofile = rq->nofile ? rq->nofile : 64;
     m->tmp_bytes = rq->tmp_bytes ? rq->tmp_bytes : (64u << 20);
+    /* /dev/shm counts against the memory limit: its pages are charged to
+     * the box's cgroup, and without one the address space limit is that
+     * much lower. A quarter of the limit at most, so a small limit keeps
+     * room for the program itself. */
+    m->shm_bytes = BOX_SHM_MAX;
+    if (rq->memory_bytes && m->shm_bytes > rq->memory_bytes / 4)
+        m->shm_bytes = rq->memory_bytes / 4 > (1u << 20) ? rq->memory_bytes / 4 : (1u << 20);
     if (b->cg) {
         if (cg_set_memory(b, rq->memory_bytes + BOX_MEM_SLACK) != 0) {
             /* The old limit stays; MLE is still told from the peak RSS. */
@@ -687,10 +811,13 @@ static cc_status send_run(run_slot *s)
         s->oom0 = cg_oom_kills(b);
     } else {
         /* No cgroup: rlimits are the fallback, address space for the
-         * languages where that is meaningful, a process count per box. */
+         * languages where that is meaningful, a process count per box;
+         * the runner counts the CPU time of every process of the run. */
         if (rq->address_space_limit)
-            m->as_bytes = rq->memory_bytes;
+            m->as_bytes = rq->memory_bytes > 2 * m->shm_bytes ? rq->memory_bytes - m->shm_bytes
+                                                              : rq->memory_bytes;
         m->nproc = rq->pids + BOX_PIDS_SLACK;
+        m->flags |= RP_F_TREE_CPU;
     }
     if (rq->cwd)
         snprintf(m->cwd, sizeof m->cwd, "%s", rq->cwd);
@@ -726,6 +853,7 @@ static cc_status send_run(run_slot *s)
         c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)rq->nfds);
         memcpy(CMSG_DATA(c), rq->fds, sizeof(int) * (size_t)rq->nfds);
     }
+    m->seq = s->seq = ++b->seq;
     if (sendmsg(b->sock, &mh, MSG_NOSIGNAL) < 0)
         return box_failed(b, "cannot talk to the runner");
     /* The close_mask descriptors stay open here until the reply: see
@@ -733,16 +861,41 @@ static cc_status send_run(run_slot *s)
     return CC_OK;
 }
 
-static cc_status read_reply(run_slot *s)
+/* Asks the runner to kill the program of RUN number seq. The runner may
+ * have answered that RUN already (the reply is on its way): it then drops
+ * the KILL, which is never answered. */
+static void send_kill(box *b, uint32_t seq)
+{
+    struct rp_req k;
+    memset(&k, 0, sizeof k);
+    k.magic = RP_MAGIC;
+    k.op = RP_OP_KILL;
+    k.seq = seq;
+    send(b->sock, &k, sizeof k, MSG_NOSIGNAL);
+}
+
+void box__send_kill(box *b)
+{
+    send_kill(b, b->seq);
+}
+
+/* Reads one reply of the slot's box; *mine tells whether it answered the
+ * slot's RUN (anything else is an answer to an earlier request, dropped). */
+static cc_status read_reply(run_slot *s, bool *mine)
 {
     static _Thread_local char buf[sizeof(struct rp_reply) + 3 * RP_FEEDBACK_CAP + 64]
         __attribute__((aligned(16)));
     box *b = s->b;
+    *mine = true;
     ssize_t n = recv(b->sock, buf, sizeof buf, 0);
     struct rp_reply *rep = (struct rp_reply *)buf;
     if (n < (ssize_t)sizeof *rep || rep->magic != RP_MAGIC ||
         (size_t)n != sizeof *rep + rep->score_len + rep->judgemsg_len + rep->multiplier_len)
         return box_failed(b, "the runner died");
+    if (rep->seq != s->seq) {
+        *mine = false;
+        return CC_OK;
+    }
     box_run_res *r = s->res;
     r->flags = rep->flags;
     r->exit_code = rep->exit_code;
@@ -769,6 +922,8 @@ static cc_status read_reply(run_slot *s)
             r->cpu_us = cpu;
         r->oom = cg_oom_kills(b) > s->oom0;
     }
+    if (r->flags & RP_R_CPU_LIMIT)
+        r->cpu_exceeded = true;
     if (r->flags & RP_R_SETUP_FAILED)
         return cc_err_set(CC_INTERNAL, "sandbox: could not start the program (step %d): %s",
                           rep->exit_code, strerror((int)rep->err));
@@ -842,7 +997,10 @@ static cc_status run_many(run_slot *slots, size_t n)
                 continue;
             }
             run_slot *s = &slots[map[k]];
-            cc_status rs = read_reply(s);
+            bool mine;
+            cc_status rs = read_reply(s, &mine);
+            if (rs == CC_OK && !mine)
+                continue;
             s->done = true;
             left--;
             release_fds(s);
@@ -856,11 +1014,9 @@ static cc_status run_many(run_slot *slots, size_t n)
             if (s->done || !s->b->cg || s->kill_sent)
                 continue;
             if (cg_cpu_us(s->b) - s->cpu0 > s->rq->cpu_ms * 1000u + 20000u) {
-                struct rp_req k;
-                memset(&k, 0, sizeof k);
-                k.magic = RP_MAGIC;
-                k.op = RP_OP_KILL;
-                send(s->b->sock, &k, sizeof k, MSG_NOSIGNAL);
+                /* The run may have ended, its reply not yet read: the
+                 * runner then ignores this KILL (proto.h). */
+                send_kill(s->b, s->seq);
                 s->kill_sent = true;
                 s->res->cpu_exceeded = true;
             }

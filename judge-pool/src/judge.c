@@ -30,7 +30,8 @@ static const char *const base_env[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDI
                                        "LANG=C.UTF-8", "LC_ALL=C.UTF-8"};
 
 struct judge_worker {
-    const judge_package *pkg;
+    const judge_package *pkg; /* &capped */
+    judge_package capped;     /* the package's struct with the operator's caps applied */
     const judge_langs *langs;
     judge_options opts;
     char *runner;
@@ -43,14 +44,35 @@ struct judge_worker {
     judge_checker_opts chk;
 };
 
+static void cap_long(long *v, long cap)
+{
+    if (cap > 0 && *v > cap)
+        *v = cap;
+}
+
+/* A setter's limits stay within the operator's (judge_options). */
+static void cap_limits(judge_package *p, const judge_options *o)
+{
+    if (o->max_time_limit > 0 && p->time_limit > o->max_time_limit)
+        p->time_limit = o->max_time_limit;
+    cap_long(&p->memory_mib, o->max_memory_mib);
+    cap_long(&p->compile_memory_mib, o->max_memory_mib);
+    cap_long(&p->validation_memory_mib, o->max_memory_mib);
+    cap_long(&p->compile_time_s, o->max_compile_time_s);
+    cap_long(&p->validation_time_s, o->max_validation_time_s);
+}
+
 cc_status judge_worker_new(const judge_package *pkg, const judge_langs *langs,
                            const judge_options *opts, judge_worker **out)
 {
     judge_worker *w = judge__xcalloc(1, sizeof *w);
-    w->pkg = pkg;
     w->langs = langs;
     if (opts)
         w->opts = *opts;
+    /* A shallow copy: the worker only reads the package, which outlives it. */
+    w->capped = *pkg;
+    w->pkg = &w->capped;
+    cap_limits(&w->capped, &w->opts);
     w->runner = opts && opts->runner_path ? judge__xstrdup(opts->runner_path)
                                           : judge__default_runner();
     if (access(w->runner, X_OK) != 0) {
@@ -187,6 +209,23 @@ static int stage_fd(const stage *st)
         return -1;
     }
     return m;
+}
+
+/* Source names reach the compiler's and the program's command lines as
+ * arguments: one starting with '-' would be read as an option, '@' as a
+ * response file, and any other character than these has no business in a
+ * file name anyway. */
+static bool source_name_ok(const char *rel)
+{
+    for (const char *p = rel; *p; p++) {
+        char ch = *p;
+        if ((p == rel || p[-1] == '/') && ch == '-')
+            return false;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '+' || ch == '-' || ch == '/'))
+            return false;
+    }
+    return rel[0] != '\0';
 }
 
 static bool has_ext(const judge_lang *l, const char *file)
@@ -598,7 +637,7 @@ static void run_pass_fail_test(jctx *c, size_t ti, judge_test_result *t, int in_
                       .env = &c->env,
                       .fds = {in_fd, out, err},
                       .nfds = 3,
-                      .flags = RP_F_RESET_TMP,
+                      .flags = RP_F_RESET_TMP | RP_F_NO_AUTOREAP,
                       .cpu_ms = (uint64_t)(c->tl * 1000.0),
                       .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
                       .memory_bytes = mem,
@@ -721,7 +760,7 @@ static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int i
                       .fds = {to_sub[0], to_val[1], err},
                       .nfds = 3,
                       .close_mask = 0x3,
-                      .flags = RP_F_RESET_TMP,
+                      .flags = RP_F_RESET_TMP | RP_F_NO_AUTOREAP,
                       .cpu_ms = (uint64_t)(c->tl * 1000.0),
                       .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
                       .memory_bytes = mem,
@@ -1127,6 +1166,15 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
     for (size_t i = 0; i < st.names.n; i++)
         if (has_ext(l, st.names.v[i]))
             jstrv_push(&files, st.names.v[i]);
+    for (size_t i = 0; i < files.n; i++)
+        if (!source_name_ok(files.v[i])) {
+            r->verdict = JUDGE_CE;
+            r->message = judge__xasprintf(
+                "source file name %.200s is refused: each part of a name is made of "
+                "A-Z a-z 0-9 . _ + - and does not start with '-'",
+                files.v[i]);
+            goto out;
+        }
     if (files.n == 0) {
         r->verdict = JUDGE_CE;
         r->message = judge__xasprintf("no %s source file in the submission", l->name);
@@ -1175,6 +1223,8 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
            : w->opts.time_limit > 0 ? w->opts.time_limit
            : p->time_limit > 0      ? p->time_limit
                                     : PKG_DEFAULT_TIME_LIMIT_MS / 1000.0;
+    if (w->opts.max_time_limit > 0 && c.tl > w->opts.max_time_limit)
+        c.tl = w->opts.max_time_limit;
     judge_expand_ctx ctx = {.files = &files, .main = main, .memory_mib = p->memory_mib};
     judge__expand(&l->run, &ctx, &c.run_argv);
     make_env(l, &c.env);

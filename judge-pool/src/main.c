@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +37,7 @@ typedef struct {
     jstrv sources;
     double time_limit;
     int jobs;
+    judge_options caps; /* max_* only */
 } cli;
 
 typedef struct {
@@ -66,10 +68,48 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-judge verify PACKAGE_DIR [--json] [--check-only] [--jobs N] "
-               "[--languages FILE]\n"
-               "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S]\n"
+               "[--languages FILE] [CAPS]\n"
+               "       cc-judge run PACKAGE_DIR --lang LANG SOURCE... [--json] [--time-limit S] "
+               "[CAPS]\n"
                "       cc-judge languages [--json] [--languages FILE]\n"
-               "       cc-judge serve [--help | --SETTING VALUE...]\n");
+               "       cc-judge serve [--help | --SETTING VALUE...]\n"
+               "CAPS (the most a package may ask for; none by default):\n"
+               "       --max-time-limit S --max-memory MIB --max-compile-time S "
+               "--max-validation-time S\n");
+}
+
+/* Parses one of the CAPS options; false when s is none of them. */
+static bool cap_option(cli *a, const char *s, const char *v, bool *bad)
+{
+    static const struct {
+        const char *flag;
+        size_t off;
+        bool seconds_double;
+    } caps[] = {
+        {"--max-time-limit", offsetof(judge_options, max_time_limit), true},
+        {"--max-memory", offsetof(judge_options, max_memory_mib), false},
+        {"--max-compile-time", offsetof(judge_options, max_compile_time_s), false},
+        {"--max-validation-time", offsetof(judge_options, max_validation_time_s), false},
+    };
+    for (size_t i = 0; i < JUDGE_LEN(caps); i++) {
+        if (strcmp(s, caps[i].flag))
+            continue;
+        char *field = (char *)&a->caps + caps[i].off;
+        double d;
+        long l;
+        if (caps[i].seconds_double && v && judge__parse_double(v, &d) && d > 0 && d <= 3600) {
+            memcpy(field, &d, sizeof d);
+        } else if (!caps[i].seconds_double && v && judge__parse_long(v, &l) && l > 0 &&
+                   l <= 1000000) {
+            memcpy(field, &l, sizeof l);
+        } else {
+            fprintf(stderr, "cc-judge: %s needs a positive number%s\n", s,
+                    caps[i].seconds_double ? " of seconds up to 3600" : " up to 1000000");
+            *bad = true;
+        }
+        return true;
+    }
+    return false;
 }
 
 /* ---- parallel judging ------------------------------------------------------------- */
@@ -580,6 +620,14 @@ static int check_package(const cli *a, json_t **package)
     return 0;
 }
 
+/* The report shows the time limit the tests ran with: the package's (or
+ * the derived one) within the operator's cap. */
+static void cap_time_limit(judge_package *pkg, const judge_options *opts)
+{
+    if (opts->max_time_limit > 0 && pkg->time_limit > opts->max_time_limit)
+        judge_package_set_time_limit(pkg, opts->max_time_limit);
+}
+
 static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
 {
     json_t *package = NULL;
@@ -616,6 +664,7 @@ static int cmd_verify(cli *a, const judge_langs *langs, judge_options *opts)
         derived = derive_time_limit(pkg, jobs, n, order, threads, langs, opts);
     if (pkg->time_limit <= 0)
         judge_package_set_time_limit(pkg, PROVISIONAL_TL);
+    cap_time_limit(pkg, opts);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *cat = jobs[i].sub->category;
@@ -715,6 +764,7 @@ static int cmd_run(cli *a, const judge_langs *langs, judge_options *opts)
         if (pkg->time_limit <= 0)
             judge_package_set_time_limit(pkg, PROVISIONAL_TL);
     }
+    cap_time_limit(pkg, opts);
     job j = {.path = a->sources.v[0], .lang = l, .known = true, .tl = pkg->time_limit};
     for (size_t i = 0; i < a->sources.n; i++)
         jstrv_push(&j.sources, a->sources.v[i]);
@@ -802,6 +852,7 @@ int main(int argc, char **argv)
     }
     cli a = {.languages = getenv("CC_JUDGE_LANGUAGES")};
     const char *cmd = argv[1];
+    bool bad_cap = false;
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "--json")) {
@@ -825,6 +876,11 @@ int main(int argc, char **argv)
                 return 2;
             }
             a.jobs = (int)v;
+        } else if (!strncmp(s, "--max-", 6) && cap_option(&a, s, i + 1 < argc ? argv[i + 1] : NULL,
+                                                          &bad_cap)) {
+            if (bad_cap)
+                return 2;
+            i++;
         } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             usage(stdout);
             return 0;
@@ -844,7 +900,7 @@ int main(int argc, char **argv)
         jstrv_free(&a.sources);
         return 2;
     }
-    judge_options opts = {0};
+    judge_options opts = a.caps;
     int rc;
     if (!strcmp(cmd, "verify") && a.pkg_dir && a.sources.n == 0) {
         rc = cmd_verify(&a, langs, &opts);

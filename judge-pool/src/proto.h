@@ -22,7 +22,7 @@
 
 enum rp_op {
     RP_OP_RUN = 1,     /* start one program, reply when it has ended */
-    RP_OP_KILL = 2,    /* sent during a RUN: kill the program now */
+    RP_OP_KILL = 2,    /* kill the program of RUN number seq now; never answered */
     RP_OP_PREPARE = 3, /* unpack the source archive (fd 0) into /box */
     RP_OP_SEAL = 4,    /* remount /box read-only once compilation is done */
     RP_OP_EXIT = 5,    /* leave; bwrap then tears the namespaces down */
@@ -33,6 +33,10 @@ enum rp_flag {
     RP_F_FEEDBACK = 1u << 1,   /* fresh /feedback before, read its files after */
     RP_F_OOM_FIRST = 1u << 2,  /* make the program the OOM killer's first choice */
     RP_F_NO_SECCOMP = 1u << 3, /* only for the benchmark's "bare inside" figure */
+    RP_F_TREE_CPU = 1u << 4,   /* no cgroup: the runner counts the CPU time of every
+                                  process of the run and enforces cpu_ms on their sum */
+    RP_F_NO_AUTOREAP = 1u << 5, /* with RP_F_TREE_CPU: a submission's test, whose
+                                   processes may not ignore SIGCHLD (see runner.c) */
 };
 
 /* The source archive: records of one rp_file header, the path bytes (no
@@ -45,9 +49,18 @@ struct rp_file {
 };
 #define RP_ARCHIVE_MAX (64u << 20)
 
+/* Every request carries a sequence number that its reply repeats. A KILL
+ * names the RUN it is meant for: the host decides to kill from the CPU
+ * time it reads, and the run may have ended and been answered in the
+ * meantime, so a KILL can arrive after its RUN's reply. The runner then
+ * drops it silently (a KILL is never answered), and the host drops any
+ * reply whose number is not the one it waits for, so a late KILL can
+ * neither end the next run nor shift every later reply by one. */
 struct rp_req {
     uint32_t magic;
     uint32_t op;
+    uint32_t seq;
+    uint32_t pad;
     uint32_t flags;
     uint32_t nfds;       /* descriptors attached, become fds 0..nfds-1 */
     uint64_t cpu_ms;     /* RLIMIT_CPU backstop (rounded up to seconds) */
@@ -58,6 +71,7 @@ struct rp_req {
     uint64_t nofile;     /* RLIMIT_NOFILE */
     uint64_t nproc;      /* RLIMIT_NPROC, 0 = none (the cgroup counts instead) */
     uint64_t tmp_bytes;  /* size of the fresh /tmp when RP_F_RESET_TMP */
+    uint64_t shm_bytes;  /* size of the run's fresh /dev/shm; 0 = none */
     uint32_t argc;
     uint32_t envc;
     uint32_t blob_len;   /* bytes of NUL-terminated strings that follow */
@@ -70,14 +84,18 @@ enum rp_result_flag {
     RP_R_KILLED = 1u << 1,       /* the host asked for a kill (CPU over limit) */
     RP_R_EXEC_FAILED = 1u << 2,  /* execve failed; exit_code holds errno */
     RP_R_SETUP_FAILED = 1u << 3, /* the runner could not start the program */
+    RP_R_CPU_LIMIT = 1u << 4,    /* RP_F_TREE_CPU: killed when the sum went over cpu_ms */
 };
 
 struct rp_reply {
     uint32_t magic;
+    uint32_t seq;        /* the request's */
     uint32_t flags;
+    uint32_t pad;
     int32_t exit_code;   /* valid when term_signal == 0 */
     int32_t term_signal; /* signal that ended the program, or 0 */
-    uint64_t cpu_us;     /* user+system of the program and its reaped children */
+    uint64_t cpu_us;     /* user+system of the program and its reaped children; with
+                            RP_F_TREE_CPU of every process of the run */
     uint64_t wall_us;
     uint64_t maxrss_kib;
     uint64_t end_us;     /* CLOCK_MONOTONIC once the runner reaped it (orders two runs) */

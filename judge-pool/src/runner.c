@@ -13,7 +13,28 @@
  *
  * The child shares the runner's memory until execve (CLONE_VM | CLONE_VFORK),
  * so it only makes system calls and writes its own stack; everything it needs
- * is prepared by the parent beforehand. */
+ * is prepared by the parent beforehand.
+ *
+ * Every run also gets its own IPC namespace (System V segments and
+ * semaphores die with the run) and a fresh, small /dev/shm, so nothing a
+ * test leaves behind reaches the next one, nor stays charged to the box's
+ * memory.
+ *
+ * Without a cgroup (RP_F_TREE_CPU) the host cannot see the CPU time of
+ * processes the program never waits for: when the init of a pid namespace
+ * dies, the kernel reaps the rest with SIGCHLD ignored and their time is
+ * added to nobody. Then the namespace's init is the runner's own code
+ * (run_init): it starts the program, reaps every process that ends up its
+ * child, and when the program has ended kills and reaps the rest, so its
+ * children's rusage holds the CPU time of every process of the run. A
+ * child that the kernel reaps by itself (its parent ignores SIGCHLD or set
+ * SA_NOCLDWAIT) is counted nowhere, so in a submission's tests
+ * (RP_F_NO_AUTOREAP) the seccomp filter turns rt_sigaction on SIGCHLD into
+ * a no-op that reports success; a test that relies on a SIGCHLD handler
+ * (dash's `wait` does) then waits in vain. Compilers and validators keep
+ * their SIGCHLD handlers. While the run goes on, the init adds up the CPU
+ * time of the box's processes from /proc and kills the run when the sum
+ * passes cpu_ms. */
 #include "proto.h"
 
 #include <errno.h>
@@ -47,13 +68,22 @@
 #define CHILD_STACK (256 * 1024)
 #define COPY_MAX_DEPTH 8
 #define COPY_MAX_FILES 2000
+/* RP_F_TREE_CPU: how often the runner adds up the run's CPU time, and how
+ * far past cpu_ms it lets the sum go (the host's cgroup watchdog uses the
+ * same figures). */
+#define TREE_WATCH_US 50000u
+#define CPU_GRACE_US 20000u
 
-static struct sock_fprog filter;
+static struct sock_fprog filter;      /* every program */
+static struct sock_fprog filter_tree; /* RP_F_NO_AUTOREAP: also no SIGCHLD dispositions */
 static char *child_stack;
+static char *init_stack; /* RP_F_TREE_CPU: the run's init (see run_init) */
+static uint32_t cur_seq; /* of the request being answered */
 
 /* What the child needs, prepared by the parent so the child only reads. */
 struct child_args {
     const struct rp_req *req;
+    const struct sock_fprog *prog; /* the seccomp program to load */
     char **argv;
     char **envp;
     int fds[RP_MAX_FDS];
@@ -100,7 +130,7 @@ static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUSER,   CLONE_NE
                                          CLONE_NEWNET, CLONE_NEWIPC,    CLONE_NEWUTS,
                                          CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */};
 
-static void build_filter(void)
+static void build_filter(struct sock_fprog *out, bool no_autoreap)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
@@ -127,6 +157,14 @@ static void build_filter(void)
                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+    /* Counting every process without a cgroup (see the top): a parent
+     * that ignores SIGCHLD (or sets SA_NOCLDWAIT) makes the kernel reap its
+     * children at once, and their CPU time is added to nobody. Setting a
+     * SIGCHLD disposition succeeds without doing anything; reading it
+     * works. Only a program that relies on a SIGCHLD handler notices. */
+    if (no_autoreap)
+        rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), SCMP_SYS(rt_sigaction), 2,
+                               SCMP_A0(SCMP_CMP_EQ, SIGCHLD), SCMP_A1(SCMP_CMP_NE, 0));
     if (rc != 0) {
         errno = -rc;
         die("seccomp_rule_add");
@@ -142,8 +180,8 @@ static void build_filter(void)
     if (!prog || pread(mfd, prog, (size_t)len, 0) != len)
         die("seccomp program read");
     close(mfd);
-    filter.len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
-    filter.filter = prog;
+    out->len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+    out->filter = prog;
     seccomp_release(ctx);
 }
 
@@ -221,7 +259,7 @@ static int child_main(void *p)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         CHILD_FAIL(13);
     if (!(req->flags & RP_F_NO_SECCOMP) &&
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) != 0)
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, a->prog) != 0)
         CHILD_FAIL(14);
     execve(a->argv[0], a->argv, a->envp);
     CHILD_FAIL(15);
@@ -269,6 +307,7 @@ static uint32_t read_feedback(const char *name, char *out)
 static void send_reply(struct rp_reply *rep, size_t len)
 {
     rep->magic = RP_MAGIC;
+    rep->seq = cur_seq;
     if (send(CTL_FD, rep, len, MSG_NOSIGNAL) < 0)
         _exit(0); /* the host is gone; bwrap's --die-with-parent follows */
 }
@@ -323,12 +362,195 @@ static bool split_blob(const struct rp_req *req, size_t msglen, char **argv, cha
     return memchr(req->cwd, '\0', sizeof req->cwd) != NULL;
 }
 
+/* ---- watching a run -------------------------------------------------------------- */
+
+/* CPU time so far of every process in the box but the runner: its own
+ * time and that of the children it reaped, from /proc/<pid>/stat. A
+ * process reaped between two reads may be missed or counted twice once;
+ * the next sample is right again. Only the watchdog uses it: the reply's
+ * figure is the exact rusage of the run's init. */
+static uint64_t tree_cpu_us(pid_t runner)
+{
+    static long hz;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    uint64_t ticks = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)runner)
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* "pid (comm) state ppid ...": utime, stime, cutime and cstime are
+         * fields 14 to 17, the 12th to 15th after the last ')'. */
+        char *q = strrchr(buf, ')');
+        for (int field = 3; q && field <= 14; field++)
+            q = strchr(q + 1, ' '); /* the space before field `field` */
+        for (int k = 0; q && k < 4; k++)
+            ticks += strtoull(q + 1, &q, 10);
+    }
+    closedir(d);
+    return ticks * 1000000u / (uint64_t)hz;
+}
+
+/* One run being watched, by the runner (with a cgroup) or by the run's
+ * init (RP_F_TREE_CPU). */
+struct watch {
+    const struct rp_req *req;
+    struct rp_reply *rep;   /* the flags of why it was killed go here */
+    pid_t runner;           /* the runner's pid: not part of the run */
+    pid_t kill_pid;         /* what kill() takes: the program (the namespace's
+                               init), or -1 (all but the init) */
+    uint64_t start;
+    uint64_t tree_us;       /* RP_F_TREE_CPU: the largest sample */
+};
+
+/* Waits until pidfd (the program) is readable, enforcing the wall clock,
+ * the host's KILL for this run and, with RP_F_TREE_CPU, the CPU time of
+ * every process of the run. */
+static void watch_run(struct watch *w, int pidfd)
+{
+    const struct rp_req *req = w->req;
+    bool tree = req->flags & RP_F_TREE_CPU, killed = false;
+    uint64_t deadline = w->start + req->wall_ms * 1000u;
+    uint64_t next_watch = w->start + TREE_WATCH_US;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = CTL_FD, .events = POLLIN}};
+        uint64_t now = now_us();
+        uint64_t until = deadline;
+        if (tree && !killed && next_watch < until)
+            until = next_watch;
+        int timeout = now >= until ? 0 : (int)((until - now + 999) / 1000);
+        int n = poll(pf, 2, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (pf[0].revents)
+            return;
+        now = now_us();
+        if (now >= deadline && !(w->rep->flags & RP_R_WALL_TIMEOUT)) {
+            /* Killing the namespace's init takes every process in it. */
+            kill(w->kill_pid, SIGKILL);
+            killed = true;
+            w->rep->flags |= RP_R_WALL_TIMEOUT;
+            deadline = UINT64_MAX / 2;
+        }
+        if (tree && !killed && now >= next_watch) {
+            uint64_t c = tree_cpu_us(w->runner);
+            if (c > w->tree_us)
+                w->tree_us = c;
+            if (w->tree_us > req->cpu_ms * 1000u + CPU_GRACE_US) {
+                kill(w->kill_pid, SIGKILL);
+                killed = true;
+                w->rep->flags |= RP_R_CPU_LIMIT;
+            }
+            next_watch = now + TREE_WATCH_US;
+        }
+        if (pf[1].revents) {
+            char kbuf[sizeof(struct rp_req) + 64];
+            int kfds[RP_MAX_FDS], nk;
+            ssize_t k = recv_req(kbuf, sizeof kbuf, kfds, &nk);
+            for (int i = 0; i < nk; i++)
+                close(kfds[i]);
+            if (k <= 0) {
+                kill(w->kill_pid, SIGKILL);
+                _exit(0);
+            }
+            /* A KILL meant for an earlier run (it crossed that run's
+             * reply) must not end this one. */
+            struct rp_req *kr = (struct rp_req *)kbuf;
+            if ((size_t)k >= sizeof *kr && kr->magic == RP_MAGIC && kr->op == RP_OP_KILL &&
+                kr->seq == req->seq) {
+                kill(w->kill_pid, SIGKILL);
+                killed = true;
+                w->rep->flags |= RP_R_KILLED;
+            }
+        }
+    }
+}
+
+/* ---- counting every process without a cgroup (RP_F_TREE_CPU) ------------------ */
+
+/* What the run's init leaves for the runner: they share their memory. */
+struct tree_run {
+    struct watch w;
+    struct child_args *a;
+    int clone_err;     /* errno of the program's clone that failed, 0 = it ran */
+    int status;        /* the program's wait status */
+    uint64_t end_us;   /* when the program was reaped */
+    uint64_t cpu_us;   /* user+system of every process of the run */
+    uint64_t maxrss_kib;
+};
+
+/* pid 1 of the run's namespace with RP_F_TREE_CPU: this runner's own code,
+ * started with CLONE_VM | CLONE_VFORK | CLONE_FILES, so the runner sleeps
+ * until it is done and it uses the runner's memory, stack aside, and its
+ * descriptors. It starts the program, watches the run as the runner does
+ * otherwise, and once the program has ended kills the rest and reaps every
+ * process that became its child. Reaping adds each process's rusage to
+ * ours, and in a submission's tests no process is reaped by the kernel
+ * alone (the filter keeps SIGCHLD from being ignored), so our children's
+ * rusage is the run's CPU time, exact even when the run was killed. A
+ * namespace's init that has no signal handlers cannot be signalled by the
+ * processes inside, and it is not dumpable (the runner is not). */
+static int run_init(void *p)
+{
+    struct tree_run *t = p;
+    int pidfd = -1;
+    pid_t prog = clone(child_main, child_stack + CHILD_STACK,
+                       CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, t->a, &pidfd);
+    /* The program has exec'd (or failed). The descriptor table is the
+     * runner's too: these were its copies, which must not keep the
+     * program's pipes open after the program closed them. */
+    for (int i = 0; i < t->a->nfds; i++)
+        close(t->a->fds[i]);
+    if (prog < 0) {
+        t->clone_err = errno;
+        _exit(0);
+    }
+    watch_run(&t->w, pidfd);
+    close(pidfd);
+    while (waitpid(prog, &t->status, __WALL) < 0 && errno == EINTR)
+        ;
+    t->end_us = now_us();
+    /* Every process of the namespace descends from us (orphans are ours),
+     * so no child left means nobody left; kill(-1) walks every process of
+     * the system, spared then. */
+    siginfo_t si;
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0)
+        kill(-1, SIGKILL);
+    int st;
+    while (waitpid(-1, &st, __WALL) >= 0 || errno == EINTR)
+        ;
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    t->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+    t->maxrss_kib = (uint64_t)ru.ru_maxrss;
+    _exit(0);
+}
+
+/* ---- running one program ------------------------------------------------------- */
+
 static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
 {
     static char *argv[513], *envp[257];
     static char rbuf[sizeof(struct rp_reply) + 3 * RP_FEEDBACK_CAP] __attribute__((aligned(16)));
     struct rp_reply *rep = (struct rp_reply *)rbuf;
     memset(rep, 0, sizeof *rep);
+    bool tree = req->flags & RP_F_TREE_CPU;
 
     if (!split_blob(req, msglen, argv, envp) || nfds < 3) {
         rep->flags = RP_R_SETUP_FAILED;
@@ -340,70 +562,78 @@ static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
         rep->err = (uint32_t)errno;
         goto out;
     }
+    /* /dev is read-only; /dev/shm is this run's own, small, and gone with
+     * it: POSIX shared memory neither outlives a test nor (in a cgroup)
+     * stays charged to the box after the program that wrote it died. */
+    if (req->shm_bytes && fresh_tmpfs("/dev/shm", req->shm_bytes, 1024) != 0) {
+        rep->flags = RP_R_SETUP_FAILED;
+        rep->err = (uint32_t)errno;
+        goto out;
+    }
     if ((req->flags & RP_F_FEEDBACK) && fresh_tmpfs("/feedback", 4u << 20, 64) != 0) {
         rep->flags = RP_R_SETUP_FAILED;
         rep->err = (uint32_t)errno;
         goto out;
     }
+    bool no_autoreap = tree && (req->flags & RP_F_NO_AUTOREAP);
+    if (no_autoreap && !filter_tree.filter)
+        build_filter(&filter_tree, true);
 
-    struct child_args a = {.req = req, .argv = argv, .envp = envp, .nfds = nfds};
+    struct child_args a = {.req = req, .prog = no_autoreap ? &filter_tree : &filter,
+                           .argv = argv, .envp = envp, .nfds = nfds};
     memcpy(a.fds, fds, sizeof(int) * (size_t)nfds);
-    int pidfd = -1;
-    uint64_t start = now_us();
-    pid_t pid = clone(child_main, child_stack + CHILD_STACK,
-                      CLONE_VM | CLONE_VFORK | CLONE_NEWPID | CLONE_PIDFD | SIGCHLD, &a, &pidfd);
-    for (int i = 0; i < nfds; i++)
-        close(fds[i]);
-    if (pid < 0) {
-        rep->flags = RP_R_SETUP_FAILED;
-        rep->err = (uint32_t)errno;
-        goto out;
-    }
-
-    uint64_t deadline = start + req->wall_ms * 1000u;
-    for (;;) {
-        struct pollfd pf[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = CTL_FD, .events = POLLIN}};
-        uint64_t now = now_us();
-        int timeout = now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
-        int n = poll(pf, 2, timeout);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (pf[0].revents)
-            break;
-        if (n == 0 && !(rep->flags & RP_R_WALL_TIMEOUT)) {
-            /* Killing the namespace's init takes every process in it. */
-            kill(pid, SIGKILL);
-            rep->flags |= RP_R_WALL_TIMEOUT;
-            deadline = UINT64_MAX / 2;
-        }
-        if (pf[1].revents) {
-            char kbuf[sizeof(struct rp_req) + 64];
-            int kfds[RP_MAX_FDS], nk;
-            ssize_t k = recv_req(kbuf, sizeof kbuf, kfds, &nk);
-            for (int i = 0; i < nk; i++)
-                close(kfds[i]);
-            if (k <= 0) {
-                kill(pid, SIGKILL);
-                _exit(0);
-            }
-            struct rp_req *kr = (struct rp_req *)kbuf;
-            if ((size_t)k >= sizeof *kr && kr->magic == RP_MAGIC && kr->op == RP_OP_KILL) {
-                kill(pid, SIGKILL);
-                rep->flags |= RP_R_KILLED;
-            }
-        }
-    }
+    struct watch w = {.req = req, .rep = rep, .runner = getpid(), .start = now_us()};
     int status = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
-    while (wait4(pid, &status, __WALL, &ru) < 0 && errno == EINTR)
-        ;
-    rep->end_us = now_us();
-    rep->wall_us = rep->end_us - start;
-    close(pidfd);
-    rep->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
-                  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-    rep->maxrss_kib = (uint64_t)ru.ru_maxrss;
+    if (tree) {
+        /* Returns once the run's init has exited: the whole run is over. */
+        struct tree_run t = {.w = w, .a = &a};
+        t.w.kill_pid = -1;
+        pid_t pid = clone(run_init, init_stack + CHILD_STACK,
+                          CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWPID | CLONE_NEWIPC | SIGCHLD,
+                          &t);
+        if (pid < 0) {
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+            rep->flags = RP_R_SETUP_FAILED;
+            rep->err = (uint32_t)errno;
+            goto out;
+        }
+        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+            ;
+        if (t.clone_err) {
+            rep->flags |= RP_R_SETUP_FAILED;
+            rep->err = (uint32_t)t.clone_err;
+            goto out;
+        }
+        status = t.status;
+        rep->end_us = t.end_us;
+        rep->cpu_us = t.cpu_us; /* exact; the samples only drive the watchdog */
+        rep->maxrss_kib = t.maxrss_kib;
+    } else {
+        int pidfd = -1;
+        pid_t pid = clone(child_main, child_stack + CHILD_STACK,
+                          CLONE_VM | CLONE_VFORK | CLONE_NEWPID | CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD,
+                          &a, &pidfd);
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        if (pid < 0) {
+            rep->flags = RP_R_SETUP_FAILED;
+            rep->err = (uint32_t)errno;
+            goto out;
+        }
+        w.kill_pid = pid;
+        watch_run(&w, pidfd);
+        while (wait4(pid, &status, __WALL, &ru) < 0 && errno == EINTR)
+            ;
+        rep->end_us = now_us();
+        close(pidfd);
+        rep->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                      (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+        rep->maxrss_kib = (uint64_t)ru.ru_maxrss;
+    }
+    rep->wall_us = rep->end_us - w.start;
     if (a.stage) {
         rep->flags |= a.stage == 15 ? RP_R_EXEC_FAILED : RP_R_SETUP_FAILED;
         rep->err = (uint32_t)a.err;
@@ -536,10 +766,12 @@ int main(void)
      * every run and remount /box read-only. */
     if (unshare(CLONE_NEWNS) != 0)
         die("unshare(CLONE_NEWNS)");
-    build_filter();
+    build_filter(&filter, false);
     child_stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (child_stack == MAP_FAILED)
+    init_stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (child_stack == MAP_FAILED || init_stack == MAP_FAILED)
         die("mmap stack");
     static char buf[RP_MAX_MSG] __attribute__((aligned(16)));
     for (;;) {
@@ -553,10 +785,20 @@ int main(void)
                 close(fds[i]);
             if (n < 0 && n != -2)
                 return 0;
+            cur_seq = 0;
             simple_reply(EPROTO);
             continue;
         }
+        cur_seq = req->seq;
         switch (req->op) {
+        case RP_OP_KILL:
+            /* Its run has ended and been answered already: the host's
+             * watchdog read the CPU time before the reply reached it. A
+             * KILL is never answered, or the answer would be taken for
+             * the next request's. */
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+            break;
         case RP_OP_RUN:
             if (nfds > RP_MAX_FDS) {
                 simple_reply(EINVAL);

@@ -73,6 +73,14 @@ static const cc_config_row rows[] = {
      "language table (YAML)"},
     {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
      "name of this worker in results (empty: <hostname>-<pid>)"},
+    {"max-time-limit", CC_CFG_DURATION, S(max_time_limit_ms), "30s", 100, 3600000, NULL,
+     "largest time limit per test a package may set (a larger one is lowered to it)"},
+    {"max-memory", CC_CFG_SIZE, S(max_memory), "2G", 16 << 20, (int64_t)1 << 40, NULL,
+     "largest memory limit a package may set for runs, compilations and validators"},
+    {"max-compile-time", CC_CFG_DURATION, S(max_compile_time_ms), "60s", 1000, 3600000, NULL,
+     "largest compilation time a package may set"},
+    {"max-validation-time", CC_CFG_DURATION, S(max_validation_time_ms), "60s", 1000, 3600000,
+     NULL, "largest validation time (output validator, per test) a package may set"},
 };
 #undef S
 
@@ -744,6 +752,7 @@ static void queue_timer_end(serve *sv)
 typedef struct {
     serve *sv;
     cc_js_consumer_config cc, dead;
+    bool cgroups; /* sandboxes get cgroups here */
 } setup;
 
 static cc_status setup_work(void *ud)
@@ -751,6 +760,7 @@ static cc_status setup_work(void *ud)
     setup *su = ud;
     serve__clean_stale_work(su->sv->cfg->cache_dir);
     judge_clean_stale_sandboxes();
+    su->cgroups = judge_sandbox_cgroups();
     natsConnection *nc = cc_bus_nats(cc_actor_bus(su->sv->actor));
     /* The advisory stream's consumer first: cc-submission declares that
      * stream together with CC_JUDGE, so it already listens when the judges
@@ -768,6 +778,11 @@ static void setup_done(cc_status s, void *ud)
     setup *su = ud;
     serve *sv = su->sv;
     cc_js_consumer_config dead = su->dead;
+    /* Which of the sandbox's two ways of enforcing limits this worker has
+     * (k8s/README.md, "A writable cgroup for the judge"). */
+    cc_log(CC_LOG_INFO, NULL, "sandbox limits", "{s:s}", "enforced_by",
+           su->cgroups ? "a cgroup per sandbox"
+                       : "rlimits and the runner's own CPU accounting (no writable cgroup)");
     free(su);
     sv->setup_pending = false;
     if (sv->stopped) {

@@ -32,6 +32,12 @@ typedef struct serve_settings {
     int64_t queue_poll_ms;  /* how often the queue gauges are refreshed; 0 = never */
     char *languages;        /* the language table */
     char *judge_name;       /* "" = <hostname>-<pid> */
+    /* The most a package may ask for (judge_options' max_*): a setter's
+     * larger limits are lowered to these. */
+    int64_t max_time_limit_ms;
+    int64_t max_memory;     /* bytes */
+    int64_t max_compile_time_ms;
+    int64_t max_validation_time_ms;
 } serve_settings;
 
 typedef struct serve serve;

@@ -159,6 +159,7 @@ typedef struct {
     serve_job *j;
     serve *sv;
     const Codecourt__V1__JudgeJob *job;
+    const char *dir;  /* the job's folder (its package in pkg/, sources in src/) */
 } jctx_t;
 
 enum { COPY_OK = 1, COPY_MISSING = 0, COPY_CORRUPT = -1, COPY_DEST_FAILED = -2 };
@@ -395,8 +396,49 @@ static bool materialise(jctx_t *c, const char *pkgdir, serve_outcome *oc, char *
 
 /* ---- progress and results ---------------------------------------------------------- */
 
-static void fill_test(Codecourt__V1__TestResult *t, const judge_test_result *r)
+/* An internal error's text goes to the submitter, who has no business
+ * with this host's folders: files of the job's package and sources are
+ * named relative to them, and any other absolute path (the cache, the
+ * runner, a tool) keeps its last component only. In place: the text only
+ * gets shorter. */
+static void scrub_paths(char *s, const char *dir)
 {
+    for (int k = 0; dir && k < 2; k++) {
+        char prefix[4200];
+        snprintf(prefix, sizeof prefix, "%s/%s/", dir, k ? "src" : "pkg");
+        size_t pl = strlen(prefix);
+        for (char *q; (q = strstr(s, prefix)) != NULL;)
+            memmove(q, q + pl, strlen(q + pl) + 1);
+    }
+    char *w = s, prev = ' ';
+    for (const char *r = s; *r;) {
+        if (*r != '/' || !strchr(" \t\n'\"(:=,[", prev)) {
+            prev = *r;
+            *w++ = *r++;
+            continue;
+        }
+        const char *end = r, *base = r + 1;
+        while (*end && !strchr(" \t\n'\")],:;", *end))
+            if (*end++ == '/')
+                base = end;
+        prev = end[-1];
+        while (base < end)
+            *w++ = *base++;
+        r = end;
+    }
+    *w = '\0';
+}
+
+/* The message an IE test shows: a scrubbed copy in *owned (freed by the
+ * caller), else the judge's own. */
+static void fill_test(Codecourt__V1__TestResult *t, const judge_test_result *r, const char *dir,
+                      char **owned)
+{
+    *owned = NULL;
+    if (r->verdict == JUDGE_IE && r->message) {
+        *owned = judge__xstrdup(r->message);
+        scrub_paths(*owned, dir);
+    }
     codecourt__v1__test_result__init(t);
     t->name = r->name ? r->name : "";
     t->verdict = (char *)judge_verdict_str(r->verdict);
@@ -406,7 +448,7 @@ static void fill_test(Codecourt__V1__TestResult *t, const judge_test_result *r)
     t->exit_code = r->exit_code;
     t->signal = r->term_signal;
     t->score = r->score;
-    t->message = r->message ? r->message : "";
+    t->message = *owned ? *owned : r->message ? r->message : "";
     t->sample = r->sample;
 }
 
@@ -418,6 +460,7 @@ static bool on_progress(void *ud, const judge_progress *p)
         return false;
     Codecourt__V1__JudgeProgress pr = CODECOURT__V1__JUDGE_PROGRESS__INIT;
     Codecourt__V1__TestResult t;
+    char *owned = NULL;
     pr.submission_id = c->job->submission_id;
     pr.attempt = c->job->attempt;
     pr.user_id = c->job->user_id;
@@ -425,7 +468,7 @@ static bool on_progress(void *ud, const judge_progress *p)
     pr.test_index = (int32_t)p->test_index;
     pr.test_count = (int32_t)p->test_count;
     if (p->test) {
-        fill_test(&t, p->test);
+        fill_test(&t, p->test, c->dir, &owned);
         pr.test = &t;
     }
     serve_ev *ev = judge__xcalloc(1, sizeof *ev);
@@ -434,6 +477,7 @@ static bool on_progress(void *ud, const judge_progress *p)
     ev->len = protobuf_c_message_get_packed_size(&pr.base);
     ev->data = judge__xmalloc(ev->len ? ev->len : 1);
     protobuf_c_message_pack(&pr.base, ev->data);
+    free(owned);
     /* Numbered by step (0 = compiling, k = test k), so a redelivered job
      * repeats the same ids and the stream keeps one event per step. */
     snprintf(ev->msg_id, sizeof ev->msg_id, "progress-%s-%" PRIu32 "-%zu",
@@ -460,15 +504,21 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
     out.max_score = r->max_score;
     Codecourt__V1__TestResult *tests = judge__xcalloc(r->ntests ? r->ntests : 1, sizeof *tests);
     Codecourt__V1__TestResult **tp = judge__xcalloc(r->ntests ? r->ntests : 1, sizeof *tp);
+    char **owned = judge__xcalloc(r->ntests ? r->ntests : 1, sizeof *owned);
     for (size_t i = 0; i < r->ntests; i++) {
-        fill_test(&tests[i], &r->tests[i]);
+        fill_test(&tests[i], &r->tests[i], c->dir, &owned[i]);
         tp[i] = &tests[i];
     }
+    char *msg = NULL;
     out.n_tests = r->ntests;
     out.tests = tp;
     if (r->verdict == JUDGE_CE) {
         out.compile_output = r->message ? r->message : "";
         out.message = "compile error";
+    } else if (v == JUDGE_IE && r->message) {
+        msg = judge__xstrdup(r->message);
+        scrub_paths(msg, c->dir);
+        out.message = msg;
     } else {
         out.message = r->message ? r->message : "";
     }
@@ -481,6 +531,10 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
                      sizeof c->j->result_id);
     snprintf(c->j->verdict, sizeof c->j->verdict, "%s", judge_verdict_str(v));
     c->j->outcome = SERVE_OUT_RESULT;
+    for (size_t i = 0; i < r->ntests; i++)
+        free(owned[i]);
+    free(owned);
+    free(msg);
     free(tests);
     free(tp);
 }
@@ -488,8 +542,11 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
 static void set_ie(jctx_t *c, const char *reason)
 {
     serve_job *j = c->j;
-    serve__ie_pack(c->sv->judge_name, c->job, j->job_msg_id, j->sseq, reason, &j->result,
+    char *text = judge__xstrdup(reason);
+    scrub_paths(text, c->dir);
+    serve__ie_pack(c->sv->judge_name, c->job, j->job_msg_id, j->sseq, text, &j->result,
                    &j->result_len, j->result_id, sizeof j->result_id);
+    free(text);
     snprintf(j->verdict, sizeof j->verdict, "IE");
     j->outcome = SERVE_OUT_RESULT;
 }
@@ -500,6 +557,7 @@ static void judge_job(jctx_t *c, const char *dir)
 {
     serve *sv = c->sv;
     const Codecourt__V1__JudgeJob *job = c->job;
+    c->dir = dir;
     char reason[1024];
     if (!serve__id_ok(job->submission_id) || job->attempt == 0) {
         set_ie(c, "malformed JudgeJob: submission_id must be 1-100 of [A-Za-z0-9._-] and "
@@ -574,7 +632,14 @@ static void judge_job(jctx_t *c, const char *dir)
         set_ie(c, reason);
         goto out;
     }
-    judge_options opts = {.progress = on_progress, .progress_ud = c};
+    const serve_settings *cfg = sv->cfg;
+    judge_options opts = {.progress = on_progress,
+                          .progress_ud = c,
+                          .max_time_limit = (double)cfg->max_time_limit_ms / 1000.0,
+                          .max_memory_mib = (long)(cfg->max_memory >> 20),
+                          .max_compile_time_s = (long)((cfg->max_compile_time_ms + 999) / 1000),
+                          .max_validation_time_s =
+                              (long)((cfg->max_validation_time_ms + 999) / 1000)};
     if (judge_worker_new(pkg, sv->langs, &opts, &w) != CC_OK) {
         snprintf(reason, sizeof reason, "cannot start the sandbox: %.900s", cc_err_msg());
         set_ie(c, reason);

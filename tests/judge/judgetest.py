@@ -1,10 +1,21 @@
 #!/usr/bin/python3
 """One runner for every data-driven judge test (curl's habit: tests are data).
 
-  judgetest.py lang    CC_JUDGE LANG_DIR LANG   hello world and A+B in one language
-  judgetest.py pkg     CC_JUDGE PKG_DIR         `cc-judge verify --json` on a package
-  judgetest.py hostile CC_JUDGE PKG_DIR PROG    one hostile program, expected verdict
+  judgetest.py lang    CC_JUDGE LANG_DIR LANG [--fallback]
+                                                hello world and A+B in one language
+  judgetest.py pkg     CC_JUDGE PKG_DIR [--fallback]
+                                                `cc-judge verify --json` on a package
+  judgetest.py hostile CC_JUDGE PKG_DIR PROG [--fallback]
+                                                one hostile program, expected verdict
                                                 on its first line ("expect: TLE MLE")
+
+The first line of a hostile program may also say lang=LANG (default c),
+memory=MIB (the package's memory limit for this program), msg=TEXT (a word
+the submission's message must contain) and fallback=V1,V2 (the verdicts
+accepted with --fallback instead). --fallback judges it as uid 65534
+(nobody) when run as root: the judge then has no writable cgroup and falls
+back to rlimits and its own CPU accounting (judge-pool/README.md,
+"Sandbox"); as another user the judge runs as that user.
 
 Each run happens in a fresh temporary folder (TMPDIR too, so the judge's
 staging folders land there), and afterwards the host must be unchanged: the
@@ -50,13 +61,23 @@ def cgroup_leftovers(pid, before):
     return [d for d in cgroup_folders("cc-judge-%d-" % pid) if d not in before]
 
 
-def run_judge(args, tmp, timeout=900):
+NOBODY = 65534
+
+
+def run_judge(args, tmp, timeout=900, nobody=False):
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": tmp, "LANG": "C.UTF-8"}
     sentinel = os.path.join(tmp, "sentinel")
     with open(sentinel, "w") as f:
         f.write("host file\n")
     before = set(cgroup_folders())
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    who = {}
+    if nobody and os.geteuid() == 0:
+        # The judge's staging folders go into tmp, which it must own; the
+        # package copy in it is world-readable, like the build tree.
+        os.chown(tmp, NOBODY, NOBODY)
+        os.chmod(tmp, 0o755)
+        who = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **who)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -97,7 +118,7 @@ def make_pkg(root, name, cases, time_limit="2"):
     return d
 
 
-def cmd_lang(judge, lang_dir, lang):
+def cmd_lang(judge, lang_dir, lang, fallback=False):
     files = sorted(os.listdir(lang_dir))
     hello = [f for f in files if f.lower().startswith("hello")]
     aplusb = [f for f in files if f.lower().startswith("aplusb")]
@@ -111,7 +132,7 @@ def cmd_lang(judge, lang_dir, lang):
                 shutil.rmtree(pk_h)
                 pkg = make_pkg(tmp, "pkg", [("1 2\n", "3\n"), ("1000000000000 -7\n", "999999999993\n")], "5")
             rc, out, err = run_judge([judge, "run", pkg, "--lang", lang,
-                                      os.path.join(lang_dir, prog), "--json"], tmp)
+                                      os.path.join(lang_dir, prog), "--json"], tmp, nobody=fallback)
             doc = parse(out, err)
             sub = doc["submissions"][0]
             if sub["verdict"] == "SKIPPED":
@@ -130,14 +151,14 @@ def cmd_lang(judge, lang_dir, lang):
         print("ok: %s hello and A+B accepted" % lang)
 
 
-def cmd_pkg(judge, pkg_src):
+def cmd_pkg(judge, pkg_src, fallback=False):
     with open(os.path.join(pkg_src, "judge-expect.json")) as f:
         exp = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
         pkg = os.path.join(tmp, "pkg")
         shutil.copytree(pkg_src, pkg, symlinks=True)
-        args = [judge, "verify", pkg, "--json"]
-        rc, out, err = run_judge(args, tmp)
+        args = [judge, "verify", pkg, "--json"] + exp.get("args", [])
+        rc, out, err = run_judge(args, tmp, nobody=fallback)
         want_rc = exp.get("exit", 0)
         if rc != want_rc:
             fail("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s" % (rc, want_rc, out[:6000], err[:3000]))
@@ -213,32 +234,56 @@ def cmd_pkg(judge, pkg_src):
         print("ok: %d submissions as expected (%d skipped)" % (len(exp.get("verdicts", {})), skipped))
 
 
-def cmd_hostile(judge, pkg_src, prog):
+def cmd_hostile(judge, pkg_src, prog, fallback=False):
     with open(prog, errors="replace") as f:
         first = f.readline()
     if "expect:" not in first:
         fail("%s: the first line must say 'expect: VERDICT...'" % prog)
     words = first.split("expect:", 1)[1].replace("*/", "").split()
     lang = "c"
+    memory = None
+    msg = None
     want = []
+    want_fallback = None
     for w in words:
         if w.startswith("lang="):
             lang = w[5:]
+        elif w.startswith("memory="):
+            memory = int(w[7:])
+        elif w.startswith("msg="):
+            msg = w[4:]
+        elif w.startswith("fallback="):
+            want_fallback = w[9:].split(",")
         else:
             want.append(w)
+    if fallback and want_fallback:
+        want = want_fallback
     with tempfile.TemporaryDirectory() as tmp:
         pkg = os.path.join(tmp, "pkg")
         shutil.copytree(pkg_src, pkg)
-        rc, out, err = run_judge([judge, "run", pkg, "--lang", lang, prog, "--json"], tmp, timeout=300)
+        if memory is not None:
+            yml = os.path.join(pkg, "problem.yaml")
+            with open(yml) as f:
+                text = f.read()
+            if "  memory: " not in text:
+                fail("%s has no limits.memory line to replace" % yml)
+            lines = [("  memory: %d" % memory) if l.startswith("  memory: ") else l
+                     for l in text.split("\n")]
+            with open(yml, "w") as f:
+                f.write("\n".join(lines))
+        rc, out, err = run_judge([judge, "run", pkg, "--lang", lang, prog, "--json"], tmp, timeout=300,
+                                 nobody=fallback)
         doc = parse(out, err)
         sub = doc["submissions"][0]
         if sub["verdict"] == "SKIPPED":
             sys.exit(SKIP)
-        if sub["verdict"] not in want:
-            fail("%s: verdict %s, expected one of %s: %s\n%s" % (
-                os.path.basename(prog), sub["verdict"], want, (sub.get("message") or "")[:1500],
+        if sub["verdict"] not in want or (msg and msg not in (sub.get("message") or "")):
+            fail("%s: verdict %s, expected one of %s%s: %s\n%s" % (
+                os.path.basename(prog), sub["verdict"], want,
+                " with %r in the message" % msg if msg else "", (sub.get("message") or "")[:1500],
                 json.dumps(sub["tests"], indent=1)[:3000]))
-        print("ok: %s -> %s" % (os.path.basename(prog), sub["verdict"]))
+        print("ok: %s -> %s%s" % (os.path.basename(prog), sub["verdict"],
+                                   " (as uid %d, no cgroup)" % NOBODY if fallback else ""))
 
 
 if __name__ == "__main__":
@@ -246,10 +291,10 @@ if __name__ == "__main__":
         fail(__doc__)
     cmd, judge = sys.argv[1], sys.argv[2]
     if cmd == "lang":
-        cmd_lang(judge, sys.argv[3], sys.argv[4])
+        cmd_lang(judge, sys.argv[3], sys.argv[4], "--fallback" in sys.argv[5:])
     elif cmd == "pkg":
-        cmd_pkg(judge, sys.argv[3])
+        cmd_pkg(judge, sys.argv[3], "--fallback" in sys.argv[4:])
     elif cmd == "hostile":
-        cmd_hostile(judge, sys.argv[3], sys.argv[4])
+        cmd_hostile(judge, sys.argv[3], sys.argv[4], "--fallback" in sys.argv[5:])
     else:
         fail("unknown command " + cmd)

@@ -100,6 +100,14 @@ typedef struct {
     const char *runner_path; /* cc-judge-runner; NULL = next to this executable */
     const char *bwrap_path;  /* NULL = /usr/bin/bwrap */
     double time_limit;       /* seconds, overrides the package's when > 0 */
+    /* The operator's caps on what a package (or a job) may ask for; 0 =
+     * none. A larger limit is lowered to the cap: the time limit of every
+     * test, the memory of runs, compilations and validators, the
+     * compilation and validation times. */
+    double max_time_limit;   /* seconds */
+    long max_memory_mib;
+    long max_compile_time_s;
+    long max_validation_time_s;
     bool keep_going;         /* run every test even after a failure (pass-fail) */
     /* Called on the judging thread when compiling starts and after every
      * test (the mesh worker turns these into progress events). Returning
@@ -133,7 +141,8 @@ typedef struct {
 } judge_result;
 
 /* Creates a worker for one package. The worker compiles the package's
- * output validator lazily, the first time it is needed, in its own box. */
+ * output validator lazily, the first time it is needed, in its own box.
+ * It reads the package's limits (capped by opts) when it is created. */
 cc_status judge_worker_new(const judge_package *pkg, const judge_langs *langs,
                            const judge_options *opts, judge_worker **out);
 void judge_worker_free(judge_worker *w);
@@ -153,5 +162,10 @@ void judge_result_clear(judge_result *r);
  * closing their boxes (killed with SIGKILL), killing what still runs in
  * them. The mesh worker calls it at start. */
 void judge_clean_stale_sandboxes(void);
+
+/* Whether sandboxes get a cgroup of their own in this process (it creates
+ * and removes one to find out); false = rlimits and the runner's own CPU
+ * accounting (judge-pool/README.md, "Sandbox"). */
+bool judge_sandbox_cgroups(void);
 
 #endif

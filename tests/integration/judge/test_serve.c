@@ -122,6 +122,7 @@ typedef struct {
     int calls; /* GetBlob calls asking for it */
     bool served; /* false: the problem service says not found */
     bool lie;    /* served with different bytes than its hash */
+    bool extra_only; /* in a job's package only when the job names it as extra */
 } blob;
 
 enum { NBLOBS = 16 };
@@ -347,7 +348,7 @@ static tracked *publish_job(const char *sid, const char *lang, const char *sourc
     size_t n = 0;
     for (size_t i = 0; i < nblobs; i++) {
         const blob *b = &blobs[i];
-        if (!b->served || b->lie) {
+        if (!b->served || b->lie || b->extra_only) {
             if (b != extra)
                 continue;
         }
@@ -629,8 +630,11 @@ static void verdicts_and_bad_jobs(void **state)
     blob *missing = add_blob("data/secret/9.in", "1 1\n", false);
     blob *liar = add_blob("data/secret/8.in", "2 2\n", true);
     liar->lie = true;
+    /* An input without its answer: the package does not load. */
+    blob *lone = add_blob("data/secret/7.in", "3 3\n", true);
+    lone->extra_only = true;
 
-    tracked *ts[8];
+    tracked *ts[9];
     size_t n = 0;
     ts[n++] = publish_job("ac1", "c", src_ac, NULL);
     ts[n++] = publish_job("wa1", "c", src_wa, NULL);
@@ -638,6 +642,7 @@ static void verdicts_and_bad_jobs(void **state)
     ts[n++] = publish_job("lang1", "cobol-2099", src_ac, NULL);
     ts[n++] = publish_job("miss1", "c", src_ac, missing);
     ts[n++] = publish_job("liar1", "c", src_ac, liar);
+    ts[n++] = publish_job("noload1", "c", src_ac, lone);
     ts[n++] = track("bad", "judged-bad-1");
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0a, 0x01};
     publish_raw("job-bad-1", garbage, sizeof garbage);
@@ -649,7 +654,14 @@ static void verdicts_and_bad_jobs(void **state)
     expect(ts[3], "IE", "unknown language");
     expect(ts[4], "IE", "cannot fetch package file data/secret/9.in");
     expect(ts[5], "IE", "hash mismatch");
-    expect(ts[6], "IE", "malformed JudgeJob");
+    /* The submitter sees the package's file by its name in the package,
+     * never this host's folders (the cache, the job's folder). */
+    expect(ts[6], "IE", "the problem package does not load");
+    assert_non_null(strstr(ts[6]->message, "data/secret/7.in"));
+    assert_null(strstr(ts[6]->message, cache_dir));
+    assert_null(strstr(ts[6]->message, stack.dir));
+    assert_null(strstr(ts[6]->message, " /"));
+    expect(ts[7], "IE", "malformed JudgeJob");
     /* Chunked: the 6000-byte input took several calls. */
     assert_true(blob_of("data/secret/4.in")->calls >= 6);
     assert_true(ts[0]->progress >= 1);

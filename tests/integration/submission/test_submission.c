@@ -244,6 +244,21 @@ static void test_validation(void **state)
     r = req("POST", "/v1/submissions", "{\"problem\":\"aplusb\",\"language\":\"c\"}", alice.token);
     assert_int_equal(r.status, 400);
     cct_resp_free(&r);
+    /* A file name that would be an option on the compiler's command line. */
+    r = req("POST", "/v1/submissions",
+            "{\"problem\":\"aplusb\",\"language\":\"c\",\"files\":[{\"name\":\"-o.c\","
+            "\"content\":\"aW50IG1haW47\"}]}",
+            alice.token);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(cct_jstr(&r, "field"), "files");
+    cct_resp_free(&r);
+    r = req("POST", "/v1/submissions",
+            "{\"problem\":\"aplusb\",\"language\":\"c\",\"files\":[{\"name\":\"src/-x.c\","
+            "\"content\":\"aW50IG1haW47\"}]}",
+            alice.token);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(cct_jstr(&r, "field"), "files");
+    cct_resp_free(&r);
     size_t big = 70 * 1024;
     char *body = malloc(big + 128);
     int n = snprintf(body, 128, "{\"problem\":\"aplusb\",\"language\":\"c\",\"source\":\"");
