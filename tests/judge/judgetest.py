@@ -179,6 +179,11 @@ def cmd_pkg(judge, pkg_src):
             for w in words:
                 if w in (subs[path].get("message") or ""):
                     fail("%s: message shows %r: %r" % (path, w, subs[path].get("message")))
+        # The language each submission was judged as (detection by
+        # extension and content, languages.yaml).
+        for path, want in exp.get("languages", {}).items():
+            if subs[path].get("language") != want:
+                fail("%s: judged as %s, expected %s" % (path, subs[path].get("language"), want))
         for path, want in exp.get("scores", {}).items():
             if subs[path]["score"] != want:
                 fail("%s: score %s, expected %s" % (path, subs[path]["score"], want))
