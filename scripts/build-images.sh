@@ -104,39 +104,76 @@ lib_packages() {
     done | sed 's/:.*//; s/, /\n/g' | sed 's/:.*//'
 }
 
-# judge.txt without build-only libraries: what the sandbox runs.
-judge_packages() {
-    sed 's/#.*//' scripts/deps/judge.txt | tr -s ' \t' '\n' | sed '/^$/d' |
+# judge.txt without build-only libraries, one layer at a time: the file's
+# "# layer: NAME" lines cut it into groups of toolchains (lines before the
+# first are the layer "sandbox"). Each layer is its own cached image on top
+# of the one before, so changing a group rebuilds that layer and the ones
+# after it, never the heavy toolchains before it.
+judge_layers() {
+    awk 'BEGIN { cur = "sandbox"; print cur } /^# layer:/ { cur = $3; print cur }' scripts/deps/judge.txt | uniq
+}
+judge_layer_packages() {
+    awk -v want="$1" 'BEGIN { cur = "sandbox" } /^# layer:/ { cur = $3; next }
+        { sub(/#.*/, ""); if (cur == want) for (i = 1; i <= NF; i++) print $i }' scripts/deps/judge.txt |
         grep -v -e '-dev$' -e '^libc6-dev$' || true
-    echo libc6-dev
+    # The -dev packages the sandbox does use: libc's archives (gcc -static),
+    # SpiderMonkey's shell (js102 ships in libmozjs-102-dev), GNUstep's
+    # headers (Objective-C).
+    case $1 in
+    sandbox) echo libc6-dev ;;
+    scripting) echo libmozjs-102-dev ;;
+    more) echo libgnustep-base-dev ;;
+    esac
+}
+
+# Installs packages ($3) on top of image $1 as image $2 (cached by tag).
+deps_layer() {
+    from=$1 to=$2 pkgs=$3 log=$4
+    bh inspect --type image "$to" >/dev/null 2>&1 && return 0
+    say "$to: installing $pkgs"
+    c=$(bh from "$from")
+    # shellcheck disable=SC2086
+    bh run --volume "$cache/apt-lists:/var/lib/apt/lists" \
+        --volume "$cache/apt-archives:/var/cache/apt/archives" \
+        --env DEBIAN_FRONTEND=noninteractive "$c" -- \
+        apt-get install -y -qq --no-install-recommends $pkgs >"$log" 2>&1 ||
+        { bh rm "$c" >/dev/null; die "$to: apt-get install failed, see $log"; }
+    bh commit -q --rm "$c" "$to" >/dev/null
 }
 
 build_one() {
     name=$1 bins=$2 pkgs=$3 user=$4 entry=$5 data=$6
-    # Packages: the row's, @judge, and those behind every linked library.
+    # Packages: the row's and those behind every linked library; @judge
+    # adds the toolchains of scripts/deps/judge.txt as layers on top.
+    judge=no
     all=$(
         for p in $(echo "$pkgs" | tr ',' ' '); do
             case $p in
             -) ;;
-            @judge) judge_packages ;;
+            @judge) ;;
             *) echo "$p" ;;
             esac
         done
         for b in $(echo "$bins" | tr ',' ' '); do [ "$b" = - ] || lib_packages "$bin/$b"; done
     )
+    case ",$pkgs," in *,@judge,*) judge=yes ;; esac
     all=$(echo "$all" | sed '/^$/d' | sort -u | tr '\n' ' ')
     key=$(printf '%s' "$all" | sha256sum | cut -c1-16)
     deps=localhost/cc-deps-$name:$key
-    if ! bh inspect --type image "$deps" >/dev/null 2>&1; then
-        say "$name: installing $all"
-        c=$(bh from localhost/cc-base:bookworm)
-        # shellcheck disable=SC2086
-        bh run --volume "$cache/apt-lists:/var/lib/apt/lists" \
-            --volume "$cache/apt-archives:/var/cache/apt/archives" \
-            --env DEBIAN_FRONTEND=noninteractive "$c" -- \
-            apt-get install -y -qq --no-install-recommends $all >"$cache/$name.apt.log" 2>&1 ||
-            { bh rm "$c" >/dev/null; die "$name: apt-get install failed, see $cache/$name.apt.log"; }
-        bh commit -q --rm "$c" "$deps" >/dev/null
+    if [ -n "${all% }" ]; then
+        deps_layer localhost/cc-base:bookworm "$deps" "$all" "$cache/$name.apt.log"
+    elif ! bh inspect --type image "$deps" >/dev/null 2>&1; then
+        bh tag localhost/cc-base:bookworm "$deps"
+    fi
+    if [ $judge = yes ]; then
+        for layer in $(judge_layers); do
+            lp=$(judge_layer_packages "$layer" | sed '/^$/d' | sort -u | tr '\n' ' ')
+            [ -n "${lp% }" ] || continue
+            key=$(printf '%s %s' "$key" "$lp" | sha256sum | cut -c1-16)
+            next=localhost/cc-deps-$name-$layer:$key
+            deps_layer "$deps" "$next" "$lp" "$cache/$name-$layer.apt.log"
+            deps=$next
+        done
     fi
     c=$(bh from "$deps")
     m=$(bh mount "$c")

@@ -420,13 +420,20 @@ void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         }
     } else if (rq->n_files) {
         const char **names = cc_arena_alloc(a, rq->n_files * sizeof *names);
-        if (!names) {
+        const char **texts = cc_arena_alloc(a, rq->n_files * sizeof *texts);
+        size_t *lens = cc_arena_alloc(a, rq->n_files * sizeof *lens);
+        if (!names || !texts || !lens) {
             cc_rpc_fail(call, CC_NOMEM, "out of memory");
             return;
         }
-        for (size_t i = 0; i < rq->n_files; i++)
+        /* The text decides ambiguous extensions (.pl Prolog or Perl, .m
+         * Octave or Objective-C), as the judge does. */
+        for (size_t i = 0; i < rq->n_files; i++) {
             names[i] = rq->files[i]->name;
-        lang = judge_langs_detect(c->st->langs, names, rq->n_files);
+            texts[i] = (const char *)rq->files[i]->content.data;
+            lens[i] = rq->files[i]->content.len;
+        }
+        lang = judge_langs_detect_files(c->st->langs, names, texts, lens, rq->n_files);
         if (!lang) {
             cc_rpc_fail(call, CC_INVALID,
                         "language: cannot tell the language from the file names; set language");

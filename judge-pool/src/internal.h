@@ -7,6 +7,7 @@
 #include "proto.h"
 
 #include <stdarg.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +101,13 @@ bool ynum(const ynode *n, double *out);
 bool ybool(const ynode *n, bool *out);
 
 /* ---- languages ----------------------------------------------------------- */
+/* A content rule: files with extension ext count for the language only when
+ * one of the regexes matches their text. */
+struct lang_content {
+    char *ext;
+    regex_t *re;
+    size_t nre;
+};
 struct judge_lang {
     char *id, *name;
     jstrv extensions;  /* without the dot */
@@ -108,7 +116,12 @@ struct judge_lang {
     jstrv version;     /* argv of the version probe */
     jstrv requires;    /* paths that must exist for the language to work */
     jstrv env;         /* "NAME=value" added to the base environment */
-    jstrv entry_hints; /* substrings that mark the entry file of a multi-file program */
+    jstrv host_files;  /* host configuration copied to /box/.host/<path> */
+    struct lang_content *content; /* per-extension content rules */
+    size_t ncontent;
+    regex_t *entry;    /* regexes marking the entry file of a multi-file program */
+    size_t nentry;
+    bool needs_main;   /* a command uses {main}, {mainbase} or {mainclass} */
     bool address_space_limit; /* RLIMIT_AS is safe (not JVM, Go, .NET...) */
     long extra_processes;     /* threads the runtime needs beyond the program's */
     long memory_slack_mib;    /* runtime overhead outside the program's own limit */
@@ -127,6 +140,16 @@ typedef struct {
     long memory_mib;
 } judge_expand_ctx;
 void judge__expand(const jstrv *tmpl, const judge_expand_ctx *ctx, jstrv *out);
+/* The language of files names[i] with text data[i] (lens[i] bytes; data may
+ * be NULL: then only names decide), by the rules of languages.yaml; NULL
+ * when no file is a source of any language. */
+const judge_lang *judge__langs_detect(const judge_langs *t, const char *const *names,
+                                      const char *const *data, const size_t *lens, size_t n);
+/* The entry file among a language's source files (text as above): its
+ * index, or -1 with *why set to a compile-error text naming the candidates
+ * (free it). Languages whose commands use no entry get 0. */
+long judge__pick_entry(const judge_lang *l, const char *const *names, const char *const *data,
+                       const size_t *lens, size_t n, char **why);
 
 /* ---- package files (pkgfiles.c, pkgzip.c) ---------------------------------- */
 /* Records an error in d (may be NULL), sets cc_err_msg() to its text and

@@ -240,26 +240,62 @@ static bool has_ext(const judge_lang *l, const char *file)
     return false;
 }
 
-/* The entry point of a multi-file program: the first file holding one of
- * the language's entry markers, else a file called main/Main, else the
- * first source file. */
-static const char *pick_main(const judge_lang *l, const jstrv *files, const stage *st)
+/* The text of each named file, for the language table's content and entry
+ * rules (judge__langs_detect, judge__pick_entry). */
+static void stage_texts(const stage *st, const jstrv *names, const char ***data, size_t **lens)
 {
-    for (size_t h = 0; h < l->entry_hints.n && files->n > 1; h++)
-        for (size_t i = 0; i < files->n; i++) {
-            size_t len;
-            const char *data = stage_data(st, files->v[i], &len);
-            if (data && memmem(data, len, l->entry_hints.v[h], strlen(l->entry_hints.v[h])))
-                return files->v[i];
+    *data = judge__xcalloc(names->n ? names->n : 1, sizeof **data);
+    *lens = judge__xcalloc(names->n ? names->n : 1, sizeof **lens);
+    for (size_t i = 0; i < names->n; i++)
+        (*data)[i] = stage_data(st, names->v[i], &(*lens)[i]);
+}
+
+static const judge_lang *stage_detect(const judge_langs *t, const stage *st)
+{
+    const char **data;
+    size_t *lens;
+    stage_texts(st, &st->names, &data, &lens);
+    const judge_lang *l =
+        judge__langs_detect(t, (const char *const *)st->names.v, data, lens, st->names.n);
+    free(data);
+    free(lens);
+    return l;
+}
+
+/* The entry point of a multi-file program (languages.yaml says how); NULL
+ * with *why set when there is none or more than one. */
+static const char *pick_main(const judge_lang *l, const jstrv *files, const stage *st, char **why)
+{
+    const char **data;
+    size_t *lens;
+    stage_texts(st, files, &data, &lens);
+    long i = judge__pick_entry(l, (const char *const *)files->v, data, lens, files->n, why);
+    free(data);
+    free(lens);
+    return i >= 0 ? files->v[i] : NULL;
+}
+
+/* Configuration a toolchain reads outside /usr (languages.yaml's
+ * host_files) goes into the box as /box/.host/<path>. */
+static bool stage_host_files(const judge_lang *l, stage *st)
+{
+    for (size_t i = 0; i < l->host_files.n; i++) {
+        const char *p = l->host_files.v[i];
+        char *rel = judge__xasprintf(".host%s", p);
+        bool ok;
+        if (judge__is_dir(p)) {
+            ok = stage_tree(p, p, st, rel, 0);
+        } else {
+            char *dir = judge__xstrdup(p);
+            *strrchr(dir, '/') = '\0';
+            ok = stage_file(dir[0] ? dir : "/", p, st, rel);
+            free(dir);
         }
-    for (size_t i = 0; i < files->n; i++) {
-        const char *slash = strrchr(files->v[i], '/');
-        const char *base = slash ? slash + 1 : files->v[i];
-        if (!strncmp(base, "main.", 5) || !strncmp(base, "Main.", 5) ||
-            !strncmp(base, "__main__.", 9))
-            return files->v[i];
+        free(rel);
+        if (!ok)
+            return false;
     }
-    return files->n ? files->v[0] : NULL;
+    return true;
 }
 
 static void make_env(const judge_lang *l, jstrv *env)
@@ -376,7 +412,7 @@ static void build_validator(judge_worker *w)
     jstrv vfiles = {0};
     const char *main = NULL;
     if (!has_build && !has_run) {
-        l = judge_langs_detect(w->langs, (const char *const *)files.v, files.n);
+        l = stage_detect(w->langs, &st);
         if (!l) {
             w->verr = judge__xasprintf("%s: cannot tell the validator's language", p->validator);
             stage_free(&st);
@@ -391,7 +427,16 @@ static void build_validator(judge_worker *w)
         for (size_t i = 0; i < files.n; i++)
             if (has_ext(l, files.v[i]))
                 jstrv_push(&vfiles, files.v[i]);
-        main = pick_main(l, &vfiles, &st);
+        char *why = NULL;
+        main = pick_main(l, &vfiles, &st, &why);
+        if (!main || !stage_host_files(l, &st)) {
+            w->verr = judge__xasprintf("%s: %s", p->validator,
+                                       why ? why : "cannot copy the toolchain's configuration");
+            free(why);
+            jstrv_free(&vfiles);
+            stage_free(&st);
+            return;
+        }
     }
     box_config cfg = {.runner_path = w->runner,
                       .bwrap_path = w->opts.bwrap_path, .box_bytes = BOX_BYTES,
@@ -1144,7 +1189,7 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
         goto out;
     }
     if (!l)
-        l = judge_langs_detect(w->langs, (const char *const *)names.v, names.n);
+        l = stage_detect(w->langs, &st);
     if (!l) {
         r->verdict = JUDGE_IE;
         r->message = judge__xasprintf("cannot tell the language from the file names");
@@ -1180,7 +1225,18 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
         r->message = judge__xasprintf("no %s source file in the submission", l->name);
         goto out;
     }
-    const char *main = pick_main(l, &files, &st);
+    char *why = NULL;
+    const char *main = pick_main(l, &files, &st, &why);
+    if (!main) {
+        r->verdict = JUDGE_CE;
+        r->message = why ? why : judge__xstrdup("no entry point");
+        goto out;
+    }
+    if (!stage_host_files(l, &st)) {
+        r->verdict = JUDGE_IE;
+        r->message = judge__xasprintf("cannot copy %s's configuration into the sandbox", l->name);
+        goto out;
+    }
     c.l = l;
     judge_progress cpr = {.stage = "compiling", .test_count = p->ntests};
     if (!report(&c, &cpr)) {

@@ -109,7 +109,10 @@ def make_pkg(root, name, cases, time_limit="2"):
     os.makedirs(os.path.join(d, "data", "secret"))
     os.makedirs(os.path.join(d, "submissions", "accepted"))
     with open(os.path.join(d, "problem.yaml"), "w") as f:
-        f.write("name: %s\nlimits:\n  time_limit: %s\n  memory: 512\n" % (name, time_limit))
+        # Compilation gets 3 minutes: the slow compilers (Crystal --release,
+        # Scala, Kotlin) share 2 cores with the rest of `make test`.
+        f.write("name: %s\nlimits:\n  time_limit: %s\n  memory: 512\n  compilation_time: 180\n"
+                % (name, time_limit))
     for i, (inp, ans) in enumerate(cases):
         with open(os.path.join(d, "data", "secret", "%02d.in" % i), "w") as f:
             f.write(inp)
@@ -200,6 +203,11 @@ def cmd_pkg(judge, pkg_src, fallback=False):
             for w in words:
                 if w in (subs[path].get("message") or ""):
                     fail("%s: message shows %r: %r" % (path, w, subs[path].get("message")))
+        # The language each submission was judged as (detection by
+        # extension and content, languages.yaml).
+        for path, want in exp.get("languages", {}).items():
+            if subs[path].get("language") != want:
+                fail("%s: judged as %s, expected %s" % (path, subs[path].get("language"), want))
         for path, want in exp.get("scores", {}).items():
             if subs[path]["score"] != want:
                 fail("%s: score %s, expected %s" % (path, subs[path]["score"], want))

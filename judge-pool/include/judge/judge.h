@@ -59,10 +59,17 @@ size_t judge_langs_count(const judge_langs *langs);
 const judge_lang *judge_langs_at(const judge_langs *langs, size_t i);
 /* Looks a language up by id ("c", "cpp", "python3"...); NULL if unknown. */
 const judge_lang *judge_langs_find(const judge_langs *langs, const char *id);
-/* Picks the language of a submission from its file names' extensions;
- * NULL when none or more than one language fits. */
+/* Picks the language of a submission from its file names' extensions
+ * (the rules at the top of languages.yaml: each file votes for the row
+ * that claims it, the most votes win); NULL when no file is a source of
+ * any language. Without the files' text, content rules cannot match (a
+ * .pl file is then Perl): judge_langs_detect_files looks at data[i]
+ * (lens[i] bytes) too. */
 const judge_lang *judge_langs_detect(const judge_langs *langs, const char *const *files,
                                      size_t nfiles);
+const judge_lang *judge_langs_detect_files(const judge_langs *langs, const char *const *names,
+                                           const char *const *data, const size_t *lens,
+                                           size_t n);
 const char *judge_lang_id(const judge_lang *lang);
 const char *judge_lang_name(const judge_lang *lang);
 /* True when every toolchain path the row names exists on this machine. */

@@ -4,12 +4,17 @@
  *   sandbox  one run through cc-judge's box (namespaces built once; per run
  *            a nested pid namespace, rlimits, seccomp, fresh /tmp, cgroup
  *            limits and accounting) -- all limits on, as for a real test
- * and prints medians and ratios. Usage: bench-judge-sandbox [RUNS] */
+ * and prints medians and ratios; then, for every available language of
+ * judge-pool/languages.yaml, the wall time of judging its hello world
+ * (tests/judge/langs/<id>/hello.*) as one submission: box, compile, one
+ * run, check. Usage: bench-judge-sandbox [RUNS] [--no-langs] */
 #include "internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,11 +55,122 @@ static void spawn_wait(char *const argv[])
     waitpid(p, &st, 0);
 }
 
+/* Writes a one-test package expecting "Hello, World!" into dir. */
+static bool hello_package(const char *dir)
+{
+    char p[512];
+    const char *sub[] = {"", "/data", "/data/secret"};
+    for (size_t i = 0; i < JUDGE_LEN(sub); i++) {
+        snprintf(p, sizeof p, "%s%s", dir, sub[i]);
+        if (mkdir(p, 0755) != 0)
+            return false;
+    }
+    const char *files[][2] = {
+        {"problem.yaml", "name: hello\nlimits:\n  time_limit: 10\n  memory: 512\n"},
+        {"data/secret/1.in", ""},
+        {"data/secret/1.ans", "Hello, World!\n"}};
+    for (size_t i = 0; i < JUDGE_LEN(files); i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(p, "w");
+        if (!f)
+            return false;
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    return true;
+}
+
+/* Wall time of judging each language's hello world (compile + one run),
+ * the median of `reps` submissions. */
+static int bench_languages(const char *runner, int reps)
+{
+    judge_langs *langs;
+    if (judge_langs_load(BENCH_LANGUAGES_FILE, &langs) != CC_OK) {
+        fprintf(stderr, "languages: %s\n", cc_err_msg());
+        return 1;
+    }
+    char tmpl[] = "/tmp/bench-langs-XXXXXX";
+    char *tmp = mkdtemp(tmpl);
+    char *pkgdir = tmp ? judge__xasprintf("%s/pkg", tmp) : NULL;
+    judge_package *pkg = NULL;
+    if (!pkgdir || !hello_package(pkgdir) ||
+        judge_package_load(pkgdir, langs, NULL, &pkg) != CC_OK) {
+        fprintf(stderr, "hello package: %s\n", cc_err_msg());
+        return 1;
+    }
+    judge_options o = {.runner_path = runner};
+    judge_worker *w;
+    if (judge_worker_new(pkg, langs, &o, &w) != CC_OK) {
+        fprintf(stderr, "worker: %s\n", cc_err_msg());
+        return 1;
+    }
+    printf("\nhello world per language (one submission: box, compile, one run; median of %d)\n",
+           reps);
+    printf("  %-13s %10s %10s %10s  %s\n", "language", "total ms", "compile", "run", "verdict");
+    int bad = 0;
+    for (size_t i = 0; i < judge_langs_count(langs); i++) {
+        const judge_lang *l = judge_langs_at(langs, i);
+        if (!judge_lang_available(l)) {
+            printf("  %-13s %10s\n", judge_lang_id(l), "missing");
+            continue;
+        }
+        char *dir = judge__xasprintf("%s/%s", BENCH_LANG_TESTS, judge_lang_id(l));
+        DIR *d = opendir(dir);
+        char *src = NULL;
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (!strncasecmp(e->d_name, "hello.", 6)) {
+                src = judge__xasprintf("%s/%s", dir, e->d_name);
+                break;
+            }
+        if (d)
+            closedir(d);
+        free(dir);
+        if (!src) {
+            printf("  %-13s %10s\n", judge_lang_id(l), "no hello.*");
+            continue;
+        }
+        double tot[9], comp[9], run[9];
+        const char *verdict = "AC";
+        for (int k = 0; k < reps; k++) {
+            judge_result r;
+            const char *srcs[] = {src};
+            double s = now_ms();
+            judge_worker_judge(w, l, srcs, 1, 0, &r);
+            tot[k] = now_ms() - s;
+            comp[k] = (double)r.compile_ms;
+            run[k] = r.ntests ? (double)r.tests[0].wall_ms : 0;
+            if (r.verdict != JUDGE_AC) {
+                verdict = judge_verdict_str(r.verdict);
+                bad = 1;
+            }
+            judge_result_clear(&r);
+        }
+        printf("  %-13s %10.0f %10.0f %10.0f  %s\n", judge_lang_id(l), median(tot, reps),
+               median(comp, reps), median(run, reps), verdict);
+        fflush(stdout);
+        free(src);
+    }
+    judge_worker_free(w);
+    judge_package_free(pkg);
+    judge_langs_free(langs);
+    char *rm = judge__xasprintf("rm -rf '%s'", tmp);
+    if (system(rm) != 0)
+        bad = 1;
+    free(rm);
+    free(pkgdir);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     long runs = 200;
-    if (argc > 1 && (!judge__parse_long(argv[1], &runs) || runs < 5 || runs > 100000)) {
-        fprintf(stderr, "usage: bench-judge-sandbox [RUNS >= 5]\n");
+    bool langs = true;
+    if (argc > 2 && !strcmp(argv[2], "--no-langs"))
+        langs = false;
+    if (argc > 1 && !strcmp(argv[1], "--no-langs"))
+        langs = false;
+    else if (argc > 1 && (!judge__parse_long(argv[1], &runs) || runs < 5 || runs > 100000)) {
+        fprintf(stderr, "usage: bench-judge-sandbox [RUNS >= 5] [--no-langs]\n");
         return 2;
     }
     char *dir = judge__default_runner();
@@ -142,9 +258,10 @@ int main(int argc, char **argv)
     printf("  bwrap / sandbox              %7.2fx  (target >= 4x)\n", bw / sb);
     jstrv_free(&av);
     jstrv_free(&env);
+    int rc = langs ? bench_languages(runner, 3) : 0;
     free(t);
     free(truebin);
     free(runner);
     free(dir);
-    return 0;
+    return rc;
 }

@@ -237,7 +237,7 @@ static void test_validation(void **state)
     assert_non_null(strstr(r.body, "no-such-problem"));
     cct_resp_free(&r);
     r = req("POST", "/v1/submissions",
-            "{\"problem\":\"aplusb\",\"language\":\"cobol\",\"source\":\"x\"}", alice.token);
+            "{\"problem\":\"aplusb\",\"language\":\"intercal\",\"source\":\"x\"}", alice.token);
     assert_int_equal(r.status, 400);
     assert_string_equal(cct_jstr(&r, "field"), "language");
     cct_resp_free(&r);

@@ -1,0 +1,3 @@
+-module(hello).
+-export([main/0]).
+main() -> io:format("Hello, World!~n").

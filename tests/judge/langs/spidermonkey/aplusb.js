@@ -1,0 +1,2 @@
+const [a, b] = readline().trim().split(/\s+/).map(BigInt);
+print((a + b).toString());

@@ -1,0 +1,1 @@
+class Util { static long sum(long a, long b) { return a + b; } }

@@ -1,0 +1,5 @@
+from helper import add
+
+if __name__ == "__main__":
+    a, b = map(int, input().split())
+    print(add(a, b))

@@ -1,0 +1,1 @@
+class Lonely { static int x = 1; }

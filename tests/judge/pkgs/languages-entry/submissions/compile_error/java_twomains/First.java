@@ -1,0 +1,1 @@
+class First { public static void main(String[] a) { System.out.println(1); } }

@@ -1,0 +1,1 @@
+class Second { public static void main(String[] a) { System.out.println(2); } }

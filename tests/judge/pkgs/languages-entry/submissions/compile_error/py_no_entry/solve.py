@@ -1,0 +1,2 @@
+import util
+print(util.add(*map(int, input().split())))
