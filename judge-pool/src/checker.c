@@ -179,6 +179,77 @@ judge_verdict judge_checker_run(const judge_checker_opts *o, const char *out, si
     }
 }
 
+/* ---- the first differing line ------------------------------------------------------ */
+
+/* The line of buf from *pos, without its newline and trailing whitespace;
+ * false at the end. */
+static bool next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *n)
+{
+    if (*pos >= len)
+        return false;
+    const char *s = buf + *pos;
+    const char *nl = memchr(s, '\n', len - *pos);
+    size_t l = nl ? (size_t)(nl - s) : len - *pos;
+    *pos += l + (nl ? 1 : 0);
+    while (l > 0 && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r'))
+        l--;
+    *line = s;
+    *n = l;
+    return true;
+}
+
+/* An excerpt of a line for a message: at most 80 bytes, control bytes as
+ * '?', so a diff stays one short line. */
+static void excerpt(jstr *o, const char *s, size_t n, bool present)
+{
+    if (!present) {
+        jstr_adds(o, "(no line)");
+        return;
+    }
+    jstr_add(o, "'", 1);
+    for (size_t i = 0; i < n && i < 80; i++) {
+        char ch = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        jstr_add(o, &ch, 1);
+    }
+    jstr_adds(o, n > 80 ? "...'" : "'");
+}
+
+char *judge__first_diff(const char *out, size_t outlen, const char *ans, size_t anslen)
+{
+    size_t po = 0, pa = 0;
+    for (size_t lineno = 1;; lineno++) {
+        const char *lo = NULL, *la = NULL;
+        size_t no = 0, na = 0;
+        bool ho = next_line(out, outlen, &po, &lo, &no);
+        bool ha = next_line(ans, anslen, &pa, &la, &na);
+        /* Trailing empty lines are no difference. */
+        if (!ho && !ha)
+            return NULL;
+        if ((ho ? no : 0) == (ha ? na : 0) && (no == 0 || !memcmp(lo, la, no))) {
+            if (!ho || !ha) {
+                bool rest_empty = true;
+                size_t *p = ho ? &po : &pa;
+                const char *b = ho ? out : ans;
+                size_t bl = ho ? outlen : anslen;
+                const char *l;
+                size_t n;
+                while (rest_empty && next_line(b, bl, p, &l, &n))
+                    rest_empty = n == 0;
+                if (rest_empty)
+                    return NULL;
+            } else {
+                continue;
+            }
+        }
+        jstr o = {0};
+        jstr_addf(&o, "line %zu: expected ", lineno);
+        excerpt(&o, la, na, ha);
+        jstr_adds(&o, ", got ");
+        excerpt(&o, lo, no, ho);
+        return jstr_take(&o);
+    }
+}
+
 /* ---- verdict names ---------------------------------------------------------------- */
 
 const char *judge_verdict_str(judge_verdict v)

@@ -223,6 +223,8 @@ struct judge_package {
     char *format;         /* "legacy", "2023-07-draft", "2025-09"... */
     bool legacy;
     bool scoring, interactive;
+    bool multipass;       /* the validator may ask for another run (nextpass.in) */
+    long validation_passes; /* at most this many runs per test (multi-pass; default 2) */
     double time_limit;    /* seconds, 0 = derive */
     double ac_to_tl, tl_to_tle, time_resolution;
     long memory_mib, output_mib, compile_time_s, compile_memory_mib;
@@ -255,6 +257,12 @@ bool judge_checker_parse(const jstrv *flags, judge_checker_opts *o, char *err, s
  * reason into msg on WA. */
 judge_verdict judge_checker_run(const judge_checker_opts *o, const char *out, size_t outlen,
                                 const char *ans, size_t anslen, char *msg, size_t msglen);
+
+/* The first line where out and ans differ (lines compared without their
+ * trailing whitespace), shown as "line N: expected '...', got '...'" with
+ * each side cut to a short excerpt; NULL when every line is the same.
+ * malloc'd. */
+char *judge__first_diff(const char *out, size_t outlen, const char *ans, size_t anslen);
 
 /* ---- sandbox (host side) ------------------------------------------------------ */
 typedef struct {

@@ -16,6 +16,9 @@
 #define MIB (1024ull * 1024ull)
 /* Compiler diagnostics kept for the report. */
 #define DIAG_CAP (64u * 1024u)
+/* At most this much of a program's stderr, a validator's or the
+ * compiler's output goes into a message. */
+#define STDERR_SHOWN 4096
 #define MSG_CAP 2000
 /* Size of the box's /box and scratch /tmp. */
 #define BOX_BYTES (512ull * MIB)
@@ -371,7 +374,11 @@ static cc_status compile_in(box *b, const judge_lang *l, const jstrv *files, con
         } else if (res.exit_code != 0)
             jstr_addf(&msg, "compiler exited with code %d\n", res.exit_code);
         if (msg.len || res.flags) {
-            jstr_add(&msg, res.drained.p ? res.drained.p : "", res.drained.len);
+            /* The first STDERR_SHOWN bytes of what the compiler said. */
+            size_t n = res.drained.len < STDERR_SHOWN ? res.drained.len : STDERR_SHOWN;
+            jstr_add(&msg, res.drained.p ? res.drained.p : "", n);
+            if (n < res.drained.len)
+                jstr_adds(&msg, "\n[...]");
             *ce = jstr_take(&msg);
         }
         jstr_free(&msg);
@@ -535,35 +542,63 @@ static void set_msg(judge_test_result *t, const char *fmt, ...)
 
 /* Verdict of a finished submission run before any output check. Returns
  * true when the run ended normally and its output must be checked. */
+/* The wall-clock limit of a test run: the time limit with the package's
+ * safety margin (time_limit_to_tle: 2 in the legacy format, 1.5 later).
+ * A run past it is TLE whatever CPU time it used, so a program that
+ * sleeps, waits or stops itself cannot come back WA or AC after the
+ * limit; the margin keeps a CPU-bound run that the machine delayed from
+ * being one. */
+static uint64_t wall_limit_ms(const jctx *c)
+{
+    double margin = c->p->tl_to_tle >= 1 ? c->p->tl_to_tle : 1;
+    return (uint64_t)ceil(c->tl * margin * 1000.0);
+}
+
+/* Appends the first STDERR_SHOWN bytes of what fd holds to t's message. */
+static void add_stderr(judge_test_result *t, int fd)
+{
+    size_t len;
+    bool more;
+    char *err = fd >= 0 ? judge__read_fd(fd, STDERR_SHOWN, &len, &more) : NULL;
+    if (err && len > 0)
+        set_msg(t, "%s\nstderr:\n%s%s", t->message ? t->message : "", err, more ? "\n[...]" : "");
+    free(err);
+}
+
 static bool classify(jctx *c, const box_run_res *res, int out_fd, judge_test_result *t)
 {
     const judge_package *p = c->p;
-    t->cpu_ms = (long)(res->cpu_us / 1000u);
-    t->wall_ms = (long)(res->wall_us / 1000u);
-    t->memory_kib = (long)res->maxrss_kib;
+    /* The runs of one test (multi-pass) add up. */
+    t->cpu_ms += (long)(res->cpu_us / 1000u);
+    t->wall_ms += (long)(res->wall_us / 1000u);
+    if ((long)res->maxrss_kib > t->memory_kib)
+        t->memory_kib = (long)res->maxrss_kib;
     t->exit_code = res->exit_code;
     t->term_signal = res->term_signal;
     struct stat st;
     long long out_size = out_fd >= 0 && fstat(out_fd, &st) == 0 ? (long long)st.st_size : 0;
     uint64_t mem_kib = (uint64_t)p->memory_mib * 1024u;
     double tl_ms = c->tl * 1000.0;
+    bool wall_over = (res->flags & RP_R_WALL_TIMEOUT) || res->wall_us / 1000u > wall_limit_ms(c);
     if (res->flags & RP_R_EXEC_FAILED) {
         t->verdict = JUDGE_RE;
         set_msg(t, "cannot start the program: %s", strerror(res->err));
     } else if (res->term_signal == SIGXFSZ || out_size > (long long)p->output_mib * (long long)MIB) {
         t->verdict = JUDGE_OLE;
         set_msg(t, "output larger than %ld MiB", p->output_mib);
-    } else if (res->oom || (uint64_t)t->memory_kib > mem_kib) {
+    } else if (res->oom || (uint64_t)res->maxrss_kib > mem_kib) {
         t->verdict = JUDGE_MLE;
         set_msg(t, "memory limit of %ld MiB exceeded", p->memory_mib);
-    } else if (res->cpu_exceeded || res->term_signal == SIGXCPU || (double)t->cpu_ms > tl_ms ||
-               (res->flags & RP_R_WALL_TIMEOUT)) {
+    } else if (res->cpu_exceeded || res->term_signal == SIGXCPU ||
+               (double)(res->cpu_us / 1000u) > tl_ms || wall_over) {
         t->verdict = JUDGE_TLE;
-        set_msg(t, (res->flags & RP_R_WALL_TIMEOUT) && !res->cpu_exceeded &&
-                           (double)t->cpu_ms <= tl_ms
-                       ? "wall-clock limit exceeded (%.3g s CPU limit)"
-                       : "CPU time limit of %.3g s exceeded",
-                c->tl);
+        if (!res->cpu_exceeded && res->term_signal != SIGXCPU &&
+            (double)(res->cpu_us / 1000u) <= tl_ms)
+            set_msg(t, "wall-clock limit of %.3g s exceeded (%.3g s time limit with its safety "
+                       "margin)",
+                    (double)wall_limit_ms(c) / 1000.0, c->tl);
+        else
+            set_msg(t, "CPU time limit of %.3g s exceeded", c->tl);
     } else if (res->term_signal) {
         t->verdict = JUDGE_RE;
         char *s = signal_text(res->term_signal);
@@ -595,7 +630,37 @@ static bool validator_ready(jctx *c, judge_test_result *t)
     return true;
 }
 
-static void validator_request(jctx *c, const judge_test *test, box_run_req *rq, jstrv *argv)
+/* The run of the contestant's program on one test: its argv and every
+ * limit, built in this one place for pass-fail, interactive and
+ * multi-pass runs alike. The caller sets the descriptors. */
+static void contestant_request(jctx *c, const judge_test *test, jstrv *argv, box_run_req *rq)
+{
+    const judge_package *p = c->p;
+    for (size_t i = 0; i < c->run_argv.n; i++)
+        jstrv_push(argv, c->run_argv.v[i]);
+    for (size_t i = 0; i < test->args.n; i++)
+        jstrv_push(argv, test->args.v[i]);
+    *rq = (box_run_req){
+        .argv = argv,
+        .env = &c->env,
+        .flags = RP_F_RESET_TMP | RP_F_NO_AUTOREAP,
+        .cpu_ms = (uint64_t)(c->tl * 1000.0),
+        .wall_ms = wall_limit_ms(c),
+        .memory_bytes = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB,
+        .address_space_limit = c->l->address_space_limit,
+        .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
+        .stack_bytes = (uint64_t)p->memory_mib * MIB,
+        .nofile = 256,
+        .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
+        .tmp_bytes = RUN_TMP_BYTES,
+        .drain_fd = -1,
+    };
+}
+
+/* The output validator's run: input is this pass's input; pass > 1 keeps
+ * the validator's feedback folder from the pass before (multi-pass). */
+static void validator_request(jctx *c, const judge_test *test, int pass, box_run_req *rq,
+                              jstrv *argv)
 {
     const judge_package *p = c->p;
     for (size_t i = 0; i < c->w->vrun.n; i++)
@@ -609,8 +674,10 @@ static void validator_request(jctx *c, const judge_test *test, box_run_req *rq, 
     rq->argv = argv;
     rq->env = &c->w->venv;
     rq->flags = RP_F_RESET_TMP | RP_F_FEEDBACK;
+    if (p->multipass)
+        rq->flags |= RP_F_NEXTPASS | (pass > 1 ? RP_F_KEEP_FEEDBACK : 0);
     rq->cpu_ms = (uint64_t)p->validation_time_s * 1000u;
-    rq->wall_ms = (uint64_t)p->validation_time_s * 1000u + (uint64_t)(c->tl * 2000.0) + 1000u;
+    rq->wall_ms = (uint64_t)p->validation_time_s * 1000u + wall_limit_ms(c) + 1000u;
     rq->memory_bytes = (uint64_t)p->validation_memory_mib * MIB;
     rq->fsize_bytes = 64 * MIB;
     rq->nofile = 256;
@@ -649,179 +716,152 @@ static void validator_verdict(jctx *c, const box_run_res *v, int verr_fd, judge_
         if (!t->message)
             set_msg(t, "rejected by the output validator");
     } else {
-        size_t len;
-        char *err = judge__read_fd(verr_fd, 600, &len, NULL);
         char *why = v->term_signal ? signal_text(v->term_signal)
                                    : judge__xasprintf("exit code %d", v->exit_code);
         t->verdict = JUDGE_IE;
-        set_msg(t, "output validator failed (%s%s)%s%s", why,
-                (v->flags & RP_R_WALL_TIMEOUT) || v->cpu_exceeded ? ", time limit" : "",
-                len ? ": " : "", err);
+        set_msg(t, "output validator failed (%s%s)", why,
+                (v->flags & RP_R_WALL_TIMEOUT) || v->cpu_exceeded ? ", time limit" : "");
         free(why);
-        free(err);
+        add_stderr(t, verr_fd);
     }
 }
 
-static void run_pass_fail_test(jctx *c, size_t ti, judge_test_result *t, int in_fd)
+/* The default validator's verdict on out against the test's answer. */
+static void default_check(jctx *c, const judge_test *test, int out, judge_test_result *t)
 {
     const judge_package *p = c->p;
-    const judge_test *test = &p->tests[ti];
+    judge_checker_opts o;
+    char emsg[200];
+    if (!judge_checker_parse(&test->validator_args, &o, emsg, sizeof emsg)) {
+        test_ie(t, emsg);
+        return;
+    }
+    size_t olen, alen;
+    bool otr;
+    char *o_data = judge__read_fd(out, (size_t)p->output_mib * MIB, &olen, &otr);
+    char *ans = NULL;
+    if (judge__read_file(p->dir, test->ans_path, 1024 * MIB, &ans, &alen, NULL) != CC_OK) {
+        test_ie(t, cc_err_msg());
+    } else {
+        char why[300];
+        t->verdict = judge_checker_run(&o, o_data, olen, ans, alen, why, sizeof why);
+        if (t->verdict != JUDGE_AC) {
+            char *diff = judge__first_diff(o_data, olen, ans, alen);
+            set_msg(t, "%s%s%s", why, diff ? "\n" : "", diff ? diff : "");
+            free(diff);
+        }
+    }
+    free(o_data);
+    free(ans);
+}
+
+/* A sealed copy of the test's answer file, or -1. */
+static int open_answer(jctx *c, const judge_test *test)
+{
+    int afd = judge__open_pkg_file(c->p->dir, test->ans_path);
+    int ans = afd >= 0 ? judge__sealed_copy(afd, "answer") : -1;
+    if (afd >= 0)
+        close(afd);
+    return ans;
+}
+
+static void close_all(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* One run of the program on input in_fd and the custom validator on its
+ * output: AC, a failed verdict, or (*next >= 0) AC with the next pass's
+ * input in the memfd *next. */
+static void run_validated_pass(jctx *c, const judge_test *test, int pass, int in_fd, int ans,
+                               judge_test_result *t, int *next)
+{
+    *next = -1;
     int out = memfd_create("stdout", MFD_CLOEXEC);
     int err = memfd_create("stderr", MFD_CLOEXEC);
-    if (out < 0 || err < 0) {
+    int vout = memfd_create("vstdout", MFD_CLOEXEC);
+    int verr = memfd_create("vstderr", MFD_CLOEXEC);
+    int sink = c->p->multipass ? memfd_create("nextpass", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
+    if (out < 0 || err < 0 || vout < 0 || verr < 0 || (c->p->multipass && sink < 0)) {
         test_ie(t, "cannot create output buffers");
         goto done;
     }
     jstrv argv = {0};
-    for (size_t i = 0; i < c->run_argv.n; i++)
-        jstrv_push(&argv, c->run_argv.v[i]);
-    for (size_t i = 0; i < test->args.n; i++)
-        jstrv_push(&argv, test->args.v[i]);
-    uint64_t mem = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB;
-    box_run_req rq = {.argv = &argv,
-                      .env = &c->env,
-                      .fds = {in_fd, out, err},
-                      .nfds = 3,
-                      .flags = RP_F_RESET_TMP | RP_F_NO_AUTOREAP,
-                      .cpu_ms = (uint64_t)(c->tl * 1000.0),
-                      .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
-                      .memory_bytes = mem,
-                      .address_space_limit = c->l->address_space_limit,
-                      .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
-                      .stack_bytes = (uint64_t)p->memory_mib * MIB,
-                      .nofile = 256,
-                      .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
-                      .tmp_bytes = RUN_TMP_BYTES,
-                      .drain_fd = -1};
+    box_run_req rq;
+    contestant_request(c, test, &argv, &rq);
+    int fds[3] = {in_fd, out, err};
+    memcpy(rq.fds, fds, sizeof fds);
+    rq.nfds = 3;
     box_run_res res;
     cc_status s = box_run(c->b, &rq, &res);
     jstrv_free(&argv);
-    if (s != CC_OK) {
+    bool ran = s == CC_OK && classify(c, &res, out, t);
+    if (s != CC_OK)
         test_ie(t, cc_err_msg());
-        box_run_res_clear(&res);
-        goto done;
-    }
-    bool check = classify(c, &res, out, t);
+    else if (!ran && t->verdict == JUDGE_RE)
+        add_stderr(t, err);
     box_run_res_clear(&res);
-    if (!check)
+    if (!ran)
         goto done;
-    if (!p->validator) {
-        judge_checker_opts o;
-        char emsg[200];
-        if (!judge_checker_parse(&test->validator_args, &o, emsg, sizeof emsg)) {
-            test_ie(t, emsg);
-            goto done;
-        }
-        size_t olen, alen;
-        bool otr;
-        char *o_data = judge__read_fd(out, (size_t)p->output_mib * MIB, &olen, &otr);
-        char *ans = NULL;
-        char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
-        cc_status rs = judge__read_file(p->dir, ans_path, 1024 * MIB, &ans, &alen, NULL);
-        free(ans_path);
-        if (rs != CC_OK) {
-            test_ie(t, cc_err_msg());
-        } else {
-            char why[300];
-            t->verdict = judge_checker_run(&o, o_data, olen, ans, alen, why, sizeof why);
-            if (t->verdict != JUDGE_AC)
-                set_msg(t, "%s", why);
-        }
-        free(o_data);
-        free(ans);
+    if (!c->p->validator) {
+        default_check(c, test, out, t);
         goto done;
     }
-    if (!validator_ready(c, t))
+    if (lseek(out, 0, SEEK_SET) != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
+        test_ie(t, "cannot prepare the output validator's files");
         goto done;
-    {
-        char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
-        int afd = judge__open_pkg_file(p->dir, ans_path);
-        free(ans_path);
-        int ans = afd >= 0 ? judge__sealed_copy(afd, "answer") : -1;
-        if (afd >= 0)
-            close(afd);
-        int vout = memfd_create("vstdout", MFD_CLOEXEC);
-        int verr = memfd_create("vstderr", MFD_CLOEXEC);
-        if (ans < 0 || vout < 0 || verr < 0 || lseek(out, 0, SEEK_SET) != 0 ||
-            lseek(in_fd, 0, SEEK_SET) != 0) {
-            test_ie(t, "cannot prepare the output validator's files");
-        } else {
-            jstrv vargv = {0};
-            box_run_req vr;
-            validator_request(c, test, &vr, &vargv);
-            int fds[5] = {out, vout, verr, in_fd, ans};
-            memcpy(vr.fds, fds, sizeof fds);
-            vr.nfds = 5;
-            box_run_res v;
-            if (box_run(c->w->vbox, &vr, &v) != CC_OK)
-                test_ie(t, cc_err_msg());
-            else
-                validator_verdict(c, &v, verr, t);
-            box_run_res_clear(&v);
-            jstrv_free(&vargv);
-        }
-        if (ans >= 0)
-            close(ans);
-        if (vout >= 0)
-            close(vout);
-        if (verr >= 0)
-            close(verr);
     }
+    jstrv vargv = {0};
+    box_run_req vr;
+    validator_request(c, test, pass, &vr, &vargv);
+    int vfds[6] = {out, vout, verr, in_fd, ans, sink};
+    memcpy(vr.fds, vfds, sizeof vfds);
+    vr.nfds = sink >= 0 ? 6 : 5;
+    box_run_res v;
+    if (box_run(c->w->vbox, &vr, &v) != CC_OK)
+        test_ie(t, cc_err_msg());
+    else
+        validator_verdict(c, &v, verr, t);
+    if (t->verdict == JUDGE_AC && (v.flags & RP_R_NEXTPASS)) {
+        *next = sink;
+        sink = -1;
+    }
+    box_run_res_clear(&v);
+    jstrv_free(&vargv);
 done:
-    if (out >= 0)
-        close(out);
-    if (err >= 0)
-        close(err);
+    close_all((const int[]){out, err, vout, verr, sink}, 5);
 }
 
-static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int in_fd)
+/* One interactive pass: the program and the validator talk through two
+ * pipes; *next as in run_validated_pass. */
+static void run_interactive_pass(jctx *c, const judge_test *test, int pass, int in_fd, int ans,
+                                 judge_test_result *t, int *next)
 {
-    const judge_package *p = c->p;
-    const judge_test *test = &p->tests[ti];
-    if (!validator_ready(c, t))
-        return;
-    char *ans_path = judge__xasprintf("%s/%s", p->dir, test->ans_path);
-    int afd = judge__open_pkg_file(p->dir, ans_path);
-    free(ans_path);
-    int ans = afd >= 0 ? judge__sealed_copy(afd, "answer") : -1;
-    if (afd >= 0)
-        close(afd);
+    *next = -1;
     int to_sub[2] = {-1, -1}, to_val[2] = {-1, -1};
     int err = memfd_create("stderr", MFD_CLOEXEC);
     int verr = memfd_create("vstderr", MFD_CLOEXEC);
-    if (ans < 0 || err < 0 || verr < 0 || pipe2(to_sub, O_CLOEXEC) != 0 ||
-        pipe2(to_val, O_CLOEXEC) != 0) {
+    int sink = c->p->multipass ? memfd_create("nextpass", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
+    if (err < 0 || verr < 0 || (c->p->multipass && sink < 0) || pipe2(to_sub, O_CLOEXEC) != 0 ||
+        pipe2(to_val, O_CLOEXEC) != 0 || lseek(in_fd, 0, SEEK_SET) != 0) {
         test_ie(t, "cannot prepare the interaction");
         goto done;
     }
     jstrv argv = {0};
-    for (size_t i = 0; i < c->run_argv.n; i++)
-        jstrv_push(&argv, c->run_argv.v[i]);
-    for (size_t i = 0; i < test->args.n; i++)
-        jstrv_push(&argv, test->args.v[i]);
-    uint64_t mem = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB;
-    box_run_req rq = {.argv = &argv,
-                      .env = &c->env,
-                      .fds = {to_sub[0], to_val[1], err},
-                      .nfds = 3,
-                      .close_mask = 0x3,
-                      .flags = RP_F_RESET_TMP | RP_F_NO_AUTOREAP,
-                      .cpu_ms = (uint64_t)(c->tl * 1000.0),
-                      .wall_ms = (uint64_t)(c->tl * 2000.0) + 1000u,
-                      .memory_bytes = mem,
-                      .address_space_limit = c->l->address_space_limit,
-                      .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
-                      .stack_bytes = (uint64_t)p->memory_mib * MIB,
-                      .nofile = 256,
-                      .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
-                      .tmp_bytes = RUN_TMP_BYTES,
-                      .drain_fd = -1};
+    box_run_req rq;
+    contestant_request(c, test, &argv, &rq);
+    int fds[3] = {to_sub[0], to_val[1], err};
+    memcpy(rq.fds, fds, sizeof fds);
+    rq.nfds = 3;
+    rq.close_mask = 0x3;
     jstrv vargv = {0};
     box_run_req vr;
-    validator_request(c, test, &vr, &vargv);
-    int fds[5] = {to_val[0], to_sub[1], verr, in_fd, ans};
-    memcpy(vr.fds, fds, sizeof fds);
-    vr.nfds = 5;
+    validator_request(c, test, pass, &vr, &vargv);
+    int vfds[6] = {to_val[0], to_sub[1], verr, in_fd, ans, sink};
+    memcpy(vr.fds, vfds, sizeof vfds);
+    vr.nfds = sink >= 0 ? 6 : 5;
     vr.close_mask = 0x3;
     box_run_res rs, vs;
     cc_status s = box_run_pair(c->b, &rq, &rs, c->w->vbox, &vr, &vs);
@@ -857,8 +897,14 @@ static void run_interactive_test(jctx *c, size_t ti, judge_test_result *t, int i
             free(t->message);
             t->message = vt.message;
             vt.message = NULL;
+        } else if (t->verdict == JUDGE_RE) {
+            add_stderr(t, err);
         }
         free(vt.message);
+        if (normal && t->verdict == JUDGE_AC && (vs.flags & RP_R_NEXTPASS)) {
+            *next = sink;
+            sink = -1;
+        }
     }
     box_run_res_clear(&rs);
     box_run_res_clear(&vs);
@@ -869,12 +915,44 @@ done:
         if (to_val[i] >= 0)
             close(to_val[i]);
     }
-    if (ans >= 0)
-        close(ans);
-    if (err >= 0)
-        close(err);
-    if (verr >= 0)
-        close(verr);
+    close_all((const int[]){err, verr, sink}, 3);
+}
+
+typedef void (*pass_fn)(jctx *c, const judge_test *test, int pass, int in_fd, int ans,
+                        judge_test_result *t, int *next);
+
+/* Every run of one test: one for most problems; for a multi-pass one the
+ * program runs again on each nextpass.in the validator writes, at most
+ * validation_passes times (a validator that asks for another pass after
+ * the last is a judging error, as the format says). The last pass's
+ * verdict is the test's; the runs' times add up. */
+static void run_passes(jctx *c, const judge_test *test, judge_test_result *t, int in_fd, int ans,
+                       pass_fn one)
+{
+    int input = in_fd;
+    long passes = c->p->multipass ? c->p->validation_passes : 1;
+    for (int pass = 1;; pass++) {
+        int next;
+        one(c, test, pass, input, ans, t, &next);
+        if (input != in_fd)
+            close(input);
+        if (next < 0)
+            break;
+        if (pass >= passes) {
+            close(next);
+            test_ie(t, "the output validator asked for another pass after the last one allowed "
+                       "(limits.validation_passes)");
+            break;
+        }
+        input = judge__sealed_copy(next, "nextpass");
+        close(next);
+        if (input < 0) {
+            test_ie(t, "cannot read the validator's nextpass.in");
+            break;
+        }
+        free(t->message);
+        t->message = NULL;
+    }
 }
 
 static void run_test(jctx *c, size_t ti)
@@ -882,9 +960,7 @@ static void run_test(jctx *c, size_t ti)
     const judge_package *p = c->p;
     judge_test_result *t = new_test(c, ti);
     t->score = NAN;
-    char *in_path = judge__xasprintf("%s/%s", p->dir, p->tests[ti].in_path);
-    int fd = judge__open_pkg_file(p->dir, in_path);
-    free(in_path);
+    int fd = judge__open_pkg_file(p->dir, p->tests[ti].in_path);
     int in = fd >= 0 ? judge__sealed_copy(fd, "input") : -1;
     if (fd >= 0)
         close(fd);
@@ -892,10 +968,16 @@ static void run_test(jctx *c, size_t ti)
         test_ie(t, "cannot read the test input");
         return;
     }
-    if (p->interactive)
-        run_interactive_test(c, ti, t, in);
-    else
-        run_pass_fail_test(c, ti, t, in);
+    const judge_test *test = &p->tests[ti];
+    bool custom = p->validator || p->interactive;
+    int ans = custom && validator_ready(c, t) ? open_answer(c, test) : -1;
+    if (custom && ans < 0 && !t->message)
+        test_ie(t, "cannot read the test's answer");
+    if (!custom || ans >= 0)
+        run_passes(c, test, t, in, ans,
+                   p->interactive ? run_interactive_pass : run_validated_pass);
+    if (ans >= 0)
+        close(ans);
     close(in);
 }
 

@@ -230,7 +230,9 @@ static cc_status parse_type(judge_package *p, const ynode *doc)
             p->interactive = true;
         else if (!strcmp(t, "pass-fail"))
             ;
-        else if (!strcmp(t, "multi-pass") || !strcmp(t, "submit-answer"))
+        else if (!strcmp(t, "multi-pass"))
+            p->multipass = true;
+        else if (!strcmp(t, "submit-answer"))
             s = bad(p, "problem.yaml", type->line,
                     "problem type '%s' is not supported by this judge", t);
         else
@@ -260,8 +262,7 @@ static cc_status parse_validation(judge_package *p, const ynode *doc, bool *cust
             else if (!strcmp(w.v[i], "score"))
                 ; /* the validator may report a score: read when present */
             else if (!strcmp(w.v[i], "multi-pass"))
-                s = bad(p, "problem.yaml", v->line,
-                        "validation 'multi-pass' is not supported by this judge");
+                p->multipass = true;
             else
                 s = bad(p, "problem.yaml", v->line, "unknown validation word '%.40s'", w.v[i]);
         }
@@ -311,6 +312,11 @@ static cc_status parse_limits(judge_package *p, const ynode *doc)
     IFOK(s, limit_long(p, limits, "compilation_memory", &p->compile_memory_mib));
     IFOK(s, limit_long(p, limits, "validation_time", &p->validation_time_s));
     IFOK(s, limit_long(p, limits, "validation_memory", &p->validation_memory_mib));
+    p->validation_passes = 2;
+    IFOK(s, limit_long(p, limits, "validation_passes", &p->validation_passes));
+    if (s == CC_OK && ymap_get(limits, "validation_passes") && p->validation_passes < 2)
+        s = bad(p, "problem.yaml", line_of(ymap_get(limits, "validation_passes")),
+                "limits.validation_passes must be at least 2");
     if (s == CC_OK && p->time_limit > 3600)
         s = bad(p, "problem.yaml", line_of(ymap_get(limits, "time_limit")),
                 "limits.time_limit of %g s is not a sane time limit", p->time_limit);
@@ -786,10 +792,10 @@ static cc_status find_validator(judge_package *p, bool custom)
             p->validator = judge__xasprintf("output_validators/%s", ents.v[0]);
         jstrv_free(&ents);
     }
-    if ((custom || p->interactive) && !p->validator)
+    if ((custom || p->interactive || p->multipass) && !p->validator)
         return bad(p, "output_validators", 0,
                    "the problem asks for a custom%s output validator but none is present",
-                   p->interactive ? " (interactive)" : "");
+                   p->multipass ? " (multi-pass)" : p->interactive ? " (interactive)" : "");
     if (!p->validator) {
         judge_checker_opts o;
         char err[200];

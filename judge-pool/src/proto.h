@@ -37,6 +37,11 @@ enum rp_flag {
                                   process of the run and enforces cpu_ms on their sum */
     RP_F_NO_AUTOREAP = 1u << 5, /* with RP_F_TREE_CPU: a submission's test, whose
                                    processes may not ignore SIGCHLD (see runner.c) */
+    RP_F_KEEP_FEEDBACK = 1u << 7, /* with RP_F_FEEDBACK: keep /feedback from the last run
+                                     (a multi-pass validator's state), less nextpass.in */
+    RP_F_NEXTPASS = 1u << 6,    /* with RP_F_FEEDBACK: the last fd is not the program's
+                                   but where the runner copies feedback/nextpass.in
+                                   (a multi-pass validator's next input) */
 };
 
 /* The source archive: records of one rp_file header, the path bytes (no
@@ -85,6 +90,7 @@ enum rp_result_flag {
     RP_R_EXEC_FAILED = 1u << 2,  /* execve failed; exit_code holds errno */
     RP_R_SETUP_FAILED = 1u << 3, /* the runner could not start the program */
     RP_R_CPU_LIMIT = 1u << 4,    /* RP_F_TREE_CPU: killed when the sum went over cpu_ms */
+    RP_R_NEXTPASS = 1u << 5,     /* RP_F_NEXTPASS: the validator wrote nextpass.in */
 };
 
 struct rp_reply {

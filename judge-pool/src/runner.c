@@ -304,6 +304,39 @@ static uint32_t read_feedback(const char *name, char *out)
     return n > 0 ? (uint32_t)n : 0;
 }
 
+/* Copies feedback/nextpass.in, when the validator wrote one (a regular
+ * file, not followed through a link), to sink; true when it was there. */
+static bool copy_nextpass(int sink)
+{
+    int dfd = open("/feedback", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return false;
+    int fd = openat(dfd, "nextpass.in", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    close(dfd);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    static char buf[65536];
+    for (off_t off = 0; ok;) {
+        ssize_t n = pread(fd, buf, sizeof buf, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t w = 0; ok && w < n;) {
+            ssize_t k = write(sink, buf + w, (size_t)(n - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            ok = k > 0;
+            w += k > 0 ? k : 0;
+        }
+        off += n;
+    }
+    close(fd);
+    return ok;
+}
+
 static void send_reply(struct rp_reply *rep, size_t len)
 {
     rep->magic = RP_MAGIC;
@@ -552,6 +585,12 @@ static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
     memset(rep, 0, sizeof *rep);
     bool tree = req->flags & RP_F_TREE_CPU;
 
+    /* A multi-pass validator's next input goes to the last fd, which the
+     * validator does not get. */
+    int sink = -1;
+    if ((req->flags & (RP_F_NEXTPASS | RP_F_FEEDBACK)) == (RP_F_NEXTPASS | RP_F_FEEDBACK) &&
+        nfds > 3)
+        sink = fds[--nfds];
     if (!split_blob(req, msglen, argv, envp) || nfds < 3) {
         rep->flags = RP_R_SETUP_FAILED;
         rep->err = EINVAL;
@@ -570,7 +609,19 @@ static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
         rep->err = (uint32_t)errno;
         goto out;
     }
-    if ((req->flags & RP_F_FEEDBACK) && fresh_tmpfs("/feedback", 4u << 20, 64) != 0) {
+    if ((req->flags & RP_F_FEEDBACK) && (req->flags & RP_F_KEEP_FEEDBACK)) {
+        /* The next pass of a multi-pass validator: its own notes stay, the
+         * last pass's next input does not. */
+        int dfd = open("/feedback", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 || (unlinkat(dfd, "nextpass.in", 0) != 0 && errno != ENOENT)) {
+            rep->flags = RP_R_SETUP_FAILED;
+            rep->err = (uint32_t)errno;
+            if (dfd >= 0)
+                close(dfd);
+            goto out;
+        }
+        close(dfd);
+    } else if ((req->flags & RP_F_FEEDBACK) && fresh_tmpfs("/feedback", 4u << 20, 64) != 0) {
         rep->flags = RP_R_SETUP_FAILED;
         rep->err = (uint32_t)errno;
         goto out;
@@ -649,8 +700,12 @@ static void do_run(struct rp_req *req, size_t msglen, int *fds, int nfds)
         rep->judgemsg_len = read_feedback("judgemessage.txt", d + rep->score_len);
         rep->multiplier_len =
             read_feedback("score_multiplier.txt", d + rep->score_len + rep->judgemsg_len);
+        if (sink >= 0 && copy_nextpass(sink))
+            rep->flags |= RP_R_NEXTPASS;
     }
 out:
+    if (sink >= 0)
+        close(sink);
     send_reply(rep, sizeof *rep + rep->score_len + rep->judgemsg_len + rep->multiplier_len);
 }
 

@@ -226,6 +226,16 @@ def cmd_pkg(judge, pkg_src, fallback=False):
         for path in exp.get("unknown", []):
             if path not in doc["unknown"]:
                 fail("%s should be reported as an unknown folder" % path)
+        for path, tests in exp.get("messages", {}).items():
+            for name, parts in tests.items():
+                if name:
+                    msg = next((t.get("message") or "" for t in subs[path]["tests"]
+                                if t["name"] == name), "")
+                else:
+                    msg = subs[path].get("message") or ""
+                for part in parts:
+                    if part not in msg:
+                        fail("%s: %s's message lacks %r: %r" % (path, name or "the submission", part, msg))
         for path, names in exp.get("absent_tests", {}).items():
             got = {t["name"] for t in subs[path]["tests"]}
             for name in names:

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -87,12 +88,49 @@ static void test_yaml_rejects_aliases_and_depth(void **state)
     ynode_free(n);
 }
 
+/* The short diff a wrong answer on a sample shows: the first line that
+ * differs, trailing whitespace and empty last lines not counting. */
+static void test_first_diff(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *out, *ans, *want; /* want NULL: no difference */
+    } diffs[] = {
+        {"1\n2\n3\n", "1\n2\n3\n", NULL},
+        {"1 \n2\r\n3", "1\n2\n3\n\n\n", NULL},
+        {"1\n5\n3\n", "1\n2\n3\n", "line 2: expected '2', got '5'"},
+        {"1\n", "1\n2\n", "line 2: expected '2', got (no line)"},
+        {"1\n2\nextra\n", "1\n2\n", "line 3: expected (no line), got 'extra'"},
+        {"a\x01" "b\n", "ab\n", "line 1: expected 'ab', got 'a?b'"},
+        {"", "", NULL},
+    };
+    for (size_t i = 0; i < sizeof diffs / sizeof diffs[0]; i++) {
+        char *d = judge__first_diff(diffs[i].out, strlen(diffs[i].out), diffs[i].ans,
+                                    strlen(diffs[i].ans));
+        if (!diffs[i].want)
+            assert_null(d);
+        else
+            assert_string_equal(d, diffs[i].want);
+        free(d);
+    }
+    char long_out[300], long_ans[300];
+    memset(long_out, 'x', 200);
+    long_out[200] = '\0';
+    memset(long_ans, 'y', 200);
+    long_ans[200] = '\0';
+    char *d = judge__first_diff(long_out, 200, long_ans, 200);
+    assert_non_null(d);
+    assert_true(strlen(d) < 220); /* both sides cut to 80 bytes */
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checker_table),
         cmocka_unit_test(test_checker_bad_flags),
         cmocka_unit_test(test_yaml_rejects_aliases_and_depth),
+        cmocka_unit_test(test_first_diff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
