@@ -1,0 +1,2 @@
+import math
+print("%.8f" % math.sqrt(int(input())))

@@ -1,0 +1,1 @@
+print("%.9f" % (int(input()) / 2 + 1e-8))
