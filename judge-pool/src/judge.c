@@ -27,6 +27,7 @@
 /* A judged program may start a few threads of its own; runtimes that need
  * more say so with extra_processes in the language table. */
 #define RUN_PIDS 16
+#define RUN_MIN_FSIZE_MIB 64u
 #define COMPILE_PIDS 64
 
 static const char *const base_env[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp",
@@ -648,7 +649,14 @@ static void contestant_request(jctx *c, const judge_test *test, jstrv *argv, box
         .wall_ms = wall_limit_ms(c),
         .memory_bytes = ((uint64_t)p->memory_mib + (uint64_t)c->l->memory_slack_mib) * MIB,
         .address_space_limit = c->l->address_space_limit,
-        .fsize_bytes = (uint64_t)p->output_mib * MIB + 1,
+        /* OLE is decided by the size of what stdout received; the file
+         * size limit only bounds it, and is never below 64 MiB because
+         * runtimes write files of their own (Erlang keeps its loaded code
+         * in a memory file) that have nothing to do with the output. */
+        .fsize_bytes = ((uint64_t)p->output_mib > RUN_MIN_FSIZE_MIB ? (uint64_t)p->output_mib
+                                                                    : RUN_MIN_FSIZE_MIB) *
+                           MIB +
+                       1,
         .stack_bytes = (uint64_t)p->memory_mib * MIB,
         .nofile = 256,
         .pids = RUN_PIDS + (uint64_t)c->l->extra_processes,
