@@ -1240,150 +1240,175 @@ static double group_score(jctx *c, const judge_group *g, double *max_out)
 
 /* ---- one submission ------------------------------------------------------------------------ */
 
-cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *const *sources,
-                             size_t nsources, double time_limit, judge_result *r)
-{
-    const judge_package *p = w->pkg;
-    memset(r, 0, sizeof *r);
-    r->max_score = 100;
-    jstrv files = {0};
-    stage st = {0};
-    box *b = NULL;
-    jctx c = {.w = w, .p = p, .r = r};
+/* What judging one submission builds up, stage by stage. */
+typedef struct {
+    jctx c;
+    stage st;     /* the submission's files (and the package's include/) */
+    jstrv files;  /* its sources in the chosen language */
+    const char *main;
+} judging;
 
-    bool ok = true;
-    for (size_t i = 0; ok && i < nsources; i++) {
-        /* Sources are the caller's files; their folder is the trust root. */
+static void fail_with(judge_result *r, judge_verdict v, char *message)
+{
+    r->verdict = v;
+    r->message = message;
+}
+
+/* Stage 1: the caller's files into the archive the box unpacks. Sources
+ * are the caller's; the folder of each is its trust root. */
+static bool stage_sources(const char *const *sources, size_t nsources, stage *st)
+{
+    for (size_t i = 0; i < nsources; i++) {
         char *real = realpath(sources[i], NULL);
-        if (!real) {
-            ok = false;
-            break;
-        }
+        if (!real)
+            return false;
         char *root = judge__xstrdup(real);
+        bool ok;
         if (judge__is_dir(real)) {
-            ok = stage_tree(root, real, &st, "", 0);
+            ok = stage_tree(root, real, st, "", 0);
         } else {
             char *slash = strrchr(root, '/');
             if (slash)
                 *slash = '\0';
             const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
-            ok = stage_file(root, real, &st, base);
+            ok = stage_file(root, real, st, base);
         }
         free(root);
         free(real);
+        if (!ok)
+            return false;
     }
-    const jstrv names = st.names;
-    if (!ok || names.n == 0) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xasprintf("cannot read the submission's files");
-        goto out;
-    }
+    return st->names.n > 0;
+}
+
+/* Stage 2: the language (given, or detected from the files), its sources
+ * with the package's include/<language>/, their names, the entry file and
+ * the toolchain's host files. False with r's verdict set otherwise. */
+static bool choose_language(judging *j, const judge_lang *l)
+{
+    judge_result *r = j->c.r;
+    const judge_package *p = j->c.p;
     if (!l)
-        l = stage_detect(w->langs, &st);
+        l = stage_detect(j->c.w->langs, &j->st);
     if (!l) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xasprintf("cannot tell the language from the file names");
-        goto out;
+        fail_with(r, JUDGE_IE, judge__xstrdup("cannot tell the language from the file names"));
+        return false;
     }
     r->language = judge__xstrdup(l->id);
+    j->c.l = l;
     if (!judge_lang_available(l)) {
-        r->verdict = JUDGE_SKIPPED;
-        r->message = judge__xasprintf("%s toolchain is not installed (%s)", l->name,
-                                      l->compile.n ? l->compile.v[0] : l->run.v[0]);
-        goto out;
+        fail_with(r, JUDGE_SKIPPED,
+                  judge__xasprintf("%s toolchain is not installed (%s)", l->name,
+                                   l->compile.n ? l->compile.v[0] : l->run.v[0]));
+        return false;
     }
-    /* Included files of the package ("include/<language>/") join the
-     * sources before building, as the format says. */
+    /* Included files of the package join the sources before building, as
+     * the format says. */
     char *inc = judge__xasprintf("%s/include/%s", p->dir, l->id);
     if (judge__is_dir(inc))
-        stage_tree(p->dir, inc, &st, "", 0);
+        stage_tree(p->dir, inc, &j->st, "", 0);
     free(inc);
-    for (size_t i = 0; i < st.names.n; i++)
-        if (has_ext(l, st.names.v[i]))
-            jstrv_push(&files, st.names.v[i]);
-    for (size_t i = 0; i < files.n; i++)
-        if (!source_name_ok(files.v[i])) {
-            r->verdict = JUDGE_CE;
-            r->message = judge__xasprintf(
-                "source file name %.200s is refused: each part of a name is made of "
-                "A-Z a-z 0-9 . _ + - and does not start with '-'",
-                files.v[i]);
-            goto out;
+    for (size_t i = 0; i < j->st.names.n; i++)
+        if (has_ext(l, j->st.names.v[i]))
+            jstrv_push(&j->files, j->st.names.v[i]);
+    for (size_t i = 0; i < j->files.n; i++)
+        if (!source_name_ok(j->files.v[i])) {
+            fail_with(r, JUDGE_CE,
+                      judge__xasprintf("source file name %.200s is refused: each part of a name is "
+                                       "made of A-Z a-z 0-9 . _ + - and does not start with '-'",
+                                       j->files.v[i]));
+            return false;
         }
-    if (files.n == 0) {
-        r->verdict = JUDGE_CE;
-        r->message = judge__xasprintf("no %s source file in the submission", l->name);
-        goto out;
+    if (j->files.n == 0) {
+        fail_with(r, JUDGE_CE, judge__xasprintf("no %s source file in the submission", l->name));
+        return false;
     }
     char *why = NULL;
-    const char *main = pick_main(l, &files, &st, &why);
-    if (!main) {
-        r->verdict = JUDGE_CE;
-        r->message = why ? why : judge__xstrdup("no entry point");
-        goto out;
+    j->main = pick_main(l, &j->files, &j->st, &why);
+    if (!j->main) {
+        fail_with(r, JUDGE_CE, why ? why : judge__xstrdup("no entry point"));
+        return false;
     }
-    if (!stage_host_files(l, &st)) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xasprintf("cannot copy %s's configuration into the sandbox", l->name);
-        goto out;
+    if (!stage_host_files(l, &j->st)) {
+        fail_with(r, JUDGE_IE,
+                  judge__xasprintf("cannot copy %s's configuration into the sandbox", l->name));
+        return false;
     }
-    c.l = l;
-    judge_progress cpr = {.stage = "compiling", .test_count = p->ntests};
-    if (!report(&c, &cpr)) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xstrdup("judging cancelled");
-        goto out;
-    }
+    return true;
+}
 
+/* Stage 3: a fresh box with the sources, compiled, then sealed. */
+static bool compile_submission(judging *j)
+{
+    judge_result *r = j->c.r;
+    judge_worker *w = j->c.w;
+    const judge_package *p = j->c.p;
+    const judge_lang *l = j->c.l;
+    judge_progress cpr = {.stage = "compiling", .test_count = p->ntests};
+    if (!report(&j->c, &cpr)) {
+        fail_with(r, JUDGE_IE, judge__xstrdup("judging cancelled"));
+        return false;
+    }
     box_config cfg = {.runner_path = w->runner,
-                      .bwrap_path = w->opts.bwrap_path, .box_bytes = BOX_BYTES,
+                      .bwrap_path = w->opts.bwrap_path,
+                      .box_bytes = BOX_BYTES,
                       .tmp_bytes = TMP_BYTES};
-    cc_status s = box_open(&cfg, &b);
-    int afd = stage_fd(&st);
+    cc_status s = box_open(&cfg, &j->c.b);
+    int afd = stage_fd(&j->st);
     if (s == CC_OK && afd < 0)
         s = cc_err_sys("memfd_create");
-    IFOK(s, box_prepare(b, afd));
+    IFOK(s, box_prepare(j->c.b, afd));
     if (afd >= 0)
         close(afd);
     char *ce = NULL;
-    long cmem = p->compile_memory_mib;
-    if (l->compile_memory_mib > cmem)
-        cmem = l->compile_memory_mib;
-    IFOK(s, compile_in(b, l, &files, main, p->compile_time_s, cmem, &ce, &r->compile_ms));
+    long cmem = p->compile_memory_mib > l->compile_memory_mib ? p->compile_memory_mib
+                                                              : l->compile_memory_mib;
+    IFOK(s, compile_in(j->c.b, l, &j->files, j->main, p->compile_time_s, cmem, &ce,
+                       &r->compile_ms));
     if (s == CC_OK && ce) {
-        r->verdict = JUDGE_CE;
-        r->message = ce;
-        r->score = 0;
-        goto out;
+        fail_with(r, JUDGE_CE, ce);
+        return false;
     }
-    IFOK(s, box_seal(b));
+    IFOK(s, box_seal(j->c.b));
     if (s != CC_OK) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xstrdup(cc_err_msg());
-        goto out;
+        fail_with(r, JUDGE_IE, judge__xstrdup(cc_err_msg()));
+        return false;
     }
+    return true;
+}
 
-    c.l = l;
-    c.b = b;
-    c.tl = time_limit > 0 ? time_limit
-           : w->opts.time_limit > 0 ? w->opts.time_limit
-           : p->time_limit > 0      ? p->time_limit
-                                    : PKG_DEFAULT_TIME_LIMIT_MS / 1000.0;
-    if (w->opts.max_time_limit > 0 && c.tl > w->opts.max_time_limit)
-        c.tl = w->opts.max_time_limit;
-    judge_expand_ctx ctx = {.files = &files, .main = main, .memory_mib = p->memory_mib};
-    judge__expand(&l->run, &ctx, &c.run_argv);
-    make_env(l, &c.env);
-    c.res_of = judge__xmalloc((p->ntests ? p->ntests : 1) * sizeof *c.res_of);
+/* Stage 4: every test group, with the time limit (the caller's, the
+ * options', the package's or the default, within the operator's cap). */
+static bool run_tests(judging *j, double time_limit)
+{
+    jctx *c = &j->c;
+    const judge_package *p = c->p;
+    const judge_options *o = &c->w->opts;
+    c->tl = time_limit > 0   ? time_limit
+            : o->time_limit > 0 ? o->time_limit
+            : p->time_limit > 0 ? p->time_limit
+                                : PKG_DEFAULT_TIME_LIMIT_MS / 1000.0;
+    if (o->max_time_limit > 0 && c->tl > o->max_time_limit)
+        c->tl = o->max_time_limit;
+    judge_expand_ctx ctx = {.files = &j->files, .main = j->main, .memory_mib = p->memory_mib};
+    judge__expand(&c->l->run, &ctx, &c->run_argv);
+    make_env(c->l, &c->env);
+    c->res_of = judge__xmalloc((p->ntests ? p->ntests : 1) * sizeof *c->res_of);
     for (size_t i = 0; i < p->ntests; i++)
-        c.res_of[i] = -1;
-    run_group(&c, p->root);
-    if (c.cancelled) {
-        r->verdict = JUDGE_IE;
-        r->message = judge__xstrdup("judging cancelled");
-        goto out;
+        c->res_of[i] = -1;
+    run_group(c, p->root);
+    if (c->cancelled) {
+        fail_with(c->r, JUDGE_IE, judge__xstrdup("judging cancelled"));
+        return false;
     }
+    return true;
+}
 
+/* Stage 5: the submission's verdict, score and message from its tests. */
+static void aggregate(jctx *c)
+{
+    judge_result *r = c->r;
+    const judge_package *p = c->p;
     r->verdict = JUDGE_AC;
     for (size_t i = 0; i < r->ntests; i++)
         if (r->tests[i].verdict != JUDGE_AC) {
@@ -1403,27 +1428,24 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
                                          p->root->agg != AGG_SUM
                                      ? p->root
                                      : p->secret;
-        r->score = legacy_grade(&c, top, &gv, &mx);
+        r->score = legacy_grade(c, top, &gv, &mx);
         r->max_score = mx;
         if (r->verdict != JUDGE_CE && r->verdict != JUDGE_IE)
             r->verdict = gv;
         if (r->verdict != JUDGE_AC)
             r->score = 0;
-        for (size_t i = 0; i < r->ntests; i++)
-            if (isnan(r->tests[i].score))
-                r->tests[i].score = 0;
     } else if (p->scoring && p->secret) {
         double mx;
-        r->score = group_score(&c, p->secret, &mx);
+        r->score = group_score(c, p->secret, &mx);
         r->max_score = mx;
-        for (size_t i = 0; i < r->ntests; i++)
-            if (isnan(r->tests[i].score))
-                r->tests[i].score = 0;
     } else {
         r->score = r->verdict == JUDGE_AC ? 100 : 0;
         for (size_t i = 0; i < r->ntests; i++)
             r->tests[i].score = 0;
     }
+    for (size_t i = 0; i < r->ntests; i++)
+        if (isnan(r->tests[i].score))
+            r->tests[i].score = 0;
     /* The first internal error explains the submission. A secret test's
      * message stays on the test, where cc-submission shows it only to
      * those who may see secret details: the submission's own message goes
@@ -1435,12 +1457,23 @@ cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *c
                              ? judge__xasprintf("test %s: %s", r->tests[i].name,
                                                 r->tests[i].message ? r->tests[i].message : "")
                              : judge__xasprintf("test %s: internal error", r->tests[i].name);
-out:
-    box_close(b);
-    stage_free(&st);
-    free(c.res_of);
-    jstrv_free(&c.run_argv);
-    jstrv_free(&c.env);
-    jstrv_free(&files);
+}
+
+cc_status judge_worker_judge(judge_worker *w, const judge_lang *l, const char *const *sources,
+                             size_t nsources, double time_limit, judge_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->max_score = 100;
+    judging j = {.c = {.w = w, .p = w->pkg, .r = r}};
+    if (!stage_sources(sources, nsources, &j.st))
+        fail_with(r, JUDGE_IE, judge__xstrdup("cannot read the submission's files"));
+    else if (choose_language(&j, l) && compile_submission(&j) && run_tests(&j, time_limit))
+        aggregate(&j.c);
+    box_close(j.c.b);
+    stage_free(&j.st);
+    free(j.c.res_of);
+    jstrv_free(&j.c.run_argv);
+    jstrv_free(&j.c.env);
+    jstrv_free(&j.files);
     return CC_OK;
 }
