@@ -479,16 +479,16 @@ static const char *const etc_binds[] = {
     "/etc/fpc-3.2.2.cfg", "/etc/ocamlfind.conf", "/etc/localtime", "/var/lib/ghc",
 };
 
-cc_status box_open(const box_config *cfg, box **out)
+/* The bwrap command line of a box: namespaces, the read-only toolchains,
+ * size-capped /box, /tmp and /feedback, the runner copied from fd 5 (so
+ * bwrap, running as nobody, needs no permission on the folders above it;
+ * the sources arrive later as an archive over the socket), and /dev,
+ * /feedback and / read-only: a program can leave nothing there for the
+ * next test. The runner stacks a fresh tmpfs on /dev/shm for every run
+ * and on /feedback for every validator run; the device nodes are their
+ * own mounts and stay usable. */
+static void bwrap_argv(const box_config *cfg, jstrv *av)
 {
-    *out = NULL;
-    box *b = judge__xcalloc(1, sizeof *b);
-    b->pid = -1;
-    b->sock = -1;
-    b->err_fd = -1;
-    cg_create(b);
-
-    jstrv av = {0};
     const char *bwrap = cfg->bwrap_path ? cfg->bwrap_path : "/usr/bin/bwrap";
     const char *fixed[] = {bwrap, "--unshare-all", "--die-with-parent", "--new-session",
                            "--as-pid-1", "--uid", "65534", "--gid", "65534", "--hostname", "box",
@@ -497,143 +497,139 @@ cc_status box_open(const box_config *cfg, box **out)
                            "/bin", "--symlink", "usr/sbin", "/sbin", "--symlink", "usr/lib",
                            "/lib", "--symlink", "usr/lib64", "/lib64"};
     for (size_t i = 0; i < JUDGE_LEN(fixed); i++)
-        jstrv_push(&av, fixed[i]);
+        jstrv_push(av, fixed[i]);
     for (size_t i = 0; i < JUDGE_LEN(etc_binds); i++)
         if (access(etc_binds[i], F_OK) == 0) {
-            jstrv_push(&av, "--ro-bind");
-            jstrv_push(&av, etc_binds[i]);
-            jstrv_push(&av, etc_binds[i]);
+            jstrv_push(av, "--ro-bind");
+            jstrv_push(av, etc_binds[i]);
+            jstrv_push(av, etc_binds[i]);
         }
     const char *mid[] = {"--proc", "/proc", "--dev", "/dev"};
     for (size_t i = 0; i < JUDGE_LEN(mid); i++)
-        jstrv_push(&av, mid[i]);
-    jstrv_push(&av, "--size");
-    jstrv_push_own(&av, judge__xasprintf("%llu", (unsigned long long)cfg->box_bytes));
-    jstrv_push(&av, "--tmpfs");
-    jstrv_push(&av, "/box");
-    jstrv_push(&av, "--size");
-    jstrv_push_own(&av, judge__xasprintf("%llu", (unsigned long long)cfg->tmp_bytes));
-    jstrv_push(&av, "--tmpfs");
-    jstrv_push(&av, "/tmp");
-    const char *tail[] = {"--size", "4194304", "--tmpfs", "/feedback"};
-    for (size_t i = 0; i < JUDGE_LEN(tail); i++)
-        jstrv_push(&av, tail[i]);
-    /* The runner is copied into the box from a descriptor (fd 5 in bwrap),
-     * so bwrap, running as nobody, needs no permission on the folders above
-     * it; the sources arrive later as an archive over the socket. */
-    int src_fd = -1, runner_fd = open(cfg->runner_path, O_RDONLY | O_CLOEXEC);
-    jstrv_push(&av, "--perms");
-    jstrv_push(&av, "0555");
-    jstrv_push(&av, "--ro-bind-data");
-    jstrv_push(&av, "5");
-    jstrv_push(&av, "/runner");
-    if (runner_fd < 0) {
-        int e = errno;
-        if (runner_fd >= 0)
-            close(runner_fd);
-        if (src_fd >= 0)
-            close(src_fd);
-        jstrv_free(&av);
-        cg_remove(b);
-        free(b);
-        errno = e;
-        return cc_err_sys("open sandbox runner or staging folder");
-    }
-    /* /dev and /feedback read-only: a program can leave nothing there for
-     * the next test. The runner stacks a fresh tmpfs on /dev/shm for every
-     * run and on /feedback for every validator run; the device nodes are
-     * their own mounts and stay usable. */
-    const char *end[] = {"--remount-ro", "/dev", "--remount-ro", "/feedback", "--remount-ro", "/",
+        jstrv_push(av, mid[i]);
+    jstrv_push(av, "--size");
+    jstrv_push_own(av, judge__xasprintf("%llu", (unsigned long long)cfg->box_bytes));
+    jstrv_push(av, "--tmpfs");
+    jstrv_push(av, "/box");
+    jstrv_push(av, "--size");
+    jstrv_push_own(av, judge__xasprintf("%llu", (unsigned long long)cfg->tmp_bytes));
+    jstrv_push(av, "--tmpfs");
+    jstrv_push(av, "/tmp");
+    const char *end[] = {"--size", "4194304", "--tmpfs", "/feedback",
+                         "--perms", "0555", "--ro-bind-data", "5", "/runner",
+                         "--remount-ro", "/dev", "--remount-ro", "/feedback", "--remount-ro", "/",
                          "--chdir", "/box", "/runner"};
     for (size_t i = 0; i < JUDGE_LEN(end); i++)
-        jstrv_push(&av, end[i]);
-    char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+        jstrv_push(av, end[i]);
+}
 
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        jstrv_free(&av);
-        cg_remove(b);
-        free(b);
-        return cc_err_sys("socketpair");
+/* What the forked child of box_open needs, prepared before the fork. */
+typedef struct {
+    const jstrv *av;
+    int ctl, runner, err;           /* become fds 3, 5 and 2 */
+    char procs[CG_COUNT][4200];     /* cgroup.procs files to join, "" for none */
+    bool root;
+} bwrap_child;
+
+/* In the child of box_open: descriptors in place, the box's cgroups
+ * joined, privileges dropped, bwrap started. Only async-signal-safe calls:
+ * the judge may be multi-threaded. */
+static void exec_bwrap(const bwrap_child *k) __attribute__((noreturn));
+static void exec_bwrap(const bwrap_child *k)
+{
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+        (k->err >= 0 && dup2(k->err, 2) < 0) || dup2(k->ctl, 3) < 0 || dup2(k->runner, 5) < 0)
+        _exit(126);
+    close_range(6, ~0u, 0);
+    for (int i = 0; i < CG_COUNT; i++) {
+        if (!k->procs[i][0])
+            continue;
+        int fd = open(k->procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            _exit(125);
+        close(fd);
     }
-    b->err_fd = memfd_create("bwrap-stderr", MFD_CLOEXEC);
-    /* Park every descriptor the child places above the numbers it places
-     * them on, so no dup2 overwrites one still to be moved. */
-    int hi[4] = {sv[1], src_fd, runner_fd, b->err_fd};
-    for (int i = 0; i < 4; i++)
-        if (hi[i] >= 0) {
-            int d = fcntl(hi[i], F_DUPFD_CLOEXEC, 100);
-            if (d >= 0) {
-                close(hi[i]);
-                hi[i] = d;
+    if (k->root) {
+        /* bwrap and the runner must survive a program's OOM; the runner
+         * lets each program raise its own score. */
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (write(fd, "-1000", 5) < 0) {
+                /* Not fatal: the cgroup still reports the OOM kill. */
             }
-        }
-    sv[1] = hi[0];
-    src_fd = hi[1];
-    runner_fd = hi[2];
-    b->err_fd = hi[3];
-    bool root = geteuid() == 0;
-    char procs[CG_COUNT][4200];
-    for (int i = 0; i < CG_COUNT; i++)
-        procs[i][0] = '\0';
-    for (int i = 0; i < CG_COUNT; i++)
-        if (b->cg_dir[i])
-            snprintf(procs[i], sizeof procs[i], "%s/cgroup.procs", b->cg_dir[i]);
-
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        close(runner_fd);
-        if (src_fd >= 0)
-            close(src_fd);
-        jstrv_free(&av);
-        cg_remove(b);
-        free(b);
-        errno = e;
-        return cc_err_sys("fork");
-    }
-    if (pid == 0) {
-        /* Only async-signal-safe calls from here on: the judge may be
-         * multi-threaded. */
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-            (b->err_fd >= 0 && dup2(b->err_fd, 2) < 0) || dup2(sv[1], 3) < 0 ||
-            (src_fd >= 0 && dup2(src_fd, 4) < 0) || dup2(runner_fd, 5) < 0)
-            _exit(126);
-        close_range(6, ~0u, 0);
-        for (int i = 0; i < CG_COUNT; i++) {
-            if (!procs[i][0])
-                continue;
-            int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
-            if (fd < 0 || write(fd, "0", 1) != 1)
-                _exit(125);
             close(fd);
         }
-        if (root) {
-            /* bwrap and the runner must survive a program's OOM; the
-             * runner lets each program raise its own score. */
-            int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                if (write(fd, "-1000", 5) < 0) {
-                    /* Not fatal: the cgroup still reports the OOM kill. */
-                }
-                close(fd);
-            }
-            gid_t g = BOX_HOST_UID;
-            if (setgroups(1, &g) != 0 || setresgid(BOX_HOST_UID, BOX_HOST_UID, BOX_HOST_UID) != 0 ||
-                setresuid(BOX_HOST_UID, BOX_HOST_UID, BOX_HOST_UID) != 0)
-                _exit(124);
-        }
-        execve(av.v[0], av.v, envp);
-        _exit(123);
+        gid_t g = BOX_HOST_UID;
+        if (setgroups(1, &g) != 0 || setresgid(BOX_HOST_UID, BOX_HOST_UID, BOX_HOST_UID) != 0 ||
+            setresuid(BOX_HOST_UID, BOX_HOST_UID, BOX_HOST_UID) != 0)
+            _exit(124);
     }
-    close(sv[1]);
-    close(runner_fd);
-    if (src_fd >= 0)
-        close(src_fd);
+    char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+    execve(k->av->v[0], k->av->v, envp);
+    _exit(123);
+}
+
+/* Moves fd above the numbers the child dup2s onto, so no dup2 overwrites
+ * a descriptor still to be moved. */
+static int park(int fd)
+{
+    if (fd < 0)
+        return fd;
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+    if (d < 0)
+        return fd;
+    close(fd);
+    return d;
+}
+
+cc_status box_open(const box_config *cfg, box **out)
+{
+    *out = NULL;
+    box *b = judge__xcalloc(1, sizeof *b);
+    b->pid = -1;
+    b->sock = -1;
+    b->err_fd = -1;
+    cg_create(b);
+    int sv[2] = {-1, -1};
+    int runner_fd = open(cfg->runner_path, O_RDONLY | O_CLOEXEC);
+    cc_status s = CC_OK;
+    if (runner_fd < 0)
+        s = cc_err_sys("open the sandbox runner");
+    else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        s = cc_err_sys("socketpair");
+    jstrv av = {0};
+    bwrap_child k = {.av = &av, .root = geteuid() == 0};
+    pid_t pid = -1;
+    if (s == CC_OK) {
+        bwrap_argv(cfg, &av);
+        b->err_fd = memfd_create("bwrap-stderr", MFD_CLOEXEC);
+        k.ctl = sv[1] = park(sv[1]);
+        k.runner = runner_fd = park(runner_fd);
+        k.err = b->err_fd = park(b->err_fd);
+        for (int i = 0; i < CG_COUNT; i++)
+            if (b->cg_dir[i])
+                snprintf(k.procs[i], sizeof k.procs[i], "%s/cgroup.procs", b->cg_dir[i]);
+        pid = fork();
+        if (pid < 0)
+            s = cc_err_sys("fork");
+        else if (pid == 0)
+            exec_bwrap(&k);
+    }
     jstrv_free(&av);
+    if (runner_fd >= 0)
+        close(runner_fd);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (s != CC_OK) {
+        if (sv[0] >= 0)
+            close(sv[0]);
+        if (b->err_fd >= 0)
+            close(b->err_fd);
+        cg_remove(b);
+        free(b);
+        return s;
+    }
     b->pid = pid;
     b->sock = sv[0];
     *out = b;
