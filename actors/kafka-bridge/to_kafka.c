@@ -257,9 +257,7 @@ static void ensured(cc_status s, void *ud)
         return;
     for (size_t i = 0; s == CC_OK && i < br->nouts; i++) {
         kb_out *o = &br->out[i];
-        s = cc_js_consume(cc_actor_bus(br->actor), &o->cc, on_msg, o, &o->c);
-        if (s == CC_OK)
-            cc_actor_add_consumer(br->actor, o->c);
+        s = cc_actor_consume_ensured(br->actor, &o->cc, on_msg, o, &o->c);
     }
     if (s != CC_OK) {
         cc_log(CC_LOG_ERROR, NULL, "cannot start the JetStream consumers", "{s:s}", "error",

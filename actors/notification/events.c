@@ -229,7 +229,7 @@ static void prefs_done(cc_status s, const char *errmsg, const cc_pg_result *r, v
         ev_end(c, CC_UNAVAILABLE, cc_err_msg());
 }
 
-static void on_msg(cc_js_msg *m, void *ud)
+void notify_on_event(cc_js_msg *m, void *ud)
 {
     notify_state *st = ud;
     const notify_rule *rule = notify_rule_for_subject(cc_js_msg_subject(m));
@@ -288,51 +288,4 @@ static void on_msg(cc_js_msg *m, void *ud)
                               p, 2, prefs_done, c);
     if (s != CC_OK)
         ev_end(c, s, cc_err_msg());
-}
-
-typedef struct setup {
-    notify_state *st;
-    cc_js_consumer_config cfg;
-} setup;
-
-static cc_status setup_work(void *ud)
-{
-    setup *su = ud;
-    return cc_js_ensure_consumer(cc_bus_nats(cc_actor_bus(su->st->actor)), &su->cfg);
-}
-
-static void setup_done(cc_status s, void *ud)
-{
-    setup *su = ud;
-    notify_state *st = su->st;
-    if (s == CC_OK && !st->stopping) {
-        s = cc_js_consume(cc_actor_bus(st->actor), &su->cfg, on_msg, st, &st->consumer);
-        if (s == CC_OK)
-            cc_actor_add_consumer(st->actor, st->consumer);
-    }
-    if (s != CC_OK && !st->stopping) {
-        cc_log(CC_LOG_ERROR, NULL, "cannot consume events", "{s:s}", "error", cc_err_msg());
-        cc_actor_shutdown(st->actor);
-    }
-    free(su);
-}
-
-cc_status notify_events_start(notify_state *st)
-{
-    setup *su = calloc(1, sizeof *su);
-    if (!su)
-        return cc_err_set(CC_NOMEM, "out of memory");
-    su->st = st;
-    /* nats-server 2.9 takes one filter per consumer: the whole stream, and
-     * the rule table decides. */
-    su->cfg = (cc_js_consumer_config){.stream = CC_STREAM_EVENTS,
-                                      .durable = NOTIFY_DURABLE,
-                                      .filter = NULL,
-                                      .ack_wait_ms = 30000,
-                                      .max_deliver = 1000,
-                                      .max_inflight = 64};
-    cc_status s = cc_bus_offload(cc_actor_bus(st->actor), setup_work, setup_done, su);
-    if (s != CC_OK)
-        free(su);
-    return s;
 }

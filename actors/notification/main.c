@@ -86,7 +86,6 @@ static cc_status start(cc_actor *a)
     IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, NULL));
     cc_actor_set_state(a, &state);
     IFOK(s, notify_mail_start(&state));
-    IFOK(s, notify_events_start(&state));
     return s;
 }
 
@@ -105,12 +104,25 @@ static void stop(cc_actor *a)
     state.tmpl = NULL;
 }
 
+/* nats-server 2.9 takes one filter per consumer: the whole stream, and the
+ * rule table decides. */
+static const cc_actor_consumer consumers[] = {
+    {{.stream = CC_STREAM_EVENTS,
+      .durable = NOTIFY_DURABLE,
+      .ack_wait_ms = 30000,
+      .max_deliver = 1000,
+      .max_inflight = 64},
+     notify_on_event},
+};
+
 int main(int argc, char **argv)
 {
     cc_actor_def def = {
         .service = "notify",
         .methods = methods,
         .nmethods = sizeof methods / sizeof methods[0],
+        .consumers = consumers,
+        .nconsumers = sizeof consumers / sizeof consumers[0],
         .config = rows,
         .nconfig = sizeof rows / sizeof rows[0],
         .settings = &cfg,

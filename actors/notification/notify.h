@@ -65,7 +65,6 @@ typedef struct notify_state {
     const notify_settings *cfg;
     cc_pg *pg;
     notify_tmpl *tmpl; /* one per rule */
-    cc_js_consumer *consumer;
     bool stopping;
     /* mailer */
     uv_timer_t mail_timer;
@@ -94,7 +93,9 @@ json_t *notify_vars_from_msg(const ProtobufCMessage *m);
 char *notify_render(const char *t, json_t *vars, bool html);
 
 /* ---- events.c ------------------------------------------------------------ */
-cc_status notify_events_start(notify_state *st);
+/* The handler of the durable consumer NOTIFY_DURABLE of CC_EVENTS (a row of
+ * main.c's table; ud is the actor's notify_state). */
+void notify_on_event(cc_js_msg *m, void *ud);
 
 /* ---- mail.c -------------------------------------------------------------- */
 cc_status notify_mail_start(notify_state *st);

@@ -203,7 +203,7 @@ static void on_result(ev_ctx *c)
 
 /* ---- the consumer ------------------------------------------------------------------- */
 
-static void on_msg(cc_js_msg *m, void *ud)
+void sub_on_judge_event(cc_js_msg *m, void *ud)
 {
     sub_state *st = ud;
     const char *subject = cc_js_msg_subject(m);
@@ -239,54 +239,4 @@ static void on_msg(cc_js_msg *m, void *ud)
         on_progress(c);
     else
         on_result(c);
-}
-
-typedef struct setup {
-    sub_state *st;
-    cc_js_consumer_config cfg;
-} setup;
-
-static cc_status setup_work(void *ud)
-{
-    setup *su = ud;
-    return cc_js_ensure_consumer(cc_bus_nats(cc_actor_bus(su->st->actor)), &su->cfg);
-}
-
-static void setup_done(cc_status s, void *ud)
-{
-    setup *su = ud;
-    sub_state *st = su->st;
-    st->setup_pending = false;
-    if (s == CC_OK && !st->stopping) {
-        s = cc_js_consume(cc_actor_bus(st->actor), &su->cfg, on_msg, st, &st->consumer);
-        if (s == CC_OK)
-            cc_actor_add_consumer(st->actor, st->consumer);
-    }
-    if (s != CC_OK && !st->stopping) {
-        cc_log(CC_LOG_ERROR, NULL, "cannot consume judge reports", "{s:s}", "error",
-               cc_err_msg());
-        cc_actor_shutdown(st->actor);
-    }
-    free(su);
-}
-
-cc_status sub_events_start(sub_state *st)
-{
-    setup *su = calloc(1, sizeof *su);
-    if (!su)
-        return cc_err_set(CC_NOMEM, "out of memory");
-    su->st = st;
-    su->cfg = (cc_js_consumer_config){.stream = CC_STREAM_EVENTS,
-                                      .durable = SUB_DURABLE,
-                                      .filter = "cc.evt.submission.>",
-                                      .ack_wait_ms = 30000,
-                                      .max_deliver = 100,
-                                      .max_inflight = 64};
-    st->setup_pending = true;
-    cc_status s = cc_bus_offload(cc_actor_bus(st->actor), setup_work, setup_done, su);
-    if (s != CC_OK) {
-        st->setup_pending = false;
-        free(su);
-    }
-    return s;
 }

@@ -87,7 +87,6 @@ static cc_status start(cc_actor *a)
             !cfg.check_toolchains || judge_lang_available(judge_langs_at(state.langs, i));
     IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
     cc_actor_set_state(a, &state);
-    IFOK(s, sub_events_start(&state));
     return s;
 }
 
@@ -107,12 +106,24 @@ static void stop(cc_actor *a)
     state.available = NULL;
 }
 
+static const cc_actor_consumer consumers[] = {
+    {{.stream = CC_STREAM_EVENTS,
+      .durable = SUB_DURABLE,
+      .filter = "cc.evt.submission.>",
+      .ack_wait_ms = 30000,
+      .max_deliver = 100,
+      .max_inflight = 64},
+     sub_on_judge_event},
+};
+
 int main(int argc, char **argv)
 {
     cc_actor_def def = {
         .service = "submission",
         .methods = methods,
         .nmethods = sizeof methods / sizeof methods[0],
+        .consumers = consumers,
+        .nconsumers = sizeof consumers / sizeof consumers[0],
         .config = rows,
         .nconfig = sizeof rows / sizeof rows[0],
         .settings = &cfg,

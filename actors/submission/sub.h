@@ -43,8 +43,6 @@ typedef struct sub_state {
     cc_outbox_relay *relay;
     judge_langs *langs;
     bool *available; /* per row of langs, probed once at start (stat) */
-    cc_js_consumer *consumer;
-    bool setup_pending;
     bool stopping;
     bool check_toolchains;
 } sub_state;
@@ -65,9 +63,9 @@ bool sub_lang_available(const sub_state *st, const judge_lang *lang);
 
 /* ---- events.c ----------------------------------------------------------- */
 
-/* Starts consuming judge progress and results (the durable consumer is
- * created on the thread pool first). */
-cc_status sub_events_start(sub_state *st);
+/* The handler of the durable consumer SUB_DURABLE of CC_EVENTS (judge
+ * progress and results; a row of main.c's table, ud is the sub_state). */
+void sub_on_judge_event(cc_js_msg *m, void *ud);
 
 /* ---- util.c ------------------------------------------------------------- */
 

@@ -794,19 +794,16 @@ static void setup_done(cc_status s, void *ud)
         return;
     /* One worker of all turns a dead job into its result: the advisory
      * consumer is shared like the job consumer. */
-    IFOK(s, cc_js_consume(cc_actor_bus(sv->actor), &dead, on_advisory, sv, &sv->dead_consumer));
-    if (s == CC_OK)
-        cc_actor_add_consumer(sv->actor, sv->dead_consumer);
-    IFOK(s, cc_js_consume(cc_actor_bus(sv->actor), &(cc_js_consumer_config){
-                              .stream = CC_STREAM_JUDGE,
-                              .durable = DURABLE,
-                              .filter = JOB_SUBJECT,
-                              .ack_wait_ms = sv->cfg->ack_wait_ms,
-                              .max_deliver = (int)sv->cfg->max_deliver,
-                              .max_inflight = (int)sv->cfg->concurrency},
-                          on_job, sv, &sv->consumer));
-    if (s == CC_OK)
-        cc_actor_add_consumer(sv->actor, sv->consumer);
+    IFOK(s, cc_actor_consume_ensured(sv->actor, &dead, on_advisory, sv, &sv->dead_consumer));
+    IFOK(s, cc_actor_consume_ensured(sv->actor,
+                                     &(cc_js_consumer_config){
+                                         .stream = CC_STREAM_JUDGE,
+                                         .durable = DURABLE,
+                                         .filter = JOB_SUBJECT,
+                                         .ack_wait_ms = sv->cfg->ack_wait_ms,
+                                         .max_deliver = (int)sv->cfg->max_deliver,
+                                         .max_inflight = (int)sv->cfg->concurrency},
+                                     on_job, sv, &sv->consumer));
     if (s != CC_OK) {
         cc_log(CC_LOG_ERROR, NULL, "cannot consume judging jobs", "{s:s}", "error", cc_err_msg());
         cc_actor_shutdown(sv->actor);

@@ -85,10 +85,75 @@ void *cc_actor_state(cc_actor *a)
     return a->state;
 }
 
-void cc_actor_add_consumer(cc_actor *a, cc_js_consumer *c)
+/* ---- consumers: ensured off the loop, consumed on it, stopped by the drain ---- */
+
+typedef struct consume_op {
+    cc_actor *a;
+    cc_js_consumer_config cfg; /* its strings point into the buffers below */
+    char stream[64], durable[128], filter[256];
+    cc_js_handler h;
+    void *ud;
+    cc_actor_consuming_fn started;
+} consume_op;
+
+static cc_status consume_ensure(void *ud)
 {
-    if (a->nconsumers < MAX_CONSUMERS)
-        a->consumers[a->nconsumers++] = c;
+    consume_op *op = ud;
+    return cc_js_ensure_consumer(cc_bus_nats(op->a->bus), &op->cfg);
+}
+
+cc_status cc_actor_consume_ensured(cc_actor *a, const cc_js_consumer_config *cfg,
+                                   cc_js_handler h, void *ud, cc_js_consumer **out)
+{
+    cc_js_consumer *c = NULL;
+    if (out)
+        *out = NULL;
+    if (a->nconsumers == MAX_CONSUMERS)
+        return cc_err_set(CC_LIMIT, "more than %d consumers", MAX_CONSUMERS);
+    cc_status s = cc_js_consume(a->bus, cfg, h, ud, &c);
+    if (s != CC_OK)
+        return s;
+    a->consumers[a->nconsumers++] = c;
+    if (out)
+        *out = c;
+    return CC_OK;
+}
+
+static void consume_start(cc_status s, void *ud)
+{
+    consume_op *op = ud;
+    cc_actor *a = op->a;
+    cc_js_consumer *c = NULL;
+    if (s == CC_OK && !a->draining)
+        s = cc_actor_consume_ensured(a, &op->cfg, op->h, op->ud, &c);
+    if (s != CC_OK && !a->draining) {
+        cc_log(CC_LOG_ERROR, NULL, "cannot consume", "{s:s, s:s, s:s}", "stream", op->stream,
+               "durable", op->durable, "error", cc_err_msg());
+        a->exit_code = 1;
+        cc_actor_shutdown(a);
+    }
+    if (op->started)
+        op->started(a, c, op->ud);
+    free(op);
+}
+
+cc_status cc_actor_consume(cc_actor *a, const cc_js_consumer_config *cfg, cc_js_handler h,
+                           void *ud, cc_actor_consuming_fn started)
+{
+    consume_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return cc_err_set(CC_NOMEM, "out of memory");
+    *op = (consume_op){.a = a, .cfg = *cfg, .h = h, .ud = ud, .started = started};
+    snprintf(op->stream, sizeof op->stream, "%s", cfg->stream ? cfg->stream : "");
+    snprintf(op->durable, sizeof op->durable, "%s", cfg->durable ? cfg->durable : "");
+    snprintf(op->filter, sizeof op->filter, "%s", cfg->filter ? cfg->filter : "");
+    op->cfg.stream = op->stream;
+    op->cfg.durable = op->durable;
+    op->cfg.filter = cfg->filter ? op->filter : NULL;
+    cc_status s = cc_bus_offload(a->bus, consume_ensure, consume_start, op);
+    if (s != CC_OK)
+        free(op);
+    return s;
 }
 
 void cc_actor_set_ready(cc_actor *a, bool ready, const char *why)
@@ -257,6 +322,9 @@ static void after_streams(cc_status s, void *ud)
     /* The actor's own start (migrations, pools, consumers) comes first so
      * that no request arrives before its handlers can serve it. */
     s = a->def->start ? a->def->start(a) : CC_OK;
+    for (size_t i = 0; s == CC_OK && i < a->def->nconsumers; i++)
+        s = cc_actor_consume(a, &a->def->consumers[i].config, a->def->consumers[i].handler,
+                             a->state, NULL);
     if (s == CC_OK)
         s = cc_rpc_serve(a->bus, a->def->service, a->def->methods, a->def->nmethods, a,
                          &a->rpc);

@@ -19,10 +19,23 @@
 
 typedef struct cc_actor cc_actor;
 
+/* A JetStream durable consumer of the actor: its configuration and the
+ * handler its messages go to, on the loop, with the actor's state
+ * (cc_actor_state) as ud. */
+typedef struct cc_actor_consumer {
+    cc_js_consumer_config config;
+    cc_js_handler handler;
+} cc_actor_consumer;
+
 typedef struct cc_actor_def {
     const char *service; /* "user": serves cc.rpc.user.*, logs as "cc-user" */
     const cc_rpc_method *methods;
     size_t nmethods;
+    /* Durable consumers the runtime runs once start succeeded: each is
+     * ensured off the loop, consumed on the loop and stopped by the drain
+     * (cc_actor_consume). */
+    const cc_actor_consumer *consumers;
+    size_t nconsumers;
     /* The actor's own settings, loaded together with the runtime's. */
     const cc_config_row *config;
     size_t nconfig;
@@ -65,9 +78,25 @@ const cc_runtime_settings *cc_actor_runtime(cc_actor *a);
 /* The actor's own state, set in start. */
 void cc_actor_set_state(cc_actor *a, void *state);
 void *cc_actor_state(cc_actor *a);
-/* Registers a consumer so the drain stops it and hands back what it still
- * holds when the drain times out. The actor keeps owning it. */
-void cc_actor_add_consumer(cc_actor *a, cc_js_consumer *c);
+/* What cc_actor_consume calls on the loop once the consumer runs (c), or
+ * when it could not start or the actor began draining first (c NULL). */
+typedef void (*cc_actor_consuming_fn)(cc_actor *a, cc_js_consumer *c, void *ud);
+
+/* Runs one durable consumer for the actor, as its table's rows are run: it
+ * is ensured (created or updated) on the thread pool, then consumed on the
+ * loop with h(m, ud), and the drain stops it and hands back what it still
+ * holds when the drain times out. For consumers whose configuration
+ * comes from settings (the Kafka bridge's, the judges'). A consumer that
+ * cannot start is logged and the actor shuts down (exit 1). cfg and its
+ * strings are copied. started may be NULL. */
+cc_status cc_actor_consume(cc_actor *a, const cc_js_consumer_config *cfg, cc_js_handler h,
+                           void *ud, cc_actor_consuming_fn started);
+/* The loop's half of cc_actor_consume, for a consumer its caller ensured
+ * itself (the Kafka bridge first waits out a dead run's unacked messages):
+ * consumes it and hands it to the drain. On the loop; *out (may be NULL)
+ * gets the consumer, which the actor owns. */
+cc_status cc_actor_consume_ensured(cc_actor *a, const cc_js_consumer_config *cfg,
+                                   cc_js_handler h, void *ud, cc_js_consumer **out);
 /* Marks the actor not ready (why: a static string) or ready again. */
 void cc_actor_set_ready(cc_actor *a, bool ready, const char *why);
 /* Starts the drain as SIGTERM would. */
