@@ -9,20 +9,11 @@
 #include "cc/log.h"
 #include "notify.h"
 
-/* The caller's user id from the principal "<id>:<role>"; false (and the
- * call failed) when there is none. */
-static bool caller(cc_rpc_call *call, char id[65])
+/* The caller's user id. Every method here is CC_RPC_AUTH, so the runtime
+ * answered an anonymous caller already: never "". */
+static const char *caller(const cc_rpc_call *call)
 {
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strchr(p, ':');
-    size_t n = colon ? (size_t)(colon - p) : strlen(p);
-    if (n == 0 || n > 64) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return false;
-    }
-    memcpy(id, p, n);
-    id[n] = '\0';
-    return true;
+    return cc_rpc_principal(call)->id;
 }
 
 static void fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
@@ -120,9 +111,7 @@ static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, v
 void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListNotificationsRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: must be 1 to 100");
         return;
@@ -204,9 +193,7 @@ static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, v
 void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__MarkReadRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     size_t n = strlen(rq->id);
     if (n == 0 || n > 18 || strspn(rq->id, "0123456789") != n) {
         cc_rpc_fail(call, CC_NOT_FOUND, "id: no such notification");
@@ -236,9 +223,7 @@ static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, v
 
 void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     cc_pg_param p[] = {CC_PG_TEXT(uid)};
     cc_status s = cc_pg_query(notify_state_of(actor)->pg,
                               "UPDATE notifications SET read = true, read_at = now() "
@@ -262,9 +247,7 @@ static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void
 
 void notify_unread_count(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     cc_pg_param p[] = {CC_PG_TEXT(uid)};
     cc_status s = cc_pg_query(notify_state_of(actor)->pg,
                               "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read",
@@ -351,9 +334,7 @@ static cc_status query_prefs(cc_pg_batch *b, const char *uid, prefs_ctx *c)
 
 void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     prefs_ctx *c = prefs_new(call, false);
     if (!c)
         return;
@@ -396,9 +377,7 @@ static void prefs_committed(cc_status s, const char *errmsg, void *ud)
 void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdatePreferencesRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     if (rq->n_preferences > 64) {
         cc_rpc_fail(call, CC_INVALID, "preferences: at most 64");
         return;

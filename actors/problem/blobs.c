@@ -32,8 +32,8 @@ typedef struct up_ctx {
     cc_rpc_call *call;
     prob_state *st;
     const void *req;
-    char who[64];
-    prob_role role;
+    const char *who; /* the caller's id (cc_rpc_principal) */
+    cc_role role;
     SHA256_CTX sha;
     int64_t received, size;
     char upload_id[40];
@@ -50,12 +50,10 @@ static up_ctx *ctx_new(cc_rpc_call *call, void *actor, const void *req)
     c->call = call;
     c->st = prob_state_of(actor);
     c->req = req;
-    prob_role role = c->role = prob_principal(call, c->who);
-    if (role == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload");
-        return NULL;
-    }
-    if (role != PROB_SETTER && role != PROB_ADMIN) {
+    /* The upload methods are CC_RPC_AUTH: the caller is signed in. */
+    c->who = cc_rpc_principal(call)->id;
+    c->role = cc_rpc_principal(call)->role;
+    if (c->role != CC_ROLE_SETTER && c->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins may upload test data");
         return NULL;
     }
@@ -354,15 +352,15 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
 
 /* ---- who may read a blob ------------------------------------------------------------ */
 
-const char *prob_blob_reader(prob_role role, const char *who)
+const char *prob_blob_reader(cc_role role, const char *who)
 {
     switch (role) {
-    case PROB_ADMIN:
+    case CC_ROLE_ADMIN:
         return "";
-    case PROB_SETTER:
+    case CC_ROLE_SETTER:
         return who;
-    case PROB_ANON:
-    case PROB_USER:
+    case CC_ROLE_ANON:
+    case CC_ROLE_USER:
         break;
     }
     return NULL;
@@ -373,12 +371,13 @@ const char *prob_blob_reader(prob_role role, const char *who)
  * that came on cc.rpc.problem.judge.GetBlob, a subject only the judge's
  * NATS user may publish, so the server checked who sent it (cc/mesh.h,
  * cc_rpc_caller). Everyone else is judged by principal. */
-static const char *blob_reader_of(cc_rpc_call *call, char who[64])
+static const char *blob_reader_of(cc_rpc_call *call)
 {
     const char *caller = cc_rpc_caller(call);
     if (caller && strcmp(caller, "judge") == 0)
         return "";
-    return prob_blob_reader(prob_principal(call, who), who);
+    const cc_principal *who = cc_rpc_principal(call);
+    return prob_blob_reader(who->role, who->id);
 }
 
 /* ---- GetBlob ------------------------------------------------------------------------ */
@@ -434,10 +433,9 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
      * token); judges call as themselves. blob_reader_of says who reads
      * what, and an unreadable blob is "not found", so hashes cannot be
      * probed. */
-    char who[64];
-    const char *reader = blob_reader_of(call, who);
+    const char *reader = blob_reader_of(call);
     if (!reader) {
-        if (!cc_rpc_caller(call) && !cc_rpc_envelope(call)->principal[0])
+        if (!cc_rpc_caller(call) && cc_rpc_principal(call)->role == CC_ROLE_ANON)
             cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to read blobs");
         else
             cc_rpc_fail(call, CC_DENIED, "only setters, admins and judges may read blobs");

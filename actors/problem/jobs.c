@@ -22,8 +22,8 @@ typedef struct job {
     cc_rpc_call *call;
     prob_state *st;
     const ProtobufCMessage *req; /* read-only while the job runs */
-    char who[64];
-    prob_role role;
+    const char *who;             /* the caller's id, owned by the call (outlives the job) */
+    cc_role role;
     cc_envelope env;
     /* outputs */
     cc_status s;
@@ -49,7 +49,7 @@ static void free_warnings(job *j)
 
 static bool can_edit(const job *j, const char *owner)
 {
-    return j->role == PROB_ADMIN || (j->role == PROB_SETTER && !strcmp(owner, j->who));
+    return j->role == CC_ROLE_ADMIN || (j->role == CC_ROLE_SETTER && !strcmp(owner, j->who));
 }
 
 /* Looks up a live problem by slug: id, owner, current version and
@@ -87,7 +87,7 @@ static cc_status find_editable(PGconn *c, job *j, const char *slug, char id[40],
     bool public = false;
     if (find_problem(c, j, slug, id, owner, cur, &public) != CC_OK)
         return j->s;
-    bool sees = public || j->role == PROB_ADMIN || (j->who[0] && !strcmp(owner, j->who));
+    bool sees = public || j->role == CC_ROLE_ADMIN || (j->who[0] && !strcmp(owner, j->who));
     if (!sees)
         return FAIL(j, CC_NOT_FOUND, "problem '%s' not found", slug);
     if (!can_edit(j, owner))
@@ -519,7 +519,7 @@ static cc_status grant_files(PGconn *c, job *j, const pkg_files *p)
 static void do_import(PGconn *c, job *j)
 {
     const Codecourt__V1__ImportPackageRequest *rq = (const void *)j->req;
-    if (j->role != PROB_ADMIN && j->role != PROB_SETTER) {
+    if (j->role != CC_ROLE_ADMIN && j->role != CC_ROLE_SETTER) {
         FAIL(j, CC_DENIED, "only setters and admins may import problems");
         return;
     }
@@ -776,21 +776,12 @@ static void start_job(cc_rpc_call *call, void *actor, int kind, const ProtobufCM
     j->call = call;
     j->st = prob_state_of(actor);
     j->req = req;
-    j->role = prob_principal(call, j->who);
+    j->who = cc_rpc_principal(call)->id;
+    j->role = cc_rpc_principal(call)->role;
     j->env = *cc_rpc_envelope(call);
     cc_status s = cc_bus_offload(cc_rpc_bus(call), work, done, j);
     if (s != CC_OK)
         cc_rpc_fail(call, CC_UNAVAILABLE, "cannot queue the work");
-}
-
-/* The caller's role; PROB_ANON after answering "sign in to <to>". */
-static prob_role signed_in(cc_rpc_call *call, const char *to)
-{
-    char who[64];
-    prob_role role = prob_principal(call, who);
-    if (role == PROB_ANON)
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to %s", to);
-    return role;
 }
 
 /* The fields CreateProblem and UpdateProblem share, with the same bounds.
@@ -828,10 +819,8 @@ static bool fields_ok(cc_rpc_call *call, bool update, const char *title, char **
 void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__CreateProblemRequest *rq = (const void *)req;
-    prob_role role = signed_in(call, "create problems");
-    if (role == PROB_ANON)
-        return;
-    if (role != PROB_SETTER && role != PROB_ADMIN) {
+    cc_role role = cc_rpc_principal(call)->role;
+    if (role != CC_ROLE_SETTER && role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins may create problems");
         return;
     }
@@ -847,8 +836,7 @@ void prob_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdateProblemRequest *rq = (const void *)req;
-    if (signed_in(call, "change problems") != PROB_ANON &&
-        fields_ok(call, true, rq->title, rq->tags, rq->n_tags, rq->rating, rq->statement_markdown,
+    if (fields_ok(call, true, rq->title, rq->tags, rq->n_tags, rq->rating, rq->statement_markdown,
                   rq->limits))
         start_job(call, actor, J_UPDATE, req);
 }
@@ -856,8 +844,6 @@ void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UploadTestsRequest *rq = (const void *)req;
-    if (signed_in(call, "upload tests") == PROB_ANON)
-        return;
     for (size_t i = 0; i < rq->n_tests; i++)
         if (!prob_sha_ok(rq->tests[i]->input_sha256) || !prob_sha_ok(rq->tests[i]->answer_sha256)) {
             cc_rpc_fail(call, CC_INVALID, "tests[%zu]: sha256 must be 64 lowercase hex digits", i);
@@ -869,8 +855,6 @@ void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *act
 void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ImportPackageRequest *rq = (const void *)req;
-    if (signed_in(call, "import problems") == PROB_ANON)
-        return;
     if (!prob_sha_ok(rq->sha256)) {
         cc_rpc_fail(call, CC_INVALID, "sha256: must be 64 lowercase hex digits");
         return;
@@ -880,6 +864,5 @@ void prob_import(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 
 void prob_export(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    if (signed_in(call, "export problems") != PROB_ANON)
-        start_job(call, actor, J_EXPORT, req);
+    start_job(call, actor, J_EXPORT, req);
 }

@@ -1,7 +1,7 @@
 /* cc-problem's internal contract: settings, state, the handlers of each
  * message family (problems.c, jobs.c, blobs.c) and the helpers they share
- * (store.c: blocking database work for the thread pool; util.c:
- * principals and rows; statement.c: Markdown). Problem packages are read
+ * (store.c: blocking database work for the thread pool; util.c: names
+ * and rows; statement.c: Markdown). Problem packages are read
  * and checked by the judge's one package reader (judge/package.h).
  * Internal prefix: prob_. */
 #ifndef CC_PROBLEM_H
@@ -71,11 +71,6 @@ void prob_sweep_stop(prob_state *st);
 
 /* ---- util.c --------------------------------------------------------------- */
 
-typedef enum { PROB_ANON, PROB_USER, PROB_SETTER, PROB_ADMIN } prob_role;
-
-/* The caller from the envelope principal "<user id>:<role>": id (64
- * bytes, "" when anonymous) and role. */
-prob_role prob_principal(const cc_rpc_call *call, char id[64]);
 /* True for a slug: [a-z0-9][a-z0-9-]{1,63}. */
 bool prob_slug_ok(const char *s);
 bool prob_sha_ok(const char *s);
@@ -127,9 +122,10 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
  * that leaks, or is guessed, neither reads nor names anything.
  *
  * prob_blob_reader gives what PROB_BLOB_READABLE's reader parameter takes:
- * "" (any blob) for an admin, who (borrowed: the id prob_principal wrote)
- * for a setter, NULL for a user or anonymous caller (no blob). */
-const char *prob_blob_reader(prob_role role, const char *who);
+ * "" (any blob) for an admin, who (borrowed: the caller's id,
+ * cc_rpc_principal) for a setter, NULL for a user or anonymous caller (no
+ * blob). */
+const char *prob_blob_reader(cc_role role, const char *who);
 /* An SQL condition: the blob whose hash is parameter sha may be read by
  * parameter reader (prob_blob_reader's value), as in
  * PROB_BLOB_READABLE("$1", "$4"). The one copy of the rule's query. */

@@ -1,31 +1,11 @@
-/* Principals, names, rows to messages, and loading a problem as the
- * caller may see it. */
+/* Names, rows to messages, and loading a problem as the caller may see
+ * it. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cc/log.h"
 #include "problem.h"
-
-prob_role prob_principal(const cc_rpc_call *call, char id[64])
-{
-    const char *p = cc_rpc_envelope(call)->principal;
-    id[0] = '\0';
-    const char *colon = p ? strrchr(p, ':') : NULL;
-    if (!colon || colon == p || (size_t)(colon - p) >= 64)
-        return PROB_ANON;
-    memcpy(id, p, (size_t)(colon - p));
-    id[colon - p] = '\0';
-    const char *r = colon + 1;
-    if (!strcmp(r, "admin"))
-        return PROB_ADMIN;
-    if (!strcmp(r, "setter"))
-        return PROB_SETTER;
-    if (!strcmp(r, "user"))
-        return PROB_USER;
-    id[0] = '\0';
-    return PROB_ANON;
-}
 
 bool prob_slug_ok(const char *s)
 {
@@ -203,8 +183,7 @@ typedef struct load_ctx {
     cc_rpc_call *call;
     prob_loaded_cb done;
     void *ud;
-    char who[64];
-    prob_role role;
+    const cc_principal *who;
 } load_ctx;
 
 static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -225,7 +204,8 @@ static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void 
     }
     /* A draft is invisible (not forbidden) to whoever may not edit it, so
      * its slug does not leak. */
-    bool editor = c->role == PROB_ADMIN || (c->who[0] && strcmp(c->who, p->owner_id) == 0);
+    bool editor =
+        c->who->role == CC_ROLE_ADMIN || (c->who->id[0] && strcmp(c->who->id, p->owner_id) == 0);
     if (p->visibility != CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC && !editor) {
         cc_rpc_fail(c->call, CC_NOT_FOUND, "problem not found");
         return;
@@ -248,7 +228,7 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
     c->call = call;
     c->done = done;
     c->ud = ud;
-    c->role = prob_principal(call, c->who);
+    c->who = cc_rpc_principal(call);
     char vs[16];
     snprintf(vs, sizeof vs, "%d", version);
     cc_pg_param p[] = {CC_PG_TEXT(slug), CC_PG_TEXT(vs)};

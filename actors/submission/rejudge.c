@@ -89,8 +89,7 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
 
 static void start(cc_rpc_call *call, void *actor, const char *id, const char *problem)
 {
-    char who[64];
-    if (sub_principal(call, who) != SUB_ADMIN) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only admins rejudge");
         return;
     }

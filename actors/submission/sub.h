@@ -71,11 +71,6 @@ cc_status sub_events_start(sub_state *st);
 
 /* ---- util.c ------------------------------------------------------------- */
 
-typedef enum { SUB_ANON, SUB_USER, SUB_SETTER, SUB_ADMIN } sub_role;
-
-/* The caller from the envelope principal "<user id>:<role>": id (64
- * bytes, "" when anonymous) and role. */
-sub_role sub_principal(const cc_rpc_call *call, char id[64]);
 /* Whether viewer (role, user id) may read the details of a submission's
  * secret tests; the one place this is decided. A checker's or validator's
  * message (the default validator's "token 2: expected '...', got '...'",
@@ -86,7 +81,7 @@ sub_role sub_principal(const cc_rpc_call *call, char id[64]);
  * stored with the submission at submit time rather than asked of
  * cc-problem: problems never change owner, so the stored value is as true
  * and costs no mesh call on each read and each progress event. */
-bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner);
+bool sub_sees_secret(cc_role role, const char *viewer, const char *problem_owner);
 /* The message of test that a viewer with sees_secret (sub_sees_secret)
  * may read: the test's own for a sample test or a viewer who sees secret
  * details, else "". Never NULL. */

@@ -16,7 +16,7 @@ typedef struct submit_ctx {
     cc_rpc_call *call;
     sub_state *st;
     const Codecourt__V1__SubmitRequest *rq;
-    char who[64];
+    const char *who;                   /* the submitter's id (cc_rpc_principal) */
     const char *lang;                  /* id from the table */
     Codecourt__V1__SourceFile **files; /* in the call's arena */
     size_t nfiles;
@@ -138,7 +138,7 @@ static void committed(cc_status s, const char *errmsg, void *ud)
              0);
     Codecourt__V1__Submission sub = CODECOURT__V1__SUBMISSION__INIT;
     sub.id = c->id;
-    sub.user_id = c->who;
+    sub.user_id = (char *)c->who;
     sub.problem = (char *)c->rq->problem;
     sub.problem_version = c->version;
     sub.language = (char *)c->lang;
@@ -154,7 +154,7 @@ static void store(submit_ctx *c)
     Codecourt__V1__JudgeJob job = CODECOURT__V1__JUDGE_JOB__INIT;
     job.submission_id = c->id;
     job.attempt = 1;
-    job.user_id = c->who;
+    job.user_id = (char *)c->who;
     job.problem = (char *)c->rq->problem;
     job.problem_version = c->version;
     job.language = (char *)c->lang;
@@ -354,10 +354,7 @@ void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     c->call = call;
     c->st = sub_state_of(actor);
     c->rq = rq;
-    if (sub_principal(call, c->who) == SUB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to submit");
-        return;
-    }
+    c->who = cc_rpc_principal(call)->id; /* Submit is CC_RPC_AUTH: never "" */
     const sub_settings *cfg = c->st->cfg;
     if (!rq->problem[0]) {
         cc_rpc_fail(call, CC_INVALID, "problem: required (a problem slug such as 'aplusb')");

@@ -1,5 +1,6 @@
-/* Helpers the message families share: the caller, ids, database errors,
- * rows to messages, live updates and queueing a judge job. */
+/* Helpers the message families share: who sees secret details, ids,
+ * database errors, rows to messages, live updates and queueing a judge
+ * job. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,28 +10,11 @@
 #include "cc/log.h"
 #include "sub.h"
 
-sub_role sub_principal(const cc_rpc_call *call, char id[64])
+bool sub_sees_secret(cc_role role, const char *viewer, const char *problem_owner)
 {
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strrchr(p, ':');
-    id[0] = '\0';
-    if (!p[0] || !colon || colon == p || (size_t)(colon - p) >= 64)
-        return SUB_ANON;
-    memcpy(id, p, (size_t)(colon - p));
-    id[colon - p] = '\0';
-    const char *role = colon + 1;
-    if (!strcmp(role, "admin"))
-        return SUB_ADMIN;
-    if (!strcmp(role, "setter"))
-        return SUB_SETTER;
-    return SUB_USER;
-}
-
-bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner)
-{
-    if (role == SUB_ADMIN)
+    if (role == CC_ROLE_ADMIN)
         return true;
-    return role != SUB_ANON && viewer && viewer[0] && problem_owner &&
+    return role != CC_ROLE_ANON && viewer && viewer[0] && problem_owner &&
            !strcmp(viewer, problem_owner);
 }
 

@@ -10,14 +10,10 @@
 
 #define REVOKED_USER "cc:revoked:user:"
 
-static bool require_admin(cc_rpc_call *call, char uid[37])
+/* The methods here are CC_RPC_AUTH: the caller is signed in. */
+static bool require_admin(cc_rpc_call *call)
 {
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return false;
-    }
-    if (role != CODECOURT__V1__ROLE__ROLE_ADMIN) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "admins only");
         return false;
     }
@@ -77,8 +73,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListUsersRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    if (!require_admin(call))
         return;
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: must be 1 to 100");
@@ -129,8 +124,8 @@ static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__SetRoleRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    const char *uid = cc_rpc_principal(call)->id;
+    if (!require_admin(call))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");
@@ -211,8 +206,8 @@ static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__SetDisabledRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    const char *uid = cc_rpc_principal(call)->id;
+    if (!require_admin(call))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");

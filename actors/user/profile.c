@@ -57,12 +57,7 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
 
 void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[37];
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return;
-    }
+    const char *uid = cc_rpc_principal(call)->id; /* CC_RPC_AUTH: never "" */
     const user_state *st = user_state_of(actor);
     size_t len = 0;
     const uint8_t *packed = user_cache_get(st, uid, &len);
@@ -94,12 +89,7 @@ static bool has(const Codecourt__V1__UpdateMeRequest *rq, const char *field)
 void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdateMeRequest *rq = (const void *)req;
-    char uid[37];
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return;
-    }
+    const char *uid = cc_rpc_principal(call)->id; /* CC_RPC_AUTH: never "" */
     for (size_t i = 0; i < rq->n_clear_fields; i++)
         if (strcmp(rq->clear_fields[i], "display_name") != 0 &&
             strcmp(rq->clear_fields[i], "bio") != 0) {
@@ -187,7 +177,7 @@ static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r
 void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__GetUserContactRequest *rq = (const void *)req;
-    if (cc_rpc_envelope(call)->principal[0]) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ANON) {
         cc_rpc_fail(call, CC_DENIED, "GetUserContact is for services only");
         return;
     }

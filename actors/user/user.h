@@ -147,9 +147,6 @@ void user_refresh_hash(const char *tok, unsigned char hash[32]);
 Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);
 const char *user_role_name(Codecourt__V1__Role r);
 Codecourt__V1__Role user_role_parse(const char *s);
-/* Splits the envelope principal "<id>:<role>" into id (37 bytes) and
- * role; false when there is none or it is malformed. */
-bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role);
 /* Preferences as the JSON object stored in the preferences column;
  * malloc'd. */
 char *user_prefs_json(const Codecourt__V1__Preferences *p);

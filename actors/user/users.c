@@ -12,29 +12,27 @@ static char *dup_col(cc_rpc_call *call, const cc_pg_result *r, int row, int col)
                             (size_t)cc_pg_len(r, row, col));
 }
 
+/* The API's Role of each of the runtime's roles, whose names (in the
+ * users table, the tokens and the principal) are the runtime's. */
+static const Codecourt__V1__Role api_roles[] = {
+    [CC_ROLE_ANON] = CODECOURT__V1__ROLE__ROLE_UNSPECIFIED,
+    [CC_ROLE_USER] = CODECOURT__V1__ROLE__ROLE_USER,
+    [CC_ROLE_SETTER] = CODECOURT__V1__ROLE__ROLE_SETTER,
+    [CC_ROLE_ADMIN] = CODECOURT__V1__ROLE__ROLE_ADMIN,
+};
+
 const char *user_role_name(Codecourt__V1__Role r)
 {
-    switch (r) {
-    case CODECOURT__V1__ROLE__ROLE_ADMIN:
-        return "admin";
-    case CODECOURT__V1__ROLE__ROLE_SETTER:
-        return "setter";
-    case CODECOURT__V1__ROLE__ROLE_USER:
-        return "user";
-    default:
-        return NULL;
-    }
+    for (cc_role c = CC_ROLE_USER; c <= CC_ROLE_ADMIN; c++)
+        if (api_roles[c] == r)
+            return cc_role_name(c);
+    return NULL;
 }
 
 Codecourt__V1__Role user_role_parse(const char *s)
 {
-    if (strcmp(s, "admin") == 0)
-        return CODECOURT__V1__ROLE__ROLE_ADMIN;
-    if (strcmp(s, "setter") == 0)
-        return CODECOURT__V1__ROLE__ROLE_SETTER;
-    if (strcmp(s, "user") == 0)
-        return CODECOURT__V1__ROLE__ROLE_USER;
-    return CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
+    cc_role c;
+    return cc_role_parse(s, &c) ? api_roles[c] : CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
 }
 
 static char *json_str(cc_rpc_call *call, json_t *o, const char *key)
@@ -73,18 +71,6 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
     if (!u->id || !u->username || !u->email || !u->display_name || !u->bio)
         return NULL;
     return u;
-}
-
-bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role)
-{
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strchr(p, ':');
-    if (!colon || colon - p != 36)
-        return false;
-    memcpy(id, p, 36);
-    id[36] = '\0';
-    *role = user_role_parse(colon + 1);
-    return *role != CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
 }
 
 char *user_prefs_json(const Codecourt__V1__Preferences *p)
