@@ -16,18 +16,6 @@ static const char *caller(const cc_rpc_call *call)
     return cc_rpc_principal(call)->id;
 }
 
-static void fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_LIMIT) {
-        cc_rpc_fail(call, s == CC_TIMEOUT ? CC_TIMEOUT : CC_UNAVAILABLE, "%s: database unavailable",
-                    what);
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "query failed", "{s:s, s:s, s:s}", "what", what,
-           "status", cc_status_name(s), "error", errmsg ? errmsg : "");
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
 #define N_COLS "id::text, event, title, body, link, read, extract(epoch from created_at)::bigint"
 
 static Codecourt__V1__Notification *from_row(cc_rpc_call *call, const cc_pg_result *r, int row)
@@ -65,7 +53,7 @@ static void list_rows(cc_status s, const char *errmsg, const cc_pg_result *r, vo
         return;
     if (s != CC_OK) {
         c->failed = true;
-        fail_db(c->call, s, errmsg, "list notifications");
+        cc_rpc_fail_db(c->call, s, errmsg, "list notifications");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -101,7 +89,7 @@ static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, v
     if (c->failed)
         return;
     if (s != CC_OK) {
-        fail_db(c->call, s, errmsg, "count notifications");
+        cc_rpc_fail_db(c->call, s, errmsg, "count notifications");
         return;
     }
     c->out.unread_count = strtoll(cc_pg_get(r, 0, 0), NULL, 10);
@@ -145,7 +133,7 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     cc_pg_batch *b;
     cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "list notifications");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list notifications");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(uid), CC_PG_TEXT(rd), CC_PG_TEXT(cur_id), CC_PG_TEXT(lim),
@@ -166,7 +154,7 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     }
     s = cc_pg_batch_run(b, NULL, NULL);
     if (s != CC_OK && !c->failed)
-        fail_db(call, s, cc_err_msg(), "list notifications");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list notifications");
 }
 
 /* ---- MarkRead, MarkAllRead, GetUnreadCount ------------------------------------ */
@@ -175,7 +163,7 @@ static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, v
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        fail_db(call, s, errmsg, "mark read");
+        cc_rpc_fail_db(call, s, errmsg, "mark read");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -206,14 +194,14 @@ void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
                               "WHERE id = $1::bigint AND user_id = $2 RETURNING " N_COLS,
                               p, 2, marked_one, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "mark read");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "mark read");
 }
 
 static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        fail_db(call, s, errmsg, "mark all read");
+        cc_rpc_fail_db(call, s, errmsg, "mark all read");
         return;
     }
     Codecourt__V1__MarkAllReadReply out = CODECOURT__V1__MARK_ALL_READ_REPLY__INIT;
@@ -230,14 +218,14 @@ void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *
                               "WHERE user_id = $1 AND NOT read",
                               p, 1, marked_all, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "mark all read");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "mark all read");
 }
 
 static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        fail_db(call, s, errmsg, "unread count");
+        cc_rpc_fail_db(call, s, errmsg, "unread count");
         return;
     }
     Codecourt__V1__UnreadCount out = CODECOURT__V1__UNREAD_COUNT__INIT;
@@ -253,7 +241,7 @@ void notify_unread_count(cc_rpc_call *call, const ProtobufCMessage *req, void *a
                               "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read",
                               p, 1, counted, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "unread count");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "unread count");
 }
 
 /* ---- preferences ------------------------------------------------------------- */
@@ -273,7 +261,7 @@ static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, v
     cc_rpc_call *call = c->call;
     if (s != CC_OK) {
         if (!c->in_tx)
-            fail_db(call, s, errmsg, "preferences");
+            cc_rpc_fail_db(call, s, errmsg, "preferences");
         return;
     }
     cc_arena *a = cc_rpc_arena(call);
@@ -341,18 +329,18 @@ void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
     cc_pg_batch *b = NULL;
     cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     s = query_prefs(b, uid, c);
     if (s != CC_OK) {
         cc_pg_batch_run(b, NULL, NULL); /* empty: frees it */
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     s = cc_pg_batch_run(b, NULL, NULL);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
 }
 
 static void upserted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -367,7 +355,7 @@ static void prefs_committed(cc_status s, const char *errmsg, void *ud)
 {
     prefs_ctx *c = ud;
     if (s != CC_OK)
-        fail_db(c->call, s, errmsg, "preferences");
+        cc_rpc_fail_db(c->call, s, errmsg, "preferences");
     else if (!c->built)
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
     else
@@ -405,7 +393,7 @@ void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *a
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(notify_state_of(actor)->pg, &tx);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     for (size_t i = 0; i < rq->n_preferences && s == CC_OK; i++) {
@@ -428,7 +416,7 @@ void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *a
                            q, 1, prefs_rows, c));
     if (s != CC_OK) {
         cc_pg_tx_rollback(tx, NULL, NULL);
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     cc_pg_tx_commit(tx, prefs_committed, c);

@@ -76,7 +76,7 @@ static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *
 {
     up_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "begin upload");
+        cc_rpc_fail_db(c->call, s, errmsg, "begin upload");
         return;
     }
     /* Column 0: 'blob' when the blob exists, else the new upload's id. */
@@ -122,7 +122,7 @@ void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "SELECT 'blob' FROM e UNION ALL SELECT id FROM u",
         p, 5, begun, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "begin upload");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "begin upload");
 }
 
 /* ---- PutChunk -------------------------------------------------------------------- */
@@ -131,7 +131,7 @@ static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r,
 {
     up_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "store chunk");
+        cc_rpc_fail_db(c->call, s, errmsg, "store chunk");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -169,7 +169,7 @@ static void hashed(cc_status s, void *ud)
                     "$2::bigint, $5::bytea FROM u RETURNING 1",
                     p, 5, chunk_stored, c);
     if (s != CC_OK)
-        prob_fail_db(c->call, s, cc_err_msg(), "store chunk");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store chunk");
 }
 
 static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -177,7 +177,7 @@ static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r,
     up_ctx *c = ud;
     const Codecourt__V1__PutChunkRequest *rq = c->req;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "put chunk");
+        cc_rpc_fail_db(c->call, s, errmsg, "put chunk");
         return;
     }
     if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
@@ -234,7 +234,7 @@ void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "$1::uuid",
                               p, 1, upload_state, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "put chunk");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "put chunk");
 }
 
 /* ---- CommitUpload ------------------------------------------------------------------- */
@@ -250,7 +250,7 @@ static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     commit_ctx *k = ud;
     if (s != CC_OK) {
-        prob_fail_db(k->c->call, s, errmsg, "commit upload");
+        cc_rpc_fail_db(k->c->call, s, errmsg, "commit upload");
         return;
     }
     if (k->bad) {
@@ -268,7 +268,7 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
     up_ctx *c = ud;
     const Codecourt__V1__CommitUploadRequest *rq = c->req;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "commit upload");
+        cc_rpc_fail_db(c->call, s, errmsg, "commit upload");
         return;
     }
     if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
@@ -328,7 +328,7 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
                     "FROM u)",
                     p, 5, committed, k);
     if (s != CC_OK)
-        prob_fail_db(c->call, s, cc_err_msg(), "commit upload");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "commit upload");
 }
 
 void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -347,7 +347,7 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
                               "WHERE id = $1::uuid",
                               p, 1, commit_state, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "commit upload");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "commit upload");
 }
 
 /* ---- who may read a blob ------------------------------------------------------------ */
@@ -388,7 +388,7 @@ static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, vo
     const Codecourt__V1__GetBlobRequest *rq = (const void *)NULL;
     (void)rq;
     if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "get blob");
+        cc_rpc_fail_db(call, s, errmsg, "get blob");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -459,7 +459,7 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "LIMIT 1) c ON true WHERE b.sha256 = $1 AND " PROB_BLOB_READABLE("$1", "$4"),
         p, 4, blob_read, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "get blob");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get blob");
 }
 
 /* ---- the upload sweep ------------------------------------------------------------------ */

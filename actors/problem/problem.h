@@ -80,9 +80,6 @@ const char *prob_type_name(int t);
 /* The ProblemType of a checked package. */
 int prob_type_of(const pkg_meta *m);
 int prob_type_parse(const char *s);
-/* Answers a failed query: statuses a caller can act on pass through, the
- * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void prob_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 /* The columns prob_from_row reads (problem p joined with version v). */
 #define PROB_COLS                                                                                  \

@@ -38,7 +38,7 @@ static void deleted(cc_status s, const char *errmsg, void *ud)
 {
     del_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "delete problem");
+        cc_rpc_fail_db(c->call, s, errmsg, "delete problem");
         return;
     }
     c->p->deleted = true;
@@ -58,7 +58,7 @@ static void del_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(c->st->pg, &tx);
     if (s != CC_OK) {
-        prob_fail_db(call, s, cc_err_msg(), "delete problem");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "delete problem");
         return;
     }
     cc_pg_param prm[] = {CC_PG_TEXT(p->id)};
@@ -157,7 +157,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "list problems");
+        cc_rpc_fail_db(c->call, s, errmsg, "list problems");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -251,7 +251,7 @@ void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "LIMIT $6::int",
         p, 9, listed, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "list problems");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list problems");
 }
 
 /* ---- ListVersions ------------------------------------------------------------------ */
@@ -260,7 +260,7 @@ static void versions_listed(cc_status s, const char *errmsg, const cc_pg_result 
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "list versions");
+        cc_rpc_fail_db(call, s, errmsg, "list versions");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -283,7 +283,7 @@ static void versions_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *
                               "ORDER BY v.number DESC",
                               prm, 1, versions_listed, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "list versions");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list versions");
 }
 
 void prob_list_versions(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -298,7 +298,7 @@ static void manifest_got(cc_status s, const char *errmsg, const cc_pg_result *r,
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "get manifest");
+        cc_rpc_fail_db(call, s, errmsg, "get manifest");
         return;
     }
     if (cc_pg_nrows(r) < 1) {
@@ -355,5 +355,5 @@ void prob_get_manifest(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "$4::bool OR f->>'path' NOT LIKE 'submissions/%'",
         p, 4, manifest_got, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "get manifest");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get manifest");
 }

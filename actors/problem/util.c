@@ -81,18 +81,6 @@ int prob_type_parse(const char *s)
     return CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
 }
 
-void prob_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CONFLICT || s == CC_EXISTS ||
-        s == CC_NOT_FOUND) {
-        cc_rpc_fail(call, s, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
-           "error", errmsg ? errmsg : cc_status_str(s));
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
 static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
 {
     return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c), (size_t)cc_pg_len(r, row, c));
@@ -190,7 +178,7 @@ static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     load_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "load problem");
+        cc_rpc_fail_db(c->call, s, errmsg, "load problem");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -241,5 +229,5 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
                 "WHERE p.slug = $1 AND p.deleted_at IS NULL";
     cc_status s = cc_pg_query(st->pg, sql, p, 2, loaded, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "load problem");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "load problem");
 }

@@ -39,7 +39,7 @@ static void got_tests(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     get_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load test results");
+        cc_rpc_fail_db(c->call, s, errmsg, "load test results");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -62,7 +62,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
 {
     get_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "load submission");
         return;
     }
     const cc_principal *who = cc_rpc_principal(c->call);
@@ -105,7 +105,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
                     "AND attempt = $2::int ORDER BY idx",
                     p, 2, got_tests, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "load test results");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "load test results");
 }
 
 void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -130,7 +130,7 @@ void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "FROM submissions s WHERE s.id = $1::uuid",
                               p, 1, got_one, c);
     if (s != CC_OK)
-        sub_fail_db(call, s, cc_err_msg(), "load submission");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "load submission");
 }
 
 /* ---- ListSubmissions -------------------------------------------------------------- */
@@ -144,7 +144,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "list submissions");
+        cc_rpc_fail_db(c->call, s, errmsg, "list submissions");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -257,7 +257,7 @@ void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "ORDER BY s.created_at DESC, s.id DESC LIMIT $11::int",
         p, 11, listed, c);
     if (s != CC_OK)
-        sub_fail_db(call, s, cc_err_msg(), "list submissions");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list submissions");
 }
 
 /* ---- ListLanguages ------------------------------------------------------------------ */

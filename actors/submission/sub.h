@@ -94,9 +94,6 @@ void sub_redact_tests(Codecourt__V1__TestResult **tests, size_t n, bool sees_sec
 bool sub_uuid_ok(const char *s);
 /* A fresh random (version 4) UUID in out (37 bytes). */
 void sub_uuid_new(char out[37]);
-/* Answers a failed query: statuses a caller can act on pass through, the
- * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 /* The columns sub_from_row reads, in order. */
 #define SUB_COLS                                                                                   \

@@ -96,7 +96,7 @@ static void reply_row(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     submit_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "load submission");
         return;
     }
     Codecourt__V1__Submission *sub = cc_pg_nrows(r) == 1 ? sub_from_row(c->call, r, 0) : NULL;
@@ -113,7 +113,7 @@ static void reply_existing(submit_ctx *c)
     cc_status s = cc_pg_query(c->st->pg, "SELECT " SUB_COLS " FROM submissions s WHERE s.id = $1::uuid",
                               p, 1, reply_row, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "load submission");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "load submission");
 }
 
 /* ---- the transaction ----------------------------------------------------------- */
@@ -129,7 +129,7 @@ static void committed(cc_status s, const char *errmsg, void *ud)
         return;
     }
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "store submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "store submission");
         return;
     }
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "submission queued", "{s:s, s:s, s:s, s:s}",
@@ -172,7 +172,7 @@ static void store(submit_ctx *c)
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(c->st->pg, &tx);
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, cc_err_msg(), "store submission");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store submission");
         return;
     }
     const char *key = c->rq->idempotency_key;
@@ -290,7 +290,7 @@ static void prechecked(cc_status s, const char *errmsg, const cc_pg_result *r, v
 {
     submit_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "check submission limits");
+        cc_rpc_fail_db(c->call, s, errmsg, "check submission limits");
         return;
     }
     if (!cc_pg_isnull(r, 0, 0)) {
@@ -336,7 +336,7 @@ static void precheck(submit_ctx *c)
         "AND k.idempotency_key = $2",
         p, 2, prechecked, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "check submission limits");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "check submission limits");
 }
 
 /* ---- validation ------------------------------------------------------------------ */

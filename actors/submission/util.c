@@ -54,21 +54,6 @@ void sub_uuid_new(char out[37])
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
-void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_CONFLICT ||
-        s == CC_EXISTS || s == CC_NOT_FOUND || s == CC_LIMIT) {
-        /* A full pool or a lost database is temporary: the client retries
-         * (503 with Retry-After at the gateway). */
-        cc_status out = (s == CC_CLOSED || s == CC_LIMIT || s == CC_TIMEOUT) ? CC_UNAVAILABLE : s;
-        cc_rpc_fail(call, out, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
-           "error", errmsg ? errmsg : cc_status_str(s));
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
 static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
 {
     return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c),

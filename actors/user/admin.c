@@ -43,7 +43,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "list users");
+        cc_rpc_fail_db(c->call, s, errmsg, "list users");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -94,7 +94,7 @@ void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "lower(username) > $1 ORDER BY lower(username) LIMIT $2::int",
                               p, 2, listed, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "list users");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list users");
 }
 
 /* ---- SetRole ------------------------------------------------------------- */
@@ -103,7 +103,7 @@ static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "update user");
+        cc_rpc_fail_db(call, s, errmsg, "update user");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -148,7 +148,7 @@ void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "RETURNING " USER_COLS,
                               p, 2, one_user, call);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "update user");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "update user");
 }
 
 /* ---- SetDisabled --------------------------------------------------------- */
@@ -176,7 +176,7 @@ static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 {
     disable_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "disable user");
+        cc_rpc_fail_db(c->call, s, errmsg, "disable user");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -232,5 +232,5 @@ void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "$2::bool AND user_id = $1::uuid AND revoked_at IS NULL) SELECT * FROM u",
         p, 2, disabled, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "disable user");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "disable user");
 }

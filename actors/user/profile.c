@@ -38,7 +38,7 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
         return;
     }
     if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "profile");
+        cc_rpc_fail_db(call, s, errmsg, "profile");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -75,7 +75,7 @@ void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     cc_status s = cc_pg_query(st->pg, "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", p, 1,
                               answer_me, m);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "profile");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "profile");
 }
 
 static bool has(const Codecourt__V1__UpdateMeRequest *rq, const char *field)
@@ -141,7 +141,7 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         p, 7, answer_user, call);
     free(prefs);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "profile");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "profile");
 }
 
 /* ---- GetUserContact (internal) ------------------------------------------- */
@@ -150,7 +150,7 @@ static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "get contact");
+        cc_rpc_fail_db(call, s, errmsg, "get contact");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -192,5 +192,5 @@ void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
                               "WHERE id = $1::uuid",
                               p, 1, contact_found, call);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "get contact");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get contact");
 }

@@ -153,8 +153,5 @@ char *user_prefs_json(const Codecourt__V1__Preferences *p);
 /* True for a plausible email address (one '@', a dotted domain, no
  * spaces or controls, at most 254 bytes). */
 bool user_valid_email(const char *s);
-/* Answers a failed query: the statuses a caller can act on pass through,
- * the rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 #endif

@@ -82,18 +82,3 @@ char *user_prefs_json(const Codecourt__V1__Preferences *p)
     json_decref(o);
     return s;
 }
-
-void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    switch (s) {
-    case CC_UNAVAILABLE:
-    case CC_TIMEOUT:
-    case CC_CLOSED:
-        cc_rpc_fail(call, s == CC_CLOSED ? CC_UNAVAILABLE : s, "%s: database unavailable", what);
-        return;
-    default:
-        cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "query failed", "{s:s, s:s, s:s}", "what",
-               what, "status", cc_status_name(s), "error", errmsg ? errmsg : "");
-        cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-    }
-}
