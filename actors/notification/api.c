@@ -25,13 +25,13 @@ static Codecourt__V1__Notification *from_row(cc_rpc_call *call, const cc_pg_resu
     if (!n)
         return NULL;
     codecourt__v1__notification__init(n);
-    n->id = cc_arena_strdup(a, cc_pg_get(r, row, 0));
-    n->event = cc_arena_strdup(a, cc_pg_get(r, row, 1));
-    n->title = cc_arena_strdup(a, cc_pg_get(r, row, 2));
-    n->body = cc_arena_strdup(a, cc_pg_get(r, row, 3));
-    n->link = cc_arena_strdup(a, cc_pg_get(r, row, 4));
-    n->read = cc_pg_get(r, row, 5)[0] == 't';
-    n->created_at = strtoll(cc_pg_get(r, row, 6), NULL, 10);
+    n->id = cc_pg_text(a, r, row, 0);
+    n->event = cc_pg_text(a, r, row, 1);
+    n->title = cc_pg_text(a, r, row, 2);
+    n->body = cc_pg_text(a, r, row, 3);
+    n->link = cc_pg_text(a, r, row, 4);
+    n->read = cc_pg_bool(r, row, 5);
+    n->created_at = cc_pg_int(r, row, 6);
     if (!n->id || !n->event || !n->title || !n->body || !n->link)
         return NULL;
     return n;
@@ -92,7 +92,7 @@ static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, v
         cc_rpc_fail_db(c->call, s, errmsg, "count notifications");
         return;
     }
-    c->out.unread_count = strtoll(cc_pg_get(r, 0, 0), NULL, 10);
+    c->out.unread_count = cc_pg_int(r, 0, 0);
     cc_rpc_reply(c->call, &c->out.base);
 }
 
@@ -162,14 +162,8 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "mark read");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "mark read", "id: no such notification"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "id: no such notification");
-        return;
-    }
     Codecourt__V1__Notification *n = from_row(call, r, 0);
     if (!n) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -229,7 +223,7 @@ static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void
         return;
     }
     Codecourt__V1__UnreadCount out = CODECOURT__V1__UNREAD_COUNT__INIT;
-    out.count = strtoll(cc_pg_get(r, 0, 0), NULL, 10);
+    out.count = cc_pg_int(r, 0, 0);
     cc_rpc_reply(call, &out.base);
 }
 
@@ -290,7 +284,7 @@ static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, v
             for (int row = 0; row < cc_pg_nrows(r); row++)
                 if (!strcmp(cc_pg_get(r, row, 0), rule->kind) &&
                     !strcmp(cc_pg_get(r, row, 1), notify_channel_names[ch]))
-                    p->enabled = cc_pg_get(r, row, 2)[0] == 't';
+                    p->enabled = cc_pg_bool(r, row, 2);
             out.preferences[out.n_preferences++] = p;
         }
     }

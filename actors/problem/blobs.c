@@ -387,14 +387,8 @@ static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, vo
     cc_rpc_call *call = ud;
     const Codecourt__V1__GetBlobRequest *rq = (const void *)NULL;
     (void)rq;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "get blob");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get blob", "blob not found"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "blob not found");
-        return;
-    }
     int64_t total = 0, off = 0;
     cc_pg_get_int64(r, 0, 0, &total);
     cc_pg_get_int64(r, 0, 2, &off);

@@ -81,18 +81,6 @@ int prob_type_parse(const char *s)
     return CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
 }
 
-static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c), (size_t)cc_pg_len(r, row, c));
-}
-
-static int64_t num(const cc_pg_result *r, int row, int c)
-{
-    int64_t v = 0;
-    cc_pg_get_int64(r, row, c, &v);
-    return v;
-}
-
 Codecourt__V1__Version *prob_version_from_row(cc_rpc_call *call, const cc_pg_result *r, int row,
                                               int c)
 {
@@ -105,22 +93,22 @@ Codecourt__V1__Version *prob_version_from_row(cc_rpc_call *call, const cc_pg_res
     codecourt__v1__version__init(v);
     codecourt__v1__limits__init(l);
     codecourt__v1__checker__init(k);
-    v->number = (int32_t)num(r, row, c);
-    v->hash = col(call, r, row, c + 1);
-    v->created_at = num(r, row, c + 2);
-    v->created_by = col(call, r, row, c + 3);
+    v->number = (int32_t)cc_pg_int(r, row, c);
+    v->hash = cc_pg_text(a, r, row, c + 1);
+    v->created_at = cc_pg_int(r, row, c + 2);
+    v->created_by = cc_pg_text(a, r, row, c + 3);
     v->type = prob_type_parse(cc_pg_get(r, row, c + 4));
-    l->time_limit_ms = (int32_t)num(r, row, c + 5);
-    l->memory_mib = (int32_t)num(r, row, c + 6);
-    l->output_mib = (int32_t)num(r, row, c + 7);
+    l->time_limit_ms = (int32_t)cc_pg_int(r, row, c + 5);
+    l->memory_mib = (int32_t)cc_pg_int(r, row, c + 6);
+    l->output_mib = (int32_t)cc_pg_int(r, row, c + 7);
     k->kind = strcmp(cc_pg_get(r, row, c + 8), "custom") == 0
                   ? CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM
                   : CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_DEFAULT;
-    k->validator_flags = col(call, r, row, c + 9);
-    v->sample_count = (int32_t)num(r, row, c + 10);
-    v->test_count = (int32_t)num(r, row, c + 11);
-    v->file_count = (int32_t)num(r, row, c + 12);
-    v->total_size = num(r, row, c + 13);
+    k->validator_flags = cc_pg_text(a, r, row, c + 9);
+    v->sample_count = (int32_t)cc_pg_int(r, row, c + 10);
+    v->test_count = (int32_t)cc_pg_int(r, row, c + 11);
+    v->file_count = (int32_t)cc_pg_int(r, row, c + 12);
+    v->total_size = cc_pg_int(r, row, c + 13);
     v->limits = l;
     v->checker = k;
     return v->hash && v->created_by && k->validator_flags ? v : NULL;
@@ -134,10 +122,10 @@ Codecourt__V1__Problem *prob_from_row(cc_rpc_call *call, const cc_pg_result *r, 
     if (!p)
         return NULL;
     codecourt__v1__problem__init(p);
-    p->id = col(call, r, row, 0);
-    p->slug = col(call, r, row, 1);
-    p->title = col(call, r, row, 2);
-    p->owner_id = col(call, r, row, 3);
+    p->id = cc_pg_text(a, r, row, 0);
+    p->slug = cc_pg_text(a, r, row, 1);
+    p->title = cc_pg_text(a, r, row, 2);
+    p->owner_id = cc_pg_text(a, r, row, 3);
     p->visibility = strcmp(cc_pg_get(r, row, 4), "public") == 0
                         ? CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC
                         : CODECOURT__V1__VISIBILITY__VISIBILITY_DRAFT;
@@ -150,15 +138,15 @@ Codecourt__V1__Problem *prob_from_row(cc_rpc_call *call, const cc_pg_result *r, 
     }
     json_decref(tags);
     p->difficulty = prob_difficulty_parse(cc_pg_get(r, row, 6));
-    p->rating = (int32_t)num(r, row, 7);
-    p->created_at = num(r, row, 8);
-    p->updated_at = num(r, row, 9);
-    p->deleted = cc_pg_get(r, row, 10)[0] == 't';
+    p->rating = (int32_t)cc_pg_int(r, row, 7);
+    p->created_at = cc_pg_int(r, row, 8);
+    p->updated_at = cc_pg_int(r, row, 9);
+    p->deleted = cc_pg_bool(r, row, 10);
     if (!cc_pg_isnull(r, row, 11))
         p->version = prob_version_from_row(call, r, row, 11);
     int sc = 11 + PROB_NVCOLS;
-    p->statement_markdown = with_statement ? col(call, r, row, sc) : "";
-    p->statement_html = with_statement ? col(call, r, row, sc + 1) : "";
+    p->statement_markdown = with_statement ? cc_pg_text(a, r, row, sc) : "";
+    p->statement_html = with_statement ? cc_pg_text(a, r, row, sc + 1) : "";
     if (!p->id || !p->slug || !p->title || !p->owner_id || !p->statement_markdown ||
         !p->statement_html)
         return NULL;
@@ -177,14 +165,8 @@ typedef struct load_ctx {
 static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     load_ctx *c = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "load problem");
+    if (!cc_rpc_one_row(c->call, s, errmsg, r, "load problem", "problem not found"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(c->call, CC_NOT_FOUND, "problem not found");
-        return;
-    }
     Codecourt__V1__Problem *p = prob_from_row(c->call, r, 0, true);
     if (!p) {
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");

@@ -54,40 +54,28 @@ void sub_uuid_new(char out[37])
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
-static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c),
-                            (size_t)cc_pg_len(r, row, c));
-}
-
-static int64_t num(const cc_pg_result *r, int row, int c)
-{
-    int64_t v = 0;
-    cc_pg_get_int64(r, row, c, &v);
-    return v;
-}
-
 Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row)
 {
-    Codecourt__V1__Submission *s = cc_arena_alloc(cc_rpc_arena(call), sizeof *s);
+    cc_arena *a = cc_rpc_arena(call);
+    Codecourt__V1__Submission *s = cc_arena_alloc(a, sizeof *s);
     if (!s)
         return NULL;
     codecourt__v1__submission__init(s);
-    s->id = col(call, r, row, 0);
-    s->user_id = col(call, r, row, 1);
-    s->problem = col(call, r, row, 2);
-    s->problem_version = col(call, r, row, 3);
-    s->language = col(call, r, row, 4);
-    s->status = col(call, r, row, 5);
-    s->verdict = col(call, r, row, 6);
+    s->id = cc_pg_text(a, r, row, 0);
+    s->user_id = cc_pg_text(a, r, row, 1);
+    s->problem = cc_pg_text(a, r, row, 2);
+    s->problem_version = cc_pg_text(a, r, row, 3);
+    s->language = cc_pg_text(a, r, row, 4);
+    s->status = cc_pg_text(a, r, row, 5);
+    s->verdict = cc_pg_text(a, r, row, 6);
     s->score = strtod(cc_pg_get(r, row, 7), NULL);
     s->max_score = strtod(cc_pg_get(r, row, 8), NULL);
-    s->test_index = (int32_t)num(r, row, 9);
-    s->test_count = (int32_t)num(r, row, 10);
-    s->attempt = (uint32_t)num(r, row, 11);
-    s->created_at = num(r, row, 12);
-    s->judged_at = num(r, row, 13);
-    s->sandbox_ms = num(r, row, 14);
+    s->test_index = (int32_t)cc_pg_int(r, row, 9);
+    s->test_count = (int32_t)cc_pg_int(r, row, 10);
+    s->attempt = (uint32_t)cc_pg_int(r, row, 11);
+    s->created_at = cc_pg_int(r, row, 12);
+    s->judged_at = cc_pg_int(r, row, 13);
+    s->sandbox_ms = cc_pg_int(r, row, 14);
     if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
         !s->status || !s->verdict)
         return NULL;

@@ -102,14 +102,8 @@ void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "update user");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "update user", "userId: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "userId: no such user");
-        return;
-    }
     Codecourt__V1__User *u = user_from_row(call, r, 0);
     if (!u) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -175,14 +169,8 @@ static void disable_published(cc_status s, const char *errmsg, const redisReply 
 static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     disable_ctx *c = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "disable user");
+    if (!cc_rpc_one_row(c->call, s, errmsg, r, "disable user", "userId: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(c->call, CC_NOT_FOUND, "userId: no such user");
-        return;
-    }
     c->user = user_from_row(c->call, r, 0);
     if (!c->user) {
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");

@@ -37,14 +37,8 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
         cc_rpc_fail(call, CC_EXISTS, "email: already registered");
         return;
     }
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "profile");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "profile", "no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no such user");
-        return;
-    }
     Codecourt__V1__User *u = user_from_row(call, r, 0);
     if (!u) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -149,14 +143,8 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "get contact");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get contact", "user_id: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "user_id: no such user");
-        return;
-    }
     cc_arena *a = cc_rpc_arena(call);
     Codecourt__V1__UserContact uc = CODECOURT__V1__USER_CONTACT__INIT;
     uc.user_id = cc_arena_strdup(a, cc_pg_get(r, 0, 0));

@@ -6,12 +6,6 @@
 #include "cc/log.h"
 #include "user.h"
 
-static char *dup_col(cc_rpc_call *call, const cc_pg_result *r, int row, int col)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, col),
-                            (size_t)cc_pg_len(r, row, col));
-}
-
 /* The API's Role of each of the runtime's roles, whose names (in the
  * users table, the tokens and the principal) are the runtime's. */
 static const Codecourt__V1__Role api_roles[] = {
@@ -50,13 +44,13 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
         return NULL;
     codecourt__v1__user__init(u);
     codecourt__v1__preferences__init(p);
-    u->id = dup_col(call, r, row, 0);
-    u->username = dup_col(call, r, row, 1);
-    u->email = dup_col(call, r, row, 2);
+    u->id = cc_pg_text(a, r, row, 0);
+    u->username = cc_pg_text(a, r, row, 1);
+    u->email = cc_pg_text(a, r, row, 2);
     u->role = user_role_parse(cc_pg_get(r, row, 3));
-    u->disabled = cc_pg_get(r, row, 4)[0] == 't';
-    u->display_name = dup_col(call, r, row, 5);
-    u->bio = dup_col(call, r, row, 6);
+    u->disabled = cc_pg_bool(r, row, 4);
+    u->display_name = cc_pg_text(a, r, row, 5);
+    u->bio = cc_pg_text(a, r, row, 6);
     json_t *j = json_loads(cc_pg_get(r, row, 7), 0, NULL);
     if (json_is_object(j)) {
         p->language = json_str(call, j, "language");
@@ -65,9 +59,7 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
     }
     json_decref(j);
     u->preferences = p;
-    int64_t t = 0;
-    cc_pg_get_int64(r, row, 8, &t);
-    u->created_at = t;
+    u->created_at = cc_pg_int(r, row, 8);
     if (!u->id || !u->username || !u->email || !u->display_name || !u->bio)
         return NULL;
     return u;

@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cc/arena.h"
 #include "cc/status.h"
 
 typedef struct cc_pg cc_pg;
@@ -194,6 +195,17 @@ cc_status cc_pg_get_int64(const cc_pg_result *r, int row, int col, int64_t *out)
  * caller frees (*len its size). CC_INVALID for NULL, CC_NOMEM. */
 cc_status cc_pg_get_bytea(const cc_pg_result *r, int row, int col, unsigned char **out,
                           size_t *len);
+/* ---- rows into a call's messages (runtime/src/pg_rows.c) ---------------- */
+
+/* The text of a value copied into arena a (NUL-terminated, NULs inside
+ * kept; "" for NULL), or NULL when out of memory. */
+char *cc_pg_text(cc_arena *a, const cc_pg_result *r, int row, int col);
+/* An integer value, or 0 for NULL or a value that is not one: for columns
+ * whose missing value reads as 0 (counts, times, limits). */
+int64_t cc_pg_int(const cc_pg_result *r, int row, int col);
+/* A boolean value as PostgreSQL writes it: true for "t". */
+bool cc_pg_bool(const cc_pg_result *r, int row, int col);
+
 /* Rows affected by INSERT/UPDATE/DELETE (0 for others). */
 int64_t cc_pg_affected(const cc_pg_result *r);
 /* The 5-character SQLSTATE of an error result, or "". */
@@ -255,5 +267,13 @@ typedef struct cc_rpc_call cc_rpc_call; /* cc/bus.h */
  * <failure.what>", e.g. "list notifications: database unavailable"; the
  * log line adds errmsg. Ends the call, as cc_rpc_fail does. */
 void cc_rpc_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
+
+/* "One row or not found", the opening of a statement's callback that
+ * answers with one row: true when the statement succeeded (s) with exactly
+ * one row in r; otherwise the call is answered, by cc_rpc_fail_db for a
+ * failure (what names the step) or CC_NOT_FOUND with the message fmt when
+ * there is no row, and false returned. */
+bool cc_rpc_one_row(cc_rpc_call *call, cc_status s, const char *errmsg, const cc_pg_result *r,
+                    const char *what, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #endif
