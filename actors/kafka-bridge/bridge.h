@@ -89,18 +89,16 @@ typedef struct kb_bridge {
 /* ---- mapping.c: parsing and pure helpers (no I/O) ------------------------ */
 
 /* Parses "FILTER=TOPIC[@N];..." (spaces around items ignored, empty items
- * skipped). On CC_INVALID err says which item is wrong. *out is malloc'd,
- * freed with kb_out_maps_free. */
-cc_status kb_parse_out_maps(const char *spec, kb_out_map **out, size_t *n, char *err,
-                            size_t errlen);
+ * skipped). CC_INVALID (cc_err_set naming the wrong item) or CC_NOMEM, or
+ * CC_OK with *out malloc'd, freed with kb_out_maps_free. */
+cc_status kb_parse_out_maps(const char *spec, kb_out_map **out, size_t *n);
 void kb_out_maps_free(kb_out_map *m, size_t n);
 /* Parses "TOPIC=SUBJECT;..." (the subject has no wildcard). */
-cc_status kb_parse_in_maps(const char *spec, kb_in_map **out, size_t *n, char *err, size_t errlen);
+cc_status kb_parse_in_maps(const char *spec, kb_in_map **out, size_t *n);
 void kb_in_maps_free(kb_in_map *m, size_t n);
 /* CC_INVALID when a Kafka-to-NATS mapping publishes on a subject that a
  * NATS-to-Kafka mapping sends back to the same topic: a loop. */
-cc_status kb_check_loops(const kb_out_map *outs, size_t nouts, const kb_in_map *ins, size_t nins,
-                         char *err, size_t errlen);
+cc_status kb_check_loops(const kb_out_map *outs, size_t nouts, const kb_in_map *ins, size_t nins);
 /* NATS subject matching with '*' and '>' wildcards in filter. */
 bool kb_subject_matches(const char *filter, const char *subject);
 /* Token n (1-based) of subject into buf; false when it has fewer tokens
@@ -141,8 +139,9 @@ void kb_in_free(kb_bridge *br);
 /* ---- main.c ----------------------------------------------------------------- */
 
 /* Applies the common librdkafka settings (brokers, client id, extra
- * options); false with err filled when one is refused. */
-bool kb_conf_common(kb_bridge *br, rd_kafka_conf_t *conf, char *err, size_t errlen);
-bool kb_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen);
+ * options); CC_INVALID (cc_err_set naming the setting) when one is
+ * refused. */
+cc_status kb_conf_common(kb_bridge *br, rd_kafka_conf_t *conf);
+cc_status kb_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v);
 
 #endif

@@ -62,14 +62,12 @@ static const cc_config_row rows[] = {
 };
 #undef S
 
-bool kb_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
+cc_status kb_conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
     char why[256];
-    if (rd_kafka_conf_set(conf, k, v, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "librdkafka setting %s=%s: %s", k, v, why);
-        return false;
-    }
-    return true;
+    if (rd_kafka_conf_set(conf, k, v, why, sizeof why) != RD_KAFKA_CONF_OK)
+        return cc_err_set(CC_INVALID, "librdkafka setting %s=%s: %s", k, v, why);
+    return CC_OK;
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -102,60 +100,59 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            "error", rd_kafka_err2str((rd_kafka_resp_err_t)err), "reason", reason);
 }
 
-bool kb_conf_common(kb_bridge *br, rd_kafka_conf_t *conf, char *err, size_t errlen)
+cc_status kb_conf_common(kb_bridge *br, rd_kafka_conf_t *conf)
 {
     rd_kafka_conf_set_opaque(conf, br);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    if (!kb_conf_set(conf, "bootstrap.servers", br->cfg->kafka_brokers, err, errlen) ||
-        !kb_conf_set(conf, "client.id", "cc-kafka-bridge", err, errlen))
-        return false;
+    cc_status s = kb_conf_set(conf, "bootstrap.servers", br->cfg->kafka_brokers);
+    IFOK(s, kb_conf_set(conf, "client.id", "cc-kafka-bridge"));
+    if (s != CC_OK)
+        return s;
     /* Extra settings last, so an operator can override ours. */
     const char *p = br->cfg->kafka_options;
     while (p && *p) {
         const char *e = strchr(p, ';');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         char item[1024];
-        if (n >= sizeof item) {
-            snprintf(err, errlen, "kafka-options: an item is longer than %zu bytes",
-                     sizeof item - 1);
-            return false;
-        }
+        if (n >= sizeof item)
+            return cc_err_set(CC_INVALID, "kafka-options: an item is longer than %zu bytes",
+                              sizeof item - 1);
         memcpy(item, p, n);
         item[n] = '\0';
         char *eq = strchr(item, '=');
-        if (n > 0 && !eq) {
-            snprintf(err, errlen, "kafka-options: \"%s\" is not key=value", item);
-            return false;
-        }
+        if (n > 0 && !eq)
+            return cc_err_set(CC_INVALID, "kafka-options: \"%s\" is not key=value", item);
         if (eq) {
             *eq = '\0';
-            if (!kb_conf_set(conf, item, eq + 1, err, errlen))
-                return false;
+            if ((s = kb_conf_set(conf, item, eq + 1)) != CC_OK)
+                return s;
         }
         p = e ? e + 1 : p + n;
     }
-    return true;
+    return CC_OK;
 }
 
 static cc_status make_producer(kb_bridge *br)
 {
-    char err[512], ms[32];
+    char ms[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     snprintf(ms, sizeof ms, "%lld", (long long)br->cfg->delivery_timeout_ms);
     rd_kafka_conf_set_dr_msg_cb(conf, kb_out_delivery);
     /* Idempotent producer, acks from every in-sync replica: a delivery
      * report without error means the record is stored, exactly once per
      * produce call, in order within its partition. */
-    bool ok = kb_conf_set(conf, "enable.idempotence", "true", err, sizeof err) &&
-              kb_conf_set(conf, "acks", "all", err, sizeof err) &&
-              kb_conf_set(conf, "message.timeout.ms", ms, err, sizeof err) &&
-              kb_conf_set(conf, "linger.ms", "5", err, sizeof err) &&
-              kb_conf_common(br, conf, err, sizeof err);
-    if (!ok) {
+    cc_status s = kb_conf_set(conf, "enable.idempotence", "true");
+    IFOK(s, kb_conf_set(conf, "acks", "all"));
+    IFOK(s, kb_conf_set(conf, "message.timeout.ms", ms));
+    IFOK(s, kb_conf_set(conf, "linger.ms", "5"));
+    IFOK(s, kb_conf_common(br, conf));
+    if (s != CC_OK) {
         rd_kafka_conf_destroy(conf);
-        return cc_err_set(CC_INVALID, "%s", err);
+        return s;
     }
+    /* librdkafka's own (char *, size_t) report, made a cc_err_set here. */
+    char err[512];
     br->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!br->producer) {
         rd_kafka_conf_destroy(conf);
@@ -168,21 +165,22 @@ static cc_status make_producer(kb_bridge *br)
 
 static cc_status make_consumer(kb_bridge *br)
 {
-    char err[512], ms[32];
+    char ms[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     snprintf(ms, sizeof ms, "%lld", (long long)br->cfg->commit_interval_ms);
     /* Offsets are stored by hand once JetStream acked (from_kafka.c); the
      * auto-commit then commits only what was stored. */
-    bool ok = kb_conf_set(conf, "group.id", br->cfg->group, err, sizeof err) &&
-              kb_conf_set(conf, "enable.auto.commit", "true", err, sizeof err) &&
-              kb_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof err) &&
-              kb_conf_set(conf, "auto.commit.interval.ms", ms, err, sizeof err) &&
-              kb_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err) &&
-              kb_conf_common(br, conf, err, sizeof err);
-    if (!ok) {
+    cc_status s = kb_conf_set(conf, "group.id", br->cfg->group);
+    IFOK(s, kb_conf_set(conf, "enable.auto.commit", "true"));
+    IFOK(s, kb_conf_set(conf, "enable.auto.offset.store", "false"));
+    IFOK(s, kb_conf_set(conf, "auto.commit.interval.ms", ms));
+    IFOK(s, kb_conf_set(conf, "auto.offset.reset", "earliest"));
+    IFOK(s, kb_conf_common(br, conf));
+    if (s != CC_OK) {
         rd_kafka_conf_destroy(conf);
-        return cc_err_set(CC_INVALID, "%s", err);
+        return s;
     }
+    char err[512];
     br->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!br->consumer) {
         rd_kafka_conf_destroy(conf);
@@ -229,18 +227,15 @@ static cc_status start(cc_actor *a)
     br->cfg = &cfg;
     br->wake[0] = br->wake[1] = -1;
     cc_actor_set_state(a, br);
-    char err[512] = "";
     if (!cfg.kafka_brokers[0])
         return cc_err_set(CC_INVALID, "kafka-brokers is empty: no Kafka broker configured");
-    cc_status s = kb_parse_out_maps(cfg.to_kafka, &br->outs, &br->nouts, err, sizeof err);
-    if (s == CC_INVALID)
-        return cc_err_set(s, "to-kafka: %s", err);
-    IFOK(s, kb_parse_in_maps(cfg.from_kafka, &br->ins, &br->nins, err, sizeof err));
-    if (s == CC_INVALID)
-        return cc_err_set(s, "from-kafka: %s", err);
-    IFOK(s, kb_check_loops(br->outs, br->nouts, br->ins, br->nins, err, sizeof err));
-    if (s == CC_INVALID)
-        return cc_err_set(s, "%s", err);
+    cc_status s = kb_parse_out_maps(cfg.to_kafka, &br->outs, &br->nouts);
+    if (s != CC_OK)
+        return cc_err_set(s, "to-kafka: %s", cc_err_msg());
+    s = kb_parse_in_maps(cfg.from_kafka, &br->ins, &br->nins);
+    if (s != CC_OK)
+        return cc_err_set(s, "from-kafka: %s", cc_err_msg());
+    s = kb_check_loops(br->outs, br->nouts, br->ins, br->nins);
     if (s != CC_OK)
         return s;
     if (br->nouts == 0 && br->nins == 0)

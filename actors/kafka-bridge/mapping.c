@@ -69,10 +69,9 @@ static bool subject_ok(const char *s, bool wildcards)
 
 /* Splits spec on ';' and calls item(start, end, sep) for every non-empty
  * item, sep pointing at its first '='. */
-typedef cc_status (*item_fn)(const char *s, const char *eq, const char *e, void *ud, char *err,
-                             size_t errlen);
+typedef cc_status (*item_fn)(const char *s, const char *eq, const char *e, void *ud);
 
-static cc_status each_item(const char *spec, item_fn fn, void *ud, char *err, size_t errlen)
+static cc_status each_item(const char *spec, item_fn fn, void *ud)
 {
     const char *p = spec ? spec : "";
     while (*p) {
@@ -83,11 +82,9 @@ static cc_status each_item(const char *spec, item_fn fn, void *ud, char *err, si
         trim(&s, &t);
         if (s < t) {
             const char *eq = memchr(s, '=', (size_t)(t - s));
-            if (!eq) {
-                snprintf(err, errlen, "mapping \"%.*s\" has no '='", (int)(t - s), s);
-                return CC_INVALID;
-            }
-            cc_status st = fn(s, eq, t, ud, err, errlen);
+            if (!eq)
+                return cc_err_set(CC_INVALID, "mapping \"%.*s\" has no '='", (int)(t - s), s);
+            cc_status st = fn(s, eq, t, ud);
             if (st != CC_OK)
                 return st;
         }
@@ -101,8 +98,7 @@ typedef struct {
     size_t n;
 } out_list;
 
-static cc_status out_item(const char *s, const char *eq, const char *e, void *ud, char *err,
-                          size_t errlen)
+static cc_status out_item(const char *s, const char *eq, const char *e, void *ud)
 {
     out_list *l = ud;
     const char *fs = s, *fe = eq, *ts = eq + 1, *te = e;
@@ -113,52 +109,46 @@ static cc_status out_item(const char *s, const char *eq, const char *e, void *ud
     if (at) {
         char num[16];
         size_t nl = (size_t)(te - at - 1);
-        if (nl == 0 || nl >= sizeof num) {
-            snprintf(err, errlen, "mapping \"%.*s\": bad key token after '@'", (int)(e - s), s);
-            return CC_INVALID;
-        }
+        if (nl == 0 || nl >= sizeof num)
+            return cc_err_set(CC_INVALID, "mapping \"%.*s\": bad key token after '@'", (int)(e - s),
+                              s);
         memcpy(num, at + 1, nl);
         num[nl] = '\0';
         char *end;
         errno = 0;
         long v = strtol(num, &end, 10);
-        if (errno || *end || v < 1 || v > 64) {
-            snprintf(err, errlen, "mapping \"%.*s\": key token must be 1..64", (int)(e - s), s);
-            return CC_INVALID;
-        }
+        if (errno || *end || v < 1 || v > 64)
+            return cc_err_set(CC_INVALID, "mapping \"%.*s\": key token must be 1..64", (int)(e - s),
+                              s);
         key_token = (int)v;
         te = at;
         trim(&ts, &te);
     }
     kb_out_map m = {dup_range(fs, fe), dup_range(ts, te), key_token};
-    if (!m.filter || !m.topic) {
+    cc_status st = CC_OK;
+    kb_out_map *v = NULL;
+    if (!m.filter || !m.topic)
+        st = cc_err_set(CC_NOMEM, "mapping: out of memory");
+    else if (!subject_ok(m.filter, true) || !topic_ok(m.topic))
+        st = cc_err_set(CC_INVALID, "mapping \"%.*s\": %s", (int)(e - s), s,
+                        !subject_ok(m.filter, true) ? "bad NATS subject filter"
+                                                    : "bad Kafka topic name");
+    else if (!(v = realloc(l->v, (l->n + 1) * sizeof *v)))
+        st = cc_err_set(CC_NOMEM, "mapping: out of memory");
+    if (st != CC_OK) {
         free(m.filter);
         free(m.topic);
-        return CC_NOMEM;
-    }
-    if (!subject_ok(m.filter, true) || !topic_ok(m.topic)) {
-        snprintf(err, errlen, "mapping \"%.*s\": %s", (int)(e - s), s,
-                 !subject_ok(m.filter, true) ? "bad NATS subject filter" : "bad Kafka topic name");
-        free(m.filter);
-        free(m.topic);
-        return CC_INVALID;
-    }
-    kb_out_map *v = realloc(l->v, (l->n + 1) * sizeof *v);
-    if (!v) {
-        free(m.filter);
-        free(m.topic);
-        return CC_NOMEM;
+        return st;
     }
     l->v = v;
     l->v[l->n++] = m;
     return CC_OK;
 }
 
-cc_status kb_parse_out_maps(const char *spec, kb_out_map **out, size_t *n, char *err,
-                            size_t errlen)
+cc_status kb_parse_out_maps(const char *spec, kb_out_map **out, size_t *n)
 {
     out_list l = {0};
-    cc_status s = each_item(spec, out_item, &l, err, errlen);
+    cc_status s = each_item(spec, out_item, &l);
     if (s != CC_OK) {
         kb_out_maps_free(l.v, l.n);
         return s;
@@ -182,62 +172,48 @@ typedef struct {
     size_t n;
 } in_list;
 
-static cc_status in_item(const char *s, const char *eq, const char *e, void *ud, char *err,
-                         size_t errlen)
+static cc_status in_item(const char *s, const char *eq, const char *e, void *ud)
 {
     in_list *l = ud;
     const char *ts = s, *te = eq, *ss = eq + 1, *se = e;
     trim(&ts, &te);
     trim(&ss, &se);
     kb_in_map m = {dup_range(ts, te), dup_range(ss, se)};
-    if (!m.topic || !m.subject) {
-        free(m.topic);
-        free(m.subject);
-        return CC_NOMEM;
-    }
-    if (!topic_ok(m.topic) || !subject_ok(m.subject, false)) {
-        snprintf(err, errlen, "mapping \"%.*s\": %s", (int)(e - s), s,
-                 !topic_ok(m.topic) ? "bad Kafka topic name"
-                                    : "bad NATS subject (no wildcards allowed)");
-        free(m.topic);
-        free(m.subject);
-        return CC_INVALID;
-    }
+    cc_status st = CC_OK;
+    kb_in_map *v = NULL;
+    if (!m.topic || !m.subject)
+        st = cc_err_set(CC_NOMEM, "mapping: out of memory");
+    else if (!topic_ok(m.topic) || !subject_ok(m.subject, false))
+        st = cc_err_set(CC_INVALID, "mapping \"%.*s\": %s", (int)(e - s), s,
+                        !topic_ok(m.topic) ? "bad Kafka topic name"
+                                           : "bad NATS subject (no wildcards allowed)");
     /* What comes from Kafka stays under cc.evt.kafka.: a record must not
      * pass for a service's event (a verdict on cc.evt.submission.judged,
      * a new user...). The bridge's NATS user may publish nowhere else
      * (cc/mesh.h), so this only says it at start instead of at the first
      * record. */
-    if (strncmp(m.subject, CC_MESH_KAFKA_PREFIX, strlen(CC_MESH_KAFKA_PREFIX)) != 0) {
-        snprintf(err, errlen, "mapping \"%.*s\": records from Kafka go under %s, not to %s",
-                 (int)(e - s), s, CC_MESH_KAFKA_SUBJECTS, m.subject);
+    else if (strncmp(m.subject, CC_MESH_KAFKA_PREFIX, strlen(CC_MESH_KAFKA_PREFIX)) != 0)
+        st = cc_err_set(CC_INVALID, "mapping \"%.*s\": records from Kafka go under %s, not to %s",
+                        (int)(e - s), s, CC_MESH_KAFKA_SUBJECTS, m.subject);
+    for (size_t i = 0; st == CC_OK && i < l->n; i++)
+        if (strcmp(l->v[i].topic, m.topic) == 0)
+            st = cc_err_set(CC_INVALID, "topic %s is mapped twice", m.topic);
+    if (st == CC_OK && !(v = realloc(l->v, (l->n + 1) * sizeof *v)))
+        st = cc_err_set(CC_NOMEM, "mapping: out of memory");
+    if (st != CC_OK) {
         free(m.topic);
         free(m.subject);
-        return CC_INVALID;
-    }
-    for (size_t i = 0; i < l->n; i++) {
-        if (strcmp(l->v[i].topic, m.topic) == 0) {
-            snprintf(err, errlen, "topic %s is mapped twice", m.topic);
-            free(m.topic);
-            free(m.subject);
-            return CC_INVALID;
-        }
-    }
-    kb_in_map *v = realloc(l->v, (l->n + 1) * sizeof *v);
-    if (!v) {
-        free(m.topic);
-        free(m.subject);
-        return CC_NOMEM;
+        return st;
     }
     l->v = v;
     l->v[l->n++] = m;
     return CC_OK;
 }
 
-cc_status kb_parse_in_maps(const char *spec, kb_in_map **out, size_t *n, char *err, size_t errlen)
+cc_status kb_parse_in_maps(const char *spec, kb_in_map **out, size_t *n)
 {
     in_list l = {0};
-    cc_status s = each_item(spec, in_item, &l, err, errlen);
+    cc_status s = each_item(spec, in_item, &l);
     if (s != CC_OK) {
         kb_in_maps_free(l.v, l.n);
         return s;
@@ -256,18 +232,15 @@ void kb_in_maps_free(kb_in_map *m, size_t n)
     free(m);
 }
 
-cc_status kb_check_loops(const kb_out_map *outs, size_t nouts, const kb_in_map *ins, size_t nins,
-                         char *err, size_t errlen)
+cc_status kb_check_loops(const kb_out_map *outs, size_t nouts, const kb_in_map *ins, size_t nins)
 {
     for (size_t i = 0; i < nins; i++)
         for (size_t j = 0; j < nouts; j++)
             if (strcmp(ins[i].topic, outs[j].topic) == 0 &&
-                kb_subject_matches(outs[j].filter, ins[i].subject)) {
-                snprintf(err, errlen,
-                         "topic %s is published on %s, which %s sends back to %s: a loop",
-                         ins[i].topic, ins[i].subject, outs[j].filter, outs[j].topic);
-                return CC_INVALID;
-            }
+                kb_subject_matches(outs[j].filter, ins[i].subject))
+                return cc_err_set(CC_INVALID,
+                                  "topic %s is published on %s, which %s sends back to %s: a loop",
+                                  ins[i].topic, ins[i].subject, outs[j].filter, outs[j].topic);
     return CC_OK;
 }
 

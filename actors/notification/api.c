@@ -9,32 +9,11 @@
 #include "cc/log.h"
 #include "notify.h"
 
-/* The caller's user id from the principal "<id>:<role>"; false (and the
- * call failed) when there is none. */
-static bool caller(cc_rpc_call *call, char id[65])
+/* The caller's user id. Every method here is CC_RPC_AUTH, so the runtime
+ * answered an anonymous caller already: never "". */
+static const char *caller(const cc_rpc_call *call)
 {
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strchr(p, ':');
-    size_t n = colon ? (size_t)(colon - p) : strlen(p);
-    if (n == 0 || n > 64) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return false;
-    }
-    memcpy(id, p, n);
-    id[n] = '\0';
-    return true;
-}
-
-static void fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_LIMIT) {
-        cc_rpc_fail(call, s == CC_TIMEOUT ? CC_TIMEOUT : CC_UNAVAILABLE, "%s: database unavailable",
-                    what);
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "query failed", "{s:s, s:s, s:s}", "what", what,
-           "status", cc_status_name(s), "error", errmsg ? errmsg : "");
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
+    return cc_rpc_principal(call)->id;
 }
 
 #define N_COLS "id::text, event, title, body, link, read, extract(epoch from created_at)::bigint"
@@ -46,13 +25,13 @@ static Codecourt__V1__Notification *from_row(cc_rpc_call *call, const cc_pg_resu
     if (!n)
         return NULL;
     codecourt__v1__notification__init(n);
-    n->id = cc_arena_strdup(a, cc_pg_get(r, row, 0));
-    n->event = cc_arena_strdup(a, cc_pg_get(r, row, 1));
-    n->title = cc_arena_strdup(a, cc_pg_get(r, row, 2));
-    n->body = cc_arena_strdup(a, cc_pg_get(r, row, 3));
-    n->link = cc_arena_strdup(a, cc_pg_get(r, row, 4));
-    n->read = cc_pg_get(r, row, 5)[0] == 't';
-    n->created_at = strtoll(cc_pg_get(r, row, 6), NULL, 10);
+    n->id = cc_pg_text(a, r, row, 0);
+    n->event = cc_pg_text(a, r, row, 1);
+    n->title = cc_pg_text(a, r, row, 2);
+    n->body = cc_pg_text(a, r, row, 3);
+    n->link = cc_pg_text(a, r, row, 4);
+    n->read = cc_pg_bool(r, row, 5);
+    n->created_at = cc_pg_int(r, row, 6);
     if (!n->id || !n->event || !n->title || !n->body || !n->link)
         return NULL;
     return n;
@@ -74,7 +53,7 @@ static void list_rows(cc_status s, const char *errmsg, const cc_pg_result *r, vo
         return;
     if (s != CC_OK) {
         c->failed = true;
-        fail_db(c->call, s, errmsg, "list notifications");
+        cc_rpc_fail_db(c->call, s, errmsg, "list notifications");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -110,19 +89,17 @@ static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, v
     if (c->failed)
         return;
     if (s != CC_OK) {
-        fail_db(c->call, s, errmsg, "count notifications");
+        cc_rpc_fail_db(c->call, s, errmsg, "count notifications");
         return;
     }
-    c->out.unread_count = strtoll(cc_pg_get(r, 0, 0), NULL, 10);
+    c->out.unread_count = cc_pg_int(r, 0, 0);
     cc_rpc_reply(c->call, &c->out.base);
 }
 
 void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListNotificationsRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: must be 1 to 100");
         return;
@@ -156,7 +133,7 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     cc_pg_batch *b;
     cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "list notifications");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list notifications");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(uid), CC_PG_TEXT(rd), CC_PG_TEXT(cur_id), CC_PG_TEXT(lim),
@@ -177,7 +154,7 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     }
     s = cc_pg_batch_run(b, NULL, NULL);
     if (s != CC_OK && !c->failed)
-        fail_db(call, s, cc_err_msg(), "list notifications");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list notifications");
 }
 
 /* ---- MarkRead, MarkAllRead, GetUnreadCount ------------------------------------ */
@@ -185,14 +162,8 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        fail_db(call, s, errmsg, "mark read");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "mark read", "id: no such notification"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "id: no such notification");
-        return;
-    }
     Codecourt__V1__Notification *n = from_row(call, r, 0);
     if (!n) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -204,9 +175,7 @@ static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, v
 void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__MarkReadRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     size_t n = strlen(rq->id);
     if (n == 0 || n > 18 || strspn(rq->id, "0123456789") != n) {
         cc_rpc_fail(call, CC_NOT_FOUND, "id: no such notification");
@@ -219,14 +188,14 @@ void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
                               "WHERE id = $1::bigint AND user_id = $2 RETURNING " N_COLS,
                               p, 2, marked_one, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "mark read");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "mark read");
 }
 
 static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        fail_db(call, s, errmsg, "mark all read");
+        cc_rpc_fail_db(call, s, errmsg, "mark all read");
         return;
     }
     Codecourt__V1__MarkAllReadReply out = CODECOURT__V1__MARK_ALL_READ_REPLY__INIT;
@@ -236,41 +205,37 @@ static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, v
 
 void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     cc_pg_param p[] = {CC_PG_TEXT(uid)};
     cc_status s = cc_pg_query(notify_state_of(actor)->pg,
                               "UPDATE notifications SET read = true, read_at = now() "
                               "WHERE user_id = $1 AND NOT read",
                               p, 1, marked_all, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "mark all read");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "mark all read");
 }
 
 static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        fail_db(call, s, errmsg, "unread count");
+        cc_rpc_fail_db(call, s, errmsg, "unread count");
         return;
     }
     Codecourt__V1__UnreadCount out = CODECOURT__V1__UNREAD_COUNT__INIT;
-    out.count = strtoll(cc_pg_get(r, 0, 0), NULL, 10);
+    out.count = cc_pg_int(r, 0, 0);
     cc_rpc_reply(call, &out.base);
 }
 
 void notify_unread_count(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     cc_pg_param p[] = {CC_PG_TEXT(uid)};
     cc_status s = cc_pg_query(notify_state_of(actor)->pg,
                               "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read",
                               p, 1, counted, call);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "unread count");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "unread count");
 }
 
 /* ---- preferences ------------------------------------------------------------- */
@@ -290,7 +255,7 @@ static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, v
     cc_rpc_call *call = c->call;
     if (s != CC_OK) {
         if (!c->in_tx)
-            fail_db(call, s, errmsg, "preferences");
+            cc_rpc_fail_db(call, s, errmsg, "preferences");
         return;
     }
     cc_arena *a = cc_rpc_arena(call);
@@ -319,7 +284,7 @@ static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, v
             for (int row = 0; row < cc_pg_nrows(r); row++)
                 if (!strcmp(cc_pg_get(r, row, 0), rule->kind) &&
                     !strcmp(cc_pg_get(r, row, 1), notify_channel_names[ch]))
-                    p->enabled = cc_pg_get(r, row, 2)[0] == 't';
+                    p->enabled = cc_pg_bool(r, row, 2);
             out.preferences[out.n_preferences++] = p;
         }
     }
@@ -351,27 +316,25 @@ static cc_status query_prefs(cc_pg_batch *b, const char *uid, prefs_ctx *c)
 
 void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     prefs_ctx *c = prefs_new(call, false);
     if (!c)
         return;
     cc_pg_batch *b = NULL;
     cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     s = query_prefs(b, uid, c);
     if (s != CC_OK) {
         cc_pg_batch_run(b, NULL, NULL); /* empty: frees it */
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     s = cc_pg_batch_run(b, NULL, NULL);
     if (s != CC_OK)
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
 }
 
 static void upserted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -386,7 +349,7 @@ static void prefs_committed(cc_status s, const char *errmsg, void *ud)
 {
     prefs_ctx *c = ud;
     if (s != CC_OK)
-        fail_db(c->call, s, errmsg, "preferences");
+        cc_rpc_fail_db(c->call, s, errmsg, "preferences");
     else if (!c->built)
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
     else
@@ -396,9 +359,7 @@ static void prefs_committed(cc_status s, const char *errmsg, void *ud)
 void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdatePreferencesRequest *rq = (const void *)req;
-    char uid[65];
-    if (!caller(call, uid))
-        return;
+    const char *uid = caller(call);
     if (rq->n_preferences > 64) {
         cc_rpc_fail(call, CC_INVALID, "preferences: at most 64");
         return;
@@ -426,7 +387,7 @@ void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *a
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(notify_state_of(actor)->pg, &tx);
     if (s != CC_OK) {
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     for (size_t i = 0; i < rq->n_preferences && s == CC_OK; i++) {
@@ -449,7 +410,7 @@ void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *a
                            q, 1, prefs_rows, c));
     if (s != CC_OK) {
         cc_pg_tx_rollback(tx, NULL, NULL);
-        fail_db(call, s, cc_err_msg(), "preferences");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     cc_pg_tx_commit(tx, prefs_committed, c);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cc/buf.h"
 #include "cc/log.h"
 #include "notify.h"
 
@@ -41,54 +42,22 @@ static void claim(notify_state *st);
 
 /* ---- building the message ----------------------------------------------------- */
 
-typedef struct mbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} mbuf;
-
-static void mput(mbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void mputs(mbuf *b, const char *s)
-{
-    mput(b, s, strlen(s));
-}
-
 /* Body text with every line ending as CRLF. */
-static void mput_lines(mbuf *b, const char *s)
+static void mput_lines(cc_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\r')
             continue;
         if (*s == '\n')
-            mput(b, "\r\n", 2);
+            cc_buf_put(b, "\r\n", 2);
         else
-            mput(b, s, 1);
+            cc_buf_put(b, s, 1);
     }
     if (b->len < 2 || memcmp(b->p + b->len - 2, "\r\n", 2) != 0)
-        mput(b, "\r\n", 2);
+        cc_buf_put(b, "\r\n", 2);
 }
 
-static void mput_b64(mbuf *b, const unsigned char *s, size_t n)
+static void mput_b64(cc_buf *b, const unsigned char *s, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
@@ -99,13 +68,13 @@ static void mput_b64(mbuf *b, const unsigned char *s, size_t n)
             v |= s[i + 2];
         char o[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
                      i + 2 < n ? tab[v & 63] : '='};
-        mput(b, o, 4);
+        cc_buf_put(b, o, 4);
     }
 }
 
 /* A header value on one line: CR and LF become spaces (no header
  * injection), and non-ASCII text is an RFC 2047 encoded word. */
-static void mput_header(mbuf *b, const char *name, const char *v)
+static void mput_header(cc_buf *b, const char *name, const char *v)
 {
     size_t n = strlen(v);
     char *clean = malloc(n + 1);
@@ -121,23 +90,23 @@ static void mput_header(mbuf *b, const char *name, const char *v)
             ascii = false;
     }
     clean[n] = '\0';
-    mputs(b, name);
-    mputs(b, ": ");
+    cc_buf_puts(b, name);
+    cc_buf_puts(b, ": ");
     if (ascii) {
-        mputs(b, clean);
+        cc_buf_puts(b, clean);
     } else {
-        mputs(b, "=?UTF-8?B?");
+        cc_buf_puts(b, "=?UTF-8?B?");
         mput_b64(b, (const unsigned char *)clean, n);
-        mputs(b, "?=");
+        cc_buf_puts(b, "?=");
     }
-    mputs(b, "\r\n");
+    cc_buf_puts(b, "\r\n");
     free(clean);
 }
 
 static char *build_message(const notify_settings *cfg, const char *id, const char *to,
                            const char *subject, const char *text, const char *html, size_t *len)
 {
-    mbuf b = {0};
+    cc_buf b = CC_BUF_INIT;
     char boundary[64], rnd[17], date[64], line[512];
     cc_random_hex(rnd, 16);
     snprintf(boundary, sizeof boundary, "cc-%s-%s", id, rnd);
@@ -151,30 +120,20 @@ static char *build_message(const notify_settings *cfg, const char *id, const cha
     mput_header(&b, "Date", date);
     snprintf(line, sizeof line, "<cc-notify-%s.%s@codecourt>", id, rnd);
     mput_header(&b, "Message-ID", line);
-    mputs(&b, "MIME-Version: 1.0\r\n");
-    snprintf(line, sizeof line, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
-             boundary);
-    mputs(&b, line);
-    snprintf(line, sizeof line,
-             "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-             "Content-Transfer-Encoding: 8bit\r\n\r\n",
-             boundary);
-    mputs(&b, line);
+    cc_buf_puts(&b, "MIME-Version: 1.0\r\n");
+    cc_buf_printf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
+    cc_buf_printf(&b,
+                  "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n\r\n",
+                  boundary);
     mput_lines(&b, text);
-    snprintf(line, sizeof line,
-             "--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
-             "Content-Transfer-Encoding: 8bit\r\n\r\n",
-             boundary);
-    mputs(&b, line);
+    cc_buf_printf(&b,
+                  "--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n\r\n",
+                  boundary);
     mput_lines(&b, html);
-    snprintf(line, sizeof line, "--%s--\r\n", boundary);
-    mputs(&b, line);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    cc_buf_printf(&b, "--%s--\r\n", boundary);
+    return cc_buf_take(&b, len);
 }
 
 /* "Name <a@b>" -> "a@b"; a bare address stays. */

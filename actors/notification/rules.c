@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc/buf.h"
 #include "codecourt/v1/judge.pb-c.h"
 #include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
@@ -137,31 +138,21 @@ static cc_status load_file(const char *dir, const notify_rule *r, const char *ch
     FILE *f = fopen(path, "rb");
     if (!f)
         return cc_err_set(CC_IO, "template %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return cc_err_set(CC_NOMEM, "out of memory");
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + len, 1, 4096, f);
-        len += k;
-        if (k < 4096)
-            break;
-    }
+    cc_buf b = CC_BUF_INIT;
+    char piece[4096];
+    size_t k;
+    while ((k = fread(piece, 1, sizeof piece, f)) > 0 && b.len <= (1u << 20))
+        cc_buf_put(&b, piece, k);
     bool err = ferror(f);
     fclose(f);
-    if (err || len > (1u << 20)) {
-        free(buf);
+    if (err || b.len > (1u << 20)) {
+        cc_buf_free(&b);
         return cc_err_set(CC_IO, "template %s: unreadable or larger than 1 MiB", path);
     }
-    buf[len] = '\0';
+    size_t len;
+    char *buf = cc_buf_take(&b, &len);
+    if (!buf)
+        return cc_err_set(CC_NOMEM, "template %s: out of memory", path);
     /* Subjects and titles are one line. */
     if (!strcmp(part, "subject") || !strcmp(part, "title"))
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -283,67 +274,39 @@ json_t *notify_vars_from_msg(const ProtobufCMessage *m)
     return o;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void put_html(sbuf *b, const char *s)
+static void put_html(cc_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            put(b, "&amp;", 5);
+            cc_buf_put(b, "&amp;", 5);
             break;
         case '<':
-            put(b, "&lt;", 4);
+            cc_buf_put(b, "&lt;", 4);
             break;
         case '>':
-            put(b, "&gt;", 4);
+            cc_buf_put(b, "&gt;", 4);
             break;
         case '"':
-            put(b, "&quot;", 6);
+            cc_buf_put(b, "&quot;", 6);
             break;
         case '\'':
-            put(b, "&#39;", 5);
+            cc_buf_put(b, "&#39;", 5);
             break;
         default:
-            put(b, s, 1);
+            cc_buf_put(b, s, 1);
         }
     }
 }
 
 char *notify_render(const char *t, json_t *vars, bool html)
 {
-    sbuf b = {0};
-    put(&b, "", 0);
+    cc_buf b = CC_BUF_INIT;
     const char *p = t, *s, *e, *name;
     size_t n;
     bool bad = false;
     while (next_var(p, &s, &e, &name, &n, &bad)) {
-        put(&b, p, (size_t)(s - p));
+        cc_buf_put(&b, p, (size_t)(s - p));
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), name);
         const char *v = json_string_value(json_object_get(vars, key));
@@ -351,14 +314,10 @@ char *notify_render(const char *t, json_t *vars, bool html)
             if (html)
                 put_html(&b, v);
             else
-                put(&b, v, strlen(v));
+                cc_buf_put(&b, v, strlen(v));
         }
         p = e;
     }
-    put(&b, p, strlen(p));
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    cc_buf_put(&b, p, strlen(p));
+    return cc_buf_take(&b, NULL);
 }

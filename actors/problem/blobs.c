@@ -32,8 +32,8 @@ typedef struct up_ctx {
     cc_rpc_call *call;
     prob_state *st;
     const void *req;
-    char who[64];
-    prob_role role;
+    const char *who; /* the caller's id (cc_rpc_principal) */
+    cc_role role;
     SHA256_CTX sha;
     int64_t received, size;
     char upload_id[40];
@@ -50,12 +50,10 @@ static up_ctx *ctx_new(cc_rpc_call *call, void *actor, const void *req)
     c->call = call;
     c->st = prob_state_of(actor);
     c->req = req;
-    prob_role role = c->role = prob_principal(call, c->who);
-    if (role == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to upload");
-        return NULL;
-    }
-    if (role != PROB_SETTER && role != PROB_ADMIN) {
+    /* The upload methods are CC_RPC_AUTH: the caller is signed in. */
+    c->who = cc_rpc_principal(call)->id;
+    c->role = cc_rpc_principal(call)->role;
+    if (c->role != CC_ROLE_SETTER && c->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins may upload test data");
         return NULL;
     }
@@ -78,7 +76,7 @@ static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *
 {
     up_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "begin upload");
+        cc_rpc_fail_db(c->call, s, errmsg, "begin upload");
         return;
     }
     /* Column 0: 'blob' when the blob exists, else the new upload's id. */
@@ -124,7 +122,7 @@ void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "SELECT 'blob' FROM e UNION ALL SELECT id FROM u",
         p, 5, begun, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "begin upload");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "begin upload");
 }
 
 /* ---- PutChunk -------------------------------------------------------------------- */
@@ -133,7 +131,7 @@ static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r,
 {
     up_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "store chunk");
+        cc_rpc_fail_db(c->call, s, errmsg, "store chunk");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -171,7 +169,7 @@ static void hashed(cc_status s, void *ud)
                     "$2::bigint, $5::bytea FROM u RETURNING 1",
                     p, 5, chunk_stored, c);
     if (s != CC_OK)
-        prob_fail_db(c->call, s, cc_err_msg(), "store chunk");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store chunk");
 }
 
 static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -179,7 +177,7 @@ static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r,
     up_ctx *c = ud;
     const Codecourt__V1__PutChunkRequest *rq = c->req;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "put chunk");
+        cc_rpc_fail_db(c->call, s, errmsg, "put chunk");
         return;
     }
     if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
@@ -236,7 +234,7 @@ void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "$1::uuid",
                               p, 1, upload_state, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "put chunk");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "put chunk");
 }
 
 /* ---- CommitUpload ------------------------------------------------------------------- */
@@ -252,7 +250,7 @@ static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     commit_ctx *k = ud;
     if (s != CC_OK) {
-        prob_fail_db(k->c->call, s, errmsg, "commit upload");
+        cc_rpc_fail_db(k->c->call, s, errmsg, "commit upload");
         return;
     }
     if (k->bad) {
@@ -270,7 +268,7 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
     up_ctx *c = ud;
     const Codecourt__V1__CommitUploadRequest *rq = c->req;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "commit upload");
+        cc_rpc_fail_db(c->call, s, errmsg, "commit upload");
         return;
     }
     if (cc_pg_nrows(r) != 1 || strcmp(cc_pg_get(r, 0, 2), c->who) != 0) {
@@ -330,7 +328,7 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
                     "FROM u)",
                     p, 5, committed, k);
     if (s != CC_OK)
-        prob_fail_db(c->call, s, cc_err_msg(), "commit upload");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "commit upload");
 }
 
 void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -349,20 +347,20 @@ void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
                               "WHERE id = $1::uuid",
                               p, 1, commit_state, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "commit upload");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "commit upload");
 }
 
 /* ---- who may read a blob ------------------------------------------------------------ */
 
-const char *prob_blob_reader(prob_role role, const char *who)
+const char *prob_blob_reader(cc_role role, const char *who)
 {
     switch (role) {
-    case PROB_ADMIN:
+    case CC_ROLE_ADMIN:
         return "";
-    case PROB_SETTER:
+    case CC_ROLE_SETTER:
         return who;
-    case PROB_ANON:
-    case PROB_USER:
+    case CC_ROLE_ANON:
+    case CC_ROLE_USER:
         break;
     }
     return NULL;
@@ -373,12 +371,13 @@ const char *prob_blob_reader(prob_role role, const char *who)
  * that came on cc.rpc.problem.judge.GetBlob, a subject only the judge's
  * NATS user may publish, so the server checked who sent it (cc/mesh.h,
  * cc_rpc_caller). Everyone else is judged by principal. */
-static const char *blob_reader_of(cc_rpc_call *call, char who[64])
+static const char *blob_reader_of(cc_rpc_call *call)
 {
     const char *caller = cc_rpc_caller(call);
     if (caller && strcmp(caller, "judge") == 0)
         return "";
-    return prob_blob_reader(prob_principal(call, who), who);
+    const cc_principal *who = cc_rpc_principal(call);
+    return prob_blob_reader(who->role, who->id);
 }
 
 /* ---- GetBlob ------------------------------------------------------------------------ */
@@ -388,14 +387,8 @@ static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, vo
     cc_rpc_call *call = ud;
     const Codecourt__V1__GetBlobRequest *rq = (const void *)NULL;
     (void)rq;
-    if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "get blob");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get blob", "blob not found"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "blob not found");
-        return;
-    }
     int64_t total = 0, off = 0;
     cc_pg_get_int64(r, 0, 0, &total);
     cc_pg_get_int64(r, 0, 2, &off);
@@ -434,10 +427,9 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
      * token); judges call as themselves. blob_reader_of says who reads
      * what, and an unreadable blob is "not found", so hashes cannot be
      * probed. */
-    char who[64];
-    const char *reader = blob_reader_of(call, who);
+    const char *reader = blob_reader_of(call);
     if (!reader) {
-        if (!cc_rpc_caller(call) && !cc_rpc_envelope(call)->principal[0])
+        if (!cc_rpc_caller(call) && cc_rpc_principal(call)->role == CC_ROLE_ANON)
             cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to read blobs");
         else
             cc_rpc_fail(call, CC_DENIED, "only setters, admins and judges may read blobs");
@@ -461,7 +453,7 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "LIMIT 1) c ON true WHERE b.sha256 = $1 AND " PROB_BLOB_READABLE("$1", "$4"),
         p, 4, blob_read, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "get blob");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get blob");
 }
 
 /* ---- the upload sweep ------------------------------------------------------------------ */

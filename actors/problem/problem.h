@@ -1,7 +1,7 @@
 /* cc-problem's internal contract: settings, state, the handlers of each
  * message family (problems.c, jobs.c, blobs.c) and the helpers they share
- * (store.c: blocking database work for the thread pool; util.c:
- * principals and rows; statement.c: Markdown). Problem packages are read
+ * (store.c: blocking database work for the thread pool; util.c: names
+ * and rows; statement.c: Markdown). Problem packages are read
  * and checked by the judge's one package reader (judge/package.h).
  * Internal prefix: prob_. */
 #ifndef CC_PROBLEM_H
@@ -71,11 +71,6 @@ void prob_sweep_stop(prob_state *st);
 
 /* ---- util.c --------------------------------------------------------------- */
 
-typedef enum { PROB_ANON, PROB_USER, PROB_SETTER, PROB_ADMIN } prob_role;
-
-/* The caller from the envelope principal "<user id>:<role>": id (64
- * bytes, "" when anonymous) and role. */
-prob_role prob_principal(const cc_rpc_call *call, char id[64]);
 /* True for a slug: [a-z0-9][a-z0-9-]{1,63}. */
 bool prob_slug_ok(const char *s);
 bool prob_sha_ok(const char *s);
@@ -85,9 +80,6 @@ const char *prob_type_name(int t);
 /* The ProblemType of a checked package. */
 int prob_type_of(const pkg_meta *m);
 int prob_type_parse(const char *s);
-/* Answers a failed query: statuses a caller can act on pass through, the
- * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void prob_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 /* The columns prob_from_row reads (problem p joined with version v). */
 #define PROB_COLS                                                                                  \
@@ -127,9 +119,10 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
  * that leaks, or is guessed, neither reads nor names anything.
  *
  * prob_blob_reader gives what PROB_BLOB_READABLE's reader parameter takes:
- * "" (any blob) for an admin, who (borrowed: the id prob_principal wrote)
- * for a setter, NULL for a user or anonymous caller (no blob). */
-const char *prob_blob_reader(prob_role role, const char *who);
+ * "" (any blob) for an admin, who (borrowed: the caller's id,
+ * cc_rpc_principal) for a setter, NULL for a user or anonymous caller (no
+ * blob). */
+const char *prob_blob_reader(cc_role role, const char *who);
 /* An SQL condition: the blob whose hash is parameter sha may be read by
  * parameter reader (prob_blob_reader's value), as in
  * PROB_BLOB_READABLE("$1", "$4"). The one copy of the rule's query. */
@@ -137,19 +130,22 @@ const char *prob_blob_reader(prob_role role, const char *who);
     "(" reader " = '' OR EXISTS (SELECT 1 FROM blob_readers br WHERE br.sha256 = " sha           \
     " AND br.user_id = " reader "))"
 
-/* ---- store.c: blocking, for the thread pool and start ----------------------- */
+/* ---- store.c: blocking, for the thread pool and start -----------------------
+ * A failure returns its status (a database's as cc_pg_status_of_sqlstate
+ * maps it, CC_UNAVAILABLE when no connection is made, CC_NOMEM) with
+ * cc_err_set saying what failed, on the calling thread. */
 
-/* A synchronous connection to the service's database; NULL with err set. */
-PGconn *prob_db_connect(const prob_state *st, char *err, size_t errlen);
+/* A synchronous connection to the service's database, or NULL
+ * (CC_UNAVAILABLE in cc_err_last). */
+PGconn *prob_db_connect(const prob_state *st);
 /* Runs a statement with text parameters (NULL = SQL NULL); results in
  * text, or binary when binary is true. Returns the result (PQclear it) or
- * NULL with err set and the status in *s. */
-PGresult *prob_db_exec(PGconn *c, const char *sql, int n, const char *const *vals,
-                       bool binary, cc_status *s, char *err, size_t errlen);
+ * NULL with the status in *s. */
+PGresult *prob_db_exec(PGconn *c, const char *sql, int n, const char *const *vals, bool binary,
+                       cc_status *s);
 /* Stores a blob from memory (no-op if it exists). sha (65) receives its
  * hash. Inside the caller's transaction. */
-cc_status prob_db_put_mem(PGconn *c, const void *data, size_t len, char sha[65], char *err,
-                          size_t errlen);
+cc_status prob_db_put_mem(PGconn *c, const void *data, size_t len, char sha[65]);
 /* Streams a blob whose hash and size are known into the store: chunks
  * are written as they come. */
 typedef struct prob_blob_writer {
@@ -161,10 +157,9 @@ typedef struct prob_blob_writer {
     size_t n, cap;
 } prob_blob_writer;
 cc_status prob_db_writer_begin(prob_blob_writer *w, PGconn *c, const char *sha, int64_t size,
-                               size_t chunk, char *err, size_t errlen);
-cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len, char *err,
-                             size_t errlen);
-cc_status prob_db_writer_end(prob_blob_writer *w, char *err, size_t errlen);
+                               size_t chunk);
+cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len);
+cc_status prob_db_writer_end(prob_blob_writer *w);
 /* Reads up to cap bytes of blob sha from off into buf; returns the count
  * (0 at the end) or -1. */
 int64_t prob_db_read(PGconn *c, const char *sha, int64_t off, void *buf, size_t cap);
@@ -184,15 +179,17 @@ typedef struct prob_commit {
     char out_id[40];
     int out_version;
     bool out_new_version;
+    /* On a failure: the request is refused (the slug is taken, CC_EXISTS;
+     * the problem is gone, CC_NOT_FOUND), not the database at fault. */
+    bool out_refused;
 } prob_commit;
 /* Inside the caller's transaction: creates the problem if asked, and a
  * new version unless the files hash to the current version's hash, and
  * the events. */
-cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen);
+cc_status prob_db_commit(PGconn *c, prob_commit *pc);
 /* Loads the files of a version (with the texts pkg_is_text_file names,
- * as a package read would) into p. */
-cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p, char *err,
-                             size_t errlen);
+ * as a package read would) into p, unsorted. */
+cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p);
 
 /* ---- statement.c ------------------------------------------------------------ */
 

@@ -32,14 +32,13 @@ typedef struct del_ctx {
     cc_rpc_call *call;
     prob_state *st;
     Codecourt__V1__Problem *p;
-    char who[64];
 } del_ctx;
 
 static void deleted(cc_status s, const char *errmsg, void *ud)
 {
     del_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "delete problem");
+        cc_rpc_fail_db(c->call, s, errmsg, "delete problem");
         return;
     }
     c->p->deleted = true;
@@ -49,8 +48,9 @@ static void deleted(cc_status s, const char *errmsg, void *ud)
 static void del_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
 {
     del_ctx *c = ud;
-    prob_role role = prob_principal(call, c->who);
-    if (role != PROB_ADMIN && !(role == PROB_SETTER && !strcmp(c->who, p->owner_id))) {
+    const cc_principal *who = cc_rpc_principal(call);
+    if (who->role != CC_ROLE_ADMIN &&
+        !(who->role == CC_ROLE_SETTER && !strcmp(who->id, p->owner_id))) {
         cc_rpc_fail(call, CC_DENIED, "only the problem's owner or an admin may delete it");
         return;
     }
@@ -58,7 +58,7 @@ static void del_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(c->st->pg, &tx);
     if (s != CC_OK) {
-        prob_fail_db(call, s, cc_err_msg(), "delete problem");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "delete problem");
         return;
     }
     cc_pg_param prm[] = {CC_PG_TEXT(p->id)};
@@ -93,10 +93,6 @@ void prob_delete(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     memset(c, 0, sizeof *c);
     c->call = call;
     c->st = prob_state_of(actor);
-    if (prob_principal(call, c->who) == PROB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to delete problems");
-        return;
-    }
     prob_load(call, c->st, rq->slug, 0, false, del_loaded, c);
 }
 
@@ -161,7 +157,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "list problems");
+        cc_rpc_fail_db(c->call, s, errmsg, "list problems");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -202,9 +198,8 @@ void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_INVALID, "page_size: at most 100");
         return;
     }
-    char who[64];
-    prob_role role = prob_principal(call, who);
-    if (rq->mine && role == PROB_ANON) {
+    const cc_principal *who = cc_rpc_principal(call);
+    if (rq->mine && who->role == CC_ROLE_ANON) {
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to list your problems");
         return;
     }
@@ -236,8 +231,8 @@ void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                        us ? CC_PG_TEXT(us) : CC_PG_NULL,
                        id ? CC_PG_TEXT(id) : CC_PG_NULL,
                        CC_PG_TEXT(size),
-                       CC_PG_TEXT(who),
-                       CC_PG_TEXT(role == PROB_ADMIN ? "t" : "f"),
+                       CC_PG_TEXT(who->id),
+                       CC_PG_TEXT(who->role == CC_ROLE_ADMIN ? "t" : "f"),
                        CC_PG_TEXT(rq->mine ? "t" : "f")};
     cc_status s = cc_pg_query(
         prob_state_of(actor)->pg,
@@ -256,7 +251,7 @@ void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "LIMIT $6::int",
         p, 9, listed, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "list problems");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list problems");
 }
 
 /* ---- ListVersions ------------------------------------------------------------------ */
@@ -265,7 +260,7 @@ static void versions_listed(cc_status s, const char *errmsg, const cc_pg_result 
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "list versions");
+        cc_rpc_fail_db(call, s, errmsg, "list versions");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -288,7 +283,7 @@ static void versions_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *
                               "ORDER BY v.number DESC",
                               prm, 1, versions_listed, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "list versions");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list versions");
 }
 
 void prob_list_versions(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -303,7 +298,7 @@ static void manifest_got(cc_status s, const char *errmsg, const cc_pg_result *r,
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        prob_fail_db(call, s, errmsg, "get manifest");
+        cc_rpc_fail_db(call, s, errmsg, "get manifest");
         return;
     }
     if (cc_pg_nrows(r) < 1) {
@@ -360,5 +355,5 @@ void prob_get_manifest(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "$4::bool OR f->>'path' NOT LIKE 'submissions/%'",
         p, 4, manifest_got, call);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "get manifest");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get manifest");
 }

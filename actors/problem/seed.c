@@ -48,19 +48,17 @@ static const struct {
 
 cc_status prob_seed(prob_state *st)
 {
-    char err[600] = "";
-    PGconn *c = prob_db_connect(st, err, sizeof err);
+    PGconn *c = prob_db_connect(st);
     if (!c)
-        return cc_err_set(CC_UNAVAILABLE, "seed: %s", err);
+        return cc_err_set(CC_UNAVAILABLE, "seed: %s", cc_err_msg());
     cc_status s;
-    PGresult *r = prob_db_exec(c, "BEGIN", 0, NULL, false, &s, err, sizeof err);
+    PGresult *r = prob_db_exec(c, "BEGIN", 0, NULL, false, &s);
     PQclear(r);
     /* Serialises replicas that start together. */
-    PQclear(prob_db_exec(c, "SELECT pg_advisory_xact_lock(7342001)", 0, NULL, false, &s, err,
-                         sizeof err));
+    PQclear(prob_db_exec(c, "SELECT pg_advisory_xact_lock(7342001)", 0, NULL, false, &s));
     const char *vals[] = {"aplusb"};
     r = prob_db_exec(c, "SELECT 1 FROM problems WHERE slug = $1 AND deleted_at IS NULL", 1, vals,
-                     false, &s, err, sizeof err);
+                     false, &s);
     bool exists = r && PQntuples(r) > 0;
     PQclear(r);
     pkg_files p = {0};
@@ -68,14 +66,12 @@ cc_status prob_seed(prob_state *st)
     if (s == CC_OK && !exists) {
         for (size_t i = 0; s == CC_OK && i < sizeof files / sizeof files[0]; i++) {
             char sha[65];
-            s = prob_db_put_mem(c, files[i].text, strlen(files[i].text), sha, err, sizeof err);
+            s = prob_db_put_mem(c, files[i].text, strlen(files[i].text), sha);
             if (s == CC_OK)
                 pkg_add(&p, files[i].path, sha, (int64_t)strlen(files[i].text), files[i].text);
         }
-        if (s == CC_OK && (pkg_sort(&p, NULL) != CC_OK || pkg_check(&p, NULL, &m, NULL) != CC_OK)) {
-            snprintf(err, sizeof err, "%s", cc_err_msg());
-            s = CC_UNPROCESSABLE;
-        }
+        if (s == CC_OK && (pkg_sort(&p, NULL) != CC_OK || pkg_check(&p, NULL, &m, NULL) != CC_OK))
+            s = cc_err_set(CC_UNPROCESSABLE, "%s", cc_err_msg());
         char *html = s == CC_OK ? prob_markdown_html(m.statement_md, strlen(m.statement_md))
                                 : NULL;
         prob_commit pc = {.slug = "aplusb",
@@ -89,16 +85,17 @@ cc_status prob_seed(prob_state *st)
                           .files = &p,
                           .meta = &m,
                           .statement_html = html};
-        IFOK(s, prob_db_commit(c, &pc, err, sizeof err));
+        IFOK(s, prob_db_commit(c, &pc));
         free(html);
         if (s == CC_OK)
             cc_log(CC_LOG_INFO, NULL, "seeded the sample problem", "{s:s}", "slug", "aplusb");
     }
+    /* The message of a failure is set already: nothing below sets one. */
     PQclear(PQexec(c, s == CC_OK ? "COMMIT" : "ROLLBACK"));
     PQfinish(c);
     pkg_meta_free(&m);
     pkg_free(&p);
     if (s != CC_OK)
-        return cc_err_set(s, "seed: %s", err);
+        return cc_err_set(s, "seed: %s", cc_err_msg());
     return CC_OK;
 }

@@ -11,11 +11,11 @@
 #include "cc/log.h"
 #include "problem.h"
 
-PGconn *prob_db_connect(const prob_state *st, char *err, size_t errlen)
+PGconn *prob_db_connect(const prob_state *st)
 {
     PGconn *c = PQconnectdb(st->cfg->pg_conninfo);
     if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, errlen, "database: %s", PQerrorMessage(c));
+        cc_err_set(CC_UNAVAILABLE, "database: %s", PQerrorMessage(c));
         PQfinish(c);
         return NULL;
     }
@@ -23,7 +23,7 @@ PGconn *prob_db_connect(const prob_state *st, char *err, size_t errlen)
 }
 
 PGresult *prob_db_exec(PGconn *c, const char *sql, int n, const char *const *vals, bool binary,
-                       cc_status *s, char *err, size_t errlen)
+                       cc_status *s)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, binary ? 1 : 0);
     ExecStatusType t = PQresultStatus(r);
@@ -35,22 +35,20 @@ PGresult *prob_db_exec(PGconn *c, const char *sql, int n, const char *const *val
     *s = cc_pg_status_of_sqlstate(state ? state : "");
     if (*s == CC_OK)
         *s = CC_DB;
-    snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
+    cc_err_set(*s, "database: %s", PQresultErrorMessage(r));
     PQclear(r);
     return NULL;
 }
 
-static cc_status exec0(PGconn *c, const char *sql, int n, const char *const *vals, char *err,
-                       size_t errlen)
+static cc_status exec0(PGconn *c, const char *sql, int n, const char *const *vals)
 {
     cc_status s;
-    PGresult *r = prob_db_exec(c, sql, n, vals, false, &s, err, errlen);
+    PGresult *r = prob_db_exec(c, sql, n, vals, false, &s);
     PQclear(r);
     return s;
 }
 
-static cc_status put_chunk(PGconn *c, const char *owner, int64_t off, const void *data, size_t len,
-                           char *err, size_t errlen)
+static cc_status put_chunk(PGconn *c, const char *owner, int64_t off, const void *data, size_t len)
 {
     char offs[32];
     snprintf(offs, sizeof offs, "%" PRId64, off);
@@ -62,10 +60,8 @@ static cc_status put_chunk(PGconn *c, const char *owner, int64_t off, const void
                                "ON CONFLICT DO NOTHING",
                                3, NULL, vals, lens, fmts, 0);
     cc_status s = CC_OK;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        snprintf(err, errlen, "database: %s", PQresultErrorMessage(r));
-        s = CC_DB;
-    }
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        s = cc_err_set(CC_DB, "database: %s", PQresultErrorMessage(r));
     PQclear(r);
     return s;
 }
@@ -73,8 +69,7 @@ static cc_status put_chunk(PGconn *c, const char *owner, int64_t off, const void
 /* Claims the blob row; *fresh tells whether this transaction must write
  * its chunks. A concurrent writer of the same blob makes this wait for
  * its outcome, so a blob row never exists without its chunks. */
-static cc_status claim(PGconn *c, const char *sha, int64_t size, bool *fresh, char *err,
-                       size_t errlen)
+static cc_status claim(PGconn *c, const char *sha, int64_t size, bool *fresh)
 {
     char sz[32];
     snprintf(sz, sizeof sz, "%" PRId64, size);
@@ -83,47 +78,43 @@ static cc_status claim(PGconn *c, const char *sha, int64_t size, bool *fresh, ch
     PGresult *r = prob_db_exec(c,
                                "INSERT INTO blobs (sha256, size) VALUES ($1, $2) "
                                "ON CONFLICT DO NOTHING RETURNING 1",
-                               2, vals, false, &s, err, errlen);
+                               2, vals, false, &s);
     if (r)
         *fresh = PQntuples(r) == 1;
     PQclear(r);
     return s;
 }
 
-cc_status prob_db_put_mem(PGconn *c, const void *data, size_t len, char sha[65], char *err,
-                          size_t errlen)
+cc_status prob_db_put_mem(PGconn *c, const void *data, size_t len, char sha[65])
 {
     pkg_sha256_hex(data, len, sha);
     bool fresh = false;
-    cc_status s = claim(c, sha, (int64_t)len, &fresh, err, errlen);
+    cc_status s = claim(c, sha, (int64_t)len, &fresh);
     const size_t piece = 512 * 1024;
     for (size_t off = 0; s == CC_OK && fresh && off < len; off += piece)
         s = put_chunk(c, sha, (int64_t)off, (const char *)data + off,
-                      len - off < piece ? len - off : piece, err, errlen);
+                      len - off < piece ? len - off : piece);
     return s;
 }
 
 cc_status prob_db_writer_begin(prob_blob_writer *w, PGconn *c, const char *sha, int64_t size,
-                               size_t chunk, char *err, size_t errlen)
+                               size_t chunk)
 {
     memset(w, 0, sizeof *w);
     w->c = c;
     snprintf(w->sha, sizeof w->sha, "%s", sha);
     bool fresh = false;
-    cc_status s = claim(c, sha, size, &fresh, err, errlen);
+    cc_status s = claim(c, sha, size, &fresh);
     w->skip = !fresh;
     if (s == CC_OK && fresh) {
         w->cap = chunk;
-        if (!(w->buf = malloc(chunk))) {
-            snprintf(err, errlen, "out of memory");
-            return CC_NOMEM;
-        }
+        if (!(w->buf = malloc(chunk)))
+            return cc_err_set(CC_NOMEM, "blob writer: out of memory (%zu bytes)", chunk);
     }
     return s;
 }
 
-cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len, char *err,
-                             size_t errlen)
+cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len)
 {
     if (w->skip)
         return CC_OK;
@@ -135,7 +126,7 @@ cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len, 
         d += take;
         len -= take;
         if (w->n == w->cap) {
-            cc_status s = put_chunk(w->c, w->sha, w->off, w->buf, w->n, err, errlen);
+            cc_status s = put_chunk(w->c, w->sha, w->off, w->buf, w->n);
             if (s != CC_OK)
                 return s;
             w->off += (int64_t)w->n;
@@ -145,11 +136,11 @@ cc_status prob_db_writer_add(prob_blob_writer *w, const void *data, size_t len, 
     return CC_OK;
 }
 
-cc_status prob_db_writer_end(prob_blob_writer *w, char *err, size_t errlen)
+cc_status prob_db_writer_end(prob_blob_writer *w)
 {
     cc_status s = CC_OK;
     if (!w->skip && w->n > 0)
-        s = put_chunk(w->c, w->sha, w->off, w->buf, w->n, err, errlen);
+        s = put_chunk(w->c, w->sha, w->off, w->buf, w->n);
     free(w->buf);
     w->buf = NULL;
     return s;
@@ -161,14 +152,14 @@ int64_t prob_db_read(PGconn *c, const char *sha, int64_t off, void *buf, size_t 
     snprintf(offs, sizeof offs, "%" PRId64, off);
     snprintf(caps, sizeof caps, "%zu", cap);
     const char *vals[] = {sha, offs, caps};
-    char err[256];
     cc_status s;
     /* The chunk holding off, cut server-side to what fits. */
-    PGresult *r = prob_db_exec(c,
-                               "SELECT substring(data from ($2::bigint - off + 1)::int for $3::int) "
-                               "FROM blob_chunks WHERE owner = $1 AND off <= $2::bigint "
-                               "ORDER BY off DESC LIMIT 1",
-                               3, vals, true, &s, err, sizeof err);
+    PGresult *r =
+        prob_db_exec(c,
+                     "SELECT substring(data from ($2::bigint - off + 1)::int for $3::int) "
+                     "FROM blob_chunks WHERE owner = $1 AND off <= $2::bigint "
+                     "ORDER BY off DESC LIMIT 1",
+                     3, vals, true, &s);
     if (!r)
         return -1;
     int64_t n = 0;
@@ -194,8 +185,7 @@ static char *files_json(const pkg_files *p)
     return s;
 }
 
-static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, const char *hash,
-                           char *err, size_t errlen)
+static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, const char *hash)
 {
     Codecourt__V1__ProblemEvent ev = CODECOURT__V1__PROBLEM_EVENT__INIT;
     ev.problem_id = (char *)pc->out_id;
@@ -206,7 +196,7 @@ static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, c
     size_t len = protobuf_c_message_get_packed_size(&ev.base);
     uint8_t *buf = malloc(len + 1);
     if (!buf)
-        return CC_NOMEM;
+        return cc_err_set(CC_NOMEM, "outbox: out of memory");
     protobuf_c_message_pack(&ev.base, buf);
     char subject[64];
     snprintf(subject, sizeof subject, "cc.evt.problem.%s", verb);
@@ -224,15 +214,13 @@ static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, c
                                6, NULL, vals, lens, fmts, 0);
     free(buf);
     cc_status s = CC_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "outbox: %s", PQresultErrorMessage(r));
-        s = CC_DB;
-    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        s = cc_err_set(CC_DB, "outbox: %s", PQresultErrorMessage(r));
     PQclear(r);
     return s;
 }
 
-cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
+cc_status prob_db_commit(PGconn *c, prob_commit *pc)
 {
     cc_status s;
     int cur = 0;
@@ -248,26 +236,29 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
             "INSERT INTO problems (slug, title, owner_id, visibility, tags, difficulty, rating) "
             "VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6, $7) "
             "RETURNING id::text",
-            7, vals, false, &s, err, errlen);
+            7, vals, false, &s);
         if (!r) {
-            if (s == CC_EXISTS)
-                snprintf(err, errlen, "slug: '%s' is already taken", pc->slug);
+            if (s == CC_EXISTS) {
+                pc->out_refused = true;
+                return cc_err_set(s, "slug: '%s' is already taken", pc->slug);
+            }
             return s;
         }
         snprintf(pc->out_id, sizeof pc->out_id, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
     } else {
         const char *vals[] = {pc->problem_id};
-        PGresult *r = prob_db_exec(c,
-                                   "SELECT current_version, slug, owner_id FROM problems WHERE id = $1 "
-                                   "AND deleted_at IS NULL FOR UPDATE",
-                                   1, vals, false, &s, err, errlen);
+        PGresult *r =
+            prob_db_exec(c,
+                         "SELECT current_version, slug, owner_id FROM problems WHERE id = $1 "
+                         "AND deleted_at IS NULL FOR UPDATE",
+                         1, vals, false, &s);
         if (!r)
             return s;
         if (PQntuples(r) != 1) {
             PQclear(r);
-            snprintf(err, errlen, "problem not found");
-            return CC_NOT_FOUND;
+            pc->out_refused = true;
+            return cc_err_set(CC_NOT_FOUND, "problem not found");
         }
         cur = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
         snprintf(pc->out_id, sizeof pc->out_id, "%s", pc->problem_id);
@@ -279,9 +270,9 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
         char num[16];
         snprintf(num, sizeof num, "%d", cur);
         const char *vals[] = {pc->out_id, num};
-        PGresult *r = prob_db_exec(c,
-                                   "SELECT hash FROM versions WHERE problem_id = $1 AND number = $2",
-                                   2, vals, false, &s, err, errlen);
+        PGresult *r =
+            prob_db_exec(c, "SELECT hash FROM versions WHERE problem_id = $1 AND number = $2", 2,
+                         vals, false, &s);
         if (!r)
             return s;
         bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), hash) == 0;
@@ -294,7 +285,7 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
     }
     char *files = files_json(p);
     if (!files)
-        return CC_NOMEM;
+        return cc_err_set(CC_NOMEM, "files: out of memory");
     char num[16], tl[24], mem[24], out[24], samples[16], tests[16], nfiles[16], total[32];
     snprintf(num, sizeof num, "%d", cur + 1);
     snprintf(tl, sizeof tl, "%" PRId64, m->time_limit_ms);
@@ -326,24 +317,22 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc, char *err, size_t errlen)
               "memory_mib, output_mib, checker, validator_flags, statement_md, statement_html, "
               "sample_count, test_count, file_count, total_size, created_by) VALUES ($1, $2, $3, "
               "$4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-              17, vals, err, errlen);
+              17, vals);
     free(files);
     if (s != CC_OK)
         return s;
     const char *uvals[] = {pc->out_id, num};
-    IFOK(s, exec0(c,
-                  "UPDATE problems SET current_version = $2, updated_at = now() WHERE id = $1",
-                  2, uvals, err, errlen));
+    IFOK(s, exec0(c, "UPDATE problems SET current_version = $2, updated_at = now() WHERE id = $1",
+                  2, uvals));
     pc->out_version = cur + 1;
     pc->out_new_version = true;
     if (!pc->problem_id)
-        IFOK(s, add_event(c, "created", pc, hash, err, errlen));
-    IFOK(s, add_event(c, "version_created", pc, hash, err, errlen));
+        IFOK(s, add_event(c, "created", pc, hash));
+    IFOK(s, add_event(c, "version_created", pc, hash));
     return s;
 }
 
-cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p, char *err,
-                             size_t errlen)
+cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg_files *p)
 {
     char num[16];
     snprintf(num, sizeof num, "%d", version);
@@ -353,7 +342,7 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
                                "SELECT f->>'path', f->>'sha256', (f->>'size')::bigint FROM "
                                "versions v, jsonb_array_elements(v.files) f WHERE "
                                "v.problem_id = $1 AND v.number = $2",
-                               2, vals, false, &s, err, errlen);
+                               2, vals, false, &s);
     if (!r)
         return s;
     for (int i = 0; s == CC_OK && i < PQntuples(r); i++) {
@@ -364,7 +353,7 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
         if (small) {
             text = malloc((size_t)size + 1);
             if (!text) {
-                s = CC_NOMEM;
+                s = cc_err_set(CC_NOMEM, "%s: out of memory (%" PRId64 " bytes)", path, size);
                 break;
             }
             int64_t got = 0;
@@ -386,11 +375,5 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
         free(text);
     }
     PQclear(r);
-    if (s == CC_NOMEM)
-        snprintf(err, errlen, "out of memory");
-    if (s == CC_OK && pkg_sort(p, NULL) != CC_OK) {
-        snprintf(err, errlen, "%s", cc_err_msg());
-        s = CC_UNPROCESSABLE;
-    }
     return s;
 }

@@ -1,31 +1,11 @@
-/* Principals, names, rows to messages, and loading a problem as the
- * caller may see it. */
+/* Names, rows to messages, and loading a problem as the caller may see
+ * it. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cc/log.h"
 #include "problem.h"
-
-prob_role prob_principal(const cc_rpc_call *call, char id[64])
-{
-    const char *p = cc_rpc_envelope(call)->principal;
-    id[0] = '\0';
-    const char *colon = p ? strrchr(p, ':') : NULL;
-    if (!colon || colon == p || (size_t)(colon - p) >= 64)
-        return PROB_ANON;
-    memcpy(id, p, (size_t)(colon - p));
-    id[colon - p] = '\0';
-    const char *r = colon + 1;
-    if (!strcmp(r, "admin"))
-        return PROB_ADMIN;
-    if (!strcmp(r, "setter"))
-        return PROB_SETTER;
-    if (!strcmp(r, "user"))
-        return PROB_USER;
-    id[0] = '\0';
-    return PROB_ANON;
-}
 
 bool prob_slug_ok(const char *s)
 {
@@ -101,30 +81,6 @@ int prob_type_parse(const char *s)
     return CODECOURT__V1__PROBLEM_TYPE__PROBLEM_TYPE_PASS_FAIL;
 }
 
-void prob_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CONFLICT || s == CC_EXISTS ||
-        s == CC_NOT_FOUND) {
-        cc_rpc_fail(call, s, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
-           "error", errmsg ? errmsg : cc_status_str(s));
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
-static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c), (size_t)cc_pg_len(r, row, c));
-}
-
-static int64_t num(const cc_pg_result *r, int row, int c)
-{
-    int64_t v = 0;
-    cc_pg_get_int64(r, row, c, &v);
-    return v;
-}
-
 Codecourt__V1__Version *prob_version_from_row(cc_rpc_call *call, const cc_pg_result *r, int row,
                                               int c)
 {
@@ -137,22 +93,22 @@ Codecourt__V1__Version *prob_version_from_row(cc_rpc_call *call, const cc_pg_res
     codecourt__v1__version__init(v);
     codecourt__v1__limits__init(l);
     codecourt__v1__checker__init(k);
-    v->number = (int32_t)num(r, row, c);
-    v->hash = col(call, r, row, c + 1);
-    v->created_at = num(r, row, c + 2);
-    v->created_by = col(call, r, row, c + 3);
+    v->number = (int32_t)cc_pg_int(r, row, c);
+    v->hash = cc_pg_text(a, r, row, c + 1);
+    v->created_at = cc_pg_int(r, row, c + 2);
+    v->created_by = cc_pg_text(a, r, row, c + 3);
     v->type = prob_type_parse(cc_pg_get(r, row, c + 4));
-    l->time_limit_ms = (int32_t)num(r, row, c + 5);
-    l->memory_mib = (int32_t)num(r, row, c + 6);
-    l->output_mib = (int32_t)num(r, row, c + 7);
+    l->time_limit_ms = (int32_t)cc_pg_int(r, row, c + 5);
+    l->memory_mib = (int32_t)cc_pg_int(r, row, c + 6);
+    l->output_mib = (int32_t)cc_pg_int(r, row, c + 7);
     k->kind = strcmp(cc_pg_get(r, row, c + 8), "custom") == 0
                   ? CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_CUSTOM
                   : CODECOURT__V1__CHECKER_KIND__CHECKER_KIND_DEFAULT;
-    k->validator_flags = col(call, r, row, c + 9);
-    v->sample_count = (int32_t)num(r, row, c + 10);
-    v->test_count = (int32_t)num(r, row, c + 11);
-    v->file_count = (int32_t)num(r, row, c + 12);
-    v->total_size = num(r, row, c + 13);
+    k->validator_flags = cc_pg_text(a, r, row, c + 9);
+    v->sample_count = (int32_t)cc_pg_int(r, row, c + 10);
+    v->test_count = (int32_t)cc_pg_int(r, row, c + 11);
+    v->file_count = (int32_t)cc_pg_int(r, row, c + 12);
+    v->total_size = cc_pg_int(r, row, c + 13);
     v->limits = l;
     v->checker = k;
     return v->hash && v->created_by && k->validator_flags ? v : NULL;
@@ -166,10 +122,10 @@ Codecourt__V1__Problem *prob_from_row(cc_rpc_call *call, const cc_pg_result *r, 
     if (!p)
         return NULL;
     codecourt__v1__problem__init(p);
-    p->id = col(call, r, row, 0);
-    p->slug = col(call, r, row, 1);
-    p->title = col(call, r, row, 2);
-    p->owner_id = col(call, r, row, 3);
+    p->id = cc_pg_text(a, r, row, 0);
+    p->slug = cc_pg_text(a, r, row, 1);
+    p->title = cc_pg_text(a, r, row, 2);
+    p->owner_id = cc_pg_text(a, r, row, 3);
     p->visibility = strcmp(cc_pg_get(r, row, 4), "public") == 0
                         ? CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC
                         : CODECOURT__V1__VISIBILITY__VISIBILITY_DRAFT;
@@ -182,15 +138,15 @@ Codecourt__V1__Problem *prob_from_row(cc_rpc_call *call, const cc_pg_result *r, 
     }
     json_decref(tags);
     p->difficulty = prob_difficulty_parse(cc_pg_get(r, row, 6));
-    p->rating = (int32_t)num(r, row, 7);
-    p->created_at = num(r, row, 8);
-    p->updated_at = num(r, row, 9);
-    p->deleted = cc_pg_get(r, row, 10)[0] == 't';
+    p->rating = (int32_t)cc_pg_int(r, row, 7);
+    p->created_at = cc_pg_int(r, row, 8);
+    p->updated_at = cc_pg_int(r, row, 9);
+    p->deleted = cc_pg_bool(r, row, 10);
     if (!cc_pg_isnull(r, row, 11))
         p->version = prob_version_from_row(call, r, row, 11);
     int sc = 11 + PROB_NVCOLS;
-    p->statement_markdown = with_statement ? col(call, r, row, sc) : "";
-    p->statement_html = with_statement ? col(call, r, row, sc + 1) : "";
+    p->statement_markdown = with_statement ? cc_pg_text(a, r, row, sc) : "";
+    p->statement_html = with_statement ? cc_pg_text(a, r, row, sc + 1) : "";
     if (!p->id || !p->slug || !p->title || !p->owner_id || !p->statement_markdown ||
         !p->statement_html)
         return NULL;
@@ -203,21 +159,14 @@ typedef struct load_ctx {
     cc_rpc_call *call;
     prob_loaded_cb done;
     void *ud;
-    char who[64];
-    prob_role role;
+    const cc_principal *who;
 } load_ctx;
 
 static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     load_ctx *c = ud;
-    if (s != CC_OK) {
-        prob_fail_db(c->call, s, errmsg, "load problem");
+    if (!cc_rpc_one_row(c->call, s, errmsg, r, "load problem", "problem not found"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(c->call, CC_NOT_FOUND, "problem not found");
-        return;
-    }
     Codecourt__V1__Problem *p = prob_from_row(c->call, r, 0, true);
     if (!p) {
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
@@ -225,7 +174,8 @@ static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void 
     }
     /* A draft is invisible (not forbidden) to whoever may not edit it, so
      * its slug does not leak. */
-    bool editor = c->role == PROB_ADMIN || (c->who[0] && strcmp(c->who, p->owner_id) == 0);
+    bool editor =
+        c->who->role == CC_ROLE_ADMIN || (c->who->id[0] && strcmp(c->who->id, p->owner_id) == 0);
     if (p->visibility != CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC && !editor) {
         cc_rpc_fail(c->call, CC_NOT_FOUND, "problem not found");
         return;
@@ -248,7 +198,7 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
     c->call = call;
     c->done = done;
     c->ud = ud;
-    c->role = prob_principal(call, c->who);
+    c->who = cc_rpc_principal(call);
     char vs[16];
     snprintf(vs, sizeof vs, "%d", version);
     cc_pg_param p[] = {CC_PG_TEXT(slug), CC_PG_TEXT(vs)};
@@ -261,5 +211,5 @@ void prob_load(cc_rpc_call *call, prob_state *st, const char *slug, int version,
                 "WHERE p.slug = $1 AND p.deleted_at IS NULL";
     cc_status s = cc_pg_query(st->pg, sql, p, 2, loaded, c);
     if (s != CC_OK)
-        prob_fail_db(call, s, cc_err_msg(), "load problem");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "load problem");
 }

@@ -57,7 +57,7 @@ static void progress_done(cc_status s, const char *errmsg, const cc_pg_result *r
         /* The live channel goes to the submitter, whose role the judge's
          * report does not carry: there only owning the problem opens a
          * secret test's details (an admin reads them with GetSubmission). */
-        bool sees = sub_sees_secret(SUB_USER, user, cc_pg_get(r, 0, 1));
+        bool sees = sub_sees_secret(CC_ROLE_USER, user, cc_pg_get(r, 0, 1));
         sub_live(c->st, cc_js_msg_envelope(c->m), user, p->submission_id, p->attempt,
                  compiling ? "compiling" : "running", "", compiling ? 0 : p->test_index,
                  p->test_count, compiling ? NULL : p->test, sees, 0);

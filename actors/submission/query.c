@@ -39,7 +39,7 @@ static void got_tests(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     get_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load test results");
+        cc_rpc_fail_db(c->call, s, errmsg, "load test results");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -62,14 +62,13 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
 {
     get_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "load submission");
         return;
     }
-    char who[64];
-    sub_role role = sub_principal(c->call, who);
+    const cc_principal *who = cc_rpc_principal(c->call);
     if (cc_pg_nrows(r) != 1 ||
-        !(role == SUB_ADMIN || !strcmp(cc_pg_get(r, 0, 1), who) ||
-          !strcmp(cc_pg_get(r, 0, SUB_NCOLS), who))) {
+        !(who->role == CC_ROLE_ADMIN || !strcmp(cc_pg_get(r, 0, 1), who->id) ||
+          !strcmp(cc_pg_get(r, 0, SUB_NCOLS), who->id))) {
         cc_rpc_fail(c->call, CC_NOT_FOUND, "id: no submission %s", c->id);
         return;
     }
@@ -79,7 +78,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
         return;
     }
     c->sub = sub;
-    c->sees_secret = sub_sees_secret(role, who, cc_pg_get(r, 0, SUB_NCOLS));
+    c->sees_secret = sub_sees_secret(who->role, who->id, cc_pg_get(r, 0, SUB_NCOLS));
     Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)unpack_col(
         c->call, &codecourt__v1__judge_job__descriptor, r, 0, SUB_NCOLS + 2);
     if (job) {
@@ -106,7 +105,7 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
                     "AND attempt = $2::int ORDER BY idx",
                     p, 2, got_tests, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "load test results");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "load test results");
 }
 
 void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -131,7 +130,7 @@ void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "FROM submissions s WHERE s.id = $1::uuid",
                               p, 1, got_one, c);
     if (s != CC_OK)
-        sub_fail_db(call, s, cc_err_msg(), "load submission");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "load submission");
 }
 
 /* ---- ListSubmissions -------------------------------------------------------------- */
@@ -145,7 +144,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "list submissions");
+        cc_rpc_fail_db(c->call, s, errmsg, "list submissions");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -191,12 +190,8 @@ static bool filter_ok(const char *s, size_t max)
 void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListSubmissionsRequest *rq = (const void *)req;
-    char who[64];
-    sub_role role = sub_principal(call, who);
-    if (role == SUB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to list submissions");
-        return;
-    }
+    /* ListSubmissions is CC_RPC_AUTH: the caller is signed in. */
+    const cc_principal *who = cc_rpc_principal(call);
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: between 1 and 100");
         return;
@@ -207,7 +202,7 @@ void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_INVALID, "filter: a filter value is malformed");
         return;
     }
-    if (rq->user_id[0] && role != SUB_ADMIN && strcmp(rq->user_id, who) != 0) {
+    if (rq->user_id[0] && who->role != CC_ROLE_ADMIN && strcmp(rq->user_id, who->id) != 0) {
         cc_rpc_fail(call, CC_DENIED, "userId: only admins list other users' submissions");
         return;
     }
@@ -239,8 +234,8 @@ void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     c->size = rq->page_size ? rq->page_size : 20;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", c->size + 1);
-    cc_pg_param p[] = {CC_PG_TEXT(role == SUB_ADMIN ? "true" : "false"),
-                       CC_PG_TEXT(who),
+    cc_pg_param p[] = {CC_PG_TEXT(who->role == CC_ROLE_ADMIN ? "true" : "false"),
+                       CC_PG_TEXT(who->id),
                        CC_PG_TEXT(rq->problem),
                        CC_PG_TEXT(mine ? "true" : "false"),
                        CC_PG_TEXT(rq->user_id),
@@ -262,7 +257,7 @@ void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "ORDER BY s.created_at DESC, s.id DESC LIMIT $11::int",
         p, 11, listed, c);
     if (s != CC_OK)
-        sub_fail_db(call, s, cc_err_msg(), "list submissions");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list submissions");
 }
 
 /* ---- ListLanguages ------------------------------------------------------------------ */

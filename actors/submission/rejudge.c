@@ -30,10 +30,14 @@ typedef struct rj_ctx {
 static void committed(cc_status s, const char *errmsg, void *ud)
 {
     rj_ctx *c = ud;
+    if (s == CC_OK && c->err == CC_NOT_FOUND) {
+        cc_rpc_fail(c->call, CC_NOT_FOUND, "id: no submission %s", c->id);
+        return;
+    }
     if (s == CC_OK && c->err != CC_OK)
-        s = c->err;
+        s = c->err; /* a stored job unreadable, or the outbox refused */
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg ? errmsg : cc_err_msg(), "rejudge");
+        cc_rpc_fail_db(c->call, s, errmsg ? errmsg : cc_err_msg(), "rejudge");
         return;
     }
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "rejudge queued", "{s:s, s:i}", "what",
@@ -79,7 +83,7 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
             c->count++;
         }
         if (c->id && n == 0)
-            c->err = cc_err_set(CC_NOT_FOUND, "id: no submission %s", c->id);
+            c->err = CC_NOT_FOUND;
     }
     if (c->err != CC_OK)
         cc_pg_tx_rollback(c->tx, committed, c);
@@ -89,8 +93,7 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
 
 static void start(cc_rpc_call *call, void *actor, const char *id, const char *problem)
 {
-    char who[64];
-    if (sub_principal(call, who) != SUB_ADMIN) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only admins rejudge");
         return;
     }
@@ -105,7 +108,7 @@ static void start(cc_rpc_call *call, void *actor, const char *id, const char *pr
     c->id = id;
     cc_status s = cc_pg_begin(c->st->pg, &c->tx);
     if (s != CC_OK) {
-        sub_fail_db(call, s, cc_err_msg(), "rejudge");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "rejudge");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(id ? id : problem)};

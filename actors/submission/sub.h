@@ -69,11 +69,6 @@ void sub_on_judge_event(cc_js_msg *m, void *ud);
 
 /* ---- util.c ------------------------------------------------------------- */
 
-typedef enum { SUB_ANON, SUB_USER, SUB_SETTER, SUB_ADMIN } sub_role;
-
-/* The caller from the envelope principal "<user id>:<role>": id (64
- * bytes, "" when anonymous) and role. */
-sub_role sub_principal(const cc_rpc_call *call, char id[64]);
 /* Whether viewer (role, user id) may read the details of a submission's
  * secret tests; the one place this is decided. A checker's or validator's
  * message (the default validator's "token 2: expected '...', got '...'",
@@ -84,7 +79,7 @@ sub_role sub_principal(const cc_rpc_call *call, char id[64]);
  * stored with the submission at submit time rather than asked of
  * cc-problem: problems never change owner, so the stored value is as true
  * and costs no mesh call on each read and each progress event. */
-bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner);
+bool sub_sees_secret(cc_role role, const char *viewer, const char *problem_owner);
 /* The message of test that a viewer with sees_secret (sub_sees_secret)
  * may read: the test's own for a sample test or a viewer who sees secret
  * details, else "". Never NULL. */
@@ -97,9 +92,6 @@ void sub_redact_tests(Codecourt__V1__TestResult **tests, size_t n, bool sees_sec
 bool sub_uuid_ok(const char *s);
 /* A fresh random (version 4) UUID in out (37 bytes). */
 void sub_uuid_new(char out[37]);
-/* Answers a failed query: statuses a caller can act on pass through, the
- * rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 /* The columns sub_from_row reads, in order. */
 #define SUB_COLS                                                                                   \

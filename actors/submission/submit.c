@@ -16,7 +16,7 @@ typedef struct submit_ctx {
     cc_rpc_call *call;
     sub_state *st;
     const Codecourt__V1__SubmitRequest *rq;
-    char who[64];
+    const char *who;                   /* the submitter's id (cc_rpc_principal) */
     const char *lang;                  /* id from the table */
     Codecourt__V1__SourceFile **files; /* in the call's arena */
     size_t nfiles;
@@ -99,7 +99,7 @@ static void reply_row(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     submit_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "load submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "load submission");
         return;
     }
     Codecourt__V1__Submission *sub = cc_pg_nrows(r) == 1 ? sub_from_row(c->call, r, 0) : NULL;
@@ -116,7 +116,7 @@ static void reply_existing(submit_ctx *c)
     cc_status s = cc_pg_query(c->st->pg, "SELECT " SUB_COLS " FROM submissions s WHERE s.id = $1::uuid",
                               p, 1, reply_row, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "load submission");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "load submission");
 }
 
 /* ---- the transaction ----------------------------------------------------------- */
@@ -132,7 +132,7 @@ static void committed(cc_status s, const char *errmsg, void *ud)
         return;
     }
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "store submission");
+        cc_rpc_fail_db(c->call, s, errmsg, "store submission");
         return;
     }
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "submission queued", "{s:s, s:s, s:s, s:s}",
@@ -141,7 +141,7 @@ static void committed(cc_status s, const char *errmsg, void *ud)
              0);
     Codecourt__V1__Submission sub = CODECOURT__V1__SUBMISSION__INIT;
     sub.id = c->id;
-    sub.user_id = c->who;
+    sub.user_id = (char *)c->who;
     sub.problem = (char *)c->rq->problem;
     sub.problem_version = c->version;
     sub.language = (char *)c->lang;
@@ -157,7 +157,7 @@ static void store(submit_ctx *c)
     Codecourt__V1__JudgeJob job = CODECOURT__V1__JUDGE_JOB__INIT;
     job.submission_id = c->id;
     job.attempt = 1;
-    job.user_id = c->who;
+    job.user_id = (char *)c->who;
     job.problem = (char *)c->rq->problem;
     job.problem_version = c->version;
     job.language = (char *)c->lang;
@@ -175,7 +175,7 @@ static void store(submit_ctx *c)
     cc_pg_tx *tx;
     cc_status s = cc_pg_begin(c->st->pg, &tx);
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, cc_err_msg(), "store submission");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store submission");
         return;
     }
     const char *key = c->rq->idempotency_key;
@@ -293,7 +293,7 @@ static void prechecked(cc_status s, const char *errmsg, const cc_pg_result *r, v
 {
     submit_ctx *c = ud;
     if (s != CC_OK) {
-        sub_fail_db(c->call, s, errmsg, "check submission limits");
+        cc_rpc_fail_db(c->call, s, errmsg, "check submission limits");
         return;
     }
     if (!cc_pg_isnull(r, 0, 0)) {
@@ -339,7 +339,7 @@ static void precheck(submit_ctx *c)
         "AND k.idempotency_key = $2",
         p, 2, prechecked, c);
     if (s != CC_OK)
-        sub_fail_db(c->call, s, cc_err_msg(), "check submission limits");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "check submission limits");
 }
 
 /* ---- validation ------------------------------------------------------------------ */
@@ -357,10 +357,7 @@ void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     c->call = call;
     c->st = sub_state_of(actor);
     c->rq = rq;
-    if (sub_principal(call, c->who) == SUB_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to submit");
-        return;
-    }
+    c->who = cc_rpc_principal(call)->id; /* Submit is CC_RPC_AUTH: never "" */
     const sub_settings *cfg = c->st->cfg;
     if (!rq->problem[0]) {
         cc_rpc_fail(call, CC_INVALID, "problem: required (a problem slug such as 'aplusb')");

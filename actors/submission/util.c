@@ -1,5 +1,6 @@
-/* Helpers the message families share: the caller, ids, database errors,
- * rows to messages, live updates and queueing a judge job. */
+/* Helpers the message families share: who sees secret details, ids,
+ * database errors, rows to messages, live updates and queueing a judge
+ * job. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,28 +10,11 @@
 #include "cc/log.h"
 #include "sub.h"
 
-sub_role sub_principal(const cc_rpc_call *call, char id[64])
+bool sub_sees_secret(cc_role role, const char *viewer, const char *problem_owner)
 {
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strrchr(p, ':');
-    id[0] = '\0';
-    if (!p[0] || !colon || colon == p || (size_t)(colon - p) >= 64)
-        return SUB_ANON;
-    memcpy(id, p, (size_t)(colon - p));
-    id[colon - p] = '\0';
-    const char *role = colon + 1;
-    if (!strcmp(role, "admin"))
-        return SUB_ADMIN;
-    if (!strcmp(role, "setter"))
-        return SUB_SETTER;
-    return SUB_USER;
-}
-
-bool sub_sees_secret(sub_role role, const char *viewer, const char *problem_owner)
-{
-    if (role == SUB_ADMIN)
+    if (role == CC_ROLE_ADMIN)
         return true;
-    return role != SUB_ANON && viewer && viewer[0] && problem_owner &&
+    return role != CC_ROLE_ANON && viewer && viewer[0] && problem_owner &&
            !strcmp(viewer, problem_owner);
 }
 
@@ -70,55 +54,28 @@ void sub_uuid_new(char out[37])
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
-void sub_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_CONFLICT ||
-        s == CC_EXISTS || s == CC_NOT_FOUND || s == CC_LIMIT) {
-        /* A full pool or a lost database is temporary: the client retries
-         * (503 with Retry-After at the gateway). */
-        cc_status out = (s == CC_CLOSED || s == CC_LIMIT || s == CC_TIMEOUT) ? CC_UNAVAILABLE : s;
-        cc_rpc_fail(call, out, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
-           "error", errmsg ? errmsg : cc_status_str(s));
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
-static char *col(cc_rpc_call *call, const cc_pg_result *r, int row, int c)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, c),
-                            (size_t)cc_pg_len(r, row, c));
-}
-
-static int64_t num(const cc_pg_result *r, int row, int c)
-{
-    int64_t v = 0;
-    cc_pg_get_int64(r, row, c, &v);
-    return v;
-}
-
 Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row)
 {
-    Codecourt__V1__Submission *s = cc_arena_alloc(cc_rpc_arena(call), sizeof *s);
+    cc_arena *a = cc_rpc_arena(call);
+    Codecourt__V1__Submission *s = cc_arena_alloc(a, sizeof *s);
     if (!s)
         return NULL;
     codecourt__v1__submission__init(s);
-    s->id = col(call, r, row, 0);
-    s->user_id = col(call, r, row, 1);
-    s->problem = col(call, r, row, 2);
-    s->problem_version = col(call, r, row, 3);
-    s->language = col(call, r, row, 4);
-    s->status = col(call, r, row, 5);
-    s->verdict = col(call, r, row, 6);
+    s->id = cc_pg_text(a, r, row, 0);
+    s->user_id = cc_pg_text(a, r, row, 1);
+    s->problem = cc_pg_text(a, r, row, 2);
+    s->problem_version = cc_pg_text(a, r, row, 3);
+    s->language = cc_pg_text(a, r, row, 4);
+    s->status = cc_pg_text(a, r, row, 5);
+    s->verdict = cc_pg_text(a, r, row, 6);
     s->score = strtod(cc_pg_get(r, row, 7), NULL);
     s->max_score = strtod(cc_pg_get(r, row, 8), NULL);
-    s->test_index = (int32_t)num(r, row, 9);
-    s->test_count = (int32_t)num(r, row, 10);
-    s->attempt = (uint32_t)num(r, row, 11);
-    s->created_at = num(r, row, 12);
-    s->judged_at = num(r, row, 13);
-    s->sandbox_ms = num(r, row, 14);
+    s->test_index = (int32_t)cc_pg_int(r, row, 9);
+    s->test_count = (int32_t)cc_pg_int(r, row, 10);
+    s->attempt = (uint32_t)cc_pg_int(r, row, 11);
+    s->created_at = cc_pg_int(r, row, 12);
+    s->judged_at = cc_pg_int(r, row, 13);
+    s->sandbox_ms = cc_pg_int(r, row, 14);
     if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
         !s->status || !s->verdict)
         return NULL;

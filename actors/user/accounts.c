@@ -55,7 +55,7 @@ static void issued(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     acct_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "store refresh token");
+        cc_rpc_fail_db(c->call, s, errmsg, "store refresh token");
         return;
     }
     char *jwt = NULL, jti[33];
@@ -89,7 +89,7 @@ static void issue_pair(acct_ctx *c, const char *family)
                               "gen_random_uuid()), $3::uuid, now() + $4::interval)",
                               p, 4, issued, c);
     if (s != CC_OK)
-        user_fail_db(c->call, s, cc_err_msg(), "store refresh token");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store refresh token");
 }
 
 static acct_ctx *ctx_new(cc_rpc_call *call, void *actor)
@@ -119,7 +119,7 @@ static void register_committed(cc_status s, const char *errmsg, void *ud)
         return;
     }
     if (s != CC_OK || !c->user) {
-        user_fail_db(c->call, s != CC_OK ? s : CC_UNAVAILABLE, errmsg, "register");
+        cc_rpc_fail_db(c->call, s != CC_OK ? s : CC_UNAVAILABLE, errmsg, "register");
         return;
     }
     cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call), "user registered", "{s:s, s:s}", "user_id",
@@ -172,7 +172,7 @@ static void register_hashed(bool ok, const char *hash, void *ud)
     }
     cc_status s = cc_pg_begin(c->st->pg, &c->tx);
     if (s != CC_OK) {
-        user_fail_db(c->call, s, cc_err_msg(), "register");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "register");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(rq->username), CC_PG_TEXT(rq->email), CC_PG_TEXT(hash)};
@@ -232,7 +232,7 @@ static void login_found(cc_status s, const char *errmsg, const cc_pg_result *r, 
 {
     acct_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "login");
+        cc_rpc_fail_db(c->call, s, errmsg, "login");
         return;
     }
     const char *hash = NULL;
@@ -269,7 +269,7 @@ void user_login(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
                               p, 1, login_found, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "login");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "login");
 }
 
 /* ---- Refresh ------------------------------------------------------------- */
@@ -291,7 +291,7 @@ static void rotated(cc_status s, const char *errmsg, const cc_pg_result *r, void
 {
     acct_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "refresh");
+        cc_rpc_fail_db(c->call, s, errmsg, "refresh");
         return;
     }
     if (cc_pg_nrows(r) == 1) {
@@ -315,7 +315,7 @@ static void rotated(cc_status s, const char *errmsg, const cc_pg_result *r, void
                     "$1::bytea AND used_at IS NOT NULL) RETURNING family_id::text",
                     p, 1, family_revoked, c);
     if (s != CC_OK)
-        user_fail_db(c->call, s, cc_err_msg(), "refresh");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "refresh");
 }
 
 void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -341,7 +341,7 @@ void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "u.created_at)::bigint, t.family_id::text",
         p, 1, rotated, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "refresh");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "refresh");
 }
 
 /* ---- Logout -------------------------------------------------------------- */
@@ -380,12 +380,7 @@ void user_logout(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__LogoutRequest *rq = (const void *)req;
     user_state *st = user_state_of(actor);
-    char uid[37];
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return;
-    }
+    const char *uid = cc_rpc_principal(call)->id; /* CC_RPC_AUTH: never "" */
     logout_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
     if (!c) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");

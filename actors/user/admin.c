@@ -10,14 +10,10 @@
 
 #define REVOKED_USER "cc:revoked:user:"
 
-static bool require_admin(cc_rpc_call *call, char uid[37])
+/* The methods here are CC_RPC_AUTH: the caller is signed in. */
+static bool require_admin(cc_rpc_call *call)
 {
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return false;
-    }
-    if (role != CODECOURT__V1__ROLE__ROLE_ADMIN) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "admins only");
         return false;
     }
@@ -47,7 +43,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 {
     list_ctx *c = ud;
     if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "list users");
+        cc_rpc_fail_db(c->call, s, errmsg, "list users");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -77,8 +73,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListUsersRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    if (!require_admin(call))
         return;
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: must be 1 to 100");
@@ -99,7 +94,7 @@ void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "lower(username) > $1 ORDER BY lower(username) LIMIT $2::int",
                               p, 2, listed, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "list users");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list users");
 }
 
 /* ---- SetRole ------------------------------------------------------------- */
@@ -107,14 +102,8 @@ void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "update user");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "update user", "userId: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "userId: no such user");
-        return;
-    }
     Codecourt__V1__User *u = user_from_row(call, r, 0);
     if (!u) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -129,8 +118,8 @@ static void one_user(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__SetRoleRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    const char *uid = cc_rpc_principal(call)->id;
+    if (!require_admin(call))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");
@@ -153,7 +142,7 @@ void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "RETURNING " USER_COLS,
                               p, 2, one_user, call);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "update user");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "update user");
 }
 
 /* ---- SetDisabled --------------------------------------------------------- */
@@ -180,14 +169,8 @@ static void disable_published(cc_status s, const char *errmsg, const redisReply 
 static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     disable_ctx *c = ud;
-    if (s != CC_OK) {
-        user_fail_db(c->call, s, errmsg, "disable user");
+    if (!cc_rpc_one_row(c->call, s, errmsg, r, "disable user", "userId: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(c->call, CC_NOT_FOUND, "userId: no such user");
-        return;
-    }
     c->user = user_from_row(c->call, r, 0);
     if (!c->user) {
         cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
@@ -211,8 +194,8 @@ static void disabled(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__SetDisabledRequest *rq = (const void *)req;
-    char uid[37];
-    if (!require_admin(call, uid))
+    const char *uid = cc_rpc_principal(call)->id;
+    if (!require_admin(call))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");
@@ -237,5 +220,5 @@ void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         "$2::bool AND user_id = $1::uuid AND revoked_at IS NULL) SELECT * FROM u",
         p, 2, disabled, c);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "disable user");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "disable user");
 }

@@ -37,14 +37,8 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
         cc_rpc_fail(call, CC_EXISTS, "email: already registered");
         return;
     }
-    if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "profile");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "profile", "no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no such user");
-        return;
-    }
     Codecourt__V1__User *u = user_from_row(call, r, 0);
     if (!u) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -57,12 +51,7 @@ static void answer_user(cc_status s, const char *errmsg, const cc_pg_result *r, 
 
 void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    char uid[37];
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return;
-    }
+    const char *uid = cc_rpc_principal(call)->id; /* CC_RPC_AUTH: never "" */
     const user_state *st = user_state_of(actor);
     size_t len = 0;
     const uint8_t *packed = user_cache_get(st, uid, &len);
@@ -80,7 +69,7 @@ void user_get_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     cc_status s = cc_pg_query(st->pg, "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", p, 1,
                               answer_me, m);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "profile");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "profile");
 }
 
 static bool has(const Codecourt__V1__UpdateMeRequest *rq, const char *field)
@@ -94,12 +83,7 @@ static bool has(const Codecourt__V1__UpdateMeRequest *rq, const char *field)
 void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UpdateMeRequest *rq = (const void *)req;
-    char uid[37];
-    Codecourt__V1__Role role;
-    if (!user_principal(call, uid, &role)) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "no principal");
-        return;
-    }
+    const char *uid = cc_rpc_principal(call)->id; /* CC_RPC_AUTH: never "" */
     for (size_t i = 0; i < rq->n_clear_fields; i++)
         if (strcmp(rq->clear_fields[i], "display_name") != 0 &&
             strcmp(rq->clear_fields[i], "bio") != 0) {
@@ -151,7 +135,7 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         p, 7, answer_user, call);
     free(prefs);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "profile");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "profile");
 }
 
 /* ---- GetUserContact (internal) ------------------------------------------- */
@@ -159,14 +143,8 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        user_fail_db(call, s, errmsg, "get contact");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get contact", "user_id: no such user"))
         return;
-    }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "user_id: no such user");
-        return;
-    }
     cc_arena *a = cc_rpc_arena(call);
     Codecourt__V1__UserContact uc = CODECOURT__V1__USER_CONTACT__INIT;
     uc.user_id = cc_arena_strdup(a, cc_pg_get(r, 0, 0));
@@ -187,7 +165,7 @@ static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r
 void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__GetUserContactRequest *rq = (const void *)req;
-    if (cc_rpc_envelope(call)->principal[0]) {
+    if (cc_rpc_principal(call)->role != CC_ROLE_ANON) {
         cc_rpc_fail(call, CC_DENIED, "GetUserContact is for services only");
         return;
     }
@@ -202,5 +180,5 @@ void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
                               "WHERE id = $1::uuid",
                               p, 1, contact_found, call);
     if (s != CC_OK)
-        user_fail_db(call, s, cc_err_msg(), "get contact");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get contact");
 }

@@ -147,17 +147,11 @@ void user_refresh_hash(const char *tok, unsigned char hash[32]);
 Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);
 const char *user_role_name(Codecourt__V1__Role r);
 Codecourt__V1__Role user_role_parse(const char *s);
-/* Splits the envelope principal "<id>:<role>" into id (37 bytes) and
- * role; false when there is none or it is malformed. */
-bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role);
 /* Preferences as the JSON object stored in the preferences column;
  * malloc'd. */
 char *user_prefs_json(const Codecourt__V1__Preferences *p);
 /* True for a plausible email address (one '@', a dotted domain, no
  * spaces or controls, at most 254 bytes). */
 bool user_valid_email(const char *s);
-/* Answers a failed query: the statuses a caller can act on pass through,
- * the rest become CC_UNAVAILABLE or CC_INTERNAL with a logged message. */
-void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 
 #endif

@@ -6,35 +6,27 @@
 #include "cc/log.h"
 #include "user.h"
 
-static char *dup_col(cc_rpc_call *call, const cc_pg_result *r, int row, int col)
-{
-    return cc_arena_strndup(cc_rpc_arena(call), cc_pg_get(r, row, col),
-                            (size_t)cc_pg_len(r, row, col));
-}
+/* The API's Role of each of the runtime's roles, whose names (in the
+ * users table, the tokens and the principal) are the runtime's. */
+static const Codecourt__V1__Role api_roles[] = {
+    [CC_ROLE_ANON] = CODECOURT__V1__ROLE__ROLE_UNSPECIFIED,
+    [CC_ROLE_USER] = CODECOURT__V1__ROLE__ROLE_USER,
+    [CC_ROLE_SETTER] = CODECOURT__V1__ROLE__ROLE_SETTER,
+    [CC_ROLE_ADMIN] = CODECOURT__V1__ROLE__ROLE_ADMIN,
+};
 
 const char *user_role_name(Codecourt__V1__Role r)
 {
-    switch (r) {
-    case CODECOURT__V1__ROLE__ROLE_ADMIN:
-        return "admin";
-    case CODECOURT__V1__ROLE__ROLE_SETTER:
-        return "setter";
-    case CODECOURT__V1__ROLE__ROLE_USER:
-        return "user";
-    default:
-        return NULL;
-    }
+    for (cc_role c = CC_ROLE_USER; c <= CC_ROLE_ADMIN; c++)
+        if (api_roles[c] == r)
+            return cc_role_name(c);
+    return NULL;
 }
 
 Codecourt__V1__Role user_role_parse(const char *s)
 {
-    if (strcmp(s, "admin") == 0)
-        return CODECOURT__V1__ROLE__ROLE_ADMIN;
-    if (strcmp(s, "setter") == 0)
-        return CODECOURT__V1__ROLE__ROLE_SETTER;
-    if (strcmp(s, "user") == 0)
-        return CODECOURT__V1__ROLE__ROLE_USER;
-    return CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
+    cc_role c;
+    return cc_role_parse(s, &c) ? api_roles[c] : CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
 }
 
 static char *json_str(cc_rpc_call *call, json_t *o, const char *key)
@@ -52,13 +44,13 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
         return NULL;
     codecourt__v1__user__init(u);
     codecourt__v1__preferences__init(p);
-    u->id = dup_col(call, r, row, 0);
-    u->username = dup_col(call, r, row, 1);
-    u->email = dup_col(call, r, row, 2);
+    u->id = cc_pg_text(a, r, row, 0);
+    u->username = cc_pg_text(a, r, row, 1);
+    u->email = cc_pg_text(a, r, row, 2);
     u->role = user_role_parse(cc_pg_get(r, row, 3));
-    u->disabled = cc_pg_get(r, row, 4)[0] == 't';
-    u->display_name = dup_col(call, r, row, 5);
-    u->bio = dup_col(call, r, row, 6);
+    u->disabled = cc_pg_bool(r, row, 4);
+    u->display_name = cc_pg_text(a, r, row, 5);
+    u->bio = cc_pg_text(a, r, row, 6);
     json_t *j = json_loads(cc_pg_get(r, row, 7), 0, NULL);
     if (json_is_object(j)) {
         p->language = json_str(call, j, "language");
@@ -67,24 +59,10 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
     }
     json_decref(j);
     u->preferences = p;
-    int64_t t = 0;
-    cc_pg_get_int64(r, row, 8, &t);
-    u->created_at = t;
+    u->created_at = cc_pg_int(r, row, 8);
     if (!u->id || !u->username || !u->email || !u->display_name || !u->bio)
         return NULL;
     return u;
-}
-
-bool user_principal(cc_rpc_call *call, char id[37], Codecourt__V1__Role *role)
-{
-    const char *p = cc_rpc_envelope(call)->principal;
-    const char *colon = strchr(p, ':');
-    if (!colon || colon - p != 36)
-        return false;
-    memcpy(id, p, 36);
-    id[36] = '\0';
-    *role = user_role_parse(colon + 1);
-    return *role != CODECOURT__V1__ROLE__ROLE_UNSPECIFIED;
 }
 
 char *user_prefs_json(const Codecourt__V1__Preferences *p)
@@ -95,19 +73,4 @@ char *user_prefs_json(const Codecourt__V1__Preferences *p)
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
-}
-
-void user_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    switch (s) {
-    case CC_UNAVAILABLE:
-    case CC_TIMEOUT:
-    case CC_CLOSED:
-        cc_rpc_fail(call, s == CC_CLOSED ? CC_UNAVAILABLE : s, "%s: database unavailable", what);
-        return;
-    default:
-        cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "query failed", "{s:s, s:s, s:s}", "what",
-               what, "status", cc_status_name(s), "error", errmsg ? errmsg : "");
-        cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-    }
 }

@@ -1,3 +1,5 @@
+/* The envelope's fields: random ids, the W3C traceparent, and the parser
+ * of the principal every RPC server uses (cc/envelope.h). */
 #include "cc/envelope.h"
 
 #include <stdint.h>
@@ -169,4 +171,63 @@ char *cc_envelope_trace_id(const cc_envelope *e, char out[33])
         out[0] = '\0';
     }
     return out;
+}
+
+/* ---- the principal ---------------------------------------------------------- */
+
+static const char *const role_names[] = {[CC_ROLE_ANON] = "",
+                                         [CC_ROLE_USER] = "user",
+                                         [CC_ROLE_SETTER] = "setter",
+                                         [CC_ROLE_ADMIN] = "admin"};
+
+const char *cc_role_name(cc_role r)
+{
+    return (unsigned)r < sizeof role_names / sizeof *role_names ? role_names[r] : "";
+}
+
+bool cc_role_parse(const char *s, cc_role *out)
+{
+    for (cc_role r = CC_ROLE_USER; r <= CC_ROLE_ADMIN; r++)
+        if (strcmp(s, role_names[r]) == 0) {
+            *out = r;
+            return true;
+        }
+    return false;
+}
+
+bool cc_user_id_valid(const char *s)
+{
+    for (int i = 0; i < CC_USER_ID_LEN; i++) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false; /* also stops at a NUL: a short id */
+    }
+    return s[CC_USER_ID_LEN] == '\0';
+}
+
+cc_status cc_principal_parse(const char *text, cc_principal *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text || !*text)
+        return CC_OK;
+    /* The id has a fixed length, so the ':' has a fixed place: a colon
+     * anywhere else, or a second one, leaves the id or the role wrong. */
+    size_t n = strlen(text);
+    if (n <= CC_USER_ID_LEN || text[CC_USER_ID_LEN] != ':')
+        return cc_err_set(CC_INVALID,
+                          "principal: not \"<user id>:<role>\" with a %d-character "
+                          "user id",
+                          CC_USER_ID_LEN);
+    char id[CC_USER_ID_LEN + 1];
+    memcpy(id, text, CC_USER_ID_LEN);
+    id[CC_USER_ID_LEN] = '\0';
+    if (!cc_user_id_valid(id))
+        return cc_err_set(CC_INVALID, "principal: the user id is not a lowercase UUID");
+    cc_role role;
+    if (!cc_role_parse(text + CC_USER_ID_LEN + 1, &role))
+        return cc_err_set(CC_INVALID, "principal: the role is not user, setter or admin");
+    out->role = role;
+    memcpy(out->id, id, sizeof id);
+    return CC_OK;
 }

@@ -1,14 +1,15 @@
 #include "cc/metrics.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "cc/buf.h"
 
 typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind;
 
@@ -201,41 +202,6 @@ void cc_metrics_escape(const char *v, char *out, size_t cap)
     out[j] = '\0';
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = true;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = (b->cap + (size_t)n + 1) * 2;
-        char *nb = realloc(b->buf, ncap);
-        if (!nb) {
-            b->failed = true;
-            return;
-        }
-        b->buf = nb;
-        b->cap = ncap;
-    }
-}
-
 /* Prints HELP and TYPE once per metric name: series of one name are
  * registered next to each other in practice, but not necessarily, so a
  * name already described earlier is skipped. */
@@ -249,25 +215,23 @@ static bool described_before(const series *upto, const series *s)
 
 char *cc_metrics_render(size_t *len)
 {
-    sbuf b = {malloc(4096), 0, 4096, false};
-    if (!b.buf)
-        return NULL;
-    b.buf[0] = '\0';
+    cc_buf b = CC_BUF_INIT;
     pthread_mutex_lock(&reg_lock);
     static const char *const kinds[] = {"counter", "gauge", "histogram"};
     for (series *s = reg_head; s; s = s->next) {
         if (!described_before(s, s))
-            sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, kinds[s->k]);
+            cc_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name,
+                          kinds[s->k]);
         const char *lb = s->labels[0] ? "{" : "";
         const char *le = s->labels[0] ? "}" : "";
         switch (s->k) {
         case KIND_COUNTER:
-            sb_printf(&b, "%s%s%s%s %" PRIu64 "\n", s->name, lb, s->labels, le,
-                      cc_counter_value((cc_counter *)s));
+            cc_buf_printf(&b, "%s%s%s%s %" PRIu64 "\n", s->name, lb, s->labels, le,
+                          cc_counter_value((cc_counter *)s));
             break;
         case KIND_GAUGE:
-            sb_printf(&b, "%s%s%s%s %" PRId64 "\n", s->name, lb, s->labels, le,
-                      cc_gauge_value((cc_gauge *)s));
+            cc_buf_printf(&b, "%s%s%s%s %" PRId64 "\n", s->name, lb, s->labels, le,
+                          cc_gauge_value((cc_gauge *)s));
             break;
         case KIND_HISTOGRAM: {
             cc_histogram *h = (cc_histogram *)s;
@@ -276,26 +240,20 @@ char *cc_metrics_render(size_t *len)
             for (size_t i = 0; i <= h->n; i++) {
                 cum += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
                 if (i < h->n)
-                    sb_printf(&b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", s->name, s->labels,
-                              sep, h->bounds[i], cum);
+                    cc_buf_printf(&b, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", s->name, s->labels,
+                                  sep, h->bounds[i], cum);
                 else
-                    sb_printf(&b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", s->name, s->labels,
-                              sep, cum);
+                    cc_buf_printf(&b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", s->name,
+                                  s->labels, sep, cum);
             }
-            sb_printf(&b, "%s_sum%s%s%s %.9f\n", s->name, lb, s->labels, le,
-                      (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9);
-            sb_printf(&b, "%s_count%s%s%s %" PRIu64 "\n", s->name, lb, s->labels, le,
-                      atomic_load_explicit(&h->count, memory_order_relaxed));
+            cc_buf_printf(&b, "%s_sum%s%s%s %.9f\n", s->name, lb, s->labels, le,
+                          (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9);
+            cc_buf_printf(&b, "%s_count%s%s%s %" PRIu64 "\n", s->name, lb, s->labels, le,
+                          atomic_load_explicit(&h->count, memory_order_relaxed));
             break;
         }
         }
     }
     pthread_mutex_unlock(&reg_lock);
-    if (b.failed) {
-        free(b.buf);
-        return NULL;
-    }
-    if (len)
-        *len = b.len;
-    return b.buf;
+    return cc_buf_take(&b, len);
 }

@@ -331,21 +331,6 @@ static cc_status check_args(const char *sql, const cc_pg_param *params, int n)
     return CC_OK;
 }
 
-cc_status cc_pg_status_of_sqlstate(const char *ss)
-{
-    if (!ss || strlen(ss) != 5)
-        return CC_DB;
-    if (!strcmp(ss, "23505"))
-        return CC_EXISTS;
-    if (!strcmp(ss, "40001") || !strcmp(ss, "40P01"))
-        return CC_CONFLICT;
-    if (!strcmp(ss, "57014"))
-        return CC_TIMEOUT;
-    if (!strncmp(ss, "08", 2) || !strncmp(ss, "57P0", 4) || !strncmp(ss, "53", 2))
-        return CC_UNAVAILABLE;
-    return CC_DB;
-}
-
 static void claim_check(claim *cl);
 static void claim_break(claim *cl, cc_status s, const char *why);
 

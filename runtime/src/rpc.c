@@ -39,6 +39,7 @@ struct cc_rpc_call {
     cc_rpc_server *srv;
     const cc_rpc_method *method;
     char caller[64]; /* the calling service of a caller-scoped subject, or "" */
+    cc_principal principal; /* parsed from env.principal before the handler runs */
     method_stats *stats;
     natsMsg *req;
     cc_envelope env;
@@ -72,6 +73,11 @@ const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call)
 cc_bus *cc_rpc_bus(const cc_rpc_call *call)
 {
     return call->srv->b;
+}
+
+const cc_principal *cc_rpc_principal(const cc_rpc_call *call)
+{
+    return &call->principal;
 }
 
 const char *cc_rpc_caller(const cc_rpc_call *call)
@@ -221,6 +227,18 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
      * dropped and the handler sees cc_rpc_caller() instead. */
     if (caller[0])
         env.principal[0] = '\0';
+    /* The one reading of the principal (cc/envelope.h): a malformed one
+     * is refused here, the same in every actor, before any handler. */
+    cc_principal principal;
+    if (cc_principal_parse(env.principal, &principal) != CC_OK) {
+        cc_counter_inc(srv->malformed);
+        char why[300];
+        snprintf(why, sizeof why, "bad principal: %s", cc_err_msg());
+        cc_log(CC_LOG_WARN, &env, "rpc rejected", "{s:s, s:s}", "subject", subj, "error", why);
+        send_reply(srv, m, CC_PROTO, why, NULL, 0);
+        cc_bus_msg_release(b, m);
+        return;
+    }
     const cc_rpc_method *method = NULL;
     for (size_t i = 0; i < srv->n; i++)
         if (strcmp(srv->methods[i].name, name) == 0)
@@ -248,6 +266,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     call->srv = srv;
     call->method = method;
     memcpy(call->caller, caller, sizeof caller);
+    call->principal = principal;
     call->stats = stats_for(srv, method);
     call->req = m;
     call->env = env;
@@ -272,7 +291,7 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
                     natsMsg_GetDataLength(m));
         return;
     }
-    if ((method->flags & CC_RPC_AUTH) && !env.principal[0]) {
+    if ((method->flags & CC_RPC_AUTH) && principal.role == CC_ROLE_ANON) {
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "%s needs an authenticated caller", method->name);
         return;
     }

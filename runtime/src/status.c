@@ -50,10 +50,15 @@ static _Thread_local struct {
 cc_status cc__err_set(cc_status s, const char *file, const char *func, int line, const char *fmt,
                       ...)
 {
+    /* Formatted aside first: a caller may wrap the last message in a new
+     * one, cc_err_set(s, "seed: %s", cc_err_msg()), and vsnprintf must not
+     * write over what it is reading. */
+    char msg[sizeof last_err.msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_err.msg, sizeof last_err.msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_err.msg, msg, sizeof msg);
     const char *base = strrchr(file, '/');
     snprintf(last_err.where, sizeof last_err.where, "%s:%d %s", base ? base + 1 : file, line,
              func);

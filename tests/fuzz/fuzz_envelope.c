@@ -1,6 +1,6 @@
-/* Fuzzes the envelope read from message headers: arbitrary header values,
- * as any process on the bus could send, must give CC_OK or CC_PROTO and
- * never a crash or an unterminated field. */
+/* Fuzzes the envelope read from message headers, and the principal parsed
+ * from it: arbitrary header values, as any process on the bus could send,
+ * must give CC_OK or CC_PROTO and never a crash or an unterminated field. */
 #include <nats/nats.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* every field is terminated and the ids are present */
         if (strlen(e.correlation_id) >= sizeof e.correlation_id || !e.correlation_id[0] ||
             !cc_traceparent_valid(e.traceparent) || strlen(e.principal) >= sizeof e.principal)
+            __builtin_trap();
+        /* The principal as the RPC server reads it: accepted whole (a
+         * known role, a 36-character id) or refused as anonymous. */
+        cc_principal pr;
+        cc_status ps = cc_principal_parse(e.principal, &pr);
+        if (ps == CC_OK ? (pr.role == CC_ROLE_ANON) != (e.principal[0] == '\0') ||
+                              (pr.role != CC_ROLE_ANON && !cc_user_id_valid(pr.id))
+                        : ps != CC_INVALID || pr.role != CC_ROLE_ANON || pr.id[0])
             __builtin_trap();
     } else if (s != CC_PROTO) {
         __builtin_trap();

@@ -140,7 +140,9 @@ typedef struct cc_rpc_call cc_rpc_call;
 typedef void (*cc_rpc_fn)(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 enum {
-    CC_RPC_AUTH = 1 << 0, /* the envelope must carry a principal */
+    /* The caller must not be anonymous: without a principal the runtime
+     * answers CC_UNAUTHENTICATED and the handler does not run. */
+    CC_RPC_AUTH = 1 << 0,
 };
 
 typedef struct cc_rpc_method {
@@ -171,6 +173,11 @@ int cc_rpc_inflight(cc_rpc_server *s);
 const cc_envelope *cc_rpc_envelope(const cc_rpc_call *call);
 cc_arena *cc_rpc_arena(cc_rpc_call *call);
 const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call);
+/* Whom the call speaks for, parsed once from its Cc-Principal header when
+ * the request arrived (cc/envelope.h has the format): CC_ROLE_ANON with
+ * id "" for no principal; a malformed one never reaches a handler. Owned
+ * by the call: valid until it is answered. Never NULL. */
+const cc_principal *cc_rpc_principal(const cc_rpc_call *call);
 /* The service that made a caller-scoped call (it arrived on
  * cc.rpc.<service>.<caller>.<Method>, a subject only that caller's NATS
  * user may publish, so NATS vouches for it), or NULL for an ordinary call

@@ -22,13 +22,64 @@
  * events in order in one Kafka partition (cc-kafka-bridge). */
 #define CC_HDR_AGGREGATE "Cc-Aggregate-Id"
 
+/* ---- the principal: who a user's request speaks for ----------------------
+ *
+ * The gateway is the only process that writes it, from a verified access
+ * token, in the Cc-Principal header of the RPCs it makes for the user:
+ *
+ *     Cc-Principal: <user id>:<role>
+ *
+ *   <user id>  the user's id as cc-user makes it and every service stores
+ *              it: a UUID in PostgreSQL's text form, 8-4-4-4-12 lowercase
+ *              hex digits (36 characters), so one user has one spelling
+ *              and an owner column compares equal;
+ *   <role>     "user", "setter" or "admin", as in the token.
+ *
+ * No header, or an empty one, is the anonymous caller. Anything else is
+ * malformed (no ':', another spelling of an id, an unknown role, anything
+ * more), and the RPC server refuses the request before a handler runs,
+ * with CC_PROTO "bad principal: <why>", the same in every actor; a
+ * handler gets the parsed principal (cc_rpc_principal, cc/bus.h) and
+ * never reads the header itself. A caller-scoped call
+ * (cc.rpc.<service>.<caller>.<Method>, cc_rpc_caller) speaks for a
+ * service, not a user: its principal is dropped, so it is anonymous. */
+
+/* The roles of the wire format, and CC_ROLE_ANON for no principal. The
+ * numbers never leave the process: the header carries the names. */
+typedef enum {
+    CC_ROLE_ANON = 0,
+    CC_ROLE_USER,
+    CC_ROLE_SETTER,
+    CC_ROLE_ADMIN,
+} cc_role;
+
+#define CC_USER_ID_LEN 36
+
+typedef struct cc_principal {
+    cc_role role;
+    char id[CC_USER_ID_LEN + 1]; /* "" for the anonymous caller */
+} cc_principal;
+
+/* Parses the text of a Cc-Principal header (NULL when there is none) into
+ * *out. CC_OK for the anonymous caller (NULL or "") and for a well-formed
+ * principal; CC_INVALID otherwise, with cc_err_set saying what is wrong
+ * (never quoting the text) and *out anonymous. Pure: no allocation. */
+cc_status cc_principal_parse(const char *text, cc_principal *out);
+/* True when s is a user id in the form above. */
+bool cc_user_id_valid(const char *s);
+/* "user", "setter", "admin"; "" for CC_ROLE_ANON or a value not in the
+ * enum. */
+const char *cc_role_name(cc_role r);
+/* The role named s ("user", "setter", "admin"; exact case), or false. */
+bool cc_role_parse(const char *s, cc_role *out);
+
 /* Fixed-size fields keep an envelope copyable by value and free of
  * allocation; a longer incoming value is rejected, never truncated. */
 typedef struct cc_envelope {
     char type[128];          /* protobuf full name, e.g. "codecourt.v1.PingRequest" */
     char correlation_id[65]; /* request id from the edge, or made here */
     char traceparent[56];    /* W3C: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags> */
-    char principal[256];     /* "" for anonymous, else "<user id>:<role>" */
+    char principal[256];     /* the Cc-Principal text, as received (see above) */
 } cc_envelope;
 
 /* Starts a new envelope for a message that has no parent: a fresh random

@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cc/arena.h"
 #include "cc/status.h"
 
 typedef struct cc_pg cc_pg;
@@ -74,11 +75,9 @@ typedef struct cc_pg_param {
 /* Called on the loop when a statement is done. s is CC_OK with r holding
  * the rows (or the command status), or an error: for an error reported by
  * the server r is that error result (cc_pg_sqlstate) and s is mapped from
- * its SQLSTATE (23505 -> CC_EXISTS, 40001/40P01 -> CC_CONFLICT,
- * 57014 -> CC_TIMEOUT, class 08/57P0x/53 -> CC_UNAVAILABLE, else CC_DB);
- * otherwise r is NULL and s is CC_UNAVAILABLE (connection lost),
- * CC_TIMEOUT or CC_CLOSED (pool closed). errmsg is NULL on success, else
- * a message valid during the callback. */
+ * its SQLSTATE (cc_pg_status_of_sqlstate); otherwise r is NULL and s is
+ * CC_UNAVAILABLE (connection lost), CC_TIMEOUT or CC_CLOSED (pool closed).
+ * errmsg is NULL on success, else a message valid during the callback. */
 typedef void (*cc_pg_cb)(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
 
 /* Called once when a transaction or a batch has ended. */
@@ -196,6 +195,17 @@ cc_status cc_pg_get_int64(const cc_pg_result *r, int row, int col, int64_t *out)
  * caller frees (*len its size). CC_INVALID for NULL, CC_NOMEM. */
 cc_status cc_pg_get_bytea(const cc_pg_result *r, int row, int col, unsigned char **out,
                           size_t *len);
+/* ---- rows into a call's messages (runtime/src/pg_rows.c) ---------------- */
+
+/* The text of a value copied into arena a (NUL-terminated, NULs inside
+ * kept; "" for NULL), or NULL when out of memory. */
+char *cc_pg_text(cc_arena *a, const cc_pg_result *r, int row, int col);
+/* An integer value, or 0 for NULL or a value that is not one: for columns
+ * whose missing value reads as 0 (counts, times, limits). */
+int64_t cc_pg_int(const cc_pg_result *r, int row, int col);
+/* A boolean value as PostgreSQL writes it: true for "t". */
+bool cc_pg_bool(const cc_pg_result *r, int row, int col);
+
 /* Rows affected by INSERT/UPDATE/DELETE (0 for others). */
 int64_t cc_pg_affected(const cc_pg_result *r);
 /* The 5-character SQLSTATE of an error result, or "". */
@@ -203,7 +213,67 @@ const char *cc_pg_sqlstate(const cc_pg_result *r);
 /* The underlying PGresult, for libpq calls not wrapped here. */
 const PGresult *cc_pg_result_pq(const cc_pg_result *r);
 
-/* Maps a SQLSTATE to the status the callbacks use (see cc_pg_cb). */
+/* ---- the database-failure policy ------------------------------------------
+ * One rule for every actor, so the same failure gets the same answer
+ * whichever service met it (runtime/src/pg_failure.c; the API's side of
+ * it is the table "When the database fails" in the README's API section,
+ * which tests/unit/runtime/test_pg_failure.c checks against this code).
+ *
+ *   status from this layer   cause                           answer          HTTP
+ *   CC_UNAVAILABLE           connection lost or refused,     CC_UNAVAILABLE  503, Retry-After
+ *                            server starting or stopping,
+ *                            out of resources (08, 57P0x, 53)
+ *   CC_LIMIT                 pool exhausted (max_waiting)    CC_UNAVAILABLE  503, Retry-After
+ *   CC_CLOSED                pool closed: the actor stops    CC_UNAVAILABLE  503, Retry-After
+ *   CC_CONFLICT              serialization failure or        CC_UNAVAILABLE  503, Retry-After
+ *                            deadlock (40001, 40P01)
+ *   CC_TIMEOUT               statement timeout (57014)       CC_TIMEOUT      504
+ *   CC_EXISTS                unique or exclusion violation   CC_EXISTS       409
+ *                            (23505, 23P01)
+ *   CC_UNPROCESSABLE         any other constraint violation  CC_UNPROCESSABLE 422
+ *                            (class 23: not null, foreign
+ *                            key, check)
+ *   CC_DB, CC_INVALID,       any other server error, a bad   CC_INTERNAL     500
+ *   CC_NOMEM, anything else  call, out of memory
+ *
+ * The first four are retryable: nothing was wrong with the request, the
+ * same one may well succeed a moment later (a serialization failure or
+ * deadlock rolled the transaction back). A statement timeout is not
+ * called retryable: the statement may still be what is too slow. Only
+ * CC_INTERNAL failures are ours: logged as errors; the others are logged
+ * as warnings. No answer quotes the database's own message (it names
+ * tables and constraints); the log line does. */
+
+/* Maps a SQLSTATE to the status the callbacks use (see cc_pg_cb and the
+ * table above). */
 cc_status cc_pg_status_of_sqlstate(const char *sqlstate);
+
+typedef struct cc_pg_failure {
+    cc_status answer; /* the status to answer with */
+    bool retryable;   /* the same request may succeed soon (503 with Retry-After) */
+    bool ours;        /* a fault of ours or unknown: logged as an error */
+    const char *what; /* static: "database unavailable", ... for the message */
+} cc_pg_failure;
+
+/* What a failure of this layer with status s means to a caller (the table
+ * above). Pure; CC_OK, which is no failure, is CC_INTERNAL like any
+ * status the layer does not return. */
+cc_pg_failure cc_pg_failure_of(cc_status s);
+
+typedef struct cc_rpc_call cc_rpc_call; /* cc/bus.h */
+
+/* Answers call for a database step that failed with s (and the database's
+ * message errmsg, or NULL), by the table above: the answer is "<what>:
+ * <failure.what>", e.g. "list notifications: database unavailable"; the
+ * log line adds errmsg. Ends the call, as cc_rpc_fail does. */
+void cc_rpc_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
+
+/* "One row or not found", the opening of a statement's callback that
+ * answers with one row: true when the statement succeeded (s) with exactly
+ * one row in r; otherwise the call is answered, by cc_rpc_fail_db for a
+ * failure (what names the step) or CC_NOT_FOUND with the message fmt when
+ * there is no row, and false returned. */
+bool cc_rpc_one_row(cc_rpc_call *call, cc_status s, const char *errmsg, const cc_pg_result *r,
+                    const char *what, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #endif

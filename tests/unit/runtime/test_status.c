@@ -50,6 +50,14 @@ static void errors_carry_their_place(void **state)
     assert_int_equal(cc_err_last(), CC_INVALID);
 }
 
+/* A caller adds its own context to the message below it. */
+static void errors_wrap_the_last_one(void **state)
+{
+    fails_here();
+    assert_int_equal(cc_err_set(CC_UNAVAILABLE, "seed: %s", cc_err_msg()), CC_UNAVAILABLE);
+    assert_string_equal(cc_err_msg(), "seed: bad value 42");
+}
+
 static void sys_errors_keep_errno(void **state)
 {
     errno = ENOENT;
@@ -78,6 +86,7 @@ int main(void)
         cmocka_unit_test(names_and_messages),
         cmocka_unit_test(from_int_maps_unknown_to_err),
         cmocka_unit_test(errors_carry_their_place),
+        cmocka_unit_test(errors_wrap_the_last_one),
         cmocka_unit_test(sys_errors_keep_errno),
         cmocka_unit_test(ifok_stops_at_first_error),
     };
