@@ -5,7 +5,7 @@
 #include <stdlib.h>
 int main(int argc, char **argv)
 {
-    double tol = argc > 4 ? atof(argv[4]) : 1e-6, want, got;
+    double tol = argc > 4 ? strtod(argv[4], NULL) : 1e-6, want, got;
     FILE *ans = fopen(argv[2], "r");
     if (!ans || fscanf(ans, "%lf", &want) != 1)
         return 1;
