@@ -187,7 +187,9 @@ static json_t *field_schema(const ProtobufCFieldDescriptor *f)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        s = json_pack("{s:s, s:s}", "type", "string", "format", "int64");
+        s = gw_json_is_time(f)
+                ? json_pack("{s:[s,s], s:s}", "type", "string", "null", "format", "date-time")
+                : json_pack("{s:s, s:s}", "type", "string", "format", "int64");
         break;
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
