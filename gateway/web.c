@@ -15,11 +15,15 @@
 
 /* Scripts, styles, fonts and images only from our own origin; no inline
  * script, no eval, no plugin, no <base>, and no framing (clickjacking).
- * connect-src 'self' covers fetch and the same-origin WebSocket. */
+ * connect-src 'self' covers fetch and the same-origin WebSocket. Style
+ * attributes (not <style> elements) are allowed: CodeMirror and KaTeX set
+ * a few (tab-size, a rule's border) with setAttribute, and a style
+ * attribute cannot run script. */
 #define CSP                                                                                        \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "            \
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "                  \
-    "form-action 'self'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; "                                  \
+    "style-src-attr 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "                    \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "               \
+    "frame-ancestors 'none'"
 
 static const struct {
     const char *name, *value;

@@ -17,7 +17,7 @@ export function el(tag, attrs, ...children) {
 }
 
 export function append(parent, children) {
-  for (const c of children.flat(Infinity)) {
+  for (const c of [children].flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     parent.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }

@@ -291,7 +291,7 @@ async function solvePanel(p) {
   const langs = (await languages()).filter((l) => l.available);
   const pref = (u.preferences && u.preferences.language) || LANG_KEY_DEFAULT;
   const select = el("select", { name: "language", id: "language" }, langs.map((l) => el("option", { value: l.id, selected: l.id === pref }, l.name)));
-  const editorBox = el("div", { class: "editor", id: "editor" });
+  const editorBox = el("div", { class: "editor", id: "editor", role: "group", "aria-labelledby": "editor-label" });
   const stdin = el("textarea", { name: "stdin", id: "stdin", rows: "4", spellcheck: "false" });
   const runOut = el("div", { class: "run-output", id: "run-output", "aria-live": "polite" });
   const progress = el("div", { class: "progress", id: "judging", "aria-live": "polite" });
@@ -527,7 +527,7 @@ async function settingsPage() {
   const profile = el("form", { class: "card", onsubmit: saveProfile },
     el("h2", {}, "Profile"),
     el("p", {}, `Signed in as ${me.username} (${human(me.role)}).`),
-    field("Display name", el("input", { name: "displayName", value: me.displayName || "", maxlength: "100" })),
+    field("Display name", el("input", { name: "displayName", value: me.displayName || "", maxlength: "64" })),
     field("Bio", el("textarea", { name: "bio", rows: "3" }, me.bio || "")),
     field("Theme", el("select", { name: "theme" }, [["light", "Light"], ["dark", "Dark"]].map(([v, l]) => el("option", { value: v, selected: (prefs.theme || "light") === v }, l)))),
     el("p", { class: "form-error", role: "alert" }),
