@@ -594,7 +594,8 @@ static long post_run(const account *a, const char *src, const char *input, char 
     if (st == 429) {
         char v[32];
         assert_non_null(cct_header(&r, "retry-after", v, sizeof v));
-        assert_true(atoi(v) >= 1 && atoi(v) <= 60);
+        long secs = strtol(v, NULL, 10);
+        assert_true(secs >= 1 && secs <= 60);
     }
     cct_resp_free(&r);
     return st;
