@@ -65,6 +65,8 @@ const gw_route gw_routes[] = {
      U(problem), GW_AUTH, 200, "Soft-delete a problem (owner, admin)"},
     {"GET", "/v1/problems/{slug}/versions", "problem", "ListVersions", U(list_versions_request),
      U(version_list), GW_AUTH_OPT, 200, "A problem's versions, newest first"},
+    {"GET", "/v1/problems/{slug}/samples", "problem", "ListSamples", U(list_samples_request),
+     U(sample_list), GW_AUTH_OPT, 200, "A version's sample tests: input and answer (?version=N)"},
     {"PUT", "/v1/problems/{slug}/tests", "problem", "UploadTests", U(upload_tests_request),
      U(problem), GW_AUTH, 200, "Replace the test set with uploaded blobs: a new version"},
     {"POST", "/v1/problems/{slug}/export", "problem", "ExportPackage",

@@ -50,6 +50,7 @@ void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_delete(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_list_versions(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_list_samples(cc_rpc_call *call, const ProtobufCMessage *req, void *actor); /* samples.c */
 void prob_get_manifest(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);

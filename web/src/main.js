@@ -247,10 +247,25 @@ async function problemPage(m) {
     el("dt", {}, "Difficulty"), el("dd", {}, human(p.difficulty)),
     el("dt", {}, "Tags"), el("dd", {}, (p.tags || []).length ? p.tags.map((t) => el("span", { class: "tag" }, t)) : "—"),
   );
-  const samplesBox = el("section", { class: "samples", "aria-label": "Samples" });
+  const samplesBox = el("section", { class: "samples", "aria-labelledby": "samples-h" });
   append(main, [el("h1", {}, p.title || slug), meta, statement, samplesBox]);
   if (/\$/.test(statement.textContent)) import("./math.js").then((mm) => mm.typeset(statement));
   addSampleCopyButtons(statement);
+  // The version's sample tests, from the package's data/sample.
+  try {
+    const ss = (await api("GET", `/v1/problems/${slug}/samples`)).samples || [];
+    if (ss.length) {
+      samplesBox.append(el("h2", { id: "samples-h" }, ss.length > 1 ? "Samples" : "Sample"));
+      ss.forEach((sm, i) => {
+        const n = ss.length > 1 ? ` ${i + 1}` : "";
+        samplesBox.append(el("div", { class: "sample-pair" },
+          el("div", {}, el("h3", {}, `Input${n}`), copyable(sm.input || "", `Copy input${n}`)),
+          el("div", {}, el("h3", {}, `Output${n}`), copyable(sm.answer || "", `Copy output${n}`))));
+      });
+    }
+  } catch {
+    /* the statement stands without them */
+  }
   if (!user()) {
     main.append(el("p", { class: "note" }, link(`/login?next=/problems/${slug}`, "Sign in"), " to run and submit code."));
     return;
@@ -258,8 +273,28 @@ async function problemPage(m) {
   await solvePanel(p);
 }
 
-// Every pre of the statement (samples are code blocks there) gets a copy
-// button.
+// A block of text with a copy button.
+function copyable(text, label) {
+  const pre = el("pre", { class: "sample-text" }, text);
+  const btn = el("button", { type: "button", class: "copy", "aria-label": label }, "Copy");
+  btn.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      btn.textContent = "Copied";
+    } catch {
+      const r = document.createRange();
+      r.selectNodeContents(pre);
+      getSelection().removeAllRanges();
+      getSelection().addRange(r);
+      btn.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => (btn.textContent = "Copy"), 2000);
+  });
+  return el("div", { class: "sample" }, btn, pre);
+}
+
+// Every pre of the statement (a setter may write examples as code blocks)
+// gets a copy button too.
 function addSampleCopyButtons(statement) {
   let k = 0;
   for (const pre of statement.querySelectorAll("pre")) {

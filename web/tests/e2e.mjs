@@ -2,7 +2,7 @@
 // against a real stack (cc-local: NATS, PostgreSQL, Redis, every actor, a
 // judge, the gateway serving the built app):
 //   a user registers, signs in, opens a problem, runs code on custom
-//   input, submits a right C solution and sees AC arrive test by test,
+//   input (the samples copied with a button), submits a right C solution and sees AC arrive test by test,
 //   a wrong Python one (WA on the right test), a compile error (the
 //   compiler's message); a second tab gets the live notification; a
 //   dropped live socket comes back; a setter uploads a package and
@@ -263,6 +263,15 @@ await step("the Content-Security-Policy blocks an inline script", async () => {
 await step("problem page: statement, samples with copy buttons, editor, Run on custom input", async () => {
   await page.goto(base + "/problems/aplusb");
   await page.waitForSelector("h1:has-text('A plus B')");
+  // The sample test from the package, with copy buttons.
+  await page.waitForSelector(".sample-pair");
+  assert.equal((await page.locator(".sample-pair pre").first().textContent()).trim(), "1 2");
+  assert.equal((await page.locator(".sample-pair pre").nth(1).textContent()).trim(), "3");
+  assert.equal(await page.locator(".sample-pair .copy").count(), 2);
+  await ann.ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await page.click(".sample-pair .copy >> nth=0");
+  await page.waitForSelector(".sample-pair .copy:has-text('Copied')");
+  assert.equal((await page.evaluate(() => navigator.clipboard.readText())).trim(), "1 2");
   await page.selectOption("#language", "c");
   await setCode(page, RUN_C);
   await page.fill("#stdin", "6 7");
