@@ -54,6 +54,9 @@ const gw_route gw_routes[] = {
      GW_AUTH_OPT, 200,
      "List problems (?tag=&difficulty=&query=&pageSize=&cursor=&mine=); drafts only to their "
      "owner and admins"},
+    {"POST", "/v1/problems/preview", "problem", "RenderStatement",
+     U(render_statement_request), U(rendered_statement), GW_AUTH, 200,
+     "Render a statement not saved yet, as it would be stored (setter, admin)"},
     {"POST", "/v1/problems/import", "problem", "ImportPackage", U(import_package_request),
      U(import_package_reply), GW_AUTH, 200,
      "Import a Kattis / ICPC package zip uploaded as a blob (setter, admin)"},

@@ -91,7 +91,9 @@ cc_status gw_web_register(gw_state *g, h2o_hostconf_t *host)
     h2o_mimemap_define_mimetype(mm, "ttf", "font/ttf", NULL);
     h2o_mimemap_define_mimetype(mm, "svg", "image/svg+xml", NULL);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/assets", 0);
-    h2o_file_register(pc, assets, NULL, mm, H2O_FILE_FLAG_SEND_COMPRESSED);
+    /* No index file: /assets/ itself is no page. */
+    static const char *no_index[] = {NULL};
+    h2o_file_register(pc, assets, no_index, mm, H2O_FILE_FLAG_SEND_COMPRESSED);
     h2o_headers_register(pc, asset_headers());
     h2o_mem_release_shared(mm);
     g->has_web = true;

@@ -48,6 +48,8 @@ static const cc_rpc_method methods[] = {
     M("ListProblems", list_problems_request, problem_list, prob_list, 0),
     M("ListVersions", list_versions_request, version_list, prob_list_versions, 0),
     M("ListSamples", list_samples_request, sample_list, prob_list_samples, 0),
+    M("RenderStatement", render_statement_request, rendered_statement, prob_render_statement,
+      AUTH),
     M("GetVersionManifest", get_version_manifest_request, version_manifest, prob_get_manifest,
       0),
     M("BeginUpload", begin_upload_request, upload, prob_begin_upload, AUTH),

@@ -201,6 +201,8 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
  * and links or images with javascript:, vbscript:, file: or data: (except
  * images) URLs are emptied. malloc'd; NULL when out of memory. */
 char *prob_markdown_html(const char *md, size_t len);
+/* RenderStatement (setters, admins): the preview of an unsaved statement. */
+void prob_render_statement(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 /* ---- seed.c ------------------------------------------------------------------- */
 

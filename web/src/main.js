@@ -232,13 +232,7 @@ async function problemPage(m) {
   setTitle(p.title || slug);
   const v = p.version || {};
   const lim = v.limits || {};
-  const statement = el("div", { class: "statement" });
-  // cc-problem renders the Markdown with cmark in safe mode (raw HTML and
-  // dangerous links removed); it is parsed inertly, then moved in.
-  const doc = new DOMParser().parseFromString(`<div>${p.statementHtml || ""}</div>`, "text/html");
-  for (const bad of doc.querySelectorAll("script, iframe, object, embed, style, link, meta")) bad.remove();
-  for (const n of doc.querySelectorAll("*")) for (const a of [...n.attributes]) if (/^on/i.test(a.name) || /^\s*javascript:/i.test(a.value)) n.removeAttribute(a.name);
-  statement.append(...doc.body.firstChild.childNodes);
+  const statement = el("div", { class: "statement" }, safeHtml(p.statementHtml));
   const meta = el(
     "dl",
     { class: "limits" },
@@ -271,6 +265,20 @@ async function problemPage(m) {
     return;
   }
   await solvePanel(p);
+}
+
+// cc-problem renders statements with cmark in safe mode (raw HTML and
+// dangerous links removed); the HTML is parsed inertly, stripped again of
+// anything active (defence in depth, the CSP being the last line), and
+// returned as a fragment.
+function safeHtml(html) {
+  const doc = new DOMParser().parseFromString(`<div>${html || ""}</div>`, "text/html");
+  for (const bad of doc.querySelectorAll("script, iframe, object, embed, style, link, meta, form")) bad.remove();
+  for (const n of doc.querySelectorAll("*"))
+    for (const a of [...n.attributes]) if (/^on/i.test(a.name) || /^\s*(javascript|vbscript|data):/i.test(a.value)) n.removeAttribute(a.name);
+  const frag = document.createDocumentFragment();
+  frag.append(...doc.body.firstChild.childNodes);
+  return frag;
 }
 
 // A block of text with a copy button.
@@ -701,19 +709,18 @@ async function problemEditor(slug) {
     el("button", { type: "submit", class: "primary" }, "Save"),
     el("p", { class: "saved", role: "status" }));
   main.append(form);
-  // The preview is cc-problem's own rendering: the problem as it would be
-  // saved is not saved yet, so a draft statement is rendered by the server
-  // only on save; until then the preview shows the Markdown's text with its
-  // math typeset, which is what a setter checks most.
+  // The preview is cc-problem's own rendering of the text as it stands
+  // (POST /v1/problems/preview), math typeset as the problem page does.
   async function showPreview() {
-    clear(preview);
-    if (p && md.value === p.statementMarkdown) {
-      const doc = new DOMParser().parseFromString(`<div>${p.statementHtml}</div>`, "text/html");
-      preview.append(...doc.body.firstChild.childNodes);
-    } else {
-      for (const para of md.value.split(/\n{2,}/)) preview.append(el("p", {}, para));
+    showError(form, null);
+    try {
+      const r = await api("POST", "/v1/problems/preview", { statementMarkdown: md.value });
+      clear(preview);
+      preview.append(safeHtml(r.statementHtml));
+      (await import("./math.js")).typeset(preview);
+    } catch (err) {
+      showError(form, err);
     }
-    (await import("./math.js")).typeset(preview);
   }
   async function save(e) {
     e.preventDefault();

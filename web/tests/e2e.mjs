@@ -436,6 +436,12 @@ await step("a setter uploads a package with a progress bar and publishes it; a u
   await p.goto(base + "/setter/problems/sum-again");
   await p.waitForSelector("#visibility:has-text('Published')");
   await p.waitForSelector("caption:has-text('Versions')");
+  // The statement's preview: cc-problem's rendering, math typeset.
+  await p.fill("textarea[name=statementMarkdown]", "Print **the sum** $a+b$.\n\n<script>window.__xss=4</script>\n");
+  await p.click("button:has-text('Preview statement')");
+  await p.waitForSelector(".preview strong:has-text('the sum')");
+  await p.waitForSelector(".preview .katex");
+  assert.equal(await p.evaluate(() => window.__xss), undefined);
   await checkPage(p, "setter-problem");
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(zip, { force: true });
