@@ -40,8 +40,14 @@ export async function startStack(binDir, env = {}) {
     stdio: ["ignore", "pipe", "pipe"],
     detached: false,
   });
-  // If this process dies first, the stack goes with it.
+  // If this process ends first (an error, Ctrl-C, a timeout's SIGTERM),
+  // the stack goes with it: cc-local stops its actors and servers.
   process.on("exit", () => proc.exitCode === null && proc.kill("SIGTERM"));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
+    process.once(sig, () => {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      process.exit(130);
+    });
   let out = "";
   proc.stdout.on("data", (d) => (out += d));
   proc.stderr.on("data", (d) => (out += d));
