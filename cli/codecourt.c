@@ -517,11 +517,25 @@ static void print_test(json_t *t, size_t k, long long n)
            jint(t, "cpuMs"), jint(t, "memoryKib"), jstr(t, "name"));
 }
 
+/* An API time (RFC 3339, "2026-12-06T08:14:07Z") in local time, or "-". */
+static void local_time(json_t *o, const char *key, char *out, size_t cap)
+{
+    const char *v = jstr(o, key);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    time_t t = timegm(&tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%S", localtime(&t));
+}
+
 static void print_submission_line(json_t *s)
 {
-    time_t t = (time_t)jint(s, "createdAt");
     char when[32];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    local_time(s, "createdAt", when, sizeof when);
     printf("%s  %s  %-12s %-8s %-8s %s\n", jstr(s, "id"), when, jstr(s, "problem"),
            jstr(s, "language"), jstr(s, "status"), jstr(s, "verdict"));
 }

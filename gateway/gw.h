@@ -3,7 +3,8 @@
  * (the route table and /v1/openapi.json), auth.c (JWT verification),
  * ratelimit.c (GCRA + revocation in one Redis script, leased to busy
  * keys), proxy.c (the client's address behind trusted proxies), live.c
- * (WebSocket /v1/live), json.c (transcoding, public in gw/json.h).
+ * (WebSocket /v1/live), web.c (the browser app's files, security
+ * headers, the session cookie), json.c (transcoding, public in gw/json.h).
  * Prefix gw_. */
 #ifndef CC_GW_H
 #define CC_GW_H
@@ -46,6 +47,8 @@ typedef struct gw_settings {
     int64_t live_check_ms; /* how often open sockets' tokens are checked again */
     int64_t live_max_message; /* largest message a client may send on /v1/live */
     int64_t live_frame_rate;  /* frames a client may send per second (and at once) */
+    char *web_root;           /* the built browser app; "" = none */
+    int64_t session_ttl_ms;   /* Max-Age of the refresh cookie */
 } gw_settings;
 
 /* Rate classes. ACCOUNT keys a login by account and client address. */
@@ -61,6 +64,13 @@ enum {
     GW_IDEMPOTENCY = 1 << 8,   /* the Idempotency-Key header fills the idempotencyKey field */
     GW_AUTH_OPT = 1 << 3,      /* anonymous allowed; a token, when sent, must be valid and
                                   names the caller (drafts show to their owner) */
+    /* Browser sessions (web.c): the refresh token lives in an HttpOnly
+     * cookie, never in what script can read. */
+    GW_SESSION_SET = 1 << 5,    /* the answer's refreshToken becomes the cookie, not JSON */
+    GW_SESSION_COOKIE = 1 << 6, /* the request's refreshToken comes from the cookie; the
+                                   call must come from our own origin */
+    GW_SESSION_CLEAR = 1 << 7,  /* the answer removes the cookie; the cookie's token, when
+                                   sent, fills refreshToken (its family is revoked) */
 };
 
 /* One row: an HTTP method and path pattern mapped to an RPC. Segments of
@@ -176,6 +186,37 @@ void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_
 int gw_live_handle(gw_state *g, h2o_req_t *req);
 void gw_live_close_all(void);
 
+/* ---- web.c -------------------------------------------------------------- */
+
+/* The refresh cookie's name and path: sent back only to the session
+ * routes under that path. */
+#define GW_SESSION_COOKIE_NAME "cc_refresh"
+#define GW_SESSION_PATH "/v1/auth/session"
+
+/* Adds the headers every answer carries: a strict Content-Security-Policy
+ * (scripts and styles only from our own origin, no inline script, no
+ * framing), X-Content-Type-Options, Referrer-Policy. */
+void gw_security_headers(h2o_req_t *req);
+/* Registers the app's paths on host when cfg->web_root is set: /assets/
+ * through h2o's file handler (precompressed .br/.gz siblings, a year of
+ * immutable caching: the names carry a hash of the content). Checks that
+ * web_root/index.html exists. */
+cc_status gw_web_register(gw_state *g, h2o_hostconf_t *host);
+/* Answers a request outside /v1 and the ops paths: a file of the app's
+ * top folder, or index.html for any other GET (the app's own routes,
+ * "/problems/aplusb"). Returns false when no app is configured. */
+bool gw_web_handle(gw_state *g, h2o_req_t *req);
+/* The refresh token from the request's cookie, or false. */
+bool gw_session_cookie(h2o_req_t *req, h2o_iovec_t *token);
+/* Whether a cookie-authenticated request comes from our own origin:
+ * Sec-Fetch-Site, when sent, is same-origin, and Origin, when sent, is
+ * this request's own scheme and host. With SameSite=Strict this keeps a
+ * cross-site page from using the cookie (CSRF). */
+bool gw_same_origin(h2o_req_t *req);
+/* Sets (token non-NULL) or removes (NULL) the refresh cookie. */
+void gw_session_set_cookie(h2o_req_t *req, const gw_settings *cfg, const char *token,
+                           size_t len);
+
 /* ---- server.c ----------------------------------------------------------- */
 
 struct gw_state {
@@ -194,6 +235,8 @@ struct gw_state {
     bool closed; /* the stop hook let go of Redis and the token keys */
     gw_proxies proxies;
     int open_handles;
+    bool has_web;         /* web_root holds an app */
+    char *web_index;      /* web_root/index.html */
 };
 
 cc_status gw_server_start(gw_state *g);

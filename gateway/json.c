@@ -31,6 +31,13 @@ void gw_json_name(const char *name, char *out, size_t cap)
     out[o] = '\0';
 }
 
+bool gw_json_is_time(const ProtobufCFieldDescriptor *f)
+{
+    size_t n = strlen(f->name);
+    return f->type == PROTOBUF_C_TYPE_INT64 && f->label != PROTOBUF_C_LABEL_REPEATED && n > 3 &&
+           strcmp(f->name + n - 3, "_at") == 0;
+}
+
 typedef struct {
     ProtobufCAllocator *a;
     gw_json_error *err;
@@ -190,6 +197,14 @@ static cc_status decode_scalar(dec *d, const ProtobufCFieldDescriptor *f, json_t
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
+        if (gw_json_is_time(f)) {
+            int64_t t;
+            if (!json_is_string(v) ||
+                !cc_rfc3339_parse(json_string_value(v), json_string_length(v), &t))
+                return fail(d, "expected an RFC 3339 time (\"2026-01-31T12:00:00Z\")");
+            *(int64_t *)dst = t;
+            return CC_OK;
+        }
         if (!get_int(v, &i))
             return fail(d, "expected a 64-bit integer (a decimal string)");
         *(int64_t *)dst = (int64_t)i;
@@ -495,6 +510,19 @@ static void put_scalar(out *o, const ProtobufCFieldDescriptor *f, const void *p,
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
+        if (gw_json_is_time(f)) {
+            /* Unix seconds; 0 is "not yet" (a submission's judgedAt), which
+             * Timestamp's mapping writes as an absent field: null here. */
+            int64_t t = *(const int64_t *)p;
+            if (t == 0) {
+                puts_(o, "null");
+                return;
+            }
+            buf[0] = '"';
+            put(o, buf, 1 + cc_rfc3339_text(buf + 1, t));
+            put(o, "\"", 1);
+            return;
+        }
         buf[0] = '"';
         put(o, buf, 1 + cc_i64_text(buf + 1, *(const int64_t *)p));
         put(o, "\"", 1);

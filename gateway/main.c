@@ -90,6 +90,10 @@ static const cc_config_row rows[] = {
     {"live-frame-rate", CC_CFG_INT, S(live_frame_rate), "10", 1, 100000, NULL,
      "frames a client may send on one /v1/live socket per second, and at once; more close "
      "it with 1008"},
+    {"web-root", CC_CFG_STRING, S(web_root), "", 0, 0, NULL,
+     "folder of the built browser app (index.html, assets/); \"\" = serve the API only"},
+    {"session-ttl", CC_CFG_DURATION, S(session_ttl_ms), "720h", 60000, 31622400000, NULL,
+     "Max-Age of the browser session's refresh cookie (cc-user's refresh-ttl)"},
 };
 #undef S
 

@@ -21,6 +21,18 @@ const gw_route gw_routes[] = {
      GW_RATE_LOGIN, 200, "Trade a refresh token for a new pair (the old one is used up)"},
     {"POST", "/v1/auth/logout", "user", "Logout", U(logout_request), U(empty),
      GW_AUTH | GW_INJECT_TOKEN, 200, "Revoke this access token and its refresh token family"},
+    /* Browser sessions: the same calls, but the refresh token travels
+     * only in an HttpOnly cookie scoped to /v1/auth/session (web.c). */
+    {"POST", "/v1/auth/session", "user", "Login", U(login_request), U(token_pair),
+     GW_RATE_LOGIN | GW_LOGIN_ACCOUNT | GW_SESSION_SET, 200,
+     "Sign in from a browser: the access token, and the refresh token as an HttpOnly cookie"},
+    {"POST", "/v1/auth/session/refresh", "user", "Refresh", U(refresh_request), U(token_pair),
+     GW_RATE_LOGIN | GW_SESSION_COOKIE | GW_SESSION_SET, 200,
+     "A new access token for the browser session's cookie (same origin only; the cookie "
+     "rotates)"},
+    {"DELETE", "/v1/auth/session", "user", "Logout", U(logout_request), U(empty),
+     GW_AUTH | GW_INJECT_TOKEN | GW_SESSION_CLEAR, 200,
+     "Sign out from a browser: revoke the tokens and remove the cookie"},
     {"GET", "/v1/users/me", "user", "GetMe", U(get_me_request), U(user), GW_AUTH, 200,
      "The caller's profile and preferences"},
     {"PATCH", "/v1/users/me", "user", "UpdateMe", U(update_me_request), U(user), GW_AUTH, 200,
@@ -42,6 +54,9 @@ const gw_route gw_routes[] = {
      GW_AUTH_OPT, 200,
      "List problems (?tag=&difficulty=&query=&pageSize=&cursor=&mine=); drafts only to their "
      "owner and admins"},
+    {"POST", "/v1/problems/preview", "problem", "RenderStatement",
+     U(render_statement_request), U(rendered_statement), GW_AUTH, 200,
+     "Render a statement not saved yet, as it would be stored (setter, admin)"},
     {"POST", "/v1/problems/import", "problem", "ImportPackage", U(import_package_request),
      U(import_package_reply), GW_AUTH, 200,
      "Import a Kattis / ICPC package zip uploaded as a blob (setter, admin)"},
@@ -53,6 +68,8 @@ const gw_route gw_routes[] = {
      U(problem), GW_AUTH, 200, "Soft-delete a problem (owner, admin)"},
     {"GET", "/v1/problems/{slug}/versions", "problem", "ListVersions", U(list_versions_request),
      U(version_list), GW_AUTH_OPT, 200, "A problem's versions, newest first"},
+    {"GET", "/v1/problems/{slug}/samples", "problem", "ListSamples", U(list_samples_request),
+     U(sample_list), GW_AUTH_OPT, 200, "A version's sample tests: input and answer (?version=N)"},
     {"PUT", "/v1/problems/{slug}/tests", "problem", "UploadTests", U(upload_tests_request),
      U(problem), GW_AUTH, 200, "Replace the test set with uploaded blobs: a new version"},
     {"POST", "/v1/problems/{slug}/export", "problem", "ExportPackage",
@@ -84,6 +101,11 @@ const gw_route gw_routes[] = {
     {"POST", "/v1/problems/{problem}/rejudge", "submission", "RejudgeProblem",
      U(rejudge_problem_request), U(rejudge_reply), GW_AUTH, 200,
      "Judge every submission of a problem again (admin)"},
+    {"POST", "/v1/runs", "submission", "CreateRun", U(create_run_request), U(run), GW_AUTH, 201,
+     "Run source on your own input, without a problem (the answer comes on /v1/live and from "
+     "GET /v1/runs/{id}; kept for an hour)"},
+    {"GET", "/v1/runs/{id}", "submission", "GetRun", U(get_run_request), U(run), GW_AUTH, 200,
+     "One of your runs, with its output once done"},
     {"GET", "/v1/languages", "submission", "ListLanguages", U(list_languages_request),
      U(language_list), 0, 200, "The languages the judges know"},
     /* Notifications (cc-notify): the caller's own. */
@@ -187,7 +209,9 @@ static json_t *field_schema(const ProtobufCFieldDescriptor *f)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        s = json_pack("{s:s, s:s}", "type", "string", "format", "int64");
+        s = gw_json_is_time(f)
+                ? json_pack("{s:[s,s], s:s}", "type", "string", "null", "format", "date-time")
+                : json_pack("{s:s, s:s}", "type", "string", "format", "int64");
         break;
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:

@@ -61,6 +61,7 @@ static void send_body(h2o_req_t *req, int status, const char *ctype, const char 
     req->res.reason = status > 0 && status < 600 && reasons[status] ? reasons[status] : "Unknown";
     add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
     add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-store");
+    gw_security_headers(req);
     const char *rid = request_id(req);
     if (rid[0])
         add_header_by_name(req, "x-request-id", rid);
@@ -198,6 +199,15 @@ static void problem_from_status(h2o_req_t *req, cc_status s, const char *msg)
         add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
     if (code == 503)
         add_header(req, H2O_TOKEN_RETRY_AFTER, "1"); /* temporary: a database or actor is away */
+    if (code == 429) {
+        /* An actor's own limit says when, as "...; retry after N s". */
+        const char *at = strstr(msg, "retry after ");
+        char *end;
+        long n = at ? strtol(at + 12, &end, 10) : 0;
+        char v[CC_DECIMAL_MAX];
+        cc_i64_text(v, n > 0 && n < 86400 ? n : 60);
+        add_header(req, H2O_TOKEN_RETRY_AFTER, v);
+    }
     gw_problem(req, t, code == 500 ? "internal error" : msg, field);
 }
 
@@ -328,12 +338,35 @@ bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
     return true;
 }
 
+/* A browser session's token pair: the refresh token goes into the
+ * HttpOnly cookie and out of the JSON, so no script ever holds it; the
+ * access token stays in the answer (the app keeps it in memory only). */
+static void send_session(gw_call *c, const ProtobufCMessage *resp)
+{
+    h2o_req_t *req = c->req;
+    json_t *o = gw_json_encode(resp);
+    json_t *rt = o ? json_object_get(o, "refreshToken") : NULL;
+    if (!json_is_string(rt) || json_string_length(rt) == 0) {
+        json_decref(o);
+        gw_problem(req, GW_P_INTERNAL, "no refresh token in the answer", NULL);
+        return;
+    }
+    gw_session_set_cookie(req, c->g->cfg, json_string_value(rt), json_string_length(rt));
+    json_object_del(o, "refreshToken");
+    gw_send_json(req, c->route->ok_status, o);
+    json_decref(o);
+}
+
 static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
 {
     gw_call *c = ud;
     h2o_req_t *req = c->req;
     if (req) {
-        if (s == CC_OK) {
+        if (s == CC_OK && (c->route->flags & GW_SESSION_SET)) {
+            send_session(c, resp);
+        } else if (s == CC_OK) {
+            if (c->route->flags & GW_SESSION_CLEAR)
+                gw_session_set_cookie(req, c->g->cfg, NULL, 0);
             size_t n = 0;
             char *text = c->route->ok_status == 204 ? NULL : gw_json_encode_text(resp, &n);
             if (c->route->ok_status == 204)
@@ -344,6 +377,10 @@ static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp
                 send_body(req, c->route->ok_status, "application/json", text, n);
             free(text);
         } else {
+            /* A refresh token that no longer works (used, expired,
+             * revoked) is of no use in the browser either. */
+            if ((c->route->flags & GW_SESSION_COOKIE) && s == CC_UNAUTHENTICATED)
+                gw_session_set_cookie(req, c->g->cfg, NULL, 0);
             problem_from_status(req, s, errmsg ? errmsg : cc_status_str(s));
         }
     }
@@ -442,6 +479,29 @@ static json_t *request_object(gw_call *c)
     if (r->flags & GW_INJECT_TOKEN) {
         json_object_set_new(obj, "tokenId", json_string(c->who.jti));
         json_object_set_new(obj, "tokenExp", json_integer(c->who.exp));
+    }
+    if (r->flags & GW_SESSION_COOKIE) {
+        /* Only the cookie names the token (a body's is ignored), and only
+         * a call from our own pages may use it. */
+        h2o_iovec_t tok;
+        if (!gw_same_origin(req)) {
+            json_decref(obj);
+            gw_problem(req, GW_P_FORBIDDEN, "the session cookie is usable from this site only",
+                       NULL);
+            return NULL;
+        }
+        if (!gw_session_cookie(req, &tok)) {
+            json_decref(obj);
+            gw_problem(req, GW_P_UNAUTHENTICATED, "no session: sign in", NULL);
+            return NULL;
+        }
+        json_object_set_new(obj, "refreshToken", json_stringn(tok.base, tok.len));
+    }
+    if (r->flags & GW_SESSION_CLEAR) {
+        /* Signing out ends the cookie's refresh token family too. */
+        h2o_iovec_t tok;
+        if (gw_session_cookie(req, &tok))
+            json_object_set_new(obj, "refreshToken", json_stringn(tok.base, tok.len));
     }
     if (r->flags & GW_IDEMPOTENCY) {
         /* Only the header names the key (RFC draft "Idempotency-Key"). */
@@ -651,6 +711,11 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     }
     if (h2o_memis(path, plen, H2O_STRLIT("/v1/live")))
         return gw_live_handle(g, req);
+
+    /* Outside /v1 is the browser app, when there is one. */
+    if (!(plen >= 4 && memcmp(path, "/v1/", 4) == 0) && !h2o_memis(path, plen, H2O_STRLIT("/v1")) &&
+        gw_web_handle(g, req))
+        return 0;
 
     json_t *params = NULL;
     bool known = false;
@@ -914,11 +979,14 @@ cc_status gw_server_start(gw_state *g)
     add_handler(g, hc, "/healthz", on_ops);
     add_handler(g, hc, "/readyz", on_ops);
     add_handler(g, hc, "/metrics", on_ops);
+    cc_status s = gw_web_register(g, hc);
+    if (s != CC_OK)
+        return s;
     add_handler(g, hc, "/", on_api);
     h2o_context_init(&g->ctx, g->loop, &g->config);
     g->accept_plain.ctx = &g->ctx;
     g->accept_plain.hosts = g->config.hosts;
-    cc_status s = listen_on(g, &g->listen_plain, &g->accept_plain, (int)cfg->http_port,
+    s = listen_on(g, &g->listen_plain, &g->accept_plain, (int)cfg->http_port,
                             &g->http_port);
     if (s == CC_OK && cfg->https_port >= 0) {
         s = tls_init(g);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cc/log.h"
+#include "cc/text.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "notify.h"
 
@@ -55,10 +56,12 @@ static void ev_end(ev *c, cc_status s, const char *errmsg)
 
 static void live_push(ev *c, const cc_pg_result *r)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I}", "type", "notification", "id",
+    /* createdAt as the API writes times: RFC 3339 (gw/json.h). */
+    char when[CC_RFC3339_MAX];
+    cc_rfc3339_text(when, (int64_t)strtoll(cc_pg_get(r, 0, 1), NULL, 10));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "type", "notification", "id",
                           cc_pg_get(r, 0, 0), "event", c->rule->kind, "title", c->render[3], "body",
-                          c->render[4], "read", 0, "createdAt",
-                          (json_int_t)strtoll(cc_pg_get(r, 0, 1), NULL, 10));
+                          c->render[4], "read", 0, "createdAt", when);
     if (!o)
         return;
     json_object_set(o, "link", json_object_get(c->vars, "link"));

@@ -50,6 +50,7 @@ void prob_update(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_delete(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_list_versions(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void prob_list_samples(cc_rpc_call *call, const ProtobufCMessage *req, void *actor); /* samples.c */
 void prob_get_manifest(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_upload_tests(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
@@ -197,6 +198,8 @@ cc_status prob_db_load_files(PGconn *c, const char *problem_id, int version, pkg
  * and links or images with javascript:, vbscript:, file: or data: (except
  * images) URLs are emptied. malloc'd; NULL when out of memory. */
 char *prob_markdown_html(const char *md, size_t len);
+/* RenderStatement (setters, admins): the preview of an unsaved statement. */
+void prob_render_statement(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 /* ---- seed.c ------------------------------------------------------------------- */
 

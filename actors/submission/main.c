@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "codecourt/v1/user.pb-c.h"
 #include "sub.h"
 
 #ifndef CC_SUBMISSION_MIGRATIONS
@@ -35,6 +36,14 @@ static const cc_config_row rows[] = {
      "most submissions of one user waiting for a verdict"},
     {"rate-per-min", CC_CFG_INT, S(rate_per_min), "30", 1, 1000000, NULL,
      "most submissions of one user per minute"},
+    {"max-stdin", CC_CFG_SIZE, S(max_stdin), "64k", 0, 16 << 20, NULL,
+     "largest input of a custom run"},
+    {"run-ttl", CC_CFG_DURATION, S(run_ttl_ms), "1h", 1000, 7 * 86400000LL, NULL,
+     "a custom run and its output are deleted this long after it was made"},
+    {"run-rate-per-min", CC_CFG_INT, S(run_rate_per_min), "20", 1, 1000000, NULL,
+     "most custom runs of one user per minute"},
+    {"run-max-queued", CC_CFG_INT, S(run_max_queued), "3", 1, 1000, NULL,
+     "most custom runs of one user waiting for a judge"},
 };
 #undef S
 
@@ -48,6 +57,9 @@ static const cc_rpc_method methods[] = {
     M("ListLanguages", list_languages_request, language_list, sub_languages, 0),
     M("Rejudge", rejudge_request, submission, sub_rejudge, AUTH),
     M("RejudgeProblem", rejudge_problem_request, rejudge_reply, sub_rejudge_problem, AUTH),
+    M("CreateRun", create_run_request, run, sub_create_run, AUTH),
+    M("GetRun", get_run_request, run, sub_get_run, AUTH),
+    M("FinishRun", run_result, empty, sub_finish_run, 0),
 };
 #undef M
 #undef AUTH
@@ -87,6 +99,7 @@ static cc_status start(cc_actor *a)
             !cfg.check_toolchains || judge_lang_available(judge_langs_at(state.langs, i));
     IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
     cc_actor_set_state(a, &state);
+    IFOK(s, sub_runs_start(&state));
     return s;
 }
 
@@ -99,6 +112,7 @@ static void drain(cc_actor *a)
 static void stop(cc_actor *a)
 {
     state.stopping = true;
+    sub_runs_stop(&state);
     cc_actor_close_db(&state.pg);
     judge_langs_free(state.langs);
     state.langs = NULL;

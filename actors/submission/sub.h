@@ -1,6 +1,7 @@
 /* cc-submission's internal contract: settings, state, the handlers of each
- * message family (submit.c, query.c, rejudge.c), the judge event consumer
- * (events.c) and shared helpers (util.c). Internal prefix: sub_. */
+ * message family (submit.c, query.c, rejudge.c, run.c: custom runs), the
+ * judge event consumer (events.c) and shared helpers (util.c). Internal
+ * prefix: sub_. */
 #ifndef CC_SUB_H
 #define CC_SUB_H
 
@@ -34,6 +35,10 @@ typedef struct sub_settings {
     int64_t max_queued;     /* a user's submissions not yet judged */
     int64_t rate_per_min;   /* a user's submissions per minute */
     bool check_toolchains;  /* probe toolchain paths at start */
+    int64_t max_stdin;      /* bytes of a run's input */
+    int64_t run_ttl_ms;     /* a run and its output are deleted after this */
+    int64_t run_rate_per_min; /* a user's runs per minute */
+    int64_t run_max_queued; /* a user's runs waiting for a judge */
 } sub_settings;
 
 typedef struct sub_state {
@@ -45,6 +50,8 @@ typedef struct sub_state {
     bool *available; /* per row of langs, probed once at start (stat) */
     bool stopping;
     bool check_toolchains;
+    uv_timer_t sweep; /* deletes expired runs (run.c) */
+    bool sweep_open;
 } sub_state;
 
 /* The actor's state, from a handler's actor argument. */
@@ -57,6 +64,10 @@ void sub_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void sub_languages(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void sub_rejudge(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void sub_rejudge_problem(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_create_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_get_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+/* Caller-scoped: only the judge (cc.rpc.submission.judge.FinishRun). */
+void sub_finish_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 /* Whether lang's toolchain was present at start. */
 bool sub_lang_available(const sub_state *st, const judge_lang *lang);
@@ -66,6 +77,12 @@ bool sub_lang_available(const sub_state *st, const judge_lang *lang);
 /* The handler of the durable consumer SUB_DURABLE of CC_EVENTS (judge
  * progress and results; a row of main.c's table, ud is the sub_state). */
 void sub_on_judge_event(cc_js_msg *m, void *ud);
+
+/* ---- run.c -------------------------------------------------------------- */
+
+/* Starts the sweep of expired runs on the actor's loop; stop closes it. */
+cc_status sub_runs_start(sub_state *st);
+void sub_runs_stop(sub_state *st);
 
 /* ---- util.c ------------------------------------------------------------- */
 

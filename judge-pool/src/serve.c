@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cc/log.h"
+#include "codecourt/v1/user.pb-c.h"
 
 #ifndef JUDGE_LANGUAGES_FILE
 #define JUDGE_LANGUAGES_FILE "languages.yaml"
@@ -291,6 +292,58 @@ static void on_result_stored(cc_status s, const char *errmsg, const cc_js_pub_ac
     job_free(j);
 }
 
+/* A custom run's answer reached cc-submission (or could not). A run is
+ * worth no retry of its own: its user is waiting now, and a job handed
+ * back is run again by whichever judge takes it. */
+static void on_run_finished(cc_status s, const char *errmsg, const ProtobufCMessage *resp,
+                            void *ud)
+{
+    (void)resp;
+    serve_job *j = ud;
+    if (!j->m) {
+        job_free(j);
+        return;
+    }
+    if (s == CC_OK || j->last_delivery) {
+        cc_js_ack(j->m);
+        cc_counter_inc(verdict_counter(j->verdict));
+        cc_log(s == CC_OK ? CC_LOG_INFO : CC_LOG_ERROR, &j->env,
+               s == CC_OK ? "run done" : "run answer lost", "{s:s, s:s, s:s}", "run",
+               j->result_id, "verdict", j->verdict, "error", errmsg ? errmsg : "");
+    } else {
+        cc_log(CC_LOG_WARN, &j->env, "cannot hand the run's answer over, job handed back",
+               "{s:s, s:s}", "run", j->result_id, "error", errmsg ? errmsg : cc_status_str(s));
+        cc_js_nak(j->m, j->sv ? j->sv->cfg->retry_delay_ms : 0);
+    }
+    j->m = NULL;
+    job_free(j);
+}
+
+static void finish_run(serve *sv, serve_job *j)
+{
+    Codecourt__V1__RunResult *r = (Codecourt__V1__RunResult *)protobuf_c_message_unpack(
+        &codecourt__v1__run_result__descriptor, NULL, j->result_len, j->result);
+    cc_status s = CC_NOMEM;
+    if (r) {
+        cc_envelope env;
+        cc_envelope_child(&env, &j->env, NULL);
+        j->publishing = true;
+        /* As the judge itself: cc.rpc.submission.judge.FinishRun, which only
+         * the judge's NATS user may publish. */
+        s = cc_rpc_call_as_service_async(cc_actor_bus(sv->actor), "submission", "FinishRun", &env,
+                                         &r->base, &codecourt__v1__empty__descriptor,
+                                         cc_actor_runtime(sv->actor)->rpc_timeout_ms,
+                                         on_run_finished, j);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    if (s != CC_OK) {
+        j->publishing = false;
+        cc_js_nak(j->m, sv->cfg->retry_delay_ms);
+        j->m = NULL;
+        job_free(j);
+    }
+}
+
 static void job_finished(serve *sv, serve_job *j)
 {
     if (j->th_running) {
@@ -317,6 +370,9 @@ static void job_finished(serve *sv, serve_job *j)
         }
         return;
     }
+    case SERVE_OUT_RUN:
+        finish_run(sv, j);
+        return;
     case SERVE_OUT_RETRY:
         cc_log(CC_LOG_WARN, &j->env, "job handed back for a retry", "{s:s, s:I}", "reason",
                j->reason, "delivered", (json_int_t)j->delivered);

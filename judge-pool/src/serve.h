@@ -76,6 +76,7 @@ typedef struct serve_ev {
 /* What a job thread decided. */
 typedef enum {
     SERVE_OUT_RESULT, /* publish result (a JudgeResult), then ack */
+    SERVE_OUT_RUN,    /* hand result (a RunResult) to cc-submission, then ack */
     SERVE_OUT_RETRY,  /* hand the job back for later (the problem service is away) */
     SERVE_OUT_DROP,   /* cancelled by shutdown: the runtime hands it back */
 } serve_outcome;
@@ -164,6 +165,16 @@ void serve__result_id(const Codecourt__V1__JudgeJob *job, const char *job_msg_id
 /* True when s is safe inside a message id or a file name: [A-Za-z0-9._-],
  * 1 to 100 bytes. */
 bool serve__id_ok(const char *s);
+
+/* What a custom run keeps of each of stdout and stderr. */
+#define SERVE_RUN_CAPTURE (64 * 1024)
+
+/* Judges a job of kind "run" (a custom invocation: the user's source on
+ * the user's input, no problem) in dir: a one-test package written there
+ * from the job, the default limits, no output check, no progress events;
+ * packs a RunResult into j->result with outcome SERVE_OUT_RUN. On the job
+ * thread (serve_work.c). */
+void serve__run_job(serve_job *j, const Codecourt__V1__JudgeJob *job, const char *dir);
 
 /* Removes work folders left by processes that no longer run. */
 void serve__clean_stale_work(const char *cache_dir);

@@ -553,12 +553,219 @@ static void set_ie(jctx_t *c, const char *reason)
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
+/* ---- custom runs ---------------------------------------------------------------------- */
+
+/* Text that a JSON string can carry: valid UTF-8, nothing else replaced
+ * (control characters are escaped by the encoders). Bytes that do not
+ * form a character become U+FFFD; a NUL would end the C string early and
+ * becomes U+FFFD too. malloc'd. */
+static char *utf8_text(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *out = judge__xmalloc(n * 3 + 1), *o = out;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+        for (size_t k = 1; ok && k < len; k++) {
+            unsigned char cc = (unsigned char)s[i + k];
+            ok = (cc >> 6) == 2;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (ok && (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
+            ok = false;
+        if (!ok) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        memcpy(o, s + i, len);
+        o += len;
+        i += len;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Runs report nothing while judged: the answer comes at once, and a
+ * progress event would keep the user's input in CC_EVENTS. Only a
+ * shutdown stops one. */
+static bool run_progress(void *ud, const judge_progress *p)
+{
+    (void)p;
+    return !atomic_load(&((serve_job *)ud)->cancel);
+}
+
+static void run_pack(serve_job *j, const Codecourt__V1__JudgeJob *job, const char *verdict,
+                     const judge_test_result *t, const char *compile_output, const char *message)
+{
+    Codecourt__V1__RunResult r = CODECOURT__V1__RUN_RESULT__INIT;
+    char *out = utf8_text(t ? t->stdout_text : NULL), *err = utf8_text(t ? t->stderr_text : NULL);
+    char *co = utf8_text(compile_output), *msg = utf8_text(message);
+    r.run_id = job->submission_id;
+    r.user_id = job->user_id ? job->user_id : "";
+    r.verdict = (char *)verdict;
+    r.stdout = out;
+    r.stderr = err;
+    r.stdout_truncated = t && t->stdout_truncated;
+    r.stderr_truncated = t && t->stderr_truncated;
+    r.compile_output = co;
+    r.message = msg;
+    if (t) {
+        r.cpu_ms = t->cpu_ms;
+        r.wall_ms = t->wall_ms;
+        r.memory_kib = t->memory_kib;
+        r.exit_code = t->exit_code;
+        r.signal = t->term_signal;
+    }
+    r.judge = j->sv->judge_name;
+    size_t n = protobuf_c_message_get_packed_size(&r.base);
+    j->result = judge__xmalloc(n ? n : 1);
+    j->result_len = protobuf_c_message_pack(&r.base, j->result);
+    snprintf(j->verdict, sizeof j->verdict, "%s", verdict);
+    snprintf(j->result_id, sizeof j->result_id, "run-%.100s", job->submission_id);
+    j->outcome = SERVE_OUT_RUN;
+    free(out);
+    free(err);
+    free(co);
+    free(msg);
+}
+
+/* Writes the run's one-test package (problem.yaml with the format's
+ * default limits, data/secret/run.in from the job, an empty answer) and
+ * its sources; false with reason filled when the folder cannot be
+ * written. */
+static bool run_stage(const Codecourt__V1__JudgeJob *job, const char *pkgdir, const char *srcdir,
+                      jstrv *sources, char *reason, size_t rlen)
+{
+    char *yaml = pkg_problem_yaml("Custom run", false, false, 0, 0, 0, false, NULL);
+    char *py = judge__xasprintf("%s/problem.yaml", pkgdir);
+    char *in = judge__xasprintf("%s/data/secret/run.in", pkgdir);
+    char *ans = judge__xasprintf("%s/data/secret/run.ans", pkgdir);
+    bool ok = write_file(py, yaml, strlen(yaml)) && make_parents(pkgdir, "data/secret/run.in") &&
+              write_file(in, job->stdin.data, job->stdin.len) && write_file(ans, "", 0);
+    if (!ok)
+        snprintf(reason, rlen, "cannot write the run's package: %s", strerror(errno));
+    free(yaml);
+    free(py);
+    free(in);
+    free(ans);
+    for (size_t i = 0; ok && i < job->n_sources; i++) {
+        const Codecourt__V1__SourceFile *f = job->sources[i];
+        if (!rel_ok(f->name)) {
+            snprintf(reason, rlen, "bad source file name \"%.200s\"", f->name ? f->name : "");
+            return false;
+        }
+        char *p = judge__xasprintf("%s/%s", srcdir, f->name);
+        ok = make_parents(srcdir, f->name) && write_file(p, f->content.data, f->content.len);
+        if (!ok)
+            snprintf(reason, rlen, "cannot write source %.200s: %s", f->name, strerror(errno));
+        if (ok && job->n_sources == 1)
+            jstrv_push_own(sources, p);
+        else
+            free(p);
+    }
+    if (ok && job->n_sources > 1)
+        jstrv_push(sources, srcdir);
+    return ok;
+}
+
+void serve__run_job(serve_job *j, const Codecourt__V1__JudgeJob *job, const char *dir)
+{
+    serve *sv = j->sv;
+    char reason[1024] = "";
+    const judge_lang *lang = judge_langs_find(sv->langs, job->language ? job->language : "");
+    if (!serve__id_ok(job->submission_id)) {
+        /* No id to answer to: nobody waits for this one. */
+        j->outcome = SERVE_OUT_DROP;
+        return;
+    }
+    if (!lang || !judge_lang_available(lang) || job->n_sources == 0) {
+        snprintf(reason, sizeof reason, "%s \"%.100s\"",
+                 job->n_sources == 0 ? "no source for language" : "language not installed:",
+                 job->language ? job->language : "");
+        run_pack(j, job, "IE", NULL, NULL, reason);
+        return;
+    }
+    char *pkgdir = judge__xasprintf("%s/pkg", dir), *srcdir = judge__xasprintf("%s/src", dir);
+    judge_package *pkg = NULL;
+    judge_worker *w = NULL;
+    jstrv sources = {0};
+    if (mkdir(pkgdir, 0755) != 0 || mkdir(srcdir, 0755) != 0 ||
+        !run_stage(job, pkgdir, srcdir, &sources, reason, sizeof reason)) {
+        if (!reason[0])
+            snprintf(reason, sizeof reason, "cannot create the run's folder: %s", strerror(errno));
+        run_pack(j, job, "IE", NULL, NULL, reason);
+        goto out;
+    }
+    if (judge_package_load(pkgdir, sv->langs, NULL, &pkg) != CC_OK) {
+        snprintf(reason, sizeof reason, "the run's package does not load: %.900s", cc_err_msg());
+        run_pack(j, job, "IE", NULL, NULL, reason);
+        goto out;
+    }
+    const serve_settings *cfg = sv->cfg;
+    judge_options opts = {.progress = run_progress,
+                          .progress_ud = j,
+                          .capture_output = SERVE_RUN_CAPTURE,
+                          .max_time_limit = (double)cfg->max_time_limit_ms / 1000.0,
+                          .max_memory_mib = (long)(cfg->max_memory >> 20),
+                          .max_compile_time_s = (long)((cfg->max_compile_time_ms + 999) / 1000),
+                          .max_validation_time_s =
+                              (long)((cfg->max_validation_time_ms + 999) / 1000)};
+    if (judge_worker_new(pkg, sv->langs, &opts, &w) != CC_OK) {
+        snprintf(reason, sizeof reason, "cannot start the sandbox: %.900s", cc_err_msg());
+        run_pack(j, job, "IE", NULL, NULL, reason);
+        goto out;
+    }
+    judge_result r;
+    judge_worker_judge(w, lang, (const char *const *)sources.v, sources.n, 0, &r);
+    if (atomic_load(&j->cancel)) {
+        j->outcome = SERVE_OUT_DROP;
+    } else if (r.verdict == JUDGE_CE) {
+        run_pack(j, job, "CE", NULL, r.message, NULL);
+    } else if (r.ntests == 1) {
+        const judge_test_result *t = &r.tests[0];
+        char *msg = NULL;
+        if (t->verdict == JUDGE_IE && t->message) {
+            msg = judge__xstrdup(t->message);
+            scrub_paths(msg, dir);
+        }
+        run_pack(j, job, t->verdict == JUDGE_AC ? "OK" : judge_verdict_str(t->verdict), t, NULL,
+                 msg ? msg : t->verdict == JUDGE_AC ? NULL : t->message);
+        free(msg);
+    } else {
+        char *msg = judge__xstrdup(r.message ? r.message : "the run did not run");
+        scrub_paths(msg, dir);
+        run_pack(j, job, "IE", NULL, NULL, msg);
+        free(msg);
+    }
+    judge_result_clear(&r);
+out:
+    judge_worker_free(w);
+    judge_package_free(pkg);
+    jstrv_free(&sources);
+    free(pkgdir);
+    free(srcdir);
+}
+
 static void judge_job(jctx_t *c, const char *dir)
 {
     serve *sv = c->sv;
     const Codecourt__V1__JudgeJob *job = c->job;
     c->dir = dir;
     char reason[1024];
+    if (job->kind && !strcmp(job->kind, "run")) {
+        serve__run_job(c->j, job, dir);
+        return;
+    }
+    if (job->kind && job->kind[0]) {
+        snprintf(reason, sizeof reason, "unknown job kind \"%.40s\"", job->kind);
+        set_ie(c, reason);
+        return;
+    }
     if (!serve__id_ok(job->submission_id) || job->attempt == 0) {
         set_ie(c, "malformed JudgeJob: submission_id must be 1-100 of [A-Za-z0-9._-] and "
                   "attempt at least 1");

@@ -101,7 +101,7 @@ static bool parse_port(const char *text, uint16_t *out)
  * the caller's buffer (vars), the array by the caller. */
 typedef struct envbuf {
     const char *ptrs[512];
-    char vars[12][CC_LOCAL_CONNINFO_MAX + 32];
+    char vars[16][PATH_MAX + 32];
     size_t n, nvars;
 } envbuf;
 
@@ -120,7 +120,7 @@ static void env_init(envbuf *e)
     static const char *const ours[] = {
         "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
         "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
-        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
+        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_WEB_ROOT="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -199,6 +199,12 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
         env_add(&e, "CC_HTTP_PORT", port);
         snprintf(port, sizeof port, "%u", (unsigned)https_port);
         env_add(&e, "CC_HTTPS_PORT", port);
+        /* The browser app, built next to the binaries (build/web/dist). */
+        char web[PATH_MAX], index[PATH_MAX + 16];
+        if (fits(snprintf(web, sizeof web, "%s/../web/dist", bin_dir), sizeof web) &&
+            fits(snprintf(index, sizeof index, "%s/index.html", web), sizeof index) &&
+            access(index, R_OK) == 0)
+            env_add(&e, "CC_WEB_ROOT", web);
     }
     const char *argv[] = {path, a->row->subcommand, NULL};
     cc_local_spawn_opts o = {.name = a->row->name,
@@ -214,7 +220,7 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     }
     a->started = true;
     if (a->row->http)
-        printf("  %-16s http://127.0.0.1:%u/ (HTTP/1.1 and h2c)  https://127.0.0.1:%u/ "
+        printf("  %-16s http://127.0.0.1:%u/ (the app; API under /v1, HTTP/1.1 and h2c)  https://127.0.0.1:%u/ "
                "(self-signed)  metrics http://127.0.0.1:%u/metrics  pid %ld\n",
                a->row->name, (unsigned)http_port, (unsigned)https_port,
                (unsigned)a->metrics_port, (long)a->proc.pid);

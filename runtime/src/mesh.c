@@ -37,12 +37,13 @@ static const cc_mesh_service rows[] = {
      .publish = LIST(CC_MESH_KAFKA_SUBJECTS),
      .consumers = LIST(CC_STREAM_EVENTS ".*")},
     /* The judge runs untrusted code: it may fetch test data as itself,
-     * report the verdicts and progress of the jobs it takes, and work its
+     * report the verdicts and progress of the jobs it takes (and a custom
+     * run's answer, to cc-submission as itself), and work its
      * queue; nothing else (no principal-bearing RPC, no live updates, no
      * stream it could create or repoint). */
     {.name = "judge",
      .publish = LIST("cc.rpc.problem.judge.GetBlob", "cc.evt.submission.judged",
-                     "cc.evt.submission.progress"),
+                     "cc.evt.submission.progress", "cc.rpc.submission.judge.FinishRun"),
      .consumers =
          LIST(CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER, CC_STREAM_JUDGE_DEAD "." CC_JUDGE_CONSUMER),
      /* A dead job is read, then deleted once its IE result is stored. */

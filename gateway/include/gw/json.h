@@ -5,6 +5,13 @@
  * base64 (standard or URL-safe, padding optional on input), null for a
  * field means its default. A new field in a .proto needs no glue here.
  *
+ * Times: an int64 field whose name ends in "_at" holds Unix seconds (the
+ * schemas' convention, "created_at", "judged_at"), and its JSON is an RFC
+ * 3339 string in UTC, "2026-12-06T08:14:07Z", the proto3 JSON mapping of
+ * google.protobuf.Timestamp; 0 (not yet) is null. On input such a field
+ * takes RFC 3339 (any offset; a fraction of a second is dropped). The
+ * messages keep int64 so that actors and stored rows need no change.
+ *
  * Not supported (refused with an error naming the field): map fields and
  * the well-known types' special JSON forms; CodeCourt's schemas use
  * neither. */
@@ -13,6 +20,7 @@
 
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cc/status.h"
@@ -47,6 +55,9 @@ cc_status gw_json_decode_value(const ProtobufCMessageDescriptor *d, json_t *obj,
 char *gw_json_encode_text(const ProtobufCMessage *m, size_t *len);
 /* The same as a new JSON object (the caller owns the reference). */
 json_t *gw_json_encode(const ProtobufCMessage *m);
+
+/* Whether f is a time field ("_at" int64: RFC 3339 in JSON). */
+bool gw_json_is_time(const ProtobufCFieldDescriptor *f);
 
 /* The JSON name of a field: snake_case to lowerCamelCase ("user_id" ->
  * "userId"). */

@@ -116,6 +116,11 @@ typedef struct {
     long max_compile_time_s;
     long max_validation_time_s;
     bool keep_going;         /* run every test even after a failure (pass-fail) */
+    /* A custom run (the app's "Run" on the user's own input) when > 0:
+     * no output check (a test whose program ends normally is AC) and
+     * each test keeps the first capture_output bytes of its stdout and
+     * stderr. The sandbox and limits are those of any test. */
+    size_t capture_output;
     /* Called on the judging thread when compiling starts and after every
      * test (the mesh worker turns these into progress events). Returning
      * false stops judging before the next step: the result is then IE
@@ -135,6 +140,11 @@ struct judge_test_result {
     char *message;      /* validator or checker feedback, may be NULL */
     bool sample;        /* under data/sample: its details may be shown to the
                            submitter; a secret test's message may quote the answer */
+    /* With judge_options.capture_output: what the program wrote (at most
+     * that many bytes each, NUL-terminated; a NUL it wrote ends the text
+     * early), and whether there was more. NULL otherwise. */
+    char *stdout_text, *stderr_text;
+    bool stdout_truncated, stderr_truncated;
 };
 
 typedef struct {

@@ -93,8 +93,14 @@ CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const
             free(auth);
         }
     }
-    if (extra)
-        *hl = curl_slist_append(*hl, extra);
+    /* extra may hold several header lines, one per '\n'. */
+    for (const char *e = extra; e && *e;) {
+        size_t n = strcspn(e, "\n");
+        char line[4096];
+        snprintf(line, sizeof line, "%.*s", (int)n, e);
+        *hl = curl_slist_append(*hl, line);
+        e += n + (e[n] == '\n');
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hl);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

@@ -39,7 +39,7 @@ void cct_finish(CURL *c, cct_resp *r, struct curl_slist *hl);
 /* The same against http://127.0.0.1:port path. */
 cct_resp cct_req(uint16_t port, const char *method, const char *path, const char *body,
                  const char *token);
-/* cct_req with one more header line (extra, or NULL). */
+/* cct_req with more header lines (extra, lines separated by '\n', or NULL). */
 cct_resp cct_req_hdr(uint16_t port, const char *method, const char *path, const char *body,
                      const char *token, const char *extra);
 long cct_status(uint16_t port, const char *method, const char *path, const char *body,

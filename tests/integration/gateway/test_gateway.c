@@ -28,6 +28,7 @@
 #include "cc/jwt.h"
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cc/text.h"
 #include "cctest_http.h"
 #include "cctest_ws.h"
 
@@ -90,8 +91,18 @@ static int group_setup(void **state)
         fprintf(stderr, "cc-user did not become ready (see %s/cc-user.log)\n", dir);
         return -1;
     }
+    /* A built app's shape: index.html, a hashed asset and its brotli
+     * sibling, a top-level file. */
+    char web[4200];
+    snprintf(web, sizeof web, "%s/web", dir);
+    if (system(cct_fmt("mkdir -p '%s/assets' && printf '<!doctype html><title>app</title>' > "
+                       "'%s/index.html' && printf 'console.log(1)' > '%s/assets/app-1234.js' && "
+                       "printf 'console.log(1)' | gzip -c > '%s/assets/app-1234.js.gz' && "
+                       "printf 'User-agent: *' > '%s/robots.txt'",
+                       web, web, web, web, web)) != 0)
+        return -1;
     start_gateway(&gw_a, "gw-a", port_a, port_a_tls,
-                  (const char *[]){"--rate-auth=100000", "--burst-auth=100000",
+                  (const char *[]){cct_fmt("--web-root=%s", web), "--rate-auth=100000", "--burst-auth=100000",
                                    "--rate-login=100000", "--burst-login=100000",
                                    "--rate-user=100000", "--burst-user=100000",
                                    "--rate-anon=100000", "--burst-anon=100000", "--max-body=4k",
@@ -218,10 +229,18 @@ static void test_lifecycle(void **state)
     assert_int_equal(r.version, CURL_HTTP_VERSION_2_0);
     assert_string_equal(cct_jstr(&r, "username"), "alice");
     assert_string_equal(cct_jstr(&r, "role"), "ROLE_USER");
-    assert_string_equal(cct_jstr(&r, "createdAt") , cct_jstr(&r, "createdAt"));
     assert_non_null(cct_header(&r, "x-request-id", v, sizeof v));
     assert_string_equal(v, "test-req-42");
-    assert_true(json_is_string(json_object_get(r.json, "createdAt"))); /* int64 as a string */
+    /* Times are RFC 3339 in UTC (Timestamp's JSON mapping), and this one
+     * is the account's creation a moment ago. */
+    {
+        const char *ca = cct_jstr(&r, "createdAt");
+        int64_t t = 0;
+        assert_true(cc_rfc3339_parse(ca, strlen(ca), &t));
+        assert_int_equal(strlen(ca), 20);
+        assert_true(ca[19] == 'Z');
+        assert_true(llabs((long long)(t - (int64_t)time(NULL))) < 600);
+    }
     cct_resp_free(&r);
 
     r = cct_req(port_a, "PATCH", "/v1/users/me",
@@ -824,12 +843,167 @@ static void test_redis_down(void **state)
     assert_true(back);
 }
 
+/* ---- the browser app and its session ---------------------------------------------- */
+
+static bool has_header(cct_resp *r, const char *name, const char *want)
+{
+    char v[1024];
+    return cct_header(r, name, v, sizeof v) && strstr(v, want);
+}
+
+/* Every answer, API or app, carries the security headers. */
+static void expect_security_headers(cct_resp *r)
+{
+    assert_true(has_header(r, "content-security-policy", "script-src 'self'"));
+    assert_true(has_header(r, "content-security-policy", "frame-ancestors 'none'"));
+    /* No inline script and no eval: script-src is 'self' alone. */
+    char csp[1024];
+    cct_header(r, "content-security-policy", csp, sizeof csp);
+    const char *ss = strstr(csp, "script-src ");
+    assert_non_null(ss);
+    assert_int_equal(strncmp(ss, "script-src 'self';", 18), 0);
+    assert_null(strstr(csp, "unsafe-eval"));
+    assert_true(has_header(r, "x-content-type-options", "nosniff"));
+    assert_true(has_header(r, "referrer-policy", "no-referrer"));
+}
+
+static void test_web_files(void **state)
+{
+    cct_resp r = cct_req(port_a, "GET", "/", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<title>app</title>"));
+    assert_true(has_header(&r, "content-type", "text/html"));
+    assert_true(has_header(&r, "cache-control", "no-cache"));
+    expect_security_headers(&r);
+    cct_resp_free(&r);
+    /* The app's own routes are index.html too; /v1 never is. */
+    r = cct_req(port_a, "GET", "/problems/aplusb", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<title>app</title>"));
+    cct_resp_free(&r);
+    r = cct_req(port_a, "GET", "/v1/nothing-here", NULL, NULL);
+    assert_int_equal(r.status, 404);
+    assert_true(has_header(&r, "content-type", "application/problem+json"));
+    expect_security_headers(&r);
+    cct_resp_free(&r);
+    r = cct_req(port_a, "GET", "/robots.txt", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "User-agent: *");
+    cct_resp_free(&r);
+    /* A hashed asset: h2o's file handler, its precompressed sibling to a
+     * client that takes gzip, cached for a year. */
+    r = cct_req_hdr(port_a, "GET", "/assets/app-1234.js", NULL, NULL, "Accept-Encoding: gzip");
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "content-encoding", "gzip"));
+    assert_true(has_header(&r, "cache-control", "immutable"));
+    assert_true(has_header(&r, "cache-control", "max-age=31536000"));
+    assert_true(has_header(&r, "content-type", "javascript"));
+    expect_security_headers(&r);
+    cct_resp_free(&r);
+    r = cct_req_hdr(port_a, "GET", "/assets/app-1234.js", NULL, NULL, "Accept-Encoding: identity");
+    assert_int_equal(r.status, 200);
+    assert_false(has_header(&r, "content-encoding", "gzip"));
+    cct_resp_free(&r);
+    r = cct_req(port_a, "GET", "/assets/../index.html", NULL, NULL);
+    assert_true(r.status == 404 || r.status == 200);
+    if (r.status == 200)
+        assert_non_null(strstr(r.body, "<title>app</title>")); /* normalised to /index.html */
+    cct_resp_free(&r);
+    r = cct_req(port_a, "POST", "/somewhere", "{}", NULL);
+    assert_int_equal(r.status, 405);
+    cct_resp_free(&r);
+}
+
+/* The cookie's attributes, from a Set-Cookie line; the token into tok. */
+static void parse_cookie(cct_resp *r, char *tok, size_t cap)
+{
+    char v[1024];
+    assert_non_null(cct_header(r, "set-cookie", v, sizeof v));
+    assert_int_equal(strncmp(v, "cc_refresh=", 11), 0);
+    assert_non_null(strstr(v, "; HttpOnly"));
+    assert_non_null(strstr(v, "; Secure"));
+    assert_non_null(strstr(v, "; SameSite=Strict"));
+    assert_non_null(strstr(v, "; Path=/v1/auth/session"));
+    snprintf(tok, cap, "%.*s", (int)strcspn(v + 11, ";"), v + 11);
+}
+
+static void test_browser_session(void **state)
+{
+    account a;
+    register_user("sessy", &a);
+    cct_resp r = cct_req(port_a, "POST", "/v1/auth/session",
+                         "{\"username\":\"sessy\",\"password\":\"password-sessy\"}", NULL);
+    assert_int_equal(r.status, 200);
+    /* The refresh token is in the HttpOnly cookie only, never in JSON. */
+    assert_null(json_object_get(r.json, "refreshToken"));
+    assert_true(strlen(cct_jstr(&r, "accessToken")) > 20);
+    char tok[512], tok2[512];
+    parse_cookie(&r, tok, sizeof tok);
+    assert_true(strlen(tok) > 10);
+    cct_resp_free(&r);
+    /* Refresh with the cookie, from our own origin: a new access token and
+     * a rotated cookie. */
+    char host[64];
+    snprintf(host, sizeof host, "127.0.0.1:%u", port_a);
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: other=1; cc_refresh=%s\nOrigin: http://%s\n"
+                            "Sec-Fetch-Site: same-origin", tok, host));
+    assert_int_equal(r.status, 200);
+    assert_null(json_object_get(r.json, "refreshToken"));
+    char access[4096];
+    snprintf(access, sizeof access, "%s", cct_jstr(&r, "accessToken"));
+    parse_cookie(&r, tok2, sizeof tok2);
+    assert_string_not_equal(tok, tok2);
+    cct_resp_free(&r);
+    /* A body's token is ignored: only the cookie counts. */
+    r = cct_req(port_a, "POST", "/v1/auth/session/refresh",
+                cct_fmt("{\"refreshToken\":\"%s\"}", tok2), NULL);
+    assert_int_equal(r.status, 401);
+    cct_resp_free(&r);
+    /* Another site cannot use the cookie (CSRF), whichever header says so. */
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: cc_refresh=%s\nOrigin: https://evil.example", tok2));
+    assert_int_equal(r.status, 403);
+    cct_resp_free(&r);
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: cc_refresh=%s\nSec-Fetch-Site: cross-site", tok2));
+    assert_int_equal(r.status, 403);
+    cct_resp_free(&r);
+    /* The used cookie is refused, and removed. */
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: cc_refresh=%s", tok));
+    assert_int_equal(r.status, 401);
+    char v[512];
+    assert_non_null(cct_header(&r, "set-cookie", v, sizeof v));
+    assert_non_null(strstr(v, "Max-Age=0"));
+    cct_resp_free(&r);
+    /* Signing out removes the cookie and ends the session. */
+    r = cct_req(port_a, "POST", "/v1/auth/session",
+                "{\"username\":\"sessy\",\"password\":\"password-sessy\"}", NULL);
+    assert_int_equal(r.status, 200);
+    snprintf(access, sizeof access, "%s", cct_jstr(&r, "accessToken"));
+    parse_cookie(&r, tok, sizeof tok);
+    cct_resp_free(&r);
+    r = cct_req_hdr(port_a, "DELETE", "/v1/auth/session", NULL, access,
+                    cct_fmt("Cookie: cc_refresh=%s", tok));
+    assert_int_equal(r.status, 200);
+    assert_non_null(cct_header(&r, "set-cookie", v, sizeof v));
+    assert_non_null(strstr(v, "cc_refresh=;"));
+    assert_non_null(strstr(v, "Max-Age=0"));
+    cct_resp_free(&r);
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: cc_refresh=%s", tok));
+    assert_int_equal(r.status, 401);
+    cct_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),  cmocka_unit_test(test_tls_and_docs),
         cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_token_attacks),
         cmocka_unit_test(test_live),       cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_web_files), cmocka_unit_test(test_browser_session),
         cmocka_unit_test(test_rate_lease), cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +31,7 @@
 
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cc/text.h"
 #include "cctest_http.h"
 #include "cctest_ws.h"
 #include "codecourt/v1/judge.pb-c.h"
@@ -474,6 +476,12 @@ static void test_live_push(void **state)
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "event")), "verdict");
     assert_string_equal(json_string_value(json_object_get(o, "title")), "crashy: RE");
+    /* The live push writes its time as the API does: RFC 3339. */
+    const char *ca = json_string_value(json_object_get(o, "createdAt"));
+    int64_t t = 0;
+    assert_non_null(ca);
+    assert_true(cc_rfc3339_parse(ca, strlen(ca), &t));
+    assert_true(llabs((long long)(t - (int64_t)time(NULL))) < 600);
     json_decref(o);
     free(found);
     close(fd);

@@ -244,6 +244,28 @@ static void crud_and_permissions(void **state)
     assert_int_equal(st("GET", "/v1/problems/gw-one", NULL, setter1.access), 200);
     assert_int_equal(st("GET", "/v1/problems/gw-one", NULL, admin.access), 200);
     assert_int_equal(st("GET", "/v1/problems/gw-one/versions", NULL, NULL), 404);
+    assert_int_equal(st("GET", "/v1/problems/gw-one/samples", NULL, user1.access), 404);
+    assert_int_equal(st("GET", "/v1/problems/gw-one/samples", NULL, setter1.access), 200);
+    /* A statement's preview: cc-problem's safe rendering, for setters. */
+    r = req(port, "POST", "/v1/problems/preview",
+            "{\"statementMarkdown\":\"Hi **there** <script>x()</script>\"}", setter1.access);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(jstr(&r, "statementHtml"), "<strong>there</strong>"));
+    assert_null(strstr(jstr(&r, "statementHtml"), "<script>"));
+    cct_resp_free(&r);
+    assert_int_equal(st("POST", "/v1/problems/preview", "{\"statementMarkdown\":\"x\"}",
+                        user1.access),
+                     403);
+    /* A published problem's samples, to anyone: data/sample/1.in and .ans. */
+    r = req(port, "GET", "/v1/problems/aplusb/samples", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *samples = json_object_get(r.json, "samples");
+    assert_int_equal(json_array_size(samples), 1);
+    json_t *s0 = json_array_get(samples, 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "name")), "1");
+    assert_string_equal(json_string_value(json_object_get(s0, "input")), "1 2\n");
+    assert_string_equal(json_string_value(json_object_get(s0, "answer")), "3\n");
+    cct_resp_free(&r);
     /* An optional token is still verified when sent. */
     r = req(port, "GET", "/v1/problems/aplusb", NULL, "not.a.token");
     expect_problem(&r, 401, "invalid-token");

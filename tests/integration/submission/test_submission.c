@@ -49,7 +49,8 @@ static void start_submission(void)
         (const char *[]){cct_nats_flag(&stack, "submission"),
                          cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_submission")),
                          cct_fmt("--metrics-port=%u", sub_metrics), "--max-queued=40",
-                         "--rate-per-min=1000", "--log-level=debug", NULL});
+                         "--rate-per-min=1000", "--run-rate-per-min=4", "--run-ttl=10s",
+                         "--log-level=debug", NULL});
 }
 
 static void start_judge(void)
@@ -573,6 +574,117 @@ static void test_secret_details(void **state)
     close(fd);
 }
 
+/* ---- custom runs (POST /v1/runs) -------------------------------------------------- */
+
+static const char ECHO_C[] = "#include <stdio.h>\\nint main(void){int a,b;"
+                             "if(scanf(\\\"%d %d\\\",&a,&b)!=2)return 3;"
+                             "printf(\\\"%d\\\\n\\\",a*b);fputs(\\\"note\\\\n\\\",stderr);"
+                             "return 0;}\\n";
+
+/* POSTs a run; returns the status and copies the id. */
+static long post_run(const account *a, const char *src, const char *input, char id[64])
+{
+    cct_resp r = req("POST", "/v1/runs",
+                     cct_fmt("{\"language\":\"c\",\"source\":\"%s\",\"stdin\":\"%s\"}", src,
+                             input),
+                     a->token);
+    long st = r.status;
+    if (id)
+        snprintf(id, 64, "%s", st == 201 ? cct_jstr(&r, "id") : "");
+    if (st == 429) {
+        char v[32];
+        assert_non_null(cct_header(&r, "retry-after", v, sizeof v));
+        long secs = strtol(v, NULL, 10);
+        assert_true(secs >= 1 && secs <= 60);
+    }
+    cct_resp_free(&r);
+    return st;
+}
+
+static json_t *wait_run(const account *a, const char *id, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 200) {
+        cct_resp r = req("GET", cct_fmt("/v1/runs/%s", id), NULL, a->token);
+        if (r.status == 200 && !strcmp(cct_jstr(&r, "status"), "done")) {
+            json_t *j = json_incref(r.json);
+            cct_resp_free(&r);
+            return j;
+        }
+        cct_resp_free(&r);
+        usleep(200000);
+    }
+    fprintf(stderr, "run %s not done in %d ms\n", id, ms);
+    return NULL;
+}
+
+/* A run answers with the program's own output, on the live channel and
+ * from GET; it is its user's alone, rate-limited, and gone after run-ttl. */
+static void test_runs(void **state)
+{
+    account rita, other;
+    new_user("rita", &rita);
+    new_user("otto", &other);
+    int fd = live_socket(&rita);
+    char id[64];
+    assert_int_equal(post_run(&rita, ECHO_C, "6 7\\n", id), 201);
+    json_t *run = wait_run(&rita, id, 60000);
+    assert_non_null(run);
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "OK");
+    assert_string_equal(json_string_value(json_object_get(run, "stdout")), "42\n");
+    assert_string_equal(json_string_value(json_object_get(run, "stderr")), "note\n");
+    assert_int_equal(json_integer_value(json_object_get(run, "exitCode")), 0);
+    const char *exp = json_string_value(json_object_get(run, "expiresAt"));
+    assert_non_null(exp);
+    assert_int_equal(strlen(exp), 20);
+    json_decref(run);
+    /* The same answer came live, without asking. */
+    char *live = NULL;
+    for (int i = 0; i < 30 && !live; i++) {
+        char *m = cct_ws_read(fd, 300, NULL);
+        if (m && strstr(m, "\"type\":\"run\"") && strstr(m, id))
+            live = m;
+        else
+            free(m);
+    }
+    assert_non_null(live);
+    json_t *lj = json_loads(live, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(lj, "stdout")), "42\n");
+    json_decref(lj);
+    free(live);
+    close(fd);
+    /* Another user is not told it exists. */
+    cct_resp r = req("GET", cct_fmt("/v1/runs/%s", id), NULL, other.token);
+    assert_int_equal(r.status, 404);
+    cct_resp_free(&r);
+    /* A program that does not compile, and one that fails on its input. */
+    char ce[64], re[64];
+    assert_int_equal(post_run(&rita, CE_C, "", ce), 201);
+    assert_int_equal(post_run(&rita, ECHO_C, "x", re), 201);
+    run = wait_run(&rita, ce, 60000);
+    assert_non_null(run);
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "CE");
+    assert_true(strlen(json_string_value(json_object_get(run, "compileOutput"))) > 0);
+    json_decref(run);
+    run = wait_run(&rita, re, 60000);
+    assert_non_null(run);
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "RE");
+    assert_int_equal(json_integer_value(json_object_get(run, "exitCode")), 3);
+    json_decref(run);
+    /* Bad input is a 400 naming the field. */
+    r = req("POST", "/v1/runs", "{\"language\":\"nope\",\"source\":\"x\"}", rita.token);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(cct_jstr(&r, "field"), "language");
+    cct_resp_free(&r);
+    /* --run-rate-per-min=4: the fifth in a minute is a 429 with Retry-After. */
+    assert_int_equal(post_run(&rita, ECHO_C, "1 1", NULL), 201);
+    assert_int_equal(post_run(&rita, ECHO_C, "1 1", NULL), 429);
+    /* --run-ttl=10s: the first run is gone (read as 404) after that. */
+    sleep(11);
+    r = req("GET", cct_fmt("/v1/runs/%s", id), NULL, rita.token);
+    assert_int_equal(r.status, 404);
+    cct_resp_free(&r);
+}
+
 /* ---- the CLI -------------------------------------------------------------------- */
 
 /* Runs build/bin/codecourt with args; returns its exit status and its
@@ -694,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_rejudge),
         cmocka_unit_test(test_secret_details),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_runs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

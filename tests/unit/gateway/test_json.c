@@ -10,6 +10,7 @@
 
 #include "cc/arena.h"
 #include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "gw/json.h"
 
@@ -38,7 +39,7 @@ static void test_roundtrip(void **state)
     gw_json_error e;
     assert_int_equal(dec(&codecourt__v1__user__descriptor,
                          "{\"id\":\"u1\",\"username\":\"al\",\"role\":\"ROLE_ADMIN\","
-                         "\"disabled\":true,\"created_at\":\"1700000000123\","
+                         "\"disabled\":true,\"created_at\":\"2023-11-14T23:13:20+01:00\","
                          "\"preferences\":{\"theme\":\"dark\",\"emailNotifications\":false}}",
                          &m, &e),
                      CC_OK);
@@ -46,11 +47,12 @@ static void test_roundtrip(void **state)
     assert_string_equal(u->username, "al");
     assert_int_equal(u->role, CODECOURT__V1__ROLE__ROLE_ADMIN);
     assert_true(u->disabled);
-    assert_int_equal(u->created_at, 1700000000123LL);
+    assert_int_equal(u->created_at, 1700000000LL);
     assert_string_equal(u->preferences->theme, "dark");
     assert_string_equal(u->email, ""); /* absent: the proto3 default */
     json_t *j = gw_json_encode(m);
-    assert_string_equal(json_string_value(json_object_get(j, "createdAt")), "1700000000123");
+    /* Times go out as RFC 3339 in UTC (Timestamp's JSON mapping). */
+    assert_string_equal(json_string_value(json_object_get(j, "createdAt")), "2023-11-14T22:13:20Z");
     assert_string_equal(json_string_value(json_object_get(j, "role")), "ROLE_ADMIN");
     assert_true(json_is_true(json_object_get(j, "disabled")));
     assert_string_equal(json_string_value(json_object_get(j, "displayName")), "");
@@ -105,6 +107,9 @@ static void test_errors(void **state)
     expect_error(u, "{\"role\":\"ROLE_KING\"}", "role");
     expect_error(u, "{\"createdAt\":\"12x\"}", "createdAt");
     expect_error(u, "{\"createdAt\":1.5}", "createdAt");
+    /* A time is RFC 3339, never Unix seconds. */
+    expect_error(u, "{\"createdAt\":\"1700000000\"}", "createdAt");
+    expect_error(u, "{\"createdAt\":1700000000}", "createdAt");
     expect_error(u, "{\"preferences\":{\"theme\":[]}}", "preferences.theme");
     expect_error(u, "{\"preferences\":7}", "preferences");
     /* jansson refuses \u0000 when parsing: a NUL never reaches a C string. */
@@ -131,7 +136,7 @@ static void test_text(void **state)
     assert_non_null(t);
     assert_int_equal(strlen(t), n);
     assert_non_null(strstr(t, "\"displayName\":\"q\\\"b\\\\s\\n\\u0001 caf\xc3\xa9 bad\xef\xbf\xbd end\""));
-    assert_non_null(strstr(t, "\"createdAt\":\"-5\""));
+    assert_non_null(strstr(t, "\"createdAt\":\"1969-12-31T23:59:55Z\""));
     json_t *j = json_loadb(t, n, 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "displayName")),
@@ -154,6 +159,22 @@ static void test_text(void **state)
     }
 }
 
+/* A time not yet set (a submission's judgedAt before its verdict) is
+ * null, as Timestamp's mapping leaves it out; a non-time int64 stays a
+ * decimal string. */
+static void test_unset_time(void **state)
+{
+    Codecourt__V1__Submission sub = CODECOURT__V1__SUBMISSION__INIT;
+    sub.created_at = 1796544847;
+    sub.sandbox_ms = 12;
+    json_t *j = gw_json_encode(&sub.base);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "createdAt")), "2026-12-06T08:14:07Z");
+    assert_true(json_is_null(json_object_get(j, "judgedAt")));
+    assert_string_equal(json_string_value(json_object_get(j, "sandboxMs")), "12");
+    json_decref(j);
+}
+
 int main(void)
 {
     cc_arena_init(&arena);
@@ -163,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_repeated_bytes_numbers),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_unset_time),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cc_arena_clear(&arena);
