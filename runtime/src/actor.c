@@ -382,12 +382,11 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
     cc_config_table tables[2] = {{runtime_rows, sizeof runtime_rows / sizeof runtime_rows[0], &a->rt},
                                  {def->config, def->nconfig, def->settings}};
     size_t ntables = def->nconfig ? 2 : 1;
-    char err[512] = "";
-    cc_status s = cc_config_load(tables, ntables, argc, argv, NULL, 0, NULL, err, sizeof err);
+    cc_status s = cc_config_load(tables, ntables, argc, argv, NULL, 0, NULL);
     if (s != CC_OK) {
         int code = s == CC_CLOSED ? 0 : 2;
         if (s != CC_CLOSED)
-            fprintf(stderr, "%s: %s\n", a->service_name, err);
+            fprintf(stderr, "%s: %s\n", a->service_name, cc_err_msg());
         cc_config_free(tables, ntables);
         free(a);
         return code;

@@ -35,8 +35,7 @@ static bool mul_ok(int64_t v, int64_t m, int64_t *out)
     return !__builtin_mul_overflow(v, m, out);
 }
 
-cc_status cc_config_parse_value(const cc_config_row *row, const char *value, void *dst,
-                                char *err, size_t errlen)
+cc_status cc_config_parse_value(const cc_config_row *row, const char *value, void *dst)
 {
     char *field = (char *)dst + row->offset;
     const char *rest = NULL;
@@ -45,7 +44,7 @@ cc_status cc_config_parse_value(const cc_config_row *row, const char *value, voi
     case CC_CFG_STRING: {
         char *copy = strdup(value);
         if (!copy)
-            return CC_NOMEM;
+            return cc_err_set(CC_NOMEM, "setting %s: out of memory", row->name);
         char **slot = (char **)(void *)field;
         free(*slot);
         *slot = copy;
@@ -64,9 +63,8 @@ cc_status cc_config_parse_value(const cc_config_row *row, const char *value, voi
                 return CC_OK;
             }
         }
-        snprintf(err, errlen, "setting %s: '%s' is not a boolean (true or false)", row->name,
+        return cc_err_set(CC_INVALID, "setting %s: '%s' is not a boolean (true or false)", row->name,
                  value);
-        return CC_INVALID;
     }
     case CC_CFG_ENUM:
         for (int i = 0; row->choices && row->choices[i]; i++) {
@@ -75,20 +73,17 @@ cc_status cc_config_parse_value(const cc_config_row *row, const char *value, voi
                 return CC_OK;
             }
         }
-        snprintf(err, errlen, "setting %s: '%s' is not one of the allowed values", row->name,
+        return cc_err_set(CC_INVALID, "setting %s: '%s' is not one of the allowed values", row->name,
                  value);
-        return CC_INVALID;
     case CC_CFG_INT:
         if (!parse_i64(value, &v, &rest) || *rest) {
-            snprintf(err, errlen, "setting %s: '%s' is not an integer", row->name, value);
-            return CC_INVALID;
+            return cc_err_set(CC_INVALID, "setting %s: '%s' is not an integer", row->name, value);
         }
         break;
     case CC_CFG_DURATION: {
         if (!parse_i64(value, &v, &rest)) {
-            snprintf(err, errlen, "setting %s: '%s' is not a duration (like 250ms, 5s, 2m)",
+            return cc_err_set(CC_INVALID, "setting %s: '%s' is not a duration (like 250ms, 5s, 2m)",
                      row->name, value);
-            return CC_INVALID;
         }
         int64_t m = 0;
         if (*rest == '\0' || strcmp(rest, "ms") == 0)
@@ -100,17 +95,15 @@ cc_status cc_config_parse_value(const cc_config_row *row, const char *value, voi
         else if (strcmp(rest, "h") == 0)
             m = 3600000;
         if (!m || !mul_ok(v, m, &v)) {
-            snprintf(err, errlen, "setting %s: '%s' is not a duration (like 250ms, 5s, 2m)",
+            return cc_err_set(CC_INVALID, "setting %s: '%s' is not a duration (like 250ms, 5s, 2m)",
                      row->name, value);
-            return CC_INVALID;
         }
         break;
     }
     case CC_CFG_SIZE: {
         if (!parse_i64(value, &v, &rest)) {
-            snprintf(err, errlen, "setting %s: '%s' is not a size (like 512, 64k, 16M)",
+            return cc_err_set(CC_INVALID, "setting %s: '%s' is not a size (like 512, 64k, 16M)",
                      row->name, value);
-            return CC_INVALID;
         }
         int64_t m = 0;
         if (*rest == '\0')
@@ -122,17 +115,15 @@ cc_status cc_config_parse_value(const cc_config_row *row, const char *value, voi
         else if (strcasecmp(rest, "g") == 0)
             m = 1024LL * 1024 * 1024;
         if (!m || !mul_ok(v, m, &v)) {
-            snprintf(err, errlen, "setting %s: '%s' is not a size (like 512, 64k, 16M)",
+            return cc_err_set(CC_INVALID, "setting %s: '%s' is not a size (like 512, 64k, 16M)",
                      row->name, value);
-            return CC_INVALID;
         }
         break;
     }
     }
     if ((row->min || row->max) && (v < row->min || v > row->max)) {
-        snprintf(err, errlen, "setting %s: %s is out of range [%" PRId64 ", %" PRId64 "]",
+        return cc_err_set(CC_INVALID, "setting %s: %s is out of range [%" PRId64 ", %" PRId64 "]",
                  row->name, value, row->min, row->max);
-        return CC_INVALID;
     }
     *(int64_t *)(void *)field = v;
     return CC_OK;
@@ -158,13 +149,12 @@ typedef struct {
 } flag_value;
 
 cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc, char **argv,
-                         const char **extra, size_t max_extra, size_t *nextra, char *err,
-                         size_t errlen)
+                         const char **extra, size_t max_extra, size_t *nextra)
 {
     flag_value *flags = calloc((size_t)(argc > 0 ? argc : 1), sizeof *flags);
     size_t nflags = 0;
     if (!flags)
-        return CC_NOMEM;
+        return cc_err_set(CC_NOMEM, "out of memory");
     if (nextra)
         *nextra = 0;
     cc_status s = CC_OK;
@@ -185,8 +175,7 @@ cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc
                 extra[(*nextra)++] = a;
                 continue;
             }
-            snprintf(err, errlen, "unexpected argument '%s'", a);
-            s = CC_INVALID;
+            s = cc_err_set(CC_INVALID, "unexpected argument '%s'", a);
             break;
         }
         const char *name = a + 2;
@@ -195,8 +184,7 @@ cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc
         size_t which = 0;
         const cc_config_row *row = find_row(tables, ntables, name, len, &which);
         if (!row) {
-            snprintf(err, errlen, "unknown setting --%.*s (see --help)", (int)len, name);
-            s = CC_INVALID;
+            s = cc_err_set(CC_INVALID, "unknown setting --%.*s (see --help)", (int)len, name);
             break;
         }
         const char *val = NULL;
@@ -207,8 +195,7 @@ cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc
         else if (i + 1 < argc)
             val = argv[++i];
         else {
-            snprintf(err, errlen, "setting %s: --%s needs a value", row->name, row->name);
-            s = CC_INVALID;
+            s = cc_err_set(CC_INVALID, "setting %s: --%s needs a value", row->name, row->name);
             break;
         }
         flags[nflags].row = row;
@@ -232,15 +219,16 @@ cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc
                 from = "default";
             }
             if (!val) {
-                snprintf(err, errlen, "setting %s is required: pass --%s or set %s", row->name,
+                s = cc_err_set(CC_INVALID, "setting %s is required: pass --%s or set %s", row->name,
                          row->name, env);
-                s = CC_INVALID;
                 break;
             }
-            char perr[400];
-            s = cc_config_parse_value(row, val, tables[k].dst, perr, sizeof perr);
-            if (s == CC_INVALID)
-                snprintf(err, errlen, "%s (from %s)", perr, from);
+            s = cc_config_parse_value(row, val, tables[k].dst);
+            if (s == CC_INVALID) {
+                char perr[400];
+                snprintf(perr, sizeof perr, "%s", cc_err_msg());
+                s = cc_err_set(CC_INVALID, "%s (from %s)", perr, from);
+            }
         }
     }
     free(flags);

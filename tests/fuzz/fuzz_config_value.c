@@ -35,9 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         dst d = {0};
-        char err[256] = "";
-        cc_status s = cc_config_parse_value(&rows[r], val, &d, err, sizeof err);
-        if (s != CC_OK && (s != CC_INVALID || !err[0]))
+        cc_status s = cc_config_parse_value(&rows[r], val, &d);
+        if (s != CC_OK && (s != CC_INVALID || !cc_err_msg()[0]))
             __builtin_trap();
         if (rows[r].type == CC_CFG_INT && s == CC_OK && (d.i < -5 || d.i > 5))
             __builtin_trap();

@@ -43,20 +43,18 @@ typedef struct cc_config_table {
 
 /* Loads every row of every table. argv flags not in any table are an error
  * (CC_INVALID), as are a missing required value and a value that does not
- * parse or is out of bounds; err then holds a message naming the setting
- * and where its value came from. "--help" prints usage to stdout and
+ * parse or is out of bounds; cc_err_msg() then names the setting and
+ * where its value came from. "--help" prints usage to stdout and
  * returns CC_CLOSED; "--version" prints the version and returns
  * CC_CLOSED. Positional arguments are an error unless extra is non-NULL,
  * in which case up to max_extra are stored there (pointers into argv) and
  * counted in *nextra. */
 cc_status cc_config_load(const cc_config_table *tables, size_t ntables, int argc, char **argv,
-                         const char **extra, size_t max_extra, size_t *nextra, char *err,
-                         size_t errlen);
+                         const char **extra, size_t max_extra, size_t *nextra);
 
 /* Parses one value for one row into dst (used by cc_config_load and by
- * tests). */
-cc_status cc_config_parse_value(const cc_config_row *row, const char *value, void *dst,
-                                char *err, size_t errlen);
+ * tests); CC_INVALID with cc_err_msg() naming the setting. */
+cc_status cc_config_parse_value(const cc_config_row *row, const char *value, void *dst);
 
 /* Frees the strings cc_config_load allocated in the tables' dst. */
 void cc_config_free(const cc_config_table *tables, size_t ntables);
