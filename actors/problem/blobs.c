@@ -3,7 +3,21 @@
  * judges' read path, and the rule of who may read a blob. A blob is
  * stored as rows of at most `chunk` bytes, so neither direction ever
  * holds more than one chunk of it in memory. The running SHA-256 of an
- * upload is kept in its row, so any replica can take its next chunk. */
+ * upload is kept in its row, so any replica can take its next chunk.
+ *
+ * Each method reads top-down, in the order its steps run:
+ *  BeginUpload:  prob_begin_upload (the caller may upload; one statement
+ *                finds the blob or opens an upload) -> begun (reply).
+ *  PutChunk:     prob_put_chunk (bounds) -> upload_state (the row: owner,
+ *                offset, hash state) -> hash_chunk on the pool -> hashed
+ *                (one statement stores the chunk and advances the row)
+ *                -> chunk_stored (reply).
+ *  CommitUpload: prob_commit_upload -> commit_state (size and hash
+ *                checked; one statement makes the blob or drops the
+ *                upload) -> committed (reply).
+ *  GetBlob:      prob_get_blob (who reads what) -> blob_read (one slice).
+ *  The sweep:    prob_sweep_start -> sweep_tick (two statements, one
+ *                batch) -> uploads_swept, chunks_swept -> sweep_done. */
 /* SHA256_Init & co are deprecated in OpenSSL 3, but EVP contexts cannot be
  * saved between requests, and this state must live in the database. */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -72,20 +86,7 @@ static void reply_upload(up_ctx *c, const char *id, bool exists)
 
 /* ---- BeginUpload ---------------------------------------------------------------- */
 
-static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
-{
-    up_ctx *c = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "begin upload");
-        return;
-    }
-    /* Column 0: 'blob' when the blob exists, else the new upload's id. */
-    const char *v = cc_pg_get(r, 0, 0);
-    if (!strcmp(v, "blob"))
-        reply_upload(c, "", true);
-    else
-        reply_upload(c, v, false);
-}
+static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
 
 void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
@@ -125,51 +126,50 @@ void prob_begin_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *act
         cc_rpc_fail_db(call, s, cc_err_msg(), "begin upload");
 }
 
-/* ---- PutChunk -------------------------------------------------------------------- */
-
-static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+static void begun(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     up_ctx *c = ud;
     if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "store chunk");
+        cc_rpc_fail_db(c->call, s, errmsg, "begin upload");
         return;
     }
-    if (cc_pg_nrows(r) != 1) {
-        cc_rpc_fail(c->call, CC_CONFLICT, "offset: another chunk was stored at this offset first");
+    /* Column 0: 'blob' when the blob exists, else the new upload's id. */
+    const char *v = cc_pg_get(r, 0, 0);
+    if (!strcmp(v, "blob"))
+        reply_upload(c, "", true);
+    else
+        reply_upload(c, v, false);
+}
+
+/* ---- PutChunk -------------------------------------------------------------------- */
+
+static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static cc_status hash_chunk(void *ud);
+static void hashed(cc_status s, void *ud);
+static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+
+void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__PutChunkRequest *rq = (const void *)req;
+    up_ctx *c = ctx_new(call, actor, req);
+    if (!c)
+        return;
+    if (strlen(rq->upload_id) != 36) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
         return;
     }
-    const Codecourt__V1__PutChunkRequest *rq = c->req;
-    c->received += (int64_t)rq->data.len;
-    reply_upload(c, rq->upload_id, false);
-}
-
-static cc_status hash_chunk(void *ud)
-{
-    up_ctx *c = ud;
-    const Codecourt__V1__PutChunkRequest *rq = c->req;
-    SHA256_Update(&c->sha, rq->data.data, rq->data.len);
-    return CC_OK;
-}
-
-static void hashed(cc_status s, void *ud)
-{
-    up_ctx *c = ud;
-    const Codecourt__V1__PutChunkRequest *rq = c->req;
-    char off[32], len[32];
-    snprintf(off, sizeof off, "%" PRId64, rq->offset);
-    snprintf(len, sizeof len, "%zu", rq->data.len);
-    /* One statement: the row advances only from the offset this chunk
-     * was hashed after, so a racing duplicate stores nothing. */
-    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id), CC_PG_TEXT(off), CC_PG_TEXT(len),
-                       CC_PG_BYTES(&c->sha, sizeof c->sha), CC_PG_BYTES(rq->data.data, rq->data.len)};
-    s = cc_pg_query(c->st->pg,
-                    "WITH u AS (UPDATE uploads SET received = received + $3::bigint, hash_state = "
-                    "$4::bytea WHERE id = $1::uuid AND received = $2::bigint RETURNING id) "
-                    "INSERT INTO blob_chunks (owner, off, data) SELECT 'upload:' || $1, "
-                    "$2::bigint, $5::bytea FROM u RETURNING 1",
-                    p, 5, chunk_stored, c);
+    if (rq->offset < 0 || rq->data.len == 0 || (int64_t)rq->data.len > c->st->cfg->chunk) {
+        cc_rpc_fail(call, CC_INVALID, "data: 1 to %" PRId64 " bytes at a non-negative offset",
+                    c->st->cfg->chunk);
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
+    cc_status s = cc_pg_query(c->st->pg,
+                              "SELECT received, size, owner_id, hash_state FROM uploads WHERE id = "
+                              "$1::uuid",
+                              p, 1, upload_state, c);
     if (s != CC_OK)
-        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store chunk");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "put chunk");
 }
 
 static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -213,28 +213,49 @@ static void upload_state(cc_status s, const char *errmsg, const cc_pg_result *r,
         cc_rpc_fail(c->call, CC_UNAVAILABLE, "cannot queue the work");
 }
 
-void prob_put_chunk(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+static cc_status hash_chunk(void *ud)
 {
-    const Codecourt__V1__PutChunkRequest *rq = (const void *)req;
-    up_ctx *c = ctx_new(call, actor, req);
-    if (!c)
-        return;
-    if (strlen(rq->upload_id) != 36) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
-        return;
-    }
-    if (rq->offset < 0 || rq->data.len == 0 || (int64_t)rq->data.len > c->st->cfg->chunk) {
-        cc_rpc_fail(call, CC_INVALID, "data: 1 to %" PRId64 " bytes at a non-negative offset",
-                    c->st->cfg->chunk);
-        return;
-    }
-    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
-    cc_status s = cc_pg_query(c->st->pg,
-                              "SELECT received, size, owner_id, hash_state FROM uploads WHERE id = "
-                              "$1::uuid",
-                              p, 1, upload_state, c);
+    up_ctx *c = ud;
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    SHA256_Update(&c->sha, rq->data.data, rq->data.len);
+    return CC_OK;
+}
+
+static void hashed(cc_status s, void *ud)
+{
+    up_ctx *c = ud;
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    char off[32], len[32];
+    snprintf(off, sizeof off, "%" PRId64, rq->offset);
+    snprintf(len, sizeof len, "%zu", rq->data.len);
+    /* One statement: the row advances only from the offset this chunk
+     * was hashed after, so a racing duplicate stores nothing. */
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id), CC_PG_TEXT(off), CC_PG_TEXT(len),
+                       CC_PG_BYTES(&c->sha, sizeof c->sha), CC_PG_BYTES(rq->data.data, rq->data.len)};
+    s = cc_pg_query(c->st->pg,
+                    "WITH u AS (UPDATE uploads SET received = received + $3::bigint, hash_state = "
+                    "$4::bytea WHERE id = $1::uuid AND received = $2::bigint RETURNING id) "
+                    "INSERT INTO blob_chunks (owner, off, data) SELECT 'upload:' || $1, "
+                    "$2::bigint, $5::bytea FROM u RETURNING 1",
+                    p, 5, chunk_stored, c);
     if (s != CC_OK)
-        cc_rpc_fail_db(call, s, cc_err_msg(), "put chunk");
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "store chunk");
+}
+
+static void chunk_stored(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    up_ctx *c = ud;
+    if (s != CC_OK) {
+        cc_rpc_fail_db(c->call, s, errmsg, "store chunk");
+        return;
+    }
+    if (cc_pg_nrows(r) != 1) {
+        cc_rpc_fail(c->call, CC_CONFLICT, "offset: another chunk was stored at this offset first");
+        return;
+    }
+    const Codecourt__V1__PutChunkRequest *rq = c->req;
+    c->received += (int64_t)rq->data.len;
+    reply_upload(c, rq->upload_id, false);
 }
 
 /* ---- CommitUpload ------------------------------------------------------------------- */
@@ -246,21 +267,26 @@ typedef struct commit_ctx {
     char why[200];
 } commit_ctx;
 
-static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+
+void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
-    commit_ctx *k = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(k->c->call, s, errmsg, "commit upload");
+    const Codecourt__V1__CommitUploadRequest *rq = (const void *)req;
+    up_ctx *c = ctx_new(call, actor, req);
+    if (!c)
+        return;
+    if (strlen(rq->upload_id) != 36) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
         return;
     }
-    if (k->bad) {
-        cc_rpc_fail(k->c->call, CC_UNPROCESSABLE, "%s", k->why);
-        return;
-    }
-    Codecourt__V1__Blob b = CODECOURT__V1__BLOB__INIT;
-    b.sha256 = k->sha;
-    b.size = k->c->size;
-    cc_rpc_reply(k->c->call, &b.base);
+    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
+    cc_status s = cc_pg_query(c->st->pg,
+                              "SELECT received, size, owner_id, hash_state, sha256 FROM uploads "
+                              "WHERE id = $1::uuid",
+                              p, 1, commit_state, c);
+    if (s != CC_OK)
+        cc_rpc_fail_db(call, s, cc_err_msg(), "commit upload");
 }
 
 static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -331,23 +357,21 @@ static void commit_state(cc_status s, const char *errmsg, const cc_pg_result *r,
         cc_rpc_fail_db(c->call, s, cc_err_msg(), "commit upload");
 }
 
-void prob_commit_upload(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+static void committed(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
-    const Codecourt__V1__CommitUploadRequest *rq = (const void *)req;
-    up_ctx *c = ctx_new(call, actor, req);
-    if (!c)
-        return;
-    if (strlen(rq->upload_id) != 36) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "upload_id: no such upload");
+    commit_ctx *k = ud;
+    if (s != CC_OK) {
+        cc_rpc_fail_db(k->c->call, s, errmsg, "commit upload");
         return;
     }
-    cc_pg_param p[] = {CC_PG_TEXT(rq->upload_id)};
-    cc_status s = cc_pg_query(c->st->pg,
-                              "SELECT received, size, owner_id, hash_state, sha256 FROM uploads "
-                              "WHERE id = $1::uuid",
-                              p, 1, commit_state, c);
-    if (s != CC_OK)
-        cc_rpc_fail_db(call, s, cc_err_msg(), "commit upload");
+    if (k->bad) {
+        cc_rpc_fail(k->c->call, CC_UNPROCESSABLE, "%s", k->why);
+        return;
+    }
+    Codecourt__V1__Blob b = CODECOURT__V1__BLOB__INIT;
+    b.sha256 = k->sha;
+    b.size = k->c->size;
+    cc_rpc_reply(k->c->call, &b.base);
 }
 
 /* ---- who may read a blob ------------------------------------------------------------ */
@@ -382,34 +406,7 @@ static const char *blob_reader_of(cc_rpc_call *call)
 
 /* ---- GetBlob ------------------------------------------------------------------------ */
 
-static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
-{
-    cc_rpc_call *call = ud;
-    const Codecourt__V1__GetBlobRequest *rq = (const void *)NULL;
-    (void)rq;
-    if (!cc_rpc_one_row(call, s, errmsg, r, "get blob", "blob not found"))
-        return;
-    int64_t total = 0, off = 0;
-    cc_pg_get_int64(r, 0, 0, &total);
-    cc_pg_get_int64(r, 0, 2, &off);
-    if (off > total) {
-        cc_rpc_fail(call, CC_INVALID, "offset: past the end (%" PRId64 " bytes)", total);
-        return;
-    }
-    Codecourt__V1__GetBlobReply rep = CODECOURT__V1__GET_BLOB_REPLY__INIT;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if (!cc_pg_isnull(r, 0, 1) && cc_pg_get_bytea(r, 0, 1, &data, &len) != CC_OK) {
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
-        return;
-    }
-    rep.data.data = data;
-    rep.data.len = len;
-    rep.total_size = total;
-    rep.eof = off + (int64_t)len >= total;
-    cc_rpc_reply(call, &rep.base);
-    free(data);
-}
+static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
 
 void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
@@ -456,6 +453,33 @@ void prob_get_blob(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail_db(call, s, cc_err_msg(), "get blob");
 }
 
+static void blob_read(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get blob", "blob not found"))
+        return;
+    int64_t total = 0, off = 0;
+    cc_pg_get_int64(r, 0, 0, &total);
+    cc_pg_get_int64(r, 0, 2, &off);
+    if (off > total) {
+        cc_rpc_fail(call, CC_INVALID, "offset: past the end (%" PRId64 " bytes)", total);
+        return;
+    }
+    Codecourt__V1__GetBlobReply rep = CODECOURT__V1__GET_BLOB_REPLY__INIT;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (!cc_pg_isnull(r, 0, 1) && cc_pg_get_bytea(r, 0, 1, &data, &len) != CC_OK) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    rep.data.data = data;
+    rep.data.len = len;
+    rep.total_size = total;
+    rep.eof = off + (int64_t)len >= total;
+    cc_rpc_reply(call, &rep.base);
+    free(data);
+}
+
 /* ---- the upload sweep ------------------------------------------------------------------ */
 
 /* Only chunks owned by 'upload:<id>' are ever dropped here. A finished
@@ -489,6 +513,46 @@ typedef struct sweep_counts {
 
 static sweep_counts swept;
 
+static void sweep_tick(uv_timer_t *t);
+static void uploads_swept(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void chunks_swept(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void sweep_done(cc_status s, const char *errmsg, void *ud);
+
+cc_status prob_sweep_start(prob_state *st)
+{
+    int64_t every = st->cfg->upload_ttl_ms / 4;
+    if (every < 250)
+        every = 250;
+    if (every > 15 * 60 * 1000)
+        every = 15 * 60 * 1000;
+    int e = uv_timer_init(cc_actor_loop(st->actor), &st->sweep_timer);
+    if (e != 0)
+        return cc_err_set(CC_INTERNAL, "upload sweep timer: %s", uv_strerror(e));
+    st->sweep_timer.data = st;
+    st->sweep_open = true;
+    uv_timer_start(&st->sweep_timer, sweep_tick, (uint64_t)every, (uint64_t)every);
+    return CC_OK;
+}
+
+static void sweep_tick(uv_timer_t *t)
+{
+    prob_state *st = t->data;
+    if (st->sweeping)
+        return; /* the last one is still running (a slow database) */
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%" PRId64, st->cfg->upload_ttl_ms);
+    cc_pg_param p[] = {CC_PG_TEXT(ttl)};
+    cc_pg_batch *b;
+    cc_status s = cc_pg_batch_new(st->pg, &b);
+    if (s != CC_OK)
+        return;
+    swept = (sweep_counts){0, 0};
+    cc_pg_batch_add(b, sweep_uploads_sql, p, 1, uploads_swept, st);
+    cc_pg_batch_add(b, sweep_chunks_sql, NULL, 0, chunks_swept, st);
+    if (cc_pg_batch_run(b, sweep_done, st) == CC_OK)
+        st->sweeping = true;
+}
+
 static void uploads_swept(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     if (s == CC_OK)
@@ -521,41 +585,6 @@ static void sweep_done(cc_status s, const char *errmsg, void *ud)
         cc_log(CC_LOG_INFO, NULL, "expired uploads dropped", "{s:I, s:I}", "uploads",
                (json_int_t)swept.uploads, "chunks", (json_int_t)swept.chunks);
     }
-}
-
-static void sweep_tick(uv_timer_t *t)
-{
-    prob_state *st = t->data;
-    if (st->sweeping)
-        return; /* the last one is still running (a slow database) */
-    char ttl[32];
-    snprintf(ttl, sizeof ttl, "%" PRId64, st->cfg->upload_ttl_ms);
-    cc_pg_param p[] = {CC_PG_TEXT(ttl)};
-    cc_pg_batch *b;
-    cc_status s = cc_pg_batch_new(st->pg, &b);
-    if (s != CC_OK)
-        return;
-    swept = (sweep_counts){0, 0};
-    cc_pg_batch_add(b, sweep_uploads_sql, p, 1, uploads_swept, st);
-    cc_pg_batch_add(b, sweep_chunks_sql, NULL, 0, chunks_swept, st);
-    if (cc_pg_batch_run(b, sweep_done, st) == CC_OK)
-        st->sweeping = true;
-}
-
-cc_status prob_sweep_start(prob_state *st)
-{
-    int64_t every = st->cfg->upload_ttl_ms / 4;
-    if (every < 250)
-        every = 250;
-    if (every > 15 * 60 * 1000)
-        every = 15 * 60 * 1000;
-    int e = uv_timer_init(cc_actor_loop(st->actor), &st->sweep_timer);
-    if (e != 0)
-        return cc_err_set(CC_INTERNAL, "upload sweep timer: %s", uv_strerror(e));
-    st->sweep_timer.data = st;
-    st->sweep_open = true;
-    uv_timer_start(&st->sweep_timer, sweep_tick, (uint64_t)every, (uint64_t)every);
-    return CC_OK;
 }
 
 void prob_sweep_stop(prob_state *st)
