@@ -1,6 +1,15 @@
 /* The RPC handlers: a user's own in-app notifications (list, mark read,
  * read all, unread count) and preferences. The principal set by the
- * gateway names the user; nothing in a request can. */
+ * gateway names the user; nothing in a request can.
+ *
+ * Each method reads top-down, its callbacks in the order they run:
+ *  ListNotifications: notify_list (one batch: the page, the unread count)
+ *                     -> list_rows -> list_count (reply).
+ *  MarkRead, MarkAllRead, GetUnreadCount: one statement each -> reply.
+ *  GetPreferences:    notify_get_prefs -> prefs_rows (reply).
+ *  UpdatePreferences: notify_update_prefs (one transaction: the upserts,
+ *                     then the stored choices read back) -> upserted ...
+ *                     -> prefs_rows -> prefs_committed (reply). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,55 +55,8 @@ typedef struct list_ctx {
     bool failed;
 } list_ctx;
 
-static void list_rows(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
-{
-    list_ctx *c = ud;
-    if (c->failed)
-        return;
-    if (s != CC_OK) {
-        c->failed = true;
-        cc_rpc_fail_db(c->call, s, errmsg, "list notifications");
-        return;
-    }
-    int n = cc_pg_nrows(r);
-    int take = n > c->page ? c->page : n;
-    c->out.notifications =
-        cc_arena_alloc(cc_rpc_arena(c->call), sizeof *c->out.notifications * (size_t)(take + 1));
-    if (!c->out.notifications) {
-        c->failed = true;
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-        return;
-    }
-    for (int i = 0; i < take; i++) {
-        c->out.notifications[i] = from_row(c->call, r, i);
-        if (!c->out.notifications[i]) {
-            c->failed = true;
-            cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-            return;
-        }
-    }
-    c->out.n_notifications = (size_t)take;
-    if (n > c->page) {
-        /* The cursor is the last row's place in the order (read, id desc). */
-        const Codecourt__V1__Notification *last = c->out.notifications[take - 1];
-        char cur[48];
-        snprintf(cur, sizeof cur, "%d.%s", last->read ? 1 : 0, last->id);
-        c->out.next_cursor = cc_arena_strdup(cc_rpc_arena(c->call), cur);
-    }
-}
-
-static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
-{
-    list_ctx *c = ud;
-    if (c->failed)
-        return;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "count notifications");
-        return;
-    }
-    c->out.unread_count = cc_pg_int(r, 0, 0);
-    cc_rpc_reply(c->call, &c->out.base);
-}
+static void list_rows(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
 
 void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
@@ -157,20 +119,61 @@ void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail_db(call, s, cc_err_msg(), "list notifications");
 }
 
-/* ---- MarkRead, MarkAllRead, GetUnreadCount ------------------------------------ */
-
-static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+static void list_rows(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
-    cc_rpc_call *call = ud;
-    if (!cc_rpc_one_row(call, s, errmsg, r, "mark read", "id: no such notification"))
+    list_ctx *c = ud;
+    if (c->failed)
         return;
-    Codecourt__V1__Notification *n = from_row(call, r, 0);
-    if (!n) {
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+    if (s != CC_OK) {
+        c->failed = true;
+        cc_rpc_fail_db(c->call, s, errmsg, "list notifications");
         return;
     }
-    cc_rpc_reply(call, &n->base);
+    int n = cc_pg_nrows(r);
+    int take = n > c->page ? c->page : n;
+    c->out.notifications =
+        cc_arena_alloc(cc_rpc_arena(c->call), sizeof *c->out.notifications * (size_t)(take + 1));
+    if (!c->out.notifications) {
+        c->failed = true;
+        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < take; i++) {
+        c->out.notifications[i] = from_row(c->call, r, i);
+        if (!c->out.notifications[i]) {
+            c->failed = true;
+            cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+            return;
+        }
+    }
+    c->out.n_notifications = (size_t)take;
+    if (n > c->page) {
+        /* The cursor is the last row's place in the order (read, id desc). */
+        const Codecourt__V1__Notification *last = c->out.notifications[take - 1];
+        char cur[48];
+        snprintf(cur, sizeof cur, "%d.%s", last->read ? 1 : 0, last->id);
+        c->out.next_cursor = cc_arena_strdup(cc_rpc_arena(c->call), cur);
+    }
 }
+
+static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    list_ctx *c = ud;
+    if (c->failed)
+        return;
+    if (s != CC_OK) {
+        cc_rpc_fail_db(c->call, s, errmsg, "count notifications");
+        return;
+    }
+    c->out.unread_count = cc_pg_int(r, 0, 0);
+    cc_rpc_reply(c->call, &c->out.base);
+}
+
+/* ---- MarkRead, MarkAllRead, GetUnreadCount ------------------------------------ */
+
+static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
 
 void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
@@ -191,16 +194,17 @@ void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
         cc_rpc_fail_db(call, s, cc_err_msg(), "mark read");
 }
 
-static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+static void marked_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "mark all read");
+    if (!cc_rpc_one_row(call, s, errmsg, r, "mark read", "id: no such notification"))
+        return;
+    Codecourt__V1__Notification *n = from_row(call, r, 0);
+    if (!n) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
-    Codecourt__V1__MarkAllReadReply out = CODECOURT__V1__MARK_ALL_READ_REPLY__INIT;
-    out.marked = cc_pg_affected(r);
-    cc_rpc_reply(call, &out.base);
+    cc_rpc_reply(call, &n->base);
 }
 
 void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -215,15 +219,15 @@ void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *
         cc_rpc_fail_db(call, s, cc_err_msg(), "mark all read");
 }
 
-static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+static void marked_all(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     cc_rpc_call *call = ud;
     if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, errmsg, "unread count");
+        cc_rpc_fail_db(call, s, errmsg, "mark all read");
         return;
     }
-    Codecourt__V1__UnreadCount out = CODECOURT__V1__UNREAD_COUNT__INIT;
-    out.count = cc_pg_int(r, 0, 0);
+    Codecourt__V1__MarkAllReadReply out = CODECOURT__V1__MARK_ALL_READ_REPLY__INIT;
+    out.marked = cc_pg_affected(r);
     cc_rpc_reply(call, &out.base);
 }
 
@@ -238,6 +242,18 @@ void notify_unread_count(cc_rpc_call *call, const ProtobufCMessage *req, void *a
         cc_rpc_fail_db(call, s, cc_err_msg(), "unread count");
 }
 
+static void counted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    if (s != CC_OK) {
+        cc_rpc_fail_db(call, s, errmsg, "unread count");
+        return;
+    }
+    Codecourt__V1__UnreadCount out = CODECOURT__V1__UNREAD_COUNT__INIT;
+    out.count = cc_pg_int(r, 0, 0);
+    cc_rpc_reply(call, &out.base);
+}
+
 /* ---- preferences ------------------------------------------------------------- */
 
 /* Every (event, channel) of the rule table with the stored choice or the
@@ -248,6 +264,54 @@ typedef struct prefs_ctx {
     bool built;
     bool in_tx; /* UpdatePreferences: answer once committed */
 } prefs_ctx;
+
+#define PREFS_SQL "SELECT event, channel, enabled FROM preferences WHERE user_id = $1"
+
+static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void upserted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+static void prefs_committed(cc_status s, const char *errmsg, void *ud);
+
+static prefs_ctx *prefs_new(cc_rpc_call *call, bool in_tx)
+{
+    prefs_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
+    if (!c) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->call = call;
+    c->in_tx = in_tx;
+    return c;
+}
+
+static cc_status query_prefs(cc_pg_batch *b, const char *uid, prefs_ctx *c)
+{
+    cc_pg_param p[] = {CC_PG_TEXT(uid)};
+    return cc_pg_batch_add(b, PREFS_SQL, p, 1, prefs_rows, c);
+}
+
+void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const char *uid = caller(call);
+    prefs_ctx *c = prefs_new(call, false);
+    if (!c)
+        return;
+    cc_pg_batch *b = NULL;
+    cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
+    if (s != CC_OK) {
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
+        return;
+    }
+    s = query_prefs(b, uid, c);
+    if (s != CC_OK) {
+        cc_pg_batch_run(b, NULL, NULL); /* empty: frees it */
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
+        return;
+    }
+    s = cc_pg_batch_run(b, NULL, NULL);
+    if (s != CC_OK)
+        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
+}
 
 static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
@@ -292,68 +356,6 @@ static void prefs_rows(cc_status s, const char *errmsg, const cc_pg_result *r, v
     c->built = true;
     if (!c->in_tx)
         cc_rpc_reply(call, &c->out.base);
-}
-
-static prefs_ctx *prefs_new(cc_rpc_call *call, bool in_tx)
-{
-    prefs_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
-    if (!c) {
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
-        return NULL;
-    }
-    memset(c, 0, sizeof *c);
-    c->call = call;
-    c->in_tx = in_tx;
-    return c;
-}
-
-static cc_status query_prefs(cc_pg_batch *b, const char *uid, prefs_ctx *c)
-{
-    cc_pg_param p[] = {CC_PG_TEXT(uid)};
-    return cc_pg_batch_add(b, "SELECT event, channel, enabled FROM preferences WHERE user_id = $1",
-                           p, 1, prefs_rows, c);
-}
-
-void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
-{
-    const char *uid = caller(call);
-    prefs_ctx *c = prefs_new(call, false);
-    if (!c)
-        return;
-    cc_pg_batch *b = NULL;
-    cc_status s = cc_pg_batch_new(notify_state_of(actor)->pg, &b);
-    if (s != CC_OK) {
-        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
-        return;
-    }
-    s = query_prefs(b, uid, c);
-    if (s != CC_OK) {
-        cc_pg_batch_run(b, NULL, NULL); /* empty: frees it */
-        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
-        return;
-    }
-    s = cc_pg_batch_run(b, NULL, NULL);
-    if (s != CC_OK)
-        cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
-}
-
-static void upserted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
-{
-    (void)s;
-    (void)errmsg;
-    (void)r;
-    (void)ud; /* the SELECT after it reports; a failure here fails the batch */
-}
-
-static void prefs_committed(cc_status s, const char *errmsg, void *ud)
-{
-    prefs_ctx *c = ud;
-    if (s != CC_OK)
-        cc_rpc_fail_db(c->call, s, errmsg, "preferences");
-    else if (!c->built)
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-    else
-        cc_rpc_reply(c->call, &c->out.base);
 }
 
 void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -406,12 +408,30 @@ void notify_update_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *a
         return;
     }
     cc_pg_param q[] = {CC_PG_TEXT(uid)};
-    IFOK(s, cc_pg_tx_query(tx, "SELECT event, channel, enabled FROM preferences WHERE user_id = $1",
-                           q, 1, prefs_rows, c));
+    IFOK(s, cc_pg_tx_query(tx, PREFS_SQL, q, 1, prefs_rows, c));
     if (s != CC_OK) {
         cc_pg_tx_rollback(tx, NULL, NULL);
         cc_rpc_fail_db(call, s, cc_err_msg(), "preferences");
         return;
     }
     cc_pg_tx_commit(tx, prefs_committed, c);
+}
+
+static void upserted(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    (void)s;
+    (void)errmsg;
+    (void)r;
+    (void)ud; /* the SELECT after it reports; a failure here fails the batch */
+}
+
+static void prefs_committed(cc_status s, const char *errmsg, void *ud)
+{
+    prefs_ctx *c = ud;
+    if (s != CC_OK)
+        cc_rpc_fail_db(c->call, s, errmsg, "preferences");
+    else if (!c->built)
+        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+    else
+        cc_rpc_reply(c->call, &c->out.base);
 }
