@@ -11,10 +11,15 @@
 #            values.schema.json must refuse (helm template fails naming it)
 #   mutant   the chart with one container's memory limit changed and its
 #            readinessProbe misspelt must FAIL render (a test of the test)
+#   hook CC_JUDGE
+#            the `helm test` pod's script, as rendered, run against a real
+#            cc-judge serve (with a nats-server on loopback): it passes
+#            while /readyz answers 200, fails on 503 (NATS gone) and when
+#            nothing listens
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-mode=${1:?usage: helm.sh lint|render|schema|mutant}
+mode=${1:?usage: helm.sh lint|render|schema|mutant|hook CC_JUDGE}
 "$here/setup.sh"
 helm="$here/.tools/helm"
 kubectl120="$here/.tools/kubectl"
@@ -73,6 +78,53 @@ SETS
         "$helm" template codecourt "$chart" -f "$chart/values-$o.yaml" >/dev/null 2>"$tmp/err" || {
             cat "$tmp/err"; echo "schema: values-$o.yaml refused"; bad=1; }
     done
+    exit $bad
+    ;;
+hook)
+    judge=${2:?usage: helm.sh hook CC_JUDGE}
+    command -v nats-server >/dev/null || { echo "hook: nats-server is missing (scripts/deps/base.txt)"; exit 1; }
+    "$helm" template codecourt "$chart" -n codecourt -s templates/tests/readyz.yaml >"$tmp/tests.yaml"
+    # The script of the judge's test pod, aimed at the local judge.
+    set -- $(node -e '
+        const s = require("net").createServer(); const t = require("net").createServer();
+        s.listen(0, "127.0.0.1", () => t.listen(0, "127.0.0.1", () => {
+            console.log(s.address().port, t.address().port); s.close(); t.close(); }));')
+    nport=$1 mport=$2
+    NODE_PATH="$here/node_modules" node -e '
+        const fs = require("fs"), yaml = require("js-yaml");
+        const pod = yaml.loadAll(fs.readFileSync(process.argv[1], "utf8"))
+            .find((o) => o && o.kind === "Pod" && o.metadata.name === "cc-judge-test-readyz");
+        if (!pod) { console.log("hook: no test pod for cc-judge"); process.exit(1); }
+        const c = pod.spec.containers[0].command;
+        fs.writeFileSync(process.argv[2], c[c.length - 1].split("/dev/tcp/cc-judge/9100").join(`/dev/tcp/127.0.0.1/${process.argv[3]}`));
+    ' "$tmp/tests.yaml" "$tmp/hook.sh" "$mport"
+    grep -q "/dev/tcp/127.0.0.1/$mport" "$tmp/hook.sh" || { echo "hook: the test pod does not call cc-judge:9100"; exit 1; }
+    run_hook() { timeout 20 bash "$tmp/hook.sh" >"$tmp/hook.out" 2>&1; }
+    nats-server -a 127.0.0.1 -p "$nport" -js -sd "$tmp/js" >"$tmp/nats.log" 2>&1 &
+    npid=$!
+    CC_JUDGE_CACHE="$tmp/cache" "$judge" serve --nats-url "nats://127.0.0.1:$nport" --metrics-port "$mport" \
+        --concurrency 1 >"$tmp/judge.log" 2>&1 &
+    jpid=$!
+    trap 'kill $npid $jpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+    bad=0
+    i=0
+    until run_hook; do
+        i=$((i + 1))
+        [ $i -lt 50 ] || { cat "$tmp/hook.out" "$tmp/judge.log"; echo "hook: failed against a ready cc-judge"; exit 1; }
+        sleep 0.2
+    done
+    echo "hook: passes against a ready judge: $(cat "$tmp/hook.out")"
+    kill $npid 2>/dev/null || true; wait $npid 2>/dev/null || true
+    i=0
+    while run_hook; do
+        i=$((i + 1))
+        [ $i -lt 50 ] || { echo "hook: still passes with NATS gone"; bad=1; break; }
+        sleep 0.2
+    done
+    grep -q ' 503 ' "$tmp/hook.out" && echo "hook: fails against a judge without NATS: $(head -1 "$tmp/hook.out")" || {
+        cat "$tmp/hook.out"; echo "hook: did not fail on 503"; bad=1; }
+    kill $jpid 2>/dev/null || true; wait $jpid 2>/dev/null || true
+    if run_hook; then echo "hook: passes with nothing listening"; bad=1; else echo "hook: fails with nothing listening"; fi
     exit $bad
     ;;
 render|mutant) ;;
