@@ -3,7 +3,8 @@
 # the mesh's table (runtime/src/mesh.c) by `cc-local
 # --print-nats-authorization`, the same table `make run` and the tests
 # configure their nats-server from. This script checks that the committed
-# block is that rendering, or (--update) rewrites it.
+# block, and the Helm chart's copy (k8s/helm/codecourt/files/
+# nats-authorization.conf), are that rendering, or (--update) rewrites them.
 #
 # usage: nats-authorization.sh [--update] CC_LOCAL [NATS_YAML]
 #   CC_LOCAL   the built cc-local (build/bin/cc-local)
@@ -23,7 +24,13 @@ trap 'rm -rf "$tmp"' EXIT
 "$cc_local" --print-nats-authorization | sed 's/^\(.\)/    \1/' >"$tmp/want"
 awk -v b="$begin" -v e="$end" '$0 == e { inside = 0 } inside { print } $0 == b { inside = 1 }' \
     "$yaml" >"$tmp/have"
+# The Helm chart holds the same block, unindented, in a file of its own.
+chart_conf=$(cd "$(dirname "$yaml")/.." && pwd)/helm/codecourt/files/nats-authorization.conf
 if [ "$update" = 1 ]; then
+    if [ -d "$(dirname "$chart_conf")" ]; then
+        "$cc_local" --print-nats-authorization >"$chart_conf"
+        echo "nats-authorization: rewrote $chart_conf"
+    fi
     awk -v b="$begin" -v e="$end" -v f="$tmp/want" '
         $0 == e { while ((getline l < f) > 0) print l; inside = 0 }
         !inside { print }
@@ -34,6 +41,12 @@ if [ "$update" = 1 ]; then
 fi
 if ! diff -u "$tmp/have" "$tmp/want"; then
     echo "$yaml: the NATS users differ from runtime/src/mesh.c; run"
+    echo "  k8s/scripts/nats-authorization.sh --update build/bin/cc-local"
+    exit 1
+fi
+if [ -d "$(dirname "$chart_conf")" ] &&
+    ! "$cc_local" --print-nats-authorization | diff -u "$chart_conf" -; then
+    echo "$chart_conf: the NATS users differ from runtime/src/mesh.c; run"
     echo "  k8s/scripts/nats-authorization.sh --update build/bin/cc-local"
     exit 1
 fi

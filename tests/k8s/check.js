@@ -181,14 +181,17 @@ function checkRendered(label, objs, ctx, out) {
                 }
             }
             const isInit = (spec.initContainers || []).includes(c);
-            if (!isInit) {
+            // A `helm test` hook pod runs once to completion: probes would
+            // mean nothing there.
+            const isTestHook = ((o.metadata.annotations || {})['helm.sh/hook'] || '').split(',').includes('test');
+            if (!isInit && !isTestHook) {
                 if (!c.readinessProbe) say(o, `${cid}: readinessProbe missing`);
                 if (!c.livenessProbe) say(o, `${cid}: livenessProbe missing`);
             }
 
             // Our own processes must probe the runtime's endpoints.
             const img = parseImage(c.image || '');
-            if (ctx.ownImages.has(img.name)) {
+            if (ctx.ownImages.has(img.name) && !isTestHook) {
                 const rp = c.readinessProbe && c.readinessProbe.httpGet;
                 const lp = c.livenessProbe && c.livenessProbe.httpGet;
                 if (!rp || rp.path !== '/readyz') say(o, `${cid}: readinessProbe must be GET /readyz`);
@@ -312,6 +315,9 @@ function checkRendered(label, objs, ctx, out) {
 function checkCommitted(dir, out) {
     const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => {
         const p = path.join(d, e.name);
+        // A Helm chart's templates are not YAML until rendered (the
+        // rendering is checked instead); its values files are.
+        if (e.isDirectory() && e.name === 'templates' && fs.existsSync(path.join(d, 'Chart.yaml'))) return [];
         if (e.isDirectory()) return e.name === 'secrets' ? [] : walk(p);
         return /\.ya?ml$/.test(e.name) ? [p] : [];
     });

@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/k8s: renders every overlay of k8s/ with kubectl 1.20's built-in
-# kustomize (v2.0.3, Debian's kubernetes-client) and, when another kubectl
-# is on PATH, with that one too (the renderings must agree, generated
-# Secret name hashes aside); then check.js validates every object against
+# kustomize (v2.0.3, Debian's kubernetes-client), with kubectl 1.35's
+# (kustomize v5, unpacked by setup.sh) and, when another kubectl is on
+# PATH, with that one too (the renderings must agree, generated Secret name
+# hashes aside); then check.js validates every object against
 # the Kubernetes API schemas and checks the policies.
 #
 # usage: run.sh [render|mutant]
@@ -46,16 +47,21 @@ for o in dev prod; do
     inputs="$inputs $o=$tmp/$o.yaml"
 done
 
-# A newer kubectl (if any) must render the same objects.
-other=$(command -v kubectl || true)
-if [ -n "$other" ] && [ "$mode" = render ] && "$other" kustomize --help >/dev/null 2>&1; then
-    for o in dev prod; do
-        "$other" kustomize "$tmp/k8s/overlays/$o" >"$tmp/$o.new.yaml" 2>/dev/null || {
-            echo "$other kustomize k8s/overlays/$o failed"; exit 1; }
-        node "$here/compare.js" "$tmp/$o.yaml" "$tmp/$o.new.yaml" || {
-            echo "kubectl 1.20 and $other render k8s/overlays/$o differently"; exit 1; }
+# Newer kubectls must render the same objects: kubectl 1.35 (kustomize v5)
+# from setup.sh always, and the one on PATH, if any, too.
+others="$here/.tools/kubectl135"
+onpath=$(command -v kubectl || true)
+[ -n "$onpath" ] && "$onpath" kustomize --help >/dev/null 2>&1 && others="$others $onpath"
+if [ "$mode" = render ]; then
+    for other in $others; do
+        for o in dev prod; do
+            "$other" kustomize "$tmp/k8s/overlays/$o" >"$tmp/$o.new.yaml" 2>"$tmp/$o.new.err" || {
+                cat "$tmp/$o.new.err"; echo "$other kustomize k8s/overlays/$o failed"; exit 1; }
+            node "$here/compare.js" "$tmp/$o.yaml" "$tmp/$o.new.yaml" || {
+                echo "kubectl 1.20 and $other render k8s/overlays/$o differently"; exit 1; }
+        done
+        echo "renderings of kubectl 1.20 and $other ($("$other" version --client 2>/dev/null | head -1)) agree"
     done
-    echo "renderings of kubectl 1.20 and $("$other" version --client 2>/dev/null | head -1) agree"
 fi
 
 set +e

