@@ -257,7 +257,8 @@ function checkRendered(label, objs, ctx, out) {
                 const to = rule.to || [];
                 const ok = to.length > 0 && to.every((t) =>
                     (t.podSelector && !t.namespaceSelector && (t.podSelector.matchLabels || {})['app.kubernetes.io/name'] === 'cc-nats') ||
-                    (t.namespaceSelector && t.podSelector && (t.podSelector.matchLabels || {})['k8s-app'] === 'kube-dns'));
+                    (t.namespaceSelector && t.podSelector && matches(t.podSelector, { 'k8s-app': 'kube-dns' }) &&
+                     !matches(t.podSelector, { 'k8s-app': 'something-else' })));
                 if (!ok) say(n, `lets the judge pods reach ${JSON.stringify(to)}; judges may reach only NATS`);
             }
         }
@@ -296,6 +297,20 @@ function checkRendered(label, objs, ctx, out) {
             }
             for (const v of tpl.spec.volumes || []) {
                 if (v.secret && !v.secret.optional) want(v.secret.secretName, null, `volume ${v.name}`);
+            }
+        }
+    }
+    // A peer in another namespace (kube-dns, the ingress controller) never
+    // carries CodeCourt's labels: a selector that requires one matches no
+    // pod, and the policy silently blocks what it means to allow (as
+    // kustomize's commonLabels does to every matchLabels of a policy).
+    for (const p of policies) {
+        for (const rule of [...(p.spec.ingress || []), ...(p.spec.egress || [])]) {
+            for (const peer of [...(rule.from || []), ...(rule.to || [])]) {
+                const ns = peer.namespaceSelector && (peer.namespaceSelector.matchLabels || {})['kubernetes.io/metadata.name'];
+                const ml = (peer.podSelector && peer.podSelector.matchLabels) || {};
+                if (ns && ns !== 'codecourt' && Object.keys(ml).some((k) => k.startsWith('app.kubernetes.io/part-of')))
+                    say(p, `a peer in namespace ${ns} is selected by app.kubernetes.io/part-of, which its pods do not carry`);
             }
         }
     }

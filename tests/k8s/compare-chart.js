@@ -16,11 +16,13 @@
 // ignored, as in compare.js. Lists of scalars compare as sets.
 //
 // One known difference is left out: kustomize's commonLabels adds
-// app.kubernetes.io/part-of: codecourt to every selector of a
-// NetworkPolicy, also to the peers outside CodeCourt (kube-dns, the
-// ingress controller's pods), which do not carry that label; the chart
-// does not. Inside the namespace every pod carries it, so the label is
-// dropped from NetworkPolicy selectors on both sides.
+// app.kubernetes.io/part-of: codecourt to every matchLabels of a
+// NetworkPolicy; the chart does not. Inside the namespace every pod
+// carries it, so the label is dropped from NetworkPolicy selectors on
+// both sides. (Peers outside CodeCourt, kube-dns and the ingress
+// controller's pods, are selected with matchExpressions on both sides,
+// which commonLabels leaves alone; check.js refuses a peer in another
+// namespace that requires the label.)
 'use strict';
 const fs = require('fs');
 const yaml = require('js-yaml');

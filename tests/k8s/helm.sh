@@ -102,6 +102,13 @@ hook)
     run_hook() { timeout 20 bash "$tmp/hook.sh" >"$tmp/hook.out" 2>&1; }
     nats-server -a 127.0.0.1 -p "$nport" -js -sd "$tmp/js" >"$tmp/nats.log" 2>&1 &
     npid=$!
+    # cc-judge gives up when NATS is not there at its start: wait for it.
+    i=0
+    until bash -c "exec 3<>/dev/tcp/127.0.0.1/$nport" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 150 ] || { cat "$tmp/nats.log"; echo "hook: nats-server did not start"; exit 1; }
+        sleep 0.2
+    done
     CC_JUDGE_CACHE="$tmp/cache" "$judge" serve --nats-url "nats://127.0.0.1:$nport" --metrics-port "$mport" \
         --concurrency 1 >"$tmp/judge.log" 2>&1 &
     jpid=$!
@@ -110,7 +117,7 @@ hook)
     i=0
     until run_hook; do
         i=$((i + 1))
-        [ $i -lt 50 ] || { cat "$tmp/hook.out" "$tmp/judge.log"; echo "hook: failed against a ready cc-judge"; exit 1; }
+        [ $i -lt 150 ] || { cat "$tmp/hook.out" "$tmp/judge.log"; echo "hook: failed against a ready cc-judge"; exit 1; }
         sleep 0.2
     done
     echo "hook: passes against a ready judge: $(cat "$tmp/hook.out")"
