@@ -324,6 +324,12 @@ static void do_update(PGconn *c, job *j)
         return;
     }
     snprintf(j->problem_id, sizeof j->problem_id, "%s", id);
+    bool leveled = rq->title[0] || rq->replace_tags || rq->difficulty || rq->visibility;
+    if (leveled) {
+        j->s = prob_db_event(c, "updated", id, &j->env, j->err, sizeof j->err);
+        if (j->s != CC_OK)
+            return;
+    }
     bool versioned = rq->statement_markdown[0] || rq->limits || rq->checker;
     if (!versioned)
         return;

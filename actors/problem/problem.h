@@ -185,6 +185,11 @@ typedef struct prob_commit {
     int out_version;
     bool out_new_version;
 } prob_commit;
+/* Inside the caller's transaction: the outbox row of event
+ * cc.evt.problem.<verb> (ProblemEvent) for problem_id, with its fields as
+ * the transaction leaves them. */
+cc_status prob_db_event(PGconn *c, const char *verb, const char *problem_id,
+                        const cc_envelope *env, char *err, size_t errlen);
 /* Inside the caller's transaction: creates the problem if asked, and a
  * new version unless the files hash to the current version's hash, and
  * the events. */
