@@ -119,8 +119,10 @@ Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r
     s->created_at = num(r, row, 12);
     s->judged_at = num(r, row, 13);
     s->sandbox_ms = num(r, row, 14);
+    s->contest = col(call, r, row, 15);
+    s->team = col(call, r, row, 16);
     if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
-        !s->status || !s->verdict)
+        !s->status || !s->verdict || !s->contest || !s->team)
         return NULL;
     return s;
 }
