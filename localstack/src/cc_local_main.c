@@ -37,14 +37,17 @@ static const actor_row actor_table[] = {
     {"cc-problem", "problem", "cc-problem", "cc_problem", false, NULL, NULL},
     {"cc-submission", "submission", "cc-submission", "cc_submission", false, NULL, NULL},
     {"cc-notify", "notify", "cc-notify", "cc_notification", false, NULL, NULL},
+    {"cc-contest", "contest", "cc-contest", "cc_contest", false, NULL, NULL},
+    {"cc-stats", "stats", "cc-stats", "cc_stats", false, NULL, NULL},
     {"cc-judge", "judge", "cc-judge", NULL, false, "serve", NULL},
     {"cc-gateway", "gateway", "cc-gateway", NULL, true, NULL, NULL},
     {"cc-kafka-bridge", "kafka-bridge", "cc-kafka-bridge", NULL, false, NULL, "CC_KAFKA_BROKERS"},
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
-static const char *const pg_services[] = {"cc_user", "cc_problem", "cc_submission",
-                                          "cc_notification", NULL};
+static const char *const pg_services[] = {"cc_user",         "cc_problem", "cc_submission",
+                                          "cc_notification", "cc_contest", "cc_stats",
+                                          NULL};
 
 typedef struct actor {
     const actor_row *row;
@@ -380,7 +383,7 @@ int main(int argc, char **argv)
            "subjects; passwords in %s/secrets/nats-*.pw; user cc-admin may do anything\n",
            "nats users", stack.dir);
     printf("  %-16s 127.0.0.1:%u  databases cc_user cc_problem cc_submission "
-           "cc_notification (passwords in %s/secrets)  pid %ld\n",
+           "cc_notification cc_contest cc_stats (passwords in %s/secrets)  pid %ld\n",
            "postgres", (unsigned)stack.pg_port, stack.dir, (long)stack.pg.pid);
     printf("  %-16s %s  pid %ld\n", "redis", stack.redis_url, (long)stack.redis.pid);
     for (size_t i = 0; i < NACTORS; i++) {
