@@ -53,7 +53,7 @@ const notify_rule notify_rules[] = {
      "clarification",
      &codecourt__v1__clarification_notice__descriptor,
      "user_id",
-     {"contest", "clarification_id", "user_id"},
+     {"clarification_id", "user_id", NULL},
      "/v1/contests/{{contest}}/clarifications",
      {true, true},
      {false, true}},
