@@ -23,7 +23,9 @@
 struct cc_projection {
     const cc_projection_def *def;
     PGconn *lock_conn;
-    cc_bus *bus;
+    cc_bus *bus;      /* what the stream is read through */
+    cc_bus *work_bus; /* the actor's: its drain counts the projection's work */
+    bool own_bus;     /* bus is the reader's own connection */
     cc_pg *pg;
     cc_projection_options o;
     uint64_t stored, applied;
@@ -45,12 +47,14 @@ struct cc_projection {
     bool tick_pending, flush_timer_on;
     /* storing */
     bool flushing;
+    uint64_t flush_started_ns;
     bool flush_failed; /* the service's flush failed: the rollback is no success */
     uint64_t flushing_upto, flushing_count;
     uint64_t unflushed;           /* applied and not stored */
     uint64_t first_unflushed_ms;  /* loop time of the oldest of those */
     /* life */
     bool started, stopped, work_counted, done_called, freed;
+    bool bus_closing, bus_closed;
     void (*stop_done)(void *ud);
     void *stop_ud;
     cc_projection_stats stats;
@@ -61,6 +65,7 @@ struct cc_projection {
 
 static void pull(cc_projection *p);
 static void maybe_flush(cc_projection *p);
+static void flush_now(cc_projection *p);
 static void recreate(cc_projection *p);
 
 /* ---- the reply subject ------------------------------------------------------ */
@@ -400,6 +405,8 @@ static void pull(cc_projection *p)
         return; /* the watchdog tries again */
     p->pull_open = true;
     p->pull_remaining = batch;
+    cc_log(CC_LOG_DEBUG, NULL, "projection pull", "{s:s, s:I, s:I}", "projection", p->def->name,
+           "applied", (json_int_t)p->applied, "unflushed", (json_int_t)p->unflushed);
     uv_timer_start(&p->watchdog, on_watchdog, PULL_EXPIRES_MS + 2000, PULL_EXPIRES_MS + 2000);
 }
 
@@ -488,11 +495,14 @@ static void on_msg(cc_bus *b, natsMsg *m, void *ud)
 
 /* ---- storing ---------------------------------------------------------------------- */
 
+/* The oldest waiting event has waited max_delay (or a failed store its
+ * retry delay): store now. */
 static void on_flush_timer(uv_timer_t *t)
 {
     cc_projection *p = t->data;
     p->flush_timer_on = false;
-    maybe_flush(p);
+    if (!p->flushing && p->unflushed > 0 && p->pg)
+        flush_now(p);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -504,8 +514,6 @@ static void on_tick(uv_timer_t *t)
     maybe_flush(p);
 }
 
-static void flush_now(cc_projection *p);
-
 static void flushed(cc_status s, const char *errmsg, void *ud)
 {
     cc_projection *p = ud;
@@ -515,6 +523,9 @@ static void flushed(cc_status s, const char *errmsg, void *ud)
         errmsg = "the service could not write its rows";
     }
     p->flush_failed = false;
+    cc_log(CC_LOG_DEBUG, NULL, "projection stored", "{s:s, s:I, s:I, s:f}", "projection",
+           p->def->name, "upto", (json_int_t)p->flushing_upto, "events",
+           (json_int_t)p->flushing_count, "ms", (double)(cc_now_ns() - p->flush_started_ns) / 1e6);
     if (s == CC_OK) {
         p->stored = p->flushing_upto;
         p->unflushed -= p->flushing_count;
@@ -556,6 +567,7 @@ static void flush_now(cc_projection *p)
         return;
     }
     p->flushing = true;
+    p->flush_started_ns = cc_now_ns();
     p->flushing_upto = p->applied;
     p->flushing_count = p->unflushed;
     s = p->def->flush(tx, p->stored, p->applied, p->def->ud);
@@ -584,16 +596,15 @@ static void maybe_flush(cc_projection *p)
     bool big = p->rebuilding || p->o.until_caught_up;
     uint64_t events = (uint64_t)(p->o.flush_events > 0 ? p->o.flush_events : big ? 50000 : 4096);
     int64_t delay = p->o.max_delay_ms > 0 ? p->o.max_delay_ms : big ? 1000 : 20;
-    if (p->caught_up || p->stopped || p->unflushed >= events) {
+    uint64_t age = uv_now(cc_bus_loop(p->bus)) - p->first_unflushed_ms;
+    if (p->caught_up || p->stopped || p->unflushed >= events || age >= (uint64_t)delay) {
         flush_now(p);
         return;
     }
     if (p->flush_timer_on)
         return;
-    uint64_t age = uv_now(cc_bus_loop(p->bus)) - p->first_unflushed_ms;
     p->flush_timer_on = true;
-    uv_timer_start(&p->flush_timer, on_flush_timer,
-                   age >= (uint64_t)delay ? 0 : (uint64_t)delay - age, 0);
+    uv_timer_start(&p->flush_timer, on_flush_timer, (uint64_t)delay - age, 0);
 }
 
 /* ---- start, stop, free -------------------------------------------------------------- */
@@ -603,11 +614,33 @@ cc_status cc_projection_start(cc_projection *p, cc_bus *b, cc_pg *pg,
 {
     if (p->started)
         return cc_err_set(CC_INVALID, "projection %s started twice", p->def->name);
-    p->bus = b;
+    p->bus = p->work_bus = b;
     p->pg = pg;
     if (o)
         p->o = *o;
-    p->inbox_len = cc_bus_new_inbox(b, p->inbox, sizeof p->inbox);
+    bool reader = p->o.reader_url && p->o.reader_url[0];
+    if (reader) {
+        char name[96];
+        snprintf(name, sizeof name, "cc-%s", p->o.reader_service ? p->o.reader_service : "reader");
+        cc_bus_options bo = {.url = p->o.reader_url,
+                             .name = name,
+                             .user =
+                                 p->o.reader_user && p->o.reader_user[0] ? p->o.reader_user : NULL,
+                             .password = p->o.reader_password ? p->o.reader_password : "",
+                             .service = p->o.reader_service,
+                             .send_asap = true};
+        cc_status s = cc_bus_connect(cc_bus_loop(b), &bo, &p->bus);
+        if (s != CC_OK)
+            return s;
+        p->own_bus = true;
+    } else {
+        cc_log(CC_LOG_WARN, NULL,
+               "projection reads CC_EVENTS through the service's own connection (set its reader)",
+               "{s:s}", "projection", p->def->name);
+    }
+    /* The pull's replies come to the reading connection's inbox: the
+     * reader may subscribe to _INBOX.<service>-reader only. */
+    p->inbox_len = cc_bus_new_inbox(p->bus, p->inbox, sizeof p->inbox);
     uv_loop_t *loop = cc_bus_loop(b);
     uv_timer_t *timers[] = {&p->watchdog, &p->tick_timer, &p->flush_timer};
     for (int i = 0; i < 3; i++) {
@@ -616,7 +649,7 @@ cc_status cc_projection_start(cc_projection *p, cc_bus *b, cc_pg *pg,
     }
     p->handles_init = true;
     p->started = true;
-    cc_bus_work_begin(b);
+    cc_bus_work_begin(p->work_bus);
     p->work_counted = true;
     setup *su = calloc(1, sizeof *su);
     if (!su)
@@ -632,6 +665,31 @@ cc_status cc_projection_start(cc_projection *p, cc_bus *b, cc_pg *pg,
     return s;
 }
 
+static void stopped_now(cc_projection *p)
+{
+    if (p->work_counted) {
+        p->work_counted = false;
+        cc_bus_work_end(p->work_bus);
+    }
+    if (p->stop_done) {
+        void (*d)(void *) = p->stop_done;
+        p->stop_done = NULL;
+        d(p->stop_ud);
+    }
+}
+
+static void reader_closed(void *ud)
+{
+    cc_projection *p = ud;
+    p->bus_closed = true;
+    if (p->freed) {
+        if (p->open_handles == 0)
+            free(p);
+        return;
+    }
+    stopped_now(p);
+}
+
 static void finish_if_done(cc_projection *p)
 {
     if (p->o.until_caught_up && p->caught_up_once && p->unflushed == 0 && !p->flushing &&
@@ -645,15 +703,16 @@ static void finish_if_done(cc_projection *p)
     }
     if (p->unflushed > 0 && p->flush_timer_on)
         return; /* a failed store is retried; the drain's timeout bounds the wait */
-    if (p->work_counted) {
-        p->work_counted = false;
-        cc_bus_work_end(p->bus);
+    if (p->own_bus && !p->bus_closing) {
+        /* The reader's connection goes first; the work ends when it is
+         * closed. */
+        p->bus_closing = true;
+        cc_bus_close(p->bus, reader_closed, p);
+        return;
     }
-    if (p->stop_done) {
-        void (*d)(void *) = p->stop_done;
-        p->stop_done = NULL;
-        d(p->stop_ud);
-    }
+    if (p->own_bus && !p->bus_closed)
+        return;
+    stopped_now(p);
 }
 
 void cc_projection_stop(cc_projection *p, void (*done)(void *ud), void *ud)
@@ -681,7 +740,7 @@ void cc_projection_stop(cc_projection *p, void (*done)(void *ud), void *ud)
 static void handle_closed(uv_handle_t *h)
 {
     cc_projection *p = h->data;
-    if (--p->open_handles == 0 && p->freed)
+    if (--p->open_handles == 0 && p->freed && (!p->own_bus || p->bus_closed))
         free(p);
 }
 
@@ -693,7 +752,11 @@ void cc_projection_free(cc_projection *p)
         cc_projection_stop(p, NULL, NULL);
     if (p->work_counted) {
         p->work_counted = false;
-        cc_bus_work_end(p->bus);
+        cc_bus_work_end(p->work_bus);
+    }
+    if (p->own_bus && !p->bus_closing) {
+        p->bus_closing = true;
+        cc_bus_close(p->bus, reader_closed, p);
     }
     PQfinish(p->lock_conn); /* lets go of the advisory lock */
     p->lock_conn = NULL;

@@ -35,8 +35,12 @@
  * (rebuilds use larger batches and delays), so a live verdict is stored
  * within milliseconds and a replay writes each row about once.
  *
- * Permissions (cc/mesh.h): the service's row names the consumer
- * "CC_EVENTS.<name>" and js_api "CONSUMER.DELETE.CC_EVENTS.<name>".
+ * Reader: the stream is read through a NATS connection of its own, as
+ * the service's reader user ("<service>-reader" in cc/mesh.h), whose row
+ * names the consumer "CC_EVENTS.<name>" and js_api
+ * "CONSUMER.DELETE.CC_EVENTS.<name>" and has no allow_responses: with
+ * them nats-server 2.9 tracks every delivered message's reply subject
+ * and a pull consumer reads some 40 times slower.
  *
  * Threads: cc_projection_open is BLOCKING (start only); everything else
  * runs on the loop. */
@@ -95,6 +99,14 @@ typedef struct cc_projection_def {
 } cc_projection_def;
 
 typedef struct cc_projection_options {
+    /* The reader's connection: its URL, user and password (NULL or "":
+     * those of the URL). Without a URL the stream is read through the bus
+     * given to cc_projection_start (which must then be allowed the
+     * consumer). */
+    const char *reader_url;
+    const char *reader_user;
+    const char *reader_password;
+    const char *reader_service; /* its inbox prefix: "contest-reader" */
     bool until_caught_up; /* replay to the stream's end as it was at start, then done */
     int batch;            /* events per pull; 0 = 1024 */
     int flush_events;     /* 0 = 4096 live, 50000 while rebuilding */
@@ -117,7 +129,9 @@ cc_status cc_projection_open(const char *conninfo, const cc_projection_def *def,
 
 /* Starts reading CC_EVENTS after the stored position on b's loop, storing
  * through pg (both must outlive the projection; the consumer is made on
- * the thread pool first). */
+ * the thread pool first). With reader settings in o, connects the
+ * reader's own connection first (BLOCKING: from start). Work is counted
+ * on b, so the actor's drain waits for the last store. */
 cc_status cc_projection_start(cc_projection *p, cc_bus *b, cc_pg *pg,
                               const cc_projection_options *o);
 
