@@ -42,6 +42,7 @@ typedef struct con_settings {
     int64_t clock_ms;      /* how often due start/freeze/end transitions are looked for */
     int64_t max_teams;     /* per contest */
     int64_t max_problems;  /* per contest */
+    char *reader_url, *reader_user, *reader_password; /* the read model's NATS user */
 } con_settings;
 
 typedef struct con_model con_model;

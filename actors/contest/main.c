@@ -34,6 +34,13 @@ static const cc_config_row rows[] = {
     {"max-teams", CC_CFG_INT, S(max_teams), "5000", 1, 1000000, NULL, "most teams of one contest"},
     {"max-problems", CC_CFG_INT, S(max_problems), "26", 1, 200, NULL,
      "most problems of one contest"},
+    /* The read model's reader (cc/projection.h): a NATS user of its own. */
+    {"reader-nats-url", CC_CFG_STRING, S(reader_url), "", 0, 0, NULL,
+     "NATS URL of the read model's reader (\"\": nats-url when reader-nats-user is set)"},
+    {"reader-nats-user", CC_CFG_STRING, S(reader_user), "", 0, 0, NULL,
+     "its NATS user, cc-contest-reader (\"\": read through the service's own connection)"},
+    {"reader-nats-password", CC_CFG_STRING, S(reader_password), "", 0, 0, NULL,
+     "its NATS password"},
 };
 #undef S
 
@@ -111,7 +118,13 @@ static cc_status start(cc_actor *a)
     cc_actor_set_state(a, &state);
     cc_projection_options po = {.until_caught_up = state.rebuild_only,
                                 .done = rebuilt,
-                                .ud = &state};
+                                .ud = &state,
+                                .reader_service = "contest-reader"};
+    if (cfg.reader_url[0] || cfg.reader_user[0]) {
+        po.reader_url = cfg.reader_url[0] ? cfg.reader_url : cc_actor_runtime(a)->nats_url;
+        po.reader_user = cfg.reader_user;
+        po.reader_password = cfg.reader_password;
+    }
     s = cc_projection_start(state.proj, cc_actor_bus(a), state.pg, &po);
     if (s == CC_OK && !state.rebuild_only)
         s = con_clock_start(&state);

@@ -31,6 +31,13 @@ static const cc_config_row rows[] = {
      "folder of the NNNN_name.sql migrations"},
     {"suggest-min-solved", CC_CFG_INT, S(suggest_min_solved), "1", 1, 1000, NULL,
      "problems of a tag a user solved before a new one of that tag is suggested to them"},
+    /* The read model's reader (cc/projection.h): a NATS user of its own. */
+    {"reader-nats-url", CC_CFG_STRING, S(reader_url), "", 0, 0, NULL,
+     "NATS URL of the read model's reader (\"\": nats-url when reader-nats-user is set)"},
+    {"reader-nats-user", CC_CFG_STRING, S(reader_user), "", 0, 0, NULL,
+     "its NATS user, cc-stats-reader (\"\": read through the service's own connection)"},
+    {"reader-nats-password", CC_CFG_STRING, S(reader_password), "", 0, 0, NULL,
+     "its NATS password"},
 };
 #undef S
 
@@ -89,7 +96,13 @@ static cc_status start(cc_actor *a)
     cc_actor_set_state(a, &state);
     cc_projection_options po = {.until_caught_up = state.rebuild_only,
                                 .done = rebuilt,
-                                .ud = &state};
+                                .ud = &state,
+                                .reader_service = "stats-reader"};
+    if (cfg.reader_url[0] || cfg.reader_user[0]) {
+        po.reader_url = cfg.reader_url[0] ? cfg.reader_url : cc_actor_runtime(a)->nats_url;
+        po.reader_user = cfg.reader_user;
+        po.reader_password = cfg.reader_password;
+    }
     return cc_projection_start(state.proj, cc_actor_bus(a), state.pg, &po);
 }
 

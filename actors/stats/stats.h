@@ -25,6 +25,7 @@ typedef struct st_settings {
     char *pg_conninfo;
     char *migrations;
     int64_t suggest_min_solved; /* solved problems of a tag before its new ones are suggested */
+    char *reader_url, *reader_user, *reader_password; /* the read model's NATS user */
 } st_settings;
 
 typedef struct st_model st_model;

@@ -104,7 +104,7 @@ static bool parse_port(const char *text, uint16_t *out)
  * the caller's buffer (vars), the array by the caller. */
 typedef struct envbuf {
     const char *ptrs[512];
-    char vars[12][CC_LOCAL_CONNINFO_MAX + 32];
+    char vars[14][CC_LOCAL_CONNINFO_MAX + 32];
     size_t n, nvars;
 } envbuf;
 
@@ -123,7 +123,8 @@ static void env_init(envbuf *e)
     static const char *const ours[] = {
         "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
         "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
-        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD="};
+        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_READER_NATS_USER=",
+        "CC_READER_NATS_PASSWORD="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -182,6 +183,14 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     env_add(&e, "CC_NATS_URL", stack.nats_url);
     env_add(&e, "CC_NATS_USER", nu->user);
     env_add(&e, "CC_NATS_PASSWORD", nu->password);
+    /* A read model's reader, when the mesh has one for it (cc/mesh.h). */
+    char reader[CC_LOCAL_NAME_MAX];
+    snprintf(reader, sizeof reader, "%s-reader", a->row->service);
+    const cc_local_nats_user *ru = cc_local_nats_user_of(&stack, reader);
+    if (ru) {
+        env_add(&e, "CC_READER_NATS_USER", ru->user);
+        env_add(&e, "CC_READER_NATS_PASSWORD", ru->password);
+    }
     env_add(&e, "CC_REDIS_URL", stack.redis_url);
     env_add(&e, "CC_LOG_LEVEL", log_level);
     snprintf(port, sizeof port, "%u", (unsigned)a->metrics_port);

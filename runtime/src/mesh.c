@@ -38,20 +38,23 @@ static const cc_mesh_service rows[] = {
      .publish = LIST("cc.live.user.*", "cc.rpc.user.GetUserContact"),
      .declares = LIST(CC_STREAM_EVENTS),
      .consumers = LIST(CC_STREAM_EVENTS ".notify")},
-    /* Read models (cc/projection.h): each reads CC_EVENTS from the position
-     * its database holds, through a consumer it deletes and makes again at
-     * every start (its own only). */
+    /* Read models (cc/projection.h): the service, and its reader, which
+     * reads CC_EVENTS from the position the service's database holds
+     * through a consumer it deletes and makes again at every start (its
+     * own only). */
     {.name = "contest",
      /* A contest's problems are looked up as its jury sees them. */
      .publish = LIST("cc.evt.contest.>", "cc.live.contest.>", "cc.rpc.problem.GetProblem"),
-     .declares = LIST(CC_STREAM_EVENTS),
+     .declares = LIST(CC_STREAM_EVENTS)},
+    {.name = "contest-reader",
      .consumers = LIST(CC_STREAM_EVENTS ".contest"),
-     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".contest")},
-    {.name = "stats",
-     .publish = LIST("cc.evt.stats.>"),
-     .declares = LIST(CC_STREAM_EVENTS),
+     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".contest"),
+     .reader = true},
+    {.name = "stats", .publish = LIST("cc.evt.stats.>"), .declares = LIST(CC_STREAM_EVENTS)},
+    {.name = "stats-reader",
      .consumers = LIST(CC_STREAM_EVENTS ".stats"),
-     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".stats")},
+     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".stats"),
+     .reader = true},
     {.name = "kafka-bridge",
      .publish = LIST(CC_MESH_KAFKA_SUBJECTS),
      .consumers = LIST(CC_STREAM_EVENTS ".*")},
@@ -209,9 +212,10 @@ cc_status cc_mesh_perms_of(const cc_mesh_service *s, cc_mesh_perms *p)
     for (const char *const *x = s->subscribe; x && *x; x++)
         ADD(p, sub_allow, "%s", *x);
     if (!s->local_only) {
-        ADD(p, sub_allow, "cc.rpc.%s.>", s->name);
+        if (!s->reader)
+            ADD(p, sub_allow, "cc.rpc.%s.>", s->name);
         ADD(p, sub_allow, "_INBOX.%s.>", s->name);
-        p->responses = true;
+        p->responses = !s->reader;
     }
     return CC_OK;
 }

@@ -411,8 +411,14 @@ static int group_setup(void **state)
     spawn_actor(&prob_proc, "cc-problem", "problem", "cc_problem", NULL);
     spawn_actor(&sub_proc, "cc-submission", "submission", "cc_submission",
                 (const char *[]){"--max-queued=50", "--rate-per-min=1000", NULL});
-    spawn_actor(&contest_proc, "cc-contest", "contest", "cc_contest", NULL);
-    spawn_actor(&stats_proc, "cc-stats", "stats", "cc_stats", NULL);
+    spawn_actor(
+        &contest_proc, "cc-contest", "contest", "cc_contest",
+        (const char *[]){
+            cct_fmt("--reader-nats-url=%s", cc_local_nats_url(&stack, "contest-reader")), NULL});
+    spawn_actor(
+        &stats_proc, "cc-stats", "stats", "cc_stats",
+        (const char *[]){cct_fmt("--reader-nats-url=%s", cc_local_nats_url(&stack, "stats-reader")),
+                         NULL});
     spawn_actor(&notify_proc, "cc-notify", "notify", "cc_notification", NULL);
     start_judge();
     if (!cct_start_gateway(&gw_proc, &stack, CC_BIN_DIR, keypath, gw_port, gm, NULL))

@@ -298,20 +298,22 @@ static const Codecourt__V1__ScoreCell *cell(const Codecourt__V1__ScoreRow *r, co
 static void start_contest(void)
 {
     cct_spawn(&contest_proc, "cc-contest", CC_BIN_DIR, "cc-contest", dir,
-              (const char *[]){cct_nats_flag(&stack, "contest"),
-                               cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_contest")),
-                               cct_fmt("--metrics-port=%u", contest_metrics), "--log-level=info",
-                               NULL});
+              (const char *[]){
+                  cct_nats_flag(&stack, "contest"),
+                  cct_fmt("--reader-nats-url=%s", cc_local_nats_url(&stack, "contest-reader")),
+                  cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_contest")),
+                  cct_fmt("--metrics-port=%u", contest_metrics), "--log-level=info", NULL});
     assert_true(cct_wait_status(contest_metrics, "/readyz", 200, 60000));
 }
 
 static void start_stats(void)
 {
-    cct_spawn(&stats_proc, "cc-stats", CC_BIN_DIR, "cc-stats", dir,
-              (const char *[]){cct_nats_flag(&stack, "stats"),
-                               cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_stats")),
-                               cct_fmt("--metrics-port=%u", stats_metrics), "--log-level=info",
-                               NULL});
+    cct_spawn(
+        &stats_proc, "cc-stats", CC_BIN_DIR, "cc-stats", dir,
+        (const char *[]){cct_nats_flag(&stack, "stats"),
+                         cct_fmt("--reader-nats-url=%s", cc_local_nats_url(&stack, "stats-reader")),
+                         cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, "cc_stats")),
+                         cct_fmt("--metrics-port=%u", stats_metrics), "--log-level=info", NULL});
     assert_true(cct_wait_status(stats_metrics, "/readyz", 200, 60000));
 }
 
@@ -323,6 +325,8 @@ static int rebuild(const char *service, const char *db)
     snprintf(name, sizeof name, "cc-%s-rebuild", service);
     cct_spawn(&p, name, CC_BIN_DIR, cct_fmt("cc-%s", service), dir,
               (const char *[]){"rebuild", cct_nats_flag(&stack, service),
+                               cct_fmt("--reader-nats-url=%s",
+                                       cc_local_nats_url(&stack, cct_fmt("%s-reader", service))),
                                cct_fmt("--pg-conninfo=%s", cc_local_pg_conninfo(&stack, db)),
                                "--metrics-port=-1", NULL});
     for (int i = 0; i < 1200 && !cc_local_proc_poll(&p); i++)
