@@ -365,6 +365,29 @@ static char *dump(const char *db, const char *const *queries)
     return out;
 }
 
+/* Waits until the projection name has stored its state up to position in
+ * db: the scoreboard answers from memory as soon as events are applied,
+ * and the store follows. */
+static void stored(const char *db, const char *name, uint64_t position)
+{
+    PGconn *c = PQconnectdb(cc_local_pg_conninfo(&stack, db));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    const char *params[] = {name};
+    uint64_t at = 0;
+    for (int i = 0; i < 900 && at < position; i++) {
+        PGresult *r = PQexecParams(c, "SELECT position FROM cc_projections WHERE name = $1", 1,
+                                   NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            at = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        if (at < position)
+            usleep(100000);
+    }
+    PQfinish(c);
+    if (at < position)
+        fail_msg("%s stored up to %" PRIu64 ", never %" PRIu64, name, at, position);
+}
+
 static const char *const contest_tables[] = {
     "SELECT id, encode(def, 'hex'), seq, first_seq, problem_seq, started_ms, frozen_ms, "
     "ended_ms, state_seq, unfrozen_seq FROM proj_contests ORDER BY id",
@@ -748,6 +771,7 @@ static void killed_mid_stream(void **state)
     assert_int_equal(count(all, "\"type\":\"judgements\""), BIG_TEAMS * BIG_SUBS);
     free(all);
     /* And what is stored: one row per submission. */
+    stored("cc_contest", "contest", seq);
     const char *q[] = {"SELECT count(*), count(DISTINCT id) FROM proj_subs WHERE contest = 'burst'",
                        NULL};
     char *d = dump("cc_contest", q);
