@@ -686,7 +686,7 @@ static cc_status load(PGconn *conn, void *ud)
             if ((p->tags[p->ntags] = strdup(json_string_value(json_array_get(tags, k)))))
                 p->ntags++;
         json_decref(tags);
-        p->difficulty = (Codecourt__V1__Difficulty)atoi(PQgetvalue(r, i, 3));
+        p->difficulty = (Codecourt__V1__Difficulty)strtol(PQgetvalue(r, i, 3), NULL, 10);
         p->public_ = PQgetvalue(r, i, 4)[0] == 't';
         p->deleted = PQgetvalue(r, i, 5)[0] == 't';
         snprintf(p->owner, sizeof p->owner, "%s", PQgetvalue(r, i, 6));
@@ -710,7 +710,7 @@ static cc_status load(PGconn *conn, void *ud)
         snprintf(s->id, sizeof s->id, "%s", PQgetvalue(r, i, 0));
         s->user = u;
         s->problem = p;
-        s->attempt = (uint32_t)atoi(PQgetvalue(r, i, 3));
+        s->attempt = (uint32_t)strtoul(PQgetvalue(r, i, 3), NULL, 10);
         snprintf(s->verdict, sizeof s->verdict, "%s", PQgetvalue(r, i, 4));
         s->judged_ms = strtoll(PQgetvalue(r, i, 5), NULL, 10);
         s->seq = s->changed = strtoull(PQgetvalue(r, i, 6), NULL, 10);

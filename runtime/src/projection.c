@@ -194,7 +194,8 @@ static cc_status open_steps(cc_projection *p, const char *conninfo, bool rebuild
     if (s != CC_OK)
         return s;
     bool have = PQntuples(r) == 1;
-    int version = have ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    /* Integer columns: PostgreSQL writes them in decimal. */
+    int version = have ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     uint64_t position = have ? strtoull(PQgetvalue(r, 0, 1), NULL, 10) : 0;
     PQclear(r);
     if (have && version != p->def->version && !rebuild)
