@@ -61,6 +61,8 @@ bench: build
 	@echo "== gateway (issue 4)"; $(BUILD)/bin/bench-gateway
 	@if [ -x $(BUILD)/bin/bench-submission ]; then \
 	  echo "== submissions (issue 6)"; $(BUILD)/bin/bench-submission; fi
+	@if [ -x $(BUILD)/bin/bench-contest ]; then \
+	  echo "== contest scoreboard and rebuild (issue 18)"; $(BUILD)/bin/bench-contest; fi
 
 # OCI images of every built process into $(BUILD)/images/*.tar, built
 # offline from Debian packages (needs root); see images/README.md.

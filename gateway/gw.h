@@ -4,7 +4,8 @@
  * ratelimit.c (GCRA + revocation in one Redis script, leased to busy
  * keys), proxy.c (the client's address behind trusted proxies), live.c
  * (WebSocket /v1/live), web.c (the browser app's files, security
- * headers, the session cookie), json.c (transcoding, public in gw/json.h).
+ * headers, the session cookie), feed.c (the CLICS event feed, streamed),
+ * json.c (transcoding, public in gw/json.h).
  * Prefix gw_. */
 #ifndef CC_GW_H
 #define CC_GW_H
@@ -71,6 +72,9 @@ enum {
                                    call must come from our own origin */
     GW_SESSION_CLEAR = 1 << 7,  /* the answer removes the cookie; the cookie's token, when
                                    sent, fills refreshToken (its family is revoked) */
+    GW_RAW = 1 << 9,           /* the reply is a RawResponse sent as it is (its status, type
+                                  and body: the CLICS API's own JSON); the request's path
+                                  fills its "path" field */
 };
 
 /* One row: an HTTP method and path pattern mapped to an RPC. Segments of
@@ -180,6 +184,15 @@ void gw_proxies_free(gw_proxies *p);
 void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_iovec_t *values,
                     size_t nvalues, char *out, size_t cap);
 
+/* ---- feed.c ------------------------------------------------------------- */
+
+/* Handles GET /api/contests/<contest>/event-feed (contest: clen bytes of
+ * the path), streaming the CLICS event feed; env carries the request id. */
+int gw_feed_handle(gw_state *g, h2o_req_t *req, const char *contest, size_t clen,
+                   const cc_envelope *env);
+/* Ends the open feeds (the gateway is stopping). */
+void gw_feed_close_all(void);
+
 /* ---- live.c ------------------------------------------------------------- */
 
 /* Handles GET /v1/live (a WebSocket upgrade). */
@@ -275,6 +288,9 @@ typedef enum gw_problem_type {
 void gw_problem(h2o_req_t *req, gw_problem_type t, const char *detail, const char *field);
 /* Sends body as application/json with status. */
 void gw_send_json(h2o_req_t *req, int status, json_t *body);
+/* The client's address as rate limits key it (gw_client_addr over the
+ * request's peer and forwarding headers), into out. */
+void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap);
 /* The verified principal from the request's bearer token, or an error
  * response already sent (returns false). */
 bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query);

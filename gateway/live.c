@@ -1,5 +1,10 @@
 /* WebSocket /v1/live: a user's open sockets receive what is published on
- * cc.live.user.<their id>. One NATS subscription per user with at least
+ * cc.live.user.<their id>, and a socket opened with ?contest=<id> also
+ * what cc-contest publishes for that contest: cc.live.contest.<id> (the
+ * public scoreboard and announcements), or cc.live.contest.<id>.jury when
+ * cc-contest says the caller is its jury (GetContest, with their
+ * principal, decides, and refuses a private contest they have no part in
+ * with 404). One NATS subscription per user with at least
  * one socket, made on the first and dropped with the last, so the gateway
  * receives only the traffic of users connected to it. Every live-check a
  * timer closes (1008) the sockets whose token expired, and asks Redis
@@ -18,6 +23,7 @@
 #include <time.h>
 
 #include "cc/log.h"
+#include "codecourt/v1/contest.pb-c.h"
 #include "gw.h"
 
 typedef struct live_sock live_sock;
@@ -32,6 +38,7 @@ struct live_sock {
     int64_t exp;         /* the token's, Unix seconds */
     uint64_t closing_at; /* loop ms when a close frame was queued; 0: open */
     uint64_t frames_tat; /* GCRA of the frames received: their theoretical arrival, µs */
+    cc_bus_sub *contest_sub; /* ?contest=: that contest's channel, this socket only */
 };
 
 struct live_user {
@@ -83,6 +90,8 @@ static void on_live_msg(cc_bus *b, natsMsg *m, void *ud)
 
 static void unlink_sock(live_sock *s)
 {
+    if (s->contest_sub)
+        cc_bus_unsubscribe(s->contest_sub);
     live_user *u = s->user;
     for (live_sock **pp = &u->socks; *pp; pp = &(*pp)->next)
         if (*pp == s) {
@@ -213,6 +222,9 @@ typedef struct {
     const char *key;
     bool pending;
     bool proto_live; /* the client offered the cc.live subprotocol */
+    char contest[72]; /* ?contest=, or "" */
+    char contest_subject[128];
+    cc_envelope env;
 } live_pending;
 
 static void on_disposed(void *p)
@@ -221,6 +233,44 @@ static void on_disposed(void *p)
     lp->req = NULL;
     if (!lp->pending)
         free(lp);
+}
+
+static void upgrade(live_pending *lp);
+
+static void on_contest_msg(cc_bus *b, natsMsg *m, void *ud)
+{
+    live_sock *s = ud;
+    (void)b;
+    struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)natsMsg_GetData(m),
+                                  (size_t)natsMsg_GetDataLength(m)};
+    if (!s->closing_at) {
+        wslay_event_queue_msg(s->ws->ws_ctx, &msg);
+        h2o_websocket_proceed(s->ws);
+    }
+    natsMsg_Destroy(m);
+}
+
+static void on_contest(cc_status st, const char *errmsg, const ProtobufCMessage *resp, void *ud)
+{
+    live_pending *lp = ud;
+    lp->pending = false;
+    h2o_req_t *req = lp->req;
+    if (!req) {
+        free(lp);
+        return;
+    }
+    if (st == CC_NOT_FOUND) {
+        gw_problem(req, GW_P_NOT_FOUND, errmsg, "contest");
+        return;
+    }
+    if (st != CC_OK) {
+        gw_problem(req, GW_P_UNAVAILABLE, "the contest service is unreachable", NULL);
+        return;
+    }
+    const Codecourt__V1__Contest *c = (const void *)resp;
+    snprintf(lp->contest_subject, sizeof lp->contest_subject,
+             c->is_jury ? "cc.live.contest.%s.jury" : "cc.live.contest.%s", lp->contest);
+    upgrade(lp);
 }
 
 static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
@@ -244,6 +294,27 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
         gw_problem(req, GW_P_RATE_LIMITED, NULL, NULL);
         return;
     }
+    if (lp->contest[0]) {
+        Codecourt__V1__GetContestRequest rq = CODECOURT__V1__GET_CONTEST_REQUEST__INIT;
+        rq.id = lp->contest;
+        cc_status s = cc_rpc_call_async(cc_actor_bus(lp->g->actor), "contest", "GetContest",
+                                        &lp->env, &rq.base, &codecourt__v1__contest__descriptor,
+                                        cc_actor_runtime(lp->g->actor)->rpc_timeout_ms, on_contest,
+                                        lp);
+        if (s != CC_OK) {
+            gw_problem(req, GW_P_UNAVAILABLE, "the contest service is unreachable", NULL);
+            return;
+        }
+        lp->pending = true;
+        return;
+    }
+    upgrade(lp);
+}
+
+/* The socket itself, once every check passed. */
+static void upgrade(live_pending *lp)
+{
+    h2o_req_t *req = lp->req;
     live_user *u = find_user(lp->who.user_id);
     if (u && u->nsocks >= lp->g->cfg->max_live_per_user) {
         gw_problem(req, GW_P_TOO_MANY_SOCKETS, NULL, NULL);
@@ -292,6 +363,10 @@ static void on_checked(cc_status st, const gw_limit_result *r, void *ud)
     if (lp->proto_live)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-protocol"),
                               0, NULL, H2O_STRLIT("cc.live"));
+    if (lp->contest_subject[0] &&
+        cc_bus_subscribe(cc_actor_bus(lp->g->actor), lp->contest_subject, NULL, on_contest_msg, s,
+                         &s->contest_sub) != CC_OK)
+        s->contest_sub = NULL; /* the user's own channel still works */
     s->ws = h2o_upgrade_to_websocket(req, lp->key, s, on_ws);
     /* Set before wslay reads anything: h2o starts reading once the 101
      * is written. */
@@ -324,6 +399,24 @@ int gw_live_handle(gw_state *g, h2o_req_t *req)
     lp->req = req;
     lp->g = g;
     lp->key = key;
+    /* ?contest=<id>: a contest slug, checked with cc-contest. */
+    if (req->query_at != SIZE_MAX) {
+        const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+        const char *k = memmem(q, (size_t)(end - q), "contest=", 8);
+        if (k && (k == q || k[-1] == '&')) {
+            const char *v = k + 8;
+            size_t n = 0;
+            while (v + n < end && v[n] != '&' && n < sizeof lp->contest - 1 &&
+                   ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= '0' && v[n] <= '9') || v[n] == '-'))
+                n++;
+            memcpy(lp->contest, v, n);
+            lp->contest[n] = '\0';
+        }
+    }
+    cc_envelope_new(&lp->env, "codecourt.v1.GetContestRequest");
+    char principal[sizeof lp->who.user_id + sizeof lp->who.role + 1];
+    snprintf(principal, sizeof principal, "%s:%s", lp->who.user_id, lp->who.role);
+    cc_envelope_set_principal(&lp->env, principal);
     ssize_t pi = -1;
     while ((pi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"),
                                         pi)) >= 0) {
@@ -353,6 +446,8 @@ void gw_live_close_all(void)
         while (u->socks) {
             live_sock *s = u->socks;
             u->socks = s->next;
+            if (s->contest_sub)
+                cc_bus_unsubscribe(s->contest_sub);
             s->ws->data = NULL;
             h2o_websocket_close(s->ws);
             free(s);

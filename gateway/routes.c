@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codecourt/v1/contest.pb-c.h"
 #include "codecourt/v1/judge.pb-c.h"
 #include "codecourt/v1/notification.pb-c.h"
 #include "codecourt/v1/problem.pb-c.h"
+#include "codecourt/v1/stats.pb-c.h"
 #include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "gw.h"
@@ -124,6 +126,62 @@ const gw_route gw_routes[] = {
     {"PUT", "/v1/notifications/preferences", "notify", "UpdatePreferences",
      U(update_preferences_request), U(notification_preferences), GW_AUTH, 200,
      "Change some of your notification preferences"},
+    /* Contests (cc-contest). Reads take an optional token: a private
+     * contest shows only to its jury and participants, and the jury sees
+     * the scoreboard unfrozen. Live: /v1/live?contest=<id>. */
+    {"POST", "/v1/contests", "contest", "CreateContest", U(contest), U(contest), GW_AUTH, 201,
+     "Create a contest (setter, admin); you are its jury"},
+    {"GET", "/v1/contests", "contest", "ListContests", U(list_contests_request), U(contest_list),
+     GW_AUTH_OPT, 200, "Public contests and yours, latest start first (?pageSize=&cursor=)"},
+    {"GET", "/v1/contests/{id}", "contest", "GetContest", U(get_contest_request), U(contest),
+     GW_AUTH_OPT, 200, "One contest (its invite code and jury for the jury only)"},
+    {"PUT", "/v1/contests/{id}", "contest", "PutContest", U(contest), U(contest), GW_AUTH, 200,
+     "Replace a contest's definition (jury)"},
+    {"POST", "/v1/contests/{id}/unfreeze", "contest", "Unfreeze", U(unfreeze_request), U(contest),
+     GW_AUTH, 200, "Show the public scoreboard in full again (jury)"},
+    {"POST", "/v1/contests/{contest}/register", "contest", "RegisterForContest",
+     U(contest_register_request), U(team), GW_AUTH, 201,
+     "Take part: alone, in a new team, or joining one (inviteCode when closed)"},
+    {"GET", "/v1/contests/{contest}/teams", "contest", "ListTeams", U(list_teams_request),
+     U(team_list), GW_AUTH_OPT, 200, "A contest's teams"},
+    {"PUT", "/v1/contests/{contest}/teams/{teamId}", "contest", "PutTeam", U(put_team_request),
+     U(team), GW_AUTH, 200, "Create or change a team and its members (jury)"},
+    {"GET", "/v1/contests/{contest}/scoreboard", "contest", "GetScoreboard",
+     U(get_scoreboard_request), U(scoreboard), GW_AUTH_OPT, 200,
+     "The scoreboard: frozen for the public during the freeze (?publicView= for the jury)"},
+    {"POST", "/v1/contests/{contest}/clarifications", "contest", "AskClarification",
+     U(ask_clarification_request), U(clarification), GW_AUTH, 201,
+     "Ask the jury (participant), or announce (jury)"},
+    {"GET", "/v1/contests/{contest}/clarifications", "contest", "ListClarifications",
+     U(list_clarifications_request), U(clarification_list), GW_AUTH_OPT, 200,
+     "Clarifications you may read"},
+    {"POST", "/v1/contests/{contest}/clarifications/{id}/answer", "contest",
+     "AnswerClarification", U(answer_clarification_request), U(clarification), GW_AUTH, 201,
+     "Answer a question, to its team or to all (jury)"},
+    /* The ICPC CLICS Contest API (ccs-specs 2022-07): its own JSON, sent as
+     * cc-contest renders it. /api/contests/{id}/event-feed streams NDJSON
+     * (feed.c, not a row: it stays open). */
+    {"GET", "/api", "contest", "ClicsGet", U(clics_request), U(raw_response),
+     GW_AUTH_OPT | GW_RAW, 200, "CLICS: the API's version"},
+    {"GET", "/api/contests", "contest", "ClicsGet", U(clics_request), U(raw_response),
+     GW_AUTH_OPT | GW_RAW, 200, "CLICS: contests"},
+    {"GET", "/api/contests/{contest}", "contest", "ClicsGet", U(clics_request), U(raw_response),
+     GW_AUTH_OPT | GW_RAW, 200, "CLICS: one contest"},
+    {"GET", "/api/contests/{contest}/{collection}", "contest", "ClicsGet", U(clics_request),
+     U(raw_response), GW_AUTH_OPT | GW_RAW, 200,
+     "CLICS: problems, teams, organizations, submissions, judgements, judgement-types, "
+     "languages, clarifications, scoreboard, state, access"},
+    {"GET", "/api/contests/{contest}/{collection}/{item}", "contest", "ClicsGet",
+     U(clics_request), U(raw_response), GW_AUTH_OPT | GW_RAW, 200, "CLICS: one object"},
+    /* Statistics and recommendations (cc-stats). */
+    {"GET", "/v1/users/me/recommendations", "stats", "GetRecommendations",
+     U(get_recommendations_request), U(recommendation_list), GW_AUTH, 200,
+     "Unsolved public problems for you, each with why (?limit=)"},
+    {"GET", "/v1/users/{userId}/stats", "stats", "GetUserStats", U(get_user_stats_request),
+     U(user_stats), GW_AUTH_OPT, 200, "A user's statistics (\"me\" with a token)"},
+    {"GET", "/v1/problems/{slug}/stats", "stats", "GetProblemStats",
+     U(get_problem_stats_request), U(problem_stats), GW_AUTH_OPT, 200,
+     "A public problem's statistics"},
 };
 #undef U
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];

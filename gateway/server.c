@@ -20,6 +20,7 @@
 #include "cc/log.h"
 #include "cc/metrics.h"
 #include "cc/text.h"
+#include "codecourt/v1/contest.pb-c.h"
 #include "gw.h"
 #include "gw/json.h"
 
@@ -259,7 +260,7 @@ static gw_state *G(h2o_handler_t *h);
  * forwards. The lines of the configured header are read in order; only
  * the last GW_MAX_HOPS count (proxies write on the right, clients on the
  * left). */
-static void client_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap)
+void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
     out[0] = '\0';
@@ -364,6 +365,15 @@ static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp
     if (req) {
         if (s == CC_OK && (c->route->flags & GW_SESSION_SET)) {
             send_session(c, resp);
+        } else if (s == CC_OK && (c->route->flags & GW_RAW)) {
+            /* A body rendered by the service in a format of its own (the
+             * CLICS API's JSON), readable from any origin as that
+             * specification asks. */
+            const Codecourt__V1__RawResponse *raw = (const void *)resp;
+            add_header_by_name(req, "access-control-allow-origin", "*");
+            send_body(req, raw->status > 0 ? raw->status : 200,
+                      raw->content_type[0] ? raw->content_type : "application/json",
+                      (const char *)raw->body.data, raw->body.len);
         } else if (s == CC_OK) {
             if (c->route->flags & GW_SESSION_CLEAR)
                 gw_session_set_cookie(req, c->g->cfg, NULL, 0);
@@ -503,6 +513,9 @@ static json_t *request_object(gw_call *c)
         if (gw_session_cookie(req, &tok))
             json_object_set_new(obj, "refreshToken", json_stringn(tok.base, tok.len));
     }
+    if (r->flags & GW_RAW)
+        json_object_set_new(obj, "path",
+                            json_stringn(req->path_normalized.base, req->path_normalized.len));
     if (r->flags & GW_IDEMPOTENCY) {
         /* Only the header names the key (RFC draft "Idempotency-Key"). */
         ssize_t ki = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
@@ -711,6 +724,13 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     }
     if (h2o_memis(path, plen, H2O_STRLIT("/v1/live")))
         return gw_live_handle(g, req);
+    /* /api/contests/<id>/event-feed streams: not a row of the table. */
+    static const char feed_prefix[] = "/api/contests/", feed_suffix[] = "/event-feed";
+    size_t fp = sizeof feed_prefix - 1, fs = sizeof feed_suffix - 1;
+    if (plen > fp + fs && !memcmp(path, feed_prefix, fp) &&
+        !memcmp(path + plen - fs, feed_suffix, fs) &&
+        !memchr(path + fp, '/', plen - fp - fs))
+        return gw_feed_handle(g, req, path + fp, plen - fp - fs, &env);
 
     /* Outside /v1 is the browser app, when there is one. */
     if (!(plen >= 4 && memcmp(path, "/v1/", 4) == 0) && !h2o_memis(path, plen, H2O_STRLIT("/v1")) &&
@@ -782,7 +802,7 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
     *slot = c;
     int cls = (r->flags & GW_RATE_LOGIN) ? GW_RATE_AUTH : c->authed ? GW_RATE_USER : GW_RATE_ANON;
     if (!c->authed)
-        client_ip(g, req, c->ip, sizeof c->ip); /* anonymous calls are limited per IP */
+        gw_request_ip(g, req, c->ip, sizeof c->ip); /* anonymous calls are limited per IP */
     c->rpc_pending = true; /* the Redis step holds the call like an RPC */
     cc_status s;
     if (!g->redis)
@@ -1006,6 +1026,7 @@ void gw_server_stop(gw_state *g)
         return;
     g->stopping = true;
     gw_live_close_all();
+    gw_feed_close_all();
     /* HTTP/2 connections get a GOAWAY (streams already open finish, no
      * new ones) and HTTP/1.1 ones close after their current answer; what
      * is still open is cut when the process exits. The drain already

@@ -268,7 +268,7 @@ void notify_on_event(cc_js_msg *m, void *ud)
     snprintf(c->user_id, sizeof c->user_id, "%s", uid);
     /* The natural key: the kind and the event's key fields. */
     size_t n = (size_t)snprintf(c->key, sizeof c->key, "%s", rule->kind);
-    for (int i = 0; rule->key_fields[i] && n < sizeof c->key; i++) {
+    for (int i = 0; i < 3 && rule->key_fields[i] && n < sizeof c->key; i++) {
         const char *v = json_string_value(json_object_get(c->vars, rule->key_fields[i]));
         n += (size_t)snprintf(c->key + n, sizeof c->key - n, ":%s", v ? v : "");
     }

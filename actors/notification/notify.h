@@ -45,7 +45,7 @@ typedef struct notify_rule {
     const char *kind;                      /* "verdict": template names, preferences */
     const ProtobufCMessageDescriptor *msg; /* the event's message */
     const char *user_field;                /* field holding the user id */
-    const char *key_fields[3];             /* natural key of the event (NULL-ended) */
+    const char *key_fields[3];             /* natural key of the event (at most 3; NULL-ended) */
     const char *link;                     /* a template, e.g. "/v1/submissions/{{submission_id}}" */
     bool channel[NOTIFY_NCHANNELS];       /* which channels exist */
     bool on_by_default[NOTIFY_NCHANNELS]; /* when the user chose nothing */

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "cc/buf.h"
+#include "codecourt/v1/contest.pb-c.h"
 #include "codecourt/v1/judge.pb-c.h"
+#include "codecourt/v1/stats.pb-c.h"
 #include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "notify.h"
@@ -46,6 +48,25 @@ const notify_rule notify_rules[] = {
      "/v1/submissions/{{submission_id}}",
      {true, true},
      {true, true}},
+    /* A contest's jury answered or announced (cc-contest emits one per user
+     * it reaches; a team's question reaches the jury the same way). */
+    {"cc.evt.contest.clarification_sent",
+     "clarification",
+     &codecourt__v1__clarification_notice__descriptor,
+     "user_id",
+     {"clarification_id", "user_id", NULL},
+     "/v1/contests/{{contest}}/clarifications",
+     {true, true},
+     {false, true}},
+    /* A problem published in a tag the user solves (cc-stats). */
+    {"cc.evt.stats.problem_suggested",
+     "new_problem",
+     &codecourt__v1__problem_suggested__descriptor,
+     "user_id",
+     {"problem", "user_id", NULL},
+     "/v1/problems/{{problem}}",
+     {true, true},
+     {false, true}},
 };
 const size_t notify_nrules = sizeof notify_rules / sizeof notify_rules[0];
 

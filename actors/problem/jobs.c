@@ -346,6 +346,14 @@ static void do_update(PGconn *c, job *j)
         return;
     }
     snprintf(j->problem_id, sizeof j->problem_id, "%s", id);
+    bool leveled = rq->title[0] || rq->replace_tags || rq->difficulty || rq->visibility;
+    if (leveled) {
+        cc_status es = prob_db_event(c, "updated", id, &j->env);
+        if (es != CC_OK) {
+            db_failed(j, es);
+            return;
+        }
+    }
     bool versioned = rq->statement_markdown[0] || rq->limits || rq->checker;
     if (!versioned)
         return;

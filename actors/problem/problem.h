@@ -184,6 +184,11 @@ typedef struct prob_commit {
      * the problem is gone, CC_NOT_FOUND), not the database at fault. */
     bool out_refused;
 } prob_commit;
+/* Inside the caller's transaction: the outbox row of event
+ * cc.evt.problem.<verb> (ProblemEvent) for problem_id, with its fields as
+ * the transaction leaves them. */
+cc_status prob_db_event(PGconn *c, const char *verb, const char *problem_id,
+                        const cc_envelope *env);
 /* Inside the caller's transaction: creates the problem if asked, and a
  * new version unless the files hash to the current version's hash, and
  * the events. */

@@ -72,9 +72,15 @@ static void del_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
     ev.owner_id = p->owner_id;
     ev.version = p->version ? p->version->number : 0;
     ev.version_hash = p->version ? p->version->hash : "";
-    uint8_t buf[1024];
+    ev.title = p->title;
+    ev.n_tags = p->n_tags;
+    ev.tags = p->tags;
+    ev.difficulty = p->difficulty;
+    ev.visibility = p->visibility;
+    ev.deleted = true;
     size_t len = protobuf_c_message_get_packed_size(&ev.base);
-    if (len <= sizeof buf) {
+    uint8_t *buf = cc_arena_alloc(cc_rpc_arena(call), len ? len : 1);
+    if (buf) {
         protobuf_c_message_pack(&ev.base, buf);
         cc_outbox_add(tx, "cc.evt.problem.deleted", cc_rpc_envelope(call),
                       "codecourt.v1.ProblemEvent", NULL, buf, len, NULL, NULL);

@@ -185,22 +185,60 @@ static char *files_json(const pkg_files *p)
     return s;
 }
 
-static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, const char *hash)
+cc_status prob_db_event(PGconn *c, const char *verb, const char *problem_id,
+                        const cc_envelope *e)
 {
+    /* The problem-level fields as this transaction leaves them, so a read
+     * model of the events (cc-stats) needs no call back. */
+    const char *ids[] = {problem_id};
+    cc_status s;
+    PGresult *row = prob_db_exec(
+        c,
+        "SELECT p.slug, p.owner_id, p.title, array_to_json(p.tags)::text, p.difficulty, "
+        "p.visibility, p.deleted_at IS NOT NULL, p.current_version, coalesce(v.hash, '') "
+        "FROM problems p LEFT JOIN versions v ON v.problem_id = p.id "
+        "AND v.number = p.current_version WHERE p.id = $1",
+        1, ids, false, &s);
+    if (!row)
+        return s;
+    if (PQntuples(row) != 1) {
+        PQclear(row);
+        return cc_err_set(CC_NOT_FOUND, "problem %s vanished", problem_id);
+    }
+    json_t *tags = json_loads(PQgetvalue(row, 0, 3), 0, NULL);
+    size_t ntags = json_is_array(tags) ? json_array_size(tags) : 0;
+    char **tagv = calloc(ntags ? ntags : 1, sizeof *tagv);
+    for (size_t i = 0; tagv && i < ntags; i++)
+        tagv[i] = (char *)json_string_value(json_array_get(tags, i));
     Codecourt__V1__ProblemEvent ev = CODECOURT__V1__PROBLEM_EVENT__INIT;
-    ev.problem_id = (char *)pc->out_id;
-    ev.slug = (char *)(pc->slug ? pc->slug : "");
-    ev.version = pc->out_version;
-    ev.version_hash = (char *)hash;
-    ev.owner_id = (char *)(pc->owner_id ? pc->owner_id : "");
+    ev.problem_id = (char *)problem_id;
+    ev.slug = PQgetvalue(row, 0, 0);
+    ev.owner_id = PQgetvalue(row, 0, 1);
+    ev.title = PQgetvalue(row, 0, 2);
+    ev.n_tags = tagv ? ntags : 0;
+    ev.tags = tagv;
+    ev.difficulty = prob_difficulty_parse(PQgetvalue(row, 0, 4));
+    ev.visibility = !strcmp(PQgetvalue(row, 0, 5), "public")
+                        ? CODECOURT__V1__VISIBILITY__VISIBILITY_PUBLIC
+                        : CODECOURT__V1__VISIBILITY__VISIBILITY_DRAFT;
+    ev.deleted = PQgetvalue(row, 0, 6)[0] == 't';
+    ev.version = (int32_t)strtol(PQgetvalue(row, 0, 7), NULL, 10);
+    ev.version_hash = PQgetvalue(row, 0, 8);
     size_t len = protobuf_c_message_get_packed_size(&ev.base);
     uint8_t *buf = malloc(len + 1);
-    if (!buf)
+    if (!buf || !tagv) {
+        free(buf);
+        free(tagv);
+        json_decref(tags);
+        PQclear(row);
         return cc_err_set(CC_NOMEM, "outbox: out of memory");
+    }
     protobuf_c_message_pack(&ev.base, buf);
+    free(tagv);
+    json_decref(tags);
+    PQclear(row);
     char subject[64];
     snprintf(subject, sizeof subject, "cc.evt.problem.%s", verb);
-    const cc_envelope *e = pc->env;
     const char *vals[] = {subject, "codecourt.v1.ProblemEvent", e ? e->correlation_id : "",
                           e ? e->traceparent : "", e ? e->principal : "", (const char *)buf};
     int lens[] = {0, 0, 0, 0, 0, (int)len};
@@ -213,7 +251,7 @@ static cc_status add_event(PGconn *c, const char *verb, const prob_commit *pc, c
                                "', '') FROM r",
                                6, NULL, vals, lens, fmts, 0);
     free(buf);
-    cc_status s = CC_OK;
+    s = CC_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         s = cc_err_set(CC_DB, "outbox: %s", PQresultErrorMessage(r));
     PQclear(r);
@@ -327,8 +365,8 @@ cc_status prob_db_commit(PGconn *c, prob_commit *pc)
     pc->out_version = cur + 1;
     pc->out_new_version = true;
     if (!pc->problem_id)
-        IFOK(s, add_event(c, "created", pc, hash));
-    IFOK(s, add_event(c, "version_created", pc, hash));
+        IFOK(s, prob_db_event(c, "created", pc->out_id, pc->env));
+    IFOK(s, prob_db_event(c, "version_created", pc->out_id, pc->env));
     return s;
 }
 

@@ -13,6 +13,7 @@
 #include "cc/js.h"
 #include "cc/outbox.h"
 #include "cc/pg.h"
+#include "codecourt/v1/contest.pb-c.h"
 #include "codecourt/v1/judge.pb-c.h"
 #include "codecourt/v1/problem.pb-c.h"
 #include "codecourt/v1/submission.pb-c.h"
@@ -23,6 +24,7 @@
 #define SUB_PROGRESS_SUBJECT "cc.evt.submission.progress"
 #define SUB_JUDGED_SUBJECT "cc.evt.submission.judged"
 #define SUB_REJUDGED_SUBJECT "cc.evt.submission.rejudged"
+#define SUB_CREATED_SUBJECT "cc.evt.submission.created"
 #define SUB_DURABLE "submission"
 
 /* Settings (one row each in main.c; env CC_<NAME>). */
@@ -115,8 +117,8 @@ void sub_uuid_new(char out[37]);
     "s.id::text, s.user_id, s.problem, s.problem_version, s.language, s.status, s.verdict, "     \
     "s.score, s.max_score, s.test_index, s.test_count, s.attempt, "                               \
     "extract(epoch from s.created_at)::bigint, "                                                   \
-    "coalesce(extract(epoch from s.judged_at)::bigint, 0), s.sandbox_ms"
-#define SUB_NCOLS 15
+    "coalesce(extract(epoch from s.judged_at)::bigint, 0), s.sandbox_ms, s.contest, s.team"
+#define SUB_NCOLS 17
 /* A Submission from row (SUB_COLS from column 0) in the call's arena, with
  * no tests or files. NULL when out of memory. */
 Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);

@@ -1,7 +1,9 @@
-/* Submit: validate, look the problem up (as the caller may see it) and its
- * version's package files, then write the submission and its judge job in
- * one transaction (outbox). The Idempotency-Key makes a retried POST return
- * the submission it already created. */
+/* Submit: validate, check the contest with cc-contest when one is named,
+ * look the problem up (as the caller may see it) and its version's package
+ * files, then write the submission, its judge job and its
+ * cc.evt.submission.created event in one transaction (outbox). The
+ * Idempotency-Key makes a retried POST return the submission it already
+ * created. */
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@ typedef struct submit_ctx {
     Codecourt__V1__PackageFile **pkg;
     size_t npkg;
     char id[37];
+    char team[64];  /* the contest team it counts for */
+    int64_t created_ms;
     bool rechecked; /* the key was taken concurrently: looked up again */
 } submit_ctx;
 
@@ -65,16 +69,18 @@ static bool slug_ok(const char *s)
     return true;
 }
 
-/* SHA-256 over what identifies the request: problem, language and every
- * file's name and bytes, each length-prefixed. */
+/* SHA-256 over what identifies the request: problem, language, contest
+ * and every file's name and bytes, each length-prefixed. */
 static void body_hash(submit_ctx *c)
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     unsigned char d[32];
     unsigned int dl = 0;
     EVP_DigestInit_ex(m, EVP_sha256(), NULL);
-    const char *parts[] = {c->rq->problem, c->lang};
-    for (int i = 0; i < 2; i++) {
+    /* The contest only when there is one, so the hashes of submissions
+     * made before contests existed still match their retries. */
+    const char *parts[] = {c->rq->problem, c->lang, c->rq->contest};
+    for (int i = 0; i < (c->rq->contest[0] ? 3 : 2); i++) {
         uint64_t l = strlen(parts[i]);
         EVP_DigestUpdate(m, &l, sizeof l);
         EVP_DigestUpdate(m, parts[i], l);
@@ -147,13 +153,43 @@ static void committed(cc_status s, const char *errmsg, void *ud)
     sub.language = (char *)c->lang;
     sub.status = "queued";
     sub.attempt = 1;
-    sub.created_at = (int64_t)time(NULL);
+    sub.created_at = c->created_ms / 1000;
+    sub.contest = (char *)c->rq->contest;
+    sub.team = c->team;
     cc_rpc_reply(c->call, &sub.base);
+}
+
+/* The cc.evt.submission.created row, in tx: the contest read model takes
+ * the submission's time and team from it. */
+static void add_created_event(submit_ctx *c, cc_pg_tx *tx)
+{
+    Codecourt__V1__SubmissionCreated ev = CODECOURT__V1__SUBMISSION_CREATED__INIT;
+    ev.submission_id = c->id;
+    ev.user_id = (char *)c->who;
+    ev.problem = (char *)c->rq->problem;
+    ev.language = (char *)c->lang;
+    ev.contest = (char *)c->rq->contest;
+    ev.team = c->team;
+    ev.created_at_ms = c->created_ms;
+    size_t len = protobuf_c_message_get_packed_size(&ev.base);
+    uint8_t buf[1024];
+    char msg_id[64];
+    snprintf(msg_id, sizeof msg_id, "created-%s", c->id);
+    if (len <= sizeof buf) {
+        protobuf_c_message_pack(&ev.base, buf);
+        cc_outbox_add(tx, SUB_CREATED_SUBJECT, cc_rpc_envelope(c->call),
+                      "codecourt.v1.SubmissionCreated", msg_id, buf, len, NULL, NULL);
+    }
 }
 
 static void store(submit_ctx *c)
 {
     sub_uuid_new(c->id);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    c->created_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    char created[32];
+    snprintf(created, sizeof created, "%" PRId64, c->created_ms);
     Codecourt__V1__JudgeJob job = CODECOURT__V1__JUDGE_JOB__INIT;
     job.submission_id = c->id;
     job.attempt = 1;
@@ -165,6 +201,7 @@ static void store(submit_ctx *c)
     job.sources = c->files;
     job.n_package = c->npkg;
     job.package = c->pkg;
+    job.contest = (char *)c->rq->contest;
     size_t len = protobuf_c_message_get_packed_size(&job.base);
     uint8_t *packed = cc_arena_alloc(cc_rpc_arena(c->call), len ? len : 1);
     if (!packed) {
@@ -183,12 +220,18 @@ static void store(submit_ctx *c)
                        CC_PG_TEXT(c->rq->problem), CC_PG_TEXT(c->problem_id),
                        CC_PG_TEXT(c->owner),      CC_PG_TEXT(c->version),
                        CC_PG_TEXT(c->lang),       key[0] ? CC_PG_TEXT(key) : CC_PG_NULL,
-                       CC_PG_TEXT(c->hash),       CC_PG_BYTES(packed, len)};
+                       CC_PG_TEXT(c->hash),       CC_PG_BYTES(packed, len),
+                       CC_PG_TEXT(c->rq->contest), CC_PG_TEXT(c->team),
+                       CC_PG_TEXT(created)};
     cc_pg_tx_query(tx,
                    "INSERT INTO submissions (id, user_id, problem, problem_id, problem_owner, "
-                   "problem_version, language, idempotency_key, body_hash, job) VALUES "
-                   "($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea)",
-                   p, 10, NULL, NULL);
+                   "problem_version, language, idempotency_key, body_hash, job, contest, team, "
+                   "created_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea, "
+                   "$11, $12, to_timestamp($13::bigint / 1000.0))",
+                   p, 13, NULL, NULL);
+    /* The event before the job: the stream has the submission before any
+     * judge can report on it. */
+    add_created_event(c, tx);
     sub_queue_job(tx, cc_rpc_envelope(c->call), &job);
     cc_pg_tx_commit(tx, committed, c);
 }
@@ -287,6 +330,44 @@ static void lookup_problem(submit_ctx *c)
         cc_rpc_fail(c->call, CC_UNAVAILABLE, "problem: the problem service is unreachable");
 }
 
+/* ---- the contest ----------------------------------------------------------------- */
+
+static void contest_checked(cc_status s, const char *errmsg, const ProtobufCMessage *resp,
+                            void *ud)
+{
+    submit_ctx *c = ud;
+    if (s != CC_OK) {
+        /* cc-contest names why (not started, ended, not a participant,
+         * problem not in it); a contest that does not exist is a 404. */
+        cc_status out = s == CC_DENIED || s == CC_NOT_FOUND || s == CC_INVALID ? s
+                        : s == CC_TIMEOUT                                      ? CC_UNAVAILABLE
+                                                                               : s;
+        cc_rpc_fail(c->call, out, "contest: %s", errmsg ? errmsg : cc_status_str(s));
+        return;
+    }
+    const Codecourt__V1__CheckSubmissionReply *r = (const void *)resp;
+    snprintf(c->team, sizeof c->team, "%s", r->team ? r->team : "");
+    lookup_problem(c);
+}
+
+/* Asks cc-contest, as this service, whether the caller may submit the
+ * problem in the contest now: the answer names the team it counts for. */
+static void check_contest(submit_ctx *c)
+{
+    Codecourt__V1__CheckSubmissionRequest rq = CODECOURT__V1__CHECK_SUBMISSION_REQUEST__INIT;
+    rq.contest = (char *)c->rq->contest;
+    rq.problem = (char *)c->rq->problem;
+    rq.user_id = (char *)c->who;
+    cc_envelope env;
+    cc_envelope_child(&env, cc_rpc_envelope(c->call), NULL);
+    cc_status s = cc_rpc_call_as_service_async(
+        cc_rpc_bus(c->call), "contest", "CheckSubmission", &env, &rq.base,
+        &codecourt__v1__check_submission_reply__descriptor,
+        cc_actor_runtime(c->st->actor)->rpc_timeout_ms, contest_checked, c);
+    if (s != CC_OK)
+        cc_rpc_fail(c->call, CC_UNAVAILABLE, "contest: the contest service is unreachable");
+}
+
 /* ---- the key and the user's limits ------------------------------------------------ */
 
 static void prechecked(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -322,7 +403,10 @@ static void prechecked(cc_status s, const char *errmsg, const cc_pg_result *r, v
                     "at most %" PRId64 " submissions per minute; retry later", cfg->rate_per_min);
         return;
     }
-    lookup_problem(c);
+    if (c->rq->contest[0])
+        check_contest(c);
+    else
+        lookup_problem(c);
 }
 
 static void precheck(submit_ctx *c)
@@ -365,6 +449,10 @@ void sub_submit(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     }
     if (!slug_ok(rq->problem)) {
         cc_rpc_fail(call, CC_NOT_FOUND, "problem: no problem '%.64s'", rq->problem);
+        return;
+    }
+    if (strlen(rq->contest) > 64) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "contest: no contest '%.64s'", rq->contest);
         return;
     }
     if (strlen(rq->idempotency_key) > 200) {

@@ -76,8 +76,10 @@ Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r
     s->created_at = cc_pg_int(r, row, 12);
     s->judged_at = cc_pg_int(r, row, 13);
     s->sandbox_ms = cc_pg_int(r, row, 14);
+    s->contest = cc_pg_text(a, r, row, 15);
+    s->team = cc_pg_text(a, r, row, 16);
     if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
-        !s->status || !s->verdict)
+        !s->status || !s->verdict || !s->contest || !s->team)
         return NULL;
     return s;
 }

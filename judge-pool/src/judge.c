@@ -111,6 +111,9 @@ void judge_result_clear(judge_result *r)
         free(r->tests[i].stderr_text);
     }
     free(r->tests);
+    for (size_t i = 0; i < r->ngroups; i++)
+        free(r->groups[i].name);
+    free(r->groups);
     free(r->language);
     free(r->message);
     memset(r, 0, sizeof *r);
@@ -1148,6 +1151,27 @@ static bool group_ran(const jctx *c, const judge_group *g)
 
 static double group_score(jctx *c, const judge_group *g, double *max_out);
 
+/* Keeps the score of g when it sits directly under data/secret (once per
+ * group: a group graded again overwrites its entry). */
+static void record_group(jctx *c, const judge_group *parent, const judge_group *g, double score,
+                         double max)
+{
+    if (parent != c->p->secret || !g->name)
+        return;
+    judge_result *r = c->r;
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (!strcmp(r->groups[i].name, g->name)) {
+            r->groups[i].score = score;
+            r->groups[i].max_score = max;
+            return;
+        }
+    judge_group_score *ng = realloc(r->groups, (r->ngroups + 1) * sizeof *ng);
+    if (!ng)
+        return; /* the total still stands; only the breakdown is lost */
+    r->groups = ng;
+    r->groups[r->ngroups++] = (judge_group_score){judge__xstrdup(g->name), score, max};
+}
+
 /* The legacy default grader over the sub-results judged so far (tests not
  * run after an on_reject: break count for nothing): the verdict by
  * worst_error, first_error or always_accept (and accept_if_any_accepted),
@@ -1170,6 +1194,7 @@ static double legacy_grade(jctx *c, const judge_group *g, judge_verdict *v_out, 
         double m, s = sub->legacy_grading ? legacy_grade(c, sub, &v, &m) : group_score(c, sub, &m);
         if (!sub->legacy_grading && !group_all_ac(c, sub))
             v = JUDGE_WA;
+        record_group(c, g, sub, s, m);
         grade_add(&a, v, s, m);
     }
     judge_verdict v = g->vagg == VAGG_FIRST_ERROR   ? a.first
@@ -1240,6 +1265,7 @@ static double group_score(jctx *c, const judge_group *g, double *max_out)
     for (size_t i = 0; i < g->ngroups; i++) {
         double m;
         double s = group_score(c, g->groups[i], &m);
+        record_group(c, g, g->groups[i], s, m);
         sum += s;
         maxsum += m;
         if (s < mn)

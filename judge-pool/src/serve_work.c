@@ -66,6 +66,7 @@ void serve__ie_pack(const char *judge_name, const Codecourt__V1__JudgeJob *job,
         r.user_id = str_or_empty(job->user_id);
         r.problem = str_or_empty(job->problem);
         r.problem_version = str_or_empty(job->problem_version);
+        r.contest = str_or_empty(job->contest);
     }
     r.verdict = "IE";
     r.max_score = 100;
@@ -524,6 +525,21 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
     }
     out.judge = c->sv->judge_name;
     out.sandbox_ms = sandbox_ms;
+    out.contest = job->contest;
+    /* Group scores only with their verdict's meaning: a compile error or
+     * an internal error scored nothing anywhere. */
+    size_t ng = r->verdict == JUDGE_CE || v == JUDGE_IE ? 0 : r->ngroups;
+    Codecourt__V1__GroupScore *groups = judge__xcalloc(ng ? ng : 1, sizeof *groups);
+    Codecourt__V1__GroupScore **gp = judge__xcalloc(ng ? ng : 1, sizeof *gp);
+    for (size_t i = 0; i < ng; i++) {
+        codecourt__v1__group_score__init(&groups[i]);
+        groups[i].name = r->groups[i].name;
+        groups[i].score = r->groups[i].score;
+        groups[i].max_score = r->groups[i].max_score;
+        gp[i] = &groups[i];
+    }
+    out.n_groups = ng;
+    out.groups = gp;
     size_t n = protobuf_c_message_get_packed_size(&out.base);
     c->j->result = judge__xmalloc(n ? n : 1);
     c->j->result_len = protobuf_c_message_pack(&out.base, c->j->result);
@@ -537,6 +553,8 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
     free(msg);
     free(tests);
     free(tp);
+    free(groups);
+    free(gp);
 }
 
 static void set_ie(jctx_t *c, const char *reason)

@@ -41,7 +41,7 @@ grep -q . "$out/nats-users.env" || { echo "dev-secrets: no NATS users in $nats_y
 
 admin="POSTGRES_PASSWORD=$(pw)"
 echo "$admin" >"$out/postgres-admin.env"
-for svc in user problem submission notification; do
+for svc in user problem submission notification contest stats; do
     p=$(pw)
     echo "CC_PG_PASSWORD_$(echo "$svc" | tr a-z A-Z)=$p" >>"$out/postgres-admin.env"
     echo "conninfo=host=cc-postgres port=5432 dbname=cc_$svc user=cc_$svc password=$p sslmode=prefer" \

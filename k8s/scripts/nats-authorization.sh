@@ -51,12 +51,13 @@ if [ -d "$(dirname "$chart_conf")" ] &&
     exit 1
 fi
 # Every manifest that connects to NATS names a user of the table and the
-# Secret key that holds that user's password.
+# Secret key that holds that user's password (a read model's reader too:
+# CC_READER_NATS_USER and CC_READER_NATS_PASSWORD).
 base=$(dirname "$yaml")
 bad=0
 for f in "$base"/*.yaml; do
-    awk '/- name: CC_NATS_USER$/ { getline; sub(/.*value: */, ""); user = $0 }
-         /- name: CC_NATS_PASSWORD$/ { want = 1 }
+    awk '/- name: CC_(READER_)?NATS_USER$/ { getline; sub(/.*value: */, ""); user = $0 }
+         /- name: CC_(READER_)?NATS_PASSWORD$/ { want = 1 }
          want && /key: / { sub(/.*key: */, ""); print user, $0; want = 0 }' "$f" >"$tmp/pairs"
     while read -r user key; do
         if ! grep -qF "{ user: \"$user\", password: \$$key," "$tmp/want"; then

@@ -37,14 +37,17 @@ static const actor_row actor_table[] = {
     {"cc-problem", "problem", "cc-problem", "cc_problem", false, NULL, NULL},
     {"cc-submission", "submission", "cc-submission", "cc_submission", false, NULL, NULL},
     {"cc-notify", "notify", "cc-notify", "cc_notification", false, NULL, NULL},
+    {"cc-contest", "contest", "cc-contest", "cc_contest", false, NULL, NULL},
+    {"cc-stats", "stats", "cc-stats", "cc_stats", false, NULL, NULL},
     {"cc-judge", "judge", "cc-judge", NULL, false, "serve", NULL},
     {"cc-gateway", "gateway", "cc-gateway", NULL, true, NULL, NULL},
     {"cc-kafka-bridge", "kafka-bridge", "cc-kafka-bridge", NULL, false, NULL, "CC_KAFKA_BROKERS"},
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
-static const char *const pg_services[] = {"cc_user", "cc_problem", "cc_submission",
-                                          "cc_notification", NULL};
+static const char *const pg_services[] = {"cc_user",         "cc_problem", "cc_submission",
+                                          "cc_notification", "cc_contest", "cc_stats",
+                                          NULL};
 
 typedef struct actor {
     const actor_row *row;
@@ -101,7 +104,8 @@ static bool parse_port(const char *text, uint16_t *out)
  * the caller's buffer (vars), the array by the caller. */
 typedef struct envbuf {
     const char *ptrs[512];
-    char vars[16][PATH_MAX + 32];
+    /* Each holds one variable: a path (the web root) or a conninfo. */
+    char vars[18][(PATH_MAX > CC_LOCAL_CONNINFO_MAX ? PATH_MAX : CC_LOCAL_CONNINFO_MAX) + 32];
     size_t n, nvars;
 } envbuf;
 
@@ -120,7 +124,8 @@ static void env_init(envbuf *e)
     static const char *const ours[] = {
         "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
         "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
-        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_WEB_ROOT="};
+        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_WEB_ROOT=",
+        "CC_READER_NATS_USER=", "CC_READER_NATS_PASSWORD="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -179,6 +184,14 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     env_add(&e, "CC_NATS_URL", stack.nats_url);
     env_add(&e, "CC_NATS_USER", nu->user);
     env_add(&e, "CC_NATS_PASSWORD", nu->password);
+    /* A read model's reader, when the mesh has one for it (cc/mesh.h). */
+    char reader[CC_LOCAL_NAME_MAX];
+    snprintf(reader, sizeof reader, "%s-reader", a->row->service);
+    const cc_local_nats_user *ru = cc_local_nats_user_of(&stack, reader);
+    if (ru) {
+        env_add(&e, "CC_READER_NATS_USER", ru->user);
+        env_add(&e, "CC_READER_NATS_PASSWORD", ru->password);
+    }
     env_add(&e, "CC_REDIS_URL", stack.redis_url);
     env_add(&e, "CC_LOG_LEVEL", log_level);
     snprintf(port, sizeof port, "%u", (unsigned)a->metrics_port);
@@ -386,7 +399,7 @@ int main(int argc, char **argv)
            "subjects; passwords in %s/secrets/nats-*.pw; user cc-admin may do anything\n",
            "nats users", stack.dir);
     printf("  %-16s 127.0.0.1:%u  databases cc_user cc_problem cc_submission "
-           "cc_notification (passwords in %s/secrets)  pid %ld\n",
+           "cc_notification cc_contest cc_stats (passwords in %s/secrets)  pid %ld\n",
            "postgres", (unsigned)stack.pg_port, stack.dir, (long)stack.pg.pid);
     printf("  %-16s %s  pid %ld\n", "redis", stack.redis_url, (long)stack.redis.pid);
     for (size_t i = 0; i < NACTORS; i++) {

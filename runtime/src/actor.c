@@ -302,6 +302,13 @@ void cc_actor_shutdown(cc_actor *a)
     uv_timer_start(&a->drain_timer, drain_tick, 0, 20);
 }
 
+void cc_actor_exit(cc_actor *a, int code)
+{
+    if (code != 0)
+        a->exit_code = code;
+    cc_actor_shutdown(a);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     cc_actor_shutdown(h->data);

@@ -18,13 +18,18 @@ static const cc_mesh_service rows[] = {
      /* It forwards the routed calls of signed-in users to the services:
       * only their public subjects (one token after the service), never a
       * caller-scoped cc.rpc.<service>.<caller>.<Method>. */
-     .publish = LIST("cc.rpc.user.*", "cc.rpc.problem.*", "cc.rpc.submission.*", "cc.rpc.notify.*"),
-     .subscribe = LIST("cc.live.user.*")},
+     .publish = LIST("cc.rpc.user.*", "cc.rpc.problem.*", "cc.rpc.submission.*", "cc.rpc.notify.*",
+                     "cc.rpc.contest.*", "cc.rpc.stats.*"),
+     /* Contest channels: cc.live.contest.<id> (public) and .<id>.jury,
+      * which it subscribes to only for a caller cc-contest calls jury. */
+     .subscribe = LIST("cc.live.user.*", "cc.live.contest.>")},
     {.name = "user", .publish = LIST("cc.evt.user.>"), .declares = LIST(CC_STREAM_EVENTS)},
     {.name = "problem", .publish = LIST("cc.evt.problem.>"), .declares = LIST(CC_STREAM_EVENTS)},
     {.name = "submission",
      .publish = LIST("cc.evt.submission.>", "cc.judge.job", "cc.live.user.*",
-                     "cc.rpc.problem.GetProblem", "cc.rpc.problem.GetVersionManifest"),
+                     "cc.rpc.problem.GetProblem", "cc.rpc.problem.GetVersionManifest",
+                     /* As itself: may this user submit in that contest? */
+                     "cc.rpc.contest.submission.CheckSubmission"),
      /* The owner of the judging queue declares it and its dead letters,
       * so the judge needs no right to create or change a stream. */
      .declares = LIST(CC_STREAM_EVENTS, CC_STREAM_JUDGE, CC_STREAM_JUDGE_DEAD),
@@ -33,6 +38,23 @@ static const cc_mesh_service rows[] = {
      .publish = LIST("cc.live.user.*", "cc.rpc.user.GetUserContact"),
      .declares = LIST(CC_STREAM_EVENTS),
      .consumers = LIST(CC_STREAM_EVENTS ".notify")},
+    /* Read models (cc/projection.h): the service, and its reader, which
+     * reads CC_EVENTS from the position the service's database holds
+     * through a consumer it deletes and makes again at every start (its
+     * own only). */
+    {.name = "contest",
+     /* A contest's problems are looked up as its jury sees them. */
+     .publish = LIST("cc.evt.contest.>", "cc.live.contest.>", "cc.rpc.problem.GetProblem"),
+     .declares = LIST(CC_STREAM_EVENTS)},
+    {.name = "contest-reader",
+     .consumers = LIST(CC_STREAM_EVENTS ".contest"),
+     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".contest"),
+     .reader = true},
+    {.name = "stats", .publish = LIST("cc.evt.stats.>"), .declares = LIST(CC_STREAM_EVENTS)},
+    {.name = "stats-reader",
+     .consumers = LIST(CC_STREAM_EVENTS ".stats"),
+     .js_api = LIST("CONSUMER.DELETE." CC_STREAM_EVENTS ".stats"),
+     .reader = true},
     {.name = "kafka-bridge",
      .publish = LIST(CC_MESH_KAFKA_SUBJECTS),
      .consumers = LIST(CC_STREAM_EVENTS ".*")},
@@ -191,9 +213,10 @@ cc_status cc_mesh_perms_of(const cc_mesh_service *s, cc_mesh_perms *p)
     for (const char *const *x = s->subscribe; x && *x; x++)
         ADD(p, sub_allow, "%s", *x);
     if (!s->local_only) {
-        ADD(p, sub_allow, "cc.rpc.%s.>", s->name);
+        if (!s->reader)
+            ADD(p, sub_allow, "cc.rpc.%s.>", s->name);
         ADD(p, sub_allow, "_INBOX.%s.>", s->name);
-        p->responses = true;
+        p->responses = !s->reader;
     }
     return CC_OK;
 }

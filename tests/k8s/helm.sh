@@ -67,7 +67,7 @@ nats.replicas=-1 /nats/replicas
 services.cc-user.resources.limits.cpux=1 additional properties 'cpux'
 SETS
     # A whole new service entry missing its required keys is refused too.
-    printf 'services:\n  cc-stats:\n    image: cc-stats\n' >"$tmp/partial.yaml"
+    printf 'services:\n  cc-example:\n    image: cc-example\n' >"$tmp/partial.yaml"
     if "$helm" template codecourt "$chart" -f "$tmp/partial.yaml" >"$tmp/out" 2>&1; then
         echo "schema: a service entry without its required keys was accepted"; bad=1
     else

@@ -147,12 +147,22 @@ struct judge_test_result {
     bool stdout_truncated, stderr_truncated;
 };
 
+/* A scoring problem's test group directly under data/secret, as its
+ * aggregation scored it: contests keep the best of each across
+ * submissions (IOI's subtask-wise best). */
+typedef struct {
+    char *name; /* "secret/group1" */
+    double score, max_score;
+} judge_group_score;
+
 typedef struct {
     char *language;      /* language id, NULL if none could be determined */
     judge_verdict verdict;
     double score, max_score;
     judge_test_result *tests;
     size_t ntests;
+    judge_group_score *groups; /* scoring problems with groups under secret */
+    size_t ngroups;
     char *message;       /* compiler output, skip reason, internal error... */
     long compile_ms;     /* wall time of the compilation, 0 if none */
 } judge_result;

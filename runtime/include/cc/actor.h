@@ -101,6 +101,9 @@ cc_status cc_actor_consume_ensured(cc_actor *a, const cc_js_consumer_config *cfg
 void cc_actor_set_ready(cc_actor *a, bool ready, const char *why);
 /* Starts the drain as SIGTERM would. */
 void cc_actor_shutdown(cc_actor *a);
+/* The same, with the exit status the process ends with (a one-shot
+ * command such as `cc-contest rebuild` that failed). */
+void cc_actor_exit(cc_actor *a, int code);
 
 /* The actor's own PostgreSQL database, started the same way by every actor
  * that has one: start calls cc_actor_migrate, then any blocking step that

@@ -13,7 +13,8 @@
  *    inbox prefix to _INBOX.<service>), so nobody reads another's replies;
  *  - it answers requests through allow_responses (a reply may go only to
  *    the reply subject of a request it received, once), so nobody may
- *    publish into another's inbox;
+ *    publish into another's inbox; a read model reads CC_EVENTS through a
+ *    second user, <service>-reader, without them (cc_mesh_service.reader);
  *  - an RPC a service makes as itself, not for a user, goes to
  *    cc.rpc.<service>.<caller>.<Method>, which only the caller may publish:
  *    the server that receives it knows who called because NATS checked it
@@ -64,6 +65,12 @@ typedef struct cc_mesh_service {
     const char *const *consumers;
     const char *const *js_api; /* other $JS.API subjects, after "$JS.API." */
     bool local_only;           /* the admin row */
+    /* A read model's stream reader ("contest-reader"): its consumers and
+     * its inbox only; it serves no RPC and has no allow_responses, which
+     * makes nats-server 2.9 track the reply subject of every message it
+     * delivers to the user, JetStream deliveries included (measured: a pull
+     * consumer read 4,800 msg/s with it, 229,000 without). */
+    bool reader;
 } cc_mesh_service;
 
 /* Every row, in the order they are rendered. */
@@ -89,7 +96,7 @@ typedef struct cc_mesh_perms {
     size_t npub_deny;
     const char *sub_allow[CC_MESH_MAX_RULES];
     size_t nsub_allow;
-    bool responses; /* allow_responses (every service; not the admin) */
+    bool responses; /* allow_responses (every service; not the admin nor a reader) */
     char buf[8192];
     size_t used;
 } cc_mesh_perms;

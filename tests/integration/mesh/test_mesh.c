@@ -64,6 +64,32 @@ static const probe probes[] = {
      {"cc.live.user.>", "_INBOX.user.>"},
      {"$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.submission", "$JS.API.STREAM.UPDATE.CC_JUDGE"},
      "cc.rpc.user.GetUserContact"},
+    /* The read models publish only their own events; their readers may
+     * delete their own consumer only. */
+    {"contest",
+     {"cc.evt.submission.judged", "cc.live.user.42", "cc.rpc.user.Login"},
+     {"cc.live.contest.>", "_INBOX.stats.>"},
+     {"$JS.API.CONSUMER.DELETE.CC_EVENTS.contest", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.notify",
+      "$JS.API.STREAM.PURGE.CC_EVENTS"},
+     "cc.live.contest.icpc1"},
+    {"stats",
+     {"cc.evt.contest.updated", "cc.evt.user.registered", "cc.live.user.42"},
+     {"cc.evt.>", "_INBOX.contest.>"},
+     {"$JS.API.CONSUMER.DELETE.CC_EVENTS.contest", "$JS.API.CONSUMER.DELETE.CC_EVENTS.submission",
+      "$JS.API.STREAM.DELETE.CC_EVENTS"},
+     "cc.evt.stats.problem_suggested"},
+    {"contest-reader",
+     {"cc.evt.contest.updated", "cc.live.contest.icpc1", "cc.rpc.contest.GetContest"},
+     {"cc.rpc.contest-reader.>", "_INBOX.contest.>"},
+     {"$JS.API.CONSUMER.DELETE.CC_EVENTS.stats", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.notify",
+      "$JS.API.STREAM.CREATE.CC_EVENTS"},
+     "$JS.API.CONSUMER.INFO.CC_EVENTS.contest"},
+    {"stats-reader",
+     {"cc.evt.stats.problem_suggested", "cc.live.user.42", "cc.rpc.stats.GetUserStats"},
+     {"cc.rpc.stats.>", "_INBOX.stats.>"},
+     {"$JS.API.CONSUMER.DELETE.CC_EVENTS.contest", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.contest",
+      "$JS.API.STREAM.UPDATE.CC_EVENTS"},
+     "$JS.API.CONSUMER.INFO.CC_EVENTS.stats"},
     {"kafka-bridge",
      {"cc.evt.submission.judged", "cc.evt.user.registered", "cc.rpc.user.Login"},
      {"cc.rpc.problem.>", "_INBOX.>"},
@@ -226,6 +252,36 @@ static void answer(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     natsMsg_Destroy(m);
 }
 
+/* A read model's reader serves nothing and has no allow_responses (which
+ * slow its pulls down): a request that reaches it, here on its own inbox,
+ * cannot be answered. */
+static void reader_cannot_answer(const probe *p, conn *c, int before)
+{
+    char prefix[80], subject[128];
+    cc_mesh_inbox_prefix(p->service, prefix, sizeof prefix);
+    snprintf(subject, sizeof subject, "%s.probe", prefix);
+    natsSubscription *own = NULL;
+    assert_int_equal(natsConnection_SubscribeSync(&own, c->nc, subject), NATS_OK);
+    assert_int_equal(natsConnection_Flush(c->nc), NATS_OK);
+    natsInbox *inbox = NULL;
+    natsInbox_Create(&inbox);
+    natsSubscription *back = NULL;
+    assert_int_equal(natsConnection_SubscribeSync(&back, admin, inbox), NATS_OK);
+    assert_int_equal(natsConnection_PublishRequestString(admin, subject, inbox, "probe"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+    natsMsg *req = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&req, own, 3000), NATS_OK);
+    assert_int_equal(natsConnection_PublishString(c->nc, natsMsg_GetReply(req), "answer"), NATS_OK);
+    natsConnection_Flush(c->nc);
+    expect_violation(c, p->service, "Publish to", inbox);
+    nothing_arrives(back, p->service, "a reader's reply");
+    natsMsg_Destroy(req);
+    natsSubscription_Destroy(back);
+    natsSubscription_Destroy(own);
+    natsInbox_Destroy(inbox);
+    assert_int_equal(violations(c), before + 1);
+}
+
 static void allowed_traffic(const probe *p, conn *c)
 {
     int before = violations(c);
@@ -244,6 +300,11 @@ static void allowed_traffic(const probe *p, conn *c)
     assert_int_equal(strncmp(natsMsg_GetSubject(reply), prefix, strlen(prefix)), 0);
     natsMsg_Destroy(reply);
     natsSubscription_Destroy(server);
+
+    if (cc_mesh_find(p->service)->reader) {
+        reader_cannot_answer(p, c, before);
+        return;
+    }
 
     /* A request on its own RPC subject, answered through allow_responses
      * (it may publish into no inbox otherwise). */

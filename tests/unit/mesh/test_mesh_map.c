@@ -22,7 +22,8 @@ static char methods[8192]; /* "service Method\n" lines of every actor */
 
 static void load_methods(void)
 {
-    static const char *const actors[] = {"user", "problem", "submission", "notify"};
+    static const char *const actors[] = {"user", "problem", "submission", "notify", "contest",
+                                         "stats"};
     size_t used = 0;
     for (size_t i = 0; i < sizeof actors / sizeof actors[0]; i++) {
         char cmd[4300];

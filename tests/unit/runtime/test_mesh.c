@@ -17,8 +17,9 @@
 #include "cc/bus.h"
 #include "cc/mesh.h"
 
-static const char *const services[] = {"gateway", "user",         "problem", "submission",
-                                       "notify",  "kafka-bridge", "judge"};
+static const char *const services[] = {"gateway",      "user",         "problem", "submission",
+                                       "notify",       "contest",      "stats",   "contest-reader",
+                                       "stats-reader", "kafka-bridge", "judge"};
 #define NSERVICES (sizeof services / sizeof services[0])
 
 static const cc_mesh_service *row(const char *name)
@@ -97,7 +98,8 @@ static void inboxes_are_private(void **state)
         }
         cc_mesh_perms p;
         assert_int_equal(cc_mesh_perms_of(row(services[i]), &p), CC_OK);
-        assert_true(p.responses);
+        /* Every service answers; a read model's reader serves nothing. */
+        assert_int_equal(p.responses, !row(services[i])->reader);
     }
 }
 
@@ -170,6 +172,41 @@ static void the_kafka_bridge_stays_in_its_lane(void **state)
     assert_false(pub("kafka-bridge", "$JS.API.CONSUMER.DELETE.CC_EVENTS.kafka_bridge_ab12"));
     assert_false(pub("kafka-bridge", "$JS.API.STREAM.CREATE.CC_EVENTS"));
     assert_true(cc_mesh_subject_matches(CC_MESH_KAFKA_SUBJECTS, CC_MESH_KAFKA_PREFIX "x"));
+}
+
+/* The read models (cc/projection.h) read through a user of their own,
+ * which makes its consumer again at every start: each reader may delete
+ * its own consumer, nobody else's, and serves nothing; the services
+ * publish only their own events (and the contest its live channels). */
+static void read_models_keep_to_their_own(void **state)
+{
+    assert_true(pub("contest-reader", "$JS.API.CONSUMER.DELETE.CC_EVENTS.contest"));
+    assert_true(pub("contest-reader", "$JS.API.CONSUMER.DURABLE.CREATE.CC_EVENTS.contest"));
+    assert_true(pub("contest-reader", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.contest"));
+    assert_false(pub("contest-reader", "$JS.API.CONSUMER.DELETE.CC_EVENTS.stats"));
+    assert_false(pub("contest-reader", "$JS.API.CONSUMER.DELETE.CC_EVENTS.notify"));
+    assert_false(pub("contest-reader", "cc.evt.contest.updated"));
+    assert_false(pub("contest", "$JS.API.CONSUMER.DELETE.CC_EVENTS.contest"));
+    assert_false(pub("contest", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.contest"));
+    assert_true(pub("stats-reader", "$JS.API.CONSUMER.DELETE.CC_EVENTS.stats"));
+    assert_false(pub("stats-reader", "$JS.API.CONSUMER.DELETE.CC_EVENTS.contest"));
+    assert_false(sub("contest-reader", "cc.rpc.contest-reader.Ping"));
+    assert_true(sub("contest-reader", "_INBOX.contest-reader.NUID.1"));
+    assert_false(sub("contest", "_INBOX.contest-reader.NUID.1"));
+    assert_false(pub("kafka-bridge", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.contest"));
+    assert_false(pub("kafka-bridge", "$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.stats"));
+    assert_true(pub("contest", "cc.evt.contest.updated"));
+    assert_true(pub("contest", "cc.live.contest.icpc1.jury"));
+    assert_false(pub("contest", "cc.live.user.42"));
+    assert_false(pub("contest", "cc.evt.submission.judged"));
+    assert_true(pub("stats", "cc.evt.stats.problem_suggested"));
+    assert_false(pub("stats", "cc.evt.contest.updated"));
+    /* Only cc-submission asks whether a user may submit in a contest. */
+    for (size_t i = 0; i < NSERVICES; i++)
+        assert_int_equal(pub(services[i], "cc.rpc.contest.submission.CheckSubmission"),
+                         !strcmp(services[i], "submission"));
+    assert_true(sub("gateway", "cc.live.contest.icpc1.jury"));
+    assert_false(sub("contest", "cc.live.contest.icpc1"));
 }
 
 /* Each aggregate's events come from their owner (and verdicts from the
@@ -292,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matching),
         cmocka_unit_test(names),
+        cmocka_unit_test(read_models_keep_to_their_own),
         cmocka_unit_test(inboxes_are_private),
         cmocka_unit_test(caller_scoped_subjects_belong_to_their_caller),
         cmocka_unit_test(the_judge_does_only_its_work),

@@ -1,0 +1,179 @@
+/* cc-contest: contests, teams, jury, scoreboards (ICPC and IOI), freeze,
+ * clarifications and the ICPC CLICS Contest API. Serves cc.rpc.contest.*
+ * (schemas/codecourt/v1/contest.proto); owns the cc_contest database;
+ * its scoreboards are a read model of CC_EVENTS (cc/projection.h).
+ *
+ *   cc-contest [flags]           the service
+ *   cc-contest rebuild [flags]   empty the read model, replay CC_EVENTS
+ *                                from its first event to its end, store,
+ *                                report and exit (with the service stopped) */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc/log.h"
+#include "contest.h"
+
+#ifndef CC_CONTEST_MIGRATIONS
+#define CC_CONTEST_MIGRATIONS "migrations"
+#endif
+
+static con_settings cfg;
+static con_state state;
+
+#define S(field) offsetof(con_settings, field)
+static const cc_config_row rows[] = {
+    {"pg-conninfo", CC_CFG_STRING, S(pg_conninfo), "dbname=cc_contest", 0, 0, NULL,
+     "libpq conninfo of the cc_contest database"},
+    {"migrations", CC_CFG_STRING, S(migrations), CC_CONTEST_MIGRATIONS, 0, 0, NULL,
+     "folder of the NNNN_name.sql migrations"},
+    {"clock", CC_CFG_DURATION, S(clock_ms), "1s", 50, 60000, NULL,
+     "how often contests' starts, freezes and ends are looked for"},
+    {"max-teams", CC_CFG_INT, S(max_teams), "5000", 1, 1000000, NULL, "most teams of one contest"},
+    {"max-problems", CC_CFG_INT, S(max_problems), "26", 1, 200, NULL,
+     "most problems of one contest"},
+    /* The read model's reader (cc/projection.h): a NATS user of its own. */
+    {"reader-nats-url", CC_CFG_STRING, S(reader_url), "", 0, 0, NULL,
+     "NATS URL of the read model's reader (\"\": nats-url when reader-nats-user is set)"},
+    {"reader-nats-user", CC_CFG_STRING, S(reader_user), "", 0, 0, NULL,
+     "its NATS user, cc-contest-reader (\"\": read through the service's own connection)"},
+    {"reader-nats-password", CC_CFG_STRING, S(reader_password), "", 0, 0, NULL,
+     "its NATS password"},
+};
+#undef S
+
+#define AUTH CC_RPC_AUTH
+#define M(name, req, resp, fn, flags)                                                              \
+    {name, &codecourt__v1__##req##__descriptor, &codecourt__v1__##resp##__descriptor, fn, flags}
+static const cc_rpc_method methods[] = {
+    M("CreateContest", contest, contest, con_create, AUTH),
+    M("PutContest", contest, contest, con_put, AUTH),
+    M("GetContest", get_contest_request, contest, con_get, 0),
+    M("ListContests", list_contests_request, contest_list, con_list, 0),
+    M("Unfreeze", unfreeze_request, contest, con_unfreeze, AUTH),
+    M("RegisterForContest", contest_register_request, team, con_register, AUTH),
+    M("PutTeam", put_team_request, team, con_put_team, AUTH),
+    M("ListTeams", list_teams_request, team_list, con_list_teams, 0),
+    M("GetScoreboard", get_scoreboard_request, scoreboard, con_get_scoreboard, 0),
+    M("AskClarification", ask_clarification_request, clarification, con_ask, AUTH),
+    M("AnswerClarification", answer_clarification_request, clarification, con_answer, AUTH),
+    M("ListClarifications", list_clarifications_request, clarification_list, con_list_clars, 0),
+    M("ClicsGet", clics_request, raw_response, con_clics, 0),
+    M("GetEventFeed", event_feed_request, event_feed_page, con_event_feed, 0),
+    M("CheckSubmission", check_submission_request, check_submission_reply, con_check_submission,
+      0),
+};
+#undef M
+#undef AUTH
+
+con_state *con_state_of(void *actor)
+{
+    return cc_actor_state(actor);
+}
+
+static void rebuilt(cc_status s, void *ud)
+{
+    con_state *st = ud;
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "read model not made", "{s:s}", "error", cc_err_msg());
+        cc_actor_exit(st->actor, 1);
+        return;
+    }
+    if (!st->rebuild_only)
+        return;
+    cc_projection_stats ps;
+    cc_projection_get_stats(st->proj, &ps);
+    double rate = ps.seconds > 0 ? (double)ps.events / ps.seconds : 0;
+    cc_log(CC_LOG_INFO, NULL, "rebuilt", "{s:I, s:I, s:f, s:f, s:I}", "events",
+           (json_int_t)ps.events, "position", (json_int_t)cc_projection_stored(st->proj),
+           "seconds", ps.seconds, "events_per_second", rate, "flushes", (json_int_t)ps.flushes);
+    printf("cc-contest rebuild: %" PRIu64 " events replayed to position %" PRIu64
+           " in %.3f s (%.0f events/s, %" PRIu64 " stores)\n",
+           ps.events, cc_projection_stored(st->proj), ps.seconds, rate, ps.flushes);
+    fflush(stdout);
+    cc_actor_shutdown(st->actor);
+}
+
+static cc_status start(cc_actor *a)
+{
+    state.actor = a;
+    state.cfg = &cfg;
+    cc_status s = cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations);
+    if (s != CC_OK)
+        return s;
+    state.model = con_model_new(&state);
+    if (!state.model)
+        return cc_err_set(CC_NOMEM, "out of memory");
+    /* BLOCKING, like the migrations: the read model is loaded (or emptied
+     * for a rebuild) before anything is served. */
+    s = cc_projection_open(cfg.pg_conninfo, con_projection_def(state.model), state.rebuild_only,
+                           &state.proj);
+    if (s != CC_OK)
+        return s;
+    s = cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, state.rebuild_only ? NULL : &state.relay);
+    if (s != CC_OK)
+        return s;
+    cc_actor_set_state(a, &state);
+    cc_projection_options po = {.until_caught_up = state.rebuild_only,
+                                .done = rebuilt,
+                                .ud = &state,
+                                .reader_service = "contest-reader"};
+    if (cfg.reader_url[0] || cfg.reader_user[0]) {
+        po.reader_url = cfg.reader_url[0] ? cfg.reader_url : cc_actor_runtime(a)->nats_url;
+        po.reader_user = cfg.reader_user;
+        po.reader_password = cfg.reader_password;
+    }
+    s = cc_projection_start(state.proj, cc_actor_bus(a), state.pg, &po);
+    if (s == CC_OK && !state.rebuild_only)
+        s = con_clock_start(&state);
+    return s;
+}
+
+static void drain(cc_actor *a)
+{
+    (void)a;
+    state.stopping = true;
+    con_clock_stop(&state);
+    if (state.proj)
+        cc_projection_stop(state.proj, NULL, NULL);
+    cc_actor_stop_relay(&state.relay);
+}
+
+static void stop(cc_actor *a)
+{
+    (void)a;
+    state.stopping = true;
+    cc_projection_free(state.proj);
+    state.proj = NULL;
+    cc_actor_close_db(&state.pg);
+    con_model_free(state.model);
+    state.model = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cc_actor_def def = {
+        .service = "contest",
+        .methods = methods,
+        .nmethods = sizeof methods / sizeof methods[0],
+        .config = rows,
+        .nconfig = sizeof rows / sizeof rows[0],
+        .settings = &cfg,
+        .start = start,
+        .drain = drain,
+        .stop = stop,
+    };
+    if (argc >= 2 && !strcmp(argv[1], "rebuild")) {
+        /* A replay serves nothing: requests go to the service, not to a
+         * read model that is being made again. */
+        state.rebuild_only = true;
+        def.methods = NULL;
+        def.nmethods = 0;
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    return cc_actor_main(&def, argc, argv);
+}
