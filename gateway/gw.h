@@ -175,6 +175,11 @@ void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_
 /* Handles GET /v1/live (a WebSocket upgrade). */
 int gw_live_handle(gw_state *g, h2o_req_t *req);
 void gw_live_close_all(void);
+/* The frame-rate rule of a socket (GCRA): true if one more frame at now_us
+ * fits rate frames a second, as many at once, and then counts it in *tat
+ * (the theoretical arrival time, µs; 0 for a new socket). Pure, so the
+ * fuzz target of tests/fuzz drives wslay with the same rule. */
+bool gw_live_frame_ok(uint64_t *tat, uint64_t now_us, uint64_t rate);
 
 /* ---- server.c ----------------------------------------------------------- */
 

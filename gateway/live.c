@@ -141,15 +141,21 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     live_sock *s = ws->data;
     if (!s || s->closing_at)
         return;
-    uint64_t rate = (uint64_t)live_g->cfg->live_frame_rate;
-    uint64_t T = 1000000 / rate, tau = T * (rate - 1), now = uv_now(live_g->loop) * 1000;
-    uint64_t tat = s->frames_tat > now ? s->frames_tat : now;
-    if (tat - now > tau) {
+    if (!gw_live_frame_ok(&s->frames_tat, uv_now(live_g->loop) * 1000,
+                          (uint64_t)live_g->cfg->live_frame_rate)) {
         wslay_event_shutdown_read(ctx);
         queue_close(s, "too many frames");
-        return;
     }
-    s->frames_tat = tat + T;
+}
+
+bool gw_live_frame_ok(uint64_t *tat, uint64_t now_us, uint64_t rate)
+{
+    uint64_t T = 1000000 / rate, tau = T * (rate - 1);
+    uint64_t t = *tat > now_us ? *tat : now_us;
+    if (t - now_us > tau)
+        return false;
+    *tat = t + T;
+    return true;
 }
 
 static live_sock *find_sock(uint64_t serial)
