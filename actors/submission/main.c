@@ -35,6 +35,11 @@ static const cc_config_row rows[] = {
      "most submissions of one user waiting for a verdict"},
     {"rate-per-min", CC_CFG_INT, S(rate_per_min), "30", 1, 1000000, NULL,
      "most submissions of one user per minute"},
+    {"queue-unavailable-after", CC_CFG_DURATION, S(queue_down_ms), "1s", 0, 3600000, NULL,
+     "once the judging queue's stream has refused or not answered publishes for this long "
+     "(its NATS servers lost their quorum, its store is full), new submissions get 503 with "
+     "Retry-After instead of piling up in the outbox; a retried Idempotency-Key still gets "
+     "its submission"},
 };
 #undef S
 

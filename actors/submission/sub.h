@@ -33,6 +33,8 @@ typedef struct sub_settings {
     int64_t max_files;
     int64_t max_queued;     /* a user's submissions not yet judged */
     int64_t rate_per_min;   /* a user's submissions per minute */
+    int64_t queue_down_ms;  /* refuse new submissions (503) once JetStream publishes have
+                               failed this long */
     bool check_toolchains;  /* probe toolchain paths at start */
 } sub_settings;
 
