@@ -123,9 +123,14 @@ cc_status cc_js_ensure_consumer(natsConnection *nc, const cc_js_consumer_config 
     ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
     /* A service may consume a stream another declares (and its NATS user
      * may not create it): wait for it, as when the services start
-     * together. */
-    for (int waited = 0; ns != NATS_OK && jerr == JSStreamNotFoundErr && waited < 30000;
-         waited += 250) {
+     * together. On a cluster a stream just made (or whose leader just
+     * died) has no leader for a while: the request times out or JetStream
+     * says it is unavailable; wait for that too. */
+    uint64_t give_up = cc_now_ns() + 30000000000ull; /* 30 s of wall time */
+    while (ns != NATS_OK &&
+           (jerr == JSStreamNotFoundErr || jerr == JSClusterNotAvailErr ||
+            (ns == NATS_TIMEOUT && jerr == 0)) &&
+           cc_now_ns() < give_up) {
         uv_sleep(250);
         jerr = 0;
         ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
