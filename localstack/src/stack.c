@@ -339,7 +339,11 @@ static int http_status(uint16_t port, const char *path)
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: " HOST "\r\n\r\n", path);
     bool ok = write(fd, req, (size_t)n) == n && read_line(fd, buf, sizeof buf);
     close(fd);
-    return ok && strncmp(buf, "HTTP/1.", 7) == 0 ? atoi(buf + 9) : 0;
+    if (!ok || strncmp(buf, "HTTP/1.", 7) != 0 || strlen(buf) < 12)
+        return 0;
+    char *end = NULL;
+    long code = strtol(buf + 9, &end, 10);
+    return end == buf + 12 && code >= 100 && code <= 599 ? (int)code : 0;
 }
 
 /* nats-server starts accepting clients only after JetStream is enabled, and

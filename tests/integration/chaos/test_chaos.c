@@ -412,7 +412,7 @@ int main(void)
     if (!seed)
         seed = 1;
     e = getenv("CC_CHAOS_SECONDS");
-    double seconds = e && *e ? atof(e) : 0;
+    double seconds = e && *e ? strtod(e, NULL) : 0;
     fprintf(stderr, "chaos: seed %llu (CC_CHAOS_SEED=%llu replays it), %.0f s\n",
             (unsigned long long)seed, (unsigned long long)seed, seconds);
     double t0 = now_s();

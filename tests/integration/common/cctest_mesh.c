@@ -401,7 +401,7 @@ long cct_outbox_unsent(const cct_mesh *m)
     if (PQstatus(c) == CONNECTION_OK) {
         PGresult *r = PQexec(c, "SELECT count(*) FROM cc_outbox WHERE sent_at IS NULL");
         if (PQresultStatus(r) == PGRES_TUPLES_OK)
-            n = atol(PQgetvalue(r, 0, 0));
+            n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
     }
     PQfinish(c);

@@ -49,7 +49,7 @@ static double counter(const char *name)
     if (cct_get_http1(gw_metrics, "/metrics", body, sizeof body) != 200)
         return -1;
     const char *p = strstr(body, name);
-    return p ? atof(p + strlen(name)) : 0;
+    return p ? strtod(p + strlen(name), NULL) : 0;
 }
 
 /* A live socket that never reads while 40 MiB of events are published for
