@@ -119,6 +119,29 @@ bool cct_mesh_start_proc(cct_mesh *m, cct_proc_kind k)
     return cct_wait_status(port, "/readyz", 200, 30000);
 }
 
+/* Waits until the judge's log says it takes jobs; false when it exited or
+ * ms passed. */
+static bool wait_judge_taking(cct_mesh *m, int ms)
+{
+    char path[4400], line[4096];
+    snprintf(path, sizeof path, "%s/cc-judge.log", m->dir);
+    double end = now_s() + ms / 1000.0;
+    while (now_s() < end) {
+        FILE *f = fopen(path, "r");
+        bool taking = false;
+        while (f && !taking && fgets(line, sizeof line, f))
+            taking = strstr(line, "\"taking jobs\"") != NULL;
+        if (f)
+            fclose(f);
+        if (taking)
+            return true;
+        if (cc_local_proc_poll(&m->procs[CCT_JUDGE]))
+            return false;
+        usleep(100000);
+    }
+    return false;
+}
+
 void cct_mesh_start(cct_mesh *m, const char *log_name, const cct_mesh_options *o)
 {
     memset(m, 0, sizeof *m);
@@ -159,6 +182,12 @@ void cct_mesh_start(cct_mesh *m, const char *log_name, const cct_mesh_options *o
     }
     if (!spawn_proc(m, CCT_GATEWAY) || !cct_wait_status(m->gw_port, "/readyz", 200, 30000)) {
         fprintf(stderr, "the gateway did not become ready (see %s/cc-gateway.log)\n", m->dir);
+        exit(1);
+    }
+    /* The judge is ready once its consumer is declared (it logs "taking
+     * jobs"); one that gave up would leave every submission waiting. */
+    if (!m->o.no_judge && !wait_judge_taking(m, 90000)) {
+        fprintf(stderr, "cc-judge did not start taking jobs (see %s/cc-judge.log)\n", m->dir);
         exit(1);
     }
 }
