@@ -254,9 +254,18 @@ static void test_nats_cluster(void **state)
         assert_non_null(strstr(url, want));
         assert_true(cc_local_nats_proc(&s, i)->pid > 0);
     }
+    /* The test's own client stays on server 0, which is never stopped:
+     * nats.c 3.4 crashed (SIGSEGV freeing a message's headers in its own
+     * thread) when its server was killed under a js_Publish being retried,
+     * and what is tested here is the cluster, not the client's reconnect. */
+    char first[512];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(url, ","), url);
     natsConnection *nc = NULL;
     assert_int_equal(natsConnection_ConnectTo(&nc, url), NATS_OK);
     assert_int_equal(cc_js_replicas_auto(nc), 3);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, first), NATS_OK);
     must(cc_js_ensure_defaults(nc));
     jsCtx *js = NULL;
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
