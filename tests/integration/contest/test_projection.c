@@ -34,6 +34,7 @@
 #include "cc/bus.h"
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cc/mesh.h"
 #include "cctest_http.h"
 #include "codecourt/v1/contest.pb-c.h"
 #include "codecourt/v1/judge.pb-c.h"
@@ -419,6 +420,20 @@ static void stored(const char *db, const char *name, uint64_t position)
         fail_msg("%s stored up to %" PRIu64 ", never %" PRIu64, name, at, position);
 }
 
+/* Waits until projection name has stored everything CC_EVENTS holds now:
+ * its service also publishes into the stream (cc-contest's contest
+ * events, cc-stats' suggestions, through their outboxes), so the last
+ * event the test sent is not the stream's end, and a rebuild reads to the
+ * end. */
+static void stored_all(const char *db, const char *name)
+{
+    jsStreamInfo *si = NULL;
+    assert_int_equal(js_GetStreamInfo(&si, js, CC_STREAM_EVENTS, NULL, NULL), NATS_OK);
+    uint64_t last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    stored(db, name, last);
+}
+
 static const char *const contest_tables[] = {
     "SELECT id, encode(def, 'hex'), seq, first_seq, problem_seq, started_ms, frozen_ms, "
     "ended_ms, state_seq, unfrozen_seq FROM proj_contests ORDER BY id",
@@ -563,7 +578,7 @@ static void define_icpc(bool unfrozen)
     codecourt__v1__contest__init(&icpc);
     icpc.id = "icpc1";
     icpc.title = "ICPC by hand";
-    icpc.start_time = t0_ms / 1000;
+    icpc.start_at = t0_ms / 1000;
     icpc.duration_s = 5 * 3600;
     icpc.freeze_s = 3600; /* frozen from 4:00:00 */
     icpc.scoring = CODECOURT__V1__SCORING__SCORING_ICPC;
@@ -701,7 +716,7 @@ static void ioi_subtasks(void **state)
     Codecourt__V1__Contest c = CODECOURT__V1__CONTEST__INIT;
     c.id = "ioi1";
     c.title = "IOI";
-    c.start_time = start / 1000;
+    c.start_at = start / 1000;
     c.duration_s = 5 * 3600;
     c.scoring = CODECOURT__V1__SCORING__SCORING_IOI;
     c.public_ = true;
@@ -755,7 +770,7 @@ static void killed_mid_stream(void **state)
     Codecourt__V1__Contest c = CODECOURT__V1__CONTEST__INIT;
     c.id = "burst";
     c.title = "Burst";
-    c.start_time = start / 1000;
+    c.start_at = start / 1000;
     c.duration_s = 5 * 3600;
     c.scoring = CODECOURT__V1__SCORING__SCORING_ICPC;
     c.penalty_minutes = 20;
@@ -822,6 +837,7 @@ static void rebuild_equals_live(void **state)
         boards[i][1] = packed_board(contests[i], true, &lens[i][1]);
         feeds[i] = feed(contests[i], "");
     }
+    stored_all("cc_contest", "contest");
     assert_int_equal(cc_local_proc_stop(&contest_proc, SIGTERM, 15000), CC_OK);
     char *before = dump("cc_contest", contest_tables);
     /* Emptied first, so equal after means made again. */
@@ -1017,6 +1033,7 @@ static void stats(void **state)
     rfree(&r);
 
     /* Rebuild: the same rows, and no suggestion again. */
+    stored_all("cc_stats", "stats");
     assert_int_equal(cc_local_proc_stop(&stats_proc, SIGTERM, 15000), CC_OK);
     char *before = dump("cc_stats", stats_tables);
     assert_int_equal(rebuild("stats", "cc_stats"), 0);
