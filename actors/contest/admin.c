@@ -86,8 +86,8 @@ static bool valid_contest(cc_rpc_call *call, const Codecourt__V1__Contest *d, in
         BAD("title: 1 to 200 characters");
     if (strlen(d->formal_name) > 300)
         BAD("formalName: at most 300 characters");
-    if (d->start_time <= 0)
-        BAD("startTime: Unix seconds are required");
+    if (d->start_at <= 0)
+        BAD("startAt: required (an RFC 3339 time)");
     if (d->duration_s < 60 || d->duration_s > 30 * 86400)
         BAD("durationS: from 60 seconds to 30 days");
     if (d->freeze_s < 0 || d->freeze_s > d->duration_s)
@@ -222,7 +222,7 @@ static void write_contest(wr_ctx *c, bool insert)
     char *jtext = json_dumps(jury, JSON_COMPACT);
     json_decref(jury);
     char start[32], dur[32], frz[32], now[32];
-    snprintf(start, sizeof start, "%" PRId64, d->start_time);
+    snprintf(start, sizeof start, "%" PRId64, d->start_at);
     snprintf(dur, sizeof dur, "%" PRId64, d->duration_s);
     snprintf(frz, sizeof frz, "%" PRId64, d->freeze_s);
     snprintf(now, sizeof now, "%" PRId64, con_now_ms());
@@ -621,7 +621,7 @@ static void register_after(cc_status s, const char *errmsg, const cc_pg_result *
     const Codecourt__V1__Contest *d = c->old;
     cc_arena *a = cc_rpc_arena(c->call);
     int64_t now = con_now_ms();
-    if (now >= (d->start_time + d->duration_s) * 1000)
+    if (now >= (d->start_at + d->duration_s) * 1000)
         refuse(c, CC_DENIED, "contest '%s' has ended", d->id);
     else if (is_jury_of(c))
         refuse(c, CC_DENIED, "the jury of contest '%s' does not take part in it", d->id);

@@ -94,7 +94,7 @@ static json_t *o_contest(const con_contest *c)
     const Codecourt__V1__Contest *d = c->def;
     json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:I}", "id", d->id, "name", d->title,
                           "formal_name", jstr_or_null(d->formal_name[0] ? d->formal_name : d->title),
-                          "start_time", jtime(d->start_time * 1000), "duration",
+                          "start_time", jtime(d->start_at * 1000), "duration",
                           jrel(d->duration_s * 1000), "scoreboard_type",
                           d->scoring == CODECOURT__V1__SCORING__SCORING_IOI ? "score" : "pass-fail",
                           "penalty_time",
@@ -531,7 +531,7 @@ static json_t *o_scoreboard(const con_contest *c, bool jury)
     free(ranks);
     con_viewer v = {jury, ""};
     int64_t at = c->ended_ms ? c->ended_ms : c->started_ms;
-    return json_pack("{s:o, s:o, s:o, s:o}", "time", jtime(at ? at : c->def->start_time * 1000),
+    return json_pack("{s:o, s:o, s:o, s:o}", "time", jtime(at ? at : c->def->start_at * 1000),
                      "contest_time", jrel(at ? con_contest_ms(c, at) : 0), "state",
                      o_state(c, &v), "rows", rows);
 }

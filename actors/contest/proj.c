@@ -65,7 +65,7 @@ int con_problem_index(const con_contest *c, const char *slug)
 
 int64_t con_contest_ms(const con_contest *c, int64_t unix_ms)
 {
-    return unix_ms - c->def->start_time * 1000;
+    return unix_ms - c->def->start_at * 1000;
 }
 
 bool con_hidden(const con_contest *c, int64_t contest_ms)

@@ -145,7 +145,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
     out->next_cursor = "";
     if (n > l->size && shown > 0) {
         char cur[128];
-        snprintf(cur, sizeof cur, "%" PRId64 ".%s", v[shown - 1]->start_time, v[shown - 1]->id);
+        snprintf(cur, sizeof cur, "%" PRId64 ".%s", v[shown - 1]->start_at, v[shown - 1]->id);
         out->next_cursor = cc_arena_strdup(a, cur);
     }
     cc_rpc_reply(c->call, &out->base);
@@ -395,8 +395,8 @@ static void checked(cc_status s, const char *errmsg, const cc_pg_result *r, void
     }
     const char *team = cc_pg_get(r, 0, 1);
     const char *problem = cc_pg_get(r, 0, 2);
-    int64_t now = con_now_ms(), start = d->start_time * 1000,
-            end = (d->start_time + d->duration_s) * 1000;
+    int64_t now = con_now_ms(), start = d->start_at * 1000,
+            end = (d->start_at + d->duration_s) * 1000;
     char when[40];
     if (!team[0]) {
         cc_rpc_fail(c->call, CC_DENIED, "you do not take part in contest '%s' (register first)",

@@ -90,7 +90,7 @@ static void setup_contest(int64_t start_s)
     Codecourt__V1__Contest c = CODECOURT__V1__CONTEST__INIT;
     c.id = "bench";
     c.title = "Bench";
-    c.start_time = start_s;
+    c.start_at = start_s;
     c.duration_s = 5 * 3600;
     c.freeze_s = 3600;
     c.scoring = CODECOURT__V1__SCORING__SCORING_ICPC;

@@ -460,12 +460,14 @@ static int group_teardown(void **state)
 static void create_contest(const char *id, int64_t start, int64_t duration, int64_t freeze,
                            const char *scoring, const char *problems, const char *more)
 {
+    char at[CC_RFC3339_MAX];
+    cc_rfc3339_text(at, start);
     cct_resp r = req("POST", "/v1/contests",
-                     cct_fmt("{\"id\":\"%s\",\"title\":\"%s\",\"startTime\":\"%" PRId64
+                     cct_fmt("{\"id\":\"%s\",\"title\":\"%s\",\"startAt\":\"%s"
                              "\",\"durationS\":\"%" PRId64 "\",\"freezeS\":\"%" PRId64
                              "\",\"scoring\":\"%s\",\"public\":true,\"registrationOpen\":true,"
                              "\"problems\":%s%s}",
-                             id, id, start, duration, freeze, scoring, problems, more ? more : ""),
+                             id, id, at, duration, freeze, scoring, problems, more ? more : ""),
                      &sam);
     if (r.status != 201)
         fail_msg("create %s: %ld %s", id, r.status, r.body ? r.body : "");
