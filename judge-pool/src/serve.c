@@ -72,6 +72,9 @@ static const cc_config_row rows[] = {
      "how often cc_judge_queue_pending is read from the judges consumer (0: never)"},
     {"judge-languages", CC_CFG_STRING, S(languages), JUDGE_LANGUAGES_FILE, 0, 0, NULL,
      "language table (YAML)"},
+    {"sandbox-strict", CC_CFG_BOOL, S(strict), "false", 0, 0, NULL,
+     "refuse to start without a writable cgroup for the sandboxes, instead of falling back to "
+     "rlimits (on in the Kubernetes manifests)"},
     {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
      "name of this worker in results (empty: <hostname>-<pid>)"},
     {"max-time-limit", CC_CFG_DURATION, S(max_time_limit_ms), "30s", 100, 3600000, NULL,
@@ -862,7 +865,8 @@ static void setup_done(cc_status s, void *ud)
                                      on_job, sv, &sv->consumer));
     if (s != CC_OK) {
         cc_log(CC_LOG_ERROR, NULL, "cannot consume judging jobs", "{s:s}", "error", cc_err_msg());
-        cc_actor_shutdown(sv->actor);
+        /* A failure, so that a restart policy brings the judge back. */
+        cc_actor_exit(sv->actor, 1);
         return;
     }
     if (sv->cfg->queue_poll_ms > 0) {
@@ -892,6 +896,16 @@ static cc_status start(cc_actor *a)
         return CC_NOMEM;
     sv->actor = a;
     sv->cfg = &cfg;
+    /* Strict: say what is missing and stop, rather than judge with less
+     * than the settings ask (the probe makes and removes one group). */
+    if (cfg.strict && !judge_sandbox_cgroups()) {
+        free(sv);
+        return cc_err_set(CC_UNAVAILABLE,
+                          "sandbox-strict: no writable cgroup for the sandboxes, so memory, "
+                          "process count and the CPU of every process could not be enforced "
+                          "by cgroup; give the judge one (k8s/README.md, \"A writable cgroup "
+                          "for the judge\") or set sandbox-strict=false for the rlimit fallback");
+    }
     if (cfg.concurrency == 0)
         cfg.concurrency = judge__nproc();
     cc_status s = judge_langs_load(cfg.languages, &sv->langs);

@@ -38,6 +38,10 @@ typedef struct serve_settings {
     int64_t max_memory;     /* bytes */
     int64_t max_compile_time_ms;
     int64_t max_validation_time_ms;
+    /* Refuse to start when the sandbox would enforce less than asked: no
+     * writable cgroup (memory, pids and every process's CPU then fall back
+     * to rlimits and the runner's own accounting). */
+    bool strict;
 } serve_settings;
 
 typedef struct serve serve;
