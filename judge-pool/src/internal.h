@@ -316,6 +316,10 @@ cc_status box_run_pair(box *b1, const box_run_req *r1, box_run_res *o1, box *b2,
 void box_run_res_clear(box_run_res *res);
 void box_close(box *b);
 bool box_has_cgroup(const box *b);
+/* ---- selfcheck.c ---- */
+/* cc-judge selfcheck: prints what a box enforces here; the exit status
+ * (1 when no box runs, or strict and no cgroup per sandbox). */
+int judge_selfcheck(bool strict);
 /* Tests only: sends the KILL the CPU watchdog sends, for the box's last
  * run, as a watchdog that read the CPU time just before that run's reply
  * arrived would. */

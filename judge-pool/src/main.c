@@ -73,6 +73,7 @@ static void usage(FILE *f)
                "[CAPS]\n"
                "       cc-judge languages [--json] [--languages FILE]\n"
                "       cc-judge serve [--help | --SETTING VALUE...]\n"
+               "       cc-judge selfcheck [--sandbox-strict]\n"
                "CAPS (the most a package may ask for; none by default):\n"
                "       --max-time-limit S --max-memory MIB --max-compile-time S "
                "--max-validation-time S\n");
@@ -846,6 +847,8 @@ int main(int argc, char **argv)
      * them), so it leaves before the local modes' option parsing. */
     if (!strcmp(argv[1], "serve"))
         return judge_serve_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "selfcheck"))
+        return judge_selfcheck(argc > 2 && !strcmp(argv[2], "--sandbox-strict"));
     if (!strcmp(argv[1], "--version")) {
         printf("cc-judge %s\n", CC_VERSION);
         return 0;

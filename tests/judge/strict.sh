@@ -3,7 +3,8 @@
 # starts and says its sandboxes get a cgroup each; without one (uid 65534,
 # which may create no group) it refuses to start with exit status 1,
 # naming the setting, instead of falling back to rlimits; without the
-# setting the same user starts on the fallback.
+# setting the same user starts on the fallback. `cc-judge selfcheck` says
+# the same from inside a real box, with its exit status.
 #   strict.sh CC_JUDGE
 set -u
 judge=$1
@@ -48,5 +49,20 @@ if [ $rc -eq 124 ] && grep -q "a cgroup per sandbox" "$tmp/strict-root.log"; the
     echo "strict with a cgroup: runs"
 else
     echo "strict with a cgroup: exit $rc"; cat "$tmp/strict-root.log"; bad=1
+fi
+out=$("$judge" selfcheck)
+rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "^cgroup per sandbox: yes" &&
+    echo "$out" | grep -q "^network: none" && echo "$out" | grep -q "^/dev: read-only"; then
+    echo "selfcheck with a cgroup: passes"
+else
+    echo "selfcheck with a cgroup: exit $rc"; echo "$out"; bad=1
+fi
+out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$judge" selfcheck --sandbox-strict)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "^cgroup per sandbox: no" && echo "$out" | grep -q "^strict: refused"; then
+    echo "selfcheck --sandbox-strict without a cgroup: fails, naming it"
+else
+    echo "selfcheck --sandbox-strict without a cgroup: exit $rc"; echo "$out"; bad=1
 fi
 exit $bad
