@@ -22,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cc/log.h"
+#include "cc/text.h"
 #include "codecourt/v1/user.pb-c.h"
 
 #ifndef JUDGE_LANGUAGES_FILE
@@ -738,6 +740,52 @@ struct serve_poll {
     serve *sv;
 };
 
+/* The oldest job not done yet is the first job message after the
+ * consumer's ack floor (a work queue drops acked ones): its age, from the
+ * time the stream stored it, is cc_judge_queue_oldest_seconds. */
+static void on_oldest(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
+{
+    (void)b;
+    serve_poll *p = ud;
+    serve *sv = p->sv;
+    free(p);
+    json_t *o = NULL;
+    if (s == CC_OK && sv)
+        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    natsMsg_Destroy(reply);
+    if (!sv) {
+        json_decref(o);
+        return;
+    }
+    sv->poll = NULL;
+    const char *at = json_string_value(json_object_get(json_object_get(o, "message"), "time"));
+    int64_t t = 0;
+    if (at && cc_rfc3339_parse(at, strlen(at), &t)) {
+        int64_t age = (int64_t)time(NULL) - t;
+        cc_gauge_set(sv->queue_oldest, age > 0 ? age : 0);
+    } else if (json_object_get(o, "error")) {
+        cc_gauge_set(sv->queue_oldest, 0); /* done meanwhile: none waits */
+    }
+    json_decref(o);
+}
+
+static void ask_oldest(serve *sv, uint64_t from_seq)
+{
+    serve_poll *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->sv = sv;
+    sv->poll = p;
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"seq\":%" PRIu64 ",\"next_by_subj\":\"" JOB_SUBJECT "\"}",
+                     from_seq);
+    if (cc_bus_request(cc_actor_bus(sv->actor), "$JS.API.STREAM.MSG.GET." CC_STREAM_JUDGE, NULL,
+                       NULL, NULL, body, (size_t)n, 5000, on_oldest, p) != CC_OK) {
+        sv->poll = NULL;
+        free(p);
+    }
+}
+
 static void on_queue_info(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
     serve_poll *p = ud;
@@ -757,6 +805,12 @@ static void on_queue_info(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     if (json_is_integer(pending) && json_is_integer(ack_pending)) {
         cc_gauge_set(sv->queue_pending, json_integer_value(pending));
         cc_gauge_set(sv->queue_ack_pending, json_integer_value(ack_pending));
+        json_int_t floor = json_integer_value(
+            json_object_get(json_object_get(o, "ack_floor"), "stream_seq"));
+        if (json_integer_value(pending) + json_integer_value(ack_pending) > 0)
+            ask_oldest(sv, (uint64_t)floor + 1);
+        else
+            cc_gauge_set(sv->queue_oldest, 0);
         if (sv->poll_failing)
             cc_log(CC_LOG_INFO, NULL, "judges consumer info readable again", NULL);
         sv->poll_failing = false;
@@ -962,6 +1016,9 @@ static cc_status start(cc_actor *a)
         "Jobs taken but not acked yet: being judged or waiting for a redelivery "
         "(num_ack_pending of the judges consumer)",
         NULL);
+    sv->queue_oldest = cc_metrics_gauge(
+        "cc_judge_queue_oldest_seconds",
+        "Age of the oldest job not done yet (waiting or being judged); 0 when none", NULL);
     pthread_mutex_init(&sv->qmu, NULL);
     uv_async_init(cc_actor_loop(a), &sv->wake, on_wake);
     sv->wake.data = sv;

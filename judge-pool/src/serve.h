@@ -146,7 +146,7 @@ struct serve {
     cc_counter *cache_hits, *cache_misses, *cache_corrupt, *blob_bytes, *blob_calls;
     cc_histogram *duration;
     cc_gauge *inflight;
-    cc_gauge *queue_pending, *queue_ack_pending;
+    cc_gauge *queue_pending, *queue_ack_pending, *queue_oldest;
 };
 
 /* Posts an event to the loop. Returns false when the worker is closing

@@ -14,7 +14,8 @@
  * and never acks) becomes an IE result and leaves the queue, also when the
  * server gave up on it while no worker was running. cc_judge_queue_pending
  * on the worker's /metrics follows the jobs waiting while every slot is
- * busy and comes back to 0. At the end every job has exactly one result in
+ * busy and comes back to 0, and cc_judge_queue_oldest_seconds grows while they
+ * wait and comes back to 0 too. At the end every job has exactly one result in
  * the stream and the queue is empty. */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -713,6 +714,17 @@ static bool backlog_seen(void *ud)
     return ok;
 }
 
+/* The oldest waiting job has waited a second or more. */
+static bool oldest_aged(void *ud)
+{
+    long long *v = ud;
+    *v = series(scrape(), "cc_judge_queue_oldest_seconds");
+    bool ok = *v >= 1;
+    if (!ok)
+        sleep_loop(50);
+    return ok;
+}
+
 static void queue_gauge_follows_backlog(void **state)
 {
     /* Nothing waits now. */
@@ -732,6 +744,9 @@ static void queue_gauge_follows_backlog(void **state)
         fprintf(stderr, "queue gauges: pending %lld, ack pending %lld\n", b.pending,
                 b.ack_pending);
     assert_true(seen);
+    long long oldest = -1;
+    if (!run_until_fn(oldest_aged, &oldest, 10000))
+        fail_msg("cc_judge_queue_oldest_seconds stayed at %lld with jobs waiting", oldest);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ts[i]->count, 0);
     wait_results(ts, 5, 120000);
@@ -742,6 +757,7 @@ static void queue_gauge_follows_backlog(void **state)
     /* Judged and acked: back to 0. */
     assert_int_equal(wait_metric("cc_judge_queue_pending", 0, 10000), 0);
     assert_int_equal(wait_metric("cc_judge_queue_ack_pending", 0, 10000), 0);
+    assert_int_equal(wait_metric("cc_judge_queue_oldest_seconds", 0, 10000), 0);
 }
 
 static bool progressed(void *ud)
