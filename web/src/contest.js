@@ -161,7 +161,9 @@ export async function contestPage(ctx, id) {
         showError(form, err);
       }
     } },
-      c.teamRegistration ? field("Team name", el("input", { name: "teamName", maxlength: "64" }), "A new team; to join one, ask its members for the invite code.") : null,
+      c.teamRegistration
+        ? field("Team name", el("input", { name: "teamName", maxlength: "100" }), "A new team; to join one, ask its members for the invite code.")
+        : field("Name on the scoreboard", el("input", { name: "teamName", maxlength: "100", value: user().displayName || user().username || "" })),
       c.registrationOpen ? null : field("Invite code", el("input", { name: "inviteCode", required: true }), "Registration is closed: the organisers give out a code."),
       el("p", { class: "form-error", role: "alert" }),
       el("button", { type: "submit", class: "primary", id: "register" }, "Register"));
@@ -180,7 +182,8 @@ export async function contestPage(ctx, id) {
 export async function scoreboardPage(ctx, id) {
   const c = await api("GET", `/v1/contests/${id}`);
   ctx.setTitle(`Scoreboard: ${c.title || c.id}`);
-  const status = el("div", { id: "board-status", role: "status" });
+  const status = el("div", { id: "board-status" });
+  const said = el("p", { class: "saved", id: "board-said", role: "status" });
   const countdown = el("p", { class: "countdown", id: "countdown" }, countdownText(c));
   const table = el("div", { id: "board" });
   let publicView = false;
@@ -189,7 +192,7 @@ export async function scoreboardPage(ctx, id) {
         el("div", { class: "check" }, el("input", { type: "checkbox", id: "public-view", onchange: (e) => { publicView = e.target.checked; reread(); } }), el("label", { for: "public-view" }, "Show what the public sees")),
         el("button", { type: "button", id: "unfreeze", onclick: unfreeze }, "Unfreeze the scoreboard"))
     : null;
-  append(ctx.main(), [el("h1", {}, `Scoreboard: ${c.title || c.id}`), contestNav(c, `/contests/${c.id}/scoreboard`), countdown, status, juryTools, table]);
+  append(ctx.main(), [el("h1", {}, `Scoreboard: ${c.title || c.id}`), contestNav(c, `/contests/${c.id}/scoreboard`), countdown, status, juryTools, said, table]);
   let board = null;
   let pushes = 0;
   async function reread() {
@@ -200,10 +203,10 @@ export async function scoreboardPage(ctx, id) {
     try {
       await api("POST", `/v1/contests/${id}/unfreeze`, {});
       c.unfrozenAt = String(Math.floor(Date.now() / 1000));
-      status.textContent = "Unfrozen: the public sees every result.";
+      said.textContent = "Unfrozen: the public sees every result.";
       await reread();
     } catch (err) {
-      status.textContent = err.message;
+      said.textContent = err.message;
     }
   }
   function draw() {
