@@ -47,7 +47,6 @@ function countdownText(c) {
 
 const phaseWords = { upcoming: "Upcoming", running: "Running", ended: "Ended" };
 const scoringWords = { SCORING_IOI: "IOI (points per subtask)", SCORING_ICPC: "ICPC (solved, then penalty)" };
-const slugOk = (s) => /^[a-z0-9][a-z0-9-]{0,63}$/.test(s || "");
 
 // A problem's colour as a small square (the label beside it carries the
 // meaning; the colour only echoes the balloon).
@@ -190,7 +189,7 @@ export async function scoreboardPage(ctx, id) {
   const juryTools = c.isJury
     ? el("div", { class: "actions" },
         el("div", { class: "check" }, el("input", { type: "checkbox", id: "public-view", onchange: (e) => { publicView = e.target.checked; reread(); } }), el("label", { for: "public-view" }, "Show what the public sees")),
-        el("button", { type: "button", id: "unfreeze", onclick: unfreeze }, "Unfreeze the scoreboard"))
+        Number(c.freezeS || 0) > 0 ? el("button", { type: "button", id: "unfreeze", onclick: unfreeze }, "Unfreeze the scoreboard") : null)
     : null;
   append(ctx.main(), [el("h1", {}, `Scoreboard: ${c.title || c.id}`), contestNav(c, `/contests/${c.id}/scoreboard`), countdown, status, juryTools, said, table]);
   let board = null;
@@ -434,5 +433,3 @@ export async function profilePage(ctx, userId) {
   }
   ctx.main().append(el("p", {}, link("/settings", "Settings"), " · ", link("/submissions", "Your submissions")));
 }
-
-export { slugOk };
