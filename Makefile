@@ -44,13 +44,16 @@ asan: deps
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure --timeout 1200 -j$(JOBS) $(CTEST_ARGS)
 
 # Coverage-guided fuzzing with libFuzzer (clang): every target in
-# tests/fuzz for FUZZ_SECONDS each.
+# tests/fuzz for FUZZ_SECONDS each, seeded from tests/fuzz/corpus/NAME
+# (read only; what a run finds goes to $(FUZZ_BUILD)/corpus). Results of the
+# long runs: docs/fuzzing.md.
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCC_FUZZ=ON -DCC_WERROR=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	@set -e; for t in $(FUZZ_BUILD)/bin/fuzz_*; do \
 	  echo "== $$t"; mkdir -p $(FUZZ_BUILD)/corpus/$$(basename $$t); \
-	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$(basename $$t) 2>&1 | tail -2; \
+	  n=$$(basename $$t); seeds=tests/fuzz/corpus/$${n#fuzz_}; [ -d $$seeds ] || seeds=; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$n $$seeds 2>&1 | tail -2; \
 	done
 
 # Benchmarks print figures and ratios against a baseline measured in the

@@ -50,6 +50,11 @@ typedef struct gw_settings {
     int64_t live_frame_rate;  /* frames a client may send per second (and at once) */
     char *web_root;           /* the built browser app; "" = none */
     int64_t session_ttl_ms;   /* Max-Age of the refresh cookie */
+    int64_t live_max_queued;  /* bytes waiting for one live socket whose client reads nothing */
+    int64_t max_conns;        /* open client connections; more are closed at once */
+    int64_t max_resets;       /* requests a connection may abandon per second (rapid reset) */
+    int64_t write_stall_ms;   /* a connection with output waiting that takes none this long */
+    int64_t max_unsent;       /* bytes of answers one connection may leave unread */
 } gw_settings;
 
 /* Rate classes. ACCOUNT keys a login by account and client address. */
@@ -198,6 +203,30 @@ void gw_feed_close_all(void);
 /* Handles GET /v1/live (a WebSocket upgrade). */
 int gw_live_handle(gw_state *g, h2o_req_t *req);
 void gw_live_close_all(void);
+/* The frame-rate rule of a socket (GCRA): true if one more frame at now_us
+ * fits rate frames a second, as many at once, and then counts it in *tat
+ * (the theoretical arrival time, µs; 0 for a new socket). Pure, so the
+ * fuzz target of tests/fuzz drives wslay with the same rule. */
+bool gw_live_frame_ok(uint64_t *tat, uint64_t now_us, uint64_t rate);
+
+/* ---- server.c: connections ---------------------------------------------- */
+
+/* Every accepted connection is tracked (server.c) so that the limits h2o
+ * 2.2.5 lacks are the gateway's: how many may be open (max-conns), how
+ * many requests one may abandon a second (max-resets: HTTP/2 rapid reset,
+ * CVE-2023-44487), how many bytes of answers one may leave unread
+ * (max-unsent: zero windows) and for how long (write-stall: SETTINGS and
+ * PING floods, CVE-2019-9512 and 9515, any client that never reads), and
+ * how many headers an HTTP/2 request may decode to (an HPACK bomb). A connection that crosses one
+ * is shut down under h2o (shutdown(2) on its socket: h2o reads the end and
+ * closes it its own way) and counted in /metrics as
+ * cc_gateway_connections_closed_total{reason}. */
+typedef struct gw_conn gw_conn;
+
+/* Counts one connection closed by a limit: reason is one of
+ * "too-many-connections", "rapid-reset", "write-stall", "unread-answers",
+ * "header-bomb", "live-backlog". */
+void gw_count_closed(const char *reason);
 
 /* ---- web.c -------------------------------------------------------------- */
 
@@ -250,6 +279,10 @@ struct gw_state {
     int open_handles;
     bool has_web;         /* web_root holds an app */
     char *web_index;      /* web_root/index.html */
+    gw_conn *conns;       /* every open client connection */
+    int64_t nconns;
+    uv_timer_t sweep;     /* once a second: resets and stalls */
+    bool sweep_on;
 };
 
 cc_status gw_server_start(gw_state *g);

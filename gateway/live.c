@@ -16,7 +16,13 @@
  * live-max-message, fragments counted together, is refused as its frame
  * starts, with close 1009 (wslay's own check), and more than
  * live-frame-rate frames a second (tiny or empty fragments and pings cost
- * no length, only time) close the socket with 1008. */
+ * no length, only time) close the socket with 1008.
+ *
+ * The other way, wslay queues every event for a socket until its client
+ * reads it: a client that never reads would make the gateway hold every
+ * event of its user. Past live-max-queued bytes the socket is dropped
+ * (no close frame: it would wait behind the rest) and counted as
+ * live-backlog; the events stay in the database for the client to read. */
 #include <h2o/websocket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,7 @@ struct live_sock {
     uint64_t closing_at; /* loop ms when a close frame was queued; 0: open */
     uint64_t frames_tat; /* GCRA of the frames received: their theoretical arrival, µs */
     cc_bus_sub *contest_sub; /* ?contest=: that contest's channel, this socket only */
+    bool doomed;         /* over live-max-queued: dropped by the reaper */
 };
 
 struct live_user {
@@ -50,7 +57,7 @@ struct live_user {
 };
 
 static live_user *users;
-static uv_timer_t check_timer;
+static uv_timer_t check_timer, reap_timer;
 static bool timer_on;
 static gw_state *live_g;
 static uint64_t next_serial = 1;
@@ -75,12 +82,44 @@ static void drop_user(live_user *u)
     free(u);
 }
 
+static void unlink_sock(live_sock *s);
+
+/* Drops the sockets over live-max-queued, outside the NATS callback that
+ * found them (dropping a user's last socket unsubscribes it). */
+static void on_reap(uv_timer_t *t)
+{
+    (void)t;
+    for (live_user *u = users, *un; u; u = un) {
+        un = u->next;
+        for (live_sock *s = u->socks, *sn; s; s = sn) {
+            sn = s->next;
+            if (!s->doomed)
+                continue;
+            h2o_websocket_conn_t *ws = s->ws;
+            ws->data = NULL;
+            cc_log(CC_LOG_INFO, NULL, "dropped a live socket", "{s:s, s:s}", "user", u->id,
+                   "reason", "its client reads nothing");
+            gw_count_closed("live-backlog");
+            unlink_sock(s); /* may free u: un was read before */
+            h2o_websocket_close(ws);
+        }
+    }
+}
+
 static void on_live_msg(cc_bus *b, natsMsg *m, void *ud)
 {
     live_user *u = ud;
     const char *data = natsMsg_GetData(m);
     int len = natsMsg_GetDataLength(m);
     for (live_sock *s = u->socks; s; s = s->next) {
+        if (s->doomed)
+            continue;
+        if (wslay_event_get_queued_msg_length(s->ws->ws_ctx) + (size_t)len >
+            (size_t)live_g->cfg->live_max_queued) {
+            s->doomed = true;
+            uv_timer_start(&reap_timer, on_reap, 0, 0);
+            continue;
+        }
         struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)data, (size_t)len};
         wslay_event_queue_msg(s->ws->ws_ctx, &msg);
         h2o_websocket_proceed(s->ws);
@@ -150,15 +189,21 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     live_sock *s = ws->data;
     if (!s || s->closing_at)
         return;
-    uint64_t rate = (uint64_t)live_g->cfg->live_frame_rate;
-    uint64_t T = 1000000 / rate, tau = T * (rate - 1), now = uv_now(live_g->loop) * 1000;
-    uint64_t tat = s->frames_tat > now ? s->frames_tat : now;
-    if (tat - now > tau) {
+    if (!gw_live_frame_ok(&s->frames_tat, uv_now(live_g->loop) * 1000,
+                          (uint64_t)live_g->cfg->live_frame_rate)) {
         wslay_event_shutdown_read(ctx);
         queue_close(s, "too many frames");
-        return;
     }
-    s->frames_tat = tat + T;
+}
+
+bool gw_live_frame_ok(uint64_t *tat, uint64_t now_us, uint64_t rate)
+{
+    uint64_t T = 1000000 / rate, tau = T * (rate - 1);
+    uint64_t t = *tat > now_us ? *tat : now_us;
+    if (t - now_us > tau)
+        return false;
+    *tat = t + T;
+    return true;
 }
 
 static live_sock *find_sock(uint64_t serial)
@@ -354,6 +399,8 @@ static void upgrade(live_pending *lp)
         live_g = lp->g;
         uv_timer_init(lp->g->loop, &check_timer);
         uv_unref((uv_handle_t *)&check_timer);
+        uv_timer_init(lp->g->loop, &reap_timer);
+        uv_unref((uv_handle_t *)&reap_timer);
         uv_timer_start(&check_timer, on_tick, (uint64_t)lp->g->cfg->live_check_ms,
                        (uint64_t)lp->g->cfg->live_check_ms);
         timer_on = true;
@@ -439,6 +486,7 @@ void gw_live_close_all(void)
 {
     if (timer_on) {
         uv_close((uv_handle_t *)&check_timer, NULL);
+        uv_close((uv_handle_t *)&reap_timer, NULL);
         timer_on = false;
     }
     while (users) {

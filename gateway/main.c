@@ -94,6 +94,20 @@ static const cc_config_row rows[] = {
      "folder of the built browser app (index.html, assets/); \"\" = serve the API only"},
     {"session-ttl", CC_CFG_DURATION, S(session_ttl_ms), "720h", 60000, 31622400000, NULL,
      "Max-Age of the browser session's refresh cookie (cc-user's refresh-ttl)"},
+    {"live-max-queued", CC_CFG_SIZE, S(live_max_queued), "1M", 4096, 1073741824, NULL,
+     "bytes of events waiting for one /v1/live socket whose client does not read them; more "
+     "close it (the events stay in the database: a client reads them again)"},
+    {"max-conns", CC_CFG_INT, S(max_conns), "10000", 16, 1000000, NULL,
+     "open client connections; a new one beyond this is closed at once"},
+    {"max-resets", CC_CFG_INT, S(max_resets), "200", 1, 1000000, NULL,
+     "requests one connection may abandon (HTTP/2 RST_STREAM before the answer) per second; "
+     "more close the connection (rapid reset)"},
+    {"max-unsent", CC_CFG_SIZE, S(max_unsent), "4M", 65536, 1073741824, NULL,
+     "bytes of answers one connection may leave unread (HTTP/2 streams with a window of 0, a "
+     "client that never reads); more close it"},
+    {"write-stall", CC_CFG_DURATION, S(write_stall_ms), "30s", 1000, 3600000, NULL,
+     "a connection whose answers wait unread this long is closed (a client that never reads, "
+     "SETTINGS and PING floods)"},
 };
 #undef S
 

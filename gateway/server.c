@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +30,11 @@
 #define PROBLEM_BASE "https://codecourt.dev/problems/"
 /* An account's rate key text: 32 hex digits, ':', an address. */
 #define KEY_TEXT_MAX 112
+
+/* Connection limits (below, with the listeners). */
+static void conn_abandoned(h2o_req_t *req);
+static void conn_answered(h2o_req_t *req, size_t len);
+static bool header_bomb(gw_state *g, h2o_req_t *req);
 
 /* ---- responses ---------------------------------------------------------------- */
 
@@ -69,6 +77,7 @@ static void send_body(h2o_req_t *req, int status, const char *ctype, const char 
     char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
     memcpy(copy, body, len);
     h2o_send_inline(req, copy, len);
+    conn_answered(req, len);
     /* One counter per status, looked up once (the loop is the only
      * caller). */
     static cc_counter *by_status[600];
@@ -229,6 +238,7 @@ typedef struct gw_call {
     bool rpc_pending;
 } gw_call;
 
+
 static void call_free(gw_call *c)
 {
     json_decref(c->params);
@@ -242,6 +252,10 @@ static void call_free(gw_call *c)
 static void on_req_disposed(void *p)
 {
     gw_call *c = *(gw_call **)p;
+    /* Disposed before any answer: the client gave up on it (an HTTP/2
+     * RST_STREAM, or the connection went). */
+    if (c->req && c->req->res.status == 0)
+        conn_abandoned(c->req);
     c->req = NULL;
     if (!c->rpc_pending)
         call_free(c);
@@ -386,6 +400,14 @@ static void on_rpc(cc_status s, const char *errmsg, const ProtobufCMessage *resp
             else
                 send_body(req, c->route->ok_status, "application/json", text, n);
             free(text);
+        } else if (s == CC_TIMEOUT && errmsg && strcmp(errmsg, CC_RPC_NO_REPLY) == 0) {
+            /* No answer at all: the service is down, or the request or its
+             * answer was lost with a NATS server that died. Nothing says
+             * the request failed: 503, try again (with the same
+             * Idempotency-Key where there is one). */
+            char why[128];
+            snprintf(why, sizeof why, "%s did not answer in time", c->route->service);
+            problem_from_status(req, CC_UNAVAILABLE, why);
         } else {
             /* A refresh token that no longer works (used, expired,
              * revoked) is of no use in the browser either. */
@@ -671,6 +693,8 @@ static size_t header_bytes(h2o_req_t *req)
 static int on_api(h2o_handler_t *self, h2o_req_t *req)
 {
     gw_state *g = G(self);
+    if (header_bomb(g, req))
+        return 0;
     /* The request id: the client's X-Request-Id when it is usable, else a
      * new one; it becomes the correlation id every actor logs. */
     cc_envelope env;
@@ -824,6 +848,8 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
 static int on_ops(h2o_handler_t *self, h2o_req_t *req)
 {
     gw_state *g = G(self);
+    if (header_bomb(g, req))
+        return 0;
     const char *path = req->path_normalized.base;
     size_t plen = req->path_normalized.len;
     if (h2o_memis(path, plen, H2O_STRLIT("/healthz"))) {
@@ -928,20 +954,224 @@ static cc_status tls_init(gw_state *g)
 
 /* ---- listeners --------------------------------------------------------------------- */
 
+/* ---- connections ------------------------------------------------------------------ */
+
+struct gw_conn {
+    uv_tcp_t tcp;          /* first: h2o's close callback frees the struct through it */
+    gw_state *g;
+    h2o_socket_t *sock;    /* NULL once h2o disposed of it */
+    gw_conn *prev, *next;
+    uint32_t abandoned;    /* requests given up before their answer, this second */
+    size_t answered;       /* bytes of answers given to h2o for this connection */
+    size_t written;        /* sock->bytes_written when last seen moving */
+    uint64_t stalled_since; /* loop ms since output waits with none taken; 0: not */
+    bool cut;
+};
+
+static gw_state *conns_g;
+
+void gw_count_closed(const char *reason)
+{
+    static const char *const reasons[] = {"too-many-connections", "rapid-reset", "write-stall",
+                                          "unread-answers", "header-bomb", "live-backlog"};
+    static cc_counter *counters[sizeof reasons / sizeof reasons[0]];
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        if (strcmp(reasons[i], reason) != 0)
+            continue;
+        if (!counters[i]) {
+            char labels[64];
+            snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+            counters[i] = cc_metrics_counter("cc_gateway_connections_closed_total",
+                                             "Client connections the gateway closed for crossing "
+                                             "a limit, by limit",
+                                             labels);
+        }
+        cc_counter_inc(counters[i]);
+    }
+}
+
+static cc_gauge *conns_gauge(void)
+{
+    static cc_gauge *g;
+    if (!g)
+        g = cc_metrics_gauge("cc_gateway_connections", "Open client connections", NULL);
+    return g;
+}
+
+/* Ends the connection under h2o: with both directions shut down, its next
+ * read sees the end and its next write fails, and h2o closes it as it
+ * closes any connection the peer dropped. */
+static void conn_cut(gw_conn *c, const char *reason)
+{
+    if (c->cut || !c->sock)
+        return;
+    c->cut = true;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        shutdown(fd, SHUT_RDWR);
+    gw_count_closed(reason);
+    char peer[64] = "";
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        uv_ip4_name((struct sockaddr_in *)&ss, peer, sizeof peer);
+    cc_log(CC_LOG_WARN, NULL, "connection cut", "{s:s, s:s}", "reason", reason, "peer", peer);
+}
+
+static void on_sock_close(void *data)
+{
+    gw_conn *c = data;
+    c->sock = NULL;
+}
+
+static void on_conn_freed(uv_handle_t *h)
+{
+    gw_conn *c = (gw_conn *)h;
+    gw_state *g = c->g;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    g->nconns--;
+    cc_gauge_set(conns_gauge(), g->nconns);
+    free(c);
+}
+
+static gw_conn *conn_of(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn)
+                                                           : NULL;
+    return sock && sock->on_close.cb == on_sock_close ? sock->on_close.data : NULL;
+}
+
+/* An HTTP/2 client may open a stream and cancel it at once, as often as it
+ * likes (rapid reset): the request's work (token, Redis, an RPC) is done
+ * for nothing while no stream stays open to count against max-streams.
+ * More than max-resets such requests in one second end the connection. */
+static void conn_abandoned(h2o_req_t *req)
+{
+    gw_conn *c = conn_of(req);
+    if (c && ++c->abandoned > (uint32_t)c->g->cfg->max_resets)
+        conn_cut(c, "rapid-reset");
+}
+
+/* Answers wait in h2o until the client's flow-control window takes them:
+ * one that opens streams with a window of 0 (or simply never reads) makes
+ * the gateway hold every answer. Past max-unsent bytes given to h2o and
+ * not yet written to the socket, the connection is cut. */
+static void conn_answered(h2o_req_t *req, size_t len)
+{
+    gw_conn *c = conn_of(req);
+    if (!c || !c->sock)
+        return;
+    c->answered += len;
+    if (c->answered > c->sock->bytes_written + (size_t)c->g->cfg->max_unsent)
+        conn_cut(c, "unread-answers");
+}
+
+/* h2o 2.2.5 bounds an HTTP/2 request's header block as sent, not as
+ * decoded: a 4 KiB header put in the HPACK table once and then named by
+ * its one-byte index 16000 times makes a 64 MiB header list out of a
+ * 16 KiB frame (and a header vector of 16000 entries). HTTP/1.1 requests
+ * have at most 100 headers (h2o's own limit); an HTTP/2 request with more,
+ * or whose decoded headers exceed 4 x max-header, ends its connection. */
+static bool header_bomb(gw_state *g, h2o_req_t *req)
+{
+    gw_conn *c = conn_of(req);
+    if (c && c->cut) {
+        /* h2o still hands over what it had read when the connection was
+         * cut: nothing more is worked on for it. */
+        send_body(req, 503, "text/plain", "closing\n", 8);
+        return true;
+    }
+    if (req->headers.size <= 100 && header_bytes(req) <= 4 * (size_t)g->cfg->max_header)
+        return false;
+    if (c)
+        conn_cut(c, "header-bomb");
+    gw_problem(req, GW_P_HEADERS_TOO_LARGE, "too many or too large headers", NULL);
+    return true;
+}
+
+/* Once a second: the counts of abandoned requests start again, and a
+ * connection whose answers wait in the kernel with none taken (it keeps
+ * sending, or just sits) for write-stall is cut: h2o 2.2.5 keeps reading
+ * and answering a client that reads nothing (each PING and SETTINGS is
+ * answered), and buffers the answers without a bound. */
+static void on_sweep(uv_timer_t *t)
+{
+    gw_state *g = t->data;
+    uint64_t now = uv_now(g->loop);
+    for (gw_conn *c = g->conns; c; c = c->next) {
+        c->abandoned = 0;
+        if (!c->sock || c->cut)
+            continue;
+        uv_os_fd_t fd;
+        int outq = 0;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0)
+            continue;
+        bool waiting = outq > 0 || c->answered > c->sock->bytes_written;
+        if (!waiting || c->sock->bytes_written != c->written) {
+            c->written = c->sock->bytes_written;
+            c->stalled_since = 0;
+        } else if (!c->stalled_since) {
+            c->stalled_since = now;
+        } else if (now - c->stalled_since >= (uint64_t)g->cfg->write_stall_ms) {
+            conn_cut(c, "write-stall");
+        }
+    }
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     h2o_accept_ctx_t *actx = listener->data;
+    gw_state *g = conns_g;
     if (status != 0)
         return;
-    uv_tcp_t *conn = h2o_mem_alloc(sizeof *conn);
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    gw_conn *c = h2o_mem_alloc(sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->g = g;
+    uv_tcp_init(listener->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-    h2o_accept(actx, sock);
+    /* Over max-conns a new connection is closed at once: its file and
+     * memory are what the limit bounds. */
+    if (g->nconns >= g->cfg->max_conns) {
+        gw_count_closed("too-many-connections");
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    c->next = g->conns;
+    if (g->conns)
+        g->conns->prev = c;
+    g->conns = c;
+    g->nconns++;
+    cc_gauge_set(conns_gauge(), g->nconns);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_freed);
+    c->sock->on_close.cb = on_sock_close;
+    c->sock->on_close.data = c;
+    h2o_accept(actx, c->sock);
+}
+
+/* Thousands of connections need thousands of files: the soft limit is
+ * raised to the hard one (often 1024 against 1048576), capped at what
+ * max-conns needs plus room for everything else. */
+static void raise_nofile(int64_t max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_conns + 1024;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static cc_status listen_on(gw_state *g, uv_tcp_t *l, h2o_accept_ctx_t *actx, int port,
@@ -1004,6 +1234,13 @@ cc_status gw_server_start(gw_state *g)
         return s;
     add_handler(g, hc, "/", on_api);
     h2o_context_init(&g->ctx, g->loop, &g->config);
+    conns_g = g;
+    raise_nofile(cfg->max_conns);
+    uv_timer_init(g->loop, &g->sweep);
+    g->sweep.data = g;
+    uv_timer_start(&g->sweep, on_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&g->sweep);
+    g->sweep_on = true;
     g->accept_plain.ctx = &g->ctx;
     g->accept_plain.hosts = g->config.hosts;
     s = listen_on(g, &g->listen_plain, &g->accept_plain, (int)cfg->http_port,
@@ -1027,6 +1264,10 @@ void gw_server_stop(gw_state *g)
     g->stopping = true;
     gw_live_close_all();
     gw_feed_close_all();
+    if (g->sweep_on) {
+        uv_close((uv_handle_t *)&g->sweep, NULL);
+        g->sweep_on = false;
+    }
     /* HTTP/2 connections get a GOAWAY (streams already open finish, no
      * new ones) and HTTP/1.1 ones close after their current answer; what
      * is still open is cut when the process exits. The drain already

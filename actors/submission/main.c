@@ -44,6 +44,11 @@ static const cc_config_row rows[] = {
      "most custom runs of one user per minute"},
     {"run-max-queued", CC_CFG_INT, S(run_max_queued), "3", 1, 1000, NULL,
      "most custom runs of one user waiting for a judge"},
+    {"queue-unavailable-after", CC_CFG_DURATION, S(queue_down_ms), "1s", 0, 3600000, NULL,
+     "once the judging queue's stream has refused or not answered publishes for this long "
+     "(its NATS servers lost their quorum, its store is full), new submissions get 503 with "
+     "Retry-After instead of piling up in the outbox; a retried Idempotency-Key still gets "
+     "its submission"},
 };
 #undef S
 

@@ -36,6 +36,8 @@ typedef struct sub_settings {
     int64_t max_files;
     int64_t max_queued;     /* a user's submissions not yet judged */
     int64_t rate_per_min;   /* a user's submissions per minute */
+    int64_t queue_down_ms;  /* refuse new submissions (503) once JetStream publishes have
+                               failed this long */
     bool check_toolchains;  /* probe toolchain paths at start */
     int64_t max_stdin;      /* bytes of a run's input */
     int64_t run_ttl_ms;     /* a run and its output are deleted after this */

@@ -391,6 +391,16 @@ static void prechecked(cc_status s, const char *errmsg, const cc_pg_result *r, v
     cc_pg_get_int64(r, 0, 2, &queued);
     cc_pg_get_int64(r, 0, 3, &recent);
     const sub_settings *cfg = c->st->cfg;
+    /* After the key lookup, so a retry whose 201 was lost still gets its
+     * submission; before anything is written, so a 503 stores nothing. */
+    int64_t down = cc_js_unavailable_ms();
+    if (down > cfg->queue_down_ms) {
+        cc_rpc_fail(c->call, CC_UNAVAILABLE,
+                    "the judging queue is unavailable (its stream has not acked for %" PRId64
+                    " ms); retry later",
+                    down);
+        return;
+    }
     if (queued >= cfg->max_queued) {
         cc_rpc_fail(c->call, CC_RATE_LIMITED,
                     "you have %" PRId64 " submissions waiting to be judged (at most %" PRId64

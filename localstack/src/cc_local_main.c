@@ -76,13 +76,17 @@ static int print_k8s_authorization(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
-               "[--http-port PORT] [--https-port PORT]\n"
+               "[--http-port PORT] [--https-port PORT] [--nats-cluster] [--nats-sync MODE]\n"
                "       cc-local --print-nats-authorization\n"
                "  --state DIR       state folder (default .state); data stays for the next start\n"
                "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
                "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
                "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n"
                "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n"
+               "  --nats-cluster    three nats-servers as one JetStream cluster; the streams\n"
+               "                    get 3 replicas\n"
+               "  --nats-sync MODE  always (default): every JetStream write reaches the disk\n"
+               "                    before it is acked; interval: nats-server's own 2 minutes\n"
                "  --print-nats-authorization\n"
                "                    print the NATS users and permissions of Kubernetes\n"
                "                    (k8s/base/nats.yaml) and exit\n");
@@ -302,7 +306,9 @@ int main(int argc, char **argv)
     const char *bin_dir = NULL;
     const char *log_level = "info";
     uint16_t http_port = 8080;
-    static const struct option longopts[] = {{"state", required_argument, NULL, 's'},
+    int nats_servers = 1, nats_sync = CC_LOCAL_SYNC_ALWAYS;
+    static const struct option longopts[] = {{"nats-cluster", no_argument, NULL, 'C'},
+                                             {"nats-sync", required_argument, NULL, 'S'},{"state", required_argument, NULL, 's'},
                                              {"bin-dir", required_argument, NULL, 'b'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"http-port", required_argument, NULL, 'p'},
@@ -333,6 +339,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cc-local: --http-port: '%s' is not a port (1-65535)\n", optarg);
                 return 2;
             }
+            break;
+        case 'C':
+            nats_servers = CC_LOCAL_NATS_MAX;
+            break;
+        case 'S':
+            if (strcmp(optarg, "always") && strcmp(optarg, "interval")) {
+                fprintf(stderr, "cc-local: --nats-sync: '%s' is not always or interval\n", optarg);
+                return 2;
+            }
+            nats_sync = strcmp(optarg, "always") == 0 ? CC_LOCAL_SYNC_ALWAYS
+                                                      : CC_LOCAL_SYNC_INTERVAL;
             break;
         case 'h':
             usage(stdout);
@@ -387,7 +404,9 @@ int main(int argc, char **argv)
                           .pg_services = pg_services,
                           .dir = state,
                           .durable = true,
-                          .grant_search = true};
+                          .grant_search = true,
+                          .nats_servers = nats_servers,
+                          .nats_sync = nats_sync};
     if (cc_local_stack_start_with(&stack, &o) != CC_OK) {
         fprintf(stderr, "cc-local: %s\n", cc_err_msg());
         return 1;
@@ -395,6 +414,12 @@ int main(int argc, char **argv)
     printf("cc-local: state folder %s (logs in %s/logs)\n", stack.dir, stack.dir);
     printf("  %-16s %s  monitor http://127.0.0.1:%u/  pid %ld\n", "nats (JetStream)",
            stack.nats_url, (unsigned)stack.nats_monitor_port, (long)stack.nats.pid);
+    for (int i = 1; i < stack.nats_servers; i++)
+        printf("  %-16s monitor http://127.0.0.1:%u/  pid %ld\n", i == 1 ? "nats cluster" : "",
+               (unsigned)stack.nats_peer_monitor_port[i - 1], (long)stack.nats_peer[i - 1].pid);
+    printf("  %-16s %s\n", "nats store",
+           stack.nats_sync ? "synchronous: every write on disk before its ack"
+                           : "synced every 2 minutes (nats-server's default)");
     printf("  %-16s one per service (cc-user, cc-judge...), each allowed only its own "
            "subjects; passwords in %s/secrets/nats-*.pw; user cc-admin may do anything\n",
            "nats users", stack.dir);

@@ -35,13 +35,16 @@ static void on_signal(int sig)
         cc_local_stack *s = atomic_exchange(&guarded[i], NULL);
         if (!s)
             continue;
-        pid_t pids[3] = {s->nats.pid, s->pg.pid, s->redis.pid};
-        for (size_t k = 0; k < 3; k++)
+        pid_t pids[3 + CC_LOCAL_NATS_MAX - 1] = {s->nats.pid, s->pg.pid, s->redis.pid};
+        for (size_t k = 0; k < CC_LOCAL_NATS_MAX - 1; k++)
+            pids[3 + k] = s->nats_peer[k].pid;
+        size_t npids = sizeof pids / sizeof pids[0];
+        for (size_t k = 0; k < npids; k++)
             if (pids[k] > 0) {
                 killpg(pids[k], SIGKILL);
                 kill(pids[k], SIGKILL);
             }
-        for (size_t k = 0; k < 3; k++)
+        for (size_t k = 0; k < npids; k++)
             if (pids[k] > 0)
                 waitpid(pids[k], NULL, 0);
         if (s->owns_dir && s->dir[0] && !atomic_load(&keep_dirs)) {

@@ -4,8 +4,9 @@
  * DIR/run/NAME.pid    pid of each running server, to stop leftovers
  * DIR/secrets/NAME.pw generated PostgreSQL and NATS passwords (0600)
  * DIR/nats/nats.conf  nats-server's users and permissions (0600), from the
- *                     mesh's table (cc/mesh.h)
- * DIR/nats/jetstream  JetStream store
+ *                     mesh's table (cc/mesh.h); in a cluster nats-<i>.conf
+ *                     per server, with the cluster block (routes, their user)
+ * DIR/nats/jetstream  JetStream store (a cluster: DIR/nats/<i>/jetstream)
  * DIR/pg/data         the PostgreSQL cluster, owned by user postgres
  * DIR/redis           Redis AOF / RDB files */
 #include "cc/local.h"
@@ -22,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <ftw.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -131,9 +135,83 @@ static const char *user_password(const char *service, void *ud)
     return u ? u->password : NULL;
 }
 
+static void set_urls(cc_local_stack *s);
+static int nsync_failed;
+
+static int set_sync_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)ftw;
+    if (type != FTW_F && type != FTW_D && type != FTW_DP)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (type == FTW_F ? 0 : O_DIRECTORY));
+    if (fd < 0)
+        return 0;
+    int flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0 ||
+        (!(flags & FS_SYNC_FL) && (flags |= FS_SYNC_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0)))
+        nsync_failed = errno;
+    close(fd);
+    return 0;
+}
+
+/* FS_SYNC_FL on dir and everything already in it (a store from a run
+ * without it); what is made in it later inherits the attribute. */
+static bool set_sync_tree(const char *dir)
+{
+    nsync_failed = 0;
+    nftw(dir, set_sync_one, 16, FTW_PHYS);
+    return nsync_failed == 0;
+}
+
+static void nats_name(int i, char *buf, size_t n)
+{
+    if (i == 0)
+        snprintf(buf, n, "nats");
+    else
+        snprintf(buf, n, "nats-%d", i);
+}
+
+/* The folder given to nats-server as -sd: JetStream stores in its
+ * jetstream/ subfolder. */
+static bool nats_sd(const cc_local_stack *s, int i, char *buf, size_t n)
+{
+    return s->nats_servers > 1 ? pathf(buf, n, "%s/nats/%d", s->dir, i)
+                               : pathf(buf, n, "%s/nats", s->dir);
+}
+
+/* The cluster block of server i: its route port, the routes' own user
+ * (no client user can open a route, nor a route be a client), and a
+ * route to each other server. */
+static cc_status cluster_conf(cc_local_stack *s, int i, const char *auth, const char *route_pw)
+{
+    char path[PATH_MAX];
+    PATHF(path, "%s/nats/nats-%d.conf", s->dir, i);
+    size_t cap = strlen(auth) + 2048;
+    char *t = malloc(cap);
+    if (!t)
+        return CC_NOMEM;
+    int n = snprintf(t, cap,
+                     "%s\nserver_name: cclocal-%d\ncluster {\n  name: cclocal\n"
+                     "  listen: " HOST ":%u\n"
+                     "  authorization { user: \"cc-route\", password: \"%s\" }\n  routes: [\n",
+                     auth, i, (unsigned)s->nats_cluster_port[i], route_pw);
+    for (int j = 0; j < s->nats_servers; j++)
+        if (j != i && n > 0 && (size_t)n < cap)
+            n += snprintf(t + n, cap - (size_t)n,
+                          "    \"nats-route://cc-route:%s@" HOST ":%u\"\n", route_pw,
+                          (unsigned)s->nats_cluster_port[j]);
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(t + n, cap - (size_t)n, "  ]\n}\n");
+    cc_status st = n > 0 && (size_t)n < cap ? write_secret(path, t)
+                                            : cc_err_set(CC_LIMIT, "nats-%d.conf too long", i);
+    free(t);
+    return st;
+}
+
 /* A user per row of the mesh's table, with a password made once per
  * folder, and DIR/nats/nats.conf granting each what the table says: the
- * same users and permissions as in Kubernetes. */
+ * same users and permissions as in Kubernetes. A cluster's servers get
+ * the same users in their own nats-<i>.conf, with the routes. */
 static cc_status nats_prepare(cc_local_stack *s)
 {
     size_t n = 0;
@@ -155,11 +233,30 @@ static cc_status nats_prepare(cc_local_stack *s)
     char *conf = st == CC_OK ? cc_mesh_nats_authorization(false, user_password, s) : NULL;
     if (st == CC_OK && !conf)
         st = cc_err_last();
-    char path[PATH_MAX];
+    char path[PATH_MAX], route_pw[CC_LOCAL_NAME_MAX];
     if (st == CC_OK && !pathf(path, sizeof path, "%s/nats/nats.conf", s->dir))
         st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
     IFOK(st, write_secret(path, conf));
+    if (s->nats_servers > 1) {
+        IFOK(st, cc_local_secret(s, "nats-route", route_pw, sizeof route_pw));
+        for (int i = 0; i < s->nats_servers && st == CC_OK; i++)
+            st = cluster_conf(s, i, conf, route_pw);
+    }
     free(conf);
+    set_urls(s); /* a cluster's ports were picked before the users were known */
+    for (int i = 0; i < s->nats_servers && st == CC_OK; i++) {
+        char sd[PATH_MAX];
+        if (!nats_sd(s, i, sd, sizeof sd))
+            return cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
+        st = mkdir_p(sd, 0755);
+        if (st == CC_OK && s->nats_sync && !set_sync_tree(sd)) {
+            fprintf(stderr,
+                    "cclocal: note: %s: no synchronous-updates attribute here (%s): the "
+                    "JetStream store syncs every 2 minutes, as nats-server does by itself\n",
+                    sd, strerror(nsync_failed));
+            s->nats_sync = false;
+        }
+    }
     return st;
 }
 
@@ -232,12 +329,32 @@ static bool read_line(int fd, char *buf, size_t n)
     return true;
 }
 
+/* GET path on the monitor port: the status code, 0 when nothing answers. */
+static int http_status(uint16_t port, const char *path)
+{
+    int fd = tcp_connect(port);
+    if (fd < 0)
+        return 0;
+    char req[256], buf[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: " HOST "\r\n\r\n", path);
+    bool ok = write(fd, req, (size_t)n) == n && read_line(fd, buf, sizeof buf);
+    close(fd);
+    if (!ok || strncmp(buf, "HTTP/1.", 7) != 0 || strlen(buf) < 12)
+        return 0;
+    char *end = NULL;
+    long code = strtol(buf + 9, &end, 10);
+    return end == buf + 12 && code >= 100 && code <= 599 ? (int)code : 0;
+}
+
 /* nats-server starts accepting clients only after JetStream is enabled, and
  * then its INFO says "jetstream":true; a server that came up without it is
- * a failure, not a wait. Returns 1 ready, 0 not yet, -1 up but no JS. */
-static int nats_ready(const cc_local_stack *s)
+ * a failure, not a wait. In a cluster a server is ready once its /healthz
+ * is 200: it found the meta leader and its streams are current (a server
+ * whose store was deleted has caught up). Returns 1 ready, 0 not yet, -1
+ * up but no JS. */
+static int nats_ready(const cc_local_stack *s, int i)
 {
-    int fd = tcp_connect(s->nats_port);
+    int fd = tcp_connect(cc_local_nats_port(s, i));
     if (fd < 0)
         return 0;
     char buf[4096];
@@ -245,7 +362,12 @@ static int nats_ready(const cc_local_stack *s)
     close(fd);
     if (!ok || strncmp(buf, "INFO ", 5) != 0)
         return 0;
-    return strstr(buf, "\"jetstream\":true") ? 1 : -1;
+    if (!strstr(buf, "\"jetstream\":true"))
+        return -1;
+    if (s->nats_servers <= 1)
+        return 1;
+    uint16_t mport = i == 0 ? s->nats_monitor_port : s->nats_peer_monitor_port[i - 1];
+    return http_status(mport, "/healthz") == 200;
 }
 
 /* Redis answers -LOADING while it replays the AOF: ready means +PONG. */
@@ -283,18 +405,65 @@ static const server servers[] = {
     {CC_LOCAL_REDIS, "redis", REDIS_BIN, SIGTERM},
 };
 
-static cc_local_proc *proc_of(cc_local_stack *s, unsigned bit)
+/* A unit is one server process: NATS servers 0..CC_LOCAL_NATS_MAX-1, then
+ * PostgreSQL, then Redis. Every loop over "the servers" walks the units. */
+enum { U_PG = CC_LOCAL_NATS_MAX, U_REDIS, NUNITS };
+
+static const server *unit_server(int u)
 {
-    return bit == CC_LOCAL_NATS ? &s->nats : bit == CC_LOCAL_PG ? &s->pg : &s->redis;
+    return u < U_PG ? &servers[0] : u == U_PG ? &servers[1] : &servers[2];
+}
+
+static bool unit_on(const cc_local_stack *s, int u, unsigned which)
+{
+    return (which & s->what & unit_server(u)->bit) && (u >= U_PG || u < s->nats_servers);
+}
+
+static cc_local_proc *unit_proc(cc_local_stack *s, int u)
+{
+    return u == 0 ? &s->nats : u < U_PG ? &s->nats_peer[u - 1] : u == U_PG ? &s->pg : &s->redis;
+}
+
+static void unit_name(int u, char *buf, size_t n)
+{
+    if (u < U_PG)
+        nats_name(u, buf, n);
+    else
+        snprintf(buf, n, "%s", unit_server(u)->name);
+}
+
+static uint16_t unit_port(const cc_local_stack *s, int u)
+{
+    return u < U_PG ? cc_local_nats_port(s, u) : u == U_PG ? s->pg_port : s->redis_port;
+}
+
+cc_local_proc *cc_local_nats_proc(cc_local_stack *s, int i)
+{
+    return i >= 0 && i < s->nats_servers ? unit_proc(s, i) : NULL;
+}
+
+uint16_t cc_local_nats_port(const cc_local_stack *s, int i)
+{
+    return i == 0 ? s->nats_port : i > 0 && i < s->nats_servers ? s->nats_peer_port[i - 1] : 0;
+}
+
+const char *cc_local_nats_store(const cc_local_stack *s, int i, char *buf, size_t n)
+{
+    if (i < 0 || i >= s->nats_servers)
+        return NULL;
+    char sd[PATH_MAX];
+    return nats_sd(s, i, sd, sizeof sd) && pathf(buf, n, "%s/jetstream", sd) ? buf : NULL;
 }
 
 /* A server a crashed previous run left behind (its parent died without
  * stopping it) is found by pidfile and stopped, but only if the pid still
  * runs that server's binary: pids are reused. */
-static void stop_leftover(cc_local_stack *s, const server *sv)
+static void stop_leftover(cc_local_stack *s, int u)
 {
-    char pidpath[PATH_MAX], buf[32], exe[PATH_MAX], want[PATH_MAX], link[64];
-    if (!pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, sv->name) ||
+    const server *sv = unit_server(u);
+    char pidpath[PATH_MAX], buf[32], exe[PATH_MAX], want[PATH_MAX], link[64], name[32];
+    unit_name(u, name, sizeof name);
+    if (!pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, name) ||
         !read_small(pidpath, buf, sizeof buf))
         return;
     char *end;
@@ -308,8 +477,7 @@ static void stop_leftover(cc_local_stack *s, const server *sv)
     exe[n] = '\0';
     if (strcmp(exe, want) != 0)
         goto done;
-    fprintf(stderr, "cclocal: stopping %s left running by an earlier run (pid %ld)\n", sv->name,
-            pid);
+    fprintf(stderr, "cclocal: stopping %s left running by an earlier run (pid %ld)\n", name, pid);
     kill((pid_t)pid, sv->stop_sig);
     for (int i = 0; i < STOP_TIMEOUT_MS / 20 && cc_local_pid_alive((pid_t)pid); i++)
         sleep_ms(20);
@@ -525,23 +693,33 @@ static cc_status pg_provision(cc_local_stack *s, const char *const *names)
     return st;
 }
 
-static cc_status spawn_server(cc_local_stack *s, const server *sv)
+static cc_status spawn_server(cc_local_stack *s, int u)
 {
-    char log[PATH_MAX], pidpath[PATH_MAX], port[8], mport[8], dir[PATH_MAX];
-    PATHF(log, "%s/logs/%s.log", s->dir, sv->name);
-    PATHF(pidpath, "%s/run/%s.pid", s->dir, sv->name);
+    const server *sv = unit_server(u);
+    char log[PATH_MAX], pidpath[PATH_MAX], port[8], mport[8], dir[PATH_MAX], name[32];
+    unit_name(u, name, sizeof name);
+    PATHF(log, "%s/logs/%s.log", s->dir, name);
+    PATHF(pidpath, "%s/run/%s.pid", s->dir, name);
     cc_local_spawn_opts o = {
-        .name = sv->name, .path = sv->bin, .log_path = log, .pid_path = pidpath, .cwd = s->dir};
-    cc_local_proc *p = proc_of(s, sv->bit);
+        .name = name, .path = sv->bin, .log_path = log, .pid_path = pidpath, .cwd = s->dir};
+    cc_local_proc *p = unit_proc(s, u);
     cc_status st = CC_OK;
     if (sv->bit == CC_LOCAL_NATS) {
-        snprintf(port, sizeof port, "%u", (unsigned)s->nats_port);
-        snprintf(mport, sizeof mport, "%u", (unsigned)s->nats_monitor_port);
-        PATHF(dir, "%s/nats", s->dir);
-        char conf[PATH_MAX];
-        PATHF(conf, "%s/nats/nats.conf", s->dir);
-        const char *argv[] = {NATS_BIN, "-c",  conf,  "-a", HOST, "-p",      port, "-m",
-                              mport,    "-js", "-sd", dir,  "-n", "cclocal", NULL};
+        snprintf(port, sizeof port, "%u", (unsigned)cc_local_nats_port(s, u));
+        snprintf(mport, sizeof mport, "%u",
+                 (unsigned)(u == 0 ? s->nats_monitor_port : s->nats_peer_monitor_port[u - 1]));
+        if (!nats_sd(s, u, dir, sizeof dir))
+            return cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
+        char conf[PATH_MAX], sname[32];
+        if (s->nats_servers > 1) {
+            PATHF(conf, "%s/nats/nats-%d.conf", s->dir, u);
+            snprintf(sname, sizeof sname, "cclocal-%d", u);
+        } else {
+            PATHF(conf, "%s/nats/nats.conf", s->dir);
+            snprintf(sname, sizeof sname, "cclocal");
+        }
+        const char *argv[] = {NATS_BIN, "-c",  conf,  "-a", HOST,  "-p",      port, "-m",
+                              mport,    "-js", "-sd", dir,  "-n",  sname, NULL};
         o.argv = argv;
         st = cc_local_spawn(p, &o);
     } else if (sv->bit == CC_LOCAL_REDIS) {
@@ -613,15 +791,22 @@ static cc_status spawn_server(cc_local_stack *s, const server *sv)
 
 static void set_urls(cc_local_stack *s)
 {
-    snprintf(s->nats_url, sizeof s->nats_url, "nats://" HOST ":%u", (unsigned)s->nats_port);
+    size_t w = 0;
+    s->nats_url[0] = '\0';
+    for (int k = 0; k < s->nats_servers; k++)
+        w += (size_t)snprintf(s->nats_url + w, sizeof s->nats_url - w, "%snats://" HOST ":%u",
+                              k ? "," : "", (unsigned)cc_local_nats_port(s, k));
     /* Generated passwords are hex: nothing in them needs escaping. */
     for (size_t i = 0; i < s->nats_nusers; i++) {
         cc_local_nats_user *u = &s->nats_users[i];
         /* Written aside first: GCC cannot tell that u->url does not
          * overlap u->user (-Wrestrict). */
         char url[sizeof u->url];
-        snprintf(url, sizeof url, "nats://%s:%s@" HOST ":%u", u->user, u->password,
-                 (unsigned)s->nats_port);
+        size_t n = 0;
+        for (int k = 0; k < s->nats_servers; k++)
+            n += (size_t)snprintf(url + n, sizeof url - n, "%snats://%s:%s@" HOST ":%u",
+                                  k ? "," : "", u->user, u->password,
+                                  (unsigned)cc_local_nats_port(s, k));
         memcpy(u->url, url, sizeof url);
     }
     snprintf(s->redis_host, sizeof s->redis_host, HOST);
@@ -635,15 +820,19 @@ static void set_urls(cc_local_stack *s)
     }
 }
 
-static cc_status pick_ports(cc_local_stack *s, unsigned bit)
+/* Ports are picked once and kept across restarts. NATS servers get a
+ * client, a monitor and (in a cluster) a route port each, all different. */
+static cc_status pick_ports(cc_local_stack *s, int u)
 {
     cc_status st = CC_OK;
-    if (bit == CC_LOCAL_NATS) {
-        IFOK(st, cc_local_free_port(&s->nats_port));
-        IFOK(st, cc_local_free_port(&s->nats_monitor_port));
-        if (st == CC_OK && s->nats_monitor_port == s->nats_port)
-            st = cc_local_free_port(&s->nats_monitor_port);
-    } else if (bit == CC_LOCAL_PG) {
+    if (u < U_PG) {
+        uint16_t *client = u == 0 ? &s->nats_port : &s->nats_peer_port[u - 1];
+        uint16_t *mon = u == 0 ? &s->nats_monitor_port : &s->nats_peer_monitor_port[u - 1];
+        IFOK(st, cc_local_free_port(client));
+        IFOK(st, cc_local_free_port(mon));
+        if (st == CC_OK && s->nats_servers > 1)
+            st = cc_local_free_port(&s->nats_cluster_port[u]);
+    } else if (u == U_PG) {
         IFOK(st, cc_local_free_port(&s->pg_port));
     } else {
         IFOK(st, cc_local_free_port(&s->redis_port));
@@ -652,74 +841,72 @@ static cc_status pick_ports(cc_local_stack *s, unsigned bit)
     return st;
 }
 
-static int probe(cc_local_stack *s, unsigned bit)
+static int probe(cc_local_stack *s, int u)
 {
-    return bit == CC_LOCAL_NATS ? nats_ready(s) : bit == CC_LOCAL_PG ? pg_ready(s) : redis_ready(s);
+    return u < U_PG ? nats_ready(s, u) : u == U_PG ? pg_ready(s) : redis_ready(s);
 }
 
-/* Starts the servers in which and waits until each answers. A server that
- * dies before it answers is retried: on a new port if its port was picked
- * by this call (another process may have taken it between our probe and
- * its bind), on the same port otherwise (a restart). */
-cc_status cc_local_stack_start_some(cc_local_stack *s, unsigned which)
+/* Starts the units in mask `units` (bit u) and waits until each answers.
+ * A server that dies before it answers is retried: on a new port if its
+ * port was picked by this call (another process may have taken it between
+ * our probe and its bind), on the same port otherwise (a restart, or a
+ * cluster, whose routes name each other's ports). */
+static cc_status start_units(cc_local_stack *s, unsigned units)
 {
-    which &= s->what;
     unsigned picked = 0;
     cc_status st = CC_OK;
-    int attempts[3] = {0, 0, 0};
-    for (size_t i = 0; i < 3 && st == CC_OK; i++) {
-        const server *sv = &servers[i];
-        if (!(which & sv->bit) || proc_of(s, sv->bit)->pid > 0)
+    int attempts[NUNITS] = {0};
+    for (int u = 0; u < NUNITS && st == CC_OK; u++) {
+        if (!(units & (1u << u)) || unit_proc(s, u)->pid > 0)
             continue;
-        uint16_t port = sv->bit == CC_LOCAL_NATS ? s->nats_port
-                        : sv->bit == CC_LOCAL_PG ? s->pg_port
-                                                 : s->redis_port;
-        if (port == 0) {
-            st = pick_ports(s, sv->bit);
-            picked |= sv->bit;
+        if (unit_port(s, u) == 0) {
+            st = pick_ports(s, u);
+            picked |= 1u << u;
         }
-        IFOK(st, spawn_server(s, sv));
-        attempts[i] = 1;
+        IFOK(st, spawn_server(s, u));
+        attempts[u] = 1;
     }
-    /* Spawned together, waited for one by one: the servers boot in parallel. */
-    for (size_t i = 0; i < 3 && st == CC_OK; i++) {
-        const server *sv = &servers[i];
-        if (!attempts[i])
+    /* Spawned together, waited for one by one: the servers boot in
+     * parallel (a cluster's servers must, to elect a leader). */
+    for (int u = 0; u < NUNITS && st == CC_OK; u++) {
+        if (!attempts[u])
             continue;
-        cc_local_proc *p = proc_of(s, sv->bit);
+        char name[32];
+        unit_name(u, name, sizeof name);
+        cc_local_proc *p = unit_proc(s, u);
         long long deadline = now_ms() + s->timeout_ms;
         for (;;) {
-            int r = probe(s, sv->bit);
+            int r = probe(s, u);
             if (r > 0)
                 break;
             if (r < 0) {
                 st = cc_err_set(CC_UNAVAILABLE, "nats-server on port %u runs without JetStream",
-                                (unsigned)s->nats_port);
+                                (unsigned)unit_port(s, u));
                 break;
             }
             if (cc_local_proc_poll(p)) {
-                if (attempts[i] >= START_ATTEMPTS) {
-                    show_log_tail(s, sv->name);
+                if (attempts[u] >= START_ATTEMPTS) {
+                    show_log_tail(s, name);
                     st = cc_err_set(CC_UNAVAILABLE,
                                     "%s exited during start %d times (last status 0x%x); see "
                                     "%s/logs/%s.log",
-                                    sv->name, attempts[i], (unsigned)p->status, s->dir, sv->name);
+                                    name, attempts[u], (unsigned)p->status, s->dir, name);
                     break;
                 }
-                attempts[i]++;
-                if (picked & sv->bit)
-                    st = pick_ports(s, sv->bit);
+                attempts[u]++;
+                if ((picked & (1u << u)) && s->nats_servers <= 1)
+                    st = pick_ports(s, u);
                 else
                     sleep_ms(250);
-                IFOK(st, spawn_server(s, sv));
+                IFOK(st, spawn_server(s, u));
                 if (st != CC_OK)
                     break;
                 deadline = now_ms() + s->timeout_ms;
                 continue;
             }
             if (now_ms() > deadline) {
-                show_log_tail(s, sv->name);
-                st = cc_err_set(CC_TIMEOUT, "%s did not answer on 127.0.0.1 within %d ms", sv->name,
+                show_log_tail(s, name);
+                st = cc_err_set(CC_TIMEOUT, "%s did not answer on 127.0.0.1 within %d ms", name,
                                 s->timeout_ms);
                 break;
             }
@@ -729,20 +916,69 @@ cc_status cc_local_stack_start_some(cc_local_stack *s, unsigned which)
     return st;
 }
 
+static unsigned units_of(const cc_local_stack *s, unsigned which)
+{
+    unsigned units = 0;
+    for (int u = 0; u < NUNITS; u++)
+        if (unit_on(s, u, which))
+            units |= 1u << u;
+    return units;
+}
+
+cc_status cc_local_stack_start_some(cc_local_stack *s, unsigned which)
+{
+    return start_units(s, units_of(s, which));
+}
+
+static cc_status stop_unit(cc_local_stack *s, int u)
+{
+    cc_local_proc *p = unit_proc(s, u);
+    if (p->pid <= 0)
+        return CC_OK;
+    cc_status st = cc_local_proc_stop(p, unit_server(u)->stop_sig, STOP_TIMEOUT_MS);
+    char pidpath[PATH_MAX], name[32];
+    unit_name(u, name, sizeof name);
+    if (pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, name))
+        unlink(pidpath);
+    return st;
+}
+
+cc_status cc_local_nats_stop(cc_local_stack *s, int i)
+{
+    if (i < 0 || i >= s->nats_servers || !(s->what & CC_LOCAL_NATS))
+        return cc_err_set(CC_INVALID, "no NATS server %d", i);
+    return stop_unit(s, i);
+}
+
+cc_status cc_local_nats_crash(cc_local_stack *s, int i)
+{
+    if (i < 0 || i >= s->nats_servers || !(s->what & CC_LOCAL_NATS))
+        return cc_err_set(CC_INVALID, "no NATS server %d", i);
+    return cc_local_proc_kill(unit_proc(s, i));
+}
+
+cc_status cc_local_nats_start(cc_local_stack *s, int i)
+{
+    if (i < 0 || i >= s->nats_servers || !(s->what & CC_LOCAL_NATS))
+        return cc_err_set(CC_INVALID, "no NATS server %d", i);
+    char sd[PATH_MAX];
+    /* A store folder deleted while the server was down is made again,
+     * synchronous like the first. */
+    if (nats_sd(s, i, sd, sizeof sd) && mkdir_p(sd, 0755) == CC_OK && s->nats_sync)
+        set_sync_tree(sd);
+    return start_units(s, 1u << i);
+}
+
 cc_status cc_local_stack_stop_some(cc_local_stack *s, unsigned which)
 {
     cc_status first = CC_OK;
-    for (size_t i = 0; i < 3; i++) {
-        const server *sv = &servers[i];
-        cc_local_proc *p = proc_of(s, sv->bit);
-        if (!(which & sv->bit) || p->pid <= 0)
+    unsigned units = units_of(s, which);
+    for (int u = 0; u < NUNITS; u++) {
+        if (!(units & (1u << u)))
             continue;
-        cc_status st = cc_local_proc_stop(p, sv->stop_sig, STOP_TIMEOUT_MS);
+        cc_status st = stop_unit(s, u);
         if (first == CC_OK)
             first = st;
-        char pidpath[PATH_MAX];
-        if (pathf(pidpath, sizeof pidpath, "%s/run/%s.pid", s->dir, sv->name))
-            unlink(pidpath);
     }
     return first;
 }
@@ -757,10 +993,11 @@ cc_status cc_local_stack_restart(cc_local_stack *s, unsigned which)
 cc_status cc_local_stack_crash(cc_local_stack *s, unsigned which)
 {
     cc_status first = CC_OK;
-    for (size_t i = 0; i < 3; i++) {
-        if (!(which & servers[i].bit))
+    unsigned units = units_of(s, which);
+    for (int u = 0; u < NUNITS; u++) {
+        if (!(units & (1u << u)))
             continue;
-        cc_status st = cc_local_proc_kill(proc_of(s, servers[i].bit));
+        cc_status st = cc_local_proc_kill(unit_proc(s, u));
         if (first == CC_OK)
             first = st;
     }
@@ -770,9 +1007,9 @@ cc_status cc_local_stack_crash(cc_local_stack *s, unsigned which)
 unsigned cc_local_stack_poll(cc_local_stack *s)
 {
     unsigned died = 0;
-    for (size_t i = 0; i < 3; i++)
-        if (cc_local_proc_poll(proc_of(s, servers[i].bit)))
-            died |= servers[i].bit;
+    for (int u = 0; u < NUNITS; u++)
+        if (cc_local_proc_poll(unit_proc(s, u)))
+            died |= unit_server(u)->bit;
     return died;
 }
 
@@ -791,10 +1028,10 @@ cc_status cc_local_stack_stop(cc_local_stack *s)
     cc_local_unguard(s);
     /* Servers stop one after the other but each gets its signal at once:
      * a shutdown costs the slowest server, not the sum. */
-    for (size_t i = 0; i < 3; i++) {
-        cc_local_proc *p = proc_of(s, servers[i].bit);
+    for (int u = 0; u < NUNITS; u++) {
+        cc_local_proc *p = unit_proc(s, u);
         if (p->pid > 0)
-            kill(p->pid, servers[i].stop_sig);
+            kill(p->pid, unit_server(u)->stop_sig);
     }
     cc_status st = cc_local_stack_stop_some(s, CC_LOCAL_ALL);
     if (s->owns_dir && s->dir[0]) {
@@ -818,8 +1055,16 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
         return cc_err_set(CC_INVALID, "cc_local_stack_start_with: NULL argument");
     memset(s, 0, sizeof *s);
     s->nats.status = s->pg.status = s->redis.status = -1;
+    for (int i = 0; i < CC_LOCAL_NATS_MAX - 1; i++)
+        s->nats_peer[i].status = -1;
     s->what = o->what & CC_LOCAL_ALL;
     s->durable = o->durable;
+    if (o->nats_servers != 0 && o->nats_servers != 1 && o->nats_servers != CC_LOCAL_NATS_MAX)
+        return cc_err_set(CC_INVALID, "nats_servers: %d (1 alone, %d for a cluster)",
+                          o->nats_servers, CC_LOCAL_NATS_MAX);
+    s->nats_servers = o->nats_servers > 1 ? o->nats_servers : 1;
+    s->nats_sync = o->nats_sync == CC_LOCAL_SYNC_ALWAYS ||
+                   (o->nats_sync == CC_LOCAL_SYNC_DEFAULT && o->durable);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
     cc_status st = CC_OK;
     if (!o->dir) {
@@ -845,9 +1090,15 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
             st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
         IFOK(st, mkdir_p(sub, strcmp(subs[i], "secrets") == 0 ? 0700 : 0755));
     }
-    for (size_t i = 0; i < 3 && st == CC_OK; i++)
-        if (s->what & servers[i].bit)
-            stop_leftover(s, &servers[i]);
+    for (int u = 0; u < NUNITS && st == CC_OK; u++)
+        if (unit_on(s, u, CC_LOCAL_ALL))
+            stop_leftover(s, u);
+    /* A cluster's configurations name every server's route port: pick
+     * them all before writing them. */
+    for (int u = 0; s->nats_servers > 1 && (s->what & CC_LOCAL_NATS) && u < s->nats_servers &&
+                    st == CC_OK;
+         u++)
+        st = pick_ports(s, u);
     if (st == CC_OK && (s->what & CC_LOCAL_PG))
         st = pg_prepare(s, o->grant_search);
     if (st == CC_OK && (s->what & CC_LOCAL_NATS))

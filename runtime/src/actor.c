@@ -52,6 +52,9 @@ static const cc_config_row runtime_rows[] = {
      "how long SIGTERM waits for in-flight work"},
     {"rpc-timeout", CC_CFG_DURATION, RT(rpc_timeout_ms), "5s", 1, 3600000, NULL,
      "default timeout of RPC calls this process makes"},
+    {"js-replicas", CC_CFG_INT, RT(js_replicas), "0", 0, 5, NULL,
+     "replicas of the JetStream streams this service declares (0: 3 when NATS runs as a "
+     "cluster of three or more, else 1)"},
 };
 #undef RT
 
@@ -99,7 +102,19 @@ typedef struct consume_op {
 static cc_status consume_ensure(void *ud)
 {
     consume_op *op = ud;
-    return cc_js_ensure_consumer(cc_bus_nats(op->a->bus), &op->cfg);
+    /* A cluster electing a stream leader (a server just died) answers
+     * with a timeout or "temporarily unavailable" for a few seconds:
+     * retry for a minute before giving up the process. */
+    cc_status s = CC_ERR;
+    for (int i = 0; i < 60 && !op->a->draining; i++) {
+        s = cc_js_ensure_consumer(cc_bus_nats(op->a->bus), &op->cfg);
+        if (s == CC_OK)
+            break;
+        cc_log(CC_LOG_WARN, NULL, "consumer not declared yet, retrying", "{s:s, s:s, s:s}",
+               "stream", op->stream, "durable", op->durable, "error", cc_err_msg());
+        uv_sleep(1000);
+    }
+    return s;
 }
 
 cc_status cc_actor_consume_ensured(cc_actor *a, const cc_js_consumer_config *cfg,
@@ -357,7 +372,7 @@ static cc_status ensure_streams(void *ud)
      * JetStream: retry briefly. */
     cc_status s = CC_ERR;
     for (int i = 0; i < 50 && !a->draining; i++) {
-        s = cc_js_ensure_declared(cc_bus_nats(a->bus), a->def->service);
+        s = cc_js_ensure_declared(cc_bus_nats(a->bus), a->def->service, (int)a->rt.js_replicas);
         if (s == CC_OK)
             break;
         uv_sleep(200);

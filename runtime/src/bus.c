@@ -123,6 +123,28 @@ static void on_reconnected(natsConnection *nc, void *closure)
 
 static void on_reply(cc_bus *b, natsMsg *m, void *ud);
 
+/* nats-url may be a comma-separated list (a cluster). nats.c 3.4's
+ * natsOptions_SetURL takes one URL only: given a list it parses the whole
+ * text as one URL (the host of the last, the password running from the
+ * first '@' to the last), so a list goes to natsOptions_SetServers, each URL
+ * keeping its own credentials. */
+static natsStatus set_urls(natsOptions *opts, const char *url)
+{
+    if (!strchr(url, ','))
+        return natsOptions_SetURL(opts, url);
+    char *copy = strdup(url);
+    const char *list[16];
+    int n = 0;
+    if (!copy)
+        return NATS_NO_MEMORY;
+    for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok && n < 16;
+         tok = strtok_r(NULL, ", ", &save))
+        list[n++] = tok;
+    natsStatus ns = n > 0 ? natsOptions_SetServers(opts, list, n) : NATS_INVALID_ARG;
+    free(copy);
+    return ns;
+}
+
 static cc_status nats_err(natsStatus ns, const char *what)
 {
     return cc_err_set(CC_NATS, "%s: %s (%s)", what, natsStatus_GetText(ns),
@@ -196,10 +218,10 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
     natsLibuv_SetThreadLocalLoop(loop);
     natsStatus ns = natsOptions_Create(&b->opts);
     if (ns == NATS_OK)
-        ns = natsOptions_SetURL(b->opts, o->url);
+        ns = set_urls(b->opts, o->url);
     if (ns == NATS_OK && o->name)
         ns = natsOptions_SetName(b->opts, o->name);
-    if (ns == NATS_OK && o->user)
+    if (ns == NATS_OK && o->user && *o->user)
         ns = natsOptions_SetUserInfo(b->opts, o->user, o->password ? o->password : "");
     /* Every request nats.c makes itself (the JetStream management calls)
      * gets its replies under the service's own prefix too. */

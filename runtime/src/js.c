@@ -58,15 +58,34 @@ static const cc_js_stream_config shared_streams[] = {
     {.name = CC_STREAM_JUDGE_DEAD, .subjects = CC_STREAM_JUDGE_DEAD_SUBJECTS, .work_queue = true},
 };
 
+int cc_js_replicas_auto(natsConnection *nc)
+{
+    char **servers = NULL;
+    int n = 0;
+    if (natsConnection_GetServers(nc, &servers, &n) != NATS_OK)
+        return 1;
+    for (int i = 0; i < n; i++)
+        free(servers[i]);
+    free(servers);
+    return n >= 3 ? 3 : 1;
+}
+
+static cc_status ensure_shared(natsConnection *nc, const cc_js_stream_config *shared, int replicas)
+{
+    cc_js_stream_config cfg = *shared;
+    cfg.replicas = replicas > 0 ? replicas : cc_js_replicas_auto(nc);
+    return cc_js_ensure_stream(nc, &cfg);
+}
+
 cc_status cc_js_ensure_defaults(natsConnection *nc)
 {
     cc_status s = CC_OK;
     for (size_t i = 0; i < sizeof shared_streams / sizeof shared_streams[0]; i++)
-        IFOK(s, cc_js_ensure_stream(nc, &shared_streams[i]));
+        IFOK(s, ensure_shared(nc, &shared_streams[i], 0));
     return s;
 }
 
-cc_status cc_js_ensure_declared(natsConnection *nc, const char *service)
+cc_status cc_js_ensure_declared(natsConnection *nc, const char *service, int replicas)
 {
     const cc_mesh_service *row = cc_mesh_find(service);
     if (!row)
@@ -77,7 +96,7 @@ cc_status cc_js_ensure_declared(natsConnection *nc, const char *service)
         for (size_t i = 0; i < sizeof shared_streams / sizeof shared_streams[0]; i++)
             if (strcmp(shared_streams[i].name, *d) == 0)
                 cfg = &shared_streams[i];
-        s = cfg ? cc_js_ensure_stream(nc, cfg)
+        s = cfg ? ensure_shared(nc, cfg, replicas)
                 : cc_err_set(CC_INVALID, "%s declares stream %s, which has no configuration",
                              service, *d);
     }
@@ -104,9 +123,14 @@ cc_status cc_js_ensure_consumer(natsConnection *nc, const cc_js_consumer_config 
     ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
     /* A service may consume a stream another declares (and its NATS user
      * may not create it): wait for it, as when the services start
-     * together. */
-    for (int waited = 0; ns != NATS_OK && jerr == JSStreamNotFoundErr && waited < 30000;
-         waited += 250) {
+     * together. On a cluster a stream just made (or whose leader just
+     * died) has no leader for a while: the request times out or JetStream
+     * says it is unavailable; wait for that too. */
+    uint64_t give_up = cc_now_ns() + 30000000000ull; /* 30 s of wall time */
+    while (ns != NATS_OK &&
+           (jerr == JSStreamNotFoundErr || jerr == JSClusterNotAvailErr ||
+            (ns == NATS_TIMEOUT && jerr == 0)) &&
+           cc_now_ns() < give_up) {
         uv_sleep(250);
         jerr = 0;
         ns = js_AddConsumer(&ci, js, cfg->stream, &cc, NULL, &jerr);
@@ -144,6 +168,19 @@ typedef struct pub {
 } pub;
 
 static cc_histogram *pub_latency;
+/* When attempts started failing (cc_now_ns), 0 while the last was acked. */
+static uint64_t failing_since_ns;
+
+int64_t cc_js_unavailable_ms(void)
+{
+    return failing_since_ns ? (int64_t)((cc_now_ns() - failing_since_ns) / 1000000) : 0;
+}
+
+static void attempt_failed(void)
+{
+    if (!failing_since_ns)
+        failing_since_ns = cc_now_ns();
+}
 static cc_counter *pub_retries, *pub_failed, *pub_ok, *pub_dups;
 
 static void pub_metrics_init(void)
@@ -265,6 +302,7 @@ static void on_pub_ack(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
         return;
     }
     if (s != CC_OK) {
+        attempt_failed();
         p->last_status = s;
         snprintf(p->last_err, sizeof p->last_err, "%s",
                  s == CC_TIMEOUT ? "no ack from the stream in time"
@@ -277,9 +315,11 @@ static void on_pub_ack(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     int blen = natsMsg_GetDataLength(reply);
     if (parse_pub_ack(body, (size_t)blen, &ack)) {
         natsMsg_Destroy(reply);
+        failing_since_ns = 0;
         pub_done(p, CC_OK, &ack);
         return;
     }
+    attempt_failed();
     json_error_t jerr;
     json_t *o = json_loadb(body, (size_t)blen, 0, &jerr);
     natsMsg_Destroy(reply);

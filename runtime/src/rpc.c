@@ -430,7 +430,7 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     cc_histogram_observe(c->duration, (double)(cc_now_ns() - c->start_ns) / 1e9);
     if (s != CC_OK) {
         c->cb(s,
-              s == CC_TIMEOUT       ? "request timed out"
+              s == CC_TIMEOUT       ? CC_RPC_NO_REPLY
               : s == CC_UNAVAILABLE ? "no service is listening"
                                     : cc_status_str(s),
               NULL, c->ud);

@@ -1,28 +1,32 @@
 /* Fuzzes the gateway's JSON -> protobuf transcoder with hostile request
- * bodies against every request type of the route table, then encodes what
- * decoded back to JSON and packs it as protobuf: any input must give CC_OK
- * or CC_INVALID, never a crash, a leak or an out-of-bounds access. */
+ * bodies against every request and response type of the real route table
+ * (gateway/routes.c, the first input byte picks the row), then encodes
+ * what decoded back to JSON and packs it as protobuf: any input must give
+ * CC_OK or CC_INVALID, never a crash, a leak or an out-of-bounds access. */
 #include <stdint.h>
 #include <string.h>
 
 #include "cc/arena.h"
 #include "codecourt/v1/judge.pb-c.h"
-#include "codecourt/v1/user.pb-c.h"
+#include "gw.h"
 #include "gw/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const ProtobufCMessageDescriptor *const types[] = {
-        &codecourt__v1__register_request__descriptor,
-        &codecourt__v1__update_me_request__descriptor,
-        &codecourt__v1__user__descriptor,
-        &codecourt__v1__list_users_request__descriptor,
+    /* Every route's request and response, then the judge's messages,
+     * which arrive over the mesh rather than HTTP. */
+    static const ProtobufCMessageDescriptor *const extra[] = {
         &codecourt__v1__judge_job__descriptor,
         &codecourt__v1__judge_result__descriptor,
     };
     if (size < 1)
         return 0;
-    const ProtobufCMessageDescriptor *d = types[data[0] % (sizeof types / sizeof types[0])];
+    size_t ntypes = 2 * gw_nroutes + sizeof extra / sizeof extra[0];
+    size_t pick = data[0] % ntypes;
+    const ProtobufCMessageDescriptor *d =
+        pick < 2 * gw_nroutes
+            ? (pick % 2 ? gw_routes[pick / 2].response : gw_routes[pick / 2].request)
+            : extra[pick - 2 * gw_nroutes];
     cc_arena arena;
     cc_arena_init(&arena);
     ProtobufCMessage *m = NULL;

@@ -38,6 +38,9 @@ enum {
 #define CC_LOCAL_MAX_SERVICES 16
 #define CC_LOCAL_NAME_MAX 64 /* PostgreSQL identifiers are at most 63 bytes */
 #define CC_LOCAL_CONNINFO_MAX 512
+/* A NATS cluster has three servers: JetStream keeps a stream of 3 replicas
+ * available while one is down, and needs a majority (2) to accept. */
+#define CC_LOCAL_NATS_MAX 3
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -130,7 +133,26 @@ typedef struct cc_local_options {
                                        (e.g. a checkout under /root) instead of
                                        failing */
     int timeout_ms;                 /* readiness wait per server; 0: 60000 */
+    int nats_servers;               /* 0 or 1: one nats-server; 3: a JetStream
+                                       cluster of three on loopback (routes with
+                                       their own user, one store folder each) */
+    int nats_sync;                  /* CC_LOCAL_SYNC_*: whether every write of
+                                       the JetStream store reaches the disk before
+                                       the server acks it */
 } cc_local_options;
+
+/* nats-server 2.9 syncs its file store every 2 minutes (its only setting,
+ * sync_interval, came in 2.10): a machine that loses power loses the writes
+ * it acknowledged meanwhile (Jepsen, NATS 2.12.1). So the store folder gets
+ * the synchronous-updates attribute (chattr +S, FS_SYNC_FL, inherited by
+ * every file made in it): each write() returns once on disk, as with
+ * O_SYNC. Cost: docs/benchmarks.md. A filesystem without the attribute
+ * (tmpfs) is noted on stderr and runs as before. */
+enum {
+    CC_LOCAL_SYNC_DEFAULT = 0, /* ALWAYS for a durable stack, INTERVAL for tests */
+    CC_LOCAL_SYNC_ALWAYS = 1,
+    CC_LOCAL_SYNC_INTERVAL = 2, /* nats-server's own: every 2 minutes */
+};
 
 /* One PostgreSQL service: its own role and database, same name. */
 typedef struct cc_local_pg_service {
@@ -146,7 +168,9 @@ typedef struct cc_local_nats_user {
     char service[CC_LOCAL_NAME_MAX];  /* "user", or "admin" */
     char user[CC_LOCAL_NAME_MAX];     /* "cc-user" */
     char password[CC_LOCAL_NAME_MAX]; /* generated, saved in DIR/secrets */
-    char url[192];                    /* "nats://cc-user:PASSWORD@127.0.0.1:PORT" */
+    /* "nats://cc-user:PASSWORD@127.0.0.1:PORT", one per server of a
+     * cluster, comma-separated (nats.c takes the list) */
+    char url[CC_LOCAL_NATS_MAX * 112];
 } cc_local_nats_user;
 
 /* A running set of servers. The caller owns the struct (usually static or on
@@ -162,10 +186,22 @@ typedef struct cc_local_stack {
     cc_local_proc nats;
     uint16_t nats_port;
     uint16_t nats_monitor_port; /* HTTP monitor: /healthz, /varz */
-    /* "nats://127.0.0.1:PORT", without credentials: the server takes no
-     * client without a user of the mesh, so connect with
-     * cc_local_nats_url(s, service) or a user's name and password. */
-    char nats_url[64];
+    /* "nats://127.0.0.1:PORT" (a comma-separated list in a cluster),
+     * without credentials: the server takes no client without a user of
+     * the mesh, so connect with cc_local_nats_url(s, service) or a user's
+     * name and password. */
+    char nats_url[CC_LOCAL_NATS_MAX * 32];
+    /* A cluster: server 0 is nats/nats_port/nats_monitor_port above,
+     * servers 1 and 2 are here. Server i is named "cclocal-<i>" (the
+     * stream leader's name in JetStream's answers), logs to
+     * logs/nats-<i>.log (server 0: nats.log) and stores in
+     * nats/<i>/jetstream. Alone: nats_servers == 1, store nats/jetstream. */
+    int nats_servers;
+    bool nats_sync; /* the store folders are synchronous (CC_LOCAL_SYNC_ALWAYS) */
+    cc_local_proc nats_peer[CC_LOCAL_NATS_MAX - 1];
+    uint16_t nats_peer_port[CC_LOCAL_NATS_MAX - 1];
+    uint16_t nats_peer_monitor_port[CC_LOCAL_NATS_MAX - 1];
+    uint16_t nats_cluster_port[CC_LOCAL_NATS_MAX]; /* routes between the servers */
     size_t nats_nusers;
     cc_local_nats_user nats_users[CC_LOCAL_MAX_SERVICES];
 
@@ -203,6 +239,20 @@ cc_status cc_local_stack_stop(cc_local_stack *s);
 
 /* Graceful stop then start again on the same ports and folder. */
 cc_status cc_local_stack_restart(cc_local_stack *s, unsigned which);
+
+/* One server of the NATS cluster (0 <= i < s->nats_servers; i = 0 alone):
+ * its process, client port and store folder ("DIR/nats/<i>", where
+ * JetStream keeps "jetstream/"), and a graceful stop, a kill -9 or a start
+ * of that server alone, on its port with its store as it is (a test may
+ * delete the store while the server is down: it catches up from the
+ * others). The start waits until it answers and, in a cluster, until its
+ * /healthz says JetStream is current. NULL / 0 / CC_INVALID for a bad i. */
+cc_local_proc *cc_local_nats_proc(cc_local_stack *s, int i);
+uint16_t cc_local_nats_port(const cc_local_stack *s, int i);
+const char *cc_local_nats_store(const cc_local_stack *s, int i, char *buf, size_t n);
+cc_status cc_local_nats_stop(cc_local_stack *s, int i);
+cc_status cc_local_nats_crash(cc_local_stack *s, int i);
+cc_status cc_local_nats_start(cc_local_stack *s, int i);
 
 /* Stops (gracefully) or starts the servers in which, on their ports. */
 cc_status cc_local_stack_stop_some(cc_local_stack *s, unsigned which);

@@ -62,6 +62,7 @@ typedef struct cc_runtime_settings {
     int log_level;        /* cc_log_level */
     int64_t drain_timeout_ms;
     int64_t rpc_timeout_ms;
+    int64_t js_replicas; /* replicas of the streams it declares; 0 = cc_js_replicas_auto */
 } cc_runtime_settings;
 
 /* Runs the actor until SIGTERM or SIGINT has drained it. Returns the

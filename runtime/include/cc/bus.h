@@ -198,7 +198,12 @@ void cc_rpc_fail(cc_rpc_call *call, cc_status s, const char *fmt, ...)
 /* Calls cc.rpc.<service>.<method> asynchronously. resp_desc decodes the
  * reply. cb runs on the loop with CC_OK and the response, or an error
  * status and message (the remote's Cc-Error, or a local reason); resp and
- * errmsg are valid only during cb. On a returned error cb is not called. */
+ * errmsg are valid only during cb. On a returned error cb is not called.
+ * No answer within timeout_ms is CC_TIMEOUT with exactly CC_RPC_NO_REPLY
+ * as its message (a service's own timeout, e.g. a statement's, says
+ * something else): the request or its answer may have been lost with a
+ * NATS server, so the caller may tell its own caller to retry. */
+#define CC_RPC_NO_REPLY "request timed out"
 typedef void (*cc_rpc_done)(cc_status s, const char *errmsg, const ProtobufCMessage *resp,
                             void *ud);
 cc_status cc_rpc_call_async(cc_bus *b, const char *service, const char *method,

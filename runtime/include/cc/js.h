@@ -37,6 +37,13 @@ typedef struct cc_js_stream_config {
     int replicas;                /* 0 = 1 */
 } cc_js_stream_config;
 
+/* The replicas a shared stream gets when none is configured: 3 when the
+ * connection knows of three or more servers (a cluster: the URLs it was
+ * given and those the servers advertise), else 1. An R3 stream stays
+ * available while one server is down and refuses writes, rather than
+ * losing them, while two are. */
+int cc_js_replicas_auto(natsConnection *nc);
+
 /* Creates the stream, or updates it to this configuration when it exists
  * (so starting any number of processes is safe). BLOCKING: call it before
  * the loop serves or through cc_bus_offload. */
@@ -44,15 +51,16 @@ cc_status cc_js_ensure_stream(natsConnection *nc, const cc_js_stream_config *cfg
 
 /* Ensures every shared stream: CC_EVENTS (limits retention, file storage,
  * duplicate window), CC_JUDGE and CC_JUDGE_DEAD (work-queue retention,
- * file storage). For tests and tools whose NATS user may do it.
- * BLOCKING, as above. */
+ * file storage), with cc_js_replicas_auto replicas. For tests and tools
+ * whose NATS user may do it. BLOCKING, as above. */
 cc_status cc_js_ensure_defaults(natsConnection *nc);
 
 /* Ensures the shared streams that service declares in the mesh's table
  * (cc/mesh.h): none for a service that only uses streams others declare
  * (its NATS user may not create them); every one for a name the table
- * does not know (tests). BLOCKING, as above. */
-cc_status cc_js_ensure_declared(natsConnection *nc, const char *service);
+ * does not know (tests). replicas 0 = cc_js_replicas_auto (the actors'
+ * js-replicas setting, CC_JS_REPLICAS). BLOCKING, as above. */
+cc_status cc_js_ensure_declared(natsConnection *nc, const char *service, int replicas);
 
 /* ---- publish ------------------------------------------------------------ */
 
@@ -81,6 +89,14 @@ typedef struct cc_js_publish_options {
 cc_status cc_js_publish(cc_bus *b, const char *subject, const char *msg_id,
                         const cc_envelope *env, const char *type, const void *data, size_t len,
                         const cc_js_publish_options *opts, cc_js_publish_cb cb, void *ud);
+
+/* How long JetStream publishes of this process have been failing, in ms:
+ * since the first attempt that timed out or was refused after the last
+ * one a stream acked; 0 when the last attempt was acked (or none failed).
+ * A service that would accept work it cannot queue (the stream lost its
+ * quorum, the store is full) answers 503 instead while this grows. Loop
+ * thread only. */
+int64_t cc_js_unavailable_ms(void);
 
 /* ---- pull consumers ------------------------------------------------------- */
 

@@ -10,7 +10,11 @@
  * Every figure is the median of several rounds that alternate runtime and
  * raw, so a noisy machine affects both alike; the ratio runtime/raw is what
  * to read. Usage: cc-bench-runtime [--seconds S] [--rounds R] [--msgs N]
- *                                   [--only rpc|js]
+ *                                   [--only rpc|js] [--nats-servers 1|3]
+ *                                   [--nats-sync always|interval]
+ * --nats-servers 3 runs a JetStream cluster (the streams get 3 replicas) and
+ * --nats-sync always makes every store write reach the disk before its ack
+ * (what make run does): side by side, the cost of both (docs/benchmarks.md).
  * The server sides run in child processes of this same program
  * (--serve-runtime URL, --serve-raw URL). */
 #include <inttypes.h>
@@ -34,6 +38,7 @@ static double seconds_per_run = 3.0;
 static int rounds = 3;
 static int js_msgs = 20000;
 static const char *only = ""; /* "rpc" or "js" to run one part */
+static int nats_servers = 1, nats_sync = CC_LOCAL_SYNC_INTERVAL, js_replicas = 1;
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -94,13 +99,21 @@ static void raw_responder(natsConnection *nc, natsSubscription *sub, natsMsg *m,
     natsMsg_Destroy(m);
 }
 
+/* natsOptions_SetURL takes one URL: of a cluster's list, the first. */
+static void set_first_url(natsOptions *o, const char *url)
+{
+    char first[512];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(url, ","), url);
+    natsOptions_SetURL(o, first);
+}
+
 static int serve_raw(const char *url)
 {
     natsOptions *o = NULL;
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
     natsOptions_Create(&o);
-    natsOptions_SetURL(o, url);
+    set_first_url(o, url);
     natsOptions_SetSendAsap(o, true);
     if (natsConnection_Connect(&nc, o) != NATS_OK)
         return 1;
@@ -125,7 +138,7 @@ static int serve_raw(const char *url)
 
 static int serve_runtime(const char *url, int argc, char **argv)
 {
-    char flag[256];
+    char flag[2048];
     snprintf(flag, sizeof flag, "--nats-url=%s", url);
     char *args[] = {argv[0], flag, "--metrics-port=-1", "--log-level=info", NULL};
     cc_actor_def def = {.service = "bench"};
@@ -267,7 +280,7 @@ static rpc_figures rpc_raw(const char *url, int depth)
     pthread_cond_init(&c.cv, NULL);
     natsOptions *o = NULL;
     natsOptions_Create(&o);
-    natsOptions_SetURL(o, url);
+    set_first_url(o, url);
     natsOptions_SetSendAsap(o, true);
     natsConnection_Connect(&c.nc, o);
     natsInbox *inbox = NULL;
@@ -360,7 +373,8 @@ typedef struct {
 static cc_status js_setup_fn(void *ud)
 {
     js_setup *s = ud;
-    cc_js_stream_config sc = {.name = s->stream, .subjects = s->subjects};
+    cc_js_stream_config sc = {.name = s->stream, .subjects = s->subjects,
+                              .replicas = js_replicas};
     cc_status st = cc_js_ensure_stream(s->nc, &sc);
     cc_js_consumer_config cc = {.stream = s->stream, .durable = s->durable};
     IFOK(st, cc_js_ensure_consumer(s->nc, &cc));
@@ -403,7 +417,7 @@ static double js_raw(const char *url, int round)
     natsConnection *nc = NULL;
     natsOptions *o = NULL;
     natsOptions_Create(&o);
-    natsOptions_SetURL(o, url);
+    set_first_url(o, url);
     natsOptions_SetSendAsap(o, true);
     natsConnection_Connect(&nc, o);
     char durable[32];
@@ -489,6 +503,11 @@ int main(int argc, char **argv)
             js_msgs = (int)strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--only") == 0)
             only = argv[i + 1];
+        else if (strcmp(argv[i], "--nats-servers") == 0)
+            nats_servers = (int)strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--nats-sync") == 0)
+            nats_sync = strcmp(argv[i + 1], "always") == 0 ? CC_LOCAL_SYNC_ALWAYS
+                                                           : CC_LOCAL_SYNC_INTERVAL;
     }
     if (rounds < 1 || rounds > 50 || seconds_per_run <= 0 || js_msgs < 1) {
         fprintf(stderr, "usage: %s [--seconds S] [--rounds R] [--msgs N]\n", argv[0]);
@@ -498,7 +517,10 @@ int main(int argc, char **argv)
     cc_random_hex(bench_run_id, 16);
     cc_log_init("cc-bench-runtime", CC_LOG_WARN);
     static cc_local_stack stack;
-    if (cc_local_stack_start(&stack, CC_LOCAL_NATS, NULL) != CC_OK) {
+    cc_local_options lo = {
+        .what = CC_LOCAL_NATS, .nats_servers = nats_servers, .nats_sync = nats_sync};
+    js_replicas = nats_servers >= 3 ? 3 : 1;
+    if (cc_local_stack_start_with(&stack, &lo) != CC_OK) {
         fprintf(stderr, "cannot start nats-server: %s\n", cc_err_msg());
         return 1;
     }
@@ -532,9 +554,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "connect: %s\n", cc_err_msg());
         return 1;
     }
-    printf("cc-bench-runtime: nats-server %s, %d rounds of %.1f s per RPC figure, %d JetStream "
-           "messages per round; medians\n\n",
-           stack.nats_url, rounds, seconds_per_run, js_msgs);
+    printf("cc-bench-runtime: nats-server %s (%d server%s, streams of %d replica%s, store %s), "
+           "%d rounds of %.1f s per RPC figure, %d JetStream messages per round; medians\n\n",
+           stack.nats_url, nats_servers, nats_servers > 1 ? "s" : "", js_replicas,
+           js_replicas > 1 ? "s" : "", stack.nats_sync ? "synced on each write" : "not synced",
+           rounds, seconds_per_run, js_msgs);
     int depths[] = {1, 64};
     for (int d = 0; d < 2 && strcmp(only, "js") != 0; d++) {
         double rt_rate[50], raw_rate[50], rt_p50[50], raw_p50[50], rt_p99[50], raw_p99[50];

@@ -44,6 +44,7 @@
 #include <cmocka.h>
 #include <nats/nats.h>
 
+#include "cc/text.h"
 #include "cc/local.h"
 #include "cc/log.h"
 #include "cctest_http.h"
@@ -156,8 +157,10 @@ static void wait_judged(const account *a, const char *id, char verdict[8], int64
         cct_resp r = req("GET", cct_fmt("/v1/submissions/%s", id), NULL, a);
         if (r.status == 200 && !strcmp(cct_jstr(&r, "status"), "judged")) {
             snprintf(verdict, 8, "%s", cct_jstr(&r, "verdict"));
-            if (created)
-                *created = strtoll(cct_jstr(&r, "createdAt"), NULL, 10);
+            if (created) {
+                const char *at = cct_jstr(&r, "createdAt"); /* RFC 3339 */
+                assert_true(cc_rfc3339_parse(at, strlen(at), created));
+            }
             cct_resp_free(&r);
             return;
         }

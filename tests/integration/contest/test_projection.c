@@ -42,6 +42,10 @@
 #include "codecourt/v1/submission.pb-c.h"
 #include "codecourt/v1/user.pb-c.h"
 
+/* User ids for the statistics test: UUIDs, as a principal must carry. */
+#define SU1 "5a000000-0000-4000-8000-000000000001"
+#define SU2 "5a000000-0000-4000-8000-000000000002"
+
 #define ADMIN "00000000-0000-0000-0000-00000000000a:admin"
 #define MINUTE 60000LL
 
@@ -883,7 +887,7 @@ static const char *const stats_tables[] = {
 static void stats(void **state)
 {
     Codecourt__V1__UserRegistered u = CODECOURT__V1__USER_REGISTERED__INIT;
-    u.user_id = "su1";
+    u.user_id = SU1;
     u.username = "ada";
     u.created_at = time(NULL);
     publish("cc.evt.user.registered", &u.base);
@@ -897,17 +901,17 @@ static void stats(void **state)
     problem_event("created", "x1", "Draft", "graphs", CODECOURT__V1__DIFFICULTY__DIFFICULTY_EASY,
                   false);
     /* ada: g1 WA then AC, g2 AC, d1 WA twice. bob: g1, g3 AC. */
-    judged("", "st-1", 1, "su1", "g1", "WA", 0, NULL, 0);
-    judged("", "st-2", 1, "su1", "g1", "AC", 100, NULL, 0);
-    judged("", "st-3", 1, "su1", "g2", "AC", 100, NULL, 0);
-    judged("", "st-4", 1, "su1", "d1", "WA", 0, NULL, 0);
-    judged("", "st-5", 1, "su1", "d1", "WA", 0, NULL, 0);
-    judged("", "st-6", 1, "su2", "g1", "AC", 100, NULL, 0);
-    judged("", "st-7", 1, "su2", "g3", "AC", 100, NULL, 0);
+    judged("", "st-1", 1, SU1, "g1", "WA", 0, NULL, 0);
+    judged("", "st-2", 1, SU1, "g1", "AC", 100, NULL, 0);
+    judged("", "st-3", 1, SU1, "g2", "AC", 100, NULL, 0);
+    judged("", "st-4", 1, SU1, "d1", "WA", 0, NULL, 0);
+    judged("", "st-5", 1, SU1, "d1", "WA", 0, NULL, 0);
+    judged("", "st-6", 1, SU2, "g1", "AC", 100, NULL, 0);
+    judged("", "st-7", 1, SU2, "g3", "AC", 100, NULL, 0);
     /* A rejudge of ada's first WA: still a WA, not a sixth submission. */
-    uint64_t seq = judged("", "st-1", 2, "su1", "g1", "WA", 0, NULL, 0);
+    uint64_t seq = judged("", "st-1", 2, SU1, "g1", "WA", 0, NULL, 0);
     result r;
-    Codecourt__V1__UserStats *s = user_stats("su1", &r, seq);
+    Codecourt__V1__UserStats *s = user_stats(SU1, &r, seq);
     assert_int_equal(s->solved, 2);
     assert_int_equal(s->attempted, 3);
     assert_int_equal(s->submissions, 5);
@@ -934,7 +938,7 @@ static void stats(void **state)
     assert_int_equal(ps->attempters, 2);
     assert_int_equal(ps->submissions, 3);
     assert_int_equal(ps->accepted, 2);
-    assert_string_equal(ps->first_solver, "su1");
+    assert_string_equal(ps->first_solver, SU1);
     rfree(&r);
     pq.slug = "x1"; /* a draft */
     assert_int_equal(call("stats", "GetProblemStats", NULL, &pq.base,
@@ -945,7 +949,7 @@ static void stats(void **state)
     /* Recommendations for ada: d1 (tried twice) first, then g3 (graphs,
      * and solved by bob who solved g1 too); never g1, g2 or the draft. */
     Codecourt__V1__GetRecommendationsRequest rq = CODECOURT__V1__GET_RECOMMENDATIONS_REQUEST__INIT;
-    assert_int_equal(call("stats", "GetRecommendations", "su1:user", &rq.base,
+    assert_int_equal(call("stats", "GetRecommendations", SU1 ":user", &rq.base,
                           &codecourt__v1__recommendation_list__descriptor, &r),
                      CC_OK);
     Codecourt__V1__RecommendationList *l = (void *)r.resp;
@@ -975,7 +979,7 @@ static void stats(void **state)
         assert_non_null(e);
         assert_string_equal(e->problem, "g4");
         assert_string_equal(e->tag, "graphs");
-        assert_true(!strcmp(e->user_id, "su1") || !strcmp(e->user_id, "su2"));
+        assert_true(!strcmp(e->user_id, SU1) || !strcmp(e->user_id, SU2));
         got++;
         codecourt__v1__problem_suggested__free_unpacked(e, NULL);
         natsMsg_Destroy(m);
@@ -984,7 +988,7 @@ static void stats(void **state)
     }
     assert_int_equal(got, 2);
     rfree(&r);
-    s = user_stats("su1", &r, seq);
+    s = user_stats(SU1, &r, seq);
     rfree(&r);
 
     /* Rebuild: the same rows, and no suggestion again. */

@@ -1,0 +1,121 @@
+/* The whole mesh as the reliability tests run it (issues 6 and 20): real
+ * NATS (one server or a cluster of three), PostgreSQL and Redis from
+ * cclocal, then cc-user, cc-problem (with the seeded aplusb), cc-submission,
+ * cc-judge serve and cc-gateway as processes that a test may kill, pause
+ * and start again; a signed-in account; submissions; and the end check
+ * that every accepted submission has exactly one verdict and every judged
+ * event agrees with it. Not cmocka: a failure is counted (cct_failed) and
+ * printed, so a test goes on to print its figures. Thread-safe where it
+ * says so (the load threads of the chaos and soak tests). */
+#ifndef CCTEST_MESH_H
+#define CCTEST_MESH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cc/local.h"
+
+extern atomic_bool cct_failed;
+
+#define CCT_FAIL(...)                                                                              \
+    do {                                                                                           \
+        fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                       \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
+        atomic_store(&cct_failed, true);                                                           \
+    } while (0)
+#define CCT_CHECK(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            CCT_FAIL(__VA_ARGS__);                                                                 \
+    } while (0)
+
+/* The mesh's processes, in start order. */
+typedef enum {
+    CCT_USER,
+    CCT_PROBLEM,
+    CCT_SUBMISSION,
+    CCT_JUDGE,
+    CCT_GATEWAY,
+    CCT_NPROCS
+} cct_proc_kind;
+
+typedef struct cct_mesh_options {
+    int nats_servers;        /* 1 (0) or 3 */
+    const char *dir;         /* the stack's folder (NULL: a temporary one) */
+    int judge_concurrency;   /* 0: 2 */
+    const char *judge_ack_wait; /* 0: "3s" (a killed worker's job comes back soon) */
+    int max_queued;          /* cc-submission's per-user queue; 0: 200 */
+    bool no_judge;           /* start without the judge (cct_mesh_start_proc later) */
+    const char *const *gateway_extra; /* more gateway flags, NULL-terminated, or NULL */
+} cct_mesh_options;
+
+typedef struct cct_mesh {
+    cct_mesh_options o;
+    cc_local_stack stack;
+    cc_local_proc procs[CCT_NPROCS];
+    uint16_t metrics[CCT_NPROCS]; /* each one's ops port (the judge's too) */
+    uint16_t gw_port;
+    char dir[4096], keypath[4200];
+} cct_mesh;
+
+/* Starts the servers and every process and waits until each is ready;
+ * exits the test (status 1) when that fails. log_name names the test in
+ * its own log lines. */
+void cct_mesh_start(cct_mesh *m, const char *log_name, const cct_mesh_options *o);
+/* Starts one process again (after a kill) with the same settings and
+ * ports; true once its /readyz answers 200 (within 30 s). */
+bool cct_mesh_start_proc(cct_mesh *m, cct_proc_kind k);
+/* Stops everything; a process that exited by itself is a failure. Prints
+ * where the logs are when something failed or CC_LOCAL_KEEP is set. */
+void cct_mesh_stop(cct_mesh *m);
+const char *cct_proc_name(cct_proc_kind k);
+
+/* ---- accounts and submissions (thread-safe) ----------------------------- */
+
+typedef struct cct_account {
+    char id[64];
+    char token[4096];
+} cct_account;
+
+/* Logs in as the seeded admin (every case has its own servers). */
+bool cct_login_root(const cct_mesh *m, cct_account *a);
+/* Registers username (password "password-<username>") and logs in. */
+bool cct_register(const cct_mesh *m, const char *username, cct_account *a);
+
+/* Right answers to aplusb, as JSON string bodies: every verdict is AC. */
+extern const char CCT_AC_C[];
+/* Sleeps 200 ms of wall time per test: a judge killed while running. */
+extern const char CCT_SLOW_RUN_C[];
+/* Seconds of gcc (2^21 terms of macro expansion): killed while compiling. */
+const char *cct_slow_compile_c(void);
+
+/* POSTs a submission of src to aplusb with Idempotency-Key key (NULL:
+ * none); the status (0: no answer), the id when 201, whether Retry-After
+ * came, and the problem's detail into detail (may be NULL, 256 bytes). */
+long cct_submit(const cct_mesh *m, const cct_account *a, const char *src, const char *key,
+                char id[64], bool *retry_after, char *detail);
+/* GET /v1/submissions/ID as JSON, or NULL. */
+json_t *cct_get_submission(const cct_mesh *m, const cct_account *a, const char *id);
+/* Waits until the submission's status is status; false if it went past
+ * it (judged) or ms passed. */
+bool cct_wait_submission(const cct_mesh *m, const cct_account *a, const char *id,
+                         const char *status, int ms);
+
+/* The end check. Every accepted id is stored for a; every submission a
+ * has (which covers a 201 that never reached the client) ends judged AC,
+ * attempt 1, with 11 AC test results, within ms; and CC_EVENTS holds
+ * judged events for each, all with that verdict. Prints "N accepted, N
+ * stored, N judged, N with two events or more" and returns the number of
+ * stored submissions (their verdicts are the figures of the tests). */
+int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64], int naccepted,
+                  int ms);
+
+/* The outbox rows cc-submission has not published yet (from its
+ * database), or -1. */
+long cct_outbox_unsent(const cct_mesh *m);
+
+#endif
