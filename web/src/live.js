@@ -81,3 +81,56 @@ export function dropLive() {
 }
 
 onSession((u) => (u ? startLive() : stopLive()));
+
+// A contest's channel: a socket of its own opened with ?contest=<id>, which
+// the gateway subscribes to that contest's public or jury channel (as
+// cc-contest says the caller is). Only the contest's messages (scoreboard,
+// clarification) go to fn; the user's own channel, which this socket also
+// carries, is left to the main socket. onOpen runs on each (re)connect, so
+// the page re-reads what it missed meanwhile. Returns a function that
+// closes it. Without a token (not signed in) there is no socket: false.
+export function followContest(id, fn, onOpen) {
+  if (!token()) return false;
+  let sock = null;
+  let stopped = false;
+  let tries = 0;
+  let t = 0;
+  const open = () => {
+    if (stopped || !token()) return;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/live?contest=${encodeURIComponent(id)}`;
+    const s = new WebSocket(url, ["cc.live", `cc.bearer.${token()}`]);
+    sock = s;
+    s.onopen = () => {
+      tries = 0;
+      document.documentElement.dataset.contestLive = "open";
+      if (onOpen) onOpen();
+    };
+    s.onmessage = (ev) => {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if ((msg.type === "scoreboard" || msg.type === "clarification") && msg.contest === id) fn(msg);
+    };
+    s.onclose = async () => {
+      if (sock !== s || stopped) return;
+      sock = null;
+      document.documentElement.dataset.contestLive = "closed";
+      if (tries > 0) await refresh();
+      t = setTimeout(open, Math.min(10000, 250 * 2 ** tries++) * (0.75 + Math.random() / 2));
+    };
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(t);
+    delete document.documentElement.dataset.contestLive;
+    if (sock) {
+      const s = sock;
+      sock = null;
+      s.close();
+    }
+  };
+}

@@ -31,9 +31,9 @@ function frame() {
 function renderNav() {
   const u = user();
   clear(nav);
-  const items = [link("/", "Problems")];
+  const items = [link("/", "Problems"), link("/contests", "Contests")];
   if (u) {
-    items.push(link("/submissions", "Submissions"));
+    items.push(link("/submissions", "Submissions"), link("/profile", "Profile"));
     if (u.role === "ROLE_SETTER" || u.role === "ROLE_ADMIN") items.push(link("/setter", "Setter"));
     if (u.role === "ROLE_ADMIN") items.push(link("/admin", "Admin"));
     items.push(bell, link("/settings", u.displayName || u.username));
@@ -112,7 +112,25 @@ const routes = [
   [/^\/setter\/upload$/, uploadPage],
   [/^\/setter\/problems\/([a-z0-9-]+)$/, (m) => problemEditor(m[1])],
   [/^\/admin$/, adminPage],
+  // The contest pages and the profile: a chunk of their own (contest.js).
+  [/^\/contests$/, () => contestChunk((m) => m.contestList(pageCtx))],
+  [/^\/contests\/([a-z0-9][a-z0-9-]{1,63})$/, (m) => contestChunk((c) => c.contestPage(pageCtx, m[1]))],
+  [/^\/contests\/([a-z0-9][a-z0-9-]{1,63})\/scoreboard$/, (m) => contestChunk((c) => c.scoreboardPage(pageCtx, m[1]))],
+  [/^\/contests\/([a-z0-9][a-z0-9-]{1,63})\/clarifications$/, (m) => contestChunk((c) => c.clarificationsPage(pageCtx, m[1]))],
+  [/^\/profile$/, () => contestChunk((c) => c.profilePage(pageCtx, ""))],
+  [/^\/users\/([0-9a-f-]{36})$/, (m) => contestChunk((c) => c.profilePage(pageCtx, m[1]))],
 ];
+
+// What the pages of a chunk need from the frame.
+const pageCtx = {
+  main: () => main,
+  setTitle: (t) => setTitle(t),
+  cleanup: (fn) => cleanups.push(fn),
+  needUser: () => needUser(),
+};
+async function contestChunk(fn) {
+  return fn(await import("./contest.js"));
+}
 
 export function go(path, replace) {
   if (replace) history.replaceState(null, "", path);
@@ -230,6 +248,17 @@ async function problemPage(m) {
   const slug = m[1];
   const p = await api("GET", `/v1/problems/${slug}`);
   setTitle(p.title || slug);
+  // ?contest=<id>: submissions count in that contest (cc-submission asks
+  // cc-contest whether it is running and the user takes part).
+  const contestId = new URLSearchParams(location.search).get("contest") || "";
+  let contest = null;
+  if (/^[a-z0-9][a-z0-9-]{1,63}$/.test(contestId)) {
+    try {
+      contest = await api("GET", `/v1/contests/${contestId}`);
+    } catch {
+      contest = null; /* a plain problem page then */
+    }
+  }
   const v = p.version || {};
   const lim = v.limits || {};
   const statement = el("div", { class: "statement" }, safeHtml(p.statementHtml));
@@ -242,7 +271,12 @@ async function problemPage(m) {
     el("dt", {}, "Tags"), el("dd", {}, (p.tags || []).length ? p.tags.map((t) => el("span", { class: "tag" }, t)) : "—"),
   );
   const samplesBox = el("section", { class: "samples", "aria-labelledby": "samples-h" });
-  append(main, [el("h1", {}, p.title || slug), meta, statement, samplesBox]);
+  const label = contest && ((contest.problems || []).find((q) => q.problem === slug) || {}).label;
+  const inContest = contest
+    ? el("p", { class: "note in-contest", id: "in-contest" }, "Submitting in ", link(`/contests/${contest.id}`, contest.title || contest.id),
+        label ? ` as problem ${label}` : "", " · ", link(`/contests/${contest.id}/scoreboard`, "scoreboard"))
+    : null;
+  append(main, [el("h1", {}, label ? `${label}. ${p.title || slug}` : p.title || slug), inContest, meta, statement, samplesBox]);
   if (/\$/.test(statement.textContent)) import("./math.js").then((mm) => mm.typeset(statement));
   addSampleCopyButtons(statement);
   // The version's sample tests, from the package's data/sample.
@@ -264,7 +298,7 @@ async function problemPage(m) {
     main.append(el("p", { class: "note" }, link(`/login?next=/problems/${slug}`, "Sign in"), " to run and submit code."));
     return;
   }
-  await solvePanel(p);
+  await solvePanel(p, contest);
 }
 
 // cc-problem renders statements with cmark in safe mode (raw HTML and
@@ -329,7 +363,7 @@ async function languages() {
   return languagesCache;
 }
 
-async function solvePanel(p) {
+async function solvePanel(p, contest) {
   const u = user();
   const langs = (await languages()).filter((l) => l.available);
   const pref = (u.preferences && u.preferences.language) || LANG_KEY_DEFAULT;
@@ -412,7 +446,9 @@ async function solvePanel(p) {
     showError(form, null);
     const key = crypto.randomUUID();
     try {
-      const s = await api("POST", "/v1/submissions", { problem: p.slug, language: select.value, source: ed.get() }, { headers: { "Idempotency-Key": key } });
+      const body = { problem: p.slug, language: select.value, source: ed.get() };
+      if (contest) body.contest = contest.id;
+      const s = await api("POST", "/v1/submissions", body, { headers: { "Idempotency-Key": key } });
       followSubmission(s, progress, true);
     } catch (e) {
       showError(form, e);

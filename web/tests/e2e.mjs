@@ -11,6 +11,12 @@
 //   the last language is remembered; the admin promotes a setter and
 //   disables a user; the setter previews a statement and downloads the
 //   package;
+//   contests: one made through the API is listed, the user registers in
+//   its page and sees the countdown, submits in it from the page and a
+//   second tab's scoreboard updates live; the freeze shows on the public
+//   board (a later AC pending) while the jury's page counts it and
+//   unfreezes; a clarification asked in the page is answered live; the
+//   profile shows statistics and recommendations with their reasons;
 //   security: XSS payloads render as text, the refresh cookie is
 //   invisible to script, the CSP blocks inline script;
 //   screenshots at desktop and 375 px, no sideways scrolling at 375 px,
@@ -521,6 +527,155 @@ await step("a refused package lists its errors by file", async () => {
   }
 });
 
+// ---- contests, clarifications, the profile ------------------------------------------------
+// sam (a setter, so allowed to make contests) makes one through the API
+// and is its jury; ann takes part from the pages; bea submits through the
+// API during the freeze.
+const CONTEST = "spring-cup";
+let contestStart = 0;
+let board; // ann's second tab, on the scoreboard
+const boardNavs = [];
+const sam = await apiCall(base, "POST", "/v1/auth/login", { username: "sam", password: "sam-password-1" });
+await step("contests: a contest made through the API is listed; the user registers in its page and sees the countdown and problems", async () => {
+  contestStart = Math.floor(Date.now() / 1000) + 40;
+  await apiCall(base, "POST", "/v1/contests", {
+    id: CONTEST, title: "Spring Cup", startTime: String(contestStart), durationS: "7200", scoring: "SCORING_ICPC",
+    public: true, registrationOpen: true,
+    problems: [{ label: "A", problem: "aplusb", name: "A plus B", color: "blue", rgb: "#1f6feb" }],
+  }, sam.accessToken);
+  await page.goto(base + "/");
+  await page.click("nav a:has-text('Contests')");
+  await page.waitForSelector(`tr[data-contest=${CONTEST}]`);
+  assert.match(await page.textContent(`tr[data-contest=${CONTEST}]`), /Upcoming/);
+  await page.click(`tr[data-contest=${CONTEST}] a:has-text('Spring Cup')`);
+  await page.waitForSelector("#countdown");
+  const t1 = await page.textContent("#countdown");
+  assert.match(t1, /^Starts in 0:00:\d\d$/);
+  await page.waitForFunction((t) => document.querySelector("#countdown").textContent !== t, t1, { timeout: 5000 });
+  // The problem with its label and colour; no submit link before the start.
+  assert.match(await page.textContent("#contest-problems tr[data-label=A]"), /A.*A plus B/s);
+  assert.equal(await page.$eval("#contest-problems tr[data-label=A] .swatch", (s) => getComputedStyle(s).backgroundColor), "rgb(31, 111, 235)");
+  assert.equal(await page.locator("a:has-text('Submit A')").count(), 0, "no submit link before the start");
+  assert.equal(await page.inputValue("input[name=teamName]"), "Ann", "the display name is offered");
+  await page.click("#register");
+  await page.waitForSelector("#registered");
+  await checkPage(page, "contest");
+  await page.goto(base + "/contests");
+  await page.waitForSelector(`tr[data-contest=${CONTEST}]:has-text('registered')`);
+  await checkPage(page, "contests");
+  await page.goto(base + `/contests/${CONTEST}`);
+  // The server has it: a reload still says so.
+  await page.reload();
+  await page.waitForSelector("#registered");
+  assert.equal(await page.locator("#register").count(), 0);
+});
+
+await step("the contest starts: a right solution submitted from the page counts, and the scoreboard in another tab updates live", async () => {
+  await page.waitForSelector("a:has-text('Submit A')", { timeout: 90000 });
+  assert.match(await page.textContent("#countdown"), /^Ends in (2:00:00|1:59:\d\d)$/);
+  board = watch(await ann.ctx.newPage(), "board");
+  await board.goto(base + `/contests/${CONTEST}/scoreboard`);
+  await board.waitForFunction(() => document.documentElement.dataset.contestLive === "open");
+  await board.waitForSelector("#scoreboard tr.mine");
+  assert.notEqual(await board.getAttribute("#scoreboard tr.mine td[data-label=A]", "data-solved"), "true", "no result before the submission");
+  assert.match(await board.textContent("#scoreboard tr.mine th"), /^Ann/);
+  board.on("framenavigated", (f) => f === board.mainFrame() && boardNavs.push(f.url()));
+  await page.click("a:has-text('Submit A')");
+  await page.waitForSelector("#in-contest");
+  assert.ok(page.url().endsWith(`/problems/aplusb?contest=${CONTEST}`));
+  assert.match(await page.textContent("h1"), /^A\. A plus B$/);
+  const seen = await submit(AC_C, "c");
+  assert.equal(seen.verdict, "AC");
+  // Only a push redraws it: a page with a live socket never polls.
+  await board.waitForSelector("#scoreboard tr.mine td[data-label=A][data-solved=true]", { timeout: 60000 });
+  assert.ok(Number(await board.getAttribute("#scoreboard", "data-pushes")) >= 1, "the update came as a push");
+  assert.match(await board.textContent("#scoreboard tr.mine td[data-label=A]"), /1 try/);
+  assert.equal(await board.textContent("#scoreboard tr.mine td:nth-child(3)"), "1");
+  assert.deepEqual(boardNavs, [], "no reload");
+  await checkPage(board, "scoreboard");
+});
+
+await step("the freeze: the public scoreboard says frozen and shows a later AC as pending; the jury sees it and unfreezes in the page", async () => {
+  // The jury moves the freeze to now.
+  const def = await apiCall(base, "GET", `/v1/contests/${CONTEST}`, undefined, sam.accessToken);
+  def.freezeS = String(7200 - (Math.floor(Date.now() / 1000) - contestStart));
+  await apiCall(base, "PUT", `/v1/contests/${CONTEST}`, def, sam.accessToken);
+  await board.waitForSelector("#board-status[data-frozen=true]", { timeout: 30000 });
+  assert.match(await board.textContent("#board-status"), /frozen/);
+  // bea takes part and solves A during the freeze, through the API.
+  await apiCall(base, "POST", "/v1/users", { username: "bea", email: "bea@example.org", password: "bea-password-1" });
+  const bea = await apiCall(base, "POST", "/v1/auth/login", { username: "bea", password: "bea-password-1" });
+  await apiCall(base, "POST", `/v1/contests/${CONTEST}/register`, { teamName: "bea" }, bea.accessToken);
+  const s = await apiCall(base, "POST", "/v1/submissions", { problem: "aplusb", language: "c", source: AC_C, contest: CONTEST }, bea.accessToken);
+  for (let i = 0; i < 120; i++) {
+    const r = await apiCall(base, "GET", `/v1/submissions/${s.id}`, undefined, bea.accessToken);
+    if (r.status === "judged") {
+      assert.equal(r.verdict, "AC");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const beaA = "#scoreboard tr[data-team-name=bea] td[data-label=A]";
+  await board.waitForSelector(`${beaA}[data-pending='1']`, { timeout: 30000 });
+  assert.equal(await board.getAttribute(beaA, "data-solved"), "false", "the public does not see the AC");
+  // The jury's page counts it.
+  const jury = setter.page;
+  await jury.goto(base + `/contests/${CONTEST}/scoreboard`);
+  await jury.waitForSelector(`${beaA}[data-solved=true]`);
+  assert.equal(await jury.getAttribute("#board-status", "data-frozen"), "false");
+  await jury.check("#public-view");
+  await jury.waitForSelector(`${beaA}[data-solved=false]`);
+  await jury.click("#unfreeze");
+  await jury.waitForSelector("text=Unfrozen");
+  // The public board follows live.
+  await board.waitForSelector(`${beaA}[data-solved=true]`, { timeout: 30000 });
+  await board.waitForSelector("#board-status[data-frozen=false]", { state: "attached" });
+  assert.deepEqual(boardNavs, [], "no reload");
+});
+
+await step("clarifications: a question asked in the page; the jury's answer through the API appears live", async () => {
+  await page.goto(base + `/contests/${CONTEST}`);
+  await page.click(".subnav a:has-text('Clarifications')");
+  await page.waitForSelector("#ask");
+  await page.selectOption("#ask select[name=problem]", "A");
+  await page.fill("#ask textarea[name=text]", "Can a be negative? <b>bold?</b>");
+  await page.click("#ask button[type=submit]");
+  await page.waitForSelector("#clarifications li.question:has-text('Can a be negative?')");
+  assert.match(await page.textContent("#clarifications li.question"), /Problem A · from your team/);
+  assert.equal(await page.locator("#clarifications li.question b").count(), 0, "text stays text");
+  assert.equal(await page.locator("#clarifications .answer").count(), 0);
+  const navs = [];
+  page.on("framenavigated", (f) => f === page.mainFrame() && navs.push(f.url()));
+  const list = await apiCall(base, "GET", `/v1/contests/${CONTEST}/clarifications`, undefined, sam.accessToken);
+  const q = (list.clarifications || []).find((k) => k.text.startsWith("Can a be negative?"));
+  assert.ok(q, "the jury sees the question");
+  await apiCall(base, "POST", `/v1/contests/${CONTEST}/clarifications/${q.id}/answer`, { text: "Yes: -10^9 <= a, b <= 10^9." }, sam.accessToken);
+  await page.waitForSelector(`#clarifications .answer[data-reply-to='${q.id}']:has-text('Yes: -10^9')`, { timeout: 30000 });
+  assert.deepEqual(navs, [], "no reload");
+  await checkPage(page, "clarifications");
+});
+
+await step("the profile: statistics (solved, attempted, by tag, streak) and recommendations with their reason", async () => {
+  // cc-stats follows the events: its figures may trail the last verdict.
+  let solved = 0;
+  for (let i = 0; i < 30 && solved < 2; i++) {
+    if (i) await page.waitForTimeout(1000);
+    await page.goto(base + "/profile");
+    await page.waitForSelector("#stat-solved");
+    solved = Number(await page.textContent("#stat-solved"));
+  }
+  assert.equal(solved, 2, "aplusb and sum-again solved");
+  assert.ok(Number(await page.textContent("#stat-attempted")) >= 2);
+  assert.match(await page.textContent("#stat-streak"), /^(1 day|2 days) now, (1 day|2 days) at most$/);
+  assert.match(await page.textContent("#by-tag tr[data-tag=math]"), /math\s*1\s*1/);
+  await page.waitForSelector("#recommendations li[data-problem]");
+  const recos = await page.$$eval("#recommendations li[data-problem]", (ls) => ls.map((l) => ({ p: l.dataset.problem, reason: l.querySelector(".reason").textContent })));
+  assert.ok(recos.some((r) => r.p === "xss-probe"), `the unsolved public problem is suggested: ${JSON.stringify(recos)}`);
+  assert.ok(!recos.some((r) => r.p === "aplusb" || r.p === "sum-again"), "never a solved problem");
+  assert.ok(recos.every((r) => r.reason.trim().length > 0), "each with its reason");
+  await checkPage(page, "profile");
+});
+
 await step("signing out removes the refresh cookie", async () => {
   await page.click("#signout");
   await page.waitForSelector("a:has-text('Sign in')");
@@ -531,7 +686,7 @@ await step("signing out removes the refresh cookie", async () => {
 });
 
 await step("no page reported a script error or a CSP violation", async () => {
-  const errs = [...page.errors, ...(tab2 ? tab2.errors : []), ...setter.page.errors].filter((e) => !/Failed to load resource: the server responded with a status of (4\d\d)/.test(e));
+  const errs = [...page.errors, ...(tab2 ? tab2.errors : []), ...(board ? board.errors : []), ...setter.page.errors].filter((e) => !/Failed to load resource: the server responded with a status of (4\d\d)/.test(e));
   assert.deepEqual(errs, []);
 });
 
