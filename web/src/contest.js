@@ -16,11 +16,11 @@ import { followContest, onLive, onReconnect } from "./live.js";
 // A contest's times in ms and where now falls: upcoming, running, ended.
 // The freeze applies from freezeAt until the jury unfreezes.
 function phase(c, now = Date.now()) {
-  const start = Number(c.startTime || 0) * 1000;
+  const start = c.startAt ? Date.parse(c.startAt) : 0; // RFC 3339
   const end = start + Number(c.durationS || 0) * 1000;
   const freezeAt = Number(c.freezeS || 0) > 0 ? end - Number(c.freezeS) * 1000 : 0;
   const name = now < start ? "upcoming" : now < end ? "running" : "ended";
-  return { name, start, end, freezeAt, frozen: !!freezeAt && now >= freezeAt && !Number(c.unfrozenAt || 0) };
+  return { name, start, end, freezeAt, frozen: !!freezeAt && now >= freezeAt && !c.unfrozenAt };
 }
 
 // 3725 s -> "1:02:05"; a day or more -> "2 d 1:02:05".
@@ -89,7 +89,7 @@ export async function contestList(ctx) {
           el("thead", {}, el("tr", {}, ["Contest", "Starts", "Length", "State", ""].map((h) => el("th", { scope: "col" }, h)))),
           el("tbody", {}, cs.map((c) => el("tr", { "data-contest": c.id },
             el("td", {}, link(`/contests/${c.id}`, c.title || c.id)),
-            el("td", {}, formatTime(new Date(Number(c.startTime || 0) * 1000).toISOString())),
+            el("td", {}, formatTime(c.startAt)),
             el("td", {}, length(c.durationS)),
             el("td", { class: `phase-${phase(c).name}` }, phaseWords[phase(c).name], c.myTeam ? " · registered" : "", c.isJury ? " · jury" : ""),
             el("td", {}, link(`/contests/${c.id}/scoreboard`, `Scoreboard of ${c.title || c.id}`))))))
@@ -201,7 +201,7 @@ export async function scoreboardPage(ctx, id) {
   async function unfreeze() {
     try {
       await api("POST", `/v1/contests/${id}/unfreeze`, {});
-      c.unfrozenAt = String(Math.floor(Date.now() / 1000));
+      c.unfrozenAt = new Date().toISOString();
       said.textContent = "Unfrozen: the public sees every result.";
       await reread();
     } catch (err) {

@@ -539,7 +539,7 @@ const sam = await apiCall(base, "POST", "/v1/auth/login", { username: "sam", pas
 await step("contests: a contest made through the API is listed; the user registers in its page and sees the countdown and problems", async () => {
   contestStart = Math.floor(Date.now() / 1000) + 40;
   await apiCall(base, "POST", "/v1/contests", {
-    id: CONTEST, title: "Spring Cup", startTime: String(contestStart), durationS: "7200", scoring: "SCORING_ICPC",
+    id: CONTEST, title: "Spring Cup", startAt: new Date(contestStart * 1000).toISOString(), durationS: "7200", scoring: "SCORING_ICPC",
     public: true, registrationOpen: true,
     problems: [{ label: "A", problem: "aplusb", name: "A plus B", color: "blue", rgb: "#1f6feb" }],
   }, sam.accessToken);
@@ -631,6 +631,12 @@ await step("the freeze: the public scoreboard says frozen and shows a later AC a
   await board.waitForSelector(`${beaA}[data-solved=true]`, { timeout: 30000 });
   await board.waitForSelector("#board-status[data-frozen=false]", { state: "attached" });
   assert.deepEqual(boardNavs, [], "no reload");
+  // Read again from the server (unfrozenAt is an RFC 3339 time now): still unfrozen.
+  const again = await (await browser.newContext()).newPage();
+  await again.goto(base + `/contests/${CONTEST}/scoreboard`);
+  await again.waitForSelector(`${beaA}[data-solved=true]`, { timeout: 30000 });
+  assert.equal(await again.getAttribute("#board-status", "data-frozen"), "false");
+  await again.context().close();
 });
 
 await step("clarifications: a question asked in the page; the jury's answer through the API appears live", async () => {
