@@ -59,11 +59,14 @@ static void explain(cand *c, const char *mode_name)
         snprintf(c->reason, sizeof c->reason,
                  "solved by %d user%s who solved the same problems as you", c->peers,
                  c->peers == 1 ? "" : "s");
-    else if (l > 0)
+    else if (l > 0) {
+        const char *d = st_difficulty_name(c->p->difficulty);
+        const char *article = strchr("aeiou", d[0]) && d[0] ? "an" : "a"; /* "an easy" */
         snprintf(c->reason, sizeof c->reason,
-                 l >= 1 ? "a %s problem, the step after the %s ones you solve"
-                        : "a %s problem, like the %s ones you solve",
-                 st_difficulty_name(c->p->difficulty), mode_name);
+                 l >= 1 ? "%s %s problem, the step after the %s ones you solve"
+                        : "%s %s problem, like the %s ones you solve",
+                 article, d, mode_name);
+    }
     else if (c->p->nsolvers > 0)
         snprintf(c->reason, sizeof c->reason, "solved by %zu user%s: a good place to start",
                  c->p->nsolvers, c->p->nsolvers == 1 ? "" : "s");
