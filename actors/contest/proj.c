@@ -723,60 +723,6 @@ static void tick(bool caught_up, void *ud)
 
 /* ---- store ---------------------------------------------------------------------- */
 
-/* A PostgreSQL array literal being built: {"a","b"} with " and \ escaped. */
-typedef struct arr {
-    char *b;
-    size_t len, cap;
-    bool oom;
-} arr;
-
-static void arr_put(arr *a, const char *s, size_t n)
-{
-    if (a->oom)
-        return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 4096;
-        while (cap < a->len + n + 2)
-            cap *= 2;
-        char *nb = realloc(a->b, cap);
-        if (!nb) {
-            a->oom = true;
-            return;
-        }
-        a->b = nb;
-        a->cap = cap;
-    }
-    memcpy(a->b + a->len, s, n);
-    a->len += n;
-    a->b[a->len] = '\0';
-}
-
-static void arr_add(arr *a, const char *v)
-{
-    arr_put(a, a->len ? ",\"" : "{\"", 2);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            arr_put(a, "\\", 1);
-        arr_put(a, p, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
-static void arr_num(arr *a, int64_t v)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%" PRId64, v);
-    arr_add(a, t);
-}
-
-static const char *arr_end(arr *a)
-{
-    if (!a->len)
-        arr_put(a, "{", 1);
-    arr_put(a, "}", 1);
-    return a->oom ? NULL : a->b;
-}
-
 static char *groups_json(const con_sub *s)
 {
     json_t *a = json_array();
@@ -795,35 +741,35 @@ static cc_status flush_subs(cc_pg_tx *tx, con_sub **v, size_t n)
 {
     if (n == 0)
         return CC_OK;
-    arr a[SUB_COLS];
+    cc_buf a[SUB_COLS];
     memset(a, 0, sizeof a);
     for (size_t i = 0; i < n; i++) {
         const con_sub *s = v[i];
         char num[64];
-        arr_add(&a[0], s->id);
-        arr_add(&a[1], s->contest->def->id);
-        arr_add(&a[2], s->team);
-        arr_add(&a[3], s->user);
-        arr_add(&a[4], s->problem);
-        arr_add(&a[5], s->language);
-        arr_num(&a[6], s->created_ms);
-        arr_num(&a[7], (int64_t)s->created_seq);
-        arr_num(&a[8], s->attempt);
-        arr_add(&a[9], s->verdict);
+        cc_pg_array_add(&a[0], s->id);
+        cc_pg_array_add(&a[1], s->contest->def->id);
+        cc_pg_array_add(&a[2], s->team);
+        cc_pg_array_add(&a[3], s->user);
+        cc_pg_array_add(&a[4], s->problem);
+        cc_pg_array_add(&a[5], s->language);
+        cc_pg_array_num(&a[6], s->created_ms);
+        cc_pg_array_num(&a[7], (int64_t)s->created_seq);
+        cc_pg_array_num(&a[8], s->attempt);
+        cc_pg_array_add(&a[9], s->verdict);
         snprintf(num, sizeof num, "%.17g", s->score);
-        arr_add(&a[10], num);
+        cc_pg_array_add(&a[10], num);
         snprintf(num, sizeof num, "%.17g", s->max_score);
-        arr_add(&a[11], num);
+        cc_pg_array_add(&a[11], num);
         char *g = groups_json(s);
-        arr_add(&a[12], g ? g : "[]");
+        cc_pg_array_add(&a[12], g ? g : "[]");
         free(g);
-        arr_num(&a[13], (int64_t)s->judged_seq);
-        arr_num(&a[14], s->judged_ms);
+        cc_pg_array_num(&a[13], (int64_t)s->judged_seq);
+        cc_pg_array_num(&a[14], s->judged_ms);
     }
     cc_pg_param p[SUB_COLS];
     bool ok = true;
     for (int i = 0; i < SUB_COLS; i++) {
-        const char *t = arr_end(&a[i]);
+        const char *t = cc_pg_array_end(&a[i]);
         ok = ok && t;
         p[i] = CC_PG_TEXT(t);
     }
@@ -846,7 +792,7 @@ static cc_status flush_subs(cc_pg_tx *tx, con_sub **v, size_t n)
                            p, SUB_COLS, NULL, NULL)
                      : cc_err_set(CC_NOMEM, "out of memory");
     for (int i = 0; i < SUB_COLS; i++)
-        free(a[i].b);
+        cc_buf_free(&a[i]);
     return s;
 }
 
@@ -857,9 +803,9 @@ static cc_status flush_contest(cc_pg_tx *tx, const con_contest *c)
     if (!buf)
         return cc_err_set(CC_NOMEM, "out of memory");
     protobuf_c_message_pack(&c->def->base, buf);
-    arr ps = {0};
+    cc_buf ps = CC_BUF_INIT;
     for (size_t i = 0; i < c->def->n_problems; i++)
-        arr_num(&ps, (int64_t)c->problem_seq[i]);
+        cc_pg_array_num(&ps, (int64_t)c->problem_seq[i]);
     char n[7][32];
     snprintf(n[0], 32, "%" PRIu64, c->seq);
     snprintf(n[1], 32, "%" PRIu64, c->first_seq);
@@ -868,7 +814,7 @@ static cc_status flush_contest(cc_pg_tx *tx, const con_contest *c)
     snprintf(n[4], 32, "%" PRId64, c->ended_ms);
     snprintf(n[5], 32, "%" PRIu64, c->state_seq);
     snprintf(n[6], 32, "%" PRIu64, c->unfrozen_seq);
-    const char *pst = arr_end(&ps);
+    const char *pst = cc_pg_array_end(&ps);
     cc_pg_param p[] = {CC_PG_TEXT(c->def->id), CC_PG_BYTES(buf, len), CC_PG_TEXT(n[0]),
                        CC_PG_TEXT(n[1]),       CC_PG_TEXT(pst ? pst : "{}"),
                        CC_PG_TEXT(n[2]),       CC_PG_TEXT(n[3]),
@@ -889,7 +835,7 @@ static cc_status flush_contest(cc_pg_tx *tx, const con_contest *c)
                                        "unfrozen_seq = EXCLUDED.unfrozen_seq",
                                        p, 10, NULL, NULL)
                       : cc_err_set(CC_NOMEM, "out of memory");
-    free(ps.b);
+    cc_buf_free(&ps);
     free(buf);
     return s;
 }

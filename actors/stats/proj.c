@@ -335,77 +335,23 @@ static void apply(const cc_projection_event *ev, void *ud)
 
 /* ---- store ---------------------------------------------------------------------- */
 
-/* Array literals for unnest: {"a","b"}. */
-typedef struct arr {
-    char *b;
-    size_t len, cap;
-    bool oom;
-} arr;
-
-static void arr_put(arr *a, const char *s, size_t n)
-{
-    if (a->oom)
-        return;
-    if (a->len + n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap : 4096;
-        while (cap < a->len + n + 2)
-            cap *= 2;
-        char *nb = realloc(a->b, cap);
-        if (!nb) {
-            a->oom = true;
-            return;
-        }
-        a->b = nb;
-        a->cap = cap;
-    }
-    memcpy(a->b + a->len, s, n);
-    a->len += n;
-    a->b[a->len] = '\0';
-}
-
-static void arr_add(arr *a, const char *v)
-{
-    arr_put(a, a->len ? ",\"" : "{\"", 2);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            arr_put(a, "\\", 1);
-        arr_put(a, p, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
-static void arr_num(arr *a, int64_t v)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%" PRId64, v);
-    arr_add(a, t);
-}
-
-static const char *arr_end(arr *a)
-{
-    if (!a->len)
-        arr_put(a, "{", 1);
-    arr_put(a, "}", 1);
-    return a->oom ? NULL : a->b;
-}
-
 static cc_status flush_subs(cc_pg_tx *tx, st_sub **v, size_t n)
 {
-    arr a[7];
+    cc_buf a[7];
     memset(a, 0, sizeof a);
     for (size_t i = 0; i < n; i++) {
-        arr_add(&a[0], v[i]->id);
-        arr_add(&a[1], v[i]->user->id);
-        arr_add(&a[2], v[i]->problem->slug);
-        arr_num(&a[3], v[i]->attempt);
-        arr_add(&a[4], v[i]->verdict);
-        arr_num(&a[5], v[i]->judged_ms);
-        arr_num(&a[6], (int64_t)v[i]->seq);
+        cc_pg_array_add(&a[0], v[i]->id);
+        cc_pg_array_add(&a[1], v[i]->user->id);
+        cc_pg_array_add(&a[2], v[i]->problem->slug);
+        cc_pg_array_num(&a[3], v[i]->attempt);
+        cc_pg_array_add(&a[4], v[i]->verdict);
+        cc_pg_array_num(&a[5], v[i]->judged_ms);
+        cc_pg_array_num(&a[6], (int64_t)v[i]->seq);
     }
     cc_pg_param p[7];
     bool ok = true;
     for (int i = 0; i < 7; i++) {
-        const char *t = arr_end(&a[i]);
+        const char *t = cc_pg_array_end(&a[i]);
         ok = ok && t;
         p[i] = CC_PG_TEXT(t);
     }
@@ -420,20 +366,20 @@ static cc_status flush_subs(cc_pg_tx *tx, st_sub **v, size_t n)
                                       p, 7, NULL, NULL)
                      : cc_err_set(CC_NOMEM, "out of memory");
     for (int i = 0; i < 7; i++)
-        free(a[i].b);
+        cc_buf_free(&a[i]);
     return s;
 }
 
 static cc_status flush_users(cc_pg_tx *tx, st_user **v, size_t n)
 {
-    arr a[3];
+    cc_buf a[3];
     memset(a, 0, sizeof a);
     for (size_t i = 0; i < n; i++) {
-        arr_add(&a[0], v[i]->id);
-        arr_num(&a[1], v[i]->registered_ms);
-        arr_num(&a[2], (int64_t)v[i]->seq);
+        cc_pg_array_add(&a[0], v[i]->id);
+        cc_pg_array_num(&a[1], v[i]->registered_ms);
+        cc_pg_array_num(&a[2], (int64_t)v[i]->seq);
     }
-    const char *t0 = arr_end(&a[0]), *t1 = arr_end(&a[1]), *t2 = arr_end(&a[2]);
+    const char *t0 = cc_pg_array_end(&a[0]), *t1 = cc_pg_array_end(&a[1]), *t2 = cc_pg_array_end(&a[2]);
     cc_pg_param p[] = {CC_PG_TEXT(t0), CC_PG_TEXT(t1), CC_PG_TEXT(t2)};
     cc_status s = t0 && t1 && t2
                       ? cc_pg_tx_query(tx,
@@ -444,7 +390,7 @@ static cc_status flush_users(cc_pg_tx *tx, st_user **v, size_t n)
                                        p, 3, NULL, NULL)
                       : cc_err_set(CC_NOMEM, "out of memory");
     for (int i = 0; i < 3; i++)
-        free(a[i].b);
+        cc_buf_free(&a[i]);
     return s;
 }
 

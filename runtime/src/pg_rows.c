@@ -1,6 +1,8 @@
 /* Rows into a call's messages (cc/pg.h): a value's text in the call's
- * arena, numbers and booleans, and "one row or not found", so no actor
- * keeps its own copy of these. */
+ * arena, numbers and booleans, and "one row or not found"; and the array
+ * literals many rows are written with; so no actor keeps its own copy of
+ * these. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -41,4 +43,30 @@ bool cc_rpc_one_row(cc_rpc_call *call, cc_status s, const char *errmsg, const cc
     va_end(ap);
     cc_rpc_fail(call, CC_NOT_FOUND, "%s", msg);
     return false;
+}
+
+void cc_pg_array_add(cc_buf *b, const char *v)
+{
+    cc_buf_put(b, b->len ? ",\"" : "{\"", 2);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            cc_buf_put(b, "\\", 1);
+        cc_buf_put(b, p, 1);
+    }
+    cc_buf_put(b, "\"", 1);
+}
+
+void cc_pg_array_num(cc_buf *b, int64_t v)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%" PRId64, v);
+    cc_pg_array_add(b, t);
+}
+
+const char *cc_pg_array_end(cc_buf *b)
+{
+    if (!b->len)
+        cc_buf_put(b, "{", 1);
+    cc_buf_put(b, "}", 1);
+    return b->oom ? NULL : b->p;
 }

@@ -40,6 +40,7 @@
 #include <uv.h>
 
 #include "cc/arena.h"
+#include "cc/buf.h"
 #include "cc/status.h"
 
 typedef struct cc_pg cc_pg;
@@ -275,5 +276,14 @@ void cc_rpc_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const ch
  * there is no row, and false returned. */
 bool cc_rpc_one_row(cc_rpc_call *call, cc_status s, const char *errmsg, const cc_pg_result *r,
                     const char *what, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* PostgreSQL array literals, for one statement over many rows
+ * (unnest($1::text[], $2::bigint[], ...)): values quoted, " and \
+ * escaped, in a cc_buf started empty. cc_pg_array_end closes it and
+ * returns the text ("{}" for no value), owned by b; NULL after a failed
+ * allocation. */
+void cc_pg_array_add(cc_buf *b, const char *v);
+void cc_pg_array_num(cc_buf *b, int64_t v);
+const char *cc_pg_array_end(cc_buf *b);
 
 #endif
