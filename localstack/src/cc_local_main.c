@@ -77,6 +77,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
                "[--http-port PORT] [--https-port PORT] [--nats-cluster] [--nats-sync MODE]\n"
+               "                [--no-tls]\n"
                "       cc-local --print-nats-authorization\n"
                "  --state DIR       state folder (default .state); data stays for the next start\n"
                "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
@@ -87,6 +88,9 @@ static void usage(FILE *f)
                "                    get 3 replicas\n"
                "  --nats-sync MODE  always (default): every JetStream write reaches the disk\n"
                "                    before it is acked; interval: nats-server's own 2 minutes\n"
+               "  --no-tls          NATS and PostgreSQL in cleartext (also CC_TLS=0); by\n"
+               "                    default both take TLS only, verified against the CA\n"
+               "                    made in DIR/secrets/ca.crt\n"
                "  --print-nats-authorization\n"
                "                    print the NATS users and permissions of Kubernetes\n"
                "                    (k8s/base/nats.yaml) and exit\n");
@@ -129,7 +133,7 @@ static void env_init(envbuf *e)
         "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
         "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
         "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_WEB_ROOT=",
-        "CC_READER_NATS_USER=", "CC_READER_NATS_PASSWORD="};
+        "CC_READER_NATS_USER=", "CC_READER_NATS_PASSWORD=", "CC_NATS_CA="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -188,6 +192,10 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     env_add(&e, "CC_NATS_URL", stack.nats_url);
     env_add(&e, "CC_NATS_USER", nu->user);
     env_add(&e, "CC_NATS_PASSWORD", nu->password);
+    /* TLS to NATS, verified against the stack's CA (PostgreSQL's conninfo
+     * carries its own sslrootcert). */
+    if (stack.tls)
+        env_add(&e, "CC_NATS_CA", stack.tls_ca);
     /* A read model's reader, when the mesh has one for it (cc/mesh.h). */
     char reader[CC_LOCAL_NAME_MAX];
     snprintf(reader, sizeof reader, "%s-reader", a->row->service);
@@ -306,8 +314,9 @@ int main(int argc, char **argv)
     const char *bin_dir = NULL;
     const char *log_level = "info";
     uint16_t http_port = 8080;
-    int nats_servers = 1, nats_sync = CC_LOCAL_SYNC_ALWAYS;
+    int nats_servers = 1, nats_sync = CC_LOCAL_SYNC_ALWAYS, tls = CC_LOCAL_TLS_DEFAULT;
     static const struct option longopts[] = {{"nats-cluster", no_argument, NULL, 'C'},
+                                             {"no-tls", no_argument, NULL, 'T'},
                                              {"nats-sync", required_argument, NULL, 'S'},{"state", required_argument, NULL, 's'},
                                              {"bin-dir", required_argument, NULL, 'b'},
                                              {"log-level", required_argument, NULL, 'l'},
@@ -342,6 +351,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             nats_servers = CC_LOCAL_NATS_MAX;
+            break;
+        case 'T':
+            tls = CC_LOCAL_TLS_OFF;
             break;
         case 'S':
             if (strcmp(optarg, "always") && strcmp(optarg, "interval")) {
@@ -406,7 +418,8 @@ int main(int argc, char **argv)
                           .durable = true,
                           .grant_search = true,
                           .nats_servers = nats_servers,
-                          .nats_sync = nats_sync};
+                          .nats_sync = nats_sync,
+                          .tls = tls};
     if (cc_local_stack_start_with(&stack, &o) != CC_OK) {
         fprintf(stderr, "cc-local: %s\n", cc_err_msg());
         return 1;
@@ -427,6 +440,15 @@ int main(int argc, char **argv)
            "cc_notification cc_contest cc_stats (passwords in %s/secrets)  pid %ld\n",
            "postgres", (unsigned)stack.pg_port, stack.dir, (long)stack.pg.pid);
     printf("  %-16s %s  pid %ld\n", "redis", stack.redis_url, (long)stack.redis.pid);
+    if (stack.tls)
+        printf("  %-16s NATS (clients and routes) and PostgreSQL take TLS only, verified against "
+               "%s; Redis is cleartext on 127.0.0.1 (hiredis 0.14 has no TLS); the JetStream "
+               "store is encrypted\n",
+               "tls", stack.tls_ca);
+    else
+        printf("  %-16s off (--no-tls or CC_TLS=0): NATS and PostgreSQL in cleartext on "
+               "127.0.0.1; the JetStream store is still encrypted\n",
+               "tls");
     for (size_t i = 0; i < NACTORS; i++) {
         actors[i].row = &actor_table[i];
         start_actor(&actors[i], bin_dir, log_level, http_port);

@@ -2,12 +2,19 @@
  *
  * DIR/logs/NAME.log   stdout+stderr of each child (appended)
  * DIR/run/NAME.pid    pid of each running server, to stop leftovers
- * DIR/secrets/NAME.pw generated PostgreSQL and NATS passwords (0600)
+ * DIR/secrets/NAME.pw generated PostgreSQL and NATS passwords (0600), the
+ *                     JetStream store's key (nats-jetstream-key.pw)
+ * DIR/secrets/ca.crt  the stack's CA (ca.key) and a certificate per server
+ *                     (nats.crt, nats-<i>.crt, postgres.crt; keys NAME.key),
+ *                     made by tls.c unless the stack runs in cleartext
  * DIR/nats/nats.conf  nats-server's users and permissions (0600), from the
  *                     mesh's table (cc/mesh.h); in a cluster nats-<i>.conf
  *                     per server, with the cluster block (routes, their user)
  * DIR/nats/jetstream  JetStream store (a cluster: DIR/nats/<i>/jetstream)
  * DIR/pg/data         the PostgreSQL cluster, owned by user postgres
+ * DIR/pg/hba.conf     who may connect how (hostssl only, with TLS), written
+ *                     at every start; server.crt / server.key: copies of
+ *                     postgres.crt / .key that user postgres may read
  * DIR/redis           Redis AOF / RDB files */
 #include "cc/local.h"
 #include "cc/mesh.h"
@@ -179,22 +186,44 @@ static bool nats_sd(const cc_local_stack *s, int i, char *buf, size_t n)
                                : pathf(buf, n, "%s/nats", s->dir);
 }
 
+/* Server i's tls block (for clients, or for routes: the same certificate,
+ * and the CA that a route's peer must be signed by), "" in cleartext. A
+ * route verifies its peer both ways (nats-server forces it for routes). */
+static cc_status nats_tls_block(const cc_local_stack *s, int i, bool route, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!s->tls)
+        return CC_OK;
+    char name[32];
+    nats_name(i, name, sizeof name);
+    int w = snprintf(buf, n,
+                     "%stls {\n%s  cert_file: \"%s/secrets/%s.crt\"\n%s  key_file: \"%s/secrets/%s.key\"\n"
+                     "%s  ca_file: \"%s\"\n%s  timeout: 5\n%s}\n",
+                     route ? "  " : "", route ? "  " : "", s->dir, name, route ? "  " : "", s->dir,
+                     name, route ? "  " : "", s->tls_ca, route ? "  " : "", route ? "  " : "");
+    return w > 0 && (size_t)w < n ? CC_OK : cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
+}
+
 /* The cluster block of server i: its route port, the routes' own user
  * (no client user can open a route, nor a route be a client), and a
  * route to each other server. */
 static cc_status cluster_conf(cc_local_stack *s, int i, const char *auth, const char *route_pw)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], tls[3 * PATH_MAX + 256], rtls[3 * PATH_MAX + 256];
     PATHF(path, "%s/nats/nats-%d.conf", s->dir, i);
-    size_t cap = strlen(auth) + 2048;
+    cc_status st = nats_tls_block(s, i, false, tls, sizeof tls);
+    IFOK(st, nats_tls_block(s, i, true, rtls, sizeof rtls));
+    if (st != CC_OK)
+        return st;
+    size_t cap = strlen(auth) + strlen(tls) + strlen(rtls) + 2048;
     char *t = malloc(cap);
     if (!t)
         return CC_NOMEM;
     int n = snprintf(t, cap,
-                     "%s\nserver_name: cclocal-%d\ncluster {\n  name: cclocal\n"
-                     "  listen: " HOST ":%u\n"
+                     "%s\n%sserver_name: cclocal-%d\ncluster {\n  name: cclocal\n"
+                     "  listen: " HOST ":%u\n%s"
                      "  authorization { user: \"cc-route\", password: \"%s\" }\n  routes: [\n",
-                     auth, i, (unsigned)s->nats_cluster_port[i], route_pw);
+                     auth, tls, i, (unsigned)s->nats_cluster_port[i], rtls, route_pw);
     for (int j = 0; j < s->nats_servers; j++)
         if (j != i && n > 0 && (size_t)n < cap)
             n += snprintf(t + n, cap - (size_t)n,
@@ -202,8 +231,8 @@ static cc_status cluster_conf(cc_local_stack *s, int i, const char *auth, const 
                           (unsigned)s->nats_cluster_port[j]);
     if (n > 0 && (size_t)n < cap)
         n += snprintf(t + n, cap - (size_t)n, "  ]\n}\n");
-    cc_status st = n > 0 && (size_t)n < cap ? write_secret(path, t)
-                                            : cc_err_set(CC_LIMIT, "nats-%d.conf too long", i);
+    st = n > 0 && (size_t)n < cap ? write_secret(path, t)
+                                  : cc_err_set(CC_LIMIT, "nats-%d.conf too long", i);
     free(t);
     return st;
 }
@@ -230,13 +259,38 @@ static cc_status nats_prepare(cc_local_stack *s)
         if (st == CC_OK)
             s->nats_nusers = i + 1;
     }
-    char *conf = st == CC_OK ? cc_mesh_nats_authorization(false, user_password, s) : NULL;
-    if (st == CC_OK && !conf)
+    char *auth = st == CC_OK ? cc_mesh_nats_authorization(false, user_password, s) : NULL;
+    if (st == CC_OK && !auth)
         st = cc_err_last();
+    /* The JetStream store is encrypted with a key of the folder's own
+     * (nats-server's ChaCha20-Poly1305 file store): a copy of the store
+     * folder alone reads as noise. */
+    char jskey[CC_LOCAL_NAME_MAX], tls[3 * PATH_MAX + 256];
+    IFOK(st, cc_local_secret(s, "nats-jetstream-key", jskey, sizeof jskey));
+    size_t cap = auth ? strlen(auth) + 256 : 0;
+    char *conf = auth ? malloc(cap) : NULL;
+    if (st == CC_OK && !conf)
+        st = CC_NOMEM;
+    if (st == CC_OK &&
+        snprintf(conf, cap, "%s\njetstream {\n  cipher: chachapoly\n  key: \"%s\"\n}\n", auth,
+                 jskey) >= (int)cap)
+        st = cc_err_set(CC_LIMIT, "nats.conf too long");
+    free(auth);
     char path[PATH_MAX], route_pw[CC_LOCAL_NAME_MAX];
     if (st == CC_OK && !pathf(path, sizeof path, "%s/nats/nats.conf", s->dir))
         st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
-    IFOK(st, write_secret(path, conf));
+    IFOK(st, nats_tls_block(s, 0, false, tls, sizeof tls));
+    if (st == CC_OK) {
+        size_t len = strlen(conf) + strlen(tls) + 1;
+        char *one = malloc(len);
+        if (!one)
+            st = CC_NOMEM;
+        if (one) {
+            snprintf(one, len, "%s%s", conf, tls);
+            st = write_secret(path, one);
+            free(one);
+        }
+    }
     if (s->nats_servers > 1) {
         IFOK(st, cc_local_secret(s, "nats-route", route_pw, sizeof route_pw));
         for (int i = 0; i < s->nats_servers && st == CC_OK; i++)
@@ -616,6 +670,87 @@ static cc_status pg_prepare(cc_local_stack *s, bool grant)
     return st;
 }
 
+/* The stack's CA (made once, kept) and this start's certificate for each
+ * server it runs, in DIR/secrets (tls.c). */
+static cc_status tls_prepare(cc_local_stack *s)
+{
+    char cakey[PATH_MAX], crt[PATH_MAX], key[PATH_MAX], name[32];
+    PATHF(s->tls_ca, "%s/secrets/ca.crt", s->dir);
+    PATHF(cakey, "%s/secrets/ca.key", s->dir);
+    cc_status st = cc_local_tls_ca(s->tls_ca, cakey, "CodeCourt local CA");
+    for (int u = 0; u < NUNITS && st == CC_OK; u++) {
+        if (!unit_on(s, u, CC_LOCAL_NATS | CC_LOCAL_PG))
+            continue;
+        unit_name(u, name, sizeof name);
+        PATHF(crt, "%s/secrets/%s.crt", s->dir, name);
+        PATHF(key, "%s/secrets/%s.key", s->dir, name);
+        st = cc_local_tls_cert(s->tls_ca, cakey, name, crt, key);
+    }
+    return st;
+}
+
+/* A copy of from at to, owned by uid/gid with mode: PostgreSQL reads its
+ * key as user postgres and refuses one that others may read. */
+static cc_status copy_owned(const char *from, const char *to, uid_t uid, gid_t gid, mode_t mode)
+{
+    char buf[16384];
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return cc_err_set(CC_SYS, "open %s: %s", from, strerror(errno));
+    ssize_t n = read(in, buf, sizeof buf);
+    close(in);
+    if (n <= 0 || (size_t)n == sizeof buf)
+        return cc_err_set(CC_SYS, "read %s: %s", from, n < 0 ? strerror(errno) : "bad size");
+    unlink(to);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (out < 0)
+        return cc_err_set(CC_SYS, "create %s: %s", to, strerror(errno));
+    bool ok = write(out, buf, (size_t)n) == n && fchown(out, uid, gid) == 0;
+    ok = close(out) == 0 && ok;
+    return ok ? CC_OK : cc_err_set(CC_SYS, "write %s: %s", to, strerror(errno));
+}
+
+/* DIR/pg/hba.conf, written at every start: the socket in the folder is
+ * trusted (only we reach it), TCP takes scram passwords and, with TLS,
+ * only inside TLS (hostssl: a cleartext client is refused before it may
+ * send a password). With TLS, the server's certificate and key too. */
+static cc_status pg_tls(cc_local_stack *s)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+    char hba[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+    cc_status st = pg_user(&uid, &gid);
+    PATHF(hba, "%s/pg/hba.conf", s->dir);
+    char text[256];
+    snprintf(text, sizeof text, "local all all trust\n%s all all " HOST "/32 scram-sha-256",
+             s->tls ? "hostssl" : "host");
+    IFOK(st, write_secret(hba, text));
+    if (st == CC_OK && chown(hba, uid, gid) != 0)
+        st = cc_err_set(CC_SYS, "chown %s: %s", hba, strerror(errno));
+    if (st != CC_OK || !s->tls)
+        return st;
+    PATHF(from, "%s/secrets/postgres.crt", s->dir);
+    PATHF(to, "%s/pg/server.crt", s->dir);
+    st = copy_owned(from, to, uid, gid, 0644);
+    PATHF(from, "%s/secrets/postgres.key", s->dir);
+    PATHF(to, "%s/pg/server.key", s->dir);
+    IFOK(st, copy_owned(from, to, uid, gid, 0600));
+    return st;
+}
+
+/* libpq's conninfo for one role: with TLS, verify-full against the
+ * stack's CA (the certificate must name 127.0.0.1, and be signed by it). */
+static cc_status pg_conninfo(const cc_local_stack *s, char *buf, size_t n, const char *db,
+                             const char *user, const char *password)
+{
+    cc_status st = cc_local_conninfo(buf, n, HOST, s->pg_port, db, user, password);
+    if (s->tls) {
+        IFOK(st, cc_local_conninfo_add(buf, n, "sslmode", "verify-full"));
+        IFOK(st, cc_local_conninfo_add(buf, n, "sslrootcert", s->tls_ca));
+    }
+    return st;
+}
+
 /* One role and one database per service, owner = that role, and no CONNECT
  * for anyone else: DESIGN.md's "no service reads another's tables". */
 static cc_status pg_provision(cc_local_stack *s, const char *const *names)
@@ -684,8 +819,7 @@ static cc_status pg_provision(cc_local_stack *s, const char *const *names)
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             st = cc_err_set(CC_DB, "revoke on %s: %s", name, PQresultErrorMessage(r));
         PQclear(r);
-        IFOK(st, cc_local_conninfo(sv->conninfo, sizeof sv->conninfo, HOST, s->pg_port, name, name,
-                                   sv->password));
+        IFOK(st, pg_conninfo(s, sv->conninfo, sizeof sv->conninfo, name, name, sv->password));
         if (st == CC_OK)
             s->pg_nservices++;
     }
@@ -762,6 +896,19 @@ static cc_status spawn_server(cc_local_stack *s, int u)
                                 "-c",
                                 "logging_collector=off"};
         size_t n = 11;
+        char hba[PATH_MAX + 16], crt[PATH_MAX + 16], key[PATH_MAX + 16];
+        PATHF(hba, "hba_file=%s/pg/hba.conf", s->dir);
+        PATHF(crt, "ssl_cert_file=%s/pg/server.crt", s->dir);
+        PATHF(key, "ssl_key_file=%s/pg/server.key", s->dir);
+        argv[n++] = "-c";
+        argv[n++] = hba;
+        if (s->tls) {
+            const char *tls[] = {"ssl=on", crt, key, "ssl_min_protocol_version=TLSv1.2"};
+            for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+                argv[n++] = "-c";
+                argv[n++] = tls[i];
+            }
+        }
         if (!s->durable) {
             /* Fast but still crash-safe for a *process* crash, which is what
              * the fault tests do (cc_local_stack_crash = kill -9): with
@@ -794,8 +941,9 @@ static void set_urls(cc_local_stack *s)
     size_t w = 0;
     s->nats_url[0] = '\0';
     for (int k = 0; k < s->nats_servers; k++)
-        w += (size_t)snprintf(s->nats_url + w, sizeof s->nats_url - w, "%snats://" HOST ":%u",
-                              k ? "," : "", (unsigned)cc_local_nats_port(s, k));
+        w += (size_t)snprintf(s->nats_url + w, sizeof s->nats_url - w, "%s%s://" HOST ":%u",
+                              k ? "," : "", s->tls ? "tls" : "nats",
+                              (unsigned)cc_local_nats_port(s, k));
     /* Generated passwords are hex: nothing in them needs escaping. */
     for (size_t i = 0; i < s->nats_nusers; i++) {
         cc_local_nats_user *u = &s->nats_users[i];
@@ -804,19 +952,18 @@ static void set_urls(cc_local_stack *s)
         char url[sizeof u->url];
         size_t n = 0;
         for (int k = 0; k < s->nats_servers; k++)
-            n += (size_t)snprintf(url + n, sizeof url - n, "%snats://%s:%s@" HOST ":%u",
-                                  k ? "," : "", u->user, u->password,
+            n += (size_t)snprintf(url + n, sizeof url - n, "%s%s://%s:%s@" HOST ":%u",
+                                  k ? "," : "", s->tls ? "tls" : "nats", u->user, u->password,
                                   (unsigned)cc_local_nats_port(s, k));
         memcpy(u->url, url, sizeof url);
     }
     snprintf(s->redis_host, sizeof s->redis_host, HOST);
     snprintf(s->redis_url, sizeof s->redis_url, "redis://" HOST ":%u", (unsigned)s->redis_port);
-    cc_local_conninfo(s->pg_super_conninfo, sizeof s->pg_super_conninfo, HOST, s->pg_port,
-                      "postgres", PG_USER, s->pg_password);
+    pg_conninfo(s, s->pg_super_conninfo, sizeof s->pg_super_conninfo, "postgres", PG_USER,
+                s->pg_password);
     for (size_t i = 0; i < s->pg_nservices; i++) {
         cc_local_pg_service *sv = &s->pg_services[i];
-        cc_local_conninfo(sv->conninfo, sizeof sv->conninfo, HOST, s->pg_port, sv->name, sv->name,
-                          sv->password);
+        pg_conninfo(s, sv->conninfo, sizeof sv->conninfo, sv->name, sv->name, sv->password);
     }
 }
 
@@ -1066,6 +1213,9 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
     s->nats_sync = o->nats_sync == CC_LOCAL_SYNC_ALWAYS ||
                    (o->nats_sync == CC_LOCAL_SYNC_DEFAULT && o->durable);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
+    const char *env_tls = getenv("CC_TLS");
+    s->tls = o->tls == CC_LOCAL_TLS_ON ||
+             (o->tls == CC_LOCAL_TLS_DEFAULT && !(env_tls && strcmp(env_tls, "0") == 0));
     cc_status st = CC_OK;
     if (!o->dir) {
         const char *tmp = getenv("TMPDIR");
@@ -1099,8 +1249,12 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
                     st == CC_OK;
          u++)
         st = pick_ports(s, u);
+    if (st == CC_OK && s->tls && (s->what & (CC_LOCAL_NATS | CC_LOCAL_PG)))
+        st = tls_prepare(s);
     if (st == CC_OK && (s->what & CC_LOCAL_PG))
         st = pg_prepare(s, o->grant_search);
+    if (st == CC_OK && (s->what & CC_LOCAL_PG))
+        st = pg_tls(s);
     if (st == CC_OK && (s->what & CC_LOCAL_NATS))
         st = nats_prepare(s);
     IFOK(st, cc_local_stack_start_some(s, s->what));
@@ -1120,5 +1274,59 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
 cc_status cc_local_stack_start(cc_local_stack *s, unsigned what, const char *const *pg_services)
 {
     cc_local_options o = {.what = what, .pg_services = pg_services};
-    return cc_local_stack_start_with(s, &o);
+    cc_status st = cc_local_stack_start_with(s, &o);
+    /* Every actor a test starts inherits the variable and trusts this
+     * stack's CA through its own setting (nats-ca), as under make run. */
+    if (st == CC_OK && s->tls)
+        setenv("CC_NATS_CA", s->tls_ca, 1);
+    else if (st == CC_OK)
+        unsetenv("CC_NATS_CA");
+    return st;
+}
+
+natsStatus cc_local_nats_options(const cc_local_stack *s, const char *url, natsOptions **out)
+{
+    natsOptions *o = NULL;
+    natsStatus ns = url ? natsOptions_Create(&o) : NATS_INVALID_ARG;
+    if (ns == NATS_OK && strchr(url, ',')) {
+        /* natsOptions_SetURL takes one URL: a cluster's list goes to
+         * SetServers, each URL with its own credentials. */
+        const char *list[CC_LOCAL_NATS_MAX];
+        char copy[sizeof s->nats_users[0].url];
+        int n = 0;
+        snprintf(copy, sizeof copy, "%s", url);
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t && n < CC_LOCAL_NATS_MAX;
+             t = strtok_r(NULL, ",", &save))
+            list[n++] = t;
+        ns = natsOptions_SetServers(o, list, n);
+    } else if (ns == NATS_OK) {
+        ns = natsOptions_SetURL(o, url);
+    }
+    if (ns == NATS_OK && s->tls)
+        ns = natsOptions_SetSecure(o, true);
+    if (ns == NATS_OK && s->tls)
+        ns = natsOptions_LoadCATrustedCertificates(o, s->tls_ca);
+    if (ns != NATS_OK) {
+        natsOptions_Destroy(o);
+        o = NULL;
+    }
+    *out = o;
+    return ns;
+}
+
+natsStatus cc_local_nats_connect_url(const cc_local_stack *s, const char *url,
+                                     natsConnection **nc)
+{
+    natsOptions *o = NULL;
+    natsStatus ns = cc_local_nats_options(s, url, &o);
+    if (ns == NATS_OK)
+        ns = natsConnection_Connect(nc, o);
+    natsOptions_Destroy(o);
+    return ns;
+}
+
+natsStatus cc_local_nats_connect(const cc_local_stack *s, const char *service,
+                                 natsConnection **nc)
+{
+    return cc_local_nats_connect_url(s, cc_local_nats_url(s, service), nc);
 }

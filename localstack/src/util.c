@@ -139,6 +139,18 @@ cc_status cc_local_conninfo(char *buf, size_t n, const char *host, uint16_t port
     return CC_OK;
 }
 
+cc_status cc_local_conninfo_add(char *buf, size_t n, const char *key, const char *value)
+{
+    if (!buf || n == 0 || !key || !value)
+        return cc_err_set(CC_INVALID, "conninfo_add needs a buffer, a key and a value");
+    size_t was = strlen(buf), off = was;
+    if (!put_kv(buf, n, &off, key, value)) {
+        buf[was] = '\0';
+        return cc_err_set(CC_LIMIT, "conninfo: %s does not fit in %zu bytes", key, n);
+    }
+    return CC_OK;
+}
+
 cc_status cc_local_random_hex(char *buf, size_t nbytes)
 {
     static const char hex[] = "0123456789abcdef";

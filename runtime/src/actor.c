@@ -42,6 +42,9 @@ static const cc_config_row runtime_rows[] = {
     {"nats-user", CC_CFG_STRING, RT(nats_user), "", 0, 0, NULL,
      "NATS user, cc-<service> (empty: none, or the URL's)"},
     {"nats-password", CC_CFG_STRING, RT(nats_password), "", 0, 0, NULL, "NATS password"},
+    {"nats-ca", CC_CFG_STRING, RT(nats_ca), "", 0, 0, NULL,
+     "PEM file of the CA that signed the NATS servers' certificates: TLS, verified against it "
+     "(empty: cleartext unless the server requires TLS)"},
     {"metrics-host", CC_CFG_STRING, RT(metrics_host), "127.0.0.1", 0, 0, NULL,
      "address of /healthz, /readyz and /metrics"},
     {"metrics-port", CC_CFG_INT, RT(metrics_port), "0", -1, 65535, NULL,
@@ -439,7 +442,8 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
                              .user = a->rt.nats_user[0] ? a->rt.nats_user : NULL,
                              .password = a->rt.nats_password,
                              .service = def->service,
-                             .send_asap = true};
+                             .send_asap = true,
+                             .ca_file = a->rt.nats_ca};
         s = cc_bus_connect(&a->loop, &bo, &a->bus);
         if (s != CC_OK) {
             char url[256];

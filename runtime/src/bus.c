@@ -48,6 +48,7 @@ struct cc_bus {
     int flush_ticks;
     cc_bus_sub *subs;
     char service[64];
+    char ca_file[4096]; /* the CA this bus trusts, "" without one */
     char inbox_prefix[80]; /* "_INBOX" or "_INBOX.<service>" */
     char inbox[128];       /* this bus's reply inbox, "<prefix>.<nuid>." */
     size_t inbox_len;
@@ -182,6 +183,11 @@ void cc_bus_redact_url(const char *url, char *out, size_t n)
     out[j] = '\0';
 }
 
+const char *cc_bus_ca_file(const cc_bus *b)
+{
+    return b->ca_file[0] ? b->ca_file : NULL;
+}
+
 const char *cc_bus_service(const cc_bus *b)
 {
     return b->service[0] ? b->service : NULL;
@@ -223,6 +229,21 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
         ns = natsOptions_SetName(b->opts, o->name);
     if (ns == NATS_OK && o->user && *o->user)
         ns = natsOptions_SetUserInfo(b->opts, o->user, o->password ? o->password : "");
+    /* TLS that verifies the server against the CA that signed it, and
+     * nothing else: a server without TLS, or with a certificate of any
+     * other CA, is refused. */
+    const char *ca = o->ca_file ? o->ca_file : getenv("CC_NATS_CA");
+    if (ca && *ca && strlen(ca) >= sizeof b->ca_file) {
+        natsOptions_Destroy(b->opts);
+        free(b);
+        return cc_err_set(CC_INVALID, "nats-ca: path too long");
+    }
+    if (ca && *ca)
+        snprintf(b->ca_file, sizeof b->ca_file, "%s", ca);
+    if (ns == NATS_OK && b->ca_file[0])
+        ns = natsOptions_SetSecure(b->opts, true);
+    if (ns == NATS_OK && b->ca_file[0])
+        ns = natsOptions_LoadCATrustedCertificates(b->opts, b->ca_file);
     /* Every request nats.c makes itself (the JetStream management calls)
      * gets its replies under the service's own prefix too. */
     if (ns == NATS_OK && b->service[0])

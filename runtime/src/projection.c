@@ -629,7 +629,8 @@ cc_status cc_projection_start(cc_projection *p, cc_bus *b, cc_pg *pg,
                                  p->o.reader_user && p->o.reader_user[0] ? p->o.reader_user : NULL,
                              .password = p->o.reader_password ? p->o.reader_password : "",
                              .service = p->o.reader_service,
-                             .send_asap = true};
+                             .send_asap = true,
+                             .ca_file = cc_bus_ca_file(b) ? cc_bus_ca_file(b) : ""};
         cc_status s = cc_bus_connect(cc_bus_loop(b), &bo, &p->bus);
         if (s != CC_OK)
             return s;

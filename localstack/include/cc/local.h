@@ -20,6 +20,7 @@
 #include "cc/status.h"
 
 #include <limits.h>
+#include <nats/nats.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +114,10 @@ cc_status cc_local_conninfo(char *buf, size_t n, const char *host, uint16_t port
  * (from getrandom): generated passwords. */
 cc_status cc_local_random_hex(char *buf, size_t nbytes);
 
+/* Appends " key=value" to the conninfo in buf (size n), quoted as
+ * cc_local_conninfo quotes. CC_LIMIT if it does not fit (buf unchanged). */
+cc_status cc_local_conninfo_add(char *buf, size_t n, const char *key, const char *value);
+
 /* Removes path and everything under it without following symlinks;
  * a path that does not exist is CC_OK. */
 cc_status cc_local_rmtree(const char *path);
@@ -139,7 +144,21 @@ typedef struct cc_local_options {
     int nats_sync;                  /* CC_LOCAL_SYNC_*: whether every write of
                                        the JetStream store reaches the disk before
                                        the server acks it */
+    int tls;                        /* CC_LOCAL_TLS_*: TLS for NATS (clients and
+                                       routes) and PostgreSQL */
 } cc_local_options;
+
+/* TLS is on unless asked off: a stack's servers present certificates of
+ * its own CA (DIR/secrets/ca.crt), nats-server takes TLS clients only and
+ * PostgreSQL hostssl connections only; the URLs and conninfos the stack
+ * gives out verify the server against that CA (sslmode=verify-full).
+ * DEFAULT is on, or off when the environment has CC_TLS=0: cleartext stays
+ * one setting away, for comparison and for old clients. */
+enum {
+    CC_LOCAL_TLS_DEFAULT = 0,
+    CC_LOCAL_TLS_ON = 1,
+    CC_LOCAL_TLS_OFF = 2,
+};
 
 /* nats-server 2.9 syncs its file store every 2 minutes (its only setting,
  * sync_interval, came in 2.10): a machine that loses power loses the writes
@@ -182,6 +201,10 @@ typedef struct cc_local_stack {
     bool owns_dir; /* dir is temporary: stop removes it */
     int timeout_ms;
     char dir[PATH_MAX];
+    /* TLS (CC_LOCAL_TLS_*): the CA every client of this stack must trust,
+     * DIR/secrets/ca.crt; "" when the stack runs in cleartext. */
+    bool tls;
+    char tls_ca[PATH_MAX];
 
     cc_local_proc nats;
     uint16_t nats_port;
@@ -280,6 +303,34 @@ const cc_local_nats_user *cc_local_nats_user_of(const cc_local_stack *s, const c
  * from there): what a test passes as an actor's --nats-url, or connects
  * with. NULL as above. Owned by s. */
 const char *cc_local_nats_url(const cc_local_stack *s, const char *service);
+
+/* nats.c options for url (one URL or a cluster's comma-separated list)
+ * that, when the stack runs TLS, require TLS and trust the stack's CA
+ * only: for a test's own connections, with or without a user (a test of
+ * refused credentials must fail on the credentials, not on TLS). The
+ * caller destroys *o. nats.c's status. */
+natsStatus cc_local_nats_options(const cc_local_stack *s, const char *url, natsOptions **o);
+
+/* Connects nc as that user (cc_local_nats_url) with cc_local_nats_options:
+ * what a test uses for its own connections. nats.c's status (NATS_OK, or
+ * why not). */
+natsStatus cc_local_nats_connect(const cc_local_stack *s, const char *service,
+                                 natsConnection **nc);
+/* The same with any URL (or list): another user, a wrong password, none. */
+natsStatus cc_local_nats_connect_url(const cc_local_stack *s, const char *url,
+                                     natsConnection **nc);
+
+/* ---- TLS (tls.c) -------------------------------------------------------- */
+
+/* Makes a CA (P-256 key, self-signed, 10 years) into crt_path / key_path
+ * (0600) unless both already exist: a folder keeps its CA. */
+cc_status cc_local_tls_ca(const char *crt_path, const char *key_path, const char *cn);
+
+/* Issues a server certificate named cn, valid for 127.0.0.1 and localhost,
+ * for server and client use, signed by the CA at ca_crt / ca_key, into
+ * crt_path / key_path (0600), replacing what was there. */
+cc_status cc_local_tls_cert(const char *ca_crt, const char *ca_key, const char *cn,
+                            const char *crt_path, const char *key_path);
 
 /* Returns the conninfo of service name, or NULL if it has none. The string
  * is owned by s. */

@@ -57,6 +57,7 @@ typedef struct cc_runtime_settings {
     char *nats_url;
     char *nats_user;
     char *nats_password;
+    char *nats_ca; /* "": no CA of our own */
     char *metrics_host;
     int64_t metrics_port; /* 0 = a free port, -1 = none */
     int log_level;        /* cc_log_level */

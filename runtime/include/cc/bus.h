@@ -36,6 +36,13 @@ typedef struct cc_bus_options {
     const char *service;
     bool send_asap;        /* natsOptions_SetSendAsap: lower RPC latency */
     int connect_timeout_ms;
+    /* PEM file of the CA that signed the server's certificate: the
+     * connection is TLS and verifies the server against that CA only.
+     * NULL: CC_NATS_CA from the environment when set (the variable of an
+     * actor's nats-ca setting, so a tool or test connects as its actors
+     * do); "" or unset: no TLS unless the server requires it, then
+     * verified against the system's CAs. */
+    const char *ca_file;
 } cc_bus_options;
 
 /* Connects (blocking, before the loop serves anything) and attaches the
@@ -43,6 +50,10 @@ typedef struct cc_bus_options {
  * bus owned by the caller, released with cc_bus_close. Must be called on
  * the loop's thread. */
 cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out);
+
+/* The CA file this bus verifies its server with, or NULL: a second
+ * connection of the same process (a projection's reader) passes it on. */
+const char *cc_bus_ca_file(const cc_bus *b);
 
 /* Stops every subscription, lets the loop write out what was published
  * (waiting at most 0.5 s), closes the connection and frees the bus once

@@ -344,12 +344,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "cc-contest did not start (see %s)\n", dir);
         return 1;
     }
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
         return 1;
     natsConnection *lc = NULL;
     natsSubscription *live = NULL;
-    if (natsConnection_ConnectTo(&lc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&stack, "admin", &lc) != NATS_OK ||
         natsConnection_Subscribe(&live, lc, "cc.live.contest.bench.jury", on_push, NULL) != NATS_OK)
         return 1;
     natsSubscription_SetPendingLimits(live, -1, -1);

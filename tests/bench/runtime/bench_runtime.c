@@ -100,11 +100,18 @@ static void raw_responder(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 }
 
 /* natsOptions_SetURL takes one URL: of a cluster's list, the first. */
+/* The first server of url; TLS trusting the stack's CA when it runs TLS
+ * (main exports it as CC_NATS_CA, which the runtime's side reads too). */
 static void set_first_url(natsOptions *o, const char *url)
 {
     char first[512];
     snprintf(first, sizeof first, "%.*s", (int)strcspn(url, ","), url);
     natsOptions_SetURL(o, first);
+    const char *ca = getenv("CC_NATS_CA");
+    if (ca && *ca) {
+        natsOptions_SetSecure(o, true);
+        natsOptions_LoadCATrustedCertificates(o, ca);
+    }
 }
 
 static int serve_raw(const char *url)
@@ -525,6 +532,10 @@ int main(int argc, char **argv)
         return 1;
     }
     cc_local_guard(&stack);
+    if (stack.tls)
+        setenv("CC_NATS_CA", stack.tls_ca, 1);
+    else
+        unsetenv("CC_NATS_CA");
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
@@ -554,9 +565,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "connect: %s\n", cc_err_msg());
         return 1;
     }
-    printf("cc-bench-runtime: nats-server %s (%d server%s, streams of %d replica%s, store %s), "
+    printf("cc-bench-runtime: nats-server %s (%s, %d server%s, streams of %d replica%s, store %s), "
            "%d rounds of %.1f s per RPC figure, %d JetStream messages per round; medians\n\n",
-           stack.nats_url, nats_servers, nats_servers > 1 ? "s" : "", js_replicas,
+           stack.nats_url, stack.tls ? "TLS" : "cleartext (CC_TLS=0)", nats_servers,
+           nats_servers > 1 ? "s" : "", js_replicas,
            js_replicas > 1 ? "s" : "", stack.nats_sync ? "synced on each write" : "not synced",
            rounds, seconds_per_run, js_msgs);
     int depths[] = {1, 64};

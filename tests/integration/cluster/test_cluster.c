@@ -106,7 +106,7 @@ static int stream_leader(const char *stream)
     jsCtx *js = NULL;
     jsStreamInfo *si = NULL;
     int leader = -1;
-    natsStatus ns = natsConnection_ConnectTo(&nc, cc_local_nats_url(&mesh.stack, "admin"));
+    natsStatus ns = cc_local_nats_connect(&mesh.stack, "admin", &nc);
     if (ns == NATS_OK)
         ns = natsConnection_JetStream(&js, nc, NULL);
     /* Just after an election the answer may lack a leader: ask again. */

@@ -352,7 +352,7 @@ static void check_events(const cct_mesh *m, seen *v, int n)
     size_t nids = 0, capids = 0;
     char **ids = NULL;
     int dup_ids = 0, total = 0;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&m->stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&m->stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
         CCT_FAIL("cannot reach NATS to read CC_EVENTS");
         goto out;

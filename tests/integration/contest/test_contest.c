@@ -665,7 +665,7 @@ static void icpc_live(void **state)
     cct_resp_free(&r);
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
+    assert_int_equal(cc_local_nats_connect(&stack, "admin", &nc), NATS_OK);
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     Codecourt__V1__JudgeResult jr = CODECOURT__V1__JUDGE_RESULT__INIT;
     jr.submission_id = carol_ac;

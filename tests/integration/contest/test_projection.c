@@ -522,7 +522,7 @@ static int group_setup(void **state)
                          .send_asap = true};
     if (cc_bus_connect(&loop, &bo, &bus) != CC_OK)
         return -1;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
         return -1;
     start_contest();

@@ -68,7 +68,7 @@ static void ws_never_reads(const char *token, const char *user_id)
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     natsConnection *nc = NULL;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK) {
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK) {
         fprintf(stderr, "FAIL ws-never-reads: NATS\n");
         failures++;
         close(fd);

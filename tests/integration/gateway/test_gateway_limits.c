@@ -255,7 +255,7 @@ static void test_max_streams(void **state)
     pthread_mutex_init(&a.mu, NULL);
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
+    assert_int_equal(cc_local_nats_connect(&stack, "admin", &nc), NATS_OK);
     assert_int_equal(cct_status(port, "POST", "/v1/users",
                                 "{\"username\":\"streamer\",\"email\":\"s@example.org\","
                                 "\"password\":\"password-streamer\"}",
@@ -354,7 +354,7 @@ static void test_live_subprotocol_and_revocation(void **state)
     assert_non_null(strcasestr(head, "sec-websocket-protocol: cc.live\r\n"));
     assert_null(strstr(head, "cc.bearer"));
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
+    assert_int_equal(cc_local_nats_connect(&stack, "admin", &nc), NATS_OK);
     int op = -1;
     for (int i = 0; i < 30 && op != 1; i++) {
         natsConnection_PublishString(nc, fmt("cc.live.user.%s", id), "{\"hello\":1}");

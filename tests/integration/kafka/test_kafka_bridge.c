@@ -142,7 +142,7 @@ static int group_setup(void **state)
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         if (rd_kafka_mock_topic_create(mock, topics[i], 4, 3) != RD_KAFKA_RESP_ERR_NO_ERROR)
             return -1;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
         return -1;
     /* The services that declare CC_EVENTS are not running: the test plays

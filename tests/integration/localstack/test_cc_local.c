@@ -49,6 +49,7 @@ typedef struct run {
     char env_nats_user[1024];
     char env_nats_password[1024];
     char admin_url[256]; /* env_nats with the admin's credentials */
+    char env_ca[1024];   /* CC_NATS_CA: "" in cleartext */
     int redis_port;
     pid_t pids[8]; /* from the pidfiles in DIR/run while running */
     size_t npids;
@@ -126,6 +127,8 @@ static void start_cc_local(run *r)
         else if (strncmp(line, "CC_NATS_URL=", 12) == 0)
             assert_true(snprintf(r->env_nats, sizeof r->env_nats, "%s", line + 12) <
                         (int)sizeof r->env_nats);
+        else if (strncmp(line, "CC_NATS_CA=", 11) == 0)
+            snprintf(r->env_ca, sizeof r->env_ca, "%s", line + 11);
         else if (strncmp(line, "CC_NATS_USER=", 13) == 0)
             snprintf(r->env_nats_user, sizeof r->env_nats_user, "%s", line + 13);
         else if (strncmp(line, "CC_NATS_PASSWORD=", 17) == 0)
@@ -142,7 +145,21 @@ static void start_cc_local(run *r)
     assert_true(level);
     assert_true(metrics);
     assert_non_null(strstr(r->env_pg, "dbname=cc_user user=cc_user password="));
-    assert_true(strncmp(r->env_nats, "nats://127.0.0.1:", 17) == 0);
+    /* TLS unless the run asked for cleartext: the actor trusts the state
+     * folder's CA for NATS, and libpq verifies PostgreSQL against it. */
+    const char *tls = getenv("CC_TLS");
+    char ca[512];
+    snprintf(ca, sizeof ca, "%s/secrets/ca.crt", state_dir);
+    if (tls && strcmp(tls, "0") == 0) {
+        assert_true(strncmp(r->env_nats, "nats://127.0.0.1:", 17) == 0);
+        assert_string_equal(r->env_ca, "");
+        assert_null(strstr(r->env_pg, "sslmode"));
+    } else {
+        assert_true(strncmp(r->env_nats, "tls://127.0.0.1:", 16) == 0);
+        assert_string_equal(r->env_ca, ca);
+        assert_non_null(strstr(r->env_pg, "sslmode=verify-full"));
+        assert_non_null(strstr(r->env_pg, ca));
+    }
     /* Its own NATS user, with the password kept in the state folder. */
     assert_string_equal(r->env_nats_user, "cc-user");
     char pwpath[512], pw[128] = "", admin_pw[128] = "";
@@ -159,8 +176,9 @@ static void start_cc_local(run *r)
     assert_non_null(fgets(admin_pw, sizeof admin_pw, pf));
     fclose(pf);
     admin_pw[strcspn(admin_pw, "\n")] = '\0';
-    snprintf(r->admin_url, sizeof r->admin_url, "nats://cc-admin:%s@%s", admin_pw,
-             r->env_nats + strlen("nats://"));
+    const char *hostport = strstr(r->env_nats, "://") + 3;
+    snprintf(r->admin_url, sizeof r->admin_url, "%.*scc-admin:%s@%s",
+             (int)(hostport - r->env_nats), r->env_nats, admin_pw, hostport);
     assert_true(r->redis_port > 0);
     assert_non_null(strstr(r->text, "cc-problem")); /* skipped rows are printed */
     assert_non_null(strstr(r->text, "not built yet"));
@@ -205,13 +223,31 @@ static void stop_cc_local(run *r)
     }
 }
 
+/* Connects to url as the actors do: TLS trusting the CA at ca (when not
+ * ""), which the run gave them in CC_NATS_CA. */
+static natsStatus connect_as_actor(const char *url, const char *ca, natsConnection **nc)
+{
+    natsOptions *o = NULL;
+    natsStatus ns = natsOptions_Create(&o);
+    if (ns == NATS_OK)
+        ns = natsOptions_SetURL(o, url);
+    if (ns == NATS_OK && ca[0])
+        ns = natsOptions_SetSecure(o, true);
+    if (ns == NATS_OK && ca[0])
+        ns = natsOptions_LoadCATrustedCertificates(o, ca);
+    if (ns == NATS_OK)
+        ns = natsConnection_Connect(nc, o);
+    natsOptions_Destroy(o);
+    return ns;
+}
+
 /* A JetStream API request as the admin (the stand-in actor's cc-user may
  * create no such stream). */
-static char *js(const char *url, const char *subject, const char *body)
+static char *js(const run *r, const char *subject, const char *body)
 {
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    assert_int_equal(connect_as_actor(r->admin_url, r->env_ca, &nc), NATS_OK);
     assert_int_equal(natsConnection_RequestString(&m, nc, subject, body, 5000), NATS_OK);
     char *out = strndup(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     natsMsg_Destroy(m);
@@ -254,8 +290,8 @@ static void test_run_stop_and_data_stays(void **state)
     freeReplyObject(redis_cmd(r.redis_port, "SET kept yes"));
     /* No credentials: the server takes no one. */
     natsConnection *anon = NULL;
-    assert_int_not_equal(natsConnection_ConnectTo(&anon, r.env_nats), NATS_OK);
-    free(js(r.admin_url, "$JS.API.STREAM.CREATE.KEPT",
+    assert_int_not_equal(connect_as_actor(r.env_nats, r.env_ca, &anon), NATS_OK);
+    free(js(&r, "$JS.API.STREAM.CREATE.KEPT",
             "{\"name\":\"KEPT\",\"subjects\":[\"kept.>\"],\"storage\":\"file\"}"));
     stop_cc_local(&r);
 
@@ -270,7 +306,7 @@ static void test_run_stop_and_data_stays(void **state)
     assert_int_equal(got->type, REDIS_REPLY_STRING);
     assert_string_equal(got->str, "yes");
     freeReplyObject(got);
-    char *info = js(r.admin_url, "$JS.API.STREAM.INFO.KEPT", "");
+    char *info = js(&r, "$JS.API.STREAM.INFO.KEPT", "");
     assert_null(strstr(info, "\"error\""));
     free(info);
 

@@ -63,7 +63,7 @@ static char *js_request(const cc_local_stack *s, const char *subject, const char
 {
     natsConnection *nc = NULL;
     natsMsg *m = NULL;
-    natsStatus ns = natsConnection_ConnectTo(&nc, cc_local_nats_url(s, "admin"));
+    natsStatus ns = cc_local_nats_connect(s, "admin", &nc);
     if (ns != NATS_OK)
         fail_msg("nats connect %s as admin: %s", s->nats_url, natsStatus_GetText(ns));
     ns = natsConnection_RequestString(&m, nc, subject, body, 5000);
@@ -99,7 +99,7 @@ static void test_all_three_restart_crash(void **state)
     assert_int_equal(s.pg_nservices, 4);
 
     char url[64];
-    snprintf(url, sizeof url, "nats://127.0.0.1:%u", (unsigned)s.nats_port);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%u", s.tls ? "tls" : "nats", (unsigned)s.nats_port);
     assert_string_equal(s.nats_url, url);
 
     for (size_t i = 0; services[i]; i++) {
@@ -121,11 +121,11 @@ static void test_all_three_restart_crash(void **state)
     /* NATS takes only the mesh's users: no credentials, or a wrong
      * password, and the server closes the connection. */
     natsConnection *anon = NULL;
-    assert_int_not_equal(natsConnection_ConnectTo(&anon, s.nats_url), NATS_OK);
+    assert_int_not_equal(cc_local_nats_connect_url(&s, s.nats_url, &anon), NATS_OK);
     char wrong[256];
     snprintf(wrong, sizeof wrong, "nats://cc-user:not-its-password@127.0.0.1:%u",
              (unsigned)s.nats_port);
-    assert_int_not_equal(natsConnection_ConnectTo(&anon, wrong), NATS_OK);
+    assert_int_not_equal(cc_local_nats_connect_url(&s, wrong, &anon), NATS_OK);
     assert_non_null(cc_local_nats_url(&s, "judge"));
     assert_null(cc_local_nats_url(&s, "nobody"));
     free(js_request(&s, "$JS.API.STREAM.CREATE.T",
@@ -259,11 +259,11 @@ static void test_nats_cluster(void **state)
     char first[512];
     snprintf(first, sizeof first, "%.*s", (int)strcspn(url, ","), url);
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    assert_int_equal(cc_local_nats_connect_url(&s, url, &nc), NATS_OK);
     assert_int_equal(cc_js_replicas_auto(nc), 3);
     natsConnection_Destroy(nc);
     nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, first), NATS_OK);
+    assert_int_equal(cc_local_nats_connect_url(&s, first, &nc), NATS_OK);
     must(cc_js_ensure_defaults(nc));
     jsCtx *js = NULL;
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);

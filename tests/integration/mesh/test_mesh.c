@@ -136,8 +136,8 @@ static void conn_open(conn *c, const char *service)
     char prefix[80];
     assert_int_equal(cc_mesh_inbox_prefix(service, prefix, sizeof prefix), CC_OK);
     natsOptions *o = NULL;
-    assert_int_equal(natsOptions_Create(&o), NATS_OK);
-    assert_int_equal(natsOptions_SetURL(o, cc_local_nats_url(&stack, service)), NATS_OK);
+    assert_int_equal(cc_local_nats_options(&stack, cc_local_nats_url(&stack, service), &o),
+                     NATS_OK);
     assert_int_equal(natsOptions_SetCustomInboxPrefix(o, prefix), NATS_OK);
     assert_int_equal(natsOptions_SetErrorHandler(o, on_error, c), NATS_OK);
     natsStatus s = natsConnection_Connect(&c->nc, o);
@@ -382,15 +382,15 @@ static void every_service_is_probed(void **state)
 static void no_credentials_no_connection(void **state)
 {
     natsConnection *nc = NULL;
-    assert_int_not_equal(natsConnection_ConnectTo(&nc, stack.nats_url), NATS_OK);
+    assert_int_not_equal(cc_local_nats_connect_url(&stack, stack.nats_url, &nc), NATS_OK);
     char url[400];
     snprintf(url, sizeof url, "nats://cc-judge:wrong@127.0.0.1:%u", (unsigned)stack.nats_port);
-    assert_int_not_equal(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    assert_int_not_equal(cc_local_nats_connect_url(&stack, url, &nc), NATS_OK);
     /* One service's password is not another's. */
     const cc_local_nats_user *problem = cc_local_nats_user_of(&stack, "problem");
     snprintf(url, sizeof url, "nats://cc-judge:%s@127.0.0.1:%u", problem->password,
              (unsigned)stack.nats_port);
-    assert_int_not_equal(natsConnection_ConnectTo(&nc, url), NATS_OK);
+    assert_int_not_equal(cc_local_nats_connect_url(&stack, url, &nc), NATS_OK);
 }
 
 /* ---- caller-scoped RPC through the runtime --------------------------------------------- */
@@ -526,7 +526,7 @@ static int group_setup(void **state)
         return -1;
     }
     cc_local_guard(&stack);
-    if (natsConnection_ConnectTo(&admin, cc_local_nats_url(&stack, CC_MESH_ADMIN)) != NATS_OK)
+    if (cc_local_nats_connect(&stack, CC_MESH_ADMIN, &admin) != NATS_OK)
         return -1;
     /* The streams exist, as when the services that declare them run. */
     if (cc_js_ensure_defaults(admin) != CC_OK) {

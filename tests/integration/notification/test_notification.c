@@ -267,7 +267,7 @@ static int group_setup(void **state)
     }
     if (!cct_start_gateway(&gw_proc, &stack, CC_BIN_DIR, keypath, gw_port, gm, NULL))
         return -1;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK)
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK)
         return -1;
     return 0;
 }

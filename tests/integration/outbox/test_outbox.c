@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     cc_migrate_options mo = {.conninfo = ci, .service = "ob"};
     CHECK_OK(cc_migrate(&mo, NULL));
 
-    CHECK(natsConnection_ConnectTo(&snc, cc_local_nats_url(&stack, "admin")) == NATS_OK);
+    CHECK(cc_local_nats_connect(&stack, "admin", &snc) == NATS_OK);
     CHECK(natsConnection_JetStream(&sjs, snc, NULL) == NATS_OK);
     CHECK_OK(cc_js_ensure_defaults(snc));
 

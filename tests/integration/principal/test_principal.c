@@ -97,7 +97,7 @@ static int group_setup(void **state)
                     actors[i].bin);
             return -1;
         }
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK) {
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK) {
         fprintf(stderr, "cannot connect to NATS as the admin\n");
         return -1;
     }

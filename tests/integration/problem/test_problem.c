@@ -279,11 +279,12 @@ static char bin[4200];
  * until it answers Ping: migrations and seed ran before. */
 static int start_actor(const char *extra)
 {
-    char nats[128], pg[CC_LOCAL_CONNINFO_MAX + 32], log[4200];
+    char nats[128], pg[CC_LOCAL_CONNINFO_MAX + 32], log[4200], ca[PATH_MAX + 16];
     snprintf(nats, sizeof nats, "CC_NATS_URL=%s", cc_local_nats_url(&stack, "problem"));
     snprintf(pg, sizeof pg, "CC_PG_CONNINFO=%s", cc_local_pg_conninfo(&stack, "cc_problem"));
     snprintf(log, sizeof log, "%s/logs/cc-problem.log", stack.dir);
-    const char *envp[] = {nats, pg, "CC_METRICS_PORT=-1", "CC_MAX_FILES=100",
+    snprintf(ca, sizeof ca, "CC_NATS_CA=%s", stack.tls_ca);
+    const char *envp[] = {nats, pg, ca, "CC_METRICS_PORT=-1", "CC_MAX_FILES=100",
                           "CC_MAX_PACKAGE=4M", "CC_LOG_LEVEL=info", extra, NULL};
     const char *argv[] = {bin, NULL};
     cc_local_spawn_opts o = {.name = "cc-problem", .path = bin, .argv = argv, .envp = envp,

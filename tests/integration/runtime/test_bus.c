@@ -350,7 +350,7 @@ static uint64_t stream_msgs(const char *stream)
     uint64_t n = UINT64_MAX;
     /* A separate connection: this one blocks, which the bus must never do. */
     natsConnection *nc = NULL;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK)
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK)
         return n;
     if (natsConnection_JetStream(&js, nc, NULL) == NATS_OK &&
         js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {

@@ -301,7 +301,7 @@ static void check_events(seen *v, int n)
     jsCtx *js = NULL;
     natsSubscription *sub = NULL;
     jsSubOptions so;
-    if (natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")) != NATS_OK ||
+    if (cc_local_nats_connect(&stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
         FAIL("cannot reach NATS to read CC_EVENTS");
         goto out;

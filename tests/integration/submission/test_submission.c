@@ -276,7 +276,7 @@ static void test_submit_and_judge(void **state)
     /* The live channel, as the gateway would receive it. */
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
+    assert_int_equal(cc_local_nats_connect(&stack, "admin", &nc), NATS_OK);
     assert_int_equal(natsConnection_SubscribeSync(&sub, nc, cct_fmt("cc.live.user.%s", alice.id)),
                      NATS_OK);
     natsConnection_Flush(nc);
@@ -480,7 +480,7 @@ static int live_socket(const account *eve)
 {
     int fd = cct_ws_live(gw_port, eve->token);
     natsConnection *nc = NULL;
-    assert_int_equal(natsConnection_ConnectTo(&nc, cc_local_nats_url(&stack, "admin")), NATS_OK);
+    assert_int_equal(cc_local_nats_connect(&stack, "admin", &nc), NATS_OK);
     char *m = NULL;
     for (int i = 0; i < 50 && !m; i++) {
         natsConnection_PublishString(nc, cct_fmt("cc.live.user.%s", eve->id), "{\"probe\":1}");
