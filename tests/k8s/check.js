@@ -5,6 +5,9 @@
 //
 // usage: node check.js --images images/images.list --version 0.1.0
 //                      [--exceptions policy-exceptions.json]
+//                      [--again NAME=FILE]  (a second rendering of NAME: its
+//                      Secrets may hold data only if every value differs,
+//                      i.e. the chart made it at render time)
 //                      [--committed k8s/] NAME=rendered.yaml...
 // Exit status 0 when every object is valid and every policy holds, 1 with
 // one line per problem otherwise, 2 for a bad command line.
@@ -28,8 +31,9 @@ const yaml = require('js-yaml');
 
 function schemaValidator(apiVersion, kind) {
     const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-    const candidates = group === 'monitoring.coreos.com'
-        ? [`@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`]
+    const extra = {'monitoring.coreos.com': 'prometheus-operator', 'cert-manager.io': 'cert-manager'}[group];
+    const candidates = extra
+        ? [`@kubernetes-models/${extra}/${group}/${version}/${kind}`]
         : [group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`];
     for (const c of candidates) {
         let file;
@@ -153,7 +157,12 @@ function checkRendered(label, objs, ctx, out) {
         for (const p of strictValidate(o)) say(o, `schema: ${p}`);
 
         if (o.kind === 'Secret' && (Object.keys(o.data || {}).length || Object.keys(o.stringData || {}).length)) {
-            if (!ctx.generatedSecrets) say(o, 'a Secret with data in a committed overlay (credentials must be created outside git)');
+            const again = ctx.again && ctx.again.get(o.metadata.name);
+            const values = Object.assign({}, o.data, o.stringData);
+            // The CA's public certificate is repeated in every server's Secret.
+            const fixed = again ? Object.keys(values).filter((k) => k !== 'ca.crt' && values[k] === again[k]) : null;
+            if (fixed && fixed.length) say(o, `keys ${fixed.join(', ')} are the same in two renderings: a credential committed in the chart`);
+            else if (!ctx.generatedSecrets && !again) say(o, 'a Secret with data in a committed overlay (credentials must be created outside git)');
         }
 
         const tpl = podTemplate(o);
@@ -362,6 +371,7 @@ function main(argv) {
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (['--images', '--version', '--exceptions', '--committed'].includes(a)) opts[a.slice(2)] = argv[++i];
+        else if (a === '--again') opts.again = (opts.again || []).concat([argv[++i].split(/=(.*)/s).slice(0, 2)]);
         else if (a.includes('=')) opts.inputs.push(a.split(/=(.*)/s).slice(0, 2));
         else {
             process.stderr.write(`check.js: unknown argument ${a}\n`);
@@ -399,8 +409,13 @@ function main(argv) {
             continue;
         }
         count += objs.length;
-        // Only the dev overlay generates Secrets (from git-ignored files).
+        // Only the dev overlay generates Secrets (from git-ignored files);
+        // a chart's rendering may make them at render time (--again).
         ctx.generatedSecrets = name === 'dev';
+        const again = (opts.again || []).find(([n]) => n === name);
+        ctx.again = again ? new Map(yaml.loadAll(fs.readFileSync(again[1], 'utf8')).filter(Boolean)
+            .filter((o) => o.kind === 'Secret')
+            .map((o) => [o.metadata.name, Object.assign({}, o.data, o.stringData)])) : null;
         checkRendered(name, objs, ctx, out);
     }
     for (const k of Object.keys(exceptions.runAsRoot)) {

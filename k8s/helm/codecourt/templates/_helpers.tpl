@@ -52,11 +52,11 @@ livenessProbe:
       key: {{ .key }}
 {{- end -}}
 
-{{/* The nats:// URL of every server, for CC_NATS_URL. */}}
+{{/* The tls:// URL of every server, for CC_NATS_URL. */}}
 {{- define "codecourt.natsUrls" -}}
 {{- $urls := list -}}
 {{- range $i := until (int .Values.nats.replicas) -}}
-{{- $urls = append $urls (printf "nats://cc-nats-%d.cc-nats-headless:4222" $i) -}}
+{{- $urls = append $urls (printf "tls://cc-nats-%d.cc-nats-headless:4222" $i) -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- end -}}
@@ -75,4 +75,46 @@ spec:
   selector:
     matchLabels:
       {{- include "codecourt.selector" . | nindent 6 }}
+{{- end -}}
+
+{{/* The names a NATS server's certificate must hold: the Service, and every
+     server of the headless Service (clients and routes dial those). */}}
+{{- define "codecourt.natsDnsNames" -}}
+{{- $ns := .Release.Namespace -}}
+{{- list "cc-nats" (printf "cc-nats.%s.svc" $ns) "*.cc-nats-headless" (printf "*.cc-nats-headless.%s.svc" $ns) (printf "*.cc-nats-headless.%s.svc.cluster.local" $ns) | toJson -}}
+{{- end -}}
+
+{{- define "codecourt.postgresDnsNames" -}}
+{{- $ns := .Release.Namespace -}}
+{{- list "cc-postgres" (printf "cc-postgres.%s.svc" $ns) (printf "cc-postgres.%s.svc.cluster.local" $ns) | toJson -}}
+{{- end -}}
+
+{{/* The CA mounts of a service's container (NATS always, PostgreSQL's when
+     it has a database) and their volumes: ca.crt alone of each Secret. */}}
+{{- define "codecourt.caMounts" -}}
+- name: nats-ca
+  mountPath: /etc/codecourt/nats-ca
+  readOnly: true
+{{- if .pg }}
+- name: pg-ca
+  mountPath: /etc/codecourt/pg-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "codecourt.caVolumes" -}}
+- name: nats-ca
+  secret:
+    secretName: {{ .root.Values.secrets.natsTls }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- if .pg }}
+- name: pg-ca
+  secret:
+    secretName: {{ .root.Values.secrets.postgresTls }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
 {{- end -}}
