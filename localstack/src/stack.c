@@ -1268,20 +1268,22 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
         cc_local_stack_stop(s);
         return cc_err_set(keep, "%s", msg);
     }
+    /* Every process this one starts next (a test's actors, a benchmark's
+     * servers) inherits the variable and trusts this stack's CA through
+     * its own setting (nats-ca), as actors do under make run; so does
+     * cc_bus_connect here. cc-local gives its actors their environment
+     * explicitly. */
+    if (s->tls && (s->what & CC_LOCAL_NATS))
+        setenv("CC_NATS_CA", s->tls_ca, 1);
+    else
+        unsetenv("CC_NATS_CA");
     return CC_OK;
 }
 
 cc_status cc_local_stack_start(cc_local_stack *s, unsigned what, const char *const *pg_services)
 {
     cc_local_options o = {.what = what, .pg_services = pg_services};
-    cc_status st = cc_local_stack_start_with(s, &o);
-    /* Every actor a test starts inherits the variable and trusts this
-     * stack's CA through its own setting (nats-ca), as under make run. */
-    if (st == CC_OK && s->tls)
-        setenv("CC_NATS_CA", s->tls_ca, 1);
-    else if (st == CC_OK)
-        unsetenv("CC_NATS_CA");
-    return st;
+    return cc_local_stack_start_with(s, &o);
 }
 
 natsStatus cc_local_nats_options(const cc_local_stack *s, const char *url, natsOptions **out)

@@ -248,6 +248,10 @@ typedef struct cc_local_stack {
 cc_status cc_local_stack_start(cc_local_stack *s, unsigned what, const char *const *pg_services);
 
 /* The general start (cc-local uses it with dir = .state, durable = true).
+ * On success it sets CC_NATS_CA in this process's environment to the
+ * stack's CA (unsets it in cleartext): the processes a test or benchmark
+ * starts next trust this stack's NATS as make run's actors do (the last
+ * stack started wins).
  * Idempotent on an existing folder: reuses the PostgreSQL cluster, roles,
  * passwords, JetStream store and Redis AOF, and first stops any server a
  * crashed previous run left behind (found by its pidfile). */

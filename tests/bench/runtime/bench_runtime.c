@@ -101,7 +101,8 @@ static void raw_responder(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 
 /* natsOptions_SetURL takes one URL: of a cluster's list, the first. */
 /* The first server of url; TLS trusting the stack's CA when it runs TLS
- * (main exports it as CC_NATS_CA, which the runtime's side reads too). */
+ * (the stack's start exports it as CC_NATS_CA, which the runtime's side
+ * reads too). */
 static void set_first_url(natsOptions *o, const char *url)
 {
     char first[512];
@@ -532,10 +533,6 @@ int main(int argc, char **argv)
         return 1;
     }
     cc_local_guard(&stack);
-    if (stack.tls)
-        setenv("CC_NATS_CA", stack.tls_ca, 1);
-    else
-        unsetenv("CC_NATS_CA");
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';

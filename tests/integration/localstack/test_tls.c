@@ -348,7 +348,8 @@ int main(void)
         cmocka_unit_test(cluster_routes_use_tls),
         cmocka_unit_test(jetstream_store_is_encrypted),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
-    return rc;
+    /* No nats_Close(): after this program's failed handshakes, nats.c 3.4's
+     * cleanup leaves OpenSSL 3 a stack that its own cleanup at exit frees
+     * again (a crash after every test passed). */
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
