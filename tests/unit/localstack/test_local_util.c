@@ -94,6 +94,27 @@ static void test_conninfo(void **state)
     assert_int_equal(cc_local_conninfo(buf, sizeof buf, NULL, 1, "d", "u", NULL), CC_INVALID);
 }
 
+/* The TLS settings a stack appends: quoted like the rest; one that does
+ * not fit leaves the conninfo as it was. */
+static void test_conninfo_add(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_int_equal(cc_local_conninfo(buf, sizeof buf, "h", 2, "d", "u", NULL), CC_OK);
+    assert_int_equal(cc_local_conninfo_add(buf, sizeof buf, "sslmode", "verify-full"), CC_OK);
+    assert_int_equal(cc_local_conninfo_add(buf, sizeof buf, "sslrootcert", "/tmp/a b/ca.crt"),
+                     CC_OK);
+    assert_string_equal(buf,
+                        "host=h port=2 dbname=d user=u sslmode=verify-full "
+                        "sslrootcert='/tmp/a b/ca.crt'");
+    char small[40];
+    assert_int_equal(cc_local_conninfo(small, sizeof small, "h", 2, "d", "u", NULL), CC_OK);
+    assert_int_equal(cc_local_conninfo_add(small, sizeof small, "sslrootcert",
+                                           "/a/rather/long/path/to/ca.crt"),
+                     CC_LIMIT);
+    assert_string_equal(small, "host=h port=2 dbname=d user=u");
+}
+
 static void test_random_hex(void **state)
 {
     (void)state;
@@ -222,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_free_port_is_bindable),
         cmocka_unit_test(test_service_names),
         cmocka_unit_test(test_conninfo),
+        cmocka_unit_test(test_conninfo_add),
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_rmtree_does_not_follow_symlinks),
         cmocka_unit_test(test_spawn_stop_poll),
