@@ -196,11 +196,12 @@ static cc_status nats_tls_block(const cc_local_stack *s, int i, bool route, char
         return CC_OK;
     char name[32];
     nats_name(i, name, sizeof name);
-    int w = snprintf(buf, n,
-                     "%stls {\n%s  cert_file: \"%s/secrets/%s.crt\"\n%s  key_file: \"%s/secrets/%s.key\"\n"
-                     "%s  ca_file: \"%s\"\n%s  timeout: 5\n%s}\n",
-                     route ? "  " : "", route ? "  " : "", s->dir, name, route ? "  " : "", s->dir,
-                     name, route ? "  " : "", s->tls_ca, route ? "  " : "", route ? "  " : "");
+    int w = snprintf(
+        buf, n,
+        "%stls {\n%s  cert_file: \"%s/secrets/%s.crt\"\n%s  key_file: \"%s/secrets/%s.key\"\n"
+        "%s  ca_file: \"%s\"\n%s  timeout: 5\n%s}\n",
+        route ? "  " : "", route ? "  " : "", s->dir, name, route ? "  " : "", s->dir, name,
+        route ? "  " : "", s->tls_ca, route ? "  " : "", route ? "  " : "");
     return w > 0 && (size_t)w < n ? CC_OK : cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
 }
 

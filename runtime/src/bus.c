@@ -48,7 +48,7 @@ struct cc_bus {
     int flush_ticks;
     cc_bus_sub *subs;
     char service[64];
-    char ca_file[4096]; /* the CA this bus trusts, "" without one */
+    char ca_file[4096];    /* the CA this bus trusts, "" without one */
     char inbox_prefix[80]; /* "_INBOX" or "_INBOX.<service>" */
     char inbox[128];       /* this bus's reply inbox, "<prefix>.<nuid>." */
     size_t inbox_len;

@@ -188,8 +188,7 @@ static void no_credentials_no_connection(void **state)
     natsConnection *nc = NULL;
     assert_int_equal(cc_local_nats_connect_url(&s, s.nats_url, &nc), NATS_CONNECTION_AUTH_FAILED);
     char url[256];
-    snprintf(url, sizeof url, "tls://cc-user:not-its-password@127.0.0.1:%u",
-             (unsigned)s.nats_port);
+    snprintf(url, sizeof url, "tls://cc-user:not-its-password@127.0.0.1:%u", (unsigned)s.nats_port);
     assert_int_equal(cc_local_nats_connect_url(&s, url, &nc), NATS_CONNECTION_AUTH_FAILED);
     assert_int_equal(cc_local_nats_connect(&s, "user", &nc), NATS_OK);
     natsConnection_Destroy(nc);
@@ -313,9 +312,8 @@ static void jetstream_store_is_encrypted(void **state)
     natsMsg_Destroy(m);
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     for (int i = 0; i < 20; i++)
-        assert_int_equal(js_Publish(NULL, js, "secret.src", canary, (int)strlen(canary), NULL,
-                                    NULL),
-                         NATS_OK);
+        assert_int_equal(
+            js_Publish(NULL, js, "secret.src", canary, (int)strlen(canary), NULL, NULL), NATS_OK);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     /* A graceful stop writes everything out. */
