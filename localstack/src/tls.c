@@ -7,13 +7,19 @@
  * again at every start of the stack, so none ever expires under a long-lived
  * .state/. Keys are P-256, certificates SHA-256, valid for 127.0.0.1 and
  * localhost, for both server and client use (a NATS route is both). Other
- * secrets of the folder (passwords, the JetStream key) are cc_local_secret's. */
+ * secrets of the folder (passwords, the JetStream key) are cc_local_secret's.
+ *
+ * The work runs in a child process: the caller (a test that also speaks TLS
+ * to NATS) must not have initialised libcrypto itself before nats.c does,
+ * or nats.c 3.4's nats_Close() frees OpenSSL state that OpenSSL's own exit
+ * handler then frees again (a crash at exit, seen with EVP_EC_gen). */
 #include "cc/local.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -118,21 +124,84 @@ static cc_status write_pair(const char *crt_path, const char *key_path, X509 *x,
     return st;
 }
 
-cc_status cc_local_tls_ca(const char *crt_path, const char *key_path, const char *cn)
+/* Runs fn(arg) in a child process; its status and error message come back
+ * through a pipe. */
+static cc_status in_child(cc_status (*fn)(void *), void *arg, const char *what)
 {
-    if (access(crt_path, R_OK) == 0 && access(key_path, R_OK) == 0)
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return cc_err_set(CC_SYS, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return cc_err_set(CC_SYS, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(p[0]);
+        cc_status st = fn(arg);
+        if (st != CC_OK) {
+            const char *m = cc_err_msg();
+            ssize_t w = write(p[1], m, strlen(m));
+            (void)w;
+        }
+        _exit(st == CC_OK ? 0 : 1);
+    }
+    close(p[1]);
+    char msg[512];
+    size_t got = 0;
+    for (ssize_t r; got + 1 < sizeof msg && (r = read(p[0], msg + got, sizeof msg - 1 - got)) != 0;)
+        if (r > 0)
+            got += (size_t)r;
+        else if (errno != EINTR)
+            break;
+    msg[got] = '\0';
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return CC_OK;
+    return cc_err_set(CC_ERR, "%s: %s", what, got ? msg : "the child process failed");
+}
+
+typedef struct job {
+    const char *ca_crt, *ca_key, *cn, *crt_path, *key_path;
+} job;
+
+static cc_status make_ca(void *arg)
+{
+    const job *j = arg;
     EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = k ? make_cert(k, cn, NULL, NULL) : NULL;
-    cc_status st = x ? write_pair(crt_path, key_path, x, k) : ssl_err("make the CA");
+    X509 *x = k ? make_cert(k, j->cn, NULL, NULL) : NULL;
+    cc_status st = x ? write_pair(j->crt_path, j->key_path, x, k) : ssl_err("make the CA");
     X509_free(x);
     EVP_PKEY_free(k);
     return st;
 }
 
+static cc_status issue(void *arg);
+
+cc_status cc_local_tls_ca(const char *crt_path, const char *key_path, const char *cn)
+{
+    if (access(crt_path, R_OK) == 0 && access(key_path, R_OK) == 0)
+        return CC_OK;
+    job j = {.cn = cn, .crt_path = crt_path, .key_path = key_path};
+    return in_child(make_ca, &j, crt_path);
+}
+
 cc_status cc_local_tls_cert(const char *ca_crt, const char *ca_key, const char *cn,
                             const char *crt_path, const char *key_path)
 {
+    job j = {ca_crt, ca_key, cn, crt_path, key_path};
+    return in_child(issue, &j, crt_path);
+}
+
+static cc_status issue(void *arg)
+{
+    const job *j = arg;
+    const char *ca_crt = j->ca_crt, *ca_key = j->ca_key, *cn = j->cn, *crt_path = j->crt_path,
+               *key_path = j->key_path;
     X509 *ca = NULL;
     EVP_PKEY *cakey = NULL;
     FILE *f = fopen(ca_crt, "re");

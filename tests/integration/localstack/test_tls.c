@@ -346,8 +346,9 @@ int main(void)
         cmocka_unit_test(cluster_routes_use_tls),
         cmocka_unit_test(jetstream_store_is_encrypted),
     };
-    /* No nats_Close(): after this program's failed handshakes, nats.c 3.4's
-     * cleanup leaves OpenSSL 3 a stack that its own cleanup at exit frees
-     * again (a crash after every test passed). */
+    /* No nats_Close(): after the handshakes this program fails on purpose
+     * (system CAs, another CA) and libpq's TLS in the same process, nats.c
+     * 3.4's cleanup frees OpenSSL state that OpenSSL's exit handler frees
+     * again: a crash at exit after every test passed. */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
