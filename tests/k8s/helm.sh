@@ -23,7 +23,7 @@ mode=${1:?usage: helm.sh lint|render|schema|mutant|hook CC_JUDGE}
 "$here/setup.sh"
 helm="$here/.tools/helm"
 kubectl120="$here/.tools/kubectl"
-version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+version=$(head -n1 "$src/VERSION")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
