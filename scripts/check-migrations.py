@@ -21,6 +21,7 @@ usage: check-migrations.py [--src DIR] [--tree DIR] [--base COMMIT]
 Exit 0 clean, 1 refused (each finding on a line), 77 when the previous
 release's commit is not in the repository (shallow clone: skipped).
 """
+import functools
 import os
 import re
 import shutil
@@ -144,6 +145,7 @@ def advice(what):
     return "stop using it in this release, drop or rename it in a later one"
 
 
+@functools.lru_cache(maxsize=None)
 def previous_code(src, base, actor):
     """{path: text} of what the previous release ran for actor: its folder
     (migrations left out) and the runtime's sources."""

@@ -147,10 +147,11 @@ upgrade)
         "$helm" template codecourt "$chart" -n codecourt -f "$chart/values-$o.yaml" >"$tmp/install.yaml" &&
         "$helm" template codecourt "$chart" -n codecourt -f "$chart/values-$o.yaml" --is-upgrade \
             --set image.tag="$prev" >"$tmp/upgrade.yaml" || { echo "upgrade: helm template failed"; exit 1; }
-        n=$(grep -c "image: codecourt/cc-[a-z-]*:$prev\$" "$tmp/upgrade.yaml" || true)
-        [ "$n" -gt 0 ] && ! grep -q "image: codecourt/cc-[a-z-]*:$version\$" "$tmp/upgrade.yaml" || {
+        own='image: ([^ ]*/)?codecourt/cc-[a-z-]+'
+        n=$(grep -cE "$own:$prev\$" "$tmp/upgrade.yaml" || true)
+        [ "$n" -gt 0 ] && ! grep -qE "$own:$version\$" "$tmp/upgrade.yaml" || {
             echo "upgrade: --set image.tag=$prev did not retag every image"; exit 1; }
-        sed "s|\(image: codecourt/cc-[a-z-]*\):$version\$|\1:$prev|" "$tmp/install.yaml" >"$tmp/expect.yaml"
+        sed -E "s|($own):$version\$|\1:$prev|" "$tmp/install.yaml" >"$tmp/expect.yaml"
         diff -u "$tmp/expect.yaml" "$tmp/upgrade.yaml" || {
             echo "upgrade: the upgrade changes more than the images' tags"; exit 1; }
         node "$here/check.js" --images "$src/images/images.list" --version "$prev" \
