@@ -200,9 +200,13 @@ int main(int argc, char **argv)
         }
     }
     const char *e = getenv("CC_ROLL_ROUNDS");
-    int rounds = e && *e ? atoi(e) : 1;
-    if (rounds < 1)
-        rounds = 1;
+    char *end = NULL;
+    long rounds_l = e && *e ? strtol(e, &end, 10) : 1;
+    if (e && *e && (*end || rounds_l < 1 || rounds_l > 1000)) {
+        fprintf(stderr, "CC_ROLL_ROUNDS: '%s' is not a number of rounds (1-1000)\n", e);
+        return 2;
+    }
+    int rounds = (int)rounds_l;
     double t0 = now_s();
     static const char *const gw_extra[] = {"--reuse-port", NULL};
     cct_mesh_options o = {.bin_dir = from, .gateway_extra = gw_extra};
