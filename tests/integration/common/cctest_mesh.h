@@ -51,7 +51,7 @@ typedef struct cct_mesh_options {
     int max_queued;          /* cc-submission's per-user queue; 0: 200 */
     bool no_judge;           /* start without the judge (cct_mesh_start_proc later) */
     const char *const *gateway_extra; /* more gateway flags, NULL-terminated, or NULL */
-    const char *bin_dir;     /* the processes' binaries (NULL: this build's) */
+    const char *bin_dir;              /* the processes' binaries (NULL: this build's) */
 } cct_mesh_options;
 
 typedef struct cct_mesh {

@@ -212,7 +212,8 @@ int main(int argc, char **argv)
     cct_mesh_options o = {.bin_dir = from, .gateway_extra = gw_extra};
     cct_mesh_start(&mesh, "test-rolling", &o);
     char vfrom[128], vto[128];
-    const char *from_v = version_of(cct_mesh_bin_dir(&mesh, CCT_USER), CCT_USER, vfrom, sizeof vfrom);
+    const char *from_v =
+        version_of(cct_mesh_bin_dir(&mesh, CCT_USER), CCT_USER, vfrom, sizeof vfrom);
     const char *to_v = version_of(to ? to : CC_BIN_DIR, CCT_USER, vto, sizeof vto);
     fprintf(stderr, "rolling: %s -> %s, %d round(s), mesh up in %.1f s\n", from_v, to_v, rounds,
             now_s() - t0);
@@ -239,7 +240,8 @@ int main(int argc, char **argv)
             const char *name = cct_proc_name(order[i]);
             if (cct_mesh_roll(&mesh, order[i], to, OVERLAP_MS, &f)) {
                 rolled++;
-                fprintf(stderr, "rolling: %s replaced: new ready in %.0f ms, old drained in %.0f ms\n",
+                fprintf(stderr,
+                        "rolling: %s replaced: new ready in %.0f ms, old drained in %.0f ms\n",
                         name, f.ready_ms, f.drain_ms);
             }
             worst_ready = f.ready_ms > worst_ready ? f.ready_ms : worst_ready;
@@ -272,11 +274,11 @@ int main(int argc, char **argv)
             "unanswered, %ld past %d s (slowest %ld ms); %ld submissions resent with their key; "
             "%d accepted, %d stored and judged once; slowest ready %.0f ms, slowest drain %.0f "
             "ms\n",
-            from_v, to_v, rolled, rounds * 5, load_s, atomic_load(&n_requests),
-            atomic_load(&n_ok), atomic_load(&n_503), atomic_load(&n_no_retry_after),
-            atomic_load(&n_5xx), atomic_load(&n_4xx), atomic_load(&n_unanswered),
-            atomic_load(&n_late), DEADLINE_MS / 1000, atomic_load(&max_ms),
-            atomic_load(&n_resent), naccepted, stored, worst_ready, worst_drain);
+            from_v, to_v, rolled, rounds * 5, load_s, atomic_load(&n_requests), atomic_load(&n_ok),
+            atomic_load(&n_503), atomic_load(&n_no_retry_after), atomic_load(&n_5xx),
+            atomic_load(&n_4xx), atomic_load(&n_unanswered), atomic_load(&n_late),
+            DEADLINE_MS / 1000, atomic_load(&max_ms), atomic_load(&n_resent), naccepted, stored,
+            worst_ready, worst_drain);
     CCT_CHECK(rolled == rounds * 5, "%d of %d replacements worked", rolled, rounds * 5);
     CCT_CHECK(naccepted > 0 && stored == naccepted, "%d accepted, %d stored", naccepted, stored);
     cct_mesh_stop(&mesh);
