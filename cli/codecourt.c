@@ -694,6 +694,10 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         return usage();
+    if (!strcmp(argv[i], "--version")) {
+        printf("codecourt %s\n", CC_VERSION);
+        return 0;
+    }
     curl_global_init(CURL_GLOBAL_ALL);
     load_token();
     const char *cmd = argv[i];

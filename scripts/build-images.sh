@@ -13,7 +13,7 @@
 #      from the source tree to /usr/share/codecourt/<image>/, their settings'
 #      environment variables pointing there), labels, user, entrypoint;
 #   4. each image is written to build/images/<image>.tar (OCI archive whose
-#      one manifest is tagged with the version, e.g. 0.1.0), and stays in
+#      one manifest is tagged with the version, e.g. 0.2.0-dev), and stays in
 #      buildah's storage as localhost/codecourt/<image>:<version>.
 #
 # usage: scripts/build-images.sh [IMAGE...]     (default: every row)
@@ -40,7 +40,7 @@ for t in debootstrap buildah; do
     command -v $t >/dev/null || die "missing $t: install the Debian packages in scripts/deps/k8s.txt"
 done
 
-version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+version=$(head -n1 VERSION)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 mirror=${CC_IMAGES_MIRROR:-$(sed -n 's#^URIs: *\(http[^ ]*/debian\)/*$#\1#p;s#^deb \(http[^ ]*/debian\)/* bookworm .*#\1#p' \

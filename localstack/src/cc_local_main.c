@@ -324,6 +324,7 @@ int main(int argc, char **argv)
                                              {"https-port", required_argument, NULL, 't'},
                                              {"print-nats-authorization", no_argument, NULL, 'A'},
                                              {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
                                              {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "s:b:l:p:t:h", longopts, NULL)) != -1;) {
         switch (c) {
@@ -368,6 +369,9 @@ int main(int argc, char **argv)
             return 0;
         case 'A':
             return print_k8s_authorization();
+        case 'V':
+            printf("cc-local %s\n", CC_VERSION);
+            return 0;
         default:
             usage(stderr);
             return 2;

@@ -23,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 BUILD=${BUILD:-$src/build}
 out="$BUILD/images"
-version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+version=$(head -n1 "$src/VERSION")
 head=$(git -C "$src" rev-parse HEAD)
 command -v umoci >/dev/null || { echo "images: umoci missing (scripts/deps/k8s.txt)"; exit 1; }
 

@@ -174,6 +174,19 @@ function checkRendered(label, objs, ctx, out) {
         if (o.kind === 'Deployment') {
             const st = o.spec.strategy || {};
             if (st.type !== 'RollingUpdate') say(o, 'strategy must be RollingUpdate');
+            // A rolling update (helm upgrade, helm rollback) takes no serving
+            // pod away before its replacement is ready: maxUnavailable 0.
+            // The one exception is a single writer (maxSurge 0: the old pod
+            // stops before the new one starts), which runs one replica.
+            const ru = st.rollingUpdate || {};
+            const zero = (v) => v === 0 || v === '0%';
+            if (zero(ru.maxSurge)) {
+                if ((o.spec.replicas === undefined ? 1 : o.spec.replicas) > 1) {
+                    say(o, 'a single writer (rollingUpdate.maxSurge 0) must run one replica');
+                }
+            } else if (!zero(ru.maxUnavailable)) {
+                say(o, 'rollingUpdate.maxUnavailable must be 0 (a pod stops only once its replacement is ready)');
+            }
         }
         if (['Deployment', 'StatefulSet'].includes(o.kind)) {
             const pdb = objs.find((p) => p.kind === 'PodDisruptionBudget' && matches(p.spec.selector, labels));

@@ -11,6 +11,11 @@
 #            values.schema.json must refuse (helm template fails naming it)
 #   mutant   the chart with one container's memory limit changed and its
 #            readinessProbe misspelt must FAIL render (a test of the test)
+#   upgrade  what `helm upgrade` and `helm rollback` apply: the chart
+#            rendered as an upgrade (--is-upgrade) with the images of another
+#            release differs from the install only in the images' tags, and
+#            passes check.js (rolling updates with maxUnavailable 0,
+#            readiness on /readyz) for that release
 #   hook CC_JUDGE
 #            the `helm test` pod's script, as rendered, run against a real
 #            cc-judge serve (with a nats-server on loopback): it passes
@@ -23,7 +28,7 @@ mode=${1:?usage: helm.sh lint|render|schema|mutant|hook CC_JUDGE}
 "$here/setup.sh"
 helm="$here/.tools/helm"
 kubectl120="$here/.tools/kubectl"
-version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+version=$(head -n1 "$src/VERSION")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -134,6 +139,28 @@ hook)
     if run_hook; then echo "hook: passes with nothing listening"; bad=1; else echo "hook: fails with nothing listening"; fi
     exit $bad
     ;;
+upgrade)
+    # The previous release's version (docs/releases.md): what a rollback
+    # to it applies is this chart with its images' tag.
+    prev=$("$src/scripts/releases.py" previous | cut -d' ' -f1)
+    for o in dev prod; do
+        "$helm" template codecourt "$chart" -n codecourt -f "$chart/values-$o.yaml" >"$tmp/install.yaml" &&
+        "$helm" template codecourt "$chart" -n codecourt -f "$chart/values-$o.yaml" --is-upgrade \
+            --set image.tag="$prev" >"$tmp/upgrade.yaml" || { echo "upgrade: helm template failed"; exit 1; }
+        own='image: ([^ ]*/)?codecourt/cc-[a-z-]+'
+        n=$(grep -cE "$own:$prev\$" "$tmp/upgrade.yaml" || true)
+        [ "$n" -gt 0 ] && ! grep -qE "$own:$version\$" "$tmp/upgrade.yaml" || {
+            echo "upgrade: --set image.tag=$prev did not retag every image"; exit 1; }
+        sed -E "s|($own):$version\$|\1:$prev|" "$tmp/install.yaml" >"$tmp/expect.yaml"
+        diff -u "$tmp/expect.yaml" "$tmp/upgrade.yaml" || {
+            echo "upgrade: the upgrade changes more than the images' tags"; exit 1; }
+        node "$here/check.js" --images "$src/images/images.list" --version "$prev" \
+            --exceptions "$here/policy-exceptions.json" "upgrade-$o=$tmp/upgrade.yaml" >"$tmp/out" 2>&1 || {
+            cat "$tmp/out"; echo "upgrade: the $o upgrade to $prev fails the checks"; exit 1; }
+        echo "upgrade ($o): $n images to $prev, nothing else changed; rolling updates and /readyz checked"
+    done
+    exit 0
+    ;;
 render|mutant) ;;
 *) echo "helm.sh: unknown mode $mode"; exit 2 ;;
 esac
@@ -144,7 +171,10 @@ if [ "$mode" = mutant ]; then
     sed -i '0,/limits: {cpu: "1", memory: 512Mi}/s//limits: {cpu: "1", memory: 640Mi}/' "$chart/values.yaml"
     sed -i '0,/{{- include "codecourt.probes" . | nindent 10 }}/s//{{- include "codecourt.probes" . | replace "readinessProbe" "readinesProbe" | nindent 10 }}/' \
         "$chart/templates/services.yaml"
-    grep -q 640Mi "$chart/values.yaml" && grep -q readinesProbe "$chart/templates/services.yaml" || {
+    # And a rolling update that may take a serving pod away (check.js).
+    sed -i '0,/      maxUnavailable: 0/s//      maxUnavailable: 1/' "$chart/templates/services.yaml"
+    grep -q 640Mi "$chart/values.yaml" && grep -q readinesProbe "$chart/templates/services.yaml" &&
+        ! grep -q "      maxUnavailable: 0" "$chart/templates/services.yaml" || {
         echo "mutant: nothing to change"; exit 1; }
 fi
 
@@ -175,8 +205,8 @@ node "$here/check.js" --images "$src/images/images.list" --version "$version" \
 cat "$tmp/out"
 if [ "$mode" = mutant ]; then
     if [ $rc = 1 ] && grep -q 'memory' "$tmp/cmp-dev" && grep -q 'unknown field "readinesProbe"' "$tmp/out" &&
-        grep -q 'readinessProbe missing' "$tmp/out"; then
-        echo "mutant: the changed limit and the misspelt probe were caught"
+        grep -q 'readinessProbe missing' "$tmp/out" && grep -q 'maxUnavailable must be 0' "$tmp/out"; then
+        echo "mutant: the changed limit, the misspelt probe and maxUnavailable 1 were caught"
         exit 0
     fi
     echo "mutant: the broken chart was not rejected (exit $rc)"

@@ -18,7 +18,7 @@ src=$(cd "$here/../.." && pwd)
 mode=${1:-render}
 "$here/setup.sh"
 kubectl120="$here/.tools/kubectl"
-version=$(sed -n 's/^project(codecourt VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+version=$(head -n1 "$src/VERSION")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

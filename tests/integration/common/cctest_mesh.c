@@ -35,8 +35,10 @@ const char *cct_proc_name(cct_proc_kind k)
 /* ---- processes -------------------------------------------------------------- */
 
 /* The command line of process k: built again at each start, so a restart
- * gets the same settings and ports. */
-static bool spawn_proc(cct_mesh *m, cct_proc_kind k)
+ * gets the same settings and ports. p, ops_port, log_name and bin_dir are
+ * k's own unless a rolling replacement starts a second one. */
+static bool spawn_as(cct_mesh *m, cct_proc_kind k, cc_local_proc *p, uint16_t ops_port,
+                     const char *log_name, const char *bin_dir)
 {
     const cc_local_stack *st = &m->stack;
     char a[16][4400];
@@ -49,7 +51,7 @@ static bool spawn_proc(cct_mesh *m, cct_proc_kind k)
                                : k == CCT_JUDGE      ? "judge"
                                                      : "gateway"));
     args[n++] = a[0];
-    snprintf(a[1], sizeof a[1], "--metrics-port=%u", m->metrics[k]);
+    snprintf(a[1], sizeof a[1], "--metrics-port=%u", ops_port);
     args[n++] = a[1];
     switch (k) {
     case CCT_USER:
@@ -104,11 +106,27 @@ static bool spawn_proc(cct_mesh *m, cct_proc_kind k)
         return false;
     }
     args[n] = NULL;
-    if (cct_try_spawn(&m->procs[k], names[k], CC_BIN_DIR, names[k], m->dir, args) != CC_OK) {
-        fprintf(stderr, "cannot start %s: %s\n", names[k], cc_err_msg());
+    if (cct_try_spawn(p, log_name, bin_dir, names[k], m->dir, args) != CC_OK) {
+        fprintf(stderr, "cannot start %s/%s: %s\n", bin_dir, names[k], cc_err_msg());
         return false;
     }
     return true;
+}
+
+static bool spawn_proc(cct_mesh *m, cct_proc_kind k)
+{
+    return spawn_as(m, k, &m->procs[k], m->metrics[k], names[k], cct_mesh_bin_dir(m, k));
+}
+
+const char *cct_mesh_bin_dir(const cct_mesh *m, cct_proc_kind k)
+{
+    return m->bin_dir[k] ? m->bin_dir[k] : m->o.bin_dir ? m->o.bin_dir : CC_BIN_DIR;
+}
+
+bool cct_mesh_spawn_as(cct_mesh *m, cct_proc_kind k, cc_local_proc *p, uint16_t ops_port,
+                       const char *log_name, const char *bin_dir)
+{
+    return spawn_as(m, k, p, ops_port, log_name, bin_dir ? bin_dir : CC_BIN_DIR);
 }
 
 bool cct_mesh_start_proc(cct_mesh *m, cct_proc_kind k)
@@ -119,12 +137,10 @@ bool cct_mesh_start_proc(cct_mesh *m, cct_proc_kind k)
     return cct_wait_status(port, "/readyz", 200, 30000);
 }
 
-/* Waits until the judge's log says it takes jobs; false when it exited or
- * ms passed. */
-static bool wait_judge_taking(cct_mesh *m, int ms)
+bool cct_wait_judge_taking(cct_mesh *m, cc_local_proc *p, const char *log_name, int ms)
 {
     char path[4400], line[4096];
-    snprintf(path, sizeof path, "%s/cc-judge.log", m->dir);
+    snprintf(path, sizeof path, "%s/%s.log", m->dir, log_name);
     double end = now_s() + ms / 1000.0;
     while (now_s() < end) {
         FILE *f = fopen(path, "r");
@@ -135,11 +151,16 @@ static bool wait_judge_taking(cct_mesh *m, int ms)
             fclose(f);
         if (taking)
             return true;
-        if (cc_local_proc_poll(&m->procs[CCT_JUDGE]))
+        if (cc_local_proc_poll(p))
             return false;
         usleep(100000);
     }
     return false;
+}
+
+static bool wait_judge_taking(cct_mesh *m, int ms)
+{
+    return cct_wait_judge_taking(m, &m->procs[CCT_JUDGE], "cc-judge", ms);
 }
 
 void cct_mesh_start(cct_mesh *m, const char *log_name, const cct_mesh_options *o)

@@ -51,6 +51,7 @@ typedef struct cct_mesh_options {
     int max_queued;          /* cc-submission's per-user queue; 0: 200 */
     bool no_judge;           /* start without the judge (cct_mesh_start_proc later) */
     const char *const *gateway_extra; /* more gateway flags, NULL-terminated, or NULL */
+    const char *bin_dir;              /* the processes' binaries (NULL: this build's) */
 } cct_mesh_options;
 
 typedef struct cct_mesh {
@@ -60,6 +61,7 @@ typedef struct cct_mesh {
     uint16_t metrics[CCT_NPROCS]; /* each one's ops port (the judge's too) */
     uint16_t gw_port;
     char dir[4096], keypath[4200];
+    const char *bin_dir[CCT_NPROCS]; /* one process's binaries, if not o.bin_dir's */
 } cct_mesh;
 
 /* Starts the servers and every process and waits until each is ready;
@@ -73,6 +75,18 @@ bool cct_mesh_start_proc(cct_mesh *m, cct_proc_kind k);
  * where the logs are when something failed or CC_LOCAL_KEEP is set. */
 void cct_mesh_stop(cct_mesh *m);
 const char *cct_proc_name(cct_proc_kind k);
+/* Where process k's binary comes from (bin_dir[k], o.bin_dir, this build). */
+const char *cct_mesh_bin_dir(const cct_mesh *m, cct_proc_kind k);
+/* Starts a second process of kind k into p, as a rolling update does: the
+ * same settings as k's, its ops port ops_port, its log log_name.log in the
+ * mesh's folder, its binary from bin_dir (NULL: this build's). A second
+ * gateway shares the HTTP port only when both run with --reuse-port
+ * (o.gateway_extra). Waiting for it is the caller's (cctest_roll.h). */
+bool cct_mesh_spawn_as(cct_mesh *m, cct_proc_kind k, cc_local_proc *p, uint16_t ops_port,
+                       const char *log_name, const char *bin_dir);
+/* Waits until the judge p (logging to log_name.log) says it takes jobs;
+ * false when it exited or ms passed. */
+bool cct_wait_judge_taking(cct_mesh *m, cc_local_proc *p, const char *log_name, int ms);
 
 /* ---- accounts and submissions (thread-safe) ----------------------------- */
 

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The previous-release tests (issue 25), on real servers: the previous
+# release (the last row of docs/releases.md) is built once, cached under
+# the build folder (scripts/previous-release.sh), then test_rolling runs
+# with it under a steady load of submissions:
+#
+#   rollback  the mesh starts from this build (which migrates the fresh
+#             databases), then each process is replaced by the previous
+#             release's: at the end the previous release runs alone on the
+#             databases the current one migrated, and judges every
+#             submission exactly once (a rollback that needs no
+#             down-migration);
+#   mixed     the mesh starts from the previous release, then each process
+#             is replaced by this build's one at a time: previous and
+#             current actors side by side on one mesh while submissions
+#             flow (a rolling upgrade).
+#
+# usage: run.sh rollback|mixed BUILD_DIR TEST_ROLLING
+# Exit 77 (skipped) when the release's commit is not in the repository.
+set -eu
+mode=${1:?usage: run.sh rollback|mixed BUILD_DIR TEST_ROLLING}
+build=${2:?} test_rolling=${3:?}
+src=$(cd "$(dirname "$0")/../../.." && pwd)
+t0=$(date +%s)
+prev=$("$src/scripts/previous-release.sh" "$build")
+echo "upgrade $mode: previous release ready after $(( $(date +%s) - t0 )) s" >&2
+case $mode in
+rollback) exec "$test_rolling" --to "$prev" ;;
+mixed) exec "$test_rolling" --from "$prev" ;;
+*) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
+esac
