@@ -32,6 +32,7 @@ typedef struct admin_settings {
     char *secrets_dir;
     bool with_secrets;
     bool force;
+    int64_t keep;
     int64_t timeout_ms;
 } admin_settings;
 

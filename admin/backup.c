@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 
@@ -179,8 +180,58 @@ static cc_status finish(backup *b, const char *archive)
     return st;
 }
 
-int admin_backup(const admin_settings *s, const char *archive)
+/* Retention: the newest keep archives (*.backup, by modification time) of
+ * the folder stay, older ones go. */
+static int by_mtime_desc(const struct dirent **a, const struct dirent **b);
+static char keep_dir[4096];
+
+static void prune(const char *archive, int64_t keep)
 {
+    snprintf(keep_dir, sizeof keep_dir, "%s", archive);
+    char *slash = strrchr(keep_dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(keep_dir, sizeof keep_dir, ".");
+    struct dirent **list = NULL;
+    int n = scandir(keep_dir, &list, NULL, by_mtime_desc), kept = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(list[i]->d_name);
+        if (len > 7 && !strcmp(list[i]->d_name + len - 7, ".backup") && ++kept > keep) {
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", keep_dir, list[i]->d_name);
+            if (unlink(path) == 0)
+                printf("cc-admin: removed %s (--keep %" PRId64 ")\n", path, keep);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+static int by_mtime_desc(const struct dirent **a, const struct dirent **b)
+{
+    char pa[4400], pb[4400];
+    struct stat sa = {0}, sb = {0};
+    snprintf(pa, sizeof pa, "%s/%s", keep_dir, (*a)->d_name);
+    snprintf(pb, sizeof pb, "%s/%s", keep_dir, (*b)->d_name);
+    stat(pa, &sa);
+    stat(pb, &sb);
+    return sa.st_mtime < sb.st_mtime ? 1 : sa.st_mtime > sb.st_mtime ? -1 : strcmp(pb, pa);
+}
+
+int admin_backup(const admin_settings *s, const char *archive_arg)
+{
+    /* The name may hold strftime fields (UTC): one file per run. */
+    char archive[4096];
+    time_t start = time(NULL);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    size_t named = strftime(archive, sizeof archive, archive_arg, gmtime(&start));
+#pragma GCC diagnostic pop
+    if (named == 0) {
+        fprintf(stderr, "cc-admin backup: %s: empty or too long a name\n", archive_arg);
+        return 2;
+    }
     double t0 = admin_now();
     static backup b;
     memset(&b, 0, sizeof b);
@@ -213,5 +264,7 @@ int admin_backup(const admin_settings *s, const char *archive)
            (long long)sb.st_size, admin_now() - t0,
            s->with_secrets ? " (secrets included: keep this file as secret as they are)"
                            : " (no secrets: keep them apart, see admin/README.md)");
+    if (s->keep > 0)
+        prune(archive, s->keep);
     return 0;
 }

@@ -30,6 +30,9 @@ cc_status admin_js_connect(const admin_settings *s, natsConnection **nc)
     /* A URL list "a,b,c" is what the services take too. */
     if (ns == NATS_OK)
         ns = natsOptions_SetURL(o, s->nats_url);
+    /* The mesh's user cc-backup may subscribe to its own inbox only. */
+    if (ns == NATS_OK)
+        ns = natsOptions_SetCustomInboxPrefix(o, "_INBOX.backup");
     if (ns == NATS_OK && s->nats_user[0])
         ns = natsOptions_SetUserInfo(o, s->nats_user, s->nats_password);
     if (ns == NATS_OK)
@@ -124,7 +127,7 @@ cc_status admin_js_snapshot(natsConnection *nc, const char *stream, const char *
 {
     *info = NULL;
     char inbox[128], subj[256];
-    snprintf(inbox, sizeof inbox, "_INBOX.ccadmin.%08lx%08lx", (unsigned long)random(),
+    snprintf(inbox, sizeof inbox, "_INBOX.backup.snapshot.%08lx%08lx", (unsigned long)random(),
              (unsigned long)random());
     snprintf(subj, sizeof subj, "$JS.API.STREAM.SNAPSHOT.%s", stream);
     natsSubscription *sub = NULL;

@@ -22,8 +22,8 @@ const size_t admin_ndbs = sizeof admin_dbs / sizeof admin_dbs[0];
 static const cc_config_row rows[] = {
     {"nats-url", CC_CFG_STRING, S(nats_url), "nats://127.0.0.1:4222", 0, 0, NULL,
      "NATS server URL(s), comma-separated"},
-    {"nats-user", CC_CFG_STRING, S(nats_user), "cc-admin", 0, 0, NULL,
-     "NATS user that may use the JetStream API (the mesh's cc-admin)"},
+    {"nats-user", CC_CFG_STRING, S(nats_user), "cc-backup", 0, 0, NULL,
+     "NATS user: the mesh's cc-backup (cc-admin, which may do anything, works too)"},
     {"nats-password", CC_CFG_STRING, S(nats_password), "", 0, 0, NULL, "its password"},
     {"pg-conninfo-user", CC_CFG_STRING, S(pg_conninfo[0]), "dbname=cc_user", 0, 0, NULL,
      "libpq conninfo of cc-user's database (the service's own CC_PG_CONNINFO)"},
@@ -46,6 +46,9 @@ static const cc_config_row rows[] = {
      "the folder of secrets (.state/secrets locally, a mounted Secret on Kubernetes)"},
     {"force", CC_CFG_BOOL, S(force), "false", 0, 0, NULL,
      "restore: replace what a non-empty stack holds (refused without it)"},
+    {"keep", CC_CFG_INT, S(keep), "0", 0, 100000, NULL,
+     "backup: then keep only the newest N archives (*.backup) of the archive's folder "
+     "(0: keep all)"},
     {"timeout", CC_CFG_DURATION, S(timeout_ms), "2m", 1000, 86400000, NULL,
      "longest wait for one stream snapshot or restore step"},
 };

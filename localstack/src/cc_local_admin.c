@@ -30,7 +30,7 @@ static const char *const dbs[][2] = {
 int cc_local_admin_write_env(const cc_local_stack *s)
 {
     char path[PATH_MAX];
-    const cc_local_nats_user *admin = cc_local_nats_user_of(s, "admin");
+    const cc_local_nats_user *admin = cc_local_nats_user_of(s, "backup");
     if (!admin || snprintf(path, sizeof path, "%s/run/cc-admin.env", s->dir) >= (int)sizeof path)
         return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
