@@ -12,6 +12,7 @@
  * re-armed rows and replay the read models when they start. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,25 @@ typedef struct restore {
     natsConnection *nc;
 } restore;
 
+/* Appends one "; "-separated item to what the stack holds (cut at cap). */
+static void held(char *what, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void held(char *what, size_t cap, const char *fmt, ...)
+{
+    size_t n = strlen(what);
+    if (n + 3 >= cap)
+        return;
+    if (n)
+        n += (size_t)snprintf(what + n, cap - n, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
 static cc_status check_empty(restore *r)
 {
     char what[1024] = "";
-    size_t n = 0;
     json_t *names = NULL;
     cc_status st = admin_js_streams(r->nc, &names);
     size_t i;
@@ -47,18 +63,18 @@ static cc_status check_empty(restore *r)
         json_int_t msgs =
             json_integer_value(json_object_get(json_object_get(info, "state"), "messages"));
         if (msgs > 0)
-            n += (size_t)snprintf(what + n, n < sizeof what ? sizeof what - n : 0,
-                                  "%sstream %s holds %" JSON_INTEGER_FORMAT " messages",
-                                  n ? "; " : "", json_string_value(v), msgs);
+            held(what, sizeof what, "stream %s holds %" JSON_INTEGER_FORMAT " messages",
+                 json_string_value(v), msgs);
         json_decref(info);
     }
     json_decref(names);
     for (size_t d = 0; d < admin_ndbs && st == CC_OK; d++) {
         int64_t rows = 0;
-        if ((st = admin_pg_rows(r->s, d, &rows)) == CC_OK && rows > 0 && n < sizeof what)
-            n += (size_t)snprintf(what + n, sizeof what - n, "%sdatabase %s holds %" PRId64 " rows",
-                                  n ? "; " : "", admin_dbs[d].dbname, rows);
+        if ((st = admin_pg_rows(r->s, d, &rows)) == CC_OK && rows > 0)
+            held(what, sizeof what, "database %s holds %" PRId64 " rows", admin_dbs[d].dbname,
+                 rows);
     }
+    size_t n = strlen(what);
     if (st != CC_OK || !n)
         return st;
     if (!r->s->force)

@@ -378,6 +378,9 @@ def run(root, a, b, archive):
     r = b.admin("restore", archive)
     check(r.returncode != 0 and "not empty" in r.stderr and "--force" in r.stderr,
           "a non-empty stack is refused without --force")
+    # With it, the stack is replaced.
+    r = b.admin("restore", archive, "--force")
+    check(r.returncode == 0 and "--force: replacing" in r.stdout, "--force replaces a stack")
 
 
 if __name__ == "__main__":
