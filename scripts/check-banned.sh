@@ -8,7 +8,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 pattern='(^|[^_a-zA-Z0-9.>])(sprintf|vsprintf|strcpy|strcat|stpcpy|gets|atoi|atol|atoll|atof|strtok|tmpnam|mktemp)[[:space:]]*\('
 found=0
-for d in runtime localstack judge-pool gateway actors cli tests; do
+for d in runtime localstack judge-pool gateway actors admin cli tests; do
     [ -d "$root/$d" ] || continue
     # Comments mentioning a banned name are fine; strip // and /* */ lines.
     # Programs judged by the tests (hostile programs, submissions inside

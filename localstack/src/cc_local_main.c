@@ -59,6 +59,10 @@ typedef struct actor {
 static cc_local_stack stack;
 static actor actors[NACTORS];
 
+/* cc-local backup / restore (cc_local_admin.c). */
+int cc_local_admin_main(int argc, char **argv);
+int cc_local_admin_write_env(const cc_local_stack *s);
+
 /* --print-nats-authorization: the users block of k8s/base/nats.yaml, from
  * the same table as the local server's (tests/k8s compares them). */
 static int print_k8s_authorization(void)
@@ -79,6 +83,8 @@ static void usage(FILE *f)
                "[--http-port PORT] [--https-port PORT] [--nats-cluster] [--nats-sync MODE]\n"
                "                [--no-tls]\n"
                "       cc-local --print-nats-authorization\n"
+               "       cc-local backup FILE [--state DIR] [--with-secrets]   (while it runs)\n"
+               "       cc-local restore FILE [--state DIR] [--force]         (while it is stopped)\n"
                "  --state DIR       state folder (default .state); data stays for the next start\n"
                "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
                "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
@@ -315,6 +321,8 @@ int main(int argc, char **argv)
     const char *log_level = "info";
     uint16_t http_port = 8080;
     int nats_servers = 1, nats_sync = CC_LOCAL_SYNC_ALWAYS, tls = CC_LOCAL_TLS_DEFAULT;
+    if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore")))
+        return cc_local_admin_main(argc, argv);
     static const struct option longopts[] = {{"nats-cluster", no_argument, NULL, 'C'},
                                              {"no-tls", no_argument, NULL, 'T'},
                                              {"nats-sync", required_argument, NULL, 'S'},{"state", required_argument, NULL, 's'},
@@ -429,6 +437,9 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("cc-local: state folder %s (logs in %s/logs)\n", stack.dir, stack.dir);
+    if (cc_local_admin_write_env(&stack) != 0)
+        printf("cc-local: cannot write %s/run/cc-admin.env: `cc-local backup` will not work\n",
+               stack.dir);
     printf("  %-16s %s  monitor http://127.0.0.1:%u/  pid %ld\n", "nats (JetStream)",
            stack.nats_url, (unsigned)stack.nats_monitor_port, (long)stack.nats.pid);
     for (int i = 1; i < stack.nats_servers; i++)

@@ -70,6 +70,13 @@ static const cc_mesh_service rows[] = {
          LIST(CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER, CC_STREAM_JUDGE_DEAD "." CC_JUDGE_CONSUMER),
      /* A dead job is read, then deleted once its IE result is stored. */
      .js_api = LIST("STREAM.MSG.GET." CC_STREAM_JUDGE, "STREAM.MSG.DELETE." CC_STREAM_JUDGE)},
+    /* cc-admin backup and restore (admin/): the streams' own snapshot and
+     * restore API, acknowledging snapshot chunks and sending restore
+     * chunks, and reading messages back for their Nats-Msg-Id. */
+    {.name = "backup",
+     .publish = LIST("$JS.SNAPSHOT.ACK.>", "$JS.SNAPSHOT.RESTORE.>"),
+     .js_api = LIST("STREAM.NAMES", "STREAM.INFO.*", "STREAM.SNAPSHOT.*", "STREAM.RESTORE.*",
+                    "STREAM.DELETE.*", "STREAM.MSG.GET.*")},
     {.name = CC_MESH_ADMIN, .publish = LIST(">"), .subscribe = LIST(">"), .local_only = true},
 };
 #define NROWS (sizeof rows / sizeof rows[0])

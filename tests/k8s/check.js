@@ -205,7 +205,9 @@ function checkRendered(label, objs, ctx, out) {
             const isInit = (spec.initContainers || []).includes(c);
             // A `helm test` hook pod runs once to completion: probes would
             // mean nothing there.
-            const isTestHook = ((o.metadata.annotations || {})['helm.sh/hook'] || '').split(',').includes('test');
+            // Nor in a Job's or CronJob's pod (cc-backup), which also ends.
+            const isTestHook = ((o.metadata.annotations || {})['helm.sh/hook'] || '').split(',').includes('test') ||
+                o.kind === 'Job' || o.kind === 'CronJob';
             if (!isInit && !isTestHook) {
                 if (!c.readinessProbe) say(o, `${cid}: readinessProbe missing`);
                 if (!c.livenessProbe) say(o, `${cid}: livenessProbe missing`);

@@ -96,6 +96,14 @@ static const probe probes[] = {
      {"$JS.API.CONSUMER.MSG.NEXT.CC_EVENTS.submission", "$JS.ACK.CC_EVENTS.notify.1.5.5.0.0",
       "$JS.API.STREAM.CREATE.CC_EVENTS"},
      "cc.evt.kafka.orders.placed"},
+    /* cc-admin backup and restore: the streams' snapshot API, nothing of
+     * the mesh's traffic. */
+    {"backup",
+     {"cc.evt.user.registered", "cc.rpc.user.Login", "cc.judge.job", "cc.live.user.42"},
+     {"cc.evt.>", "_INBOX.user.>", "cc.judge.job"},
+     {"$JS.API.STREAM.CREATE.CC_EVENTS", "$JS.API.STREAM.PURGE.CC_EVENTS",
+      "$JS.API.CONSUMER.MSG.NEXT.CC_JUDGE.judges"},
+     "$JS.API.STREAM.NAMES"},
     {"judge",
      {"cc.rpc.problem.GetBlob", "cc.live.user.42", "cc.evt.submission.rejudged",
       "cc.rpc.problem.DeleteProblem"},
