@@ -45,9 +45,8 @@ static const actor_row actor_table[] = {
 };
 #define NACTORS (sizeof actor_table / sizeof actor_table[0])
 
-static const char *const pg_services[] = {"cc_user",         "cc_problem", "cc_submission",
-                                          "cc_notification", "cc_contest", "cc_stats",
-                                          NULL};
+static const char *const pg_services[] = {
+    "cc_user", "cc_problem", "cc_submission", "cc_notification", "cc_contest", "cc_stats", NULL};
 
 typedef struct actor {
     const actor_row *row;
@@ -79,27 +78,28 @@ static int print_k8s_authorization(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
-               "[--http-port PORT] [--https-port PORT] [--nats-cluster] [--nats-sync MODE]\n"
-               "                [--no-tls]\n"
-               "       cc-local --print-nats-authorization\n"
-               "       cc-local backup FILE [--state DIR] [--with-secrets]   (while it runs)\n"
-               "       cc-local restore FILE [--state DIR] [--force]         (while it is stopped)\n"
-               "  --state DIR       state folder (default .state); data stays for the next start\n"
-               "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
-               "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
-               "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n"
-               "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n"
-               "  --nats-cluster    three nats-servers as one JetStream cluster; the streams\n"
-               "                    get 3 replicas\n"
-               "  --nats-sync MODE  always (default): every JetStream write reaches the disk\n"
-               "                    before it is acked; interval: nats-server's own 2 minutes\n"
-               "  --no-tls          NATS and PostgreSQL in cleartext (also CC_TLS=0); by\n"
-               "                    default both take TLS only, verified against the CA\n"
-               "                    made in DIR/secrets/ca.crt\n"
-               "  --print-nats-authorization\n"
-               "                    print the NATS users and permissions of Kubernetes\n"
-               "                    (k8s/base/nats.yaml) and exit\n");
+    fprintf(f,
+            "usage: cc-local [--state DIR] [--bin-dir DIR] [--log-level LEVEL] "
+            "[--http-port PORT] [--https-port PORT] [--nats-cluster] [--nats-sync MODE]\n"
+            "                [--no-tls]\n"
+            "       cc-local --print-nats-authorization\n"
+            "       cc-local backup FILE [--state DIR] [--with-secrets]   (while it runs)\n"
+            "       cc-local restore FILE [--state DIR] [--force]         (while it is stopped)\n"
+            "  --state DIR       state folder (default .state); data stays for the next start\n"
+            "  --bin-dir DIR     where actor binaries are (default: cc-local's own folder)\n"
+            "  --log-level L     CC_LOG_LEVEL passed to actors (default info)\n"
+            "  --http-port PORT  the gateway's port on 127.0.0.1 (default 8080)\n"
+            "  --https-port PORT the gateway's TLS port on 127.0.0.1 (default 8443)\n"
+            "  --nats-cluster    three nats-servers as one JetStream cluster; the streams\n"
+            "                    get 3 replicas\n"
+            "  --nats-sync MODE  always (default): every JetStream write reaches the disk\n"
+            "                    before it is acked; interval: nats-server's own 2 minutes\n"
+            "  --no-tls          NATS and PostgreSQL in cleartext (also CC_TLS=0); by\n"
+            "                    default both take TLS only, verified against the CA\n"
+            "                    made in DIR/secrets/ca.crt\n"
+            "  --print-nats-authorization\n"
+            "                    print the NATS users and permissions of Kubernetes\n"
+            "                    (k8s/base/nats.yaml) and exit\n");
 }
 
 static bool parse_port(const char *text, uint16_t *out)
@@ -135,11 +135,14 @@ static void env_add(envbuf *e, const char *key, const char *value)
 
 static void env_init(envbuf *e)
 {
-    static const char *const ours[] = {
-        "CC_NATS_URL=",   "CC_NATS_USER=",      "CC_NATS_PASSWORD=", "CC_PG_CONNINFO=",
-        "CC_REDIS_URL=",  "CC_METRICS_PORT=",   "CC_LOG_LEVEL=",     "CC_HTTP_PORT=",
-        "CC_HTTPS_PORT=", "CC_ADMIN_USERNAME=", "CC_ADMIN_PASSWORD=", "CC_WEB_ROOT=",
-        "CC_READER_NATS_USER=", "CC_READER_NATS_PASSWORD=", "CC_NATS_CA="};
+    static const char *const ours[] = {"CC_NATS_URL=",         "CC_NATS_USER=",
+                                       "CC_NATS_PASSWORD=",    "CC_PG_CONNINFO=",
+                                       "CC_REDIS_URL=",        "CC_METRICS_PORT=",
+                                       "CC_LOG_LEVEL=",        "CC_HTTP_PORT=",
+                                       "CC_HTTPS_PORT=",       "CC_ADMIN_USERNAME=",
+                                       "CC_ADMIN_PASSWORD=",   "CC_WEB_ROOT=",
+                                       "CC_READER_NATS_USER=", "CC_READER_NATS_PASSWORD=",
+                                       "CC_NATS_CA="};
     e->n = e->nvars = 0;
     for (char **v = environ; *v && e->n + 16 < 512; v++) {
         bool skip = false;
@@ -251,10 +254,11 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     }
     a->started = true;
     if (a->row->http)
-        printf("  %-16s http://127.0.0.1:%u/ (the app; API under /v1, HTTP/1.1 and h2c)  https://127.0.0.1:%u/ "
+        printf("  %-16s http://127.0.0.1:%u/ (the app; API under /v1, HTTP/1.1 and h2c)  "
+               "https://127.0.0.1:%u/ "
                "(self-signed)  metrics http://127.0.0.1:%u/metrics  pid %ld\n",
-               a->row->name, (unsigned)http_port, (unsigned)https_port,
-               (unsigned)a->metrics_port, (long)a->proc.pid);
+               a->row->name, (unsigned)http_port, (unsigned)https_port, (unsigned)a->metrics_port,
+               (long)a->proc.pid);
     else
         printf("  %-16s metrics http://127.0.0.1:%u/metrics  pid %ld\n", a->row->name,
                (unsigned)a->metrics_port, (long)a->proc.pid);
@@ -325,7 +329,8 @@ int main(int argc, char **argv)
         return cc_local_admin_main(argc, argv);
     static const struct option longopts[] = {{"nats-cluster", no_argument, NULL, 'C'},
                                              {"no-tls", no_argument, NULL, 'T'},
-                                             {"nats-sync", required_argument, NULL, 'S'},{"state", required_argument, NULL, 's'},
+                                             {"nats-sync", required_argument, NULL, 'S'},
+                                             {"state", required_argument, NULL, 's'},
                                              {"bin-dir", required_argument, NULL, 'b'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"http-port", required_argument, NULL, 'p'},
@@ -347,8 +352,7 @@ int main(int argc, char **argv)
             break;
         case 't':
             if (!parse_port(optarg, &https_port)) {
-                fprintf(stderr, "cc-local: --https-port: '%s' is not a port (1-65535)\n",
-                        optarg);
+                fprintf(stderr, "cc-local: --https-port: '%s' is not a port (1-65535)\n", optarg);
                 return 2;
             }
             break;
@@ -369,8 +373,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cc-local: --nats-sync: '%s' is not always or interval\n", optarg);
                 return 2;
             }
-            nats_sync = strcmp(optarg, "always") == 0 ? CC_LOCAL_SYNC_ALWAYS
-                                                      : CC_LOCAL_SYNC_INTERVAL;
+            nats_sync =
+                strcmp(optarg, "always") == 0 ? CC_LOCAL_SYNC_ALWAYS : CC_LOCAL_SYNC_INTERVAL;
             break;
         case 'h':
             usage(stdout);
