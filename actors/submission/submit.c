@@ -10,9 +10,9 @@
  *                      and for which team (only when a contest is named);
  *   7. lookup_problem  the problem as the caller may see it, then the
  *                      package files of its current version;
- *   8. store           the submission, its judge job and its
- *                      cc.evt.submission.created event in one transaction
- *                      (outbox);
+ *   8. store           the submission (its job sealed), its judge job and
+ *                      its cc.evt.submission.created event in one
+ *                      transaction (outbox);
  *   9. committed       the answer (a key taken concurrently goes back to 5).
  */
 #include <inttypes.h>
@@ -485,9 +485,20 @@ static void store(submit_ctx *c)
         return;
     }
     protobuf_c_message_pack(&job.base, packed);
-    cc_pg_tx *tx;
-    cc_status s = cc_pg_begin(c->st->pg, &tx);
+    /* The stored job holds the sources: sealed (cc/seal.h). The outbox
+     * row that queues it is emptied once the stream has it. */
+    uint8_t *sealed = NULL;
+    size_t slen = 0;
+    char kid[CC_SEAL_ID_MAX];
+    cc_status s = sub_seal(c->st, c->id, "job_sealed", packed, len, &sealed, &slen, kid);
     if (s != CC_OK) {
+        cc_rpc_fail(c->call, s, "cannot seal the submission: %s", cc_err_msg());
+        return;
+    }
+    cc_pg_tx *tx;
+    s = cc_pg_begin(c->st->pg, &tx);
+    if (s != CC_OK) {
+        free(sealed);
         cc_rpc_fail_db(c->call, s, cc_err_msg(), "store submission");
         return;
     }
@@ -496,15 +507,16 @@ static void store(submit_ctx *c)
                        CC_PG_TEXT(c->rq->problem), CC_PG_TEXT(c->problem_id),
                        CC_PG_TEXT(c->owner),      CC_PG_TEXT(c->version),
                        CC_PG_TEXT(c->lang),       key[0] ? CC_PG_TEXT(key) : CC_PG_NULL,
-                       CC_PG_TEXT(c->hash),       CC_PG_BYTES(packed, len),
+                       CC_PG_TEXT(c->hash),       CC_PG_BYTES(sealed, slen),
                        CC_PG_TEXT(c->rq->contest), CC_PG_TEXT(c->team),
-                       CC_PG_TEXT(created)};
+                       CC_PG_TEXT(created),       CC_PG_TEXT(kid)};
     cc_pg_tx_query(tx,
                    "INSERT INTO submissions (id, user_id, problem, problem_id, problem_owner, "
-                   "problem_version, language, idempotency_key, body_hash, job, contest, team, "
-                   "created_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::bytea, "
-                   "$11, $12, to_timestamp($13::bigint / 1000.0))",
-                   p, 13, NULL, NULL);
+                   "problem_version, language, idempotency_key, body_hash, job_sealed, contest, "
+                   "team, created_at, job_key) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, "
+                   "$10::bytea, $11, $12, to_timestamp($13::bigint / 1000.0), $14)",
+                   p, 14, NULL, NULL);
+    free(sealed);
     /* The event before the job: the stream has the submission before any
      * judge can report on it. */
     add_created_event(c, tx);
