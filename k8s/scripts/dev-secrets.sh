@@ -3,7 +3,8 @@
 # (git-ignored), which the overlay's secretGenerator turns into Secrets:
 # a random password per NATS user, per PostgreSQL role and for Redis, the
 # libpq connection strings that use them, a self-signed certificate for
-# the Ingress host, and the access-token key pair. Existing files are kept (so a re-apply does not change
+# the Ingress host, the access-token key pair and the master key of
+# encryption at rest. Existing files are kept (so a re-apply does not change
 # passwords under running databases); --force makes new ones.
 #
 # usage: k8s/scripts/dev-secrets.sh [--force] [OVERLAY_DIR]
@@ -22,6 +23,12 @@ mkdir -p "$out"
 if [ "$force" = 1 ] || [ ! -f "$out/jwt-key.pem" ] || [ ! -f "$out/jwt-public.pem" ]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/jwt-key.pem"
     openssl pkey -in "$out/jwt-key.pem" -pubout -out "$out/jwt-public.pem"
+fi
+
+# The master key of encryption at rest (cc-user, cc-submission). Kept even
+# with --force: a new one would leave the sealed columns unreadable.
+if [ ! -f "$out/master-key.env" ]; then
+    echo "master-key=$(openssl rand -hex 32)" >"$out/master-key.env"
 fi
 
 if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then
