@@ -86,6 +86,30 @@ static char *dump(const cct_mesh *m, const char *name, size_t *len)
     return buf;
 }
 
+/* Every key of Redis and every value of its strings and hashes, one a
+ * line (malloc'd). */
+static char *redis_all(const cct_mesh *m, size_t *len)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -u '%s' --raw EVAL \"local o={} for _,k in "
+             "ipairs(redis.call('KEYS','*')) do o[#o+1]=k local t=redis.call('TYPE',k).ok "
+             "if t=='string' then o[#o+1]=redis.call('GET',k) elseif t=='hash' then "
+             "for _,v in ipairs(redis.call('HGETALL',k)) do o[#o+1]=v end end end "
+             "return table.concat(o,'\\n')\" 0",
+             m->stack.redis_url);
+    FILE *f = popen(cmd, "r");
+    size_t cap = 1 << 20, n = 0, got;
+    char *buf = malloc(cap);
+    while (f && n < cap - 1 && (got = fread(buf + n, 1, cap - n - 1, f)) > 0)
+        n += got;
+    int st = f ? pclose(f) : -1;
+    CCT_CHECK(st == 0 && n > 0, "redis-cli: status %d, %zu bytes", st, n);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 static bool holds(const char *buf, size_t len, const char *what)
 {
     return memmem(buf, len, what, strlen(what)) != NULL;
@@ -220,6 +244,16 @@ static void case_dump(void)
     CCT_CHECK(!holds(ud, ul, "root@example.org"), "cc_user's dump holds the admin's address");
     free(sd);
     free(ud);
+    /* Redis: revoked token ids, rate-limit buckets; no address, no
+     * source, no refresh token (those live in PostgreSQL as SHA-256). */
+    cct_resp lg = cct_req(m.gw_port, "POST", "/v1/auth/logout", "{}", b.token);
+    CCT_CHECK(lg.status == 200 || lg.status == 204, "logout: %ld", lg.status);
+    cct_resp_free(&lg);
+    size_t rl;
+    char *rd = redis_all(&m, &rl);
+    CCT_CHECK(holds(rd, rl, "cc:revoked:jti:"), "Redis holds the revoked token id: %.300s", rd);
+    CCT_CHECK(!holds(rd, rl, MAIL) && !holds(rd, rl, SRC_MARK), "Redis holds an address or a source");
+    free(rd);
 
     /* A row from before sealing: plaintext address, nothing sealed. */
     PGconn *u = db(&m, "cc_user");
