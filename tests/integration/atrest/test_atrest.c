@@ -110,9 +110,15 @@ static char *redis_all(const cct_mesh *m, size_t *len)
     return buf;
 }
 
+/* Whether buf holds what as text or, as pg_dump writes a bytea (the
+ * packed job and result, an outbox payload), in lowercase hex. */
 static bool holds(const char *buf, size_t len, const char *what)
 {
-    return memmem(buf, len, what, strlen(what)) != NULL;
+    size_t n = strlen(what);
+    char hex[256];
+    for (size_t i = 0; i < n && 2 * i + 2 < sizeof hex; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)what[i]);
+    return memmem(buf, len, what, n) != NULL || memmem(buf, len, hex, strlen(hex)) != NULL;
 }
 
 /* Runs `BIN rotate-keys` for database name; returns its pid (output in
