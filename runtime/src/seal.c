@@ -96,8 +96,7 @@ static cc_status gcm_seal(const uint8_t key[CC_SEAL_KEY_BYTES], const void *aad,
     int n = 0, fin = 0;
     bool ok = x && EVP_EncryptInit_ex(x, EVP_aes_256_gcm(), NULL, key, out + 1) == 1 &&
               (aadlen == 0 || EVP_EncryptUpdate(x, NULL, &n, aad, (int)aadlen) == 1) &&
-              (len == 0 ||
-               EVP_EncryptUpdate(x, out + 1 + NONCE, &n, plain, (int)len) == 1) &&
+              (len == 0 || EVP_EncryptUpdate(x, out + 1 + NONCE, &n, plain, (int)len) == 1) &&
               EVP_EncryptFinal_ex(x, out + 1 + NONCE + (len ? n : 0), &fin) == 1 &&
               EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, TAG, out + 1 + NONCE + len) == 1;
     EVP_CIPHER_CTX_free(x);
@@ -224,8 +223,7 @@ cc_status cc_keyring_generate(cc_keyring *kr, char id[CC_SEAL_ID_MAX], uint8_t *
     return CC_OK;
 }
 
-cc_status cc_keyring_add_wrapped(cc_keyring *kr, const char *id, const uint8_t *wrapped,
-                                 size_t len)
+cc_status cc_keyring_add_wrapped(cc_keyring *kr, const char *id, const uint8_t *wrapped, size_t len)
 {
     if (find(kr, id))
         return CC_OK;
@@ -235,8 +233,8 @@ cc_status cc_keyring_add_wrapped(cc_keyring *kr, const char *id, const uint8_t *
         return cc_err_set(CC_INVALID, "data key id '%.40s' is too long", id);
     uint8_t key[WRAP_LEN];
     size_t klen = 0;
-    cc_status s = len == WRAP_LEN ? gcm_open(kr->master, aad, aadlen, wrapped, len, key, &klen)
-                                  : CC_DENIED;
+    cc_status s =
+        len == WRAP_LEN ? gcm_open(kr->master, aad, aadlen, wrapped, len, key, &klen) : CC_DENIED;
     if (s != CC_OK || klen != CC_SEAL_KEY_BYTES)
         return cc_err_set(CC_DENIED,
                           "data key %s does not open with this master key (another master key, "

@@ -16,13 +16,13 @@
 #include "cc/seal.h"
 
 #define KEYS_SELECT                                                                                \
-    "SELECT id, wrapped, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint "   \
+    "SELECT id, wrapped, (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint "     \
     "FROM cc_data_keys ORDER BY created_at, id"
 
 static cc_status pq_fail(PGconn *c, PGresult *r, const char *what)
 {
-    cc_status s = cc_err_set(CC_UNAVAILABLE, "%s: %s", what,
-                             r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    cc_status s =
+        cc_err_set(CC_UNAVAILABLE, "%s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     PQclear(r);
     return s;
 }
@@ -65,8 +65,8 @@ static cc_status insert_key(cc_keyring *kr, PGconn *c)
         return s;
     const char *vals[2] = {id, (const char *)w};
     int lens[2] = {0, (int)wl}, fmts[2] = {0, 1};
-    PGresult *r = PQexecParams(c, "INSERT INTO cc_data_keys (id, wrapped) VALUES ($1, $2)", 2,
-                               NULL, vals, lens, fmts, 0);
+    PGresult *r = PQexecParams(c, "INSERT INTO cc_data_keys (id, wrapped) VALUES ($1, $2)", 2, NULL,
+                               vals, lens, fmts, 0);
     free(w);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         return pq_fail(c, r, "store a new data key");
@@ -144,8 +144,7 @@ static cc_status value_of(const cc_keyring *kr, const cc_seal_table *t, size_t i
     if (!sealed)
         return cc_err_set(CC_NOMEM, "out of memory");
     *out = malloc(slen ? slen : 1);
-    cc_status s = *out ? cc_open(kr, PQgetvalue(r, row, base), aad, aadlen, sealed, slen, *out,
-                                 len)
+    cc_status s = *out ? cc_open(kr, PQgetvalue(r, row, base), aad, aadlen, sealed, slen, *out, len)
                        : cc_err_set(CC_NOMEM, "out of memory");
     PQfreemem(sealed);
     if (s != CC_OK) {
@@ -227,8 +226,8 @@ static cc_status seal_row(PGconn *c, const cc_keyring *kr, const cc_seal_table *
     if (s == CC_OK && set.len) {
         set.len -= 2; /* the last ", " */
         cc_buf sql = CC_BUF_INIT;
-        cc_buf_printf(&sql, "UPDATE %s SET %.*s WHERE %s = $1", t->table, (int)set.len,
-                      set.p, t->id);
+        cc_buf_printf(&sql, "UPDATE %s SET %.*s WHERE %s = $1", t->table, (int)set.len, set.p,
+                      t->id);
         PGresult *u = PQexecParams(c, sql.p, np, NULL, vals, lens, fmts, 0);
         if (PQresultStatus(u) != PGRES_COMMAND_OK)
             s = pq_fail(c, u, "write a sealed row");
@@ -242,8 +241,8 @@ static cc_status seal_row(PGconn *c, const cc_keyring *kr, const cc_seal_table *
     return s;
 }
 
-static cc_status one_batch(PGconn *c, const cc_keyring *kr, const cc_seal_table *t,
-                           cc_seal_pass *p, int *found)
+static cc_status one_batch(PGconn *c, const cc_keyring *kr, const cc_seal_table *t, cc_seal_pass *p,
+                           int *found)
 {
     cc_buf sql = CC_BUF_INIT;
     cc_buf_printf(&sql, "SELECT %s::text", t->id);
@@ -259,8 +258,7 @@ static cc_status one_batch(PGconn *c, const cc_keyring *kr, const cc_seal_table 
     cc_status s = exec_ok(c, "BEGIN");
     PGresult *r = NULL;
     if (s == CC_OK) {
-        r = PQexecParams(c, sql.p, p->legacy_only ? 0 : 1, NULL, &cur, NULL,
-                         NULL, 0);
+        r = PQexecParams(c, sql.p, p->legacy_only ? 0 : 1, NULL, &cur, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             s = pq_fail(c, r, "read rows to seal");
             r = NULL;
@@ -285,15 +283,14 @@ static cc_status one_batch(PGconn *c, const cc_keyring *kr, const cc_seal_table 
 }
 
 /* Rows still to seal, locked or not. */
-static cc_status pending(PGconn *c, const cc_keyring *kr, const cc_seal_table *t,
-                         bool legacy_only, int64_t *n)
+static cc_status pending(PGconn *c, const cc_keyring *kr, const cc_seal_table *t, bool legacy_only,
+                         int64_t *n)
 {
     cc_buf sql = CC_BUF_INIT;
     cc_buf_printf(&sql, "SELECT count(*) FROM %s WHERE ", t->table);
     pending_where(&sql, t, legacy_only);
     const char *cur = cc_keyring_current(kr);
-    PGresult *r =
-        PQexecParams(c, sql.p, legacy_only ? 0 : 1, NULL, &cur, NULL, NULL, 0);
+    PGresult *r = PQexecParams(c, sql.p, legacy_only ? 0 : 1, NULL, &cur, NULL, NULL, 0);
     cc_buf_free(&sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return pq_fail(c, r, "count rows to seal");

@@ -50,16 +50,18 @@ typedef struct cc_seal_settings {
     int64_t key_refresh_ms;
 } cc_seal_settings;
 
+/* clang-format off */
 #define CC_SEAL_CONFIG_ROWS(settings_type, field)                                                  \
     {"master-key", CC_CFG_STRING, offsetof(settings_type, field.master_key), "", 0, 0, NULL,      \
-     "the master key that wraps the data keys, 64 hex digits (from a Kubernetes Secret); "      \
+     "the master key that wraps the data keys, 64 hex digits (from a Kubernetes Secret); "       \
      "wins over master-key-file"},                                                                 \
-        {"master-key-file", CC_CFG_STRING, offsetof(settings_type, field.master_key_file), "", 0, \
-         0, NULL, "a file holding the master key (64 hex digits), read once at start"},          \
-        {"key-refresh", CC_CFG_DURATION, offsetof(settings_type, field.key_refresh_ms), "5s",    \
-         50, 3600000, NULL,                                                                        \
-         "how often the data keys are read again (rotate-keys waits twice this before it "       \
-         "seals a row under a new key)"}
+    {"master-key-file", CC_CFG_STRING, offsetof(settings_type, field.master_key_file), "", 0, 0,  \
+     NULL, "a file holding the master key (64 hex digits), read once at start"},                  \
+    {"key-refresh", CC_CFG_DURATION, offsetof(settings_type, field.key_refresh_ms), "5s", 50,     \
+     3600000, NULL,                                                                                \
+     "how often the data keys are read again (rotate-keys waits twice this before it seals a "    \
+     "row under a new key)"}
+/* clang-format on */
 
 /* The master key from settings: master-key, else the file named by
  * master-key-file (mode 0600 expected; only the first line counts). Neither
@@ -130,21 +132,14 @@ void cc_keyring_hmac(const cc_keyring *kr, const void *data, size_t len, uint8_t
 /* ---- the service's data keys in PostgreSQL ---------------------------------- */
 
 /* cc_data_keys (id text primary key, wrapped bytea, created_at): the
- * newest row is the current key. A service's migration creates it with
- * this text. */
-#define CC_SEAL_KEYS_SQL                                                                           \
-    "CREATE TABLE IF NOT EXISTS cc_data_keys (\n"                                                \
-    "    id text PRIMARY KEY,\n"                                                                   \
-    "    wrapped bytea NOT NULL,\n"                                                                \
-    "    created_at timestamptz NOT NULL DEFAULT clock_timestamp()\n"                            \
-    ");\n"
+ * newest row is the current key. Each service that seals creates it in
+ * its own migrations, with the same columns. */
 
 /* Reads every data key with a blocking connection (at start, and in
  * rotate-keys); when the table is empty, makes the first key. The newest
  * becomes current. *current_age_ms, when not NULL, is the age of the
  * current key. */
 cc_status cc_keyring_load(cc_keyring *kr, PGconn *c, int64_t *current_age_ms);
-
 
 /* ---- sealing a table's rows: legacy rows and rotation ------------------------ */
 

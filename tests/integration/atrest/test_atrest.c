@@ -18,8 +18,8 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +167,7 @@ static bool log_says(const cct_mesh *m, const char *name, const char *what)
 #define NEWEST_KEY "(SELECT id FROM cc_data_keys ORDER BY created_at DESC, id DESC LIMIT 1)"
 #define SUB_NOT_CURRENT                                                                            \
     "SELECT count(*) FROM submissions WHERE job IS NOT NULL OR result IS NOT NULL OR "             \
-    "job_key IS DISTINCT FROM " NEWEST_KEY " OR (result_sealed IS NOT NULL AND result_key "       \
+    "job_key IS DISTINCT FROM " NEWEST_KEY " OR (result_sealed IS NOT NULL AND result_key "        \
     "IS DISTINCT FROM " NEWEST_KEY ")"
 #define USER_NOT_CURRENT                                                                           \
     "SELECT count(*) FROM users WHERE email IS NOT NULL OR email_hmac IS NULL OR "                 \
@@ -258,7 +258,8 @@ static void case_dump(void)
     size_t rl;
     char *rd = redis_all(&m, &rl);
     CCT_CHECK(holds(rd, rl, "cc:revoked:jti:"), "Redis holds the revoked token id: %.300s", rd);
-    CCT_CHECK(!holds(rd, rl, MAIL) && !holds(rd, rl, SRC_MARK), "Redis holds an address or a source");
+    CCT_CHECK(!holds(rd, rl, MAIL) && !holds(rd, rl, SRC_MARK),
+              "Redis holds an address or a source");
     free(rd);
 
     /* A row from before sealing: plaintext address, nothing sealed. */
@@ -381,9 +382,9 @@ static void case_rotate(void)
     bool midway = false;
     for (int i = 0; i < 600 && !midway; i++) {
         usleep(50000);
-        midway = scalar(s, "SELECT count(*) FROM cc_data_keys") == keys0 + 2 &&
-                 scalar(s, "SELECT count(*) FROM submissions WHERE job_key = " NEWEST_KEY) ==
-                     total - 1;
+        midway =
+            scalar(s, "SELECT count(*) FROM cc_data_keys") == keys0 + 2 &&
+            scalar(s, "SELECT count(*) FROM submissions WHERE job_key = " NEWEST_KEY) == total - 1;
     }
     CCT_CHECK(midway, "the rotation reached every unlocked row");
     kill(pc, SIGKILL);

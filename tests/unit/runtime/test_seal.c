@@ -73,11 +73,9 @@ static void wrong_aad_is_refused(void **state)
     assert_int_equal(cc_seal(kr, aad, al, "a@b.org", 7, sealed, kid), CC_OK);
     /* The same value moved to another row or column does not open. */
     size_t ol = cc_seal_aad(other, sizeof other, "users", "u2", "email_sealed");
-    assert_int_equal(cc_open(kr, kid, other, ol, sealed, 7 + CC_SEAL_OVERHEAD, out, &n),
-                     CC_DENIED);
+    assert_int_equal(cc_open(kr, kid, other, ol, sealed, 7 + CC_SEAL_OVERHEAD, out, &n), CC_DENIED);
     ol = cc_seal_aad(other, sizeof other, "users", "u1", "name_sealed");
-    assert_int_equal(cc_open(kr, kid, other, ol, sealed, 7 + CC_SEAL_OVERHEAD, out, &n),
-                     CC_DENIED);
+    assert_int_equal(cc_open(kr, kid, other, ol, sealed, 7 + CC_SEAL_OVERHEAD, out, &n), CC_DENIED);
     assert_int_equal(cc_open(kr, kid, aad, al, sealed, 7 + CC_SEAL_OVERHEAD, out, &n), CC_OK);
     assert_int_equal(cc_seal_aad(other, 8, "users", "u1", "email_sealed"), 0);
     free(w);
@@ -94,8 +92,7 @@ static void wrong_key_is_refused(void **state)
     uint8_t sealed[64], out[64];
     assert_int_equal(cc_seal(a, "x", 1, "secret", 6, sealed, kid), CC_OK);
     /* b has no key of that id; given one under that id, still no. */
-    assert_int_equal(cc_open(b, kid, "x", 1, sealed, 6 + CC_SEAL_OVERHEAD, out, &n),
-                     CC_NOT_FOUND);
+    assert_int_equal(cc_open(b, kid, "x", 1, sealed, 6 + CC_SEAL_OVERHEAD, out, &n), CC_NOT_FOUND);
     /* Another master key cannot unwrap a's data key... */
     assert_int_equal(cc_keyring_add_wrapped(b, ida, wa, wla), CC_DENIED);
     /* ...nor a's own master a changed blob or a renamed key. */
@@ -203,12 +200,9 @@ static void master_key_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip_and_tamper),
-        cmocka_unit_test(wrong_aad_is_refused),
-        cmocka_unit_test(wrong_key_is_refused),
-        cmocka_unit_test(rotation_keeps_old_values),
-        cmocka_unit_test(hmac_is_keyed_by_the_master),
-        cmocka_unit_test(master_key_text),
+        cmocka_unit_test(round_trip_and_tamper),       cmocka_unit_test(wrong_aad_is_refused),
+        cmocka_unit_test(wrong_key_is_refused),        cmocka_unit_test(rotation_keeps_old_values),
+        cmocka_unit_test(hmac_is_keyed_by_the_master), cmocka_unit_test(master_key_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
