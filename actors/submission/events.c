@@ -179,24 +179,33 @@ static void on_result(ev_ctx *c)
     snprintf(sandbox, sizeof sandbox, "%" PRId64, r->sandbox_ms);
     char verdict[16];
     snprintf(verdict, sizeof verdict, "%s", r->verdict[0] ? r->verdict : "IE");
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
+    /* The result holds the compile output: sealed like the sources. */
+    uint8_t *sealed = NULL;
+    size_t slen = 0;
+    char kid[CC_SEAL_ID_MAX];
+    cc_status s = sub_uuid_ok(r->submission_id)
+                      ? sub_seal(c->st, r->submission_id, "result_sealed", buf, len, &sealed,
+                                 &slen, kid)
+                      : cc_err_set(CC_INVALID, "result: bad submission id");
+    free(buf);
+    IFOK(s, cc_pg_begin(c->st->pg, &c->tx));
     if (s != CC_OK) {
-        free(buf);
+        free(sealed);
         ev_end(c, s, cc_err_msg(), "result");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(r->submission_id), CC_PG_TEXT(att),  CC_PG_TEXT(verdict),
                        CC_PG_TEXT(score),            CC_PG_TEXT(max),  CC_PG_TEXT(n),
-                       CC_PG_BYTES(buf, len),        CC_PG_TEXT(sandbox)};
+                       CC_PG_BYTES(sealed, slen),    CC_PG_TEXT(sandbox), CC_PG_TEXT(kid)};
     s = cc_pg_tx_query(c->tx,
                        "UPDATE submissions SET status = 'judged', verdict = $3, "
                        "score = $4::float8, max_score = $5::float8, test_index = $6::int, "
-                       "test_count = $6::int, result = $7::bytea, sandbox_ms = $8::bigint, "
-                       "judged_at = now() "
+                       "test_count = $6::int, result_sealed = $7::bytea, result_key = $9, "
+                       "sandbox_ms = $8::bigint, judged_at = now() "
                        "WHERE id = $1::uuid AND attempt = $2::int AND status <> 'judged' "
                        "RETURNING user_id, prev_verdict, problem",
-                       p, 8, result_updated, c);
-    free(buf);
+                       p, 9, result_updated, c);
+    free(sealed);
     if (s != CC_OK)
         cc_pg_tx_commit(c->tx, result_committed, c);
 }

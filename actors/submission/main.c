@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cc/migrate.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "sub.h"
 
@@ -49,6 +51,9 @@ static const cc_config_row rows[] = {
      "(its NATS servers lost their quorum, its store is full), new submissions get 503 with "
      "Retry-After instead of piling up in the outbox; a retried Idempotency-Key still gets "
      "its submission"},
+    CC_SEAL_CONFIG_ROWS(sub_settings, seal),
+    {"rotate-batch", CC_CFG_INT, S(rotate_batch), "200", 1, 100000, NULL,
+     "rows per transaction of rotate-keys"},
 };
 #undef S
 
@@ -103,6 +108,9 @@ static cc_status start(cc_actor *a)
         state.available[i] =
             !cfg.check_toolchains || judge_lang_available(judge_langs_at(state.langs, i));
     IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
+    /* Before any request: rows from before sealing are sealed here. */
+    IFOK(s, cc_seal_service_start(cc_actor_loop(a), state.pg, cfg.pg_conninfo, &cfg.seal,
+                                  &sub_sealed_table, 1, &state.seal));
     cc_actor_set_state(a, &state);
     IFOK(s, sub_runs_start(&state));
     return s;
@@ -118,6 +126,8 @@ static void stop(cc_actor *a)
 {
     state.stopping = true;
     sub_runs_stop(&state);
+    cc_seal_service_stop(state.seal);
+    state.seal = NULL;
     cc_actor_close_db(&state.pg);
     judge_langs_free(state.langs);
     state.langs = NULL;
@@ -135,8 +145,34 @@ static const cc_actor_consumer consumers[] = {
      sub_on_judge_event},
 };
 
+/* `cc-submission rotate-keys [settings]`: re-seals every row under a new
+ * data key while the service runs (cc_seal_rotate), then exits. Only the
+ * service's own settings apply; the master key and database are the
+ * service's. */
+static int rotate_keys(int argc, char **argv)
+{
+    cc_config_table t = {rows, sizeof rows / sizeof rows[0], &cfg};
+    cc_status s = cc_config_load(&t, 1, argc, argv, NULL, 0, NULL);
+    if (s == CC_CLOSED)
+        return 0;
+    cc_migrate_options mo = {
+        .conninfo = cfg.pg_conninfo, .service = "submission", .dir = cfg.migrations};
+    int applied = 0;
+    IFOK(s, cc_migrate(&mo, &applied));
+    IFOK(s, cc_seal_rotate(cfg.pg_conninfo, &cfg.seal, &sub_sealed_table, 1,
+                           (int)cfg.rotate_batch));
+    if (s != CC_OK)
+        fprintf(stderr, "cc-submission rotate-keys: %s\n", cc_err_msg());
+    cc_config_free(&t, 1);
+    return s == CC_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "rotate-keys")) {
+        argv[1] = argv[0];
+        return rotate_keys(argc - 1, argv + 1);
+    }
     cc_actor_def def = {
         .service = "submission",
         .methods = methods,

@@ -79,14 +79,17 @@ static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void
     }
     c->sub = sub;
     c->sees_secret = sub_sees_secret(who->role, who->id, cc_pg_get(r, 0, SUB_NCOLS));
-    Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)unpack_col(
-        c->call, &codecourt__v1__judge_job__descriptor, r, 0, SUB_NCOLS + 2);
+    cc_arena *a = cc_rpc_arena(c->call);
+    Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)sub_open_msg(
+        c->st, a, &codecourt__v1__judge_job__descriptor, r, 0, SUB_NCOLS + 3, SUB_NCOLS + 4,
+        sub->id, "job_sealed");
     if (job) {
         sub->n_files = job->n_sources;
         sub->files = job->sources;
     }
-    Codecourt__V1__JudgeResult *res = (Codecourt__V1__JudgeResult *)unpack_col(
-        c->call, &codecourt__v1__judge_result__descriptor, r, 0, SUB_NCOLS + 1);
+    Codecourt__V1__JudgeResult *res = (Codecourt__V1__JudgeResult *)sub_open_msg(
+        c->st, a, &codecourt__v1__judge_result__descriptor, r, 0, SUB_NCOLS + 1, SUB_NCOLS + 2,
+        sub->id, "result_sealed");
     if (res) {
         sub->n_tests = res->n_tests;
         sub->tests = res->tests;
@@ -126,7 +129,8 @@ void sub_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     c->id = rq->id;
     cc_pg_param p[] = {CC_PG_TEXT(rq->id)};
     cc_status s = cc_pg_query(c->st->pg,
-                              "SELECT " SUB_COLS ", s.problem_owner, s.result, s.job "
+                              "SELECT " SUB_COLS ", s.problem_owner, s.result_sealed, s.result_key, "
+                              "s.job_sealed, s.job_key "
                               "FROM submissions s WHERE s.id = $1::uuid",
                               p, 1, got_one, c);
     if (s != CC_OK)

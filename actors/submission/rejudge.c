@@ -25,7 +25,7 @@ typedef struct rj_ctx {
 #define RJ_SET                                                                                     \
     "UPDATE submissions s SET attempt = s.attempt + 1, status = 'queued', "                       \
     "prev_verdict = CASE WHEN s.verdict <> '' THEN s.verdict ELSE s.prev_verdict END, "           \
-    "verdict = '', score = 0, test_index = 0, result = NULL, sandbox_ms = 0, judged_at = NULL "
+    "verdict = '', score = 0, test_index = 0, result_sealed = NULL, result_key = NULL, sandbox_ms = 0, judged_at = NULL "
 
 static void committed(cc_status s, const char *errmsg, void *ud)
 {
@@ -59,16 +59,11 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
     if (s == CC_OK) {
         int n = cc_pg_nrows(r);
         for (int i = 0; i < n && c->err == CC_OK; i++) {
-            unsigned char *buf = NULL;
-            size_t len = 0;
-            if (cc_pg_get_bytea(r, i, 1, &buf, &len) != CC_OK) {
-                c->err = CC_INTERNAL;
-                break;
-            }
-            Codecourt__V1__JudgeJob *job = codecourt__v1__judge_job__unpack(NULL, len, buf);
-            free(buf);
+            Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)sub_open_msg(
+                c->st, NULL, &codecourt__v1__judge_job__descriptor, r, i, 1, 3,
+                cc_pg_get(r, i, 0), "job_sealed");
             if (!job) {
-                c->err = cc_err_set(CC_INTERNAL, "stored job of %s is malformed",
+                c->err = cc_err_set(CC_INTERNAL, "stored job of %s does not open or is malformed",
                                     cc_pg_get(r, i, 0));
                 break;
             }
@@ -113,8 +108,8 @@ static void start(cc_rpc_call *call, void *actor, const char *id, const char *pr
     }
     cc_pg_param p[] = {CC_PG_TEXT(id ? id : problem)};
     s = cc_pg_tx_query(c->tx,
-                       id ? RJ_SET "WHERE s.id = $1::uuid RETURNING s.id::text, s.job, s.attempt"
-                          : RJ_SET "WHERE s.problem = $1 RETURNING s.id::text, s.job, s.attempt",
+                       id ? RJ_SET "WHERE s.id = $1::uuid RETURNING s.id::text, s.job_sealed, s.attempt, s.job_key"
+                          : RJ_SET "WHERE s.problem = $1 RETURNING s.id::text, s.job_sealed, s.attempt, s.job_key",
                        p, 1, reset, c);
     if (s != CC_OK)
         cc_pg_tx_rollback(c->tx, committed, c);

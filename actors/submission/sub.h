@@ -13,6 +13,7 @@
 #include "cc/js.h"
 #include "cc/outbox.h"
 #include "cc/pg.h"
+#include "cc/seal.h"
 #include "codecourt/v1/contest.pb-c.h"
 #include "codecourt/v1/judge.pb-c.h"
 #include "codecourt/v1/problem.pb-c.h"
@@ -43,6 +44,8 @@ typedef struct sub_settings {
     int64_t run_ttl_ms;     /* a run and its output are deleted after this */
     int64_t run_rate_per_min; /* a user's runs per minute */
     int64_t run_max_queued; /* a user's runs waiting for a judge */
+    cc_seal_settings seal;  /* the master key and how often data keys are read */
+    int64_t rotate_batch;   /* rows per transaction of rotate-keys */
 } sub_settings;
 
 typedef struct sub_state {
@@ -56,6 +59,7 @@ typedef struct sub_state {
     bool check_toolchains;
     uv_timer_t sweep; /* deletes expired runs (run.c) */
     bool sweep_open;
+    cc_seal_service *seal; /* the data keys of the sealed columns */
 } sub_state;
 
 /* The actor's state, from a handler's actor argument. */
@@ -108,6 +112,24 @@ const char *sub_test_message(const Codecourt__V1__TestResult *test, bool sees_se
 /* Applies sub_test_message to each of n tests in place (messages unpacked
  * into a call's arena, so nothing is freed). */
 void sub_redact_tests(Codecourt__V1__TestResult **tests, size_t n, bool sees_secret);
+
+/* The sealed columns of submissions (cc/seal.h): job_sealed, the packed
+ * JudgeJob (the sources), and result_sealed, the packed JudgeResult
+ * (compile output, messages), each with the id of its data key
+ * (job_key, result_key). job and result are the plaintext columns of rows
+ * written before sealing; they are sealed and emptied at start. */
+extern const cc_seal_table sub_sealed_table;
+/* Seals len bytes of column col ("job_sealed", "result_sealed") of
+ * submission id into *out (malloc'd, the caller frees); its key in kid. */
+cc_status sub_seal(const sub_state *st, const char *id, const char *col, const void *plain,
+                   size_t len, uint8_t **out, size_t *outlen, char kid[CC_SEAL_ID_MAX]);
+/* Opens column col of submission id from row (the bytea at sealed_col,
+ * its key id at key_col) and unpacks it as d into arena a. NULL for a NULL
+ * value; NULL with an error logged when it does not open or unpack. */
+ProtobufCMessage *sub_open_msg(const sub_state *st, cc_arena *a,
+                               const ProtobufCMessageDescriptor *d, const cc_pg_result *r,
+                               int row, int sealed_col, int key_col, const char *id,
+                               const char *col);
 
 /* True for a canonical UUID text (36 chars, lowercase or uppercase hex). */
 bool sub_uuid_ok(const char *s);

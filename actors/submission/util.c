@@ -1,6 +1,6 @@
 /* Helpers the message families share: who sees secret details, ids,
- * database errors, rows to messages, live updates and queueing a judge
- * job. */
+ * database errors, rows to messages, sealed columns, live updates and
+ * queueing a judge job. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,6 +9,42 @@
 
 #include "cc/log.h"
 #include "sub.h"
+
+static const cc_seal_column sealed_cols[] = {
+    {.sealed = "job_sealed", .key = "job_key", .plain = "job"},
+    {.sealed = "result_sealed", .key = "result_key", .plain = "result"},
+};
+const cc_seal_table sub_sealed_table = {"submissions", "id", sealed_cols, 2};
+
+cc_status sub_seal(const sub_state *st, const char *id, const char *col, const void *plain,
+                   size_t len, uint8_t **out, size_t *outlen, char kid[CC_SEAL_ID_MAX])
+{
+    return cc_seal_value(cc_seal_service_keys(st->seal), "submissions", id, col, plain, len, out,
+                         outlen, kid);
+}
+
+ProtobufCMessage *sub_open_msg(const sub_state *st, cc_arena *a,
+                               const ProtobufCMessageDescriptor *d, const cc_pg_result *r,
+                               int row, int sealed_col, int key_col, const char *id,
+                               const char *col)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cc_status s = cc_open_pg(cc_seal_service_keys(st->seal), "submissions", id, col, r, row,
+                             sealed_col, key_col, &buf, &len);
+    if (s == CC_NOT_FOUND)
+        return NULL;
+    ProtobufCMessage *m = s == CC_OK ? protobuf_c_message_unpack(d, a ? &a->pb : NULL, len, buf)
+                                     : NULL;
+    if (s != CC_OK)
+        cc_log(CC_LOG_ERROR, NULL, "a sealed column does not open", "{s:s}", "error",
+               cc_err_msg());
+    else if (!m)
+        cc_log(CC_LOG_ERROR, NULL, "a sealed column does not unpack", "{s:s, s:s}", "id", id,
+               "column", col);
+    free(buf);
+    return m;
+}
 
 bool sub_sees_secret(cc_role role, const char *viewer, const char *problem_owner)
 {
@@ -47,11 +83,7 @@ bool sub_uuid_ok(const char *s)
 
 void sub_uuid_new(char out[37])
 {
-    char h[33];
-    cc_random_hex(h, 32);
-    h[12] = '4';                                  /* version 4 */
-    h[16] = "89ab"[(h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3]; /* variant 10xx */
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+    cc_uuid_new(out);
 }
 
 Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row)

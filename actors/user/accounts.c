@@ -170,16 +170,31 @@ static void register_hashed(bool ok, const char *hash, void *ud)
         cc_rpc_fail(c->call, CC_INTERNAL, "cannot hash the password");
         return;
     }
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
+    /* The id is made here: the sealed address names its row. */
+    char id[37], kid[CC_SEAL_ID_MAX];
+    cc_uuid_new(id);
+    uint8_t *sealed = NULL, mac[32];
+    size_t slen = 0;
+    cc_status s = user_email_seal(id, rq->email, &sealed, &slen, kid);
     if (s != CC_OK) {
+        cc_rpc_fail(c->call, s, "cannot seal the address: %s", cc_err_msg());
+        return;
+    }
+    user_email_hmac(rq->email, mac);
+    s = cc_pg_begin(c->st->pg, &c->tx);
+    if (s != CC_OK) {
+        free(sealed);
         cc_rpc_fail_db(c->call, s, cc_err_msg(), "register");
         return;
     }
-    cc_pg_param p[] = {CC_PG_TEXT(rq->username), CC_PG_TEXT(rq->email), CC_PG_TEXT(hash)};
+    cc_pg_param p[] = {CC_PG_TEXT(id),  CC_PG_TEXT(rq->username), CC_PG_BYTES(sealed, slen),
+                       CC_PG_TEXT(kid), CC_PG_BYTES(mac, 32),     CC_PG_TEXT(hash)};
     s = cc_pg_tx_query(c->tx,
-                       "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, "
-                       "$3) RETURNING " USER_COLS,
-                       p, 3, registered, c);
+                       "INSERT INTO users (id, username, email_sealed, email_key, email_hmac, "
+                       "password_hash) VALUES ($1::uuid, $2, $3::bytea, $4, $5::bytea, $6) "
+                       "RETURNING " USER_COLS,
+                       p, 6, registered, c);
+    free(sealed);
     if (s != CC_OK)
         cc_pg_tx_rollback(c->tx, register_committed, c);
 }
@@ -238,7 +253,8 @@ static void login_found(cc_status s, const char *errmsg, const cc_pg_result *r, 
     const char *hash = NULL;
     if (cc_pg_nrows(r) == 1) {
         c->user = user_from_row(c->call, r, 0);
-        snprintf(c->password_hash, sizeof c->password_hash, "%s", cc_pg_get(r, 0, 9));
+        snprintf(c->password_hash, sizeof c->password_hash, "%s",
+                 cc_pg_get(r, 0, USER_NCOLS));
         hash = c->password_hash;
     }
     /* An unknown name is checked against a dummy hash: same cost, same
@@ -263,11 +279,14 @@ void user_login(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     if (!c)
         return;
     c->password = rq->password;
-    cc_pg_param p[] = {CC_PG_TEXT(rq->username)};
+    /* A sign-in by address finds it by its lookup hash, never in clear. */
+    uint8_t mac[32];
+    user_email_hmac(rq->username, mac);
+    cc_pg_param p[] = {CC_PG_TEXT(rq->username), CC_PG_BYTES(mac, 32)};
     cc_status s = cc_pg_query(c->st->pg,
                               "SELECT " USER_COLS ", password_hash FROM users WHERE "
-                              "lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
-                              p, 1, login_found, c);
+                              "lower(username) = lower($1) OR email_hmac = $2::bytea LIMIT 1",
+                              p, 2, login_found, c);
     if (s != CC_OK)
         cc_rpc_fail_db(call, s, cc_err_msg(), "login");
 }
@@ -300,7 +319,7 @@ static void rotated(cc_status s, const char *errmsg, const cc_pg_result *r, void
             cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
             return;
         }
-        snprintf(c->family, sizeof c->family, "%s", cc_pg_get(r, 0, 9));
+        snprintf(c->family, sizeof c->family, "%s", cc_pg_get(r, 0, USER_NCOLS));
         issue_pair(c, c->family);
         return;
     }
@@ -336,9 +355,9 @@ void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         c->st->pg,
         "UPDATE refresh_tokens t SET used_at = now() FROM users u WHERE t.token_hash = $1::bytea "
         "AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > now() AND u.id = "
-        "t.user_id AND NOT u.disabled RETURNING u.id::text, u.username, u.email, u.role, "
+        "t.user_id AND NOT u.disabled RETURNING u.id::text, u.username, u.email_sealed, u.role, "
         "u.disabled, u.display_name, u.bio, u.preferences::text, extract(epoch from "
-        "u.created_at)::bigint, t.family_id::text",
+        "u.created_at)::bigint, u.email_key, t.family_id::text",
         p, 1, rotated, c);
     if (s != CC_OK)
         cc_rpc_fail_db(call, s, cc_err_msg(), "refresh");

@@ -65,7 +65,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
     }
     out.n_users = (size_t)n;
     /* Keyset pagination on the lowercased name: stable under inserts. */
-    out.next_page_token = more ? cc_arena_strdup(cc_rpc_arena(c->call), cc_pg_get(r, n - 1, 9))
+    out.next_page_token = more ? cc_arena_strdup(cc_rpc_arena(c->call), cc_pg_get(r, n - 1, USER_NCOLS))
                                : "";
     cc_rpc_reply(c->call, &out.base);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc/migrate.h"
 #include "user.h"
 
 #ifndef CC_USER_MIGRATIONS
@@ -55,6 +56,9 @@ static const cc_config_row rows[] = {
      "users whose profile GetMe keeps in memory (0: read PostgreSQL every time)"},
     {"profile-cache-ttl", CC_CFG_DURATION, S(profile_cache_ttl_ms), "30s", 1, 3600000, NULL,
      "how long a kept profile is served before it is read again"},
+    CC_SEAL_CONFIG_ROWS(user_settings, seal),
+    {"rotate-batch", CC_CFG_INT, S(rotate_batch), "200", 1, 100000, NULL,
+     "rows per transaction of rotate-keys"},
 };
 #undef S
 
@@ -105,15 +109,29 @@ static cc_status ensure_admin(void)
     if (PQstatus(c) != CONNECTION_OK) {
         s = cc_err_set(CC_UNAVAILABLE, "admin: %s", PQerrorMessage(c));
     } else {
-        const char *params[] = {cfg.admin_username, cfg.admin_email, hash};
-        PGresult *r = PQexecParams(
-            c,
-            "INSERT INTO users (username, email, password_hash, role) VALUES ($1, $2, $3, 'admin') "
-            "ON CONFLICT (lower(username)) DO UPDATE SET role = 'admin'",
-            3, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        /* Sealed like every address (user_email_seal), under a new id
+         * that the INSERT keeps unless the name exists. */
+        char id[37], kid[CC_SEAL_ID_MAX];
+        cc_uuid_new(id);
+        uint8_t *sealed = NULL, mac[32];
+        size_t slen = 0;
+        s = user_email_seal(id, cfg.admin_email, &sealed, &slen, kid);
+        user_email_hmac(cfg.admin_email, mac);
+        const char *params[] = {id, cfg.admin_username, (const char *)sealed, kid,
+                                (const char *)mac, hash};
+        int lens[] = {0, 0, (int)slen, 0, 32, 0}, fmts[] = {0, 0, 1, 0, 1, 0};
+        PGresult *r =
+            s != CC_OK ? NULL
+                       : PQexecParams(c,
+                                      "INSERT INTO users (id, username, email_sealed, email_key, "
+                                      "email_hmac, password_hash, role) VALUES ($1::uuid, $2, $3, "
+                                      "$4, $5, $6, 'admin') "
+                                      "ON CONFLICT (lower(username)) DO UPDATE SET role = 'admin'",
+                                      6, NULL, params, lens, fmts, 0);
+        if (r && PQresultStatus(r) != PGRES_COMMAND_OK)
             s = cc_err_set(CC_DB, "admin: %s", PQresultErrorMessage(r));
         PQclear(r);
+        free(sealed);
     }
     PQfinish(c);
     free(hash);
@@ -126,9 +144,14 @@ static cc_status start(cc_actor *a)
     state.cfg = &cfg;
     cc_status s = cc_actor_migrate(a, cfg.pg_conninfo, cfg.migrations);
     IFOK(s, user_tokens_init(&state));
-    IFOK(s, ensure_admin());
     /* The relay publishes cc.evt.user.registered written by Register. */
     IFOK(s, cc_actor_open_db(a, cfg.pg_conninfo, &state.pg, &state.relay));
+    /* Before any request: rows from before sealing are sealed here. */
+    IFOK(s, cc_seal_service_start(cc_actor_loop(a), state.pg, cfg.pg_conninfo, &cfg.seal,
+                                  &user_sealed_table, 1, &state.seal));
+    if (s == CC_OK)
+        user_rows_set_keys(state.seal);
+    IFOK(s, ensure_admin());
     IFOK(s, user_cache_init(&state));
     IFOK(s, user_pw_start(&state));
     cc_redis_url ru;
@@ -146,6 +169,8 @@ static void drain(cc_actor *a)
 
 static void stop(cc_actor *a)
 {
+    cc_seal_service_stop(state.seal);
+    state.seal = NULL;
     cc_actor_close_db(&state.pg);
     if (state.redis)
         cc_redis_close(state.redis, NULL, NULL);
@@ -155,8 +180,31 @@ static void stop(cc_actor *a)
     user_tokens_free(&state);
 }
 
+/* `cc-user rotate-keys [settings]`: re-seals every address under a new
+ * data key while the service runs (cc_seal_rotate), then exits. */
+static int rotate_keys(int argc, char **argv)
+{
+    cc_config_table t = {rows, sizeof rows / sizeof rows[0], &cfg};
+    cc_status s = cc_config_load(&t, 1, argc, argv, NULL, 0, NULL);
+    if (s == CC_CLOSED)
+        return 0;
+    cc_migrate_options mo = {.conninfo = cfg.pg_conninfo, .service = "user", .dir = cfg.migrations};
+    int applied = 0;
+    IFOK(s, cc_migrate(&mo, &applied));
+    IFOK(s, cc_seal_rotate(cfg.pg_conninfo, &cfg.seal, &user_sealed_table, 1,
+                           (int)cfg.rotate_batch));
+    if (s != CC_OK)
+        fprintf(stderr, "cc-user rotate-keys: %s\n", cc_err_msg());
+    cc_config_free(&t, 1);
+    return s == CC_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "rotate-keys")) {
+        argv[1] = argv[0];
+        return rotate_keys(argc - 1, argv + 1);
+    }
     cc_actor_def def = {
         .service = "user",
         .methods = methods,

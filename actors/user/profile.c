@@ -117,23 +117,40 @@ void user_update_me(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
+    /* A new address is stored sealed, with its lookup hash. */
+    uint8_t *sealed = NULL, mac[32];
+    size_t slen = 0;
+    char kid[CC_SEAL_ID_MAX] = "";
+    if (rq->email[0]) {
+        cc_status s = user_email_seal(uid, rq->email, &sealed, &slen, kid);
+        if (s != CC_OK) {
+            free(prefs);
+            cc_rpc_fail(call, s, "cannot seal the address: %s", cc_err_msg());
+            return;
+        }
+        user_email_hmac(rq->email, mac);
+    }
     cc_pg_param p[] = {CC_PG_TEXT(uid),
                        CC_PG_TEXT(has(rq, "display_name") ? "t" : "f"),
                        CC_PG_TEXT(rq->display_name),
                        CC_PG_TEXT(has(rq, "bio") ? "t" : "f"),
                        CC_PG_TEXT(rq->bio),
-                       CC_PG_TEXT(rq->email),
-                       prefs ? CC_PG_TEXT(prefs) : CC_PG_NULL};
+                       sealed ? CC_PG_BYTES(sealed, slen) : CC_PG_NULL,
+                       prefs ? CC_PG_TEXT(prefs) : CC_PG_NULL,
+                       sealed ? CC_PG_TEXT(kid) : CC_PG_NULL,
+                       sealed ? CC_PG_BYTES(mac, 32) : CC_PG_NULL};
     cc_status s = cc_pg_query(
         user_state_of(actor)->pg,
         "UPDATE users SET "
         "display_name = CASE WHEN $2::bool THEN '' WHEN $3 <> '' THEN $3 ELSE display_name END, "
         "bio = CASE WHEN $4::bool THEN '' WHEN $5 <> '' THEN $5 ELSE bio END, "
-        "email = CASE WHEN $6 <> '' THEN $6 ELSE email END, "
+        "email_sealed = COALESCE($6::bytea, email_sealed), "
+        "email_key = COALESCE($8, email_key), email_hmac = COALESCE($9::bytea, email_hmac), "
         "preferences = COALESCE($7::jsonb, preferences), updated_at = now() "
         "WHERE id = $1::uuid RETURNING " USER_COLS,
-        p, 7, answer_user, call);
+        p, 9, answer_user, call);
     free(prefs);
+    free(sealed);
     if (s != CC_OK)
         cc_rpc_fail_db(call, s, cc_err_msg(), "profile");
 }
@@ -149,7 +166,7 @@ static void contact_found(cc_status s, const char *errmsg, const cc_pg_result *r
     Codecourt__V1__UserContact uc = CODECOURT__V1__USER_CONTACT__INIT;
     uc.user_id = cc_arena_strdup(a, cc_pg_get(r, 0, 0));
     uc.username = cc_arena_strdup(a, cc_pg_get(r, 0, 1));
-    uc.email = cc_arena_strdup(a, cc_pg_get(r, 0, 2));
+    uc.email = uc.user_id ? user_email_open(a, uc.user_id, r, 0, 2, 5) : NULL;
     uc.disabled = cc_pg_get(r, 0, 3)[0] == 't';
     uc.display_name = cc_arena_strdup(a, cc_pg_get(r, 0, 4));
     if (!uc.user_id || !uc.username || !uc.email || !uc.display_name) {
@@ -176,7 +193,8 @@ void user_get_contact(cc_rpc_call *call, const ProtobufCMessage *req, void *acto
     }
     cc_pg_param p[] = {CC_PG_TEXT(rq->user_id)};
     cc_status s = cc_pg_query(user_state_of(actor)->pg,
-                              "SELECT id::text, username, email, disabled, display_name FROM users "
+                              "SELECT id::text, username, email_sealed, disabled, display_name, "
+                              "email_key FROM users "
                               "WHERE id = $1::uuid",
                               p, 1, contact_found, call);
     if (s != CC_OK)

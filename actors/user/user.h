@@ -14,6 +14,7 @@
 #include "cc/outbox.h"
 #include "cc/pg.h"
 #include "cc/redis.h"
+#include "cc/seal.h"
 #include "codecourt/v1/user.pb-c.h"
 
 /* Events cc-user emits through its outbox. */
@@ -37,6 +38,8 @@ typedef struct user_settings {
     char *bcrypt_cgroup;        /* "auto", "off" or a cpu cgroup folder */
     int64_t profile_cache_size; /* entries; 0 = no cache */
     int64_t profile_cache_ttl_ms;
+    cc_seal_settings seal; /* the master key and how often data keys are read */
+    int64_t rotate_batch;  /* rows per transaction of rotate-keys */
 } user_settings;
 
 typedef struct user_state {
@@ -47,6 +50,7 @@ typedef struct user_state {
     cc_outbox_relay *relay;
     struct evp_pkey_st *key; /* the signing key (EVP_PKEY), parsed once */
     char kid[33];           /* hex of SHA-256 of the public key's DER, cut */
+    cc_seal_service *seal;  /* the data keys of the sealed address */
 } user_state;
 
 /* The actor's state, from a handler's actor argument. */
@@ -138,13 +142,35 @@ void user_refresh_hash(const char *tok, unsigned char hash[32]);
 
 /* ---- users.c ------------------------------------------------------------ */
 
-/* The columns user_from_row reads, in order, for SELECT and RETURNING. */
+/* The columns user_from_row reads, in order, for SELECT and RETURNING. The
+ * address is sealed (email_sealed under the data key email_key); email is
+ * the plaintext column of rows written before sealing, sealed and emptied
+ * at start, never read. */
 #define USER_COLS                                                                                  \
-    "id::text, username, email, role, disabled, display_name, bio, preferences::text, "           \
-    "extract(epoch from created_at)::bigint"
+    "id::text, username, email_sealed, role, disabled, display_name, bio, preferences::text, "    \
+    "extract(epoch from created_at)::bigint, email_key"
+#define USER_NCOLS 10
 /* Fills a User from row of r (columns USER_COLS starting at col 0) with
- * strings copied into the call's arena. NULL when out of memory. */
+ * strings copied into the call's arena, the address opened. NULL when out
+ * of memory or when the address does not open (logged). */
 Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);
+
+/* The sealed columns of users (cc/seal.h) and the keys user_from_row opens
+ * them with (set once at start). */
+extern const cc_seal_table user_sealed_table;
+void user_rows_set_keys(const cc_seal_service *seal);
+/* The lookup hash of an address: HMAC (cc_keyring_hmac) of its lowercase,
+ * as the unique index on lower(email) compared addresses before. */
+void user_email_hmac(const char *email, uint8_t out[32]);
+/* Seals email as the email_sealed of user id: *out malloc'd (the caller
+ * frees), its key in kid. */
+cc_status user_email_seal(const char *id, const char *email, uint8_t **out, size_t *len,
+                          char kid[CC_SEAL_ID_MAX]);
+/* Opens the address of user id from row (email_sealed at sealed_col,
+ * email_key at key_col) into arena a; "" for none; NULL when it does not
+ * open (logged) or out of memory. */
+char *user_email_open(cc_arena *a, const char *id, const cc_pg_result *r, int row, int sealed_col,
+                      int key_col);
 const char *user_role_name(Codecourt__V1__Role r);
 Codecourt__V1__Role user_role_parse(const char *s);
 /* Preferences as the JSON object stored in the preferences column;

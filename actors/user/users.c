@@ -1,5 +1,7 @@
-/* Rows to messages and the small checks every family shares. */
+/* Rows to messages, the sealed address and the small checks every family
+ * shares. */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +48,7 @@ Codecourt__V1__User *user_from_row(cc_rpc_call *call, const cc_pg_result *r, int
     codecourt__v1__preferences__init(p);
     u->id = cc_pg_text(a, r, row, 0);
     u->username = cc_pg_text(a, r, row, 1);
-    u->email = cc_pg_text(a, r, row, 2);
+    u->email = u->id ? user_email_open(a, u->id, r, row, 2, 9) : NULL;
     u->role = user_role_parse(cc_pg_get(r, row, 3));
     u->disabled = cc_pg_bool(r, row, 4);
     u->display_name = cc_pg_text(a, r, row, 5);
@@ -73,4 +75,64 @@ char *user_prefs_json(const Codecourt__V1__Preferences *p)
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
+}
+
+/* ---- the sealed address --------------------------------------------------------- */
+
+static const cc_seal_column sealed_cols[] = {
+    {.sealed = "email_sealed",
+     .key = "email_key",
+     .plain = "email",
+     .hmac = "email_hmac",
+     .plain_is_text = true},
+};
+const cc_seal_table user_sealed_table = {"users", "id", sealed_cols, 1};
+
+/* The service's keys: one actor per process, set before it serves. */
+static const cc_seal_service *keys;
+
+void user_rows_set_keys(const cc_seal_service *seal)
+{
+    keys = seal;
+}
+
+void user_email_hmac(const char *email, uint8_t out[32])
+{
+    char low[256];
+    size_t n = strlen(email);
+    if (n >= sizeof low)
+        n = sizeof low - 1; /* user_valid_email allows 254 bytes */
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
+    cc_keyring_hmac(cc_seal_service_keys(keys), low, n, out);
+}
+
+cc_status user_email_seal(const char *id, const char *email, uint8_t **out, size_t *len,
+                          char kid[CC_SEAL_ID_MAX])
+{
+    return cc_seal_value(cc_seal_service_keys(keys), "users", id, "email_sealed", email,
+                         strlen(email), out, len, kid);
+}
+
+char *user_email_open(cc_arena *a, const char *id, const cc_pg_result *r, int row, int sealed_col,
+                      int key_col)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cc_status s = cc_open_pg(cc_seal_service_keys(keys), "users", id, "email_sealed", r, row,
+                             sealed_col, key_col, &buf, &len);
+    if (s == CC_NOT_FOUND)
+        return cc_arena_strdup(a, "");
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "an address does not open", "{s:s}", "error", cc_err_msg());
+        return NULL;
+    }
+    char *out = cc_arena_alloc(a, len + 1);
+    if (out) {
+        memcpy(out, buf, len);
+        out[len] = '\0';
+    }
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    return out;
 }

@@ -3,7 +3,8 @@
 # (git-ignored), which the overlay's secretGenerator turns into Secrets:
 # a random password per NATS user, per PostgreSQL role and for Redis, the
 # libpq connection strings that use them, a self-signed certificate for
-# the Ingress host, the access-token key pair, and a dev CA with a
+# the Ingress host, the access-token key pair, the master key of
+# encryption at rest (kept even with --force), and a dev CA with a
 # certificate for NATS (clients and routes) and one for PostgreSQL (the
 # services verify both against ca.crt). Existing files are kept (so a
 # re-apply does not change passwords under running databases); --force
@@ -47,6 +48,11 @@ if [ "$force" = 1 ] || [ ! -f "$out/ca.crt" ] || [ ! -f "$out/nats.crt" ] || [ !
     cert nats "DNS:cc-nats,DNS:cc-nats.$ns.svc,DNS:*.cc-nats-headless,DNS:*.cc-nats-headless.$ns.svc,DNS:*.cc-nats-headless.$ns.svc.cluster.local"
     cert postgres "DNS:cc-postgres,DNS:cc-postgres.$ns.svc,DNS:cc-postgres.$ns.svc.cluster.local"
     rm -f "$out/ca.srl"
+fi
+# The master key of encryption at rest (cc-user, cc-submission). Kept even
+# with --force: a new one would leave the sealed columns unreadable.
+if [ ! -f "$out/master-key.env" ]; then
+    echo "master-key=$(openssl rand -hex 32)" >"$out/master-key.env"
 fi
 
 if [ "$force" = 0 ] && [ -f "$out/redis.env" ] && [ -f "$out/tls.key" ]; then

@@ -473,6 +473,9 @@ int main(int argc, char **argv)
         start_actor(&actors[i], bin_dir, log_level, http_port);
     }
     printf("cc-local: first admin: user \"admin\", password in %s/secrets/admin.pw\n", stack.dir);
+    printf("cc-local: sources and addresses are encrypted at rest under %s/secrets/master.key "
+           "(keep a copy)\n",
+           stack.dir);
     printf("cc-local: ready; Ctrl-C stops everything\n");
     fflush(stdout);
 

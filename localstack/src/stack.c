@@ -7,6 +7,7 @@
  * DIR/secrets/ca.crt  the stack's CA (ca.key) and a certificate per server
  *                     (nats.crt, nats-<i>.crt, postgres.crt; keys NAME.key),
  *                     made by tls.c unless the stack runs in cleartext
+ * DIR/secrets/master.key  the master key of encryption at rest (0600)
  * DIR/nats/nats.conf  nats-server's users and permissions (0600), from the
  *                     mesh's table (cc/mesh.h); in a cluster nats-<i>.conf
  *                     per server, with the cluster block (routes, their user)
@@ -130,6 +131,25 @@ cc_status cc_local_secret(cc_local_stack *s, const char *name, char *out, size_t
         return CC_OK;
     cc_status st = cc_local_random_hex(out, 16);
     IFOK(st, write_secret(path, out));
+    return st;
+}
+
+/* The master key that wraps the services' data keys (cc/seal.h): made
+ * once, 32 random bytes as 64 hex digits, and named in CC_MASTER_KEY_FILE
+ * for every process started after the stack (the actors read it as their
+ * master-key-file setting). A stack folder that is kept (.state) keeps its
+ * key, so its databases stay readable. */
+static cc_status master_key_prepare(cc_local_stack *s)
+{
+    char path[PATH_MAX], hex[2 * 32 + 2];
+    PATHF(path, "%s/secrets/master.key", s->dir);
+    cc_status st = CC_OK;
+    if (!read_small(path, hex, sizeof hex)) {
+        st = cc_local_random_hex(hex, 32);
+        IFOK(st, write_secret(path, hex));
+    }
+    if (st == CC_OK && setenv("CC_MASTER_KEY_FILE", path, 1) != 0)
+        st = cc_err_set(CC_SYS, "setenv CC_MASTER_KEY_FILE: %s", strerror(errno));
     return st;
 }
 
@@ -1241,6 +1261,7 @@ cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o
             st = cc_err_set(CC_LIMIT, "path too long under %s", s->dir);
         IFOK(st, mkdir_p(sub, strcmp(subs[i], "secrets") == 0 ? 0700 : 0755));
     }
+    IFOK(st, master_key_prepare(s));
     for (int u = 0; u < NUNITS && st == CC_OK; u++)
         if (unit_on(s, u, CC_LOCAL_ALL))
             stop_leftover(s, u);

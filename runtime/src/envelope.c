@@ -3,6 +3,7 @@
 #include "cc/envelope.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -47,6 +48,15 @@ void cc_random_hex(char *buf, size_t n)
             buf[done++] = hex[r & 15];
     }
     buf[n] = '\0';
+}
+
+void cc_uuid_new(char out[37])
+{
+    char h[33];
+    cc_random_hex(h, 32);
+    h[12] = '4';                                                          /* version 4 */
+    h[16] = "89ab"[(h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3]; /* variant 10xx */
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
 static bool all_hex(const char *s, size_t n)

@@ -181,7 +181,7 @@ static void relay_mark(cc_outbox_relay *r)
     r->state = R_MARK;
     cc_pg_param p[1] = {CC_PG_TEXT(arr)};
     cc_status s = cc_pg_query(r->pg,
-                              "UPDATE cc_outbox SET sent_at = now() "
+                              "UPDATE cc_outbox SET sent_at = now(), payload = '' "
                               "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
                               p, 1, on_mark, r);
     free(arr);

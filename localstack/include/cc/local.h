@@ -254,7 +254,10 @@ cc_status cc_local_stack_start(cc_local_stack *s, unsigned what, const char *con
  * stack started wins).
  * Idempotent on an existing folder: reuses the PostgreSQL cluster, roles,
  * passwords, JetStream store and Redis AOF, and first stops any server a
- * crashed previous run left behind (found by its pidfile). */
+ * crashed previous run left behind (found by its pidfile). Both starts
+ * make DIR/secrets/master.key once (the master key of encryption at rest)
+ * and set CC_MASTER_KEY_FILE to it in this process's environment, so every
+ * actor started afterwards reads it. */
 cc_status cc_local_stack_start_with(cc_local_stack *s, const cc_local_options *o);
 
 /* Stops every running server (SIGTERM / PostgreSQL fast shutdown, then

@@ -109,5 +109,9 @@ char *cc_envelope_trace_id(const cc_envelope *e, char out[33]);
 
 /* Fills buf with n random lowercase hex digits and a NUL (buf holds n+1). */
 void cc_random_hex(char *buf, size_t n);
+/* A random (version 4) UUID in out (37 bytes): row ids a service makes
+ * itself, e.g. when a sealed value's AAD must name its row before the
+ * INSERT. */
+void cc_uuid_new(char out[37]);
 
 #endif

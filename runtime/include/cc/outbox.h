@@ -17,7 +17,10 @@
  * minutes) drops the copies, so each row is stored in the stream exactly
  * once as long as the relay comes back within that window. Two replicas
  * relaying at once are safe for the same reason. Consumers stay idempotent
- * for what lies beyond the window.
+ * for what lies beyond the window. Marking a row sent also empties its
+ * payload: the stream holds the event from then on, and a second copy in
+ * the database would keep in clear what a service seals in its own tables
+ * (a submission's sources in its judge job, an address in a user event).
  *
  * Wake-up: cc_outbox_add also sends NOTIFY cc_outbox (delivered at
  * commit); the relay LISTENs and starts a pass at once, and polls every
