@@ -9,13 +9,13 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cc/buf.h"
 #include "cc/log.h"
 #include "cc/metrics.h"
 
@@ -205,43 +205,75 @@ void cc_trace_pop(const char saved[56])
 
 /* ---- the exporter thread ------------------------------------------------------- */
 
-static json_t *kv(const char *key, const char *value)
+/* JSON is written straight into one buffer per batch: a jansson tree per
+ * span cost more CPU than the request it described (bench-gateway). */
+static void put_str(cc_buf *b, const char *v)
 {
-    return json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue", value);
+    static const char hex[] = "0123456789abcdef";
+    cc_buf_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            cc_buf_put(b, e, 2);
+        } else if (*p < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            cc_buf_put(b, e, 6);
+        } else {
+            cc_buf_put(b, p, 1);
+        }
+    }
+    cc_buf_put(b, "\"", 1);
 }
 
-static json_t *span_json(const cc_span *s)
+static void put_kv(cc_buf *b, const char *key, const char *value)
 {
-    char start[24], end[24];
-    snprintf(start, sizeof start, "%llu", (unsigned long long)s->start_unix_ns);
-    snprintf(end, sizeof end, "%llu", (unsigned long long)s->end_unix_ns);
-    json_t *attrs = json_array();
-    for (int i = 0; i < s->nattrs; i++)
-        json_array_append_new(attrs, kv(s->attrs[i].key, s->attrs[i].value));
-    /* OTLP JSON: ids in hex (not base64), times as decimal strings. */
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o}", "traceId", s->trace_id, "spanId",
-                          s->span_id, "name", s->name, "kind", (int)s->kind,
-                          "startTimeUnixNano", start, "endTimeUnixNano", end, "attributes", attrs);
-    if (s->parent_id[0])
-        json_object_set_new(o, "parentSpanId", json_string(s->parent_id));
+    cc_buf_puts(b, "{\"key\":");
+    put_str(b, key);
+    cc_buf_puts(b, ",\"value\":{\"stringValue\":");
+    put_str(b, value);
+    cc_buf_puts(b, "}}");
+}
+
+/* OTLP JSON: ids in hex (not base64), times as decimal strings. */
+static void put_span(cc_buf *b, const cc_span *s)
+{
+    cc_buf_printf(b,
+                  "{\"traceId\":\"%s\",\"spanId\":\"%s\",%s%s%s\"kind\":%d,"
+                  "\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\",\"name\":",
+                  s->trace_id, s->span_id, s->parent_id[0] ? "\"parentSpanId\":\"" : "",
+                  s->parent_id, s->parent_id[0] ? "\"," : "", (int)s->kind,
+                  (unsigned long long)s->start_unix_ns, (unsigned long long)s->end_unix_ns);
+    put_str(b, s->name);
+    cc_buf_puts(b, ",\"attributes\":[");
+    for (int i = 0; i < s->nattrs; i++) {
+        if (i)
+            cc_buf_put(b, ",", 1);
+        put_kv(b, s->attrs[i].key, s->attrs[i].value);
+    }
+    cc_buf_put(b, "]", 1);
     /* STATUS_CODE_ERROR = 2; an unset status is a success. */
-    if (s->error)
-        json_object_set_new(o, "status",
-                            json_pack("{s:i, s:s}", "code", 2, "message", s->status_msg));
-    return o;
+    if (s->error) {
+        cc_buf_puts(b, ",\"status\":{\"code\":2,\"message\":");
+        put_str(b, s->status_msg);
+        cc_buf_put(b, "}", 1);
+    }
+    cc_buf_put(b, "}", 1);
 }
 
 static char *batch_json(const cc_span *spans, size_t n)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, span_json(&spans[i]));
-    json_t *doc = json_pack(
-        "{s:[{s:{s:[o]}, s:[{s:{s:s}, s:o}]}]}", "resourceSpans", "resource", "attributes",
-        kv("service.name", tr.service), "scopeSpans", "scope", "name", "codecourt", "spans", arr);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    return text;
+    cc_buf b = CC_BUF_INIT;
+    cc_buf_puts(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    put_kv(&b, "service.name", tr.service);
+    cc_buf_puts(&b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"codecourt\"},\"spans\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cc_buf_put(&b, ",", 1);
+        put_span(&b, &spans[i]);
+    }
+    cc_buf_puts(&b, "]}]}]}");
+    size_t len;
+    return cc_buf_take(&b, &len);
 }
 
 static size_t discard_body(char *p, size_t size, size_t n, void *ud)

@@ -96,6 +96,18 @@ static bool serve_one(cct_otlp *o, int fd, char *buf, size_t cap, size_t *have)
             return false;
         *have += (size_t)r;
     }
+    if (!o->keep) {
+        /* Counting only (benchmarks): the spans' ids, without parsing, so
+         * the receiver takes as little of the machine as it can. */
+        uint64_t n = 0;
+        for (const char *p = buf + head, *e = buf + head + len;
+             (p = memmem(p, (size_t)(e - p), "\"spanId\"", 8)) != NULL; p += 8)
+            n++;
+        pthread_mutex_lock(&o->mu);
+        o->count += n;
+        pthread_mutex_unlock(&o->mu);
+        goto answer;
+    }
     json_t *doc = json_loadb(buf + head, len, 0, NULL);
     if (doc)
         add_spans(o, doc);
@@ -105,6 +117,7 @@ static bool serve_one(cct_otlp *o, int fd, char *buf, size_t cap, size_t *have)
         pthread_mutex_unlock(&o->mu);
     }
     json_decref(doc);
+answer:;
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              "Content-Length: 2\r\n\r\n{}";
     if (write(fd, ok, sizeof ok - 1) != (ssize_t)sizeof ok - 1)

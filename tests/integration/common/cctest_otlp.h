@@ -15,7 +15,8 @@ typedef struct cct_otlp cct_otlp;
  * the spans (false: count them only, for benchmarks). NULL on failure. */
 cct_otlp *cct_otlp_start(bool keep);
 uint16_t cct_otlp_port(const cct_otlp *o);
-/* Spans received so far, and POSTs that were not valid OTLP JSON. */
+/* Spans received so far, and POSTs that were not valid OTLP JSON (with
+ * keep false the spans' ids are counted, without parsing). */
 uint64_t cct_otlp_count(cct_otlp *o);
 uint64_t cct_otlp_bad(cct_otlp *o);
 /* A new array of copies of every span kept so far (the caller decrefs). */
