@@ -328,4 +328,12 @@ void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap);
  * response already sent (returns false). */
 bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query);
 
+/* ---- span.c ------------------------------------------------------------- */
+
+/* Starts timing the request (cc_gateway_request_duration_seconds) and,
+ * when tracing is on, its span (cc/trace.h): a child of the client's
+ * traceparent when it sent one; env then carries the span's own, so every
+ * RPC of the request is its child. Both end when h2o frees the request. */
+void gw_request_span(h2o_req_t *req, cc_envelope *env);
+
 #endif

@@ -126,6 +126,10 @@ const gw_route gw_routes[] = {
     {"PUT", "/v1/notifications/preferences", "notify", "UpdatePreferences",
      U(update_preferences_request), U(notification_preferences), GW_AUTH, 200,
      "Change some of your notification preferences"},
+    {"GET", "/v1/notifications/{id}", "notify", "GetNotification", U(get_notification_request),
+     U(notification), GW_AUTH, 200,
+     "One of your notifications, with its delivery per channel (in-app; email: pending, sent "
+     "or failed, attempts, last error)"},
     /* Contests (cc-contest). Reads take an optional token: a private
      * contest shows only to its jury and participants, and the jury sees
      * the scoreboard unfrozen. Live: /v1/live?contest=<id>. */

@@ -719,6 +719,7 @@ static int on_api(h2o_handler_t *self, h2o_req_t *req)
         if (cc_traceparent_valid(buf))
             cc_envelope_set_traceparent(&env, buf);
     }
+    gw_request_span(req, &env);
     h2o_iovec_t *rid = h2o_req_getenv(req, H2O_STRLIT("cc-request-id"), 1);
     *rid = h2o_strdup(&req->pool, env.correlation_id, SIZE_MAX);
 

@@ -6,6 +6,8 @@
  *  ListNotifications: notify_list (one batch: the page, the unread count)
  *                     -> list_rows -> list_count (reply).
  *  MarkRead, MarkAllRead, GetUnreadCount: one statement each -> reply.
+ *  GetNotification:   one statement (the row and its email's) -> got_one
+ *                     (reply with a delivery per channel).
  *  GetPreferences:    notify_get_prefs -> prefs_rows (reply).
  *  UpdatePreferences: notify_update_prefs (one transaction: the upserts,
  *                     then the stored choices read back) -> upserted ...
@@ -167,6 +169,71 @@ static void list_count(cc_status s, const char *errmsg, const cc_pg_result *r, v
     }
     c->out.unread_count = cc_pg_int(r, 0, 0);
     cc_rpc_reply(c->call, &c->out.base);
+}
+
+/* ---- GetNotification: one, with its delivery per channel ---------------------- */
+
+static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud);
+
+/* The email of a notification is the row with the same natural key (both
+ * are written for one event by events.c). */
+void notify_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
+{
+    const Codecourt__V1__GetNotificationRequest *rq = (const void *)req;
+    size_t n = strlen(rq->id);
+    if (n == 0 || n > 18 || strspn(rq->id, "0123456789") != n) {
+        cc_rpc_fail(call, CC_NOT_FOUND, "id: no such notification");
+        return;
+    }
+    cc_pg_param p[] = {CC_PG_TEXT(rq->id), CC_PG_TEXT(caller(call))};
+    cc_status s = cc_pg_query(
+        notify_state_of(actor)->pg,
+        "SELECT n.id::text, n.event, n.title, n.body, n.link, n.read, "
+        "extract(epoch from n.created_at)::bigint, e.status, e.attempts, e.last_error, "
+        "coalesce(extract(epoch from e.sent_at)::bigint, 0) "
+        "FROM notifications n LEFT JOIN emails e "
+        "ON e.natural_key = n.natural_key AND e.user_id = n.user_id "
+        "WHERE n.id = $1::bigint AND n.user_id = $2",
+        p, 2, got_one, call);
+    if (s != CC_OK)
+        cc_rpc_fail_db(call, s, cc_err_msg(), "get notification");
+}
+
+static void got_one(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    cc_rpc_call *call = ud;
+    if (!cc_rpc_one_row(call, s, errmsg, r, "get notification", "id: no such notification"))
+        return;
+    cc_arena *a = cc_rpc_arena(call);
+    Codecourt__V1__Notification *n = from_row(call, r, 0);
+    bool email = !cc_pg_isnull(r, 0, 7);
+    Codecourt__V1__NotificationDelivery *d = cc_arena_alloc(a, 2 * sizeof *d);
+    Codecourt__V1__NotificationDelivery **dp = cc_arena_alloc(a, 2 * sizeof *dp);
+    if (!n || !d || !dp) {
+        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+        return;
+    }
+    codecourt__v1__notification_delivery__init(&d[0]);
+    d[0].channel = "inapp";
+    d[0].status = n->read ? "read" : "delivered";
+    dp[0] = &d[0];
+    n->n_deliveries = 1;
+    if (email) {
+        codecourt__v1__notification_delivery__init(&d[1]);
+        d[1].channel = "email";
+        d[1].status = cc_pg_text(a, r, 0, 7);
+        d[1].attempts = (int32_t)cc_pg_int(r, 0, 8);
+        d[1].last_error = cc_pg_text(a, r, 0, 9);
+        d[1].sent_at = cc_pg_int(r, 0, 10);
+        if (!d[1].status || !d[1].last_error) {
+            cc_rpc_fail(call, CC_NOMEM, "out of memory");
+            return;
+        }
+        dp[1] = &d[1];
+        n->n_deliveries = 2;
+    }
+    n->deliveries = dp;
+    cc_rpc_reply(call, &n->base);
 }
 
 /* ---- MarkRead, MarkAllRead, GetUnreadCount ------------------------------------ */

@@ -11,6 +11,7 @@
 
 #include "cc/log.h"
 #include "cc/text.h"
+#include "cc/trace.h"
 #include "codecourt/v1/user.pb-c.h"
 #include "notify.h"
 
@@ -29,11 +30,19 @@ typedef struct ev {
     char to[256];
     bool inserted_inapp, inserted_email, add_failed;
     char *render[5]; /* subject, text, html, title, body */
-    cc_envelope env;
+    cc_envelope env; /* its traceparent is the delivery span's */
+    cc_span span;    /* "notify deliver <kind>": from the event to its rows stored */
 } ev;
 
 static void ev_end(ev *c, cc_status s, const char *errmsg)
 {
+    if (c->span.recording) {
+        cc_span_attr(&c->span, "codecourt.inapp", c->inserted_inapp ? "inserted" : "no");
+        cc_span_attr(&c->span, "codecourt.email", c->inserted_email ? "inserted" : "no");
+        if (s != CC_OK)
+            cc_span_fail(&c->span, errmsg ? errmsg : cc_status_str(s));
+    }
+    cc_span_end(&c->span);
     if (s == CC_OK) {
         cc_js_ack(c->m);
     } else if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_LIMIT ||
@@ -154,13 +163,14 @@ static void render_and_store(ev *c)
                            CC_PG_TEXT(c->render[1]),
                            CC_PG_TEXT(c->render[2]),
                            CC_PG_TEXT(enabled ? "pending" : "failed"),
-                           CC_PG_TEXT(enabled ? "" : "email disabled: smtp-url is not set")};
+                           CC_PG_TEXT(enabled ? "" : "email disabled: smtp-url is not set"),
+                           CC_PG_TEXT(c->env.traceparent)};
         IFOK(s, cc_pg_batch_add(b,
                                 "INSERT INTO emails (natural_key, user_id, event, to_addr, "
-                                "subject, text_body, html_body, status, last_error) "
-                                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                                "subject, text_body, html_body, status, last_error, traceparent) "
+                                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                                 "ON CONFLICT (natural_key) DO NOTHING RETURNING id",
-                                p, 9, email_inserted, c));
+                                p, 10, email_inserted, c));
         if (!enabled)
             cc_log(CC_LOG_INFO, &c->env, "email disabled (smtp-url not set); not sent",
                    "{s:s, s:s}", "event", c->rule->kind, "user_id", c->user_id);
@@ -232,6 +242,8 @@ static void prefs_done(cc_status s, const char *errmsg, const cc_pg_result *r, v
         ev_end(c, CC_UNAVAILABLE, cc_err_msg());
 }
 
+static void notify_event_steps(ev *c);
+
 void notify_on_event(cc_js_msg *m, void *ud)
 {
     notify_state *st = ud;
@@ -250,6 +262,21 @@ void notify_on_event(cc_js_msg *m, void *ud)
     c->rule = rule;
     c->tmpl = &st->tmpl[rule - notify_rules];
     c->env = *cc_js_msg_envelope(m);
+    char span_name[96];
+    snprintf(span_name, sizeof span_name, "notify deliver %s", rule->kind);
+    cc_span_enter(&c->span, span_name, CC_SPAN_INTERNAL, &c->env);
+    char saved[56];
+    cc_trace_push(c->env.traceparent, saved);
+    notify_event_steps(c);
+    cc_trace_pop(saved);
+}
+
+/* The event's first steps, inside its delivery span. */
+static void notify_event_steps(ev *c)
+{
+    notify_state *st = c->st;
+    const notify_rule *rule = c->rule;
+    cc_js_msg *m = c->m;
     c->msg = protobuf_c_message_unpack(rule->msg, NULL, cc_js_msg_len(m), cc_js_msg_data(m));
     if (!c->msg) {
         ev_end(c, CC_PROTO, "malformed protobuf");

@@ -21,6 +21,7 @@
 
 #include "cc/buf.h"
 #include "cc/log.h"
+#include "cc/trace.h"
 #include "notify.h"
 
 typedef struct job {
@@ -32,6 +33,7 @@ typedef struct job {
     char from_addr[256];
     char *data; /* the whole message, CRLF lines */
     size_t len, off;
+    cc_span span; /* "notify email send": one attempt, in the event's trace */
     /* results, written by the worker */
     CURLcode rc;
     long smtp_code;
@@ -226,6 +228,10 @@ static void send_after(uv_work_t *w, int status)
     notify_state *st = j->st;
     const notify_settings *cfg = st->cfg;
     cc_status s;
+    cc_span_attr_int(&j->span, "codecourt.smtp.code", j->smtp_code);
+    if (j->rc != CURLE_OK)
+        cc_span_fail(&j->span, j->err);
+    cc_span_end(&j->span);
     if (j->rc == CURLE_OK) {
         cc_log(CC_LOG_INFO, NULL, "email sent", "{s:s, s:s, s:i}", "id", j->id, "to", j->to,
                "attempt", j->attempts);
@@ -282,6 +288,13 @@ static void claimed(cc_status s, const char *errmsg, const cc_pg_result *r, void
         snprintf(j->id, sizeof j->id, "%s", cc_pg_get(r, i, 0));
         snprintf(j->to, sizeof j->to, "%s", cc_pg_get(r, i, 1));
         j->attempts = (int)strtol(cc_pg_get(r, i, 5), NULL, 10);
+        /* A row stored before traces were kept has none: no span. */
+        const char *tp = cc_pg_get(r, i, 6);
+        if (cc_traceparent_valid(tp)) {
+            cc_span_start(&j->span, "notify email send", CC_SPAN_CLIENT, tp);
+            cc_span_attr(&j->span, "codecourt.email.id", j->id);
+            cc_span_attr_int(&j->span, "codecourt.attempt", j->attempts);
+        }
         addr_of(st->cfg->smtp_from, j->from_addr, sizeof j->from_addr);
         j->data = build_message(st->cfg, j->id, j->to, cc_pg_get(r, i, 2), cc_pg_get(r, i, 3),
                                 cc_pg_get(r, i, 4), &j->len);
@@ -325,7 +338,8 @@ static void claim(notify_state *st)
         "WHERE e.id IN (SELECT id FROM emails WHERE status = 'pending' "
         "  AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now()) "
         "  ORDER BY next_attempt_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED) "
-        "RETURNING e.id::text, e.to_addr, e.subject, e.text_body, e.html_body, e.attempts",
+        "RETURNING e.id::text, e.to_addr, e.subject, e.text_body, e.html_body, e.attempts, "
+        "e.traceparent",
         p, 2, claimed, st);
     if (s == CC_OK)
         st->claiming = true;

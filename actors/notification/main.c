@@ -58,6 +58,7 @@ static const cc_config_row rows[] = {
 static const cc_rpc_method methods[] = {
     M("ListNotifications", list_notifications_request, notification_list, notify_list),
     M("MarkRead", mark_read_request, notification, notify_mark_read),
+    M("GetNotification", get_notification_request, notification, notify_get),
     M("MarkAllRead", mark_all_read_request, mark_all_read_reply, notify_mark_all_read),
     M("GetUnreadCount", get_unread_count_request, unread_count, notify_unread_count),
     M("GetPreferences", get_preferences_request, notification_preferences, notify_get_prefs),

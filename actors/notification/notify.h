@@ -106,6 +106,7 @@ void notify_mail_stop(notify_state *st);
 /* ---- api.c (cc_rpc_fn) --------------------------------------------------- */
 void notify_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void notify_mark_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void notify_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void notify_mark_all_read(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void notify_unread_count(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 void notify_get_prefs(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);

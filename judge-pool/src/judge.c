@@ -977,7 +977,20 @@ static void run_passes(jctx *c, const judge_test *test, judge_test_result *t, in
     }
 }
 
+static void run_test_steps(jctx *c, size_t ti);
+
+/* One test, inside a tracing span when the options ask for one. */
 static void run_test(jctx *c, size_t ti)
+{
+    const judge_options *o = &c->w->opts;
+    void *span = o->span_begin ? o->span_begin(o->span_ud, "judge test", (long)ti) : NULL;
+    run_test_steps(c, ti);
+    if (o->span_end)
+        o->span_end(o->span_ud, span,
+                    c->res_of[ti] >= 0 ? c->r->tests[c->res_of[ti]].verdict : JUDGE_IE);
+}
+
+static void run_test_steps(jctx *c, size_t ti)
 {
     const judge_package *p = c->p;
     judge_test_result *t = new_test(c, ti);
@@ -1375,7 +1388,20 @@ static bool choose_language(judging *j, const judge_lang *l)
 }
 
 /* Stage 3: a fresh box with the sources, compiled, then sealed. */
+static bool compile_stage(judging *j);
+
+/* Stage 3, inside a tracing span when the options ask for one. */
 static bool compile_submission(judging *j)
+{
+    const judge_options *o = &j->c.w->opts;
+    void *span = o->span_begin ? o->span_begin(o->span_ud, "judge compile", -1) : NULL;
+    bool ok = compile_stage(j);
+    if (o->span_end)
+        o->span_end(o->span_ud, span, ok ? JUDGE_AC : j->c.r->verdict);
+    return ok;
+}
+
+static bool compile_stage(judging *j)
 {
     judge_result *r = j->c.r;
     judge_worker *w = j->c.w;

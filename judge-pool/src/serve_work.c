@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cc/log.h"
+#include "cc/trace.h"
 
 static atomic_uint work_seq;
 
@@ -608,6 +609,34 @@ static char *utf8_text(const char *s)
     return out;
 }
 
+/* The judge library's tracing hooks (judge_options.span_begin): spans of
+ * the job's trace, children of its consumer span, which this thread has
+ * as its current one (serve__job_main). */
+static void *span_begin(void *ud, const char *name, long test)
+{
+    (void)ud;
+    if (!cc_trace_enabled())
+        return NULL;
+    cc_span *s = judge__xcalloc(1, sizeof *s);
+    cc_span_start(s, name, CC_SPAN_INTERNAL, NULL);
+    if (test >= 0)
+        cc_span_attr_int(s, "codecourt.test", test + 1);
+    return s;
+}
+
+static void span_end(void *ud, void *span, judge_verdict v)
+{
+    (void)ud;
+    cc_span *s = span;
+    if (!s)
+        return;
+    cc_span_attr(s, "codecourt.verdict", judge_verdict_str(v));
+    if (v == JUDGE_IE)
+        cc_span_fail(s, "internal error");
+    cc_span_end(s);
+    free(s);
+}
+
 /* Runs report nothing while judged: the answer comes at once, and a
  * progress event would keep the user's input in CC_EVENTS. Only a
  * shutdown stops one. */
@@ -727,6 +756,8 @@ void serve__run_job(serve_job *j, const Codecourt__V1__JudgeJob *job, const char
     const serve_settings *cfg = sv->cfg;
     judge_options opts = {.progress = run_progress,
                           .progress_ud = j,
+                          .span_begin = span_begin,
+                          .span_end = span_end,
                           .capture_output = SERVE_RUN_CAPTURE,
                           .max_time_limit = (double)cfg->max_time_limit_ms / 1000.0,
                           .max_memory_mib = (long)(cfg->max_memory >> 20),
@@ -860,6 +891,8 @@ static void judge_job(jctx_t *c, const char *dir)
     const serve_settings *cfg = sv->cfg;
     judge_options opts = {.progress = on_progress,
                           .progress_ud = c,
+                          .span_begin = span_begin,
+                          .span_end = span_end,
                           .max_time_limit = (double)cfg->max_time_limit_ms / 1000.0,
                           .max_memory_mib = (long)(cfg->max_memory >> 20),
                           .max_compile_time_s = (long)((cfg->max_compile_time_ms + 999) / 1000),
@@ -913,7 +946,10 @@ void *serve__job_main(void *arg)
             j->outcome = SERVE_OUT_RETRY;
             snprintf(j->reason, sizeof j->reason, "cannot create %.200s: %s", dir, strerror(errno));
         } else {
+            char saved[56];
+            cc_trace_push(j->env.traceparent, saved);
             judge_job(&c, dir);
+            cc_trace_pop(saved);
         }
         judge__rm_tree(dir);
         free(dir);

@@ -1,3 +1,4 @@
+#include "cc/trace.h"
 #include "cc/actor.h"
 
 #include <signal.h>
@@ -417,6 +418,12 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
         return code;
     }
     cc_log_init(a->service_name, (cc_log_level)a->rt.log_level);
+    if (cc_trace_init(a->service_name) != CC_OK) {
+        fprintf(stderr, "%s: %s\n", a->service_name, cc_err_msg());
+        cc_config_free(tables, ntables);
+        free(a);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&a->loop);
     uv_signal_init(&a->loop, &a->sigterm);
@@ -473,6 +480,8 @@ int cc_actor_main(const cc_actor_def *def, int argc, char **argv)
         left_open = a;
         cc_log(CC_LOG_DEBUG, NULL, "loop left with library handles open", NULL);
     }
+    /* Spans of the drain go out before the process ends. */
+    cc_trace_shutdown(1000);
     /* nats.c keeps library threads and buffers until told to release them. */
     nats_Close();
     return code;

@@ -132,9 +132,14 @@ void cc_envelope_child(cc_envelope *child, const cc_envelope *parent, const char
         set_field(c.type, sizeof c.type, type, "type");
     memcpy(c.correlation_id, parent->correlation_id, sizeof c.correlation_id);
     memcpy(c.principal, parent->principal, sizeof c.principal);
-    char tid[33];
-    cc_envelope_trace_id(parent, tid);
-    new_traceparent(c.traceparent, tid[0] ? tid : NULL);
+    /* The parent's traceparent as it is: the span that sends the child
+     * (an RPC's client span, a publish's producer span, cc/trace.h) is
+     * made where it is sent, and it names the parent's span as its own
+     * parent. A span id made up here would be a parent nobody records. */
+    if (cc_traceparent_valid(parent->traceparent))
+        memcpy(c.traceparent, parent->traceparent, sizeof c.traceparent);
+    else
+        new_traceparent(c.traceparent, NULL);
     if (!c.correlation_id[0])
         cc_random_hex(c.correlation_id, 32);
     *child = c;

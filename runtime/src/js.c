@@ -9,6 +9,7 @@
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/trace.h"
 #include "cc/text.h"
 
 /* ---- management (blocking, thread pool) ---------------------------------- */
@@ -165,6 +166,8 @@ typedef struct pub {
     char last_err[256];
     cc_status last_status;
     uint64_t start_ns;
+    cc_span span;    /* the producer span, from publish to the stream's ack */
+    char parent[56]; /* the publisher's traceparent, current again in cb */
 } pub;
 
 static cc_histogram *pub_latency;
@@ -221,9 +224,15 @@ static void pub_done(pub *p, cc_status s, const cc_js_pub_ack *ack)
                "{s:s, s:s, s:i, s:s}", "subject", p->subject, "msg_id", p->msg_id, "attempts",
                p->attempt, "error", p->last_err);
     }
+    if (s != CC_OK)
+        cc_span_fail(&p->span, p->last_err);
+    cc_span_end(&p->span);
     cc_bus_work_end(p->b);
+    char saved[56];
+    cc_trace_push(p->parent, saved);
     if (p->cb)
         p->cb(s, s == CC_OK ? NULL : p->last_err, ack, p->ud);
+    cc_trace_pop(saved);
     uv_close((uv_handle_t *)&p->retry, pub_free_handle);
 }
 
@@ -384,6 +393,23 @@ cc_status cc_js_publish(cc_bus *b, const char *subject, const char *msg_id,
     if (env) {
         p->env = *env;
         p->has_env = true;
+    } else if (cc_trace_current()) {
+        /* No envelope given, but the publish happens inside a traced
+         * hop: the event belongs to that trace. */
+        cc_envelope_new(&p->env, NULL);
+        memcpy(p->env.traceparent, cc_trace_current(), sizeof p->env.traceparent);
+        p->has_env = true;
+    }
+    if (p->has_env) {
+        /* "<subject> publish": the message carries the producer span's
+         * id, so its consumer's span is a child of it. */
+        memcpy(p->parent, p->env.traceparent, sizeof p->parent);
+        char name[160];
+        snprintf(name, sizeof name, "%s publish", subject);
+        cc_span_enter(&p->span, name, CC_SPAN_PRODUCER, &p->env);
+        cc_span_attr(&p->span, "messaging.system", "nats");
+        cc_span_attr(&p->span, "messaging.destination.name", subject);
+        cc_span_attr(&p->span, "messaging.message.id", msg_id);
     }
     p->max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 10;
     p->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 2000;
@@ -403,7 +429,8 @@ cc_status cc_js_publish(cc_bus *b, const char *subject, const char *msg_id,
 struct cc_js_msg {
     cc_js_consumer *c;
     natsMsg *m;
-    cc_envelope env;
+    cc_envelope env; /* its traceparent is the consumer span's */
+    cc_span span;    /* from delivery to ack, nak or term */
     uint64_t delivered;
     uint64_t sseq;
     cc_js_msg *prev, *next; /* in flight list */
@@ -425,7 +452,7 @@ struct cc_js_consumer {
     int inflight;
     cc_js_msg *head;
     bool stopped;
-    cc_counter *received, *acked, *naked, *termed;
+    cc_counter *received, *redelivered, *acked, *naked, *termed;
     cc_gauge *inflight_g;
 };
 
@@ -486,6 +513,13 @@ static void respond(cc_js_msg *m, const char *body)
 static void finish(cc_js_msg *m, const char *body)
 {
     cc_js_consumer *c = m->c;
+    if (m->span.recording) {
+        cc_span_attr(&m->span, "codecourt.outcome",
+                     body[0] == '+' && body[1] == 'A' ? "ack" : body[1] == 'T' ? "term" : "nak");
+        if (body[1] == 'T')
+            cc_span_fail(&m->span, "terminated");
+    }
+    cc_span_end(&m->span);
     respond(m, body);
     untrack(m);
     natsMsg_Destroy(m->m);
@@ -608,6 +642,8 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
     m->m = nm;
     m->delivered = 1;
     parse_ack_subject(natsMsg_GetReply(nm) ? natsMsg_GetReply(nm) : "", &m->delivered, &m->sseq);
+    if (m->delivered > 1)
+        cc_counter_inc(c->redelivered);
     cc_bus_work_begin(b);
     track(c, m);
     if (c->stopped) {
@@ -621,7 +657,19 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
         cc_js_term(m);
         return;
     }
+    /* "<subject> process": a child of the producer span that the
+     * message names; what the handler causes is this span's child. */
+    char name[160];
+    snprintf(name, sizeof name, "%s process", subj);
+    cc_span_enter(&m->span, name, CC_SPAN_CONSUMER, &m->env);
+    cc_span_attr(&m->span, "messaging.system", "nats");
+    cc_span_attr(&m->span, "messaging.destination.name", subj);
+    cc_span_attr(&m->span, "messaging.consumer.group.name", c->durable);
+    cc_span_attr_int(&m->span, "messaging.delivery.count", (int64_t)m->delivered);
+    char saved[56];
+    cc_trace_push(m->env.traceparent, saved);
     c->h(m, c->ud);
+    cc_trace_pop(saved);
     /* The pull may have ended with this message while slots are free (it
      * was asked when more were busy, and some finished since): ask for
      * more now rather than when the next job ends. */
@@ -686,6 +734,9 @@ cc_status cc_js_consume(cc_bus *b, const cc_js_consumer_config *cfg, cc_js_handl
     snprintf(labels, sizeof labels, "stream=\"%s\",consumer=\"%s\"", c->stream, c->durable);
     c->received = cc_metrics_counter("cc_js_consumer_received_total", "Messages received",
                                      labels);
+    c->redelivered = cc_metrics_counter("cc_js_consumer_redelivered_total",
+                                        "Messages received again (delivery count above 1)",
+                                        labels);
     c->acked = cc_metrics_counter("cc_js_consumer_acked_total", "Messages acked", labels);
     c->naked = cc_metrics_counter("cc_js_consumer_naked_total", "Messages handed back", labels);
     c->termed = cc_metrics_counter("cc_js_consumer_termed_total", "Messages terminated", labels);

@@ -9,6 +9,7 @@
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/trace.h"
 
 /* The partial index keeps the relay's scan proportional to what is
  * unsent, however long the table grows. */
@@ -64,6 +65,7 @@ typedef struct item {
     cc_outbox_relay *r;
     int64_t id;
     bool acked;
+    cc_span span; /* "outbox relay": from the row read to the stream's ack */
 } item;
 
 struct cc_outbox_relay {
@@ -85,6 +87,7 @@ struct cc_outbox_relay {
     uint64_t marked;
     void (*done)(void *);
     void *done_ud;
+    cc_gauge *oldest; /* age of the oldest unsent row at the last pass */
 };
 
 static cc_counter *m_published, *m_failed;
@@ -180,10 +183,13 @@ static void relay_mark(cc_outbox_relay *r)
     }
     r->state = R_MARK;
     cc_pg_param p[1] = {CC_PG_TEXT(arr)};
+    char saved[56];
+    cc_trace_push(NULL, saved); /* the pass's, not the last row's trace */
     cc_status s = cc_pg_query(r->pg,
                               "UPDATE cc_outbox SET sent_at = now(), payload = '' "
                               "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
                               p, 1, on_mark, r);
+    cc_trace_pop(saved);
     free(arr);
     if (s != CC_OK) {
         r->failed = true;
@@ -195,6 +201,9 @@ static void on_published(cc_status s, const char *errmsg, const cc_js_pub_ack *a
 {
     item *it = ud;
     cc_outbox_relay *r = it->r;
+    if (s != CC_OK)
+        cc_span_fail(&it->span, errmsg);
+    cc_span_end(&it->span);
     if (s == CC_OK) {
         it->acked = true;
         cc_counter_inc(m_published);
@@ -231,8 +240,22 @@ static cc_status publish_row(cc_outbox_relay *r, const cc_pg_result *res, int ro
     s = cc_pg_get_bytea(res, row, 7, &payload, &len);
     if (s != CC_OK)
         return s;
+    /* The relay's span continues the trace of the transaction that wrote
+     * the row (its traceparent was stored with it); the publish is its
+     * child. A row written without one starts no trace of its own. */
+    if (env.traceparent[0]) {
+        char name[160];
+        snprintf(name, sizeof name, "outbox relay %s", cc_pg_get(res, row, 1));
+        cc_span_enter(&it->span, name, CC_SPAN_INTERNAL, &env);
+        cc_span_attr(&it->span, "codecourt.outbox", r->service);
+        cc_span_attr_int(&it->span, "codecourt.outbox.id", it->id);
+    }
     s = cc_js_publish(r->bus, cc_pg_get(res, row, 1), msg_id, &env, NULL, payload, len,
                       r->has_pub ? &r->pub : NULL, on_published, it);
+    if (s != CC_OK) {
+        cc_span_fail(&it->span, cc_err_msg());
+        cc_span_end(&it->span);
+    }
     free(payload);
     return s;
 }
@@ -249,6 +272,8 @@ static void on_select(cc_status s, const char *errmsg, const cc_pg_result *res, 
     }
     int n = cc_pg_nrows(res);
     r->full = n >= r->batch;
+    /* Rows come oldest first: the first one's age is the relay's lag. */
+    cc_gauge_set(r->oldest, n ? cc_pg_int(res, 0, 8) : 0);
     if (n == 0) {
         relay_idle(r);
         return;
@@ -293,11 +318,18 @@ static void relay_pass(cc_outbox_relay *r)
     snprintf(lim, sizeof lim, "%d", r->batch);
     cc_pg_param p[1] = {CC_PG_TEXT(lim)};
     r->state = R_SELECT;
+    /* The relay's own reads belong to no request's trace, even when a
+     * commit inside a traced hop is what woke it. */
+    char saved[56];
+    cc_trace_push(NULL, saved);
     cc_status s = cc_pg_query(r->pg,
                               "SELECT id, subject, msg_id, type, correlation_id, traceparent, "
-                              "principal, payload FROM cc_outbox WHERE sent_at IS NULL "
+                              "principal, payload, "
+                              "extract(epoch from now() - created_at)::bigint "
+                              "FROM cc_outbox WHERE sent_at IS NULL "
                               "ORDER BY id LIMIT $1::integer",
                               p, 1, on_select, r);
+    cc_trace_pop(saved);
     if (s != CC_OK) {
         r->failed = true;
         relay_idle(r);
@@ -328,6 +360,12 @@ cc_status cc_outbox_relay_start(cc_pg *pg, cc_bus *bus, const cc_outbox_relay_op
     r->pg = pg;
     r->bus = bus;
     snprintf(r->service, sizeof r->service, "%s", o->service);
+    char labels[100];
+    snprintf(labels, sizeof labels, "outbox=\"%s\"", r->service);
+    r->oldest = cc_metrics_gauge("cc_outbox_oldest_unsent_seconds",
+                                 "Age of the oldest outbox row not yet published, at the last "
+                                 "relay pass (0: none)",
+                                 labels);
     r->batch = o->batch > 0 ? o->batch : 100;
     r->poll_ms = o->poll_ms > 0 ? o->poll_ms : 1000;
     r->retry_ms = o->retry_ms > 0 ? o->retry_ms : 500;

@@ -26,10 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/trace.h"
 
 enum { C_DOWN, C_CONNECTING, C_READY };
 enum { K_USER, K_BEGIN, K_END, K_INTERNAL };
@@ -60,6 +62,8 @@ typedef struct stmt {
     int prep_slot;     /* the connection's prepared slot used, or -1 */
     uint64_t deadline_ns;
     PGresult *res;
+    cc_span span;    /* from issue to result: "<OPERATION> <table>" */
+    char parent[56]; /* the issuer's traceparent, current again in cb */
 } stmt;
 
 struct claim {
@@ -273,6 +277,54 @@ static int poll_attach(conn *c)
 
 /* ---- statements ------------------------------------------------------------ */
 
+/* A statement's name for its span, "SELECT submissions": the first word
+ * and the table after the first FROM, INTO or UPDATE outside parentheses
+ * (so not extract(epoch FROM ...)). Never the text itself, which may hold
+ * literal values. */
+static bool is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.';
+}
+
+static void stmt_span_name(const char *sql, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = sql;
+    while (*p && !is_word(*p))
+        p++;
+    while (n + 1 < cap && n < 16 && is_word(*p) && *p != '.')
+        out[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p), p++;
+    out[n] = '\0';
+    bool update = !strcmp(out, "UPDATE");
+    int depth = 0;
+    const char *table = update ? p : NULL;
+    for (; *p && !table; p++) {
+        if (*p == '(' || *p == ')') {
+            depth += *p == '(' ? 1 : -1;
+            continue;
+        }
+        if (*p == '\'') { /* a literal: skip it whole */
+            for (p++; *p && *p != '\''; p++)
+                ;
+            if (!*p)
+                break;
+            continue;
+        }
+        if (depth == 0 && p > sql && !is_word(p[-1]) &&
+            (!strncasecmp(p, "FROM", 4) || !strncasecmp(p, "INTO", 4)) && !is_word(p[4]))
+            table = p + 4;
+    }
+    if (!table || n + 2 >= cap)
+        return;
+    while (*table && !is_word(*table))
+        table++;
+    out[n++] = ' ';
+    while (n + 1 < cap && is_word(*table))
+        out[n++] = *table++;
+    out[n] = '\0';
+}
+
 static stmt *stmt_new(const char *sql, const cc_pg_param *params, int n, cc_pg_cb cb, void *ud,
                       int kind, int64_t timeout_ms)
 {
@@ -318,6 +370,14 @@ static stmt *stmt_new(const char *sql, const cc_pg_param *params, int n, cc_pg_c
     st->kind = kind;
     st->prep_slot = -1;
     st->deadline_ns = cc_now_ns() + ms_ns(timeout_ms);
+    if (kind != K_INTERNAL && cc_trace_enabled() && cc_trace_current()) {
+        memcpy(st->parent, cc_trace_current(), sizeof st->parent);
+        char name[64];
+        stmt_span_name(sql, name, sizeof name);
+        cc_span_start(&st->span, name, CC_SPAN_CLIENT, st->parent);
+        cc_span_attr(&st->span, "db.system", "postgresql");
+        cc_span_attr(&st->span, "db.operation", name);
+    }
     return st;
 }
 
@@ -381,8 +441,14 @@ static void report(stmt *st, cc_status s, const char *msg)
         cc_log(CC_LOG_WARN, NULL, "pg internal statement failed", "{s:s, s:s}", "sql", st->sql,
                "error", msg);
     }
+    if (s != CC_OK)
+        cc_span_fail(&st->span, cc_status_name(s));
+    cc_span_end(&st->span);
+    char saved[56];
+    cc_trace_push(st->parent, saved);
     if (st->cb)
         st->cb(s, msg, r, st->ud);
+    cc_trace_pop(saved);
     if (cl) {
         cl->outstanding--;
         claim_check(cl);

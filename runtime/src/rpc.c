@@ -12,6 +12,7 @@
 #include "cc/bus.h"
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/trace.h"
 #include "codecourt/v1/runtime.pb-c.h"
 
 typedef struct method_stats {
@@ -42,7 +43,8 @@ struct cc_rpc_call {
     cc_principal principal; /* parsed from env.principal before the handler runs */
     method_stats *stats;
     natsMsg *req;
-    cc_envelope env;
+    cc_envelope env; /* its traceparent is the server span's: calls it makes are children */
+    cc_span span;
     cc_arena arena;
     uint64_t start_ns;
     /* Most requests decode into this without a malloc. */
@@ -139,6 +141,9 @@ static void end_call(cc_rpc_call *call, cc_status s)
     cc_rpc_server *srv = call->srv;
     double secs = (double)(cc_now_ns() - call->start_ns) / 1e9;
     cc_histogram_observe(call->stats->duration, secs);
+    if (s != CC_OK)
+        cc_span_fail(&call->span, cc_status_name(s));
+    cc_span_end(&call->span);
     cc_counter_inc(status_counter(srv, call->stats, call->method->name, s));
     cc_bus_msg_release(srv->b, call->req);
     cc_arena_clear(&call->arena);
@@ -271,6 +276,18 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
     call->req = m;
     call->env = env;
     call->start_ns = cc_now_ns();
+    /* The serving side's span: "<service>/<Method>", a child of the
+     * caller's client span (its traceparent came with the request). */
+    char span_name[160];
+    snprintf(span_name, sizeof span_name, "%s/%s", srv->service, method->name);
+    cc_span_enter(&call->span, span_name, CC_SPAN_SERVER, &call->env);
+    if (call->span.recording) {
+        cc_span_attr(&call->span, "rpc.system", "nats");
+        cc_span_attr(&call->span, "rpc.service", srv->service);
+        cc_span_attr(&call->span, "rpc.method", method->name);
+        if (caller[0])
+            cc_span_attr(&call->span, "codecourt.caller", caller);
+    }
     cc_arena_init_inline(&call->arena, call->arena_buf, sizeof call->arena_buf);
     srv->inflight++;
     cc_bus_work_begin(b);
@@ -295,7 +312,10 @@ static void on_request(cc_bus *b, natsMsg *m, void *ud)
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "%s needs an authenticated caller", method->name);
         return;
     }
+    char saved[56];
+    cc_trace_push(call->env.traceparent, saved);
     method->handler(call, req, srv->actor);
+    cc_trace_pop(saved);
 }
 
 cc_status cc_rpc_serve(cc_bus *b, const char *service, const cc_rpc_method *methods, size_t n,
@@ -422,18 +442,25 @@ typedef struct {
     const ProtobufCMessageDescriptor *desc;
     uint64_t start_ns;
     cc_histogram *duration;
+    cc_span span;      /* the client span, sent as the request's parent */
+    char parent[56];   /* the caller's traceparent, current again in cb */
 } call_ctx;
 
 static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
     call_ctx *c = ud;
     cc_histogram_observe(c->duration, (double)(cc_now_ns() - c->start_ns) / 1e9);
+    char saved[56];
+    cc_trace_push(c->parent, saved);
     if (s != CC_OK) {
+        cc_span_fail(&c->span, cc_status_name(s));
+        cc_span_end(&c->span);
         c->cb(s,
               s == CC_TIMEOUT       ? CC_RPC_NO_REPLY
               : s == CC_UNAVAILABLE ? "no service is listening"
                                     : cc_status_str(s),
               NULL, c->ud);
+        cc_trace_pop(saved);
         free(c);
         return;
     }
@@ -442,6 +469,9 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     natsMsgHeader_Get(reply, CC_HDR_ERROR, &err);
     /* No Cc-Status header means success (see send_reply). */
     cc_status rs = st ? cc_status_from_int(strtol(st, NULL, 10)) : CC_OK;
+    if (rs != CC_OK)
+        cc_span_fail(&c->span, cc_status_name(rs));
+    cc_span_end(&c->span);
     if (rs != CC_OK) {
         c->cb(rs, err ? err : (st ? cc_status_str(rs) : "reply without a status"), NULL, c->ud);
     } else {
@@ -458,6 +488,7 @@ static void on_call_reply(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
         cc_arena_clear(&arena);
     }
     cc_bus_msg_release(b, reply);
+    cc_trace_pop(saved);
     free(c);
 }
 
@@ -556,6 +587,18 @@ static cc_status call_subject(cc_bus *b, const char *subject, const char *servic
     c->desc = resp_desc;
     c->start_ns = cc_now_ns();
     c->duration = client_histogram(service, method);
+    /* The calling side's span, "<service>/<Method>" too; the request
+     * carries its id, so the serving side's span is its child. */
+    memcpy(c->parent, e->traceparent, sizeof c->parent);
+    char span_name[160];
+    snprintf(span_name, sizeof span_name, "%s/%s", service, method);
+    cc_envelope sent = *e;
+    cc_span_enter(&c->span, span_name, CC_SPAN_CLIENT, &sent);
+    if (c->span.recording) {
+        cc_span_attr(&c->span, "rpc.system", "nats");
+        cc_span_attr(&c->span, "rpc.service", service);
+        cc_span_attr(&c->span, "rpc.method", method);
+    }
     size_t len = protobuf_c_message_get_packed_size(req);
     uint8_t stackbuf[1024];
     uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
@@ -564,8 +607,8 @@ static cc_status call_subject(cc_bus *b, const char *subject, const char *servic
         return CC_NOMEM;
     }
     protobuf_c_message_pack(req, buf);
-    cc_status s = cc_bus_request(b, subject, e, req->descriptor->name, NULL, buf, len, timeout_ms,
-                                 on_call_reply, c);
+    cc_status s = cc_bus_request(b, subject, &sent, req->descriptor->name, NULL, buf, len,
+                                 timeout_ms, on_call_reply, c);
     if (buf != stackbuf)
         free(buf);
     if (s != CC_OK)

@@ -411,7 +411,9 @@ function main(argv) {
     const ctx = {
         images, ownImages, exceptions, version: opts.version, usedExceptions: new Set(),
         requiredAlerts: ['CodeCourtJudgeQueueLag', 'CodeCourtJudgeInternalErrors', 'CodeCourtRPCErrorRate',
-            'CodeCourtGatewayErrorRate', 'CodeCourtPodRestarting'],
+            'CodeCourtGatewayErrorRate', 'CodeCourtPodRestarting', 'CodeCourtJudgeQueueStalled',
+            'CodeCourtGatewayLatencyP99', 'CodeCourtOutboxLag', 'CodeCourtConsumerRedeliveries',
+            'CodeCourtJudgeDeadLetters'],
     };
     let count = 0;
     for (const [name, file] of opts.inputs) {

@@ -128,6 +128,14 @@ typedef struct {
      * for every remaining test. NULL = no calls. */
     bool (*progress)(void *ud, const judge_progress *p);
     void *progress_ud;
+    /* Tracing spans around the compilation (test -1) and each test (its
+     * index), on the judging thread: span_begin's result is handed to
+     * span_end with the step's verdict (JUDGE_AC for a compilation that
+     * succeeded). The mesh worker makes them OpenTelemetry spans; the
+     * library itself stays free of the runtime's tracer. NULL = none. */
+    void *(*span_begin)(void *ud, const char *name, long test);
+    void (*span_end)(void *ud, void *span, judge_verdict v);
+    void *span_ud;
 } judge_options;
 
 struct judge_test_result {

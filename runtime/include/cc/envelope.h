@@ -87,7 +87,8 @@ typedef struct cc_envelope {
 void cc_envelope_new(cc_envelope *e, const char *type);
 
 /* Makes an envelope for a message caused by parent: same correlation id,
- * trace id and principal, a new span id. */
+ * traceparent and principal (the span that sends it is made where it is
+ * sent, as the child of the parent's span: cc/trace.h). */
 void cc_envelope_child(cc_envelope *child, const cc_envelope *parent, const char *type);
 
 /* Sets one field from text, checking it: CC_INVALID (with cc_err_set

@@ -13,6 +13,11 @@
  *  3. A login storm through the gateway: logins/s against (2) (target
  *     >= 0.9x), while authenticated GETs run alongside at a fixed rate;
  *     their p99 against the same GETs with no storm (target <= 2x).
+ *  4. Tracing's cost: the GET of (1) through a second cc-user and set of
+ *     gateways that record every span (CC_TRACE_SAMPLE=1) and export them
+ *     to a live OTLP/HTTP receiver (tests/integration/common/cctest_otlp),
+ *     against (1) itself, measured back to back in each round (target
+ *     >= 0.9x: at most 10% lower throughput). --storm 0 leaves out 2 and 3.
  *
  * Each is measured --rounds times and the medians of the per-round ratios
  * are the figures: the machine's speed drifts between runs, and what is
@@ -23,7 +28,7 @@
  * Servers (NATS, PostgreSQL, Redis) are started by cclocal in a temporary
  * folder on free loopback ports and stopped at the end.
  * Usage: bench-gateway [--cost N] [--seconds S] [--clients C] [--streams M]
- *                      [--rounds R] [--replicas P] */
+ *                      [--rounds R] [--replicas P] [--storm 0|1] */
 #include <crypt.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -37,12 +42,13 @@
 
 #include "cc/local.h"
 #include "cc/log.h"
+#include "cctest_otlp.h"
 
 static cc_local_stack stack;
 /* Processes of cc-gateway (replicas on one port) and of bench-h2o-static,
  * at most; one per core by default. */
 enum { MAX_REPLICAS = 8 };
-static cc_local_proc procs[2 + MAX_REPLICAS];
+static cc_local_proc procs[3 + 2 * MAX_REPLICAS];
 static int nprocs;
 static char dir[4096];
 
@@ -272,6 +278,7 @@ int main(int argc, char **argv)
     int clients = (int)arg(argc, argv, "--clients", 4);
     int streams = (int)arg(argc, argv, "--streams", 16);
     int rounds = (int)arg(argc, argv, "--rounds", 3);
+    int storm_rounds = arg(argc, argv, "--storm", 1) ? rounds : 0;
     if (rounds < 1 || rounds > MAX_ROUNDS)
         die("--rounds: 1 to 9");
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -323,6 +330,48 @@ int main(int argc, char **argv)
         if (!wait_ok(url, 30000))
             die("cc-gateway not ready");
     }
+
+    /* 4's traced twin: cc-user and the gateways again, started with
+     * tracing on, exporting to a live receiver that counts what comes. */
+    cct_otlp *otlp = cct_otlp_start(false);
+    if (!otlp)
+        die("cannot start the OTLP receiver");
+    uint16_t tum, tgp, tgm[MAX_REPLICAS];
+    if (cc_local_free_port(&tum) || cc_local_free_port(&tgp))
+        die("no free ports");
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%u", cct_otlp_port(otlp));
+    setenv("CC_OTLP_ENDPOINT", endpoint, 1);
+    setenv("CC_TRACE_SAMPLE", "1", 1);
+    static char ta[4][4400];
+    snprintf(ta[0], sizeof ta[0], "--metrics-port=%u", tum);
+    snprintf(ta[1], sizeof ta[1], "--http-port=%u", tgp);
+    spawn("cc-user-traced", "cc-user",
+          (const char *[]){a[0], a[1], a[2], ta[0], a[4], a[5], "--log-level=warn", NULL});
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", tum);
+    if (!wait_ok(url, 30000))
+        die("traced cc-user not ready");
+    for (int i = 0; i < replicas; i++) {
+        char name[40], mport[32];
+        if (cc_local_free_port(&tgm[i]))
+            die("no free ports");
+        snprintf(name, sizeof name, "cc-gateway-traced-%d", i + 1);
+        snprintf(mport, sizeof mport, "--metrics-port=%u", tgm[i]);
+        spawn(name, "cc-gateway",
+              (const char *[]){a[9], a[1], ta[1], "--https-port=-1", mport, a[4], a[8],
+                               "--reuse-port", "--rate-period=1s", "--rate-anon=1000000",
+                               "--rate-user=1000000", "--rate-auth=1000000", "--burst-anon=1000000",
+                               "--burst-user=1000000", "--burst-auth=1000000",
+                               "--rate-login=1000000", "--burst-login=1000000", "--log-level=warn",
+                               NULL});
+        snprintf(url, sizeof url, "http://127.0.0.1:%u/readyz", tgm[i]);
+        if (!wait_ok(url, 30000))
+            die("traced cc-gateway not ready");
+    }
+    unsetenv("CC_OTLP_ENDPOINT");
+    unsetenv("CC_TRACE_SAMPLE");
+    char traced_base[128];
+    snprintf(traced_base, sizeof traced_base, "http://127.0.0.1:%u", tgp);
 
     /* One account; its token for the GETs. */
     char base[128], token[4096] = "";
@@ -394,6 +443,7 @@ int main(int argc, char **argv)
     snprintf(log1, sizeof log1, "%s/h2load-1.log", dir);
     snprintf(log2, sizeof log2, "%s/h2load-2.log", dir);
     double ratio[MAX_ROUNDS], login_ratio[MAX_ROUNDS], p99_ratio[MAX_ROUNDS];
+    double trace_ratio[MAX_ROUNDS];
 
     /* 1. Proxied against static, one pair per round: the machine's speed
      * drifts, and a pair measured back to back shares it. */
@@ -414,15 +464,29 @@ int main(int argc, char **argv)
         printf("round %d: GET /me.json (h2o static file)            : %9.0f req/s  p50 %6.2f ms  "
                "p99 %6.2f ms  (%ld of %ld 2xx)\n",
                ri + 1, st.rps, st.p50_ms, st.p99_ms, st.ok, st.total);
-        printf("round %d: ratio proxied/static                      : %9.3fx\n\n", ri + 1,
+        printf("round %d: ratio proxied/static                      : %9.3fx\n", ri + 1,
                ratio[ri]);
+        /* 4. The same GET with every span recorded and exported. */
+        uint64_t spans0 = cct_otlp_count(otlp);
+        snprintf(args, sizeof args,
+                 "-t 1 -c %d -m %d -D %d --warm-up-time=1 -H 'authorization: Bearer %s' "
+                 "%s/v1/users/me",
+                 clients, streams, secs, token, traced_base);
+        load tr = h2load(args, log1);
+        trace_ratio[ri] = me.rps > 0 ? tr.rps / me.rps : 0;
+        printf("round %d: the same GET, traced (100%%, OTLP)          : %9.0f req/s  p50 %6.2f ms  "
+               "p99 %6.2f ms  (%ld of %ld 2xx; %llu spans received)\n",
+               ri + 1, tr.rps, tr.p50_ms, tr.p99_ms, tr.ok, tr.total,
+               (unsigned long long)(cct_otlp_count(otlp) - spans0));
+        printf("round %d: ratio traced/untraced                     : %9.3fx\n\n", ri + 1,
+               trace_ratio[ri]);
         fflush(stdout);
     }
 
     /* 2 and 3, per round: bcrypt alone (one thread per core), then GETs at
      * a fixed rate, idle and alongside a login storm. */
     int rps = 100;
-    for (int ri = 0; ri < rounds; ri++) {
+    for (int ri = 0; ri < storm_rounds; ri++) {
         double bc = bcrypt_rate(cost, cores, 3.0);
         snprintf(args, sizeof args,
                  "-t 1 -c 2 -m 1 --rps=%d -D %d -H 'authorization: Bearer %s' %s/v1/users/me",
@@ -449,14 +513,20 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     printf("median ratio proxied/static : %6.3fx  (target >= 0.15x)\n", median(ratio, rounds));
-    printf("median login storm / bcrypt : %6.2fx  (target >= 0.9x)\n",
-           median(login_ratio, rounds));
-    printf("median GET p99 storm / idle : %6.2fx  (target <= 2x)\n", median(p99_ratio, rounds));
+    if (storm_rounds) {
+        printf("median login storm / bcrypt : %6.2fx  (target >= 0.9x)\n",
+               median(login_ratio, rounds));
+        printf("median GET p99 storm / idle : %6.2fx  (target <= 2x)\n",
+               median(p99_ratio, rounds));
+    }
+    printf("median traced / untraced    : %6.3fx  (target >= 0.9x; %llu spans exported)\n",
+           median(trace_ratio, rounds), (unsigned long long)cct_otlp_count(otlp));
 
     for (int i = nprocs - 1; i >= 0; i--)
         cc_local_proc_stop(&procs[i], SIGTERM, 10000);
     cc_local_stack_stop(&stack);
     cc_local_unguard(&stack);
+    cct_otlp_stop(otlp);
     curl_global_cleanup();
     return 0;
 }

@@ -7,12 +7,16 @@
  *   with its key and headers;
  * - injected broker errors and a broker going down mid-stream lose nothing;
  * - a bridge killed with SIGKILL and started again resumes without loss;
+ * - with --kafka-format=json a record's value is the JSON document of
+ *   README.md (envelope fields, aggregate id, stream sequence, the body in
+ *   base64);
  * - Kafka records arrive in JetStream with Nats-Msg-Id topic/partition/
  *   offset, and a replay of the same offsets is dropped by the stream's
  *   duplicate window.
  *
  * The test itself uses blocking nats.c and librdkafka calls: it has no
  * loop of its own to block. */
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <nats/nats.h>
@@ -52,7 +56,8 @@ static char bridge_log[4200];
 static int bridge_runs;
 
 /* Topics (mock cluster) and the mappings of the bridge under test. */
-static const char *const topics[] = {"t.order", "t.errors", "t.down", "t.restart", "in.one"};
+static const char *const topics[] = {"t.order", "t.errors", "t.down", "t.restart", "in.one",
+                                      "t.json"};
 static const char *to_kafka = "cc.evt.k1.>=t.order;cc.evt.k2.>=t.errors;"
                               "cc.evt.k3.>=t.down@5;cc.evt.k4.>=t.restart";
 static const char *from_kafka = "in.one=cc.evt.kafka.in.one";
@@ -546,6 +551,89 @@ static void sigterm_drains_and_exits_zero(void **state)
     assert_complete_in_order(&r, 350);
 }
 
+/* --kafka-format=json: a second bridge on its own mapping (its own
+ * durable) writes each event as one JSON document. */
+static void json_value_format(void **state)
+{
+    (void)state;
+    static cc_local_proc jb;
+    char log[4200];
+    snprintf(log, sizeof log, "%s/logs/bridge-json.log", stack.dir);
+    const char *extra[] = {"--to-kafka=cc.evt.k5.>=t.json", "--kafka-format=json", NULL};
+    spawn_bridge(&jb, log, extra);
+    assert_true(wait_log(log, "\"ready\"", 20000));
+    for (int i = 0; i < 3; i++)
+        publish_event("cc.evt.k5.submission", "js", i, i == 2 ? NULL : "sub-42");
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "test-json-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (int p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_add(l, "t.json", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    bool seen[3] = {false, false, false};
+    int got = 0;
+    for (int waited = 0; waited < 20000 && got < 3;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            waited += 100;
+            continue;
+        }
+        if (m->err) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        json_error_t jerr;
+        json_t *v = json_loadb(m->payload, m->len, 0, &jerr);
+        assert_non_null(v);
+        const char *id = json_string_value(json_object_get(v, "id"));
+        assert_non_null(id);
+        assert_int_equal(strncmp(id, "js-", 3), 0);
+        int i = atoi(id + 3);
+        assert_true(i >= 0 && i < 3);
+        assert_string_equal(json_string_value(json_object_get(v, "subject")),
+                            "cc.evt.k5.submission");
+        assert_string_equal(json_string_value(json_object_get(v, "type")),
+                            "codecourt.v1.TestEvent");
+        assert_string_equal(json_string_value(json_object_get(v, "correlation_id")), "corr-1");
+        /* The same trace; the span is the bridge's own consume span. */
+        const char *tp = json_string_value(json_object_get(v, "traceparent"));
+        assert_non_null(tp);
+        assert_int_equal(strlen(tp), 55);
+        assert_memory_equal(tp, "00-0af7651916cd43dd8448eb211c80319c-", 36);
+        /* The aggregate: the header when the publisher set one, else the
+         * subject (this mapping names no key token); the record's key too. */
+        const char *agg = i == 2 ? "cc.evt.k5.submission" : "sub-42";
+        assert_string_equal(json_string_value(json_object_get(v, "aggregate_id")), agg);
+        assert_int_equal(m->key_len, strlen(agg));
+        assert_memory_equal(m->key, agg, m->key_len);
+        assert_true(json_integer_value(json_object_get(v, "stream_seq")) > 0);
+        assert_null(json_object_get(v, "principal"));
+        const char *b64 = json_string_value(json_object_get(v, "payload"));
+        assert_non_null(b64);
+        unsigned char body[128];
+        long n = cct_unbase64(b64, strlen(b64), body);
+        char want[96];
+        snprintf(want, sizeof want, "body of js-%d", i);
+        assert_int_equal(n, (long)strlen(want));
+        assert_memory_equal(body, want, (size_t)n);
+        if (!seen[i])
+            got++;
+        seen[i] = true;
+        json_decref(v);
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    assert_int_equal(got, 3);
+    assert_int_equal(cc_local_proc_stop(&jb, SIGTERM, 10000), CC_OK);
+}
+
 static void bad_mappings_stop_the_process(void **state)
 {
     char log[4200];
@@ -591,6 +679,7 @@ int main(void)
         cmocka_unit_test(kafka_records_reach_jetstream_and_replays_are_dropped),
         cmocka_unit_test(killed_bridge_replays_kafka_offsets_without_duplicates),
         cmocka_unit_test(sigterm_drains_and_exits_zero),
+        cmocka_unit_test(json_value_format),
         cmocka_unit_test(bad_mappings_stop_the_process),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

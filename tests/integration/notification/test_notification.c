@@ -432,6 +432,27 @@ static void test_inapp_through_gateway(void **state)
     assert_string_equal(cct_jstr(&r, "nextCursor"), "");
     cct_resp_free(&r);
 
+    /* One notification with its delivery per channel: S3's email was
+     * retried while SMTP was down, then sent. */
+    r = cct_req(gw_port, "GET", cct_fmt("/v1/notifications/%s", first), NULL, bob.token);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(cct_jstr(&r, "id"), first);
+    json_t *dl = json_object_get(r.json, "deliveries");
+    assert_int_equal(json_array_size(dl), 2);
+    json_t *inapp = json_array_get(dl, 0), *mail = json_array_get(dl, 1);
+    assert_string_equal(cct_json_str(inapp, "channel"), "inapp");
+    assert_string_equal(cct_json_str(inapp, "status"), "delivered");
+    assert_string_equal(cct_json_str(mail, "channel"), "email");
+    assert_string_equal(cct_json_str(mail, "status"), "sent");
+    assert_true(jint(mail, "attempts") >= 2);
+    assert_non_null(json_object_get(mail, "sentAt"));
+    cct_resp_free(&r);
+    assert_int_equal(
+        cct_status(gw_port, "GET", cct_fmt("/v1/notifications/%s", first), NULL, alice.token),
+        404);
+    assert_int_equal(cct_status(gw_port, "GET", "/v1/notifications/99999999", NULL, bob.token),
+                     404);
+
     /* Someone else's notification does not exist for alice. */
     assert_int_equal(
         cct_status(gw_port, "POST", cct_fmt("/v1/notifications/%s/read", first), "{}", alice.token),
