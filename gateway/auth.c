@@ -191,3 +191,60 @@ cc_status gw_auth_verify(const char *token, size_t len, gw_principal *p, const c
     json_decref(c);
     return s;
 }
+
+/* The bearer token of a request (the Authorization header; for a WebSocket,
+ * also the subprotocol or the query), verified. */
+bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query)
+{
+    const char *tok = NULL;
+    size_t len = 0;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
+            tok = v.base + 7;
+            len = v.len - 7;
+        }
+    }
+    /* Browsers cannot set headers on a WebSocket: the token may come as a
+     * subprotocol "cc.bearer.<token>" (kept out of URLs and access logs),
+     * or as ?access_token=... */
+    ssize_t pi = -1;
+    while (!tok && from_query &&
+           (pi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-protocol"),
+                                        pi)) >= 0) {
+        h2o_iovec_t v = req->headers.entries[pi].value;
+        const char *k = memmem(v.base, v.len, "cc.bearer.", 10);
+        if (k && (k == v.base || k[-1] == ' ' || k[-1] == ',')) {
+            tok = k + 10;
+            const char *end = v.base + v.len;
+            len = 0;
+            while (tok + len < end && tok[len] != ',' && tok[len] != ' ')
+                len++;
+        }
+    }
+    if (!tok && i < 0 && from_query && req->query_at != SIZE_MAX) {
+        const char *q = req->path.base + req->query_at + 1;
+        const char *end = req->path.base + req->path.len;
+        const char *k = memmem(q, (size_t)(end - q), "access_token=", 13);
+        if (k && (k == q || k[-1] == '&')) {
+            tok = k + 13;
+            const char *amp = memchr(tok, '&', (size_t)(end - tok));
+            len = (size_t)((amp ? amp : end) - tok);
+        }
+    }
+    if (!tok) {
+        gw_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer");
+        gw_problem(req, GW_P_UNAUTHENTICATED,
+                   "an access token is required (Authorization: Bearer)", NULL);
+        return false;
+    }
+    const char *why;
+    cc_status s = gw_auth_verify(tok, len, p, &why);
+    if (s != CC_OK) {
+        gw_add_header(req, H2O_TOKEN_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        gw_problem(req, GW_P_INVALID_TOKEN, why, NULL);
+        return false;
+    }
+    return true;
+}

@@ -159,19 +159,9 @@ static void send_error(gw_feed *f, int status, const char *message)
     if (!f->req)
         return;
     json_t *o = json_pack("{s:i, s:s}", "code", status, "message", message);
-    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
     f->final = true;
-    f->req->res.status = status;
-    f->req->res.reason = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
-                                                                        : "Service Unavailable";
-    h2o_add_header(&f->req->pool, &f->req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
-    size_t n = t ? strlen(t) : 0;
-    char *copy = h2o_mem_alloc_pool(&f->req->pool, n + 1);
-    memcpy(copy, t ? t : "", n);
-    h2o_send_inline(f->req, copy, n);
-    free(t);
+    gw_send_json(f->req, status, o);
+    json_decref(o);
 }
 
 /* ---- pages -------------------------------------------------------------------- */

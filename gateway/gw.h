@@ -1,5 +1,7 @@
 /* cc-gateway's internal contract. Files: main.c (settings, start/stop),
- * server.c (h2o listeners, TLS, request pipeline, problem+json), routes.c
+ * server.c (h2o listeners, TLS, the request pipeline), response.c (every
+ * answer's headers and body, problem+json), conn.c (connection tracking
+ * and its limits), routes.c
  * (the route table and /v1/openapi.json), auth.c (JWT verification),
  * ratelimit.c (GCRA + revocation in one Redis script, leased to busy
  * keys), proxy.c (the client's address behind trusted proxies), live.c
@@ -132,6 +134,10 @@ void gw_auth_free(void);
  * CC_UNAUTHENTICATED with why (static text) on any failure. Revocation is
  * checked later, in Redis. */
 cc_status gw_auth_verify(const char *token, size_t len, gw_principal *p, const char **why);
+/* The verified principal from the request's bearer token (from_query: a
+ * WebSocket's subprotocol "cc.bearer.<token>" or ?access_token= too), or
+ * false with the 401 problem already sent. */
+bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query);
 
 /* ---- ratelimit.c -------------------------------------------------------- */
 
@@ -188,6 +194,10 @@ void gw_proxies_free(gw_proxies *p);
  * its /64 ("2001:db8:1:2::/64"). "" for a peer of another family. */
 void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_iovec_t *values,
                     size_t nvalues, char *out, size_t cap);
+/* The client's address as rate limits key it (gw_client_addr over the
+ * request's peer and the last GW_MAX_HOPS lines of its forwarding header),
+ * into out. */
+void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap);
 
 /* ---- feed.c ------------------------------------------------------------- */
 
@@ -209,20 +219,43 @@ void gw_live_close_all(void);
  * fuzz target of tests/fuzz drives wslay with the same rule. */
 bool gw_live_frame_ok(uint64_t *tat, uint64_t now_us, uint64_t rate);
 
-/* ---- server.c: connections ---------------------------------------------- */
+/* ---- conn.c ------------------------------------------------------------- */
 
-/* Every accepted connection is tracked (server.c) so that the limits h2o
- * 2.2.5 lacks are the gateway's: how many may be open (max-conns), how
- * many requests one may abandon a second (max-resets: HTTP/2 rapid reset,
+/* Every accepted connection is tracked so that the limits h2o 2.2.5 lacks
+ * are the gateway's: how many may be open (max-conns), how many requests
+ * one may abandon a second (max-resets: HTTP/2 rapid reset,
  * CVE-2023-44487), how many bytes of answers one may leave unread
  * (max-unsent: zero windows) and for how long (write-stall: SETTINGS and
  * PING floods, CVE-2019-9512 and 9515, any client that never reads), and
- * how many headers an HTTP/2 request may decode to (an HPACK bomb). A connection that crosses one
- * is shut down under h2o (shutdown(2) on its socket: h2o reads the end and
- * closes it its own way) and counted in /metrics as
- * cc_gateway_connections_closed_total{reason}. */
+ * how many headers an HTTP/2 request may decode to (an HPACK bomb). A
+ * connection that crosses one is shut down under h2o (shutdown(2) on its
+ * socket: h2o reads the end and closes it its own way) and counted in
+ * /metrics as cc_gateway_connections_closed_total{reason}. conn.c sends no
+ * answer itself: whoever asks decides what to send. */
 typedef struct gw_conn gw_conn;
 
+/* libuv's connection callback of the listeners (their data is h2o's
+ * accept context): over max-conns a new connection is closed at once,
+ * else it is tracked and handed to h2o. */
+void gw_conn_accept(uv_stream_t *listener, int status);
+/* Starts the once-a-second sweep (abandoned requests, write stalls) and
+ * raises the open-file limit for max-conns; stop closes the sweep. */
+void gw_conns_start(gw_state *g);
+void gw_conns_stop(gw_state *g);
+/* The request was given up before its answer (rapid reset). */
+void gw_conn_abandoned(h2o_req_t *req);
+/* len bytes of answer were given to h2o for the request's connection
+ * (unread answers); gw_send_body calls it for every answer. */
+void gw_conn_answered(h2o_req_t *req, size_t len);
+typedef enum gw_conn_verdict {
+    GW_CONN_OK,
+    GW_CONN_CUT,         /* the connection was cut already: work on nothing more of it */
+    GW_CONN_HEADER_BOMB, /* this request's headers cut it now */
+} gw_conn_verdict;
+/* Whether a request may be worked on, as its connection stands. */
+gw_conn_verdict gw_conn_admit(gw_state *g, h2o_req_t *req);
+/* The bytes of the request's decoded headers, path and method. */
+size_t gw_header_bytes(h2o_req_t *req);
 /* Counts one connection closed by a limit: reason is one of
  * "too-many-connections", "rapid-reset", "write-stall", "unread-answers",
  * "header-bomb", "live-backlog". */
@@ -279,7 +312,7 @@ struct gw_state {
     int open_handles;
     bool has_web;         /* web_root holds an app */
     char *web_index;      /* web_root/index.html */
-    gw_conn *conns;       /* every open client connection */
+    h2o_linklist_t conns; /* every open client connection (gw_conn.link) */
     int64_t nconns;
     uv_timer_t sweep;     /* once a second: resets and stalls */
     bool sweep_on;
@@ -288,9 +321,11 @@ struct gw_state {
 cc_status gw_server_start(gw_state *g);
 void gw_server_stop(gw_state *g);
 
+/* ---- response.c ---------------------------------------------------------- */
+
 /* The problem types the gateway answers with. Each has one HTTP status,
  * one slug (its type is https://codecourt.dev/problems/<slug>) and one
- * title, kept in one table in server.c so a type reads the same wherever
+ * title, kept in one table in response.c so a type reads the same wherever
  * it is raised. */
 typedef enum gw_problem_type {
     GW_P_INTERNAL, /* 500 internal */
@@ -319,14 +354,21 @@ typedef enum gw_problem_type {
 /* Answers req with the RFC 9457 problem t; detail (may be NULL) says what
  * happened, field (may be NULL) names the input at fault. */
 void gw_problem(h2o_req_t *req, gw_problem_type t, const char *detail, const char *field);
+/* Answers req with the problem type a service's status maps to (a 401
+ * also gets WWW-Authenticate, a 503 Retry-After: 1, a 429 the Retry-After
+ * the service named); msg is the detail, and for bad input its
+ * "field: reason" names the field. */
+void gw_problem_from_status(h2o_req_t *req, cc_status s, const char *msg);
+/* Sends body (copied) with status and content type ctype, and the headers
+ * every answer carries: Cache-Control no-store, the security headers
+ * (web.c), X-Request-Id. Counts the status on /metrics and the bytes in
+ * the connection's accounting (conn.c). */
+void gw_send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len);
 /* Sends body as application/json with status. */
 void gw_send_json(h2o_req_t *req, int status, json_t *body);
-/* The client's address as rate limits key it (gw_client_addr over the
- * request's peer and forwarding headers), into out. */
-void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap);
-/* The verified principal from the request's bearer token, or an error
- * response already sent (returns false). */
-bool gw_request_principal(h2o_req_t *req, gw_principal *p, bool from_query);
+/* Adds a response header (v copied into the request's pool). */
+void gw_add_header(h2o_req_t *req, const h2o_token_t *t, const char *v);
+void gw_add_header_by_name(h2o_req_t *req, const char *name, const char *v);
 
 /* ---- span.c ------------------------------------------------------------- */
 

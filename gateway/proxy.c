@@ -269,3 +269,31 @@ void gw_client_addr(const gw_proxies *p, const struct sockaddr *peer, const h2o_
     }
     addr_text(cur, out, cap);
 }
+
+/* The client's address of a request: the peer's, or what a trusted proxy
+ * forwards. The lines of the configured header are read in order; only
+ * the last GW_MAX_HOPS count (proxies write on the right, clients on the
+ * left). */
+void gw_request_ip(gw_state *g, h2o_req_t *req, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    out[0] = '\0';
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return;
+    h2o_iovec_t ring[GW_MAX_HOPS], values[GW_MAX_HOPS];
+    size_t seen = 0;
+    if (g->proxies.n > 0) {
+        bool fwd = g->proxies.header == GW_PROXY_FORWARDED;
+        for (ssize_t i = -1;;) {
+            i = fwd ? h2o_find_header_by_str(&req->headers, H2O_STRLIT("forwarded"), i)
+                    : h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i);
+            if (i < 0)
+                break;
+            ring[seen++ % GW_MAX_HOPS] = req->headers.entries[i].value;
+        }
+    }
+    size_t n = seen < GW_MAX_HOPS ? seen : GW_MAX_HOPS;
+    for (size_t k = 0; k < n; k++)
+        values[k] = ring[(seen - n + k) % GW_MAX_HOPS];
+    gw_client_addr(&g->proxies, (struct sockaddr *)&ss, values, n, out, cap);
+}

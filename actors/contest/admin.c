@@ -3,7 +3,9 @@
  *   validate -> (contests: each problem looked up in cc-problem as the
  *   caller sees it) -> one transaction: read the row FOR UPDATE, decide,
  *   write it and its cc.evt.contest.* event (outbox) -> answer.
- * The read model learns of every change only from the event. */
+ * The read model learns of every change only from the event. The
+ * context's head, the first checks and the end of the transaction are
+ * write.c's (con_write), shared with clar.c. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,17 +20,12 @@ typedef struct wr_ctx wr_ctx;
 typedef void (*wr_step)(wr_ctx *c);
 
 struct wr_ctx {
-    cc_rpc_call *call;
-    con_state *st;
-    char who[64];
-    con_role role;
+    con_write w;                     /* first: the call, the caller, the transaction */
     Codecourt__V1__Contest *def;     /* the definition asked for (create, put) */
     Codecourt__V1__Contest *old;     /* the stored one, unpacked in the arena */
     size_t next_problem;             /* the problem being looked up */
-    cc_pg_tx *tx;
     const char *contest_id;          /* for messages */
-    cc_status err;
-    char errmsg[300];
+    char exists[120];                /* create: the id is taken */
     bool created;                    /* register made a new team */
     /* register and put team */
     const Codecourt__V1__ContestRegisterRequest *reg;
@@ -124,20 +121,6 @@ static bool valid_contest(cc_rpc_call *call, const Codecourt__V1__Contest *d, in
 #undef BAD
 }
 
-static wr_ctx *ctx_new(cc_rpc_call *call, void *actor)
-{
-    wr_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
-    if (!c) {
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
-        return NULL;
-    }
-    memset(c, 0, sizeof *c);
-    c->call = call;
-    c->st = con_state_of(actor);
-    c->role = con_principal(call, c->who);
-    return c;
-}
-
 /* A copy of the definition the request carries, to complete and store,
  * with the defaults written out (ICPC, 20 penalty minutes). */
 static Codecourt__V1__Contest *copy_def(cc_rpc_call *call, const Codecourt__V1__Contest *d)
@@ -165,57 +148,31 @@ static void reply_contest(wr_ctx *c, const Codecourt__V1__Contest *d)
     c->reply = *d;
     c->reply.is_jury = true;
     c->reply.my_team = "";
-    cc_rpc_reply(c->call, &c->reply.base);
+    cc_rpc_reply(c->w.call, &c->reply.base);
 }
 
-static void committed(cc_status s, const char *errmsg, void *ud)
+/* A write that committed: the team for register and PutTeam, else the
+ * contest. */
+static void reply_written(con_write *w)
 {
-    wr_ctx *c = ud;
-    if (s == CC_OK && c->err != CC_OK)
-        s = c->err;
-    if (s == CC_EXISTS && c->def && !c->old) {
-        cc_rpc_fail(c->call, CC_EXISTS, "id: contest '%s' already exists", c->def->id);
-        return;
-    }
-    if (s != CC_OK) {
-        if (c->errmsg[0])
-            cc_rpc_fail(c->call, s, "%s", c->errmsg);
-        else
-            con_fail_db(c->call, s, errmsg ? errmsg : cc_err_msg(), "store contest");
-        return;
-    }
-    if (c->put_team || c->reg) {
-        cc_rpc_reply(c->call, &c->team.base);
-        return;
-    }
-    reply_contest(c, c->def);
-}
-
-/* Ends the transaction after a decision: committed when c->err is OK. */
-static void finish(wr_ctx *c)
-{
-    if (c->err != CC_OK)
-        cc_pg_tx_rollback(c->tx, committed, c);
+    wr_ctx *c = (wr_ctx *)w;
+    if (c->put_team || c->reg)
+        cc_rpc_reply(w->call, &c->team.base);
     else
-        cc_pg_tx_commit(c->tx, committed, c);
+        reply_contest(c, c->def);
 }
 
-static void refuse(wr_ctx *c, cc_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void refuse(wr_ctx *c, cc_status s, const char *fmt, ...)
+static wr_ctx *ctx_new(cc_rpc_call *call, void *actor)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
-    va_end(ap);
-    c->err = s;
+    return con_write_new(call, actor, sizeof(wr_ctx), reply_written, "store contest");
 }
 
-/* The definition's row and its event, in c->tx. */
+/* The definition's row and its event, in c->w.tx. */
 static void write_contest(wr_ctx *c, bool insert)
 {
     Codecourt__V1__Contest *d = c->def;
     size_t len;
-    uint8_t *b = con_pack(c->call, &d->base, &len);
+    uint8_t *b = con_pack(c->w.call, &d->base, &len);
     json_t *jury = json_array();
     for (size_t i = 0; i < d->n_jury; i++)
         json_array_append_new(jury, json_string(d->jury[i]));
@@ -228,7 +185,7 @@ static void write_contest(wr_ctx *c, bool insert)
     snprintf(now, sizeof now, "%" PRId64, con_now_ms());
     if (!b || !jtext) {
         free(jtext);
-        refuse(c, CC_NOMEM, "out of memory");
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(d->id),    CC_PG_BYTES(b, len),
@@ -239,14 +196,14 @@ static void write_contest(wr_ctx *c, bool insert)
     /* The clock writes a transition once; when the times move, what is
      * already written stays only if it still lies in the past. */
     if (insert)
-        cc_pg_tx_query(c->tx,
+        cc_pg_tx_query(c->w.tx,
                        "INSERT INTO contests (id, def, owner_id, jury, public, start_time, "
                        "duration_s, freeze_s) VALUES ($1, $2::bytea, $3, "
                        "ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::boolean, "
                        "$6::bigint, $7::bigint, $8::bigint)",
                        p, 8, NULL, NULL);
     else
-        cc_pg_tx_query(c->tx,
+        cc_pg_tx_query(c->w.tx,
                        "UPDATE contests SET def = $2::bytea, owner_id = $3, "
                        "jury = ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
                        "public = $5::boolean, "
@@ -260,8 +217,8 @@ static void write_contest(wr_ctx *c, bool insert)
     free(jtext);
     Codecourt__V1__ContestChanged ev = CODECOURT__V1__CONTEST_CHANGED__INIT;
     ev.contest = d;
-    if (con_emit(c->tx, cc_rpc_envelope(c->call), CON_EVT_UPDATED, &ev.base, NULL) != CC_OK)
-        refuse(c, CC_NOMEM, "out of memory");
+    if (con_emit(c->w.tx, cc_rpc_envelope(c->w.call), CON_EVT_UPDATED, &ev.base, NULL) != CC_OK)
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
 }
 
 /* ---- the problems, as the caller sees them ------------------------------------ */
@@ -277,23 +234,23 @@ static void got_problem(cc_status s, const char *errmsg, const ProtobufCMessage 
     wr_ctx *c = pc->c;
     Codecourt__V1__ContestProblem *p = c->def->problems[c->next_problem];
     if (s == CC_NOT_FOUND || s == CC_DENIED) {
-        cc_rpc_fail(c->call, CC_UNPROCESSABLE, "problems: %s: no problem '%s'", p->label,
+        cc_rpc_fail(c->w.call, CC_UNPROCESSABLE, "problems: %s: no problem '%s'", p->label,
                     p->problem);
         return;
     }
     if (s != CC_OK) {
-        cc_rpc_fail(c->call, CC_UNAVAILABLE, "problems: cannot look up '%s': %s", p->problem,
+        cc_rpc_fail(c->w.call, CC_UNAVAILABLE, "problems: cannot look up '%s': %s", p->problem,
                     errmsg ? errmsg : cc_status_str(s));
         return;
     }
     const Codecourt__V1__Problem *pr = (const void *)resp;
     if (pr->deleted) {
-        cc_rpc_fail(c->call, CC_UNPROCESSABLE, "problems: %s: no problem '%s'", p->label,
+        cc_rpc_fail(c->w.call, CC_UNPROCESSABLE, "problems: %s: no problem '%s'", p->label,
                     p->problem);
         return;
     }
     if (!p->name[0])
-        p->name = cc_arena_strdup(cc_rpc_arena(c->call), pr->title ? pr->title : "");
+        p->name = cc_arena_strdup(cc_rpc_arena(c->w.call), pr->title ? pr->title : "");
     if (!p->name)
         p->name = "";
     if (pr->version) {
@@ -313,9 +270,9 @@ static void problems_next(wr_ctx *c, wr_step then)
         then(c);
         return;
     }
-    problems_ctx *pc = cc_arena_alloc(cc_rpc_arena(c->call), sizeof *pc);
+    problems_ctx *pc = cc_arena_alloc(cc_rpc_arena(c->w.call), sizeof *pc);
     if (!pc) {
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+        cc_rpc_fail(c->w.call, CC_NOMEM, "out of memory");
         return;
     }
     pc->c = c;
@@ -323,25 +280,25 @@ static void problems_next(wr_ctx *c, wr_step then)
     Codecourt__V1__GetProblemRequest rq = CODECOURT__V1__GET_PROBLEM_REQUEST__INIT;
     rq.slug = c->def->problems[c->next_problem]->problem;
     cc_envelope env;
-    cc_envelope_child(&env, cc_rpc_envelope(c->call), NULL);
-    cc_status s = cc_rpc_call_async(cc_rpc_bus(c->call), "problem", "GetProblem", &env, &rq.base,
+    cc_envelope_child(&env, cc_rpc_envelope(c->w.call), NULL);
+    cc_status s = cc_rpc_call_async(cc_rpc_bus(c->w.call), "problem", "GetProblem", &env, &rq.base,
                                     &codecourt__v1__problem__descriptor,
-                                    cc_actor_runtime(c->st->actor)->rpc_timeout_ms, got_problem, pc);
+                                    cc_actor_runtime(c->w.st->actor)->rpc_timeout_ms, got_problem,
+                                    pc);
     if (s != CC_OK)
-        cc_rpc_fail(c->call, CC_UNAVAILABLE, "problems: the problem service is unreachable");
+        cc_rpc_fail(c->w.call, CC_UNAVAILABLE, "problems: the problem service is unreachable");
 }
 
 /* ---- CreateContest ---------------------------------------------------------- */
 
 static void create_store(wr_ctx *c)
 {
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
-    if (s != CC_OK) {
-        con_fail_db(c->call, s, cc_err_msg(), "store contest");
+    if (!con_write_begin(&c->w, "store contest"))
         return;
-    }
+    snprintf(c->exists, sizeof c->exists, "id: contest '%s' already exists", c->def->id);
+    c->w.exists = c->exists;
     write_contest(c, true);
-    finish(c);
+    con_write_end(&c->w);
 }
 
 void con_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -349,21 +306,21 @@ void con_create(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     wr_ctx *c = ctx_new(call, actor);
     if (!c)
         return;
-    if (c->role == CON_ANON) {
+    if (c->w.role == CON_ANON) {
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to create contests");
         return;
     }
-    if (c->role != CON_SETTER && c->role != CON_ADMIN) {
+    if (c->w.role != CON_SETTER && c->w.role != CON_ADMIN) {
         cc_rpc_fail(call, CC_DENIED, "only setters and admins create contests");
         return;
     }
-    if (!valid_contest(call, (const void *)req, c->st->cfg->max_problems))
+    if (!valid_contest(call, (const void *)req, c->w.st->cfg->max_problems))
         return;
     if (!(c->def = copy_def(call, (const void *)req))) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
-    c->def->owner_id = c->who;
+    c->def->owner_id = c->w.who;
     c->def->created_at = con_now_ms() / 1000;
     c->def->unfrozen_at = 0;
     c->def->my_team = "";
@@ -382,7 +339,6 @@ typedef struct load_ctx {
 } load_ctx;
 
 static void decide_later(wr_ctx *c);
-static bool is_jury_of(const wr_ctx *c);
 
 /* The row's answer: put and unfreeze decide here and end the
  * transaction; register and PutTeam decide after their other statements. */
@@ -391,47 +347,43 @@ static void loaded(cc_status s, const char *errmsg, const cc_pg_result *r, void 
     load_ctx *lc = ud;
     wr_ctx *c = lc->c;
     bool finishes = lc->then != decide_later;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err == CC_OK && cc_pg_nrows(r) != 1)
-        refuse(c, CC_NOT_FOUND, "no contest '%s'", c->contest_id ? c->contest_id : "");
-    unsigned char *b = NULL;
-    size_t len = 0;
-    if (c->err == CC_OK && cc_pg_get_bytea(r, 0, 0, &b, &len) == CC_OK) {
-        c->old = (Codecourt__V1__Contest *)protobuf_c_message_unpack(
-            &codecourt__v1__contest__descriptor, &cc_rpc_arena(c->call)->pb, len, b);
+    if (con_write_ok(&c->w, s) && cc_pg_nrows(r) != 1)
+        con_write_refuse(&c->w, CC_NOT_FOUND, "no contest '%s'",
+                         c->contest_id ? c->contest_id : "");
+    if (c->w.err == CC_OK) {
+        c->old = con_def_of(c->w.call, r, 0, 0);
         cc_pg_get_int64(r, 0, 1, &c->next_team);
     }
-    free(b);
-    if (c->err == CC_OK && !c->old)
-        refuse(c, CC_INTERNAL, "stored contest unreadable");
-    if (c->err == CC_OK && lc->need_jury && !is_jury_of(c))
-        refuse(c, CC_DENIED, "only the contest's jury may change it");
-    if (c->err == CC_OK)
+    if (c->w.err == CC_OK && !c->old)
+        con_write_refuse(&c->w, CC_INTERNAL, "stored contest unreadable");
+    if (c->w.err == CC_OK && lc->need_jury && !con_def_jury(c->old, c->w.who, c->w.role))
+        con_write_refuse(&c->w, CC_DENIED, "only the contest's jury may change it");
+    if (c->w.err == CC_OK)
         lc->then(c);
     if (finishes)
-        finish(c);
+        con_write_end(&c->w);
 }
 
-/* Begins c->tx with the contest's row locked, then runs then inside it
+/* Begins c->w.tx with the contest's row locked, then runs then inside it
  * and ends the transaction (when the row is missing or, with need_jury,
- * the caller is not jury, the commit answers that instead). */
-static void load_for_update(wr_ctx *c, const char *id, bool need_jury, wr_loaded then)
+ * the caller is not jury, the commit answers that instead). With
+ * decide_later, the caller adds its own statements and ends the
+ * transaction in the last one's callback. False with the call failed. */
+static bool load_for_update(wr_ctx *c, const char *id, bool need_jury, wr_loaded then,
+                            const char *what)
 {
-    load_ctx *lc = cc_arena_alloc(cc_rpc_arena(c->call), sizeof *lc);
+    load_ctx *lc = cc_arena_alloc(cc_rpc_arena(c->w.call), sizeof *lc);
     if (!lc) {
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-        return;
+        cc_rpc_fail(c->w.call, CC_NOMEM, "out of memory");
+        return false;
     }
     *lc = (load_ctx){c, then, need_jury};
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
-    if (s != CC_OK) {
-        con_fail_db(c->call, s, cc_err_msg(), "load contest");
-        return;
-    }
+    if (!con_write_begin(&c->w, what))
+        return false;
     cc_pg_param p[] = {CC_PG_TEXT(id)};
-    cc_pg_tx_query(c->tx, "SELECT def, next_team FROM contests WHERE id = $1 FOR UPDATE", p, 1,
+    cc_pg_tx_query(c->w.tx, "SELECT def, next_team FROM contests WHERE id = $1 FOR UPDATE", p, 1,
                    loaded, lc);
+    return true;
 }
 
 /* ---- PutContest ---------------------------------------------------------------- */
@@ -450,7 +402,7 @@ static void put_decide(wr_ctx *c)
 
 static void put_store(wr_ctx *c)
 {
-    load_for_update(c, c->def->id, true, put_decide);
+    load_for_update(c, c->def->id, true, put_decide, "load contest");
 }
 
 void con_put(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -458,11 +410,11 @@ void con_put(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     wr_ctx *c = ctx_new(call, actor);
     if (!c)
         return;
-    if (c->role == CON_ANON) {
+    if (c->w.role == CON_ANON) {
         cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to change contests");
         return;
     }
-    if (!valid_contest(call, (const void *)req, c->st->cfg->max_problems))
+    if (!valid_contest(call, (const void *)req, c->w.st->cfg->max_problems))
         return;
     if (!(c->def = copy_def(call, (const void *)req))) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -478,7 +430,7 @@ static void unfreeze_decide(wr_ctx *c)
 {
     c->def = c->old;
     if (c->old->freeze_s == 0) {
-        refuse(c, CC_UNPROCESSABLE, "contest '%s' has no freeze", c->old->id);
+        con_write_refuse(&c->w, CC_UNPROCESSABLE, "contest '%s' has no freeze", c->old->id);
         return;
     }
     if (c->old->unfrozen_at)
@@ -491,24 +443,16 @@ void con_unfreeze(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__UnfreezeRequest *rq = (const void *)req;
     wr_ctx *c = ctx_new(call, actor);
-    if (!c)
+    if (!c || !con_write_check(&c->w, rq->id, "sign in to unfreeze"))
         return;
-    if (c->role == CON_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to unfreeze");
-        return;
-    }
-    if (!con_slug_ok(rq->id)) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->id);
-        return;
-    }
     c->contest_id = rq->id;
-    load_for_update(c, rq->id, true, unfreeze_decide);
+    load_for_update(c, rq->id, true, unfreeze_decide, "load contest");
 }
 
 /* ---- teams ------------------------------------------------------------------------ */
 
 /* Writes c->team (its row, its members replacing the old ones) and its
- * event, in c->tx. */
+ * event, in c->w.tx. */
 static void write_team(wr_ctx *c)
 {
     Codecourt__V1__Team *t = &c->team;
@@ -518,22 +462,22 @@ static void write_team(wr_ctx *c)
     char *mtext = json_dumps(ms, JSON_COMPACT);
     json_decref(ms);
     if (!mtext) {
-        refuse(c, CC_NOMEM, "out of memory");
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(t->contest), CC_PG_TEXT(t->id), CC_PG_TEXT(t->name),
                        CC_PG_TEXT(t->organization), CC_PG_TEXT(t->hidden ? "t" : "f"),
                        CC_PG_TEXT(mtext)};
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "INSERT INTO teams (contest, id, name, organization, hidden) "
                    "VALUES ($1, $2, $3, $4, $5::boolean) ON CONFLICT (contest, id) DO UPDATE SET "
                    "name = EXCLUDED.name, organization = EXCLUDED.organization, "
                    "hidden = EXCLUDED.hidden",
                    p, 5, NULL, NULL);
-    cc_pg_tx_query(c->tx, "DELETE FROM team_members WHERE contest = $1 AND team = $2", p, 2,
+    cc_pg_tx_query(c->w.tx, "DELETE FROM team_members WHERE contest = $1 AND team = $2", p, 2,
                    NULL, NULL);
     cc_pg_param mp[] = {p[0], p[1], p[5]};
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "INSERT INTO team_members (contest, user_id, team) SELECT $1, u, $2 "
                    "FROM jsonb_array_elements_text($3::jsonb) u",
                    mp, 3, NULL, NULL);
@@ -541,35 +485,31 @@ static void write_team(wr_ctx *c)
     Codecourt__V1__TeamChanged ev = CODECOURT__V1__TEAM_CHANGED__INIT;
     ev.contest = t->contest;
     ev.team = t;
-    if (con_emit(c->tx, cc_rpc_envelope(c->call), CON_EVT_TEAM, &ev.base, NULL) != CC_OK)
-        refuse(c, CC_NOMEM, "out of memory");
+    if (con_emit(c->w.tx, cc_rpc_envelope(c->w.call), CON_EVT_TEAM, &ev.base, NULL) != CC_OK)
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
 }
 
 static void members_of(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     wr_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     int n = cc_pg_nrows(r);
-    c->members = cc_arena_alloc(cc_rpc_arena(c->call), (size_t)(n + 1) * sizeof *c->members);
+    c->members = cc_arena_alloc(cc_rpc_arena(c->w.call), (size_t)(n + 1) * sizeof *c->members);
     if (!c->members) {
-        refuse(c, CC_NOMEM, "out of memory");
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
         return;
     }
     c->nmembers = 0;
     for (int i = 0; i < n; i++)
-        c->members[c->nmembers++] = cc_arena_strdup(cc_rpc_arena(c->call), cc_pg_get(r, i, 0));
+        c->members[c->nmembers++] = cc_arena_strdup(cc_rpc_arena(c->w.call), cc_pg_get(r, i, 0));
 }
 
 static void my_team_of(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     wr_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     if (cc_pg_nrows(r) == 1)
         snprintf(c->my_team, sizeof c->my_team, "%s", cc_pg_get(r, 0, 0));
 }
@@ -577,27 +517,15 @@ static void my_team_of(cc_status s, const char *errmsg, const cc_pg_result *r, v
 static void named_team(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     wr_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     if (cc_pg_nrows(r) != 1)
         return;
-    cc_arena *a = cc_rpc_arena(c->call);
+    cc_arena *a = cc_rpc_arena(c->w.call);
     c->team_found = true;
     c->team.name = cc_arena_strdup(a, cc_pg_get(r, 0, 0));
     c->team.organization = cc_arena_strdup(a, cc_pg_get(r, 0, 1));
     c->team.hidden = cc_pg_get(r, 0, 2)[0] == 't';
-}
-
-static bool is_jury_of(const wr_ctx *c)
-{
-    if (c->role == CON_ADMIN || !strcmp(c->old->owner_id, c->who))
-        return true;
-    for (size_t i = 0; i < c->old->n_jury; i++)
-        if (!strcmp(c->old->jury[i], c->who))
-            return true;
-    return false;
 }
 
 /* Register and PutTeam decide once every statement after the lock has
@@ -611,30 +539,33 @@ static void register_after(cc_status s, const char *errmsg, const cc_pg_result *
 {
     wr_ctx *c = ud;
     (void)r;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err != CC_OK || !c->old) {
-        finish(c);
+    con_write_ok(&c->w, s);
+    if (c->w.err != CC_OK || !c->old) {
+        con_write_end(&c->w);
         return;
     }
     const Codecourt__V1__ContestRegisterRequest *rq = c->reg;
     const Codecourt__V1__Contest *d = c->old;
-    cc_arena *a = cc_rpc_arena(c->call);
+    cc_arena *a = cc_rpc_arena(c->w.call);
     int64_t now = con_now_ms();
     if (now >= (d->start_at + d->duration_s) * 1000)
-        refuse(c, CC_DENIED, "contest '%s' has ended", d->id);
-    else if (is_jury_of(c))
-        refuse(c, CC_DENIED, "the jury of contest '%s' does not take part in it", d->id);
+        con_write_refuse(&c->w, CC_DENIED, "contest '%s' has ended", d->id);
+    else if (con_def_jury(c->old, c->w.who, c->w.role))
+        con_write_refuse(&c->w, CC_DENIED, "the jury of contest '%s' does not take part in it",
+                         d->id);
     else if (c->my_team[0])
-        refuse(c, CC_EXISTS, "you are already in team '%s' of contest '%s'", c->my_team, d->id);
-    else if (!d->registration_open && (!d->invite_code[0] || strcmp(rq->invite_code, d->invite_code)))
-        refuse(c, CC_DENIED,
-               rq->invite_code[0] ? "inviteCode: the invite code of contest '%s' is wrong"
-                                  : "registration to contest '%s' is closed: an invite code is "
-                                    "required",
-               d->id);
-    if (c->err != CC_OK) {
-        finish(c);
+        con_write_refuse(&c->w, CC_EXISTS, "you are already in team '%s' of contest '%s'",
+                         c->my_team, d->id);
+    else if (!d->registration_open &&
+             (!d->invite_code[0] || strcmp(rq->invite_code, d->invite_code)))
+        con_write_refuse(&c->w, CC_DENIED,
+                         rq->invite_code[0]
+                             ? "inviteCode: the invite code of contest '%s' is wrong"
+                             : "registration to contest '%s' is closed: an invite code is "
+                               "required",
+                         d->id);
+    if (c->w.err != CC_OK) {
+        con_write_end(&c->w);
         return;
     }
     codecourt__v1__team__init(&c->team);
@@ -642,34 +573,38 @@ static void register_after(cc_status s, const char *errmsg, const cc_pg_result *
     bool join = d->team_registration && rq->team_id[0];
     if (join) {
         if (!d->invite_code[0] || strcmp(rq->invite_code, d->invite_code)) {
-            refuse(c, CC_DENIED, "inviteCode: joining a team of contest '%s' takes its invite code",
-                   d->id);
+            con_write_refuse(&c->w, CC_DENIED,
+                             "inviteCode: joining a team of contest '%s' takes its invite code",
+                             d->id);
         } else if (!c->team_found) {
-            refuse(c, CC_NOT_FOUND, "teamId: no team '%s' in contest '%s'", rq->team_id, d->id);
+            con_write_refuse(&c->w, CC_NOT_FOUND, "teamId: no team '%s' in contest '%s'",
+                             rq->team_id, d->id);
         } else if (c->nmembers >= 10) {
-            refuse(c, CC_UNPROCESSABLE, "teamId: team '%s' is full", rq->team_id);
+            con_write_refuse(&c->w, CC_UNPROCESSABLE, "teamId: team '%s' is full", rq->team_id);
         }
-        if (c->err != CC_OK) {
-            finish(c);
+        if (c->w.err != CC_OK) {
+            con_write_end(&c->w);
             return;
         }
         c->team.id = (char *)rq->team_id;
-        c->members[c->nmembers++] = c->who;
+        c->members[c->nmembers++] = c->w.who;
     } else {
         const char *name = rq->team_name;
         char fallback[64];
         if (!name[0]) {
             if (d->team_registration) {
-                refuse(c, CC_INVALID, "teamName: a new team needs a name (or teamId to join one)");
-                finish(c);
+                con_write_refuse(&c->w, CC_INVALID,
+                                 "teamName: a new team needs a name (or teamId to join one)");
+                con_write_end(&c->w);
                 return;
             }
-            snprintf(fallback, sizeof fallback, "user-%.8s", c->who);
+            snprintf(fallback, sizeof fallback, "user-%.8s", c->w.who);
             name = fallback;
         }
         if (strlen(name) > 100 || strlen(rq->organization) > 100) {
-            refuse(c, CC_INVALID, "teamName: at most 100 characters (organization too)");
-            finish(c);
+            con_write_refuse(&c->w, CC_INVALID,
+                             "teamName: at most 100 characters (organization too)");
+            con_write_end(&c->w);
             return;
         }
         snprintf(c->team_id, sizeof c->team_id, "t%" PRId64, c->next_team);
@@ -678,71 +613,50 @@ static void register_after(cc_status s, const char *errmsg, const cc_pg_result *
         c->team.organization = (char *)rq->organization;
         c->members = cc_arena_alloc(a, sizeof *c->members);
         if (!c->members || !c->team.name) {
-            refuse(c, CC_NOMEM, "out of memory");
-            finish(c);
+            con_write_refuse(&c->w, CC_NOMEM, "out of memory");
+            con_write_end(&c->w);
             return;
         }
-        c->members[0] = c->who;
+        c->members[0] = c->w.who;
         c->nmembers = 1;
         c->created = true;
         cc_pg_param p[] = {CC_PG_TEXT(d->id)};
-        cc_pg_tx_query(c->tx, "UPDATE contests SET next_team = next_team + 1 WHERE id = $1", p, 1,
+        cc_pg_tx_query(c->w.tx, "UPDATE contests SET next_team = next_team + 1 WHERE id = $1", p, 1,
                        NULL, NULL);
     }
     c->team.members = c->members;
     c->team.n_members = c->nmembers;
     write_team(c);
-    finish(c);
+    con_write_end(&c->w);
 }
 
 void con_register(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ContestRegisterRequest *rq = (const void *)req;
     wr_ctx *c = ctx_new(call, actor);
-    if (!c)
+    if (!c || !con_write_check(&c->w, rq->contest, "sign in to take part"))
         return;
-    if (c->role == CON_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to take part");
-        return;
-    }
-    if (!con_slug_ok(rq->contest)) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->contest);
-        return;
-    }
     if (rq->team_id[0] && !con_id_ok(rq->team_id)) {
         cc_rpc_fail(call, CC_NOT_FOUND, "teamId: no team '%.40s'", rq->team_id);
         return;
     }
     c->reg = rq;
     c->contest_id = rq->contest;
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
-    if (s != CC_OK) {
-        con_fail_db(call, s, cc_err_msg(), "register");
+    if (!load_for_update(c, rq->contest, false, decide_later, "register"))
         return;
-    }
-    load_ctx *lc = cc_arena_alloc(cc_rpc_arena(call), sizeof *lc);
-    if (!lc) {
-        cc_pg_tx_rollback(c->tx, NULL, NULL);
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
-        return;
-    }
-    *lc = (load_ctx){c, decide_later, false};
-    cc_pg_param p[] = {CC_PG_TEXT(rq->contest)};
-    cc_pg_tx_query(c->tx, "SELECT def, next_team FROM contests WHERE id = $1 FOR UPDATE", p, 1,
-                   loaded, lc);
-    cc_pg_param m[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(c->who)};
-    cc_pg_tx_query(c->tx, "SELECT team FROM team_members WHERE contest = $1 AND user_id = $2", m,
+    cc_pg_param m[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(c->w.who)};
+    cc_pg_tx_query(c->w.tx, "SELECT team FROM team_members WHERE contest = $1 AND user_id = $2", m,
                    2, my_team_of, c);
     cc_pg_param q[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(rq->team_id)};
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "SELECT name, organization, hidden FROM teams WHERE contest = $1 AND id = $2",
                    q, 2, named_team, c);
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "SELECT user_id FROM team_members WHERE contest = $1 AND team = $2 "
                    "ORDER BY user_id",
                    q, 2, members_of, c);
     /* Its callback decides, once the three answers above are in. */
-    cc_pg_tx_query(c->tx, "SELECT 1", NULL, 0, register_after, c);
+    cc_pg_tx_query(c->w.tx, "SELECT 1", NULL, 0, register_after, c);
 }
 
 /* ---- PutTeam ----------------------------------------------------------------------- */
@@ -750,13 +664,11 @@ void con_register(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 static void taken_members(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     wr_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
-    for (int i = 0; i < cc_pg_nrows(r) && c->err == CC_OK; i++)
+    for (int i = 0; i < cc_pg_nrows(r) && c->w.err == CC_OK; i++)
         if (strcmp(cc_pg_get(r, i, 1), c->put_team->team_id) != 0)
-            refuse(c, CC_CONFLICT, "members: user %s is in team '%s' of this contest",
+            con_write_refuse(&c->w, CC_CONFLICT, "members: user %s is in team '%s' of this contest",
                    cc_pg_get(r, i, 0), cc_pg_get(r, i, 1));
 }
 
@@ -764,15 +676,14 @@ static void put_team_after(cc_status s, const char *errmsg, const cc_pg_result *
 {
     wr_ctx *c = ud;
     (void)r;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err != CC_OK || !c->old) {
-        finish(c);
+    con_write_ok(&c->w, s);
+    if (c->w.err != CC_OK || !c->old) {
+        con_write_end(&c->w);
         return;
     }
-    if (!is_jury_of(c)) {
-        refuse(c, CC_DENIED, "only the contest's jury manages its teams");
-        finish(c);
+    if (!con_def_jury(c->old, c->w.who, c->w.role)) {
+        con_write_refuse(&c->w, CC_DENIED, "only the contest's jury manages its teams");
+        con_write_end(&c->w);
         return;
     }
     const Codecourt__V1__PutTeamRequest *rq = c->put_team;
@@ -785,23 +696,15 @@ static void put_team_after(cc_status s, const char *errmsg, const cc_pg_result *
     c->team.n_members = rq->n_members;
     c->team.hidden = rq->hidden;
     write_team(c);
-    finish(c);
+    con_write_end(&c->w);
 }
 
 void con_put_team(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__PutTeamRequest *rq = (const void *)req;
     wr_ctx *c = ctx_new(call, actor);
-    if (!c)
+    if (!c || !con_write_check(&c->w, rq->contest, "sign in to manage teams"))
         return;
-    if (c->role == CON_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to manage teams");
-        return;
-    }
-    if (!con_slug_ok(rq->contest)) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->contest);
-        return;
-    }
     if (!con_id_ok(rq->team_id)) {
         cc_rpc_fail(call, CC_INVALID, "teamId: [A-Za-z0-9_.-]{1,36}");
         return;
@@ -833,28 +736,19 @@ void con_put_team(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     json_decref(ms);
     c->put_team = rq;
     c->contest_id = rq->contest;
-    cc_status s = mtext ? cc_pg_begin(c->st->pg, &c->tx) : CC_NOMEM;
-    if (s != CC_OK) {
-        free(mtext);
-        con_fail_db(call, s, cc_err_msg(), "store team");
-        return;
-    }
-    load_ctx *lc = cc_arena_alloc(cc_rpc_arena(call), sizeof *lc);
-    if (!lc) {
-        free(mtext);
-        cc_pg_tx_rollback(c->tx, NULL, NULL);
+    if (!mtext) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
     }
-    *lc = (load_ctx){c, decide_later, false};
-    cc_pg_param p[] = {CC_PG_TEXT(rq->contest)};
-    cc_pg_tx_query(c->tx, "SELECT def, next_team FROM contests WHERE id = $1 FOR UPDATE", p, 1,
-                   loaded, lc);
+    if (!load_for_update(c, rq->contest, false, decide_later, "store team")) {
+        free(mtext);
+        return;
+    }
     cc_pg_param q[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(mtext)};
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "SELECT user_id, team FROM team_members WHERE contest = $1 AND user_id IN "
                    "(SELECT jsonb_array_elements_text($2::jsonb))",
                    q, 2, taken_members, c);
     free(mtext);
-    cc_pg_tx_query(c->tx, "SELECT 1", NULL, 0, put_team_after, c);
+    cc_pg_tx_query(c->w.tx, "SELECT 1", NULL, 0, put_team_after, c);
 }

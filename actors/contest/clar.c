@@ -5,7 +5,8 @@
  *   read who it reaches -> its events (outbox) -> commit -> answer.
  * Events: cc.evt.contest.clarification (the read model, the feed, the
  * live channels) and cc.evt.contest.clarification_sent, one per user it
- * reaches (cc-notify's in-app notification, live to that user). */
+ * reaches (cc-notify's in-app notification, live to that user). The
+ * context's head and the end of the transaction are write.c's. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,8 @@
 #include "contest.h"
 
 typedef struct clar_ctx {
-    cc_rpc_call *call;
-    con_state *st;
-    char who[64];
-    con_role role;
+    con_write w; /* first: the call, the caller, the transaction */
     const char *contest;
-    cc_pg_tx *tx;
     Codecourt__V1__Contest *def;
     char my_team[64];
     bool have_question;
@@ -31,21 +28,18 @@ typedef struct clar_ctx {
     bool question;              /* a participant asks (the jury hears of it) */
     const char *ask_problem, *ask_text, *ask_to;
     const Codecourt__V1__AnswerClarificationRequest *ans;
-    cc_status err;
-    char errmsg[256];
 } clar_ctx;
+
+static void reply_clar(con_write *w)
+{
+    cc_rpc_reply(w->call, &((clar_ctx *)w)->out.base);
+}
 
 static clar_ctx *ctx_new(cc_rpc_call *call, void *actor, const char *contest)
 {
-    clar_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
-    if (!c) {
-        cc_rpc_fail(call, CC_NOMEM, "out of memory");
+    clar_ctx *c = con_write_new(call, actor, sizeof *c, reply_clar, "store clarification");
+    if (!c)
         return NULL;
-    }
-    memset(c, 0, sizeof *c);
-    c->call = call;
-    c->st = con_state_of(actor);
-    c->role = con_principal(call, c->who);
     c->contest = contest;
     codecourt__v1__clarification__init(&c->out);
     return c;
@@ -53,43 +47,7 @@ static clar_ctx *ctx_new(cc_rpc_call *call, void *actor, const char *contest)
 
 static bool jury_of(const clar_ctx *c)
 {
-    if (c->role == CON_ADMIN || !strcmp(c->def->owner_id, c->who))
-        return true;
-    for (size_t i = 0; i < c->def->n_jury; i++)
-        if (!strcmp(c->def->jury[i], c->who))
-            return true;
-    return false;
-}
-
-static void fail(clar_ctx *c, cc_status s, const char *msg)
-{
-    if (c->err == CC_OK) {
-        c->err = s;
-        snprintf(c->errmsg, sizeof c->errmsg, "%s", msg);
-    }
-}
-
-static void committed(cc_status s, const char *errmsg, void *ud)
-{
-    clar_ctx *c = ud;
-    if (s == CC_OK && c->err != CC_OK)
-        s = c->err;
-    if (s != CC_OK) {
-        if (c->errmsg[0])
-            cc_rpc_fail(c->call, s, "%s", c->errmsg);
-        else
-            con_fail_db(c->call, s, errmsg ? errmsg : cc_err_msg(), "store clarification");
-        return;
-    }
-    cc_rpc_reply(c->call, &c->out.base);
-}
-
-static void end_tx(clar_ctx *c)
-{
-    if (c->err != CC_OK)
-        cc_pg_tx_rollback(c->tx, committed, c);
-    else
-        cc_pg_tx_commit(c->tx, committed, c);
+    return con_def_jury(c->def, c->w.who, c->w.role);
 }
 
 /* ---- the statements' answers ---------------------------------------------------- */
@@ -97,49 +55,36 @@ static void end_tx(clar_ctx *c)
 static void got_def(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     clar_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     if (cc_pg_nrows(r) != 1) {
-        char m[120];
-        snprintf(m, sizeof m, "no contest '%s'", c->contest);
-        fail(c, CC_NOT_FOUND, m);
+        con_write_refuse(&c->w, CC_NOT_FOUND, "no contest '%s'", c->contest);
         return;
     }
-    unsigned char *b = NULL;
-    size_t len = 0;
-    if (cc_pg_get_bytea(r, 0, 0, &b, &len) == CC_OK)
-        c->def = (Codecourt__V1__Contest *)protobuf_c_message_unpack(
-            &codecourt__v1__contest__descriptor, &cc_rpc_arena(c->call)->pb, len, b);
-    free(b);
+    c->def = con_def_of(c->w.call, r, 0, 0);
     snprintf(c->my_team, sizeof c->my_team, "%s", cc_pg_get(r, 0, 1));
     if (!c->def)
-        fail(c, CC_INTERNAL, "stored contest unreadable");
+        con_write_refuse(&c->w, CC_INTERNAL, "stored contest unreadable");
 }
 
 static void got_question(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     clar_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     if (cc_pg_nrows(r) != 1)
         return;
     c->have_question = true;
     snprintf(c->q_team, sizeof c->q_team, "%s", cc_pg_get(r, 0, 0));
     snprintf(c->q_problem, sizeof c->q_problem, "%s", cc_pg_get(r, 0, 1));
-    c->q_text = cc_arena_strdup(cc_rpc_arena(c->call), cc_pg_get(r, 0, 2));
+    c->q_text = cc_arena_strdup(cc_rpc_arena(c->w.call), cc_pg_get(r, 0, 2));
 }
 
 static void got_id(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     clar_ctx *c = ud;
-    if (s != CC_OK) {
-        c->err = s;
+    if (!con_write_ok(&c->w, s))
         return;
-    }
     snprintf(c->id, sizeof c->id, "%s", cc_pg_get(r, 0, 0));
     c->out.id = c->id;
 }
@@ -148,18 +93,17 @@ static void got_id(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 static void got_recipients(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
     clar_ctx *c = ud;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err != CC_OK) {
-        end_tx(c);
+    con_write_ok(&c->w, s);
+    if (c->w.err != CC_OK) {
+        con_write_end(&c->w);
         return;
     }
-    const cc_envelope *env = cc_rpc_envelope(c->call);
+    const cc_envelope *env = cc_rpc_envelope(c->w.call);
     Codecourt__V1__ClarificationPosted ev = CODECOURT__V1__CLARIFICATION_POSTED__INIT;
     ev.clarification = &c->out;
     char msg_id[96];
     snprintf(msg_id, sizeof msg_id, "clar-%s-%s", c->contest, c->id);
-    cc_status e = con_emit(c->tx, env, CON_EVT_CLAR, &ev.base, msg_id);
+    cc_status e = con_emit(c->w.tx, env, CON_EVT_CLAR, &ev.base, msg_id);
     /* A question reaches the jury; an answer or announcement its team or
      * everyone in the contest. */
     size_t n = c->question ? c->def->n_jury + 1 : (size_t)cc_pg_nrows(r);
@@ -175,11 +119,11 @@ static void got_recipients(cc_status s, const char *errmsg, const cc_pg_result *
         no.text = c->out.text;
         no.question = c->question ? "" : (c->q_text ? c->q_text : "");
         snprintf(msg_id, sizeof msg_id, "clar-%s-%s-%.40s", c->contest, c->id, user);
-        e = con_emit(c->tx, env, CON_EVT_CLAR_SENT, &no.base, msg_id);
+        e = con_emit(c->w.tx, env, CON_EVT_CLAR_SENT, &no.base, msg_id);
     }
     if (e != CC_OK)
-        fail(c, CC_NOMEM, "out of memory");
-    end_tx(c);
+        con_write_refuse(&c->w, CC_NOMEM, "out of memory");
+    con_write_end(&c->w);
 }
 
 /* Inserts c->out and reads its recipients (members of to_team, or every
@@ -192,14 +136,14 @@ static void insert(clar_ctx *c)
                        CC_PG_TEXT(c->out.to_team),  c->out.reply_to[0] ? CC_PG_TEXT(c->out.reply_to)
                                                                        : CC_PG_NULL,
                        CC_PG_TEXT(c->out.problem),  CC_PG_TEXT(c->out.text),
-                       CC_PG_TEXT(c->who),          CC_PG_TEXT(ms)};
-    cc_pg_tx_query(c->tx,
+                       CC_PG_TEXT(c->w.who),          CC_PG_TEXT(ms)};
+    cc_pg_tx_query(c->w.tx,
                    "INSERT INTO clarifications (contest, from_team, to_team, reply_to, problem, "
                    "text, author, time_ms) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8::bigint) "
                    "RETURNING id::text",
                    p, 8, got_id, c);
     cc_pg_param q[] = {CC_PG_TEXT(c->contest), CC_PG_TEXT(c->out.to_team)};
-    cc_pg_tx_query(c->tx,
+    cc_pg_tx_query(c->w.tx,
                    "SELECT DISTINCT user_id FROM team_members WHERE contest = $1 "
                    "AND ($2 = '' OR team = $2) ORDER BY user_id",
                    q, 2, got_recipients, c);
@@ -219,19 +163,18 @@ static void ask_decide(cc_status s, const char *errmsg, const cc_pg_result *r, v
 {
     clar_ctx *c = ud;
     (void)r;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err != CC_OK) {
-        end_tx(c);
+    con_write_ok(&c->w, s);
+    if (c->w.err != CC_OK) {
+        con_write_end(&c->w);
         return;
     }
     bool jury = jury_of(c);
     if (!jury && !c->my_team[0])
-        fail(c, CC_DENIED, "you do not take part in this contest");
+        con_write_refuse(&c->w, CC_DENIED, "you do not take part in this contest");
     else if (c->ask_problem[0] && !has_label(c->def, c->ask_problem))
-        fail(c, CC_INVALID, "problem: no such problem label in this contest");
-    if (c->err != CC_OK) {
-        end_tx(c);
+        con_write_refuse(&c->w, CC_INVALID, "problem: no such problem label in this contest");
+    if (c->w.err != CC_OK) {
+        con_write_end(&c->w);
         return;
     }
     c->question = !jury;
@@ -242,30 +185,27 @@ static void ask_decide(cc_status s, const char *errmsg, const cc_pg_result *r, v
     c->out.problem = (char *)c->ask_problem;
     c->out.text = (char *)c->ask_text;
     c->out.time_ms = con_now_ms();
-    c->out.author = c->who;
+    c->out.author = c->w.who;
     insert(c);
 }
 
 static bool start(clar_ctx *c, const char *question_id, cc_pg_cb decide)
 {
-    cc_status s = cc_pg_begin(c->st->pg, &c->tx);
-    if (s != CC_OK) {
-        con_fail_db(c->call, s, cc_err_msg(), "clarification");
+    if (!con_write_begin(&c->w, "clarification"))
         return false;
-    }
-    cc_pg_param p[] = {CC_PG_TEXT(c->contest), CC_PG_TEXT(c->who)};
-    cc_pg_tx_query(c->tx,
+    cc_pg_param p[] = {CC_PG_TEXT(c->contest), CC_PG_TEXT(c->w.who)};
+    cc_pg_tx_query(c->w.tx,
                    "SELECT c.def, coalesce(m.team, '') FROM contests c LEFT JOIN team_members m "
                    "ON m.contest = c.id AND m.user_id = $2 WHERE c.id = $1",
                    p, 2, got_def, c);
     if (question_id) {
         cc_pg_param q[] = {CC_PG_TEXT(c->contest), CC_PG_TEXT(question_id)};
-        cc_pg_tx_query(c->tx,
+        cc_pg_tx_query(c->w.tx,
                        "SELECT from_team, problem, text FROM clarifications WHERE contest = $1 "
                        "AND id = $2::bigint AND from_team <> ''",
                        q, 2, got_question, c);
     }
-    cc_pg_tx_query(c->tx, "SELECT 1", NULL, 0, decide, c);
+    cc_pg_tx_query(c->w.tx, "SELECT 1", NULL, 0, decide, c);
     return true;
 }
 
@@ -282,16 +222,8 @@ void con_ask(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__AskClarificationRequest *rq = (const void *)req;
     clar_ctx *c = ctx_new(call, actor, rq->contest);
-    if (!c)
+    if (!c || !con_write_check(&c->w, rq->contest, "sign in to ask"))
         return;
-    if (c->role == CON_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to ask");
-        return;
-    }
-    if (!con_slug_ok(rq->contest)) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->contest);
-        return;
-    }
     if (!text_ok(call, rq->text))
         return;
     if (strlen(rq->problem) > 10 || (rq->to_team[0] && !con_id_ok(rq->to_team))) {
@@ -310,17 +242,16 @@ static void answer_decide(cc_status s, const char *errmsg, const cc_pg_result *r
 {
     clar_ctx *c = ud;
     (void)r;
-    if (s != CC_OK && c->err == CC_OK)
-        c->err = s;
-    if (c->err == CC_OK && !jury_of(c))
-        fail(c, CC_DENIED, "only the contest's jury answers clarifications");
-    if (c->err == CC_OK && !c->have_question)
-        fail(c, CC_NOT_FOUND, "no such question in this contest");
-    if (c->err != CC_OK) {
-        end_tx(c);
+    con_write_ok(&c->w, s);
+    if (c->w.err == CC_OK && !jury_of(c))
+        con_write_refuse(&c->w, CC_DENIED, "only the contest's jury answers clarifications");
+    if (c->w.err == CC_OK && !c->have_question)
+        con_write_refuse(&c->w, CC_NOT_FOUND, "no such question in this contest");
+    if (c->w.err != CC_OK) {
+        con_write_end(&c->w);
         return;
     }
-    cc_arena *a = cc_rpc_arena(c->call);
+    cc_arena *a = cc_rpc_arena(c->w.call);
     c->out.contest = (char *)c->contest;
     c->out.from_team = "";
     c->out.to_team = c->ans->to_all ? "" : cc_arena_strdup(a, c->q_team);
@@ -328,7 +259,7 @@ static void answer_decide(cc_status s, const char *errmsg, const cc_pg_result *r
     c->out.problem = cc_arena_strdup(a, c->q_problem);
     c->out.text = (char *)c->ans->text;
     c->out.time_ms = con_now_ms();
-    c->out.author = c->who;
+    c->out.author = c->w.who;
     insert(c);
 }
 
@@ -336,16 +267,8 @@ void con_answer(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__AnswerClarificationRequest *rq = (const void *)req;
     clar_ctx *c = ctx_new(call, actor, rq->contest);
-    if (!c)
+    if (!c || !con_write_check(&c->w, rq->contest, "sign in to answer"))
         return;
-    if (c->role == CON_ANON) {
-        cc_rpc_fail(call, CC_UNAUTHENTICATED, "sign in to answer");
-        return;
-    }
-    if (!con_slug_ok(rq->contest)) {
-        cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->contest);
-        return;
-    }
     char *end = NULL;
     if (!rq->id[0] || strtoll(rq->id, &end, 10) <= 0 || *end || strlen(rq->id) > 18) {
         cc_rpc_fail(call, CC_NOT_FOUND, "id: no question '%.20s'", rq->id);
@@ -363,27 +286,22 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 {
     clar_ctx *c = ud;
     if (s != CC_OK) {
-        con_fail_db(c->call, s, errmsg, "list clarifications");
+        con_fail_db(c->w.call, s, errmsg, "list clarifications");
         return;
     }
     int n = cc_pg_nrows(r);
-    cc_arena *a = cc_rpc_arena(c->call);
-    unsigned char *b = NULL;
-    size_t len = 0;
-    if (n > 0 && cc_pg_get_bytea(r, 0, 0, &b, &len) == CC_OK)
-        c->def = (Codecourt__V1__Contest *)protobuf_c_message_unpack(
-            &codecourt__v1__contest__descriptor, &a->pb, len, b);
-    free(b);
+    cc_arena *a = cc_rpc_arena(c->w.call);
+    c->def = con_def_of(c->w.call, r, 0, 0);
     const char *mine = n > 0 ? cc_pg_get(r, 0, 1) : "";
     if (!c->def || (!c->def->public_ && !mine[0] && !jury_of(c))) {
-        cc_rpc_fail(c->call, CC_NOT_FOUND, "no contest '%s'", c->contest);
+        cc_rpc_fail(c->w.call, CC_NOT_FOUND, "no contest '%s'", c->contest);
         return;
     }
     bool jury = jury_of(c);
     Codecourt__V1__ClarificationList *out = cc_arena_alloc(a, sizeof *out);
     Codecourt__V1__Clarification **v = cc_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *v);
     if (!out || !v) {
-        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+        cc_rpc_fail(c->w.call, CC_NOMEM, "out of memory");
         return;
     }
     codecourt__v1__clarification_list__init(out);
@@ -397,7 +315,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
             continue;
         Codecourt__V1__Clarification *k = cc_arena_alloc(a, sizeof *k);
         if (!k) {
-            cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
+            cc_rpc_fail(c->w.call, CC_NOMEM, "out of memory");
             return;
         }
         codecourt__v1__clarification__init(k);
@@ -413,7 +331,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
         v[out->n_clarifications++] = k;
     }
     out->clarifications = v;
-    cc_rpc_reply(c->call, &out->base);
+    cc_rpc_reply(c->w.call, &out->base);
 }
 
 void con_list_clars(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -426,9 +344,9 @@ void con_list_clars(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail(call, CC_NOT_FOUND, "no contest '%.64s'", rq->contest);
         return;
     }
-    cc_pg_param p[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(c->who)};
+    cc_pg_param p[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(c->w.who)};
     cc_status s = cc_pg_query(
-        c->st->pg,
+        c->w.st->rm.pg,
         "SELECT c.def, coalesce(m.team, ''), k.id::text, k.from_team, k.to_team, "
         "coalesce(k.reply_to::text, ''), k.problem, k.text, k.time_ms, k.author "
         "FROM contests c LEFT JOIN team_members m ON m.contest = c.id AND m.user_id = $2 "

@@ -51,7 +51,7 @@ static void write_due(con_state *st, tick_ctx *t)
             freeze = t->freeze > 0 ? end - t->freeze * 1000 : 0;
     bool started = now >= start, frozen = t->freeze > 0 && now >= freeze, ended = now >= end;
     cc_pg_tx *tx;
-    if (cc_pg_begin(st->pg, &tx) != CC_OK) {
+    if (cc_pg_begin(st->rm.pg, &tx) != CC_OK) {
         written(CC_UNAVAILABLE, cc_err_msg(), t);
         return;
     }
@@ -104,7 +104,7 @@ static void got_due(cc_status s, const char *errmsg, const cc_pg_result *r, void
 
 static void look(con_state *st)
 {
-    if (st->clock_busy || st->stopping || !st->pg)
+    if (st->clock_busy || st->stopping || !st->rm.pg)
         return;
     st->clock_busy = true;
     char now[32];
@@ -113,7 +113,7 @@ static void look(con_state *st)
     /* A contest is due when a transition has come and its flag is unset
      * (a contest without a freeze has frozen_sent set with its start). */
     cc_status s = cc_pg_query(
-        st->pg,
+        st->rm.pg,
         "SELECT id, start_time, duration_s, freeze_s, started_sent, frozen_sent, ended_sent "
         "FROM contests WHERE NOT (started_sent AND frozen_sent AND ended_sent) "
         "AND ((NOT started_sent AND start_time * 1000 <= $1::bigint) "

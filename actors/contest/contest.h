@@ -42,7 +42,7 @@ typedef struct con_settings {
     int64_t clock_ms;      /* how often due start/freeze/end transitions are looked for */
     int64_t max_teams;     /* per contest */
     int64_t max_problems;  /* per contest */
-    char *reader_url, *reader_user, *reader_password; /* the read model's NATS user */
+    cc_projection_reader reader; /* the read model's NATS user */
 } con_settings;
 
 typedef struct con_model con_model;
@@ -50,11 +50,10 @@ typedef struct con_model con_model;
 typedef struct con_state {
     cc_actor *actor;
     const con_settings *cfg;
-    cc_pg *pg;
-    cc_outbox_relay *relay;
-    cc_projection *proj;
+    /* The read model (cc/projection.h): its pool, projection and relay,
+     * and whether this run is `rebuild` (replay, store, exit). */
+    cc_projection_actor rm;
     con_model *model;
-    bool rebuild_only; /* `cc-contest rebuild`: replay, store, exit */
     bool stopping;
     uv_timer_t clock;
     bool clock_open, clock_busy;
@@ -353,6 +352,13 @@ typedef enum { CON_ANON, CON_USER, CON_SETTER, CON_ADMIN } con_role;
 /* The caller from the envelope principal "<user id>:<role>": id (64
  * bytes, "" when anonymous) and role. */
 con_role con_principal(const cc_rpc_call *call, char id[64]);
+/* True when user acts as d's jury: role is CON_ADMIN, or user (not "")
+ * is d's owner or on its jury list. The one rule the write side, the
+ * reads and the read model use. */
+bool con_def_jury(const Codecourt__V1__Contest *d, const char *user, con_role role);
+/* The contest definition stored in column col of r's row, unpacked into
+ * the call's arena; NULL when there is no such row or it is unreadable. */
+Codecourt__V1__Contest *con_def_of(cc_rpc_call *call, const cc_pg_result *r, int row, int col);
 /* True for a contest id: [a-z0-9][a-z0-9-]{1,63}. */
 bool con_slug_ok(const char *s);
 /* True for a CLICS id: [A-Za-z0-9_.-]{1,36}, not starting with '-' or '.'. */
@@ -373,4 +379,45 @@ int64_t con_now_ms(void);
  * at most 36 bytes, "" for empty text. */
 void con_text_id(const char *text, char out[40]);
 
+/* ---- write.c: what the write requests share ----------------------------------- */
+
+typedef struct con_write con_write;
+/* The answer of a write request whose transaction committed. */
+typedef void (*con_write_reply)(con_write *w);
+
+/* The head of a write request's context (its first member): admin.c and
+ * clar.c end their transactions and answer through it. */
+struct con_write {
+    cc_rpc_call *call;
+    con_state *st;
+    char who[64];        /* the caller ("" when anonymous) */
+    con_role role;
+    cc_pg_tx *tx;
+    cc_status err;       /* the first refusal or failed statement */
+    char errmsg[300];    /* the refusal's words ("" for a failed statement) */
+    con_write_reply reply;
+    const char *what;    /* what a failed commit names: "store contest" */
+    const char *exists;  /* what a unique violation means (NULL: the database's words) */
+};
+
+/* A context of size bytes (a con_write first) in the call's arena, with
+ * the caller read from its principal; NULL with the call failed. */
+void *con_write_new(cc_rpc_call *call, void *actor, size_t size, con_write_reply reply,
+                    const char *what);
+/* The checks every write request makes first: a signed-in caller (else
+ * unauthenticated, with anon_msg) and a contest id that can exist (else
+ * not found). False with the call failed. */
+bool con_write_check(con_write *w, const char *contest, const char *anon_msg);
+/* Begins w->tx; false with the call failed (what names the step). */
+bool con_write_begin(con_write *w, const char *what);
+/* Refuses the request with s and its words, unless it was refused
+ * already (the first reason is the answer). */
+void con_write_refuse(con_write *w, cc_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Keeps a statement's failure (the first one); true while nothing failed
+ * or was refused. */
+bool con_write_ok(con_write *w, cc_status s);
+/* Commits (nothing refused) or rolls back w->tx, then answers: w->reply,
+ * the refusal, or the database's failure. */
+void con_write_end(con_write *w);
 #endif

@@ -77,14 +77,7 @@ bool con_hidden(const con_contest *c, int64_t contest_ms)
 
 bool con_is_jury(const con_contest *c, const char *user)
 {
-    if (!user || !user[0])
-        return false;
-    if (!strcmp(c->def->owner_id, user))
-        return true;
-    for (size_t i = 0; i < c->def->n_jury; i++)
-        if (!strcmp(c->def->jury[i], user))
-            return true;
-    return false;
+    return con_def_jury(c->def, user, CON_USER);
 }
 
 con_team *con_team_of(con_contest *c, const char *user)
@@ -682,7 +675,7 @@ static void apply_judged(con_model *m, const cc_projection_event *ev)
 static void apply(const cc_projection_event *ev, void *ud)
 {
     con_model *m = ud;
-    m->live = m->st->proj && !cc_projection_rebuilding(m->st->proj);
+    m->live = m->st->rm.proj && !cc_projection_rebuilding(m->st->rm.proj);
     const char *s = ev->subject;
     if (!strcmp(s, "cc.evt.submission.judged"))
         apply_judged(m, ev);
@@ -703,8 +696,8 @@ static void tick(bool caught_up, void *ud)
     (void)caught_up;
     con_model *m = ud;
     con_state *st = m->st;
-    if (st->proj && !cc_projection_rebuilding(st->proj) && !st->rebuild_only) {
-        con_push_touched(m, cc_projection_applied(st->proj));
+    if (st->rm.proj && !cc_projection_rebuilding(st->rm.proj) && !st->rm.rebuild) {
+        con_push_touched(m, cc_projection_applied(st->rm.proj));
         return;
     }
     /* A replay pushes nothing: nobody waits for what it finds. */

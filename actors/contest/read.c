@@ -33,34 +33,11 @@ static rd_ctx *ctx_new(cc_rpc_call *call, void *actor)
     return c;
 }
 
-static Codecourt__V1__Contest *unpack_def(cc_rpc_call *call, const cc_pg_result *r, int row,
-                                          int col)
-{
-    unsigned char *b = NULL;
-    size_t len = 0;
-    if (cc_pg_get_bytea(r, row, col, &b, &len) != CC_OK)
-        return NULL;
-    Codecourt__V1__Contest *d = (Codecourt__V1__Contest *)protobuf_c_message_unpack(
-        &codecourt__v1__contest__descriptor, &cc_rpc_arena(call)->pb, len, b);
-    free(b);
-    return d;
-}
-
-static bool def_jury(const Codecourt__V1__Contest *d, const char *who, con_role role)
-{
-    if (role == CON_ADMIN || (who[0] && !strcmp(d->owner_id, who)))
-        return true;
-    for (size_t i = 0; who[0] && i < d->n_jury; i++)
-        if (!strcmp(d->jury[i], who))
-            return true;
-    return false;
-}
-
 /* What a reader who is not jury may see of a definition. */
 static void for_viewer(Codecourt__V1__Contest *d, const char *who, con_role role,
                        const char *my_team)
 {
-    d->is_jury = def_jury(d, who, role);
+    d->is_jury = con_def_jury(d, who, role);
     d->my_team = (char *)my_team;
     if (!d->is_jury) {
         d->invite_code = "";
@@ -77,9 +54,9 @@ static void got_contest(cc_status s, const char *errmsg, const cc_pg_result *r, 
         con_fail_db(c->call, s, errmsg, "load contest");
         return;
     }
-    Codecourt__V1__Contest *d = cc_pg_nrows(r) == 1 ? unpack_def(c->call, r, 0, 0) : NULL;
+    Codecourt__V1__Contest *d = cc_pg_nrows(r) == 1 ? con_def_of(c->call, r, 0, 0) : NULL;
     const char *team = d ? cc_arena_strdup(cc_rpc_arena(c->call), cc_pg_get(r, 0, 1)) : NULL;
-    if (!d || !team || (!d->public_ && !team[0] && !def_jury(d, c->who, c->role))) {
+    if (!d || !team || (!d->public_ && !team[0] && !con_def_jury(d, c->who, c->role))) {
         cc_rpc_fail(c->call, CC_NOT_FOUND, "no contest '%s'", c->id);
         return;
     }
@@ -99,7 +76,7 @@ void con_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(rq->id), CC_PG_TEXT(c->who)};
-    cc_status s = cc_pg_query(c->st->pg,
+    cc_status s = cc_pg_query(c->st->rm.pg,
                               "SELECT c.def, coalesce(m.team, '') FROM contests c LEFT JOIN "
                               "team_members m ON m.contest = c.id AND m.user_id = $2 "
                               "WHERE c.id = $1",
@@ -133,7 +110,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
     }
     codecourt__v1__contest_list__init(out);
     for (int i = 0; i < shown; i++) {
-        Codecourt__V1__Contest *d = unpack_def(c->call, r, i, 0);
+        Codecourt__V1__Contest *d = con_def_of(c->call, r, i, 0);
         if (!d) {
             cc_rpc_fail(c->call, CC_INTERNAL, "stored contest unreadable");
             return;
@@ -184,7 +161,7 @@ void con_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     cc_pg_param p[] = {CC_PG_TEXT(c->who), CC_PG_TEXT(c->role == CON_ADMIN ? "t" : "f"),
                        CC_PG_TEXT(start), CC_PG_TEXT(after), CC_PG_TEXT(lim)};
     cc_status s = cc_pg_query(
-        c->st->pg,
+        c->st->rm.pg,
         "SELECT c.def, coalesce(m.team, '') FROM contests c LEFT JOIN team_members m "
         "ON m.contest = c.id AND m.user_id = $1 "
         "WHERE (c.public OR $2::boolean OR m.team IS NOT NULL OR c.owner_id = $1 "
@@ -208,13 +185,13 @@ static void got_teams(cc_status s, const char *errmsg, const cc_pg_result *r, vo
     int n = cc_pg_nrows(r);
     /* Row 0 of every result carries the contest's definition and the
      * caller's team: who may read, and whose members show. */
-    Codecourt__V1__Contest *d = n > 0 ? unpack_def(c->call, r, 0, 0) : NULL;
+    Codecourt__V1__Contest *d = n > 0 ? con_def_of(c->call, r, 0, 0) : NULL;
     const char *mine = n > 0 ? cc_pg_get(r, 0, 1) : "";
-    if (!d || (!d->public_ && !mine[0] && !def_jury(d, c->who, c->role))) {
+    if (!d || (!d->public_ && !mine[0] && !con_def_jury(d, c->who, c->role))) {
         cc_rpc_fail(c->call, CC_NOT_FOUND, "no contest '%s'", c->id);
         return;
     }
-    bool jury = def_jury(d, c->who, c->role);
+    bool jury = con_def_jury(d, c->who, c->role);
     Codecourt__V1__TeamList *out = cc_arena_alloc(a, sizeof *out);
     Codecourt__V1__Team **v = cc_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *v);
     if (!out || !v) {
@@ -267,7 +244,7 @@ void con_list_teams(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     }
     cc_pg_param p[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(c->who)};
     cc_status s = cc_pg_query(
-        c->st->pg,
+        c->st->rm.pg,
         "SELECT c.def, coalesce((SELECT team FROM team_members WHERE contest = c.id "
         "AND user_id = $2), ''), t.id, t.name, t.organization, t.hidden, "
         "coalesce((SELECT json_agg(user_id ORDER BY user_id) FROM team_members "
@@ -304,7 +281,7 @@ void con_get_scoreboard(cc_rpc_call *call, const ProtobufCMessage *req, void *ac
         return;
     Codecourt__V1__Scoreboard *b =
         con_scoreboard(cc_rpc_arena(call), k, v.jury && !rq->public_view,
-                       cc_projection_applied(c->st->proj), con_now_ms());
+                       cc_projection_applied(c->st->rm.proj), con_now_ms());
     if (!b) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
         return;
@@ -388,7 +365,7 @@ static void checked(cc_status s, const char *errmsg, const cc_pg_result *r, void
         cc_rpc_fail(c->call, CC_NOT_FOUND, "no contest '%s'", c->id);
         return;
     }
-    Codecourt__V1__Contest *d = unpack_def(c->call, r, 0, 0);
+    Codecourt__V1__Contest *d = con_def_of(c->call, r, 0, 0);
     if (!d) {
         cc_rpc_fail(c->call, CC_INTERNAL, "stored contest unreadable");
         return;
@@ -447,7 +424,7 @@ void con_check_submission(cc_rpc_call *call, const ProtobufCMessage *req, void *
         return;
     }
     cc_pg_param p[] = {CC_PG_TEXT(rq->contest), CC_PG_TEXT(rq->user_id), CC_PG_TEXT(rq->problem)};
-    cc_status s = cc_pg_query(c->st->pg,
+    cc_status s = cc_pg_query(c->st->rm.pg,
                               "SELECT c.def, coalesce(m.team, ''), $3::text FROM contests c "
                               "LEFT JOIN team_members m ON m.contest = c.id AND m.user_id = $2 "
                               "WHERE c.id = $1",

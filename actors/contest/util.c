@@ -27,6 +27,32 @@ con_role con_principal(const cc_rpc_call *call, char id[64])
     return CON_USER;
 }
 
+bool con_def_jury(const Codecourt__V1__Contest *d, const char *user, con_role role)
+{
+    if (role == CON_ADMIN)
+        return true;
+    if (!user || !user[0])
+        return false;
+    if (!strcmp(d->owner_id, user))
+        return true;
+    for (size_t i = 0; i < d->n_jury; i++)
+        if (!strcmp(d->jury[i], user))
+            return true;
+    return false;
+}
+
+Codecourt__V1__Contest *con_def_of(cc_rpc_call *call, const cc_pg_result *r, int row, int col)
+{
+    unsigned char *b = NULL;
+    size_t len = 0;
+    if (row >= cc_pg_nrows(r) || cc_pg_get_bytea(r, row, col, &b, &len) != CC_OK)
+        return NULL;
+    Codecourt__V1__Contest *d = (Codecourt__V1__Contest *)protobuf_c_message_unpack(
+        &codecourt__v1__contest__descriptor, &cc_rpc_arena(call)->pb, len, b);
+    free(b);
+    return d;
+}
+
 bool con_slug_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;

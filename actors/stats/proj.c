@@ -263,7 +263,7 @@ static void apply_problem(st_model *m, const cc_projection_event *ev)
     if (p->public_ && !p->deleted && !p->published_seq) {
         p->published_seq = ev->seq;
         /* A replay does not tell anyone again. */
-        if (m->st->proj && !cc_projection_rebuilding(m->st->proj) && !m->st->rebuild_only)
+        if (m->st->rm.proj && !cc_projection_rebuilding(m->st->rm.proj) && !m->st->rm.rebuild)
             suggest(m, p, ev->seq);
     }
     codecourt__v1__problem_event__free_unpacked(e, NULL);

@@ -97,7 +97,7 @@ void st_get_user(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     }
     codecourt__v1__user_stats__init(out);
     out->user_id = cc_arena_strdup(a, id);
-    out->position = cc_projection_applied(st->proj);
+    out->position = cc_projection_applied(st->rm.proj);
     st_user *u = st_user_get(st->model, id);
     size_t np = u ? u->problems.len : 0, ntags = 0, nd = 0;
     size_t tagcap = np * 8 + 1;

@@ -25,7 +25,7 @@ typedef struct st_settings {
     char *pg_conninfo;
     char *migrations;
     int64_t suggest_min_solved; /* solved problems of a tag before its new ones are suggested */
-    char *reader_url, *reader_user, *reader_password; /* the read model's NATS user */
+    cc_projection_reader reader; /* the read model's NATS user */
 } st_settings;
 
 typedef struct st_model st_model;
@@ -33,11 +33,10 @@ typedef struct st_model st_model;
 typedef struct st_state {
     cc_actor *actor;
     const st_settings *cfg;
-    cc_pg *pg;
-    cc_outbox_relay *relay;
-    cc_projection *proj;
+    /* The read model (cc/projection.h): its pool, projection and relay,
+     * and whether this run is `rebuild` (replay, store, exit). */
+    cc_projection_actor rm;
     st_model *model;
-    bool rebuild_only;
 } st_state;
 
 st_state *st_state_of(void *actor);

@@ -798,3 +798,84 @@ void cc_projection_get_stats(const cc_projection *p, cc_projection_stats *out)
 {
     *out = p->stats;
 }
+
+/* ---- an actor whose state is a projection ---------------------------------- */
+
+void cc_projection_actor_args(cc_projection_actor *pa, cc_actor_def *def, int *argc,
+                              char ***argv)
+{
+    if (*argc < 2 || strcmp((*argv)[1], "rebuild") != 0)
+        return;
+    pa->rebuild = true;
+    def->methods = NULL;
+    def->nmethods = 0;
+    (*argv)[1] = (*argv)[0];
+    (*argv)++;
+    (*argc)--;
+}
+
+/* The projection's done: a failure ends the process; a rebuild that
+ * reached the end reports and shuts the actor down. */
+static void actor_done(cc_status s, void *ud)
+{
+    cc_projection_actor *pa = ud;
+    if (s != CC_OK) {
+        cc_log(CC_LOG_ERROR, NULL, "read model not made", "{s:s}", "error", cc_err_msg());
+        cc_actor_exit(pa->actor, 1);
+        return;
+    }
+    if (!pa->rebuild)
+        return;
+    cc_projection_stats ps;
+    cc_projection_get_stats(pa->proj, &ps);
+    double rate = ps.seconds > 0 ? (double)ps.events / ps.seconds : 0;
+    uint64_t stored = cc_projection_stored(pa->proj);
+    cc_log(CC_LOG_INFO, NULL, "rebuilt", "{s:I, s:I, s:f, s:f, s:I}", "events",
+           (json_int_t)ps.events, "position", (json_int_t)stored, "seconds", ps.seconds,
+           "events_per_second", rate, "flushes", (json_int_t)ps.flushes);
+    printf("cc-%s rebuild: %" PRIu64 " events replayed to position %" PRIu64
+           " in %.3f s (%.0f events/s, %" PRIu64 " stores)\n",
+           cc_actor_def_of(pa->actor)->service, ps.events, stored, ps.seconds, rate,
+           ps.flushes);
+    fflush(stdout);
+    cc_actor_shutdown(pa->actor);
+}
+
+cc_status cc_projection_actor_start(cc_projection_actor *pa, cc_actor *a,
+                                    const cc_projection_def *def, void *state)
+{
+    pa->actor = a;
+    cc_status s = cc_actor_migrate(a, pa->conninfo, pa->migrations);
+    IFOK(s, cc_projection_open(pa->conninfo, def, pa->rebuild, &pa->proj));
+    IFOK(s, cc_actor_open_db(a, pa->conninfo, &pa->pg, pa->rebuild ? NULL : &pa->relay));
+    if (s != CC_OK)
+        return s;
+    cc_actor_set_state(a, state);
+    snprintf(pa->reader_service, sizeof pa->reader_service, "%s-reader",
+             cc_actor_def_of(a)->service);
+    cc_projection_options po = {.until_caught_up = pa->rebuild,
+                                .done = actor_done,
+                                .ud = pa,
+                                .reader_service = pa->reader_service};
+    const cc_projection_reader *r = pa->reader;
+    if (r && (r->url[0] || r->user[0])) {
+        po.reader_url = r->url[0] ? r->url : cc_actor_runtime(a)->nats_url;
+        po.reader_user = r->user;
+        po.reader_password = r->password;
+    }
+    return cc_projection_start(pa->proj, cc_actor_bus(a), pa->pg, &po);
+}
+
+void cc_projection_actor_drain(cc_projection_actor *pa)
+{
+    if (pa->proj)
+        cc_projection_stop(pa->proj, NULL, NULL);
+    cc_actor_stop_relay(&pa->relay);
+}
+
+void cc_projection_actor_stop(cc_projection_actor *pa)
+{
+    cc_projection_free(pa->proj);
+    pa->proj = NULL;
+    cc_actor_close_db(&pa->pg);
+}

@@ -43,15 +43,22 @@
  * and a pull consumer reads some 40 times slower.
  *
  * Threads: cc_projection_open is BLOCKING (start only); everything else
- * runs on the loop. */
+ * runs on the loop.
+ *
+ * An actor whose state is a projection (cc-contest, cc-stats) starts,
+ * drains and stops it the same way, and has the same `rebuild` command:
+ * cc_projection_actor below does that once. */
 #ifndef CC_PROJECTION_H
 #define CC_PROJECTION_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "cc/actor.h"
 #include "cc/bus.h"
+#include "cc/config.h"
 #include "cc/envelope.h"
 #include "cc/pg.h"
 
@@ -168,5 +175,61 @@ void cc_projection_get_stats(const cc_projection *p, cc_projection_stats *out);
  * one at the end). False when reply is not one. Pure. */
 bool cc_projection_parse_reply(const char *reply, uint64_t *seq, int64_t *time_ns,
                                uint64_t *pending);
+
+/* ---- an actor whose state is a projection --------------------------------- */
+
+/* The reader's settings (cc_projection_options), as the actor's
+ * reader-nats-* settings fill them. */
+typedef struct cc_projection_reader {
+    char *url;      /* "": the actor's nats-url, when user is set */
+    char *user;     /* "": read through the service's own connection */
+    char *password;
+} cc_projection_reader;
+
+/* The three config rows of the reader's settings, for the actor's table:
+ * settings is its settings struct, member the cc_projection_reader in it,
+ * name the NATS user's name in the help text ("cc-contest-reader"). */
+#define CC_PROJECTION_READER_ROWS(settings, member, name)                                          \
+    {"reader-nats-url", CC_CFG_STRING, offsetof(settings, member.url), "", 0, 0, NULL,             \
+     "NATS URL of the read model's reader (\"\": nats-url when reader-nats-user is set)"},         \
+        {"reader-nats-user", CC_CFG_STRING, offsetof(settings, member.user), "", 0, 0, NULL,      \
+         "its NATS user, " name " (\"\": read through the service's own connection)"},            \
+        {"reader-nats-password", CC_CFG_STRING, offsetof(settings, member.password), "", 0, 0,    \
+         NULL, "its NATS password"}
+
+/* The part of an actor's state that its projection brings: the caller sets
+ * the first fields, cc_projection_actor_start the rest. */
+typedef struct cc_projection_actor {
+    const char *conninfo;               /* the service's database */
+    const char *migrations;             /* its migrations' folder */
+    const cc_projection_reader *reader; /* the reader-nats-* settings */
+    bool rebuild; /* `<service> rebuild`: replay, store, report, exit (cc_projection_actor_args) */
+    cc_actor *actor;
+    cc_projection *proj;
+    cc_pg *pg;
+    cc_outbox_relay *relay; /* NULL for a rebuild, which publishes nothing */
+    char reader_service[48]; /* "<service>-reader" */
+} cc_projection_actor;
+
+/* For main: `<binary> rebuild [flags]` sets pa->rebuild, takes the word
+ * out of argv and the methods out of def (a replay serves nothing:
+ * requests go to the service, not to a read model being made again). */
+void cc_projection_actor_args(cc_projection_actor *pa, cc_actor_def *def, int *argc,
+                              char ***argv);
+
+/* For the actor's start (BLOCKING, like the migrations): migrates, opens
+ * the projection of def (loads it, or empties it for a rebuild) before
+ * anything is served, opens the service's pool and outbox relay (no relay
+ * for a rebuild), sets state as the actor's, and starts reading, as the
+ * reader "<service>-reader" when reader settings are given. A failure
+ * that stops the projection later ends the process (status 1); a rebuild
+ * prints its figures on stdout when it is done and shuts the actor down. */
+cc_status cc_projection_actor_start(cc_projection_actor *pa, cc_actor *a,
+                                    const cc_projection_def *def, void *state);
+/* For drain: stops reading (what is applied is still stored) and the
+ * relay. */
+void cc_projection_actor_drain(cc_projection_actor *pa);
+/* For stop: frees the projection and closes the pool. */
+void cc_projection_actor_stop(cc_projection_actor *pa);
 
 #endif

@@ -56,13 +56,6 @@ static const char *root_token(char *buf)
  * service after 10 s (req-timeout) and answers 503. */
 enum { DEADLINE_MS = 15000, RECOVER_MS = 60000, MAX_ACCEPTED = 8192 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* xorshift64*: the fault schedule is a function of the seed alone. */
 static uint64_t rnd(uint64_t *s)
 {
@@ -115,11 +108,11 @@ static void count(long st, double secs, const char *what)
 static long call(const char *method, const char *path, const char *body, const char *token,
                  const char *extra, json_t **out)
 {
-    double t0 = now_s();
+    double t0 = cct_now_s();
     cct_resp r = cct_req_url(method, cct_fmt("http://127.0.0.1:%u%s", mesh.gw_port, path), body,
                              token, extra);
     long st = r.status;
-    count(st, now_s() - t0, cct_fmt("%s %s", method, path));
+    count(st, cct_now_s() - t0, cct_fmt("%s %s", method, path));
     if (st >= 400 && st != 503)
         fprintf(stderr, "%s %s: %ld %s\n", method, path, st, r.body ? r.body : "");
     if (out)
@@ -216,18 +209,18 @@ static void *watcher(void *ud)
     while (!atomic_load(&stopping)) {
         char head[1024] = "";
         snprintf(target, sizeof target, "/v1/live?access_token=%s", root_token(tok));
-        double t0 = now_s();
+        double t0 = cct_now_s();
         int fd = cct_ws_connect(mesh.gw_port, target, NULL, head, sizeof head);
         long st = 0;
         if (fd >= 0 && sscanf(head, "HTTP/1.1 %ld", &st) != 1)
             st = 0;
-        count(st == 101 ? 200 : st, now_s() - t0, "GET /v1/live");
+        count(st == 101 ? 200 : st, cct_now_s() - t0, "GET /v1/live");
         if (fd >= 0 && st == 101) {
             atomic_fetch_add(&n_live_ok, 1);
             struct timeval tv = {.tv_sec = 2};
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            double end = now_s() + 1.0;
-            while (now_s() < end) {
+            double end = cct_now_s() + 1.0;
+            while (cct_now_s() < end) {
                 char *f = cct_ws_read(fd, 200, NULL);
                 if (f)
                     atomic_fetch_add(&n_live_frames, 1);
@@ -269,7 +262,7 @@ static const char *const fault_names[F_KINDS] = {
 static double recover(fault_kind f, cct_proc_kind paused, double t0)
 {
     static int probes;
-    while (now_s() - t0 < RECOVER_MS / 1000.0) {
+    while (cct_now_s() - t0 < RECOVER_MS / 1000.0) {
         bool ok;
         cct_proc_kind k = f == F_PAUSE ? paused : CCT_NPROCS;
         if (f == F_USER || f == F_REDIS || f == F_POSTGRES || k == CCT_USER)
@@ -284,7 +277,7 @@ static double recover(fault_kind f, cct_proc_kind paused, double t0)
         } else
             ok = read_problem() == 200;
         if (ok)
-            return now_s() - t0;
+            return cct_now_s() - t0;
         usleep(100000);
     }
     return -1;
@@ -311,11 +304,11 @@ static double judge_fault(bool compiling, int n)
         fprintf(stderr, "  (%s passed %s before the kill)\n", id,
                 compiling ? "compiling" : "running");
     cc_local_proc_kill(&mesh.procs[CCT_JUDGE]);
-    double t0 = now_s();
+    double t0 = cct_now_s();
     must_start(CCT_JUDGE);
     if (!cct_wait_submission(&mesh, &root, id, "judged", RECOVER_MS))
         return -1;
-    return now_s() - t0;
+    return cct_now_s() - t0;
 }
 
 typedef struct {
@@ -342,7 +335,7 @@ static void fault(fault_kind f, uint64_t *s, int n)
                                           : CCT_SUBMISSION;
         cc_local_proc_kill(&mesh.procs[k]);
         usleep((useconds_t)(500 + rnd(s) % 1500) * 1000);
-        double t0 = now_s();
+        double t0 = cct_now_s();
         must_start(k);
         rec = recover(f, CCT_NPROCS, t0);
         break;
@@ -356,7 +349,7 @@ static void fault(fault_kind f, uint64_t *s, int n)
         snprintf(what, sizeof what, "kill -9 nats server %d", i);
         CCT_CHECK(cc_local_nats_crash(&mesh.stack, i) == CC_OK, "kill nats %d", i);
         usleep((useconds_t)(1000 + rnd(s) % 2000) * 1000);
-        double t0 = now_s();
+        double t0 = cct_now_s();
         CCT_CHECK(cc_local_nats_start(&mesh.stack, i) == CC_OK, "start nats %d: %s", i,
                   cc_err_msg());
         rec = recover(f, CCT_NPROCS, t0);
@@ -367,7 +360,7 @@ static void fault(fault_kind f, uint64_t *s, int n)
         unsigned which = f == F_POSTGRES ? CC_LOCAL_PG : CC_LOCAL_REDIS;
         CCT_CHECK(cc_local_stack_crash(&mesh.stack, which) == CC_OK, "crash");
         usleep((useconds_t)(500 + rnd(s) % 1500) * 1000);
-        double t0 = now_s();
+        double t0 = cct_now_s();
         CCT_CHECK(cc_local_stack_start_some(&mesh.stack, which) == CC_OK, "start again: %s",
                   cc_err_msg());
         rec = recover(f, CCT_NPROCS, t0);
@@ -384,7 +377,7 @@ static void fault(fault_kind f, uint64_t *s, int n)
         kill(mesh.procs[k].pid, SIGSTOP);
         usleep((useconds_t)ms * 1000);
         kill(mesh.procs[k].pid, SIGCONT);
-        rec = recover(f, k, now_s());
+        rec = recover(f, k, cct_now_s());
         break;
     }
     default:
@@ -415,7 +408,7 @@ int main(void)
     double seconds = e && *e ? strtod(e, NULL) : 0;
     fprintf(stderr, "chaos: seed %llu (CC_CHAOS_SEED=%llu replays it), %.0f s\n",
             (unsigned long long)seed, (unsigned long long)seed, seconds);
-    double t0 = now_s();
+    double t0 = cct_now_s();
     cct_mesh_options o = {.nats_servers = CC_LOCAL_NATS_MAX};
     cct_mesh_start(&mesh, "test-chaos", &o);
     if (!cct_login_root(&mesh, &root))
@@ -429,7 +422,7 @@ int main(void)
         pthread_create(&th[2 + i], NULL, reader, (void *)(intptr_t)i);
 
     uint64_t s = seed;
-    double start = now_s();
+    double start = cct_now_s();
     int n = 0;
     for (int round = 0;; round++) {
         if (round > 0) {
@@ -454,7 +447,7 @@ int main(void)
             usleep((useconds_t)(1000 + rnd(&s) % 2000) * 1000);
             fault((fault_kind)order[i], &s, n++);
         }
-        if (now_s() - start >= seconds)
+        if (cct_now_s() - start >= seconds)
             break;
     }
 
@@ -475,7 +468,7 @@ int main(void)
             "other 5xx, %ld 4xx, %ld unanswered (gateway down), %ld hung past %d s; %ld live "
             "sockets, %ld pushes; %d submissions accepted, %d stored; recovery mean %.1f s, "
             "worst %.1f s\n",
-            (unsigned long long)seed, nlogs, now_s() - start, atomic_load(&n_requests),
+            (unsigned long long)seed, nlogs, cct_now_s() - start, atomic_load(&n_requests),
             atomic_load(&n_ok), atomic_load(&n_503), atomic_load(&n_5xx), atomic_load(&n_4xx),
             atomic_load(&n_refused), atomic_load(&n_hung), DEADLINE_MS / 1000,
             atomic_load(&n_live_ok), atomic_load(&n_live_frames), naccepted, stored,
@@ -484,7 +477,7 @@ int main(void)
     CCT_CHECK(atomic_load(&n_hung) == 0, "%ld requests hung", atomic_load(&n_hung));
     cct_mesh_stop(&mesh);
     bool failed = atomic_load(&cct_failed);
-    fprintf(stderr, "chaos: %s in %.1f s (seed %llu)\n", failed ? "FAILED" : "ok", now_s() - t0,
+    fprintf(stderr, "chaos: %s in %.1f s (seed %llu)\n", failed ? "FAILED" : "ok", cct_now_s() - t0,
             (unsigned long long)seed);
     return failed ? 1 : 0;
 }

@@ -32,71 +32,6 @@
 
 static cct_mesh mesh;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- a burst in the background ---------------------------------------------------- */
-
-enum { BURST_MAX = 256 };
-
-typedef struct {
-    const cct_account *a;
-    const char *prefix; /* of its Idempotency-Keys */
-    int count, gap_ms;
-    char ids[BURST_MAX][64];
-    atomic_int accepted, unavailable, other;
-    atomic_bool quorum_lost; /* set by the case while two servers are down */
-    atomic_int unavailable_while_lost;
-} burst;
-
-/* A key not accepted within this gives the burst up (with why), rather
- * than hanging the test until ctest kills it. */
-enum { KEY_DEADLINE_S = 90 };
-
-static void *burst_main(void *ud)
-{
-    burst *b = ud;
-    for (int i = 0; i < b->count; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "%s-%d", b->prefix ? b->prefix : "b", i);
-        double t0 = now_s();
-        bool accepted = false;
-        long st = 0;
-        char detail[256] = "";
-        while (!accepted && now_s() - t0 < KEY_DEADLINE_S) {
-            bool ra = false;
-            char id[64];
-            st = cct_submit(&mesh, b->a, CCT_AC_C, key, id, &ra, detail);
-            if (st == 201) {
-                snprintf(b->ids[atomic_fetch_add(&b->accepted, 1)], 64, "%s", id);
-                accepted = true;
-                break;
-            }
-            if (st == 503) {
-                CCT_CHECK(ra, "%s: 503 without Retry-After", key);
-                atomic_fetch_add(&b->unavailable, 1);
-                if (atomic_load(&b->quorum_lost))
-                    atomic_fetch_add(&b->unavailable_while_lost, 1);
-            } else {
-                CCT_FAIL("%s: status %ld during the burst (%s)", key, st, detail);
-                atomic_fetch_add(&b->other, 1);
-            }
-            usleep(250000);
-        }
-        if (!accepted) {
-            CCT_FAIL("%s not accepted in %d s: last answer %ld (%s); the burst stops", key,
-                     KEY_DEADLINE_S, st, detail);
-            break;
-        }
-        usleep((useconds_t)b->gap_ms * 1000);
-    }
-    return NULL;
-}
-
 /* ---- the cluster --------------------------------------------------------------- */
 
 /* The index of the server leading stream's replicas, or -1. */
@@ -178,28 +113,30 @@ static void case_leader_kill(void)
     cct_account a;
     if (!cct_login_root(&mesh, &a))
         exit(1);
-    static burst b;
+    static cct_burst b;
+    b.m = &mesh;
     b.a = &a;
     b.count = 40;
     b.gap_ms = 100;
     pthread_t t;
-    pthread_create(&t, NULL, burst_main, &b);
-    for (double w = now_s(); atomic_load(&b.accepted) < 8 && now_s() - w < KEY_DEADLINE_S;)
+    pthread_create(&t, NULL, cct_burst_main, &b);
+    double w = cct_now_s();
+    while (atomic_load(&b.accepted) < 8 && cct_now_s() - w < CCT_BURST_KEY_DEADLINE_S)
         usleep(20000);
     int leader = stream_leader("CC_JUDGE");
     CCT_CHECK(leader >= 0, "no leader for CC_JUDGE");
     if (leader < 0)
         leader = 0;
-    double t0 = now_s();
+    double t0 = cct_now_s();
     CCT_CHECK(cc_local_nats_crash(&mesh.stack, leader) == CC_OK, "kill -9 of the leader");
     fprintf(stderr, "killed -9 the CC_JUDGE leader, nats server %d, after %d accepted\n", leader,
             atomic_load(&b.accepted));
     /* A new leader is elected: the burst goes on. */
     int acc = atomic_load(&b.accepted);
-    while (atomic_load(&b.accepted) < acc + 4 && now_s() - t0 < 60)
+    while (atomic_load(&b.accepted) < acc + 4 && cct_now_s() - t0 < 60)
         usleep(50000);
     CCT_CHECK(atomic_load(&b.accepted) >= acc + 4, "no submission accepted after the leader died");
-    fprintf(stderr, "accepting again %.1f s after the leader died\n", now_s() - t0);
+    fprintf(stderr, "accepting again %.1f s after the leader died\n", cct_now_s() - t0);
     int second = (leader + 1) % 3;
     CCT_CHECK(cc_local_nats_stop(&mesh.stack, second) == CC_OK, "stop a second server");
     atomic_store(&b.quorum_lost, true);
@@ -209,14 +146,15 @@ static void case_leader_kill(void)
         usleep(100000);
     usleep(3000000);
     atomic_store(&b.quorum_lost, false);
-    double t1 = now_s();
+    double t1 = cct_now_s();
     CCT_CHECK(cc_local_nats_start(&mesh.stack, leader) == CC_OK, "start the killed leader");
     CCT_CHECK(cc_local_nats_start(&mesh.stack, second) == CC_OK, "start the second server");
     acc = atomic_load(&b.accepted);
-    while (atomic_load(&b.accepted) == acc && atomic_load(&b.accepted) < b.count && now_s() - t1 < 60)
+    while (atomic_load(&b.accepted) == acc && atomic_load(&b.accepted) < b.count &&
+           cct_now_s() - t1 < 60)
         usleep(50000);
     fprintf(stderr, "quorum back: first submission accepted %.1f s after the servers started\n",
-            now_s() - t1);
+            cct_now_s() - t1);
     pthread_join(t, NULL);
     acc = atomic_load(&b.accepted);
     fprintf(stderr, "burst: %d accepted, %d answered 503 (%d while the quorum was lost), %d other\n",
@@ -242,45 +180,47 @@ static void case_store_lost(void)
                   CC_OK,
               "delete %s", store);
     fprintf(stderr, "nats server %d stopped, its store %s deleted\n", victim, store);
-    static burst b;
+    static cct_burst b;
+    b.m = &mesh;
     b.a = &a;
     b.count = 20;
     b.gap_ms = 50;
     pthread_t t;
-    pthread_create(&t, NULL, burst_main, &b);
+    pthread_create(&t, NULL, cct_burst_main, &b);
     pthread_join(t, NULL);
     CCT_CHECK(atomic_load(&b.accepted) == b.count, "%d of %d accepted with one server down",
               atomic_load(&b.accepted), b.count);
     /* Judged while it is down: CC_EVENTS grows without it. */
-    double judged_by = now_s() + 120;
+    double judged_by = cct_now_s() + 120;
     for (int i = 0; i < atomic_load(&b.accepted); i++)
         cct_wait_submission(&mesh, &a, b.ids[i], "judged",
-                            (int)(judged_by > now_s() ? (judged_by - now_s()) * 1000 : 1));
-    double t0 = now_s();
+                            (int)(judged_by > cct_now_s() ? (judged_by - cct_now_s()) * 1000 : 1));
+    double t0 = cct_now_s();
     CCT_CHECK(cc_local_nats_start(&mesh.stack, victim) == CC_OK, "start server %d", victim);
     long want = leader_msgs("CC_EVENTS"), got = -1;
-    while (now_s() - t0 < 60 && (got = replica_msgs(victim, "CC_EVENTS")) < want) {
+    while (cct_now_s() - t0 < 60 && (got = replica_msgs(victim, "CC_EVENTS")) < want) {
         usleep(200000);
         want = leader_msgs("CC_EVENTS");
     }
     fprintf(stderr, "server %d holds %ld of the leader's %ld CC_EVENTS messages %.1f s after "
                     "its start\n",
-            victim, got, want, now_s() - t0);
+            victim, got, want, cct_now_s() - t0);
     CCT_CHECK(want > 0 && got == want, "server %d caught up to %ld of %ld messages", victim, got,
               want);
     /* Now it carries a replica: another server may go. */
     int other = (victim + 1) % 3;
     CCT_CHECK(cc_local_nats_crash(&mesh.stack, other) == CC_OK, "kill -9 server %d", other);
-    static burst c;
+    static cct_burst c;
+    c.m = &mesh;
     c.a = &a;
     c.prefix = "c";
     c.count = 10;
     c.gap_ms = 50;
-    pthread_create(&t, NULL, burst_main, &c);
+    pthread_create(&t, NULL, cct_burst_main, &c);
     pthread_join(t, NULL);
     CCT_CHECK(atomic_load(&c.accepted) == c.count, "%d of %d accepted after server %d died",
               atomic_load(&c.accepted), c.count, other);
-    char (*all)[64] = calloc(BURST_MAX * 2, 64);
+    char (*all)[64] = calloc(CCT_BURST_MAX * 2, 64);
     int n = 0;
     for (int i = 0; i < atomic_load(&b.accepted); i++)
         memcpy(all[n++], b.ids[i], 64);
@@ -293,33 +233,14 @@ static void case_store_lost(void)
     CCT_CHECK(cc_local_nats_start(&mesh.stack, other) == CC_OK, "start server %d", other);
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} cases[] = {
+static const cct_case cases[] = {
     {"leader-kill", case_leader_kill},
     {"store-lost", case_store_lost},
 };
 
 int main(int argc, char **argv)
 {
-    size_t ncases = sizeof cases / sizeof cases[0];
-    for (size_t i = 0; argc == 2 && i < ncases; i++) {
-        if (strcmp(argv[1], cases[i].name) != 0)
-            continue;
-        double t0 = now_s();
-        cct_mesh_options o = {.nats_servers = CC_LOCAL_NATS_MAX};
-        cct_mesh_start(&mesh, "test-cluster", &o);
-        cases[i].fn();
-        cct_mesh_stop(&mesh);
-        bool failed = atomic_load(&cct_failed);
-        fprintf(stderr, "%s: %s in %.1f s\n", cases[i].name, failed ? "FAILED" : "ok",
-                now_s() - t0);
-        return failed ? 1 : 0;
-    }
-    fprintf(stderr, "usage: %s CASE\ncases:", argv[0]);
-    for (size_t i = 0; i < ncases; i++)
-        fprintf(stderr, " %s", cases[i].name);
-    fputc('\n', stderr);
-    return 2;
+    cct_mesh_options o = {.nats_servers = CC_LOCAL_NATS_MAX};
+    return cct_run_case(&mesh, "test-cluster", &o, cases, sizeof cases / sizeof cases[0], argc,
+                        argv);
 }

@@ -388,3 +388,76 @@ long cct_unbase64(const char *s, size_t n, unsigned char *out)
         k--;
     return k;
 }
+
+/* ---- the test's loop ---------------------------------------------------------- */
+
+bool cct_run_until_fn(uv_loop_t *loop, bool (*pred)(void *), void *ud, int timeout_ms)
+{
+    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    bool ok;
+    while (!(ok = pred(ud)) && uv_hrtime() < end) {
+        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static bool flag_is_set(void *done)
+{
+    return *(const bool *)done;
+}
+
+bool cct_run_until(uv_loop_t *loop, const bool *done, int timeout_ms)
+{
+    return cct_run_until_fn(loop, flag_is_set, (void *)done, timeout_ms);
+}
+
+typedef struct {
+    bool done;
+    cc_status s;
+    cc_status (*fn)(void *);
+    void *ud;
+} offload_result;
+
+static cc_status offload_fn(void *ud)
+{
+    offload_result *r = ud;
+    return r->fn(r->ud);
+}
+
+static void offload_done(cc_status s, void *ud)
+{
+    offload_result *r = ud;
+    r->s = s;
+    r->done = true;
+}
+
+cc_status cct_offload_wait(cc_bus *b, uv_loop_t *loop, cc_status (*fn)(void *), void *ud,
+                           int timeout_ms)
+{
+    offload_result r = {.fn = fn, .ud = ud};
+    assert_int_equal(cc_bus_offload(b, offload_fn, offload_done, &r), CC_OK);
+    assert_true(cct_run_until(loop, &r.done, timeout_ms));
+    return r.s;
+}
+
+void cct_rpc_done(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
+{
+    cct_rpc_result *r = ud;
+    r->s = s;
+    if (errmsg)
+        snprintf(r->err, sizeof r->err, "%s", errmsg);
+    if (resp) {
+        /* resp lives only during the callback: keep a copy. */
+        size_t n = protobuf_c_message_get_packed_size(resp);
+        uint8_t *buf = malloc(n + 1);
+        protobuf_c_message_pack(resp, buf);
+        r->resp = protobuf_c_message_unpack(resp->descriptor, NULL, n, buf);
+        free(buf);
+    }
+    r->done = true;
+}

@@ -3,6 +3,7 @@
  * libcurl: requests, responses, headers, process spawning, uploads.
  * cct_spawn and cct_upload call cmocka's assertions; the others do not, so
  * a benchmark can use them too.
+ * Also: turning a test's libuv loop until something happened.
  * The WebSocket client is in cctest_ws.h. */
 #ifndef CCTEST_HTTP_H
 #define CCTEST_HTTP_H
@@ -12,7 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
+#include "cc/bus.h"
 #include "cc/local.h"
 
 typedef struct cct_resp {
@@ -112,5 +115,29 @@ char *cct_base64(const void *p, size_t n);
 long cct_unbase64(const char *s, size_t n, unsigned char *out);
 /* Lowercase hex SHA-256 of n bytes. */
 void cct_sha256_hex(const void *p, size_t n, char out[65]);
+
+/* ---- the test's loop ------------------------------------------------------ */
+
+/* Runs loop until pred(ud) is true or timeout_ms passes (a 10 ms timer
+ * keeps it turning while nothing else is due); returns pred's last
+ * answer. */
+bool cct_run_until_fn(uv_loop_t *loop, bool (*pred)(void *), void *ud, int timeout_ms);
+/* The same until *done is set. */
+bool cct_run_until(uv_loop_t *loop, const bool *done, int timeout_ms);
+/* Runs fn(ud) on b's thread pool (cc_bus_offload) and turns loop until it
+ * is done, within timeout_ms (cmocka assertions); fn's status. */
+cc_status cct_offload_wait(cc_bus *b, uv_loop_t *loop, cc_status (*fn)(void *), void *ud,
+                           int timeout_ms);
+
+/* An RPC's outcome, kept past its callback: resp is a copy (free it with
+ * protobuf_c_message_free_unpacked). */
+typedef struct cct_rpc_result {
+    bool done;
+    cc_status s;
+    char err[1024];
+    ProtobufCMessage *resp;
+} cct_rpc_result;
+/* cc_rpc_call_async's callback that fills the cct_rpc_result ud. */
+void cct_rpc_done(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud);
 
 #endif

@@ -17,7 +17,7 @@
 
 atomic_bool cct_failed;
 
-static double now_s(void)
+double cct_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -141,8 +141,8 @@ bool cct_wait_judge_taking(cct_mesh *m, cc_local_proc *p, const char *log_name, 
 {
     char path[4400], line[4096];
     snprintf(path, sizeof path, "%s/%s.log", m->dir, log_name);
-    double end = now_s() + ms / 1000.0;
-    while (now_s() < end) {
+    double end = cct_now_s() + ms / 1000.0;
+    while (cct_now_s() < end) {
         FILE *f = fopen(path, "r");
         bool taking = false;
         while (f && !taking && fgets(line, sizeof line, f))
@@ -334,8 +334,8 @@ json_t *cct_get_submission(const cct_mesh *m, const cct_account *a, const char *
 bool cct_wait_submission(const cct_mesh *m, const cct_account *a, const char *id,
                          const char *status, int ms)
 {
-    double end = now_s() + ms / 1000.0;
-    while (now_s() < end) {
+    double end = cct_now_s() + ms / 1000.0;
+    while (cct_now_s() < end) {
         json_t *j = cct_get_submission(m, a, id);
         const char *st = j ? cct_json_str(j, "status") : "";
         bool hit = !strcmp(st, status);
@@ -497,7 +497,7 @@ int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64],
             found = !strcmp(v[k].id, accepted[i]);
         CCT_CHECK(found, "accepted submission %s is not stored", accepted[i]);
     }
-    double end = now_s() + ms / 1000.0;
+    double end = cct_now_s() + ms / 1000.0;
     int judged = 0;
     for (int i = 0; i < n; i++) {
         json_t *j = NULL;
@@ -507,7 +507,7 @@ int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64],
                 break;
             json_decref(j);
             j = NULL;
-            if (now_s() > end)
+            if (cct_now_s() > end)
                 break;
             usleep(200000);
         }
@@ -544,4 +544,69 @@ int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64],
             naccepted, n, judged, twice, unsent);
     free(v);
     return n;
+}
+
+/* ---- a burst in the background, and the case runner ------------------------------ */
+
+void *cct_burst_main(void *ud)
+{
+    cct_burst *b = ud;
+    for (int i = 0; i < b->count && i < CCT_BURST_MAX; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s-%d", b->prefix ? b->prefix : "b", i);
+        double t0 = cct_now_s();
+        bool accepted = false;
+        long st = 0;
+        char detail[256] = "";
+        while (!accepted && cct_now_s() - t0 < CCT_BURST_KEY_DEADLINE_S) {
+            bool ra = false;
+            char id[64];
+            st = cct_submit(b->m, b->a, CCT_AC_C, key, id, &ra, detail);
+            if (st == 201) {
+                snprintf(b->ids[atomic_fetch_add(&b->accepted, 1)], 64, "%s", id);
+                accepted = true;
+                break;
+            }
+            if (st == 503) {
+                CCT_CHECK(ra, "%s: 503 without Retry-After", key);
+                atomic_fetch_add(&b->unavailable, 1);
+                if (atomic_load(&b->quorum_lost))
+                    atomic_fetch_add(&b->unavailable_while_lost, 1);
+            } else {
+                if (st != 504 || !b->allow_504)
+                    CCT_FAIL("%s: status %ld during the burst (%s)", key, st, detail);
+                atomic_fetch_add(&b->other, 1);
+            }
+            usleep(250000);
+        }
+        if (!accepted) {
+            CCT_FAIL("%s not accepted in %d s: last answer %ld (%s); the burst stops", key,
+                     CCT_BURST_KEY_DEADLINE_S, st, detail);
+            break;
+        }
+        usleep((useconds_t)b->gap_ms * 1000);
+    }
+    return NULL;
+}
+
+int cct_run_case(cct_mesh *m, const char *log_name, const cct_mesh_options *o,
+                 const cct_case *cases, size_t ncases, int argc, char **argv)
+{
+    for (size_t i = 0; argc == 2 && i < ncases; i++) {
+        if (strcmp(argv[1], cases[i].name) != 0)
+            continue;
+        double t0 = cct_now_s();
+        cct_mesh_start(m, log_name, o);
+        cases[i].fn();
+        cct_mesh_stop(m);
+        bool failed = atomic_load(&cct_failed);
+        fprintf(stderr, "%s: %s in %.1f s\n", cases[i].name, failed ? "FAILED" : "ok",
+                cct_now_s() - t0);
+        return failed ? 1 : 0;
+    }
+    fprintf(stderr, "usage: %s CASE\ncases:", argv[0]);
+    for (size_t i = 0; i < ncases; i++)
+        fprintf(stderr, " %s", cases[i].name);
+    fputc('\n', stderr);
+    return 2;
 }

@@ -132,4 +132,47 @@ int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64],
  * database), or -1. */
 long cct_outbox_unsent(const cct_mesh *m);
 
+/* ---- a burst in the background, and the case runner -------------------- */
+
+/* Seconds on the monotonic clock. */
+double cct_now_s(void);
+
+/* At most CCT_BURST_MAX submissions; a key not accepted within
+ * CCT_BURST_KEY_DEADLINE_S seconds ends the burst. */
+enum { CCT_BURST_MAX = 256, CCT_BURST_KEY_DEADLINE_S = 90 };
+
+/* count AC submissions of aplusb, one every gap_ms, each with its own
+ * Idempotency-Key "<prefix>-<i>". A 503 must carry Retry-After and is
+ * retried with the same key every 250 ms, as a client would; any other
+ * answer is a failure (a 504 only counts in other when allow_504). A key
+ * not accepted in time ends the burst with why, rather than hanging the
+ * test until ctest kills it. The counters may be read while it runs. */
+typedef struct cct_burst {
+    const cct_mesh *m;
+    const cct_account *a;
+    const char *prefix; /* NULL: "b" */
+    int count, gap_ms;
+    bool allow_504;
+    char ids[CCT_BURST_MAX][64]; /* the accepted ids, in order */
+    atomic_int accepted, unavailable, other;
+    atomic_bool quorum_lost; /* set by the case while it has taken the quorum away */
+    atomic_int unavailable_while_lost;
+} cct_burst;
+
+/* The burst's thread: pthread_create(&t, NULL, cct_burst_main, &burst). */
+void *cct_burst_main(void *burst);
+
+/* One case of a test binary that runs one case per process. */
+typedef struct cct_case {
+    const char *name;
+    void (*fn)(void);
+} cct_case;
+
+/* Runs the case argv[1] names between cct_mesh_start (with o, may be
+ * NULL) and cct_mesh_stop, prints "<case>: ok|FAILED in S s" and returns
+ * the exit status: 0, 1 on a failure, 2 (with the list of cases) when
+ * argv names none. */
+int cct_run_case(cct_mesh *m, const char *log_name, const cct_mesh_options *o,
+                 const cct_case *cases, size_t ncases, int argc, char **argv);
+
 #endif

@@ -63,42 +63,7 @@ static uint64_t top_seq; /* the last event published */
 
 /* ---- the loop and calls ------------------------------------------------------- */
 
-static bool run_until(const bool *done, int timeout_ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    while (!*done && uv_hrtime() < end) {
-        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *done;
-}
-
-typedef struct {
-    bool done;
-    cc_status s;
-    char err[1024];
-    ProtobufCMessage *resp;
-} result;
-
-static void call_done(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
-{
-    result *r = ud;
-    r->s = s;
-    if (errmsg)
-        snprintf(r->err, sizeof r->err, "%s", errmsg);
-    if (resp) {
-        size_t n = protobuf_c_message_get_packed_size(resp);
-        uint8_t *buf = malloc(n + 1);
-        protobuf_c_message_pack(resp, buf);
-        r->resp = protobuf_c_message_unpack(resp->descriptor, NULL, n, buf);
-        free(buf);
-    }
-    r->done = true;
-}
+typedef cct_rpc_result result;
 
 static cc_status call(const char *service, const char *method, const char *principal,
                       const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
@@ -110,8 +75,8 @@ static cc_status call(const char *service, const char *method, const char *princ
     if (principal)
         cc_envelope_set_principal(&env, principal);
     assert_int_equal(
-        cc_rpc_call_async(bus, service, method, &env, req, resp_desc, 5000, call_done, r), CC_OK);
-    assert_true(run_until(&r->done, 10000));
+        cc_rpc_call_async(bus, service, method, &env, req, resp_desc, 5000, cct_rpc_done, r), CC_OK);
+    assert_true(cct_run_until(&loop, &r->done, 10000));
     return r->s;
 }
 
@@ -541,7 +506,7 @@ static int group_teardown(void **state)
     cc_local_proc_stop(&stats_proc, SIGTERM, 10000);
     bool done = false;
     cc_bus_close(bus, closed, &done);
-    run_until(&done, 5000);
+    cct_run_until(&loop, &done, 5000);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     jsCtx_Destroy(js);

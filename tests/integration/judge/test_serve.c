@@ -55,26 +55,6 @@ static char cache_dir[4200];
 
 /* ---- loop helpers ------------------------------------------------------------ */
 
-static bool run_until_fn(bool (*pred)(void *), void *ud, int timeout_ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    bool ok;
-    while (!(ok = pred(ud)) && uv_hrtime() < end) {
-        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return ok;
-}
-
-static bool flag_set(void *ud)
-{
-    return *(bool *)ud;
-}
-
 static bool never(void *ud)
 {
     return false;
@@ -82,35 +62,12 @@ static bool never(void *ud)
 
 static void sleep_loop(int ms)
 {
-    run_until_fn(never, NULL, ms);
-}
-
-typedef struct {
-    bool done;
-    cc_status s;
-    cc_status (*fn)(void *);
-    void *ud;
-} offload_result;
-
-static cc_status offload_fn(void *ud)
-{
-    offload_result *r = ud;
-    return r->fn(r->ud);
-}
-
-static void offload_done(cc_status s, void *ud)
-{
-    offload_result *r = ud;
-    r->s = s;
-    r->done = true;
+    cct_run_until_fn(&loop, never, NULL, ms);
 }
 
 static cc_status offload_wait(cc_status (*fn)(void *), void *ud)
 {
-    offload_result r = {.fn = fn, .ud = ud};
-    assert_int_equal(cc_bus_offload(bus, offload_fn, offload_done, &r), CC_OK);
-    assert_true(run_until_fn(flag_set, &r.done, 30000));
-    return r.s;
+    return cct_offload_wait(bus, &loop, fn, ud, 30000);
 }
 
 /* ---- the package and the problem service ---------------------------------------- */
@@ -322,7 +279,7 @@ static void publish_raw(const char *msg_id, const void *data, size_t len)
     assert_int_equal(cc_js_publish(bus, "cc.judge.job", msg_id, NULL, "codecourt.v1.JudgeJob",
                                    data, len, NULL, pub_done, &w),
                      CC_OK);
-    assert_true(run_until_fn(flag_set, &w.done, 10000));
+    assert_true(cct_run_until(&loop, &w.done, 10000));
     assert_int_equal(w.s, CC_OK);
 }
 
@@ -391,7 +348,7 @@ static bool all_done(void *ud)
 static void wait_results(tracked **ts, size_t n, int timeout_ms)
 {
     all_of a = {ts, n};
-    bool ok = run_until_fn(all_done, &a, timeout_ms);
+    bool ok = cct_run_until_fn(&loop, all_done, &a, timeout_ms);
     for (size_t i = 0; i < n; i++)
         if (ts[i]->count == 0)
             fprintf(stderr, "no result for %s\n", ts[i]->sid);
@@ -502,7 +459,7 @@ static bool metric_is(void *ud)
 static long long wait_metric(const char *name, long long want, int timeout_ms)
 {
     metric_wait w = {name, want, -1};
-    if (!run_until_fn(metric_is, &w, timeout_ms))
+    if (!cct_run_until_fn(&loop, metric_is, &w, timeout_ms))
         fprintf(stderr, "%s is %lld, expected %lld\n", name, w.last, want);
     return w.last;
 }
@@ -538,7 +495,7 @@ static void api(const char *subject, const char *body, api_reply *r, int64_t tim
     assert_int_equal(cc_bus_request(bus, subject, NULL, NULL, NULL, body, strlen(body), timeout_ms,
                                     on_api, r),
                      CC_OK);
-    assert_true(run_until_fn(flag_set, &r->done, (int)timeout_ms + 2000));
+    assert_true(cct_run_until(&loop, &r->done, (int)timeout_ms + 2000));
 }
 
 static json_int_t json_path_int(const char *body, const char *k1, const char *k2)
@@ -610,7 +567,7 @@ static int group_teardown(void **state)
     cc_js_consumer_free(results_consumer);
     bool done = false;
     cc_bus_close(bus, closed, &done);
-    run_until_fn(flag_set, &done, 5000);
+    cct_run_until(&loop, &done, 5000);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     cc_local_stack_stop(&stack);
@@ -739,13 +696,13 @@ static void queue_gauge_follows_backlog(void **state)
     ts[3] = publish_job("queued2", "c", src_ac, NULL);
     ts[4] = publish_job("queued3", "c", src_ac, NULL);
     backlog b = {-1, -1};
-    bool seen = run_until_fn(backlog_seen, &b, 10000);
+    bool seen = cct_run_until_fn(&loop, backlog_seen, &b, 10000);
     if (!seen)
         fprintf(stderr, "queue gauges: pending %lld, ack pending %lld\n", b.pending,
                 b.ack_pending);
     assert_true(seen);
     long long oldest = -1;
-    if (!run_until_fn(oldest_aged, &oldest, 10000))
+    if (!cct_run_until_fn(&loop, oldest_aged, &oldest, 10000))
         fail_msg("cc_judge_queue_oldest_seconds stayed at %lld with jobs waiting", oldest);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ts[i]->count, 0);
@@ -768,7 +725,7 @@ static bool progressed(void *ud)
 static void worker_killed_mid_job(void **state)
 {
     tracked *t = publish_job("slow1", "c", src_slow_tle, NULL);
-    assert_true(run_until_fn(progressed, t, 60000));
+    assert_true(cct_run_until_fn(&loop, progressed, t, 60000));
     assert_int_equal(t->count, 0);
     pid_t killed = worker.pid;
     assert_int_equal(cc_local_proc_kill(&worker), CC_OK);
@@ -862,7 +819,7 @@ static tracked *exhaust_deliveries(const char *sid, cc_bus_sub **sub, pull_count
         uint64_t before = pc->delivered;
         pull_once();
         pull_wait pw = {&pc->delivered, before};
-        run_until_fn(pulled_more, &pw, 3000);
+        cct_run_until_fn(&loop, pulled_more, &pw, 3000);
     }
     assert_int_equal(pc->delivered, 3);
     return t;
@@ -919,7 +876,7 @@ static void dead_letter_without_a_worker(void **state)
                                       NULL, on_advisory_seen, &seq, &adv),
                      CC_OK);
     int ticks = 0;
-    assert_true(run_until_fn(advised, &ticks, 30000));
+    assert_true(cct_run_until_fn(&loop, advised, &ticks, 30000));
     cc_bus_unsubscribe(adv);
     cc_bus_unsubscribe(sub);
     assert_int_equal(pc.delivered, 3);
@@ -968,7 +925,7 @@ static void one_result_per_job(void **state)
         assert_int_equal(jobs[i].count, 1);
     }
     assert_int_equal(results_total, (int)njobs);
-    assert_true(run_until_fn(queue_empty, NULL, 10000));
+    assert_true(cct_run_until_fn(&loop, queue_empty, NULL, 10000));
     /* The stream holds exactly one judged event per job too. */
     api_reply r;
     api("$JS.API.STREAM.INFO.CC_EVENTS", "{\"subjects_filter\":\"cc.evt.submission.judged\"}", &r,

@@ -25,6 +25,7 @@
 #include "cc/local.h"
 #include "cc/mesh.h"
 #include "codecourt/v1/runtime.pb-c.h"
+#include "cctest_http.h"
 
 static cc_local_stack stack;
 static natsConnection *admin;
@@ -416,20 +417,6 @@ static void no_credentials_no_connection(void **state)
 
 static uv_loop_t loop;
 
-static bool run_until(const bool *done, int timeout_ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    while (!*done && uv_hrtime() < end) {
-        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *done;
-}
-
 /* "Who": answers with who called, as the server sees it. */
 static void who(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
@@ -493,7 +480,7 @@ static answer_t ask(cc_bus *b, bool as_service)
     else
         assert_int_equal(
             cc_rpc_call_async(b, "problem", "GetBlob", &env, &rq.base, d, 1500, got, &a), CC_OK);
-    assert_true(run_until(&a.done, 5000));
+    assert_true(cct_run_until(&loop, &a.done, 5000));
     return a;
 }
 
@@ -506,7 +493,7 @@ static void the_caller_is_what_nats_checked(void **state)
     cc_bus *judge = bus_as("judge");
     cc_bus *submission = bus_as("submission");
     cc_bus *gateway = bus_as("gateway");
-    run_until(&(bool){false}, 200); /* the subscriptions reach the server */
+    cct_run_until(&loop, &(bool){false}, 200); /* the subscriptions reach the server */
 
     /* The judge as itself: the server names it, and a principal it put in
      * the envelope does not travel. */
@@ -532,7 +519,7 @@ static void the_caller_is_what_nats_checked(void **state)
     cc_bus_close(gateway, closed, &d[2]);
     cc_bus_close(problem, closed, &d[3]);
     for (int i = 0; i < 4; i++)
-        run_until(&d[i], 5000);
+        cct_run_until(&loop, &d[i], 5000);
     cc_rpc_free(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

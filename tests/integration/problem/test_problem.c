@@ -25,6 +25,7 @@
 #include "cc/log.h"
 #include "codecourt/v1/problem.pb-c.h"
 #include "codecourt/v1/runtime.pb-c.h"
+#include "cctest_http.h"
 
 static cc_local_stack stack;
 static cc_local_proc actor;
@@ -40,43 +41,7 @@ static cc_bus *judge_bus; /* the judge's own NATS user */
  * caller-scoped subject only the judge's NATS user may publish. */
 static const char JUDGE[] = "judge";
 
-static bool run_until(const bool *done, int timeout_ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    while (!*done && uv_hrtime() < end) {
-        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *done;
-}
-
-typedef struct {
-    bool done;
-    cc_status s;
-    char err[1024];
-    ProtobufCMessage *resp;
-} result;
-
-static void call_done(cc_status s, const char *errmsg, const ProtobufCMessage *resp, void *ud)
-{
-    result *r = ud;
-    r->s = s;
-    if (errmsg)
-        snprintf(r->err, sizeof r->err, "%s", errmsg);
-    if (resp) {
-        /* resp lives only during the callback: keep a copy. */
-        size_t n = protobuf_c_message_get_packed_size(resp);
-        uint8_t *buf = malloc(n + 1);
-        protobuf_c_message_pack(resp, buf);
-        r->resp = protobuf_c_message_unpack(resp->descriptor, NULL, n, buf);
-        free(buf);
-    }
-    r->done = true;
-}
+typedef cct_rpc_result result;
 
 /* Calls cc.rpc.problem.<method> as principal (NULL: anonymous; JUDGE:
  * as the judge, cc.rpc.problem.judge.<method>) and waits. The caller frees
@@ -89,15 +54,15 @@ static cc_status call(const char *method, const char *principal, const void *req
     cc_envelope_new(&env, NULL);
     if (principal == JUDGE)
         assert_int_equal(cc_rpc_call_as_service_async(judge_bus, "problem", method, &env, req,
-                                                      resp_desc, 120000, call_done, r),
+                                                      resp_desc, 120000, cct_rpc_done, r),
                          CC_OK);
     else if (principal)
         cc_envelope_set_principal(&env, principal);
     if (principal != JUDGE)
         assert_int_equal(
-            cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000, call_done, r),
+            cc_rpc_call_async(bus, "problem", method, &env, req, resp_desc, 120000, cct_rpc_done, r),
             CC_OK);
-    assert_true(run_until(&r->done, 125000));
+    assert_true(cct_run_until(&loop, &r->done, 125000));
     if (getenv("TEST_DEBUG") && r->s != CC_OK)
         fprintf(stderr, "%s: %s %s\n", method, cc_status_name(r->s), r->err);
     return r->s;
@@ -296,8 +261,8 @@ static int start_actor(const char *extra)
         result r;
         memset(&r, 0, sizeof r);
         cc_rpc_call_async(bus, "problem", "Ping", NULL, &p.base,
-                          &codecourt__v1__ping_reply__descriptor, 200, call_done, &r);
-        run_until(&r.done, 1000);
+                          &codecourt__v1__ping_reply__descriptor, 200, cct_rpc_done, &r);
+        cct_run_until(&loop, &r.done, 1000);
         rfree(&r);
         if (r.s == CC_OK)
             return 0;
@@ -339,8 +304,8 @@ static int group_teardown(void **state)
     bool done = false, judge_done = false;
     cc_bus_close(bus, closed, &done);
     cc_bus_close(judge_bus, closed, &judge_done);
-    run_until(&done, 5000);
-    run_until(&judge_done, 5000);
+    cct_run_until(&loop, &done, 5000);
+    cct_run_until(&loop, &judge_done, 5000);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     cc_local_stack_stop(&stack);
@@ -1205,7 +1170,7 @@ static void abandoned_uploads_are_swept(void **state)
                     "WHERE owner LIKE 'upload:%')",
                     NULL) > 0) {
         assert_true(uv_hrtime() - start < 30000000000u);
-        run_until(&never, 250);
+        cct_run_until(&loop, &never, 250);
     }
     assert_int_equal(put_chunk(ab, SETTER1, half, 10, 5), CC_NOT_FOUND);
     assert_int_equal(commit_upload(ab, SETTER1, NULL), CC_NOT_FOUND);
@@ -1232,7 +1197,7 @@ static void abandoned_uploads_are_swept(void **state)
     static const char young[] = "a young upload\n";
     char yid[64];
     assert_true(begin_upload(young, strlen(young), SETTER1, yid, NULL));
-    run_until(&never, 2600);
+    cct_run_until(&loop, &never, 2600);
     assert_int_equal(put_chunk(yid, SETTER1, young, 0, strlen(young)), CC_OK);
     assert_int_equal(commit_upload(yid, SETTER1, NULL), CC_OK);
     expect_blob(young, strlen(young));

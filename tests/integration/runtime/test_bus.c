@@ -35,45 +35,10 @@ static cc_bus *bus;
 static cc_rpc_server *echo_server;
 static char testactor[4096];
 
-/* Runs the loop until *done is set or timeout_ms passes. */
-static bool run_until(const bool *done, int timeout_ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    uv_timer_t tick;
-    uv_timer_init(&loop, &tick);
-    while (!*done && uv_hrtime() < end) {
-        uv_timer_start(&tick, (uv_timer_cb)(void (*)(void))uv_timer_stop, 10, 0);
-        uv_run(&loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *done;
-}
-
 static void sleep_loop(int ms)
 {
     bool never = false;
-    run_until(&never, ms);
-}
-
-typedef struct {
-    bool done;
-    cc_status s;
-    cc_status (*fn)(void *);
-    void *ud;
-} offload_result;
-
-static cc_status offload_fn(void *ud)
-{
-    offload_result *r = ud;
-    return r->fn(r->ud);
-}
-
-static void offload_done(cc_status s, void *ud)
-{
-    offload_result *r = ud;
-    r->s = s;
-    r->done = true;
+    cct_run_until(&loop, &never, ms);
 }
 
 static cc_status ensure_streams(void *ud)
@@ -83,10 +48,7 @@ static cc_status ensure_streams(void *ud)
 
 static cc_status offload_wait(cc_status (*fn)(void *), void *ud)
 {
-    offload_result r = {.fn = fn, .ud = ud};
-    assert_int_equal(cc_bus_offload(bus, offload_fn, offload_done, &r), CC_OK);
-    assert_true(run_until(&r.done, 20000));
-    return r.s;
+    return cct_offload_wait(bus, &loop, fn, ud, 20000);
 }
 
 static int group_setup(void **state)
@@ -122,7 +84,7 @@ static int group_teardown(void **state)
 {
     bool done = false;
     cc_bus_close(bus, closed, &done);
-    run_until(&done, 5000);
+    cct_run_until(&loop, &done, 5000);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     cc_local_stack_stop(&stack);
@@ -172,7 +134,7 @@ static void rpc_round_trip(void **state)
 {
     ping_result r;
     assert_int_equal(ping("echo", "hello", 0, 2000, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_OK);
     assert_string_equal(r.text, "hello");
     assert_string_equal(r.service, "echo");
@@ -189,7 +151,7 @@ static void rpc_round_trip(void **state)
                                        &codecourt__v1__ping_reply__descriptor, 3000, ping_done,
                                        &r),
                      CC_OK);
-    assert_true(run_until(&r.done, 4000));
+    assert_true(cct_run_until(&loop, &r.done, 4000));
     assert_int_equal(r.s, CC_OK);
     assert_int_equal(r.payload_len, sizeof blob);
 }
@@ -199,7 +161,7 @@ static void rpc_timeout_and_no_responders(void **state)
     ping_result r;
     uint64_t t0 = uv_hrtime();
     assert_int_equal(ping("echo", "slow", 2000, 200, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_TIMEOUT);
     uint64_t ms = (uv_hrtime() - t0) / 1000000u;
     assert_true(ms >= 190 && ms < 1500);
@@ -207,7 +169,7 @@ static void rpc_timeout_and_no_responders(void **state)
     /* nobody serves "ghost": the call ends at its timeout */
     t0 = uv_hrtime();
     assert_int_equal(ping("ghost", "x", 0, 300, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_TIMEOUT);
     assert_true((uv_hrtime() - t0) / 1000000u >= 290);
 
@@ -215,7 +177,7 @@ static void rpc_timeout_and_no_responders(void **state)
      * arrives and is dropped */
     sleep_loop(2000);
     assert_int_equal(ping("echo", "after", 0, 2000, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_OK);
 }
 
@@ -247,7 +209,7 @@ static void raw_request(const char *subject, const cc_envelope *env, const void 
     memset(r, 0, sizeof *r);
     assert_int_equal(cc_bus_request(bus, subject, env, NULL, NULL, data, len, 2000, raw_done, r),
                      CC_OK);
-    assert_true(run_until(&r->done, 3000));
+    assert_true(cct_run_until(&loop, &r->done, 3000));
     assert_int_equal(r->s, CC_OK);
 }
 
@@ -284,7 +246,7 @@ static void rpc_error_replies_to_garbage(void **state)
     /* and the server is still alive */
     ping_result p;
     assert_int_equal(ping("echo", "alive", 0, 2000, &p), CC_OK);
-    assert_true(run_until(&p.done, 3000));
+    assert_true(cct_run_until(&loop, &p.done, 3000));
     assert_int_equal(p.s, CC_OK);
     assert_string_equal(p.text, "alive");
 }
@@ -399,7 +361,7 @@ static void js_publish_then_consume(void **state)
     st->want = 100;
     cc_js_consumer *c = NULL;
     assert_int_equal(cc_js_consume(bus, &cfg, on_consume, st, &c), CC_OK);
-    run_until(&st->done, 10000);
+    cct_run_until(&loop, &st->done, 10000);
     assert_int_equal(st->received, 100);
     for (int i = 0; i < 100; i++) {
         char want_id[64];
@@ -433,7 +395,7 @@ static void js_redelivery_after_nak(void **state)
     cc_js_consumer *c = NULL;
     uint64_t t0 = uv_hrtime();
     assert_int_equal(cc_js_consume(bus, &cfg, on_consume, st, &c), CC_OK);
-    assert_true(run_until(&st->done, 10000));
+    assert_true(cct_run_until(&loop, &st->done, 10000));
     /* every message came back once, after the nak's delay */
     assert_true((uv_hrtime() - t0) / 1000000u >= 290);
     for (int i = 0; i < 3; i++)
@@ -537,7 +499,7 @@ static void js_redelivery_after_consumer_dies(void **state)
     st->want = 1;
     cc_js_consumer *c = NULL;
     assert_int_equal(cc_js_consume(bus, &cfg, on_consume, st, &c), CC_OK);
-    assert_true(run_until(&st->done, 10000));
+    assert_true(cct_run_until(&loop, &st->done, 10000));
     assert_string_equal(st->ids[0], "dies-0");
     assert_true(st->delivered[0] >= 2);
     cc_js_consumer_free(c);
@@ -558,7 +520,7 @@ static void sigterm_drains_request_in_flight(void **state)
     assert_int_equal(ping("drainme", "in flight", 1000, 5000, &r), CC_OK);
     sleep_loop(200); /* the actor has the request and sleeps on it */
     assert_int_equal(kill(p.pid, SIGTERM), 0);
-    assert_true(run_until(&r.done, 5000));
+    assert_true(cct_run_until(&loop, &r.done, 5000));
     assert_int_equal(r.s, CC_OK);
     assert_string_equal(r.text, "in flight");
 
@@ -572,7 +534,7 @@ static void sigterm_drains_request_in_flight(void **state)
 
     /* nobody serves it any more */
     assert_int_equal(ping("drainme", "late", 0, 500, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_TIMEOUT);
 }
 
@@ -590,7 +552,7 @@ static void ops_endpoint_serves_health_and_metrics(void **state)
     assert_true(port > 0);
     ping_result r;
     assert_int_equal(ping("opsy", "count me", 0, 2000, &r), CC_OK);
-    assert_true(run_until(&r.done, 3000));
+    assert_true(cct_run_until(&loop, &r.done, 3000));
     assert_int_equal(r.s, CC_OK);
     static char body[1 << 16];
     assert_int_equal(cct_get_http1((uint16_t)port, "/healthz", body, sizeof body), 200);
