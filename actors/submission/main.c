@@ -111,6 +111,8 @@ static cc_status start(cc_actor *a)
     /* Before any request: rows from before sealing are sealed here. */
     IFOK(s, cc_seal_service_start(cc_actor_loop(a), state.pg, cfg.pg_conninfo, &cfg.seal,
                                   &sub_sealed_table, 1, &state.seal));
+    if (s == CC_OK)
+        cc_outbox_seal_with(state.seal);
     cc_actor_set_state(a, &state);
     IFOK(s, sub_runs_start(&state));
     return s;

@@ -151,6 +151,8 @@ static cc_status start(cc_actor *a)
                                   &user_sealed_table, 1, &state.seal));
     if (s == CC_OK)
         user_rows_set_keys(state.seal);
+    if (s == CC_OK)
+        cc_outbox_seal_with(state.seal);
     IFOK(s, ensure_admin());
     IFOK(s, user_cache_init(&state));
     IFOK(s, user_pw_start(&state));

@@ -128,11 +128,16 @@ static cc_status load_all(const cc_migrate_options *o, mig **out, size_t *nout)
     if (!m)
         return cc_err_set(CC_NOMEM, "migrate: out of memory");
     cc_status s = CC_OK;
-    if (!o->no_builtin) {
-        m[n].version = -1;
-        snprintf(m[n].name, sizeof m[n].name, "cc_outbox");
-        snprintf(m[n].path, sizeof m[n].path, "builtin:cc_outbox");
-        m[n].sql = strdup(cc_outbox_schema_sql);
+    static const struct {
+        const char *name;
+        const char *const *sql;
+    } builtins[] = {{"cc_outbox", &cc_outbox_schema_sql}, {"cc_outbox_sealed", &cc_outbox_sealed_sql}};
+    for (size_t i = 0; !o->no_builtin && i < sizeof builtins / sizeof builtins[0] && s == CC_OK;
+         i++) {
+        m[n].version = -1 - (long)i;
+        snprintf(m[n].name, sizeof m[n].name, "%s", builtins[i].name);
+        snprintf(m[n].path, sizeof m[n].path, "builtin:%s", builtins[i].name);
+        m[n].sql = strdup(*builtins[i].sql);
         if (!m[n].sql)
             s = cc_err_set(CC_NOMEM, "migrate: out of memory");
         n++;

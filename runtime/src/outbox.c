@@ -9,6 +9,7 @@
 
 #include "cc/log.h"
 #include "cc/metrics.h"
+#include "cc/seal.h"
 #include "cc/trace.h"
 
 /* The partial index keeps the relay's scan proportional to what is
@@ -28,6 +29,27 @@ const char *const cc_outbox_schema_sql =
     ");\n"
     "CREATE INDEX cc_outbox_unsent ON cc_outbox (id) WHERE sent_at IS NULL;\n";
 
+/* '' : the payload is in clear; else the id of the data key it is sealed
+ * under. Additive, so a previous release's relay still reads its rows. */
+const char *const cc_outbox_sealed_sql =
+    "ALTER TABLE cc_outbox ADD COLUMN payload_key text NOT NULL DEFAULT '';\n";
+
+/* One per process, set once at start by a service that seals (before its
+ * loop runs), read on that loop only. */
+static const cc_seal_service *outbox_seal;
+
+void cc_outbox_seal_with(const cc_seal_service *svc)
+{
+    outbox_seal = svc;
+}
+
+/* The AAD of a row's payload: its msg id, or its subject when the relay
+ * names it (the row id is not known before the insert). */
+static size_t payload_aad(char *buf, size_t cap, const char *msg_id, const char *subject)
+{
+    return cc_seal_aad(buf, cap, "cc_outbox", msg_id && *msg_id ? msg_id : subject, "payload");
+}
+
 cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *env, const char *type,
                         const char *msg_id, const void *payload, size_t len, cc_pg_cb cb, void *ud)
 {
@@ -36,7 +58,24 @@ cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *en
     if (len > 0x7fffffff)
         return cc_err_set(CC_LIMIT, "outbox: payload of %zu bytes is too large", len);
     static const char empty[1] = "";
-    cc_pg_param p[7] = {
+    uint8_t *sealed = NULL;
+    char key_id[CC_SEAL_ID_MAX] = "";
+    if (outbox_seal) {
+        char aad[512];
+        size_t aadlen = payload_aad(aad, sizeof aad, msg_id, subject);
+        sealed = aadlen ? malloc(len + CC_SEAL_OVERHEAD) : NULL;
+        if (!sealed)
+            return cc_err_set(CC_NOMEM, "outbox: cannot seal a payload of %zu bytes", len);
+        cc_status s = cc_seal(cc_seal_service_keys(outbox_seal), aad, aadlen,
+                              payload ? payload : empty, len, sealed, key_id);
+        if (s != CC_OK) {
+            free(sealed);
+            return s;
+        }
+        payload = sealed;
+        len += CC_SEAL_OVERHEAD;
+    }
+    cc_pg_param p[8] = {
         CC_PG_TEXT(subject),
         msg_id ? CC_PG_TEXT(msg_id) : CC_PG_NULL,
         CC_PG_TEXT(type  ? type
@@ -46,15 +85,18 @@ cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *en
         CC_PG_TEXT(env ? env->traceparent : ""),
         CC_PG_TEXT(env ? env->principal : ""),
         CC_PG_BYTES(payload ? payload : empty, len),
+        CC_PG_TEXT(key_id),
     };
     /* One statement inserts and notifies; the notification is delivered
-     * only if the transaction commits. */
-    return cc_pg_tx_query(tx,
-                          "WITH r AS (INSERT INTO cc_outbox (subject, msg_id, type, "
-                          "correlation_id, traceparent, principal, payload) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7::bytea) RETURNING id) "
-                          "SELECT id, pg_notify('" CC_OUTBOX_CHANNEL "', '') FROM r",
-                          p, 7, cb, ud);
+     * only if the transaction commits. Parameters are copied. */
+    cc_status s = cc_pg_tx_query(tx,
+                                 "WITH r AS (INSERT INTO cc_outbox (subject, msg_id, type, "
+                                 "correlation_id, traceparent, principal, payload, payload_key) "
+                                 "VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8) RETURNING id) "
+                                 "SELECT id, pg_notify('" CC_OUTBOX_CHANNEL "', '') FROM r",
+                                 p, 8, cb, ud);
+    free(sealed);
+    return s;
 }
 
 /* ---- relay ------------------------------------------------------------------ */
@@ -186,7 +228,7 @@ static void relay_mark(cc_outbox_relay *r)
     char saved[56];
     cc_trace_push(NULL, saved); /* the pass's, not the last row's trace */
     cc_status s = cc_pg_query(r->pg,
-                              "UPDATE cc_outbox SET sent_at = now(), payload = '' "
+                              "UPDATE cc_outbox SET sent_at = now() "
                               "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL",
                               p, 1, on_mark, r);
     cc_trace_pop(saved);
@@ -217,6 +259,27 @@ static void on_published(cc_status s, const char *errmsg, const cc_js_pub_ack *a
         relay_mark(r);
 }
 
+/* Replaces *payload (malloc'd, sealed under key_id) by its opened value.
+ * A process that does not seal cannot open it: the row stays unsent. */
+static cc_status open_payload(const char *key_id, const char *msg_id, const char *subject,
+                              unsigned char **payload, size_t *len)
+{
+    if (!outbox_seal)
+        return cc_err_set(CC_INVALID, "outbox: a payload is sealed under key %s, and this "
+                          "process has no keys (master key setting)", key_id);
+    char aad[512];
+    size_t aadlen = payload_aad(aad, sizeof aad, msg_id, subject);
+    uint8_t *plain = *len >= CC_SEAL_OVERHEAD ? malloc(*len - CC_SEAL_OVERHEAD + 1) : NULL;
+    size_t n = 0;
+    cc_status s = plain ? cc_open(cc_seal_service_keys(outbox_seal), key_id, aad, aadlen, *payload,
+                                  *len, plain, &n)
+                        : cc_err_set(CC_INVALID, "outbox: a sealed payload of %zu bytes", *len);
+    free(*payload);
+    *payload = plain;
+    *len = n;
+    return s;
+}
+
 static cc_status publish_row(cc_outbox_relay *r, const cc_pg_result *res, int row, item *it)
 {
     cc_status s = cc_pg_get_int64(res, row, 0, &it->id);
@@ -238,8 +301,13 @@ static cc_status publish_row(cc_outbox_relay *r, const cc_pg_result *res, int ro
     unsigned char *payload = NULL;
     size_t len = 0;
     s = cc_pg_get_bytea(res, row, 7, &payload, &len);
-    if (s != CC_OK)
+    if (s == CC_OK && *cc_pg_get(res, row, 9))
+        s = open_payload(cc_pg_get(res, row, 9), cc_pg_isnull(res, row, 2) ? NULL : msg_id,
+                         cc_pg_get(res, row, 1), &payload, &len);
+    if (s != CC_OK) {
+        free(payload);
         return s;
+    }
     /* The relay's span continues the trace of the transaction that wrote
      * the row (its traceparent was stored with it); the publish is its
      * child. A row written without one starts no trace of its own. */
@@ -325,7 +393,7 @@ static void relay_pass(cc_outbox_relay *r)
     cc_status s = cc_pg_query(r->pg,
                               "SELECT id, subject, msg_id, type, correlation_id, traceparent, "
                               "principal, payload, "
-                              "extract(epoch from now() - created_at)::bigint "
+                              "extract(epoch from now() - created_at)::bigint, payload_key "
                               "FROM cc_outbox WHERE sent_at IS NULL "
                               "ORDER BY id LIMIT $1::integer",
                               p, 1, on_select, r);

@@ -17,10 +17,16 @@
  * minutes) drops the copies, so each row is stored in the stream exactly
  * once as long as the relay comes back within that window. Two replicas
  * relaying at once are safe for the same reason. Consumers stay idempotent
- * for what lies beyond the window. Marking a row sent also empties its
- * payload: the stream holds the event from then on, and a second copy in
- * the database would keep in clear what a service seals in its own tables
- * (a submission's sources in its judge job, an address in a user event).
+ * for what lies beyond the window.
+ *
+ * Sealing: a service that seals its own tables at rest (cc/seal.h) calls
+ * cc_outbox_seal_with, and from then on every payload it adds is sealed
+ * under its current data key (AAD "cc_outbox/<msg id or subject>/payload",
+ * key id in payload_key, added by the second built-in migration) and
+ * opened by its relay, so no cleartext copy of what its events carry (a
+ * submission's sources in a judge job, an address in a user event) stays in
+ * cc_outbox. Sent rows keep their payload: a restore from backup publishes
+ * again the rows the restored streams lack (admin/README.md).
  *
  * Wake-up: cc_outbox_add also sends NOTIFY cc_outbox (delivered at
  * commit); the relay LISTENs and starts a pass at once, and polls every
@@ -39,8 +45,17 @@
 /* The NOTIFY channel the relay listens on. */
 #define CC_OUTBOX_CHANNEL "cc_outbox"
 
-/* The built-in migration that creates cc_outbox (static text). */
+/* The built-in migrations: the one that creates cc_outbox, then the one
+ * that adds payload_key (static text; cc/migrate.h applies them in this
+ * order, as versions -1 and -2). */
 extern const char *const cc_outbox_schema_sql;
+extern const char *const cc_outbox_sealed_sql;
+
+typedef struct cc_seal_service cc_seal_service;
+/* Seals every payload this process adds from now on with svc's current
+ * data key, and lets its relay open them (NULL: payloads in clear). svc
+ * must outlive every cc_outbox_add and relay of the process. */
+void cc_outbox_seal_with(const cc_seal_service *svc);
 
 /* Adds an outbox row inside tx (one pipelined statement; nothing is sent
  * until the transaction commits). env may be NULL; type overrides

@@ -92,12 +92,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "process %d applied %d\n", i, WEXITSTATUS(st));
         total += WEXITSTATUS(st);
     }
-    CHECK(total == 4); /* the outbox built-in and three files, once in all */
+    CHECK(total == 5); /* the two outbox built-ins and three files, once in all */
 
     PGconn *c = PQconnectdb(ci);
     CHECK(PQstatus(c) == CONNECTION_OK);
-    CHECK(scalar(c, "SELECT count(*) FROM schema_migrations") == 4);
-    CHECK(scalar(c, "SELECT count(DISTINCT version) FROM schema_migrations") == 4);
+    CHECK(scalar(c, "SELECT count(*) FROM schema_migrations") == 5);
+    CHECK(scalar(c, "SELECT count(DISTINCT version) FROM schema_migrations") == 5);
+    CHECK(scalar(c, "SELECT count(*) FROM schema_migrations WHERE version = -2 AND name = "
+                    "'cc_outbox_sealed'") == 1);
     CHECK(scalar(c, "SELECT count(*) FROM schema_migrations WHERE version = -1 AND name = "
                     "'cc_outbox'") == 1);
     CHECK(scalar(c, "SELECT count(*) FROM applied_log") == 3);
