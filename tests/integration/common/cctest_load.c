@@ -159,23 +159,30 @@ bool cct_load_submit(const char *src, const char *key, char *id_out)
 
 /* ---- the threads ------------------------------------------------------------------ */
 
-/* One submission every 1.5 s: the judges (two at a time) keep up. */
+/* One submission every 1.5 s: the judges (two at a time) keep up. The
+ * keys go on across a stop and a start (a key used again would be the
+ * same submission). */
+static atomic_int submitted;
+
 static void *submitter(void *ud)
 {
     (void)ud;
-    for (int i = 0; !atomic_load(&stopping); i++) {
-        cct_load_submit(CCT_AC_C, cct_fmt("load-%d", i), NULL);
+    while (!atomic_load(&stopping)) {
+        cct_load_submit(CCT_AC_C, cct_fmt("load-%d", atomic_fetch_add(&submitted, 1)), NULL);
         usleep(1500000);
     }
     return NULL;
 }
 
-/* Reads, logins and registrations, ten or so a second. */
+/* Reads, logins and registrations (each a new name, across a stop and a
+ * start too), ten or so a second. */
+static atomic_int registered;
+
 static void *reader(void *ud)
 {
     int t = (int)(intptr_t)ud;
     uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)(t + 1);
-    for (int i = 0; !atomic_load(&stopping); i++) {
+    while (!atomic_load(&stopping)) {
         unsigned r = (unsigned)(rnd(&s) % 10);
         if (r < 6) {
             cct_load_read_problem();
@@ -183,10 +190,11 @@ static void *reader(void *ud)
             cct_load_login_root();
         } else {
             char body[256];
+            int u = atomic_fetch_add(&registered, 1);
             snprintf(body, sizeof body,
-                     "{\"username\":\"load%dx%d\",\"email\":\"load%dx%d@example.org\","
+                     "{\"username\":\"load%d\",\"email\":\"load%d@example.org\","
                      "\"password\":\"password-load\"}",
-                     t, i, t, i);
+                     u, u);
             call("POST", "/v1/users", body, NULL, NULL, NULL);
         }
         usleep(100000);

@@ -6,13 +6,14 @@
  *
  * After the warm-up (a tenth of the run, at least 30 s) a CodeCourt process
  * (the gateway, each actor, the judge) may grow at most 5% in RSS and not
- * at all in descriptors, else the test fails naming it. Growth compares the
- * lowest of the last three samples with the lowest of the first three after
- * the warm-up: a request in flight holds a socket and buffers for a moment
- * (a sample may catch the live socket the load keeps opening, or a job's
- * pipes), while a leak raises the floor itself. The servers (NATS,
- * PostgreSQL's postmaster, Redis) are sampled and plotted but not judged:
- * their caches grow by design.
+ * at all in descriptors, else the test fails naming it. Growth compares two
+ * quiet samples: the load is stopped for a few seconds at the end of the
+ * warm-up and at the end of the run, and each process sampled then. Under
+ * load a sample catches whatever is in flight (the live socket the load
+ * keeps open most of the time, a job's pipes), which is not a leak; what
+ * a leak holds stays when the load stops. The servers (NATS, PostgreSQL's
+ * postmaster, Redis) are sampled and plotted but not judged: their caches
+ * grow by design.
  *
  * Also checked, as in the chaos test: no 5xx, no 4xx, no request hung, every
  * accepted submission judged exactly once, no process exited.
@@ -33,7 +34,7 @@
 #include "cctest_load.h"
 #include "cctest_mesh.h"
 
-enum { SAMPLE_S = 10, MAX_SAMPLES = 4096, FLOOR_OF = 3 };
+enum { SAMPLE_S = 10, MAX_SAMPLES = 4096, QUIET_S = 3 };
 #define RSS_GROWTH_MAX 0.05
 
 /* The sampled processes: the mesh's, then the servers'. */
@@ -138,8 +139,8 @@ static void write_csv(const char *path)
     fclose(f);
 }
 
-/* Two panels, RSS in MiB and descriptors, against minutes; the warm-up
- * shaded. */
+/* Three panels against minutes, the warm-up shaded: CodeCourt's RSS in
+ * MiB, CodeCourt's descriptors, the servers' RSS. */
 static void plot(const char *csv, const char *png, double warmup, double seconds)
 {
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
@@ -153,8 +154,12 @@ static void plot(const char *csv, const char *png, double warmup, double seconds
         CCT_FAIL("cannot run gnuplot");
         return;
     }
+    fprintf(g, "names = '");
+    for (int k = 0; k < NPROCS; k++)
+        fprintf(g, "%s%s", k ? " " : "", proc_name(k));
     fprintf(g,
-            "set terminal pngcairo size 1200,900 font 'sans,10'\n"
+            "'\n"
+            "set terminal pngcairo size 1200,1200 font 'sans,10'\n"
             "set output '%s'\n"
             "set termoption noenhanced\n"
             "set datafile separator ','\n"
@@ -162,51 +167,46 @@ static void plot(const char *csv, const char *png, double warmup, double seconds
             "set grid\n"
             "set xrange [0:%g]\n"
             "set object 1 rect from 0, graph 0 to %g, graph 1 fc rgb '#eeeeee' behind\n"
-            "set multiplot layout 2,1 title 'CodeCourt soak: %.1f min of mixed load, sampled "
+            "set multiplot layout 3,1 title 'CodeCourt soak: %.1f min of mixed load, sampled "
             "every %d s (shaded: warm-up)'\n"
             "set ylabel 'RSS (MiB)'\n"
-            "plot for [k=0:%d] '%s' using ($1/60):(column(2+2*k)/1024.0) with linespoints "
-            "pt 7 ps 0.4 title columnhead(2+2*k)\n"
+            "plot for [k=1:%d] '%s' using ($1/60):(column(2*k)/1024.0) with linespoints "
+            "pt 7 ps 0.3 title word(names, k)\n"
             "set ylabel 'open descriptors'\n"
+            "plot for [k=1:%d] '%s' using ($1/60):(column(2*k+1)) with linespoints "
+            "pt 7 ps 0.3 title word(names, k)\n"
+            "set ylabel 'servers: RSS (MiB)'\n"
             "set xlabel 'minutes'\n"
-            "plot for [k=0:%d] '%s' using ($1/60):(column(3+2*k)) with linespoints "
-            "pt 7 ps 0.4 title columnhead(3+2*k)\n"
+            "plot for [k=%d:%d] '%s' using ($1/60):(column(2*k)/1024.0) with linespoints "
+            "pt 7 ps 0.3 title word(names, k)\n"
             "unset multiplot\n",
-            png, seconds / 60, warmup / 60, seconds / 60, SAMPLE_S, NPROCS - 1, csv, NPROCS - 1,
-            csv);
+            png, seconds / 60, warmup / 60, seconds / 60, SAMPLE_S, CCT_NPROCS, csv, CCT_NPROCS,
+            csv, CCT_NPROCS + 1, NPROCS, csv);
     int rc = pclose(g);
     CCT_CHECK(rc == 0 && access(png, F_OK) == 0, "gnuplot failed (see %s.log)", png);
 }
 
 /* ---- the check ------------------------------------------------------------------ */
 
-/* The lowest value of field over samples [from, from + FLOOR_OF). */
-static long floor_of(int from, int k, bool fds)
+/* Stops the load, lets what is in flight finish and samples. */
+static void quiet_sample(sample *q, double t)
 {
-    long v = -1;
-    for (int i = from; i < from + FLOOR_OF && i < nsamples; i++) {
-        long x = fds ? samples[i].fds[k] : samples[i].rss_kib[k];
-        if (x >= 0 && (v < 0 || x < v))
-            v = x;
+    cct_load_stop();
+    sleep(QUIET_S);
+    q->t = t;
+    for (int k = 0; k < NPROCS; k++) {
+        pid_t pid = proc_pid(k);
+        q->rss_kib[k] = pid > 0 ? rss_kib(pid) : -1;
+        q->fds[k] = pid > 0 ? fd_count(pid) : -1;
     }
-    return v;
 }
 
-static void check_growth(double warmup)
+static void check_growth(const sample *a, const sample *b)
 {
-    int first = 0;
-    while (first < nsamples && samples[first].t < warmup)
-        first++;
-    int last = nsamples - FLOOR_OF;
-    if (last < first + FLOOR_OF) {
-        CCT_FAIL("too few samples after the warm-up (%d): run longer", nsamples - first);
-        return;
-    }
-    fprintf(stderr, "soak figures: growth from %.0f s to %.0f s (lowest of %d samples each)\n",
-            samples[first].t, samples[nsamples - 1].t, FLOOR_OF);
+    fprintf(stderr, "soak figures: growth from %.0f s to %.0f s (load stopped for %d s)\n", a->t,
+            b->t, QUIET_S);
     for (int k = 0; k < NPROCS; k++) {
-        long r0 = floor_of(first, k, false), r1 = floor_of(last, k, false);
-        long f0 = floor_of(first, k, true), f1 = floor_of(last, k, true);
+        long r0 = a->rss_kib[k], r1 = b->rss_kib[k], f0 = a->fds[k], f1 = b->fds[k];
         double g = r0 > 0 ? (double)(r1 - r0) / (double)r0 : 0;
         bool judged = k < CCT_NPROCS;
         fprintf(stderr, "  %-14s RSS %7.1f -> %7.1f MiB (%+5.1f%%), descriptors %3ld -> %3ld%s\n",
@@ -241,15 +241,25 @@ int main(void)
         exit(1);
     cct_load_start(&mesh, &root, 2);
 
-    double start = now_s(), renewed = start;
+    double start = now_s(), renewed = start, paused = 0;
+    sample quiet[2] = {0};
+    bool warm = false;
     for (int i = 0;; i++) {
-        /* Samples on a fixed grid, whatever a sample costs. */
-        double at = start + (double)i * SAMPLE_S;
+        /* Samples on a fixed grid of load time, whatever a sample costs. */
+        double at = start + paused + (double)i * SAMPLE_S;
         while (now_s() < at)
             usleep(50000);
-        take_sample(now_s() - start);
-        if (now_s() - start >= seconds)
+        double t = now_s() - start - paused;
+        take_sample(t);
+        if (t >= seconds)
             break;
+        if (!warm && t >= warmup) {
+            double p0 = now_s();
+            quiet_sample(&quiet[0], t);
+            cct_load_start(&mesh, &root, 2);
+            paused += now_s() - p0;
+            warm = true;
+        }
         /* An access token lasts 15 minutes. */
         cct_account a;
         if (now_s() - renewed > 600 && cct_login_root(&mesh, &a)) {
@@ -260,13 +270,15 @@ int main(void)
         for (int k = 0; k < CCT_NPROCS; k++)
             if (cc_local_proc_poll(&mesh.procs[k]))
                 CCT_FAIL("%s exited by itself (wait status 0x%x) at %.0f s",
-                         cct_proc_name((cct_proc_kind)k), mesh.procs[k].status, now_s() - start);
+                         cct_proc_name((cct_proc_kind)k), mesh.procs[k].status, t);
     }
-    cct_load_stop();
+    quiet_sample(&quiet[1], samples[nsamples - 1].t);
 
     write_csv(csv);
     plot(csv, png, warmup, samples[nsamples - 1].t);
-    check_growth(warmup);
+    CCT_CHECK(warm, "the run ended before the warm-up did: run longer");
+    if (warm)
+        check_growth(&quiet[0], &quiet[1]);
     cct_load_print("soak figures: ");
     CCT_CHECK(atomic_load(&cct_load.s5xx) == 0, "%ld answers 5xx other than 503",
               atomic_load(&cct_load.s5xx));
