@@ -235,7 +235,11 @@ int main(void)
     fprintf(stderr, "soak: %.0f s, samples every %d s, warm-up %.0f s, into %s and %s\n", seconds,
             SAMPLE_S, warmup, csv, png);
 
-    cct_mesh_start(&mesh, "test-soak", NULL);
+    /* The per-user queue is not what a soak measures: a machine too busy
+     * to judge a submission every 1.5 s builds a queue instead of
+     * refusing (the end check waits for it). */
+    cct_mesh_options o = {.max_queued = 100000};
+    cct_mesh_start(&mesh, "test-soak", &o);
     cct_account root;
     if (!cct_login_root(&mesh, &root))
         exit(1);
@@ -285,7 +289,7 @@ int main(void)
     CCT_CHECK(atomic_load(&cct_load.hung) == 0, "%ld requests hung", atomic_load(&cct_load.hung));
     int naccepted;
     char(*accepted)[64] = cct_load_accepted(&naccepted);
-    cct_check_all(&mesh, &root, accepted, naccepted, 120000);
+    cct_check_all(&mesh, &root, accepted, naccepted, 600000);
     cct_mesh_stop(&mesh);
     bool failed = atomic_load(&cct_failed);
     fprintf(stderr, "soak: %s in %.1f s\n", failed ? "FAILED" : "ok", now_s() - start);
