@@ -63,11 +63,30 @@ struct cc_bus {
     void *close_ud;
 };
 
+/* Frees the subscriptions cc_bus_unsubscribe marked. Called after the walk
+ * of drain_subs, where no handler runs: until this existed they stayed on
+ * the list until the bus closed, each with its natsSubscription, and every
+ * walk visited them (the gateway subscribes and unsubscribes once per live
+ * socket: its RSS grew 24 KiB a minute in the soak test). */
+static void sweep_subs(cc_bus *b)
+{
+    for (cc_bus_sub **pp = &b->subs; *pp;) {
+        cc_bus_sub *s = *pp;
+        if (!s->closed) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        natsSubscription_Destroy(s->ns);
+        free(s);
+    }
+}
+
 static void drain_subs(cc_bus *b)
 {
     /* New subscriptions are added at the head and closed ones are only
      * marked, so walking from a snapshot of the head is safe even when a
-     * handler subscribes or unsubscribes. */
+     * handler subscribes or unsubscribes; the closed ones go after. */
     for (cc_bus_sub *sub = b->subs; sub && !b->closing; sub = sub->next) {
         while (!sub->closed && !b->closing) {
             int pending = 0;
@@ -79,6 +98,8 @@ static void drain_subs(cc_bus *b)
             sub->h(b, m, sub->ud);
         }
     }
+    if (!b->closing)
+        sweep_subs(b);
 }
 
 static void release_all(cc_bus *b)

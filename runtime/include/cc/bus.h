@@ -101,7 +101,8 @@ typedef struct cc_bus_sub cc_bus_sub;
 cc_status cc_bus_subscribe(cc_bus *b, const char *subject, const char *queue, cc_bus_handler h,
                            void *ud, cc_bus_sub **out);
 /* Stops delivery; messages already queued for the loop are dropped.
- * Safe to call from the handler itself. */
+ * Safe to call from the handler itself. s is freed on the loop soon
+ * after: call this once and forget s. */
 void cc_bus_unsubscribe(cc_bus_sub *s);
 
 /* Publishes data with the envelope's headers (core NATS, fire and

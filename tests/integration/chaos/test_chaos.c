@@ -23,38 +23,21 @@
  * A 503 (with Retry-After) and a refused connection while the gateway is
  * down are allowed: the load retries a submission with the same
  * Idempotency-Key, as a client would. CC_LOCAL_KEEP=1 keeps the logs. */
-#include <jansson.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cctest_http.h"
+#include "cctest_load.h"
 #include "cctest_mesh.h"
-#include "cctest_ws.h"
 
 static cct_mesh mesh;
 static cct_account root; /* its token is renewed each round (it lasts 15 min) */
-static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_bool stopping;
 
-static const char *root_token(char *buf)
-{
-    pthread_mutex_lock(&root_lock);
-    memcpy(buf, root.token, sizeof root.token);
-    pthread_mutex_unlock(&root_lock);
-    return buf;
-}
-
-/* A request that takes longer than this hung: the gateway gives up on a
- * service after 10 s (req-timeout) and answers 503. */
-enum { DEADLINE_MS = 15000, RECOVER_MS = 60000, MAX_ACCEPTED = 8192 };
+enum { RECOVER_MS = 60000 };
 
 /* xorshift64*: the fault schedule is a function of the seed alone. */
 static uint64_t rnd(uint64_t *s)
@@ -63,175 +46,6 @@ static uint64_t rnd(uint64_t *s)
     *s ^= *s << 25;
     *s ^= *s >> 27;
     return *s * 2685821657736338717ull;
-}
-
-/* ---- figures ------------------------------------------------------------------ */
-
-static atomic_long n_ok, n_503, n_5xx, n_4xx, n_refused, n_hung, n_requests;
-static atomic_long n_live_ok, n_live_frames;
-static pthread_mutex_t acc_lock = PTHREAD_MUTEX_INITIALIZER;
-static char accepted[MAX_ACCEPTED][64];
-static int naccepted;
-
-static void add_accepted(const char *id)
-{
-    pthread_mutex_lock(&acc_lock);
-    if (naccepted < MAX_ACCEPTED)
-        snprintf(accepted[naccepted++], 64, "%s", id);
-    pthread_mutex_unlock(&acc_lock);
-}
-
-/* Counts one answer (status 0: none) that took secs, for what. */
-static void count(long st, double secs, const char *what)
-{
-    atomic_fetch_add(&n_requests, 1);
-    if (secs * 1000 > DEADLINE_MS) {
-        atomic_fetch_add(&n_hung, 1);
-        CCT_FAIL("%s hung %.1f s (status %ld)", what, secs, st);
-    }
-    if (st == 0)
-        atomic_fetch_add(&n_refused, 1);
-    else if (st == 503)
-        atomic_fetch_add(&n_503, 1);
-    else if (st >= 500) {
-        atomic_fetch_add(&n_5xx, 1);
-        CCT_FAIL("%s: %ld", what, st);
-    } else if (st >= 400) {
-        /* Every request the load makes is valid, from a user allowed to. */
-        atomic_fetch_add(&n_4xx, 1);
-        CCT_FAIL("%s: %ld", what, st);
-    }
-    else
-        atomic_fetch_add(&n_ok, 1);
-}
-
-static long call(const char *method, const char *path, const char *body, const char *token,
-                 const char *extra, json_t **out)
-{
-    double t0 = cct_now_s();
-    cct_resp r = cct_req_url(method, cct_fmt("http://127.0.0.1:%u%s", mesh.gw_port, path), body,
-                             token, extra);
-    long st = r.status;
-    count(st, cct_now_s() - t0, cct_fmt("%s %s", method, path));
-    if (st >= 400 && st != 503)
-        fprintf(stderr, "%s %s: %ld %s\n", method, path, st, r.body ? r.body : "");
-    if (out)
-        *out = r.json ? json_incref(r.json) : NULL;
-    cct_resp_free(&r);
-    return st;
-}
-
-/* ---- the load ---------------------------------------------------------------- */
-
-static long login_root(void)
-{
-    return call("POST", "/v1/auth/login", "{\"username\":\"root\",\"password\":\"rootpassword\"}",
-                NULL, NULL, NULL);
-}
-
-static long read_problem(void)
-{
-    char tok[sizeof root.token];
-    return call("GET", "/v1/problems/aplusb", NULL, root_token(tok), NULL, NULL);
-}
-
-/* One submission of src as root under key, tried again on 503 or no
- * answer until it is accepted or the load stops; its id into id (may be
- * NULL). True once accepted. */
-static bool submit(const char *src, const char *key, char *id_out)
-{
-    char body[8192], hdr[128];
-    snprintf(body, sizeof body, "{\"problem\":\"aplusb\",\"language\":\"c\",\"source\":\"%s\"}",
-             src);
-    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
-    static __thread char tok[sizeof root.token];
-    for (int tries = 0; tries < 400; tries++) {
-        json_t *j = NULL;
-        long st = call("POST", "/v1/submissions", body, root_token(tok), hdr, &j);
-        if (st == 201) {
-            const char *id = cct_json_str(j, "id");
-            add_accepted(id);
-            if (id_out)
-                snprintf(id_out, 64, "%s", id);
-            json_decref(j);
-            return true;
-        }
-        json_decref(j);
-        if (st != 503 && st != 0)
-            return false; /* counted and printed by call */
-        if (atomic_load(&stopping) && tries > 100)
-            break;
-        usleep(250000);
-    }
-    return false;
-}
-
-/* One submission every 1.5 s: the judges (two at a time) keep up. */
-static void *submitter(void *ud)
-{
-    (void)ud;
-    for (int i = 0; !atomic_load(&stopping); i++) {
-        submit(CCT_AC_C, cct_fmt("load-%d", i), NULL);
-        usleep(1500000);
-    }
-    return NULL;
-}
-
-/* Reads, logins and registrations, ten or so a second. */
-static void *reader(void *ud)
-{
-    int t = (int)(intptr_t)ud;
-    uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)(t + 1);
-    for (int i = 0; !atomic_load(&stopping); i++) {
-        unsigned r = (unsigned)(rnd(&s) % 10);
-        if (r < 6) {
-            read_problem();
-        } else if (r < 8) {
-            login_root();
-        } else {
-            char body[256];
-            snprintf(body, sizeof body,
-                     "{\"username\":\"load%dx%d\",\"email\":\"load%dx%d@example.org\","
-                     "\"password\":\"password-load\"}",
-                     t, i, t, i);
-            call("POST", "/v1/users", body, NULL, NULL, NULL);
-        }
-        usleep(100000);
-    }
-    return NULL;
-}
-
-/* Opens /v1/live, takes what it pushes for a second, closes; again. */
-static void *watcher(void *ud)
-{
-    (void)ud;
-    static char target[4600], tok[sizeof root.token];
-    while (!atomic_load(&stopping)) {
-        char head[1024] = "";
-        snprintf(target, sizeof target, "/v1/live?access_token=%s", root_token(tok));
-        double t0 = cct_now_s();
-        int fd = cct_ws_connect(mesh.gw_port, target, NULL, head, sizeof head);
-        long st = 0;
-        if (fd >= 0 && sscanf(head, "HTTP/1.1 %ld", &st) != 1)
-            st = 0;
-        count(st == 101 ? 200 : st, cct_now_s() - t0, "GET /v1/live");
-        if (fd >= 0 && st == 101) {
-            atomic_fetch_add(&n_live_ok, 1);
-            struct timeval tv = {.tv_sec = 2};
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            double end = cct_now_s() + 1.0;
-            while (cct_now_s() < end) {
-                char *f = cct_ws_read(fd, 200, NULL);
-                if (f)
-                    atomic_fetch_add(&n_live_frames, 1);
-                free(f);
-            }
-        }
-        if (fd >= 0)
-            close(fd);
-        usleep(fd >= 0 ? 100000 : 250000);
-    }
-    return NULL;
 }
 
 /* ---- faults ------------------------------------------------------------------ */
@@ -266,16 +80,16 @@ static double recover(fault_kind f, cct_proc_kind paused, double t0)
         bool ok;
         cct_proc_kind k = f == F_PAUSE ? paused : CCT_NPROCS;
         if (f == F_USER || f == F_REDIS || f == F_POSTGRES || k == CCT_USER)
-            ok = login_root() == 200;
+            ok = cct_load_login_root() == 200;
         else if (f == F_SUBMISSION || f == F_NATS || k == CCT_SUBMISSION)
-            ok = submit(CCT_AC_C, cct_fmt("probe-%d", probes++), NULL);
+            ok = cct_load_submit(CCT_AC_C, cct_fmt("probe-%d", probes++), NULL);
         else if (k == CCT_JUDGE) {
             /* A judge woken up judges a new submission. */
             char id[64];
-            ok = submit(CCT_AC_C, cct_fmt("probe-%d", probes++), id) &&
+            ok = cct_load_submit(CCT_AC_C, cct_fmt("probe-%d", probes++), id) &&
                  cct_wait_submission(&mesh, &root, id, "judged", RECOVER_MS);
         } else
-            ok = read_problem() == 200;
+            ok = cct_load_read_problem() == 200;
         if (ok)
             return cct_now_s() - t0;
         usleep(100000);
@@ -296,7 +110,7 @@ static double judge_fault(bool compiling, int n)
 {
     char id[64] = "";
     const char *src = compiling ? cct_slow_compile_c() : CCT_SLOW_RUN_C;
-    if (!submit(src, cct_fmt("judge-%d", n), id)) {
+    if (!cct_load_submit(src, cct_fmt("judge-%d", n), id)) {
         CCT_FAIL("the submission for the judge fault was not accepted");
         return -1;
     }
@@ -414,12 +228,7 @@ int main(void)
     if (!cct_login_root(&mesh, &root))
         exit(1);
 
-    enum { READERS = 2 };
-    pthread_t th[READERS + 2];
-    pthread_create(&th[0], NULL, submitter, NULL);
-    pthread_create(&th[1], NULL, watcher, NULL);
-    for (int i = 0; i < READERS; i++)
-        pthread_create(&th[2 + i], NULL, reader, (void *)(intptr_t)i);
+    cct_load_start(&mesh, &root, 2);
 
     uint64_t s = seed;
     double start = cct_now_s();
@@ -428,9 +237,8 @@ int main(void)
         if (round > 0) {
             cct_account a;
             if (cct_login_root(&mesh, &a)) {
-                pthread_mutex_lock(&root_lock);
                 root = a;
-                pthread_mutex_unlock(&root_lock);
+                cct_load_set_root(&a);
             }
         }
         /* One round: every kind once, in a seeded order. */
@@ -452,10 +260,10 @@ int main(void)
     }
 
     usleep(2000000);
-    atomic_store(&stopping, true);
-    for (int i = 0; i < READERS + 2; i++)
-        pthread_join(th[i], NULL);
+    cct_load_stop();
 
+    int naccepted;
+    char(*accepted)[64] = cct_load_accepted(&naccepted);
     int stored = cct_check_all(&mesh, &root, accepted, naccepted, 240000);
     double worst = 0, sum = 0;
     for (int i = 0; i < nlogs; i++) {
@@ -464,17 +272,14 @@ int main(void)
             worst = logs[i].recover_s;
     }
     fprintf(stderr,
-            "chaos figures (seed %llu): %d faults in %.0f s; %ld requests: %ld ok, %ld 503, %ld "
-            "other 5xx, %ld 4xx, %ld unanswered (gateway down), %ld hung past %d s; %ld live "
-            "sockets, %ld pushes; %d submissions accepted, %d stored; recovery mean %.1f s, "
-            "worst %.1f s\n",
-            (unsigned long long)seed, nlogs, cct_now_s() - start, atomic_load(&n_requests),
-            atomic_load(&n_ok), atomic_load(&n_503), atomic_load(&n_5xx), atomic_load(&n_4xx),
-            atomic_load(&n_refused), atomic_load(&n_hung), DEADLINE_MS / 1000,
-            atomic_load(&n_live_ok), atomic_load(&n_live_frames), naccepted, stored,
+            "chaos figures (seed %llu): %d faults in %.0f s; %d submissions accepted, %d "
+            "stored; recovery mean %.1f s, worst %.1f s\n",
+            (unsigned long long)seed, nlogs, cct_now_s() - start, naccepted, stored,
             nlogs ? sum / nlogs : 0, worst);
-    CCT_CHECK(atomic_load(&n_5xx) == 0, "%ld answers 5xx other than 503", atomic_load(&n_5xx));
-    CCT_CHECK(atomic_load(&n_hung) == 0, "%ld requests hung", atomic_load(&n_hung));
+    cct_load_print("chaos figures: ");
+    CCT_CHECK(atomic_load(&cct_load.s5xx) == 0, "%ld answers 5xx other than 503",
+              atomic_load(&cct_load.s5xx));
+    CCT_CHECK(atomic_load(&cct_load.hung) == 0, "%ld requests hung", atomic_load(&cct_load.hung));
     cct_mesh_stop(&mesh);
     bool failed = atomic_load(&cct_failed);
     fprintf(stderr, "chaos: %s in %.1f s (seed %llu)\n", failed ? "FAILED" : "ok", cct_now_s() - t0,

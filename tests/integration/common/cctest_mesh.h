@@ -128,6 +128,13 @@ bool cct_wait_submission(const cct_mesh *m, const cct_account *a, const char *id
 int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64], int naccepted,
                   int ms);
 
+/* Nats-Msg-Ids starting with this (NULL: none) that cct_check_all finds
+ * stored twice are printed but not failures: for a test that restarts a
+ * nats-server which lost its dedupe state (issue 20's disk full, where
+ * nats-server 2.9.10 deadlocks and is killed), and only for events that
+ * are not verdicts (the judge's "progress-"). */
+extern const char *cct_dup_ok_prefix;
+
 /* The outbox rows cc-submission has not published yet (from its
  * database), or -1. */
 long cct_outbox_unsent(const cct_mesh *m);

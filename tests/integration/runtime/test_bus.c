@@ -3,7 +3,8 @@
  * folder: RPC round trip, timeout and no responders; error replies to
  * garbage; JetStream publish then consume; redelivery after a nak and after
  * a consumer dies without acking; a duplicate Nats-Msg-Id stored once;
- * SIGTERM drain with a request in flight. */
+ * SIGTERM drain with a request in flight; unsubscribed subscriptions
+ * freed. */
 #include <jansson.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -584,6 +585,80 @@ static void bad_setting_stops_the_process(void **state)
     assert_true(log_has(log, "drain-timeout"));
 }
 
+/* ---- subscriptions ---------------------------------------------------------- */
+
+static long self_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+typedef struct {
+    int got;
+    cc_bus_sub *self; /* unsubscribes itself on its first message */
+} churn_sink;
+
+static void on_churn(cc_bus *b, natsMsg *m, void *ud)
+{
+    churn_sink *c = ud;
+    c->got++;
+    if (c->self) {
+        cc_bus_unsubscribe(c->self);
+        c->self = NULL;
+    }
+    cc_bus_msg_release(b, m);
+}
+
+/* A subscription that is unsubscribed is freed, not kept until the bus
+ * closes: 20,000 subscribe-unsubscribe cycles (what the gateway does once
+ * per live socket) leave the RSS where it was, and the subscriptions
+ * around them, one of which unsubscribes itself from its handler, still
+ * work. */
+static void unsubscribed_subscriptions_are_freed(void **state)
+{
+    churn_sink keep = {0}, once = {0};
+    cc_bus_sub *k = NULL;
+    assert_int_equal(cc_bus_subscribe(bus, "test.churn.keep", NULL, on_churn, &keep, &k), CC_OK);
+    assert_int_equal(cc_bus_subscribe(bus, "test.churn.once", NULL, on_churn, &once, &once.self),
+                     CC_OK);
+    sleep_loop(100);
+    /* The first cycles warm the allocator up. */
+    long before = -1;
+    for (int i = 0; i < 22000; i++) {
+        if (i == 2000) {
+            sleep_loop(50);
+            before = self_rss_kib();
+        }
+        cc_bus_sub *s = NULL;
+        char subject[64];
+        snprintf(subject, sizeof subject, "test.churn.%d", i);
+        assert_int_equal(cc_bus_subscribe(bus, subject, NULL, on_churn, &keep, &s), CC_OK);
+        cc_bus_unsubscribe(s);
+        if (i % 200 == 0)
+            uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    sleep_loop(200);
+    long after = self_rss_kib();
+    fprintf(stderr, "20,000 subscribe-unsubscribe cycles: RSS %ld -> %ld KiB\n", before, after);
+    assert_true(after - before < 4096);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cc_bus_publish(bus, "test.churn.keep", NULL, "t", "x", 1), CC_OK);
+        assert_int_equal(cc_bus_publish(bus, "test.churn.once", NULL, "t", "x", 1), CC_OK);
+    }
+    for (int i = 0; i < 100 && keep.got < 3; i++)
+        sleep_loop(20);
+    assert_int_equal(keep.got, 3);
+    assert_int_equal(once.got, 1);
+    cc_bus_unsubscribe(k);
+}
+
 int main(int argc, char **argv)
 {
     /* The test actor sits next to this program in build/bin. */
@@ -607,6 +682,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(sigterm_drains_request_in_flight),
         cmocka_unit_test(ops_endpoint_serves_health_and_metrics),
         cmocka_unit_test(bad_setting_stops_the_process),
+        cmocka_unit_test(unsubscribed_subscriptions_are_freed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
