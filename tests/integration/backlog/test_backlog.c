@@ -40,13 +40,6 @@ static atomic_int next_index, n_accepted, n_retried;
 static atomic_bool sampling;
 static long rss_idle[2], rss_peak[2]; /* gateway, cc-submission; KiB */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static long rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -145,12 +138,12 @@ int main(void)
     pthread_create(&smp, NULL, sampler, NULL);
 
     /* ---- the burst, no judge --------------------------------------------------- */
-    double t0 = now_s();
+    double t0 = cct_now_s();
     for (int i = 0; i < SUBMITTERS; i++)
         pthread_create(&th[i], NULL, submitter, NULL);
     for (int i = 0; i < SUBMITTERS; i++)
         pthread_join(th[i], NULL);
-    double queued_s = now_s() - t0;
+    double queued_s = cct_now_s() - t0;
     fprintf(stderr, "backlog: %d of %d submissions queued in %.1f s (%.0f/s, %d retried)\n",
             atomic_load(&n_accepted), total, queued_s, atomic_load(&n_accepted) / queued_s,
             atomic_load(&n_retried));
@@ -159,11 +152,11 @@ int main(void)
     sleep(2); /* the oldest job is at least this old when the judge looks */
 
     /* ---- the judge works through them --------------------------------------------- */
-    double t1 = now_s();
+    double t1 = cct_now_s();
     if (!cct_mesh_start_proc(&mesh, CCT_JUDGE))
         CCT_FAIL("cc-judge did not start");
     double oldest_max = 0, oldest = 0, done = 0;
-    while (now_s() - t1 < 30 && (oldest = judge_metric("cc_judge_queue_oldest_seconds")) <= 0)
+    while (cct_now_s() - t1 < 30 && (oldest = judge_metric("cc_judge_queue_oldest_seconds")) <= 0)
         usleep(250000);
     oldest_max = oldest > 0 ? oldest : 0;
     CCT_CHECK(oldest_max > 0, "cc_judge_queue_oldest_seconds stayed %.0f while jobs waited",
@@ -171,13 +164,13 @@ int main(void)
     /* Generous: a 2-core machine shared by other builds judged 0.7 a
      * second (an idle one does many more). */
     double limit = 120 + total * 2.0;
-    while (now_s() - t1 < limit && (done = judge_metric("cc_judge_jobs_total")) < total) {
+    while (cct_now_s() - t1 < limit && (done = judge_metric("cc_judge_jobs_total")) < total) {
         double v = judge_metric("cc_judge_queue_oldest_seconds");
         if (v > oldest_max)
             oldest_max = v;
         usleep(1000000);
     }
-    double judged_s = now_s() - t1;
+    double judged_s = cct_now_s() - t1;
     fprintf(stderr, "backlog: %.0f jobs judged in %.1f s from the judge's start (%.1f/s)\n", done,
             judged_s, done / judged_s);
     CCT_CHECK(done >= total, "the judge did %.0f of %d jobs in %.0f s", done, total, limit);
@@ -208,6 +201,6 @@ int main(void)
     cct_mesh_stop(&mesh);
     free(ids);
     bool failed = atomic_load(&cct_failed);
-    fprintf(stderr, "backlog: %s in %.1f s\n", failed ? "FAILED" : "ok", now_s() - t0);
+    fprintf(stderr, "backlog: %s in %.1f s\n", failed ? "FAILED" : "ok", cct_now_s() - t0);
     return failed ? 1 : 0;
 }

@@ -47,13 +47,6 @@ enum {
 static char dir[4096], mnt[4200], filler[4300];
 static bool mounted;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void unmount_all(void)
 {
     if (mounted && umount2(mnt, MNT_DETACH) != 0)
@@ -130,9 +123,9 @@ static long submit_one(const char *key, bool quiet)
 {
     char id[64], detail[256];
     bool retry_after = false;
-    double t0 = now_s();
+    double t0 = cct_now_s();
     long st = cct_submit(&mesh, &root, CCT_AC_C, key, id, &retry_after, detail);
-    double took = now_s() - t0;
+    double took = cct_now_s() - t0;
     CCT_CHECK(took * 1000 < DEADLINE_MS, "submission %s hung %.1f s (status %ld)", key, took, st);
     if (st == 201) {
         snprintf(accepted[naccepted++], 64, "%s", id);
@@ -153,10 +146,10 @@ static long submit_one(const char *key, bool quiet)
  * seconds that took, or -1 after ms. */
 static double resume(int *n, int ms)
 {
-    double t0 = now_s();
-    while (now_s() - t0 < ms / 1000.0) {
+    double t0 = cct_now_s();
+    while (cct_now_s() - t0 < ms / 1000.0) {
         if (submit_one(cct_fmt("after-%d", (*n)++), true) == 201)
-            return now_s() - t0;
+            return cct_now_s() - t0;
         usleep(500000);
     }
     return -1;
@@ -197,7 +190,7 @@ int main(int argc, char **argv)
 
     /* ---- the disk fills ------------------------------------------------------------- */
     fill();
-    double t0 = now_s();
+    double t0 = cct_now_s();
     int burst = 0;
     for (; burst < BURST_MAX && n503 < REFUSED_ENOUGH && !atomic_load(&cct_failed); burst++)
         submit_one(cct_fmt("burst-%d", burst), false);
@@ -205,7 +198,7 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "diskfull figures (%s full): %d submissions in %.1f s: %d accepted, %d refused "
             "with 503, %d other; %ld KiB free\n",
-            which, burst, now_s() - t0, burst_accepted, n503, nother, free_kib());
+            which, burst, cct_now_s() - t0, burst_accepted, n503, nother, free_kib());
     if (pg)
         CCT_CHECK(n503 > 0, "the database's disk filled and no submission was refused");
     /* Still full: what comes is refused or accepted, never a 500. */
@@ -214,7 +207,7 @@ int main(int argc, char **argv)
 
     /* ---- space comes back ---------------------------------------------------------- */
     CCT_CHECK(unlink(filler) == 0, "unlink %s: %s", filler, strerror(errno));
-    double t1 = now_s();
+    double t1 = cct_now_s();
     bool restarted = false;
     int tries = 0;
     double resumed = resume(&tries, pg ? RESUME_MS : WEDGED_MS);
@@ -230,7 +223,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "diskfull: JetStream still silent %.0f s after the space came back (/jsz: %ld): "
                 "nats-server wedged on ENOSPC; restarting it as a liveness probe would\n",
-                now_s() - t1, st);
+                cct_now_s() - t1, st);
         CCT_CHECK(cc_local_nats_crash(&mesh.stack, 0) == CC_OK, "kill nats");
         CCT_CHECK(cc_local_nats_start(&mesh.stack, 0) == CC_OK, "start nats: %s", cc_err_msg());
         restarted = true;
@@ -238,7 +231,7 @@ int main(int argc, char **argv)
          * (its dedupe window): a retry may store one twice. Verdicts and
          * the outbox's events must still be stored once. */
         cct_dup_ok_prefix = "progress-";
-        double t2 = now_s();
+        double t2 = cct_now_s();
         resumed = resume(&tries, RESUME_MS);
         if (resumed >= 0)
             resumed += t2 - t1;

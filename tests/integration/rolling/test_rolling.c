@@ -43,13 +43,6 @@ static atomic_bool stopping;
 
 enum { DEADLINE_MS = 15000, MAX_ACCEPTED = 8192, OVERLAP_MS = 2000 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char *root_token(char *buf)
 {
     pthread_mutex_lock(&root_lock);
@@ -79,10 +72,10 @@ static void add_accepted(const char *id)
 static long call(const char *method, const char *path, const char *body, const char *token,
                  const char *extra, json_t **out)
 {
-    double t0 = now_s();
+    double t0 = cct_now_s();
     cct_resp r = cct_req_url(method, cct_fmt("http://127.0.0.1:%u%s", mesh.gw_port, path), body,
                              token, extra);
-    long ms = (long)((now_s() - t0) * 1000), st = r.status;
+    long ms = (long)((cct_now_s() - t0) * 1000), st = r.status;
     atomic_fetch_add(&n_requests, 1);
     for (long m = atomic_load(&max_ms); ms > m && !atomic_compare_exchange_weak(&max_ms, &m, ms);)
         ;
@@ -207,7 +200,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int rounds = (int)rounds_l;
-    double t0 = now_s();
+    double t0 = cct_now_s();
     static const char *const gw_extra[] = {"--reuse-port", NULL};
     cct_mesh_options o = {.bin_dir = from, .gateway_extra = gw_extra};
     cct_mesh_start(&mesh, "test-rolling", &o);
@@ -216,7 +209,7 @@ int main(int argc, char **argv)
         version_of(cct_mesh_bin_dir(&mesh, CCT_USER), CCT_USER, vfrom, sizeof vfrom);
     const char *to_v = version_of(to ? to : CC_BIN_DIR, CCT_USER, vto, sizeof vto);
     fprintf(stderr, "rolling: %s -> %s, %d round(s), mesh up in %.1f s\n", from_v, to_v, rounds,
-            now_s() - t0);
+            cct_now_s() - t0);
     if (!cct_login_root(&mesh, &root))
         exit(1);
 
@@ -231,7 +224,7 @@ int main(int argc, char **argv)
      * gateway (the front door last, as a chart upgrade would). */
     static const cct_proc_kind order[] = {CCT_USER, CCT_PROBLEM, CCT_SUBMISSION, CCT_JUDGE,
                                           CCT_GATEWAY};
-    double start = now_s(), worst_ready = 0, worst_drain = 0;
+    double start = cct_now_s(), worst_ready = 0, worst_drain = 0;
     int rolled = 0;
     usleep(2000000);
     for (int r = 0; r < rounds; r++) {
@@ -265,7 +258,7 @@ int main(int argc, char **argv)
     atomic_store(&stopping, true);
     for (int i = 0; i < SUBMITTERS + READERS; i++)
         pthread_join(th[i], NULL);
-    double load_s = now_s() - start;
+    double load_s = cct_now_s() - start;
 
     int stored = cct_check_all(&mesh, &root, accepted, naccepted, 180000);
     fprintf(stderr,
@@ -283,6 +276,6 @@ int main(int argc, char **argv)
     CCT_CHECK(naccepted > 0 && stored == naccepted, "%d accepted, %d stored", naccepted, stored);
     cct_mesh_stop(&mesh);
     bool failed = atomic_load(&cct_failed);
-    fprintf(stderr, "rolling: %s in %.1f s\n", failed ? "FAILED" : "ok", now_s() - t0);
+    fprintf(stderr, "rolling: %s in %.1f s\n", failed ? "FAILED" : "ok", cct_now_s() - t0);
     return failed ? 1 : 0;
 }

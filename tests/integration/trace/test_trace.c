@@ -32,13 +32,6 @@
 #include "cctest_mesh.h"
 #include "cctest_otlp.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void set_endpoint(uint16_t port)
 {
     char url[64];
@@ -61,7 +54,7 @@ static void stop_local(void)
 static bool wait_ready(const char *log, int ms)
 {
     char line[4096];
-    for (double end = now_s() + ms / 1000.0; now_s() < end; usleep(200000)) {
+    for (double end = cct_now_s() + ms / 1000.0; cct_now_s() < end; usleep(200000)) {
         FILE *f = fopen(log, "r");
         bool ready = false;
         while (f && !ready && fgets(line, sizeof line, f))
@@ -99,7 +92,7 @@ static bool has_span(json_t *trace, const char *service, const char *name_prefix
  * holds the verdict's delivery by cc-notify; NULL after ms. */
 static json_t *wait_trace(cct_otlp *o, int ms)
 {
-    for (double end = now_s() + ms / 1000.0; now_s() < end; usleep(300000)) {
+    for (double end = cct_now_s() + ms / 1000.0; cct_now_s() < end; usleep(300000)) {
         json_t *spans = cct_otlp_spans(o), *s;
         size_t i;
         json_array_foreach(spans, i, s)
@@ -165,7 +158,7 @@ static void whole_trace(void **state)
     cct_account a;
     /* cc-user may still be connecting to PostgreSQL on a busy machine. */
     bool registered = false;
-    for (double end = now_s() + 90; !registered && now_s() < end; sleep(1))
+    for (double end = cct_now_s() + 90; !registered && cct_now_s() < end; sleep(1))
         registered = cct_register(&m, "tracer", &a);
     assert_true(registered);
     char id[64];
@@ -274,21 +267,21 @@ static void dead_collector(void **state)
     cct_mesh m = {.gw_port = port};
     cct_account a;
     bool registered = false; /* a loaded machine may time the first one out */
-    for (double end = now_s() + 60; !registered && now_s() < end; sleep(1))
+    for (double end = cct_now_s() + 60; !registered && cct_now_s() < end; sleep(1))
         registered = cct_register(&m, "deadcollector", &a);
     assert_true(registered);
     /* 300 requests that each cross the mesh (gateway -> cc-user, a
      * query): 3 spans or more apiece, while the exporter is stuck. */
-    double worst = 0, t0 = now_s();
+    double worst = 0, t0 = cct_now_s();
     for (int i = 0; i < 300; i++) {
-        double s = now_s();
+        double s = cct_now_s();
         cct_resp r = cct_req(port, "GET", "/v1/users/me", NULL, a.token);
         assert_int_equal(r.status, 200);
         cct_resp_free(&r);
-        if (now_s() - s > worst)
-            worst = now_s() - s;
+        if (cct_now_s() - s > worst)
+            worst = cct_now_s() - s;
     }
-    double total = now_s() - t0;
+    double total = cct_now_s() - t0;
     fprintf(stderr, "300 requests in %.2f s, slowest %.1f ms, with a dead collector\n", total,
             worst * 1000);
     /* An export waits up to 2 s for the dead collector: a request that
@@ -296,7 +289,7 @@ static void dead_collector(void **state)
     assert_true(worst < 0.5);
     /* The spans could not go anywhere: dropped and counted, on both. */
     double dropped = 0;
-    for (double end = now_s() + 15; now_s() < end && dropped <= 0; usleep(250000))
+    for (double end = cct_now_s() + 15; cct_now_s() < end && dropped <= 0; usleep(250000))
         dropped = metric(mport, "cc_trace_spans_dropped_total{reason=\"export_failed\"} ");
     fprintf(stderr, "gateway: %.0f spans dropped\n", dropped);
     assert_true(dropped > 0);
