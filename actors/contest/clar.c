@@ -286,7 +286,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
 {
     clar_ctx *c = ud;
     if (s != CC_OK) {
-        con_fail_db(c->w.call, s, errmsg, "list clarifications");
+        cc_rpc_fail_db(c->w.call, s, errmsg, "list clarifications");
         return;
     }
     int n = cc_pg_nrows(r);
@@ -353,5 +353,5 @@ void con_list_clars(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "LEFT JOIN clarifications k ON k.contest = c.id WHERE c.id = $1 ORDER BY k.id",
         p, 2, got_list, c);
     if (s != CC_OK)
-        con_fail_db(call, s, cc_err_msg(), "list clarifications");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list clarifications");
 }

@@ -363,9 +363,6 @@ Codecourt__V1__Contest *con_def_of(cc_rpc_call *call, const cc_pg_result *r, int
 bool con_slug_ok(const char *s);
 /* True for a CLICS id: [A-Za-z0-9_.-]{1,36}, not starting with '-' or '.'. */
 bool con_id_ok(const char *s);
-/* Answers a failed query as cc-submission does (temporary failures pass
- * through as CC_UNAVAILABLE, the rest are logged and CC_INTERNAL). */
-void con_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what);
 /* Packs m into the call's arena (*len its size); NULL when out of memory. */
 uint8_t *con_pack(cc_rpc_call *call, const ProtobufCMessage *m, size_t *len);
 /* Adds the outbox row of event m on subject to tx, with the envelope env

@@ -51,7 +51,7 @@ static void got_contest(cc_status s, const char *errmsg, const cc_pg_result *r, 
 {
     rd_ctx *c = ud;
     if (s != CC_OK) {
-        con_fail_db(c->call, s, errmsg, "load contest");
+        cc_rpc_fail_db(c->call, s, errmsg, "load contest");
         return;
     }
     Codecourt__V1__Contest *d = cc_pg_nrows(r) == 1 ? con_def_of(c->call, r, 0, 0) : NULL;
@@ -82,7 +82,7 @@ void con_get(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
                               "WHERE c.id = $1",
                               p, 2, got_contest, c);
     if (s != CC_OK)
-        con_fail_db(call, s, cc_err_msg(), "load contest");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "load contest");
 }
 
 /* ---- ListContests ------------------------------------------------------------------- */
@@ -97,7 +97,7 @@ static void got_list(cc_status s, const char *errmsg, const cc_pg_result *r, voi
     list_ctx *l = ud;
     rd_ctx *c = l->c;
     if (s != CC_OK) {
-        con_fail_db(c->call, s, errmsg, "list contests");
+        cc_rpc_fail_db(c->call, s, errmsg, "list contests");
         return;
     }
     cc_arena *a = cc_rpc_arena(c->call);
@@ -169,7 +169,7 @@ void con_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "AND c.id > $4)) ORDER BY c.start_time DESC, c.id LIMIT $5::int",
         p, 5, got_list, l);
     if (s != CC_OK)
-        con_fail_db(call, s, cc_err_msg(), "list contests");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list contests");
 }
 
 /* ---- ListTeams ---------------------------------------------------------------------- */
@@ -178,7 +178,7 @@ static void got_teams(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 {
     rd_ctx *c = ud;
     if (s != CC_OK) {
-        con_fail_db(c->call, s, errmsg, "list teams");
+        cc_rpc_fail_db(c->call, s, errmsg, "list teams");
         return;
     }
     cc_arena *a = cc_rpc_arena(c->call);
@@ -252,7 +252,7 @@ void con_list_teams(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         "FROM contests c LEFT JOIN teams t ON t.contest = c.id WHERE c.id = $1 ORDER BY t.id",
         p, 2, got_teams, c);
     if (s != CC_OK)
-        con_fail_db(call, s, cc_err_msg(), "list teams");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "list teams");
 }
 
 /* ---- the read model ----------------------------------------------------------------- */
@@ -358,7 +358,7 @@ static void checked(cc_status s, const char *errmsg, const cc_pg_result *r, void
 {
     rd_ctx *c = ud;
     if (s != CC_OK) {
-        con_fail_db(c->call, s, errmsg, "check contest");
+        cc_rpc_fail_db(c->call, s, errmsg, "check contest");
         return;
     }
     if (cc_pg_nrows(r) != 1) {
@@ -430,5 +430,5 @@ void con_check_submission(cc_rpc_call *call, const ProtobufCMessage *req, void *
                               "WHERE c.id = $1",
                               p, 3, checked, c);
     if (s != CC_OK)
-        con_fail_db(call, s, cc_err_msg(), "check contest");
+        cc_rpc_fail_db(call, s, cc_err_msg(), "check contest");
 }

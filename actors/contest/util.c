@@ -75,19 +75,6 @@ bool con_id_ok(const char *s)
     return true;
 }
 
-void con_fail_db(cc_rpc_call *call, cc_status s, const char *errmsg, const char *what)
-{
-    if (s == CC_UNAVAILABLE || s == CC_TIMEOUT || s == CC_CLOSED || s == CC_CONFLICT ||
-        s == CC_LIMIT) {
-        cc_status out = (s == CC_CLOSED || s == CC_LIMIT || s == CC_TIMEOUT) ? CC_UNAVAILABLE : s;
-        cc_rpc_fail(call, out, "%s: %s", what, errmsg ? errmsg : cc_status_str(s));
-        return;
-    }
-    cc_log(CC_LOG_ERROR, cc_rpc_envelope(call), "database error", "{s:s, s:s}", "what", what,
-           "error", errmsg ? errmsg : cc_status_str(s));
-    cc_rpc_fail(call, CC_INTERNAL, "%s failed", what);
-}
-
 uint8_t *con_pack(cc_rpc_call *call, const ProtobufCMessage *m, size_t *len)
 {
     *len = protobuf_c_message_get_packed_size(m);
@@ -107,7 +94,7 @@ cc_status con_emit(cc_pg_tx *tx, const cc_envelope *env, const char *subject,
     protobuf_c_message_pack(m, b);
     char type[128];
     snprintf(type, sizeof type, "codecourt.v1.%s", m->descriptor->short_name);
-    cc_status s = cc_outbox_add(tx, subject, env, type, msg_id, b, len, NULL, NULL);
+    cc_status s = cc_outbox_add(tx, subject, env, NULL, type, msg_id, b, len, NULL, NULL);
     free(b);
     return s;
 }

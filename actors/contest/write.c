@@ -44,7 +44,7 @@ bool con_write_begin(con_write *w, const char *what)
 {
     cc_status s = cc_pg_begin(w->st->rm.pg, &w->tx);
     if (s != CC_OK) {
-        con_fail_db(w->call, s, cc_err_msg(), what);
+        cc_rpc_fail_db(w->call, s, cc_err_msg(), what);
         return false;
     }
     return true;
@@ -80,7 +80,7 @@ static void committed(cc_status s, const char *errmsg, void *ud)
     else if (s == CC_EXISTS && w->exists)
         cc_rpc_fail(w->call, s, "%s", w->exists);
     else
-        con_fail_db(w->call, s, errmsg ? errmsg : cc_err_msg(), w->what);
+        cc_rpc_fail_db(w->call, s, errmsg ? errmsg : cc_err_msg(), w->what);
 }
 
 void con_write_end(con_write *w)

@@ -82,7 +82,7 @@ static void del_loaded(cc_rpc_call *call, Codecourt__V1__Problem *p, void *ud)
     uint8_t *buf = cc_arena_alloc(cc_rpc_arena(call), len ? len : 1);
     if (buf) {
         protobuf_c_message_pack(&ev.base, buf);
-        cc_outbox_add(tx, "cc.evt.problem.deleted", cc_rpc_envelope(call),
+        cc_outbox_add(tx, "cc.evt.problem.deleted", cc_rpc_envelope(call), p->slug,
                       "codecourt.v1.ProblemEvent", NULL, buf, len, NULL, NULL);
     }
     cc_pg_tx_commit(tx, deleted, c);

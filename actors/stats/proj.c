@@ -444,7 +444,7 @@ static cc_status flush_suggestions(cc_pg_tx *tx, st_model *m, uint64_t upto)
         protobuf_c_message_pack(&ev.base, buf);
         char msg_id[160];
         snprintf(msg_id, sizeof msg_id, "suggest-%s-%s", g->problem->slug, g->user->id);
-        s = cc_outbox_add(tx, ST_EVT_SUGGESTED, NULL, "codecourt.v1.ProblemSuggested", msg_id,
+        s = cc_outbox_add(tx, ST_EVT_SUGGESTED, NULL, g->user->id, "codecourt.v1.ProblemSuggested", msg_id,
                           buf, len, NULL, NULL);
     }
     return s;

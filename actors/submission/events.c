@@ -153,7 +153,7 @@ static void result_updated(cc_status s, const char *errmsg, const cc_pg_result *
             if (len <= sizeof buf) {
                 protobuf_c_message_pack(&ev.base, buf);
                 cc_outbox_add(c->tx, SUB_REJUDGED_SUBJECT, cc_js_msg_envelope(c->m),
-                              "codecourt.v1.SubmissionRejudged", msg_id, buf, len, NULL, NULL);
+                              r->submission_id, "codecourt.v1.SubmissionRejudged", msg_id, buf, len, NULL, NULL);
             }
         }
     }

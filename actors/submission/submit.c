@@ -542,7 +542,7 @@ static void add_created_event(submit_ctx *c, cc_pg_tx *tx)
     snprintf(msg_id, sizeof msg_id, "created-%s", c->id);
     if (len <= sizeof buf) {
         protobuf_c_message_pack(&ev.base, buf);
-        cc_outbox_add(tx, SUB_CREATED_SUBJECT, cc_rpc_envelope(c->call),
+        cc_outbox_add(tx, SUB_CREATED_SUBJECT, cc_rpc_envelope(c->call), c->id,
                       "codecourt.v1.SubmissionCreated", msg_id, buf, len, NULL, NULL);
     }
 }

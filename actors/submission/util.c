@@ -173,7 +173,7 @@ cc_status sub_queue_job(cc_pg_tx *tx, const cc_envelope *env, const Codecourt__V
     else
         cc_envelope_new(&e, NULL);
     e.principal[0] = '\0';
-    cc_status s = cc_outbox_add(tx, SUB_JOB_SUBJECT, &e, "codecourt.v1.JudgeJob", msg_id, buf,
+    cc_status s = cc_outbox_add(tx, SUB_JOB_SUBJECT, &e, job->submission_id, "codecourt.v1.JudgeJob", msg_id, buf,
                                 len, NULL, NULL);
     free(buf);
     return s;

@@ -152,7 +152,7 @@ static void registered(cc_status s, const char *errmsg, const cc_pg_result *r, v
         if (buf)
             protobuf_c_message_pack(&ev.base, buf);
         if (!buf || cc_outbox_add(c->tx, USER_REGISTERED_SUBJECT, cc_rpc_envelope(c->call),
-                                  "codecourt.v1.UserRegistered", msg_id, buf, len, NULL,
+                                  c->user->id, "codecourt.v1.UserRegistered", msg_id, buf, len, NULL,
                                   NULL) != CC_OK) {
             c->user = NULL;
             cc_pg_tx_rollback(c->tx, register_committed, c);

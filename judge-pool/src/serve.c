@@ -406,6 +406,7 @@ static void on_wake(uv_async_t *h)
             if (j->m) {
                 cc_envelope env;
                 cc_envelope_child(&env, &j->env, NULL);
+                (void)cc_envelope_set_aggregate(&env, j->env.aggregate_id);
                 /* Best effort with retries; a lost progress event costs
                  * only a late progress bar, so nobody waits for its ack. */
                 if (cc_js_publish(cc_actor_bus(sv->actor), PROGRESS_SUBJECT, ev->msg_id, &env,
@@ -680,6 +681,7 @@ static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
            (json_int_t)d->seq, "msg_id", msg_id, "result_id", d->result_id);
     cc_envelope env;
     cc_envelope_new(&env, NULL);
+    (void)cc_envelope_set_aggregate(&env, job ? job->submission_id : NULL);
     s = cc_js_publish(b, RESULT_SUBJECT, d->result_id, &env, "codecourt.v1.JudgeResult", out, olen,
                       NULL, on_dead_stored, d);
     if (job)

@@ -420,6 +420,7 @@ cc_status cc_envelope_from_msg(cc_envelope *e, natsMsg *m)
     IFOK(s, cc_envelope_set_correlation(e, hdr(m, CC_HDR_CORRELATION)));
     IFOK(s, cc_envelope_set_traceparent(e, hdr(m, CC_HDR_TRACEPARENT)));
     IFOK(s, cc_envelope_set_principal(e, hdr(m, CC_HDR_PRINCIPAL)));
+    IFOK(s, cc_envelope_set_aggregate(e, hdr(m, CC_HDR_AGGREGATE)));
     if (s != CC_OK)
         return CC_PROTO;
     /* A message from outside the mesh may lack ids: give it fresh ones so
@@ -445,6 +446,8 @@ cc_status cc_envelope_to_msg(const cc_envelope *e, natsMsg *m)
         ns = natsMsgHeader_Set(m, CC_HDR_TRACEPARENT, e->traceparent);
     if (ns == NATS_OK && e->principal[0])
         ns = natsMsgHeader_Set(m, CC_HDR_PRINCIPAL, e->principal);
+    if (ns == NATS_OK && e->aggregate_id[0])
+        ns = natsMsgHeader_Set(m, CC_HDR_AGGREGATE, e->aggregate_id);
     return ns == NATS_OK ? CC_OK : nats_err(ns, "set headers");
 }
 

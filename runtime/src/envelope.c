@@ -177,6 +177,11 @@ cc_status cc_envelope_set_principal(cc_envelope *e, const char *v)
     return set_field(e->principal, sizeof e->principal, v, "principal");
 }
 
+cc_status cc_envelope_set_aggregate(cc_envelope *e, const char *v)
+{
+    return set_field(e->aggregate_id, sizeof e->aggregate_id, v, "aggregate id");
+}
+
 char *cc_envelope_trace_id(const cc_envelope *e, char out[33])
 {
     if (cc_traceparent_valid(e->traceparent)) {

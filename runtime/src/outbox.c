@@ -29,10 +29,12 @@ const char *const cc_outbox_schema_sql =
     ");\n"
     "CREATE INDEX cc_outbox_unsent ON cc_outbox (id) WHERE sent_at IS NULL;\n";
 
-/* '' : the payload is in clear; else the id of the data key it is sealed
- * under. Additive, so a previous release's relay still reads its rows. */
+/* payload_key: '' when the payload is in clear, else the id of the data
+ * key it is sealed under; aggregate_id: the envelope's Cc-Aggregate-Id.
+ * Additive, so a previous release's relay still reads its rows. */
 const char *const cc_outbox_sealed_sql =
-    "ALTER TABLE cc_outbox ADD COLUMN payload_key text NOT NULL DEFAULT '';\n";
+    "ALTER TABLE cc_outbox ADD COLUMN payload_key text NOT NULL DEFAULT '',\n"
+    "    ADD COLUMN aggregate_id text NOT NULL DEFAULT '';\n";
 
 /* One per process, set once at start by a service that seals (before its
  * loop runs), read on that loop only. */
@@ -50,8 +52,9 @@ static size_t payload_aad(char *buf, size_t cap, const char *msg_id, const char 
     return cc_seal_aad(buf, cap, "cc_outbox", msg_id && *msg_id ? msg_id : subject, "payload");
 }
 
-cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *env, const char *type,
-                        const char *msg_id, const void *payload, size_t len, cc_pg_cb cb, void *ud)
+cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *env,
+                        const char *aggregate, const char *type, const char *msg_id,
+                        const void *payload, size_t len, cc_pg_cb cb, void *ud)
 {
     if (!subject || !*subject)
         return cc_err_set(CC_INVALID, "outbox: a subject is required");
@@ -75,7 +78,7 @@ cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *en
         payload = sealed;
         len += CC_SEAL_OVERHEAD;
     }
-    cc_pg_param p[8] = {
+    cc_pg_param p[9] = {
         CC_PG_TEXT(subject),
         msg_id ? CC_PG_TEXT(msg_id) : CC_PG_NULL,
         CC_PG_TEXT(type  ? type
@@ -86,15 +89,20 @@ cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *en
         CC_PG_TEXT(env ? env->principal : ""),
         CC_PG_BYTES(payload ? payload : empty, len),
         CC_PG_TEXT(key_id),
+        CC_PG_TEXT(aggregate ? aggregate
+                   : env ? env->aggregate_id
+                         : ""),
     };
     /* One statement inserts and notifies; the notification is delivered
      * only if the transaction commits. Parameters are copied. */
     cc_status s = cc_pg_tx_query(tx,
                                  "WITH r AS (INSERT INTO cc_outbox (subject, msg_id, type, "
-                                 "correlation_id, traceparent, principal, payload, payload_key) "
-                                 "VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8) RETURNING id) "
+                                 "correlation_id, traceparent, principal, payload, payload_key, "
+                                 "aggregate_id) "
+                                 "VALUES ($1, $2, $3, $4, $5, $6, $7::bytea, $8, $9) "
+                                 "RETURNING id) "
                                  "SELECT id, pg_notify('" CC_OUTBOX_CHANNEL "', '') FROM r",
-                                 p, 8, cb, ud);
+                                 p, 9, cb, ud);
     free(sealed);
     return s;
 }
@@ -298,6 +306,7 @@ static cc_status publish_row(cc_outbox_relay *r, const cc_pg_result *res, int ro
     (void)cc_envelope_set_correlation(&env, cc_pg_get(res, row, 4));
     (void)cc_envelope_set_traceparent(&env, cc_pg_get(res, row, 5));
     (void)cc_envelope_set_principal(&env, cc_pg_get(res, row, 6));
+    (void)cc_envelope_set_aggregate(&env, cc_pg_get(res, row, 10));
     unsigned char *payload = NULL;
     size_t len = 0;
     s = cc_pg_get_bytea(res, row, 7, &payload, &len);
@@ -393,7 +402,7 @@ static void relay_pass(cc_outbox_relay *r)
     cc_status s = cc_pg_query(r->pg,
                               "SELECT id, subject, msg_id, type, correlation_id, traceparent, "
                               "principal, payload, "
-                              "extract(epoch from now() - created_at)::bigint, payload_key "
+                              "extract(epoch from now() - created_at)::bigint, payload_key, aggregate_id "
                               "FROM cc_outbox WHERE sent_at IS NULL "
                               "ORDER BY id LIMIT $1::integer",
                               p, 1, on_select, r);

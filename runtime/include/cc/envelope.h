@@ -80,6 +80,7 @@ typedef struct cc_envelope {
     char correlation_id[65]; /* request id from the edge, or made here */
     char traceparent[56];    /* W3C: 00-<32 hex trace id>-<16 hex span id>-<2 hex flags> */
     char principal[256];     /* the Cc-Principal text, as received (see above) */
+    char aggregate_id[65];   /* Cc-Aggregate-Id: the entity an event is about; "" for none */
 } cc_envelope;
 
 /* Starts a new envelope for a message that has no parent: a fresh random
@@ -99,6 +100,10 @@ cc_status cc_envelope_set_type(cc_envelope *e, const char *v);
 cc_status cc_envelope_set_correlation(cc_envelope *e, const char *v);
 cc_status cc_envelope_set_traceparent(cc_envelope *e, const char *v);
 cc_status cc_envelope_set_principal(cc_envelope *e, const char *v);
+/* The aggregate an event is about (at most 64 characters; NULL or "":
+ * none). Each event's publisher sets it (a child envelope starts without
+ * one): cc_outbox_add's aggregate, or this before cc_js_publish. */
+cc_status cc_envelope_set_aggregate(cc_envelope *e, const char *v);
 
 /* True when v is a valid W3C traceparent of version 00 (all-zero ids are
  * invalid). */

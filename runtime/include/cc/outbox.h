@@ -7,7 +7,8 @@
  * files):
  *   id bigserial, subject, msg_id (NULL = "<service>-outbox-<id>"),
  *   type, correlation_id, traceparent, principal (the envelope headers),
- *   payload bytea, created_at, sent_at (NULL until the stream acked it).
+ *   payload bytea, created_at, sent_at (NULL until the stream acked it),
+ *   payload_key, aggregate_id (the envelope's Cc-Aggregate-Id, sent with the event).
  *
  * Delivery: the relay takes unsent rows in id order, publishes each with
  * cc_js_publish and Nats-Msg-Id = the row's msg id, and marks rows sent
@@ -46,7 +47,7 @@
 #define CC_OUTBOX_CHANNEL "cc_outbox"
 
 /* The built-in migrations: the one that creates cc_outbox, then the one
- * that adds payload_key (static text; cc/migrate.h applies them in this
+ * that adds payload_key and aggregate_id (static text; cc/migrate.h applies them in this
  * order, as versions -1 and -2). */
 extern const char *const cc_outbox_schema_sql;
 extern const char *const cc_outbox_sealed_sql;
@@ -58,12 +59,15 @@ typedef struct cc_seal_service cc_seal_service;
 void cc_outbox_seal_with(const cc_seal_service *svc);
 
 /* Adds an outbox row inside tx (one pipelined statement; nothing is sent
- * until the transaction commits). env may be NULL; type overrides
+ * until the transaction commits). env may be NULL; aggregate (the id of
+ * what the event is about, sent as Cc-Aggregate-Id, which the Kafka bridge
+ * keys by) overrides env->aggregate_id when non-NULL; type overrides
  * env->type when non-NULL; msg_id NULL means "<service>-outbox-<id>".
  * Everything is copied. cb (may be NULL) gets the result, whose column 0
  * is the new row's id. Errors as cc_pg_tx_query. */
-cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *env, const char *type,
-                        const char *msg_id, const void *payload, size_t len, cc_pg_cb cb, void *ud);
+cc_status cc_outbox_add(cc_pg_tx *tx, const char *subject, const cc_envelope *env,
+                        const char *aggregate, const char *type, const char *msg_id,
+                        const void *payload, size_t len, cc_pg_cb cb, void *ud);
 
 typedef struct cc_outbox_relay cc_outbox_relay;
 

@@ -119,8 +119,10 @@ static double judge_metric(const char *name)
 int main(void)
 {
     const char *e = getenv("CC_BACKLOG_SUBMISSIONS");
-    total = e && *e ? atoi(e) : 200;
-    if (total < 1 || total > 100000) {
+    char *end = NULL;
+    long want = e && *e ? strtol(e, &end, 10) : 200;
+    total = (int)want;
+    if ((end && *end) || want < 1 || want > 100000) {
         fprintf(stderr, "CC_BACKLOG_SUBMISSIONS: 1 to 100000\n");
         return 2;
     }

@@ -594,8 +594,9 @@ static void json_value_format(void **state)
         const char *id = json_string_value(json_object_get(v, "id"));
         assert_non_null(id);
         assert_int_equal(strncmp(id, "js-", 3), 0);
-        int i = atoi(id + 3);
-        assert_true(i >= 0 && i < 3);
+        char *end = NULL;
+        long i = strtol(id + 3, &end, 10);
+        assert_true(*end == '\0' && i >= 0 && i < 3);
         assert_string_equal(json_string_value(json_object_get(v, "subject")),
                             "cc.evt.k5.submission");
         assert_string_equal(json_string_value(json_object_get(v, "type")),
@@ -619,7 +620,7 @@ static void json_value_format(void **state)
         unsigned char body[128];
         long n = cct_unbase64(b64, strlen(b64), body);
         char want[96];
-        snprintf(want, sizeof want, "body of js-%d", i);
+        snprintf(want, sizeof want, "body of js-%ld", i);
         assert_int_equal(n, (long)strlen(want));
         assert_memory_equal(body, want, (size_t)n);
         if (!seen[i])

@@ -123,6 +123,12 @@ static void check_stream(int n)
         CHECK(*end == '\0' && k >= 1 && k <= n);
         CHECK(!seen[k]);
         seen[k] = true;
+        /* The row's aggregate travels as Cc-Aggregate-Id. */
+        const char *agg = NULL;
+        char want[64];
+        snprintf(want, sizeof want, "agg-%ld", k);
+        CHECK(natsMsgHeader_Get(m, CC_HDR_AGGREGATE, &agg) == NATS_OK);
+        CHECK(!strcmp(agg, want));
         natsMsg_Destroy(m);
     }
     free(ids);
@@ -150,7 +156,9 @@ static void add_rows(cc_pg *pg, int n, bool commit)
     for (int i = 0; i < n; i++) {
         char payload[32];
         snprintf(payload, sizeof payload, "payload-%d", commit ? next_payload + i : 9999);
-        CHECK_OK(cc_outbox_add(tx, "cc.evt.test.happened", &env, NULL, NULL, payload,
+        char agg[32];
+        snprintf(agg, sizeof agg, "agg-%d", commit ? next_payload + i : 9999);
+        CHECK_OK(cc_outbox_add(tx, "cc.evt.test.happened", &env, agg, NULL, NULL, payload,
                                strlen(payload), NULL, NULL));
     }
     cc_status s;
