@@ -18,6 +18,10 @@
 # usage: run.sh rollback|mixed BUILD_DIR TEST_ROLLING
 # Exit 77 (skipped) when the release's commit is not in the repository.
 set -eu
+# 0.1.0 has no TLS settings (it cannot trust the stack's CA): both releases
+# share a cleartext mesh here. An operator upgrading from 0.1.0 rolls onto
+# this release first and turns TLS on afterwards (docs/tls.md).
+export CC_TLS=0
 mode=${1:?usage: run.sh rollback|mixed BUILD_DIR TEST_ROLLING}
 build=${2:?} test_rolling=${3:?}
 src=$(cd "$(dirname "$0")/../../.." && pwd)
