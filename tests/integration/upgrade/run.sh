@@ -26,6 +26,14 @@ mode=${1:?usage: run.sh rollback|mixed BUILD_DIR TEST_ROLLING}
 build=${2:?} test_rolling=${3:?}
 src=$(cd "$(dirname "$0")/../../.." && pwd)
 t0=$(date +%s)
+# A release the tree cannot roll back to (docs/releases.md, "One-way
+# changes"): the rollback waits for the next release row.
+no_rollback_to="0.1.0"
+prev_version=$("$src/scripts/releases.py" previous | cut -d' ' -f1)
+if [ "$mode" = rollback ] && [ "$prev_version" = "$no_rollback_to" ]; then
+    echo "upgrade rollback: skipped: this tree seals data at rest that $prev_version cannot read (docs/releases.md, One-way changes)" >&2
+    exit 77
+fi
 prev=$("$src/scripts/previous-release.sh" "$build")
 echo "upgrade $mode: previous release ready after $(( $(date +%s) - t0 )) s" >&2
 case $mode in
