@@ -23,11 +23,24 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+/* nats.c 3.4's nats_Close() frees OpenSSL state that OpenSSL's own exit
+ * handler frees again when libpq's TLS ran in the same process: a program
+ * that used a stack then crashed in OPENSSL_cleanup after its last test
+ * passed, now and then. Every program that starts a stack links this file
+ * (stack.c calls it), so this runs before anything initialises OpenSSL and
+ * tells it not to register that handler; the process's memory goes away
+ * at exit anyway. */
+__attribute__((constructor)) static void no_openssl_atexit(void)
+{
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 
 #define CA_DAYS 3650
 #define CERT_DAYS 397 /* what browsers accept at most: one rule for every cert */
