@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "admin.h"
-#include "cc/base64.h"
+#include "cc/js.h"
 
 enum { CHUNK = 128 * 1024 };
 
@@ -256,28 +256,6 @@ static double parse_time(const char *t)
     return (double)timegm(&tm) + frac;
 }
 
-/* The value of header name in a NATS header block ("NATS/1.0\r\nK: V\r\n"). */
-static bool header_value(const char *hdrs, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = hdrs, *end = hdrs + len; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t ll = (size_t)((eol ? eol : end) - p);
-        if (ll > nl + 1 && !strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t vl = (size_t)(p + ll - v);
-            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-                vl--;
-            snprintf(out, cap, "%.*s", (int)vl, v);
-            return true;
-        }
-        p = eol ? eol + 1 : end;
-    }
-    return false;
-}
-
 cc_status admin_js_msg_ids_since(natsConnection *nc, const char *stream, double since, json_t *ids)
 {
     json_t *info = NULL;
@@ -303,16 +281,10 @@ cc_status admin_js_msg_ids_since(natsConnection *nc, const char *stream, double 
             break;
         json_t *m = json_object_get(r, "message");
         bool older = parse_time(json_string_value(json_object_get(m, "time"))) < since;
-        const char *h = json_string_value(json_object_get(m, "hdrs"));
-        if (h) {
-            size_t hl = strlen(h), len = 0;
-            unsigned char *raw = malloc(hl + 1);
-            char id[256];
-            if (raw && cc_b64_decode(h, hl, CC_B64_STD, raw, hl + 1, &len) &&
-                header_value((const char *)raw, len, "Nats-Msg-Id", id, sizeof id))
-                json_object_set_new(ids, id, json_true());
-            free(raw);
-        }
+        cc_js_stored sm;
+        if (cc_js_stored_from(r, &sm) && sm.msg_id[0])
+            json_object_set_new(ids, sm.msg_id, json_true());
+        cc_js_stored_clear(&sm);
         json_decref(r);
         if (older)
             break;

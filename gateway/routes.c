@@ -108,6 +108,12 @@ const gw_route gw_routes[] = {
      "GET /v1/runs/{id}; kept for an hour)"},
     {"GET", "/v1/runs/{id}", "submission", "GetRun", U(get_run_request), U(run), GW_AUTH, 200,
      "One of your runs, with its output once done"},
+    {"GET", "/v1/admin/judges", "submission", "ListJudges", U(list_judges_request),
+     U(judge_list), GW_AUTH, 200,
+     "The judges: state, jobs, heartbeat, sandbox, toolchains; the queue's depth (admin)"},
+    {"PUT", "/v1/admin/judges/{id}/state", "submission", "SetJudgeState",
+     U(set_judge_state_request), U(judge_status), GW_AUTH, 200,
+     "Drain, disable or enable a judge ({\"action\"}) (admin)"},
     {"GET", "/v1/languages", "submission", "ListLanguages", U(list_languages_request),
      U(language_list), 0, 200, "The languages the judges know"},
     /* Notifications (cc-notify): the caller's own. */

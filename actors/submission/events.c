@@ -52,15 +52,16 @@ static void progress_done(cc_status s, const char *errmsg, const cc_pg_result *r
     ev_ctx *c = ud;
     const Codecourt__V1__JudgeProgress *p = (const void *)c->msg;
     if (s == CC_OK && cc_pg_nrows(r) == 1) {
-        bool compiling = !strcmp(p->stage, "compiling");
+        bool running = !strcmp(p->stage, "running");
         const char *user = cc_pg_get(r, 0, 0);
         /* The live channel goes to the submitter, whose role the judge's
          * report does not carry: there only owning the problem opens a
          * secret test's details (an admin reads them with GetSubmission). */
         bool sees = sub_sees_secret(CC_ROLE_USER, user, cc_pg_get(r, 0, 1));
         sub_live(c->st, cc_js_msg_envelope(c->m), user, p->submission_id, p->attempt,
-                 compiling ? "compiling" : "running", "", compiling ? 0 : p->test_index,
-                 p->test_count, compiling ? NULL : p->test, sees, 0);
+                 running ? "running" : !strcmp(p->stage, "compiling") ? "compiling" : "queued",
+                 "", running ? p->test_index : 0, p->test_count, running ? p->test : NULL, sees,
+                 0);
     }
     ev_end(c, s, errmsg, "progress");
 }
@@ -74,10 +75,26 @@ static void on_progress(ev_ctx *c)
     snprintf(cnt, sizeof cnt, "%d", p->test_count);
     cc_status s;
     if (!strcmp(p->stage, "compiling")) {
-        cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att), CC_PG_TEXT(cnt)};
+        cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att), CC_PG_TEXT(cnt),
+                             CC_PG_TEXT(p->judge)};
+        /* Another judge starting the attempt took it over from one that
+         * went away (its job came back from JetStream): it starts again. */
         s = cc_pg_query(c->st->pg,
-                        "UPDATE submissions SET status = 'compiling', test_count = $3::int "
-                        "WHERE id = $1::uuid AND attempt = $2::int AND status = 'queued' "
+                        "UPDATE submissions SET status = 'compiling', test_count = $3::int, "
+                        "judge = $4, test_index = 0 "
+                        "WHERE id = $1::uuid AND attempt = $2::int AND (status = 'queued' "
+                        "  OR (status IN ('compiling', 'running') AND judge <> $4)) "
+                        "RETURNING user_id, problem_owner",
+                        prm, 4, progress_done, c);
+    } else if (!strcmp(p->stage, "requeued")) {
+        /* The judge handed the job back (it was disabled): queued until a
+         * judge starts it, unless one already has. */
+        cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att),
+                             CC_PG_TEXT(p->judge)};
+        s = cc_pg_query(c->st->pg,
+                        "UPDATE submissions SET status = 'queued', test_index = 0, judge = '' "
+                        "WHERE id = $1::uuid AND attempt = $2::int "
+                        "AND status IN ('compiling', 'running') AND judge = $3 "
                         "RETURNING user_id, problem_owner",
                         prm, 3, progress_done, c);
     } else if (!strcmp(p->stage, "running") && p->test && p->test_index > 0) {
@@ -89,7 +106,7 @@ static void on_progress(ev_ctx *c)
         }
         protobuf_c_message_pack(&p->test->base, buf);
         cc_pg_param prm[] = {CC_PG_TEXT(p->submission_id), CC_PG_TEXT(att), CC_PG_TEXT(idx),
-                             CC_PG_TEXT(cnt), CC_PG_BYTES(buf, len)};
+                             CC_PG_TEXT(cnt), CC_PG_BYTES(buf, len), CC_PG_TEXT(p->judge)};
         /* The test row and the counters in one statement; the row is kept
          * only for the attempt being judged. */
         s = cc_pg_query(c->st->pg,
@@ -99,9 +116,10 @@ static void on_progress(ev_ctx *c)
                         "  SELECT id, $2::int, $3::int, $5::bytea FROM cur "
                         "  ON CONFLICT DO NOTHING) "
                         "UPDATE submissions s SET status = 'running', "
-                        "  test_index = greatest(s.test_index, $3::int), test_count = $4::int "
+                        "  test_index = greatest(s.test_index, $3::int), test_count = $4::int, "
+                        "  judge = CASE WHEN s.judge = '' THEN $6 ELSE s.judge END "
                         "FROM cur WHERE s.id = cur.id RETURNING s.user_id, s.problem_owner",
-                        prm, 5, progress_done, c);
+                        prm, 6, progress_done, c);
         free(buf);
     } else {
         ev_end(c, CC_OK, NULL, "progress");
@@ -196,15 +214,17 @@ static void on_result(ev_ctx *c)
     }
     cc_pg_param p[] = {CC_PG_TEXT(r->submission_id), CC_PG_TEXT(att),  CC_PG_TEXT(verdict),
                        CC_PG_TEXT(score),            CC_PG_TEXT(max),  CC_PG_TEXT(n),
-                       CC_PG_BYTES(sealed, slen),    CC_PG_TEXT(sandbox), CC_PG_TEXT(kid)};
+                       CC_PG_BYTES(sealed, slen),    CC_PG_TEXT(sandbox), CC_PG_TEXT(kid),
+                       CC_PG_TEXT(r->judge),         CC_PG_TEXT(r->toolchain)};
     s = cc_pg_tx_query(c->tx,
                        "UPDATE submissions SET status = 'judged', verdict = $3, "
                        "score = $4::float8, max_score = $5::float8, test_index = $6::int, "
                        "test_count = $6::int, result_sealed = $7::bytea, result_key = $9, "
-                       "sandbox_ms = $8::bigint, judged_at = now() "
+                       "sandbox_ms = $8::bigint, judged_at = now(), judge = $10, "
+                       "toolchain = $11 "
                        "WHERE id = $1::uuid AND attempt = $2::int AND status <> 'judged' "
                        "RETURNING user_id, prev_verdict, problem",
-                       p, 9, result_updated, c);
+                       p, 11, result_updated, c);
     free(sealed);
     if (s != CC_OK)
         cc_pg_tx_commit(c->tx, result_committed, c);

@@ -70,6 +70,8 @@ static const cc_rpc_method methods[] = {
     M("CreateRun", create_run_request, run, sub_create_run, AUTH),
     M("GetRun", get_run_request, run, sub_get_run, AUTH),
     M("FinishRun", run_result, empty, sub_finish_run, 0),
+    M("ListJudges", list_judges_request, judge_list, sub_list_judges, AUTH),
+    M("SetJudgeState", set_judge_state_request, judge_status, sub_set_judge_state, AUTH),
 };
 #undef M
 #undef AUTH
@@ -115,6 +117,7 @@ static cc_status start(cc_actor *a)
         cc_outbox_seal_with(state.seal);
     cc_actor_set_state(a, &state);
     IFOK(s, sub_runs_start(&state));
+    IFOK(s, sub_fleet_start(&state));
     return s;
 }
 
@@ -127,6 +130,7 @@ static void drain(cc_actor *a)
 static void stop(cc_actor *a)
 {
     state.stopping = true;
+    sub_fleet_stop(&state);
     sub_runs_stop(&state);
     cc_seal_service_stop(state.seal);
     state.seal = NULL;

@@ -25,6 +25,8 @@ typedef struct rj_ctx {
 #define RJ_SET                                                                                     \
     "UPDATE submissions s SET attempt = s.attempt + 1, status = 'queued', "                       \
     "prev_verdict = CASE WHEN s.verdict <> '' THEN s.verdict ELSE s.prev_verdict END, "           \
+    "prev_toolchain = CASE WHEN s.toolchain <> '' THEN s.toolchain ELSE s.prev_toolchain END, "   \
+    "toolchain = '', judge = '', queued_at = now(), "                                              \
     "verdict = '', score = 0, test_index = 0, result_sealed = NULL, result_key = NULL, sandbox_ms = 0, judged_at = NULL "
 
 static void committed(cc_status s, const char *errmsg, void *ud)

@@ -48,6 +48,8 @@ typedef struct sub_settings {
     int64_t rotate_batch;   /* rows per transaction of rotate-keys */
 } sub_settings;
 
+typedef struct sub_fleet sub_fleet;
+
 typedef struct sub_state {
     cc_actor *actor;
     const sub_settings *cfg;
@@ -60,6 +62,7 @@ typedef struct sub_state {
     uv_timer_t sweep; /* deletes expired runs (run.c) */
     bool sweep_open;
     cc_seal_service *seal; /* the data keys of the sealed columns */
+    sub_fleet *fleet;      /* the judges' registry (fleet.c) */
 } sub_state;
 
 /* The actor's state, from a handler's actor argument. */
@@ -76,6 +79,9 @@ void sub_create_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 void sub_get_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 /* Caller-scoped: only the judge (cc.rpc.submission.judge.FinishRun). */
 void sub_finish_run(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+/* Admins (fleet.c). */
+void sub_list_judges(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
+void sub_set_judge_state(cc_rpc_call *call, const ProtobufCMessage *req, void *actor);
 
 /* Whether lang's toolchain was present at start. */
 bool sub_lang_available(const sub_state *st, const judge_lang *lang);
@@ -85,6 +91,14 @@ bool sub_lang_available(const sub_state *st, const judge_lang *lang);
 /* The handler of the durable consumer SUB_DURABLE of CC_EVENTS (judge
  * progress and results; a row of main.c's table, ud is the sub_state). */
 void sub_on_judge_event(cc_js_msg *m, void *ud);
+
+/* ---- fleet.c ---------------------------------------------------------- */
+
+/* Loads the judges' registry (the bucket CC_JUDGES), follows the judges'
+ * statuses and starts the sweep that puts a gone judge's submissions back
+ * to queued; stop ends it. */
+cc_status sub_fleet_start(sub_state *st);
+void sub_fleet_stop(sub_state *st);
 
 /* ---- run.c -------------------------------------------------------------- */
 
@@ -141,8 +155,21 @@ void sub_uuid_new(char out[37]);
     "s.id::text, s.user_id, s.problem, s.problem_version, s.language, s.status, s.verdict, "     \
     "s.score, s.max_score, s.test_index, s.test_count, s.attempt, "                               \
     "extract(epoch from s.created_at)::bigint, "                                                   \
-    "coalesce(extract(epoch from s.judged_at)::bigint, 0), s.sandbox_ms, s.contest, s.team"
-#define SUB_NCOLS 17
+    "coalesce(extract(epoch from s.judged_at)::bigint, 0), s.sandbox_ms, s.contest, s.team, "    \
+    "s.judge, s.toolchain, s.prev_toolchain, " SUB_QUEUE_COLS
+/* While queued: the submission's place (1 = next) and how many judgings
+ * ended in the last SUB_RATE_WINDOW_S seconds, which give its estimated
+ * wait (sub_from_row); 0 and 0 otherwise. */
+#define SUB_RATE_WINDOW_S 300
+#define SUB_STR_(x) #x
+#define SUB_STR(x) SUB_STR_(x)
+#define SUB_QUEUE_COLS                                                                             \
+    "CASE WHEN s.status = 'queued' THEN 1 + (SELECT count(*) FROM submissions q "                 \
+    "  WHERE q.status = 'queued' AND coalesce(q.queued_at, q.created_at) < "                       \
+    "  coalesce(s.queued_at, s.created_at)) ELSE 0 END, "                                          \
+    "CASE WHEN s.status = 'queued' THEN (SELECT count(*) FROM submissions r "                     \
+    "  WHERE r.judged_at > now() - interval '" SUB_STR(SUB_RATE_WINDOW_S) " seconds') ELSE 0 END"
+#define SUB_NCOLS 22
 /* A Submission from row (SUB_COLS from column 0) in the call's arena, with
  * no tests or files. NULL when out of memory. */
 Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r, int row);

@@ -110,9 +110,21 @@ Codecourt__V1__Submission *sub_from_row(cc_rpc_call *call, const cc_pg_result *r
     s->sandbox_ms = cc_pg_int(r, row, 14);
     s->contest = cc_pg_text(a, r, row, 15);
     s->team = cc_pg_text(a, r, row, 16);
+    s->judge = cc_pg_text(a, r, row, 17);
+    s->toolchain = cc_pg_text(a, r, row, 18);
+    s->previous_toolchain = cc_pg_text(a, r, row, 19);
     if (!s->id || !s->user_id || !s->problem || !s->problem_version || !s->language ||
-        !s->status || !s->verdict || !s->contest || !s->team)
+        !s->status || !s->verdict || !s->contest || !s->team || !s->judge || !s->toolchain ||
+        !s->previous_toolchain)
         return NULL;
+    s->toolchain_changed = s->toolchain[0] && s->previous_toolchain[0] &&
+                           strcmp(s->toolchain, s->previous_toolchain) != 0;
+    if (!strcmp(s->status, "queued")) {
+        int64_t place = cc_pg_int(r, row, 20), judged = cc_pg_int(r, row, 21);
+        s->queue_position = (int32_t)place;
+        /* The judging rate of the last minutes, all judges together. */
+        s->estimated_wait_ms = judged > 0 ? place * SUB_RATE_WINDOW_S * 1000 / judged : -1;
+    }
     return s;
 }
 

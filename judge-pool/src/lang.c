@@ -3,10 +3,15 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Scripts ("scripts:" at the top of the table) that rows use as the word
@@ -495,6 +500,49 @@ bool judge_lang_available(const judge_lang *l)
         if (access(l->requires.v[i], F_OK) != 0)
             return false;
     return true;
+}
+
+void judge_lang_version(const judge_lang *l, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (n < 2 || !l->version.n || !judge_lang_available(l))
+        return;
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only async-signal-safe calls between fork and exec: the worker
+         * has threads. */
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", NULL};
+        execve(l->version.v[0], l->version.v, envp);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (pid > 0 && got < n - 1) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = 30000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t r = read(pfd[0], out + got, n - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(pfd[0]);
+    out[got] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (pid > 0) {
+        kill(pid, SIGKILL); /* ended already, or past its time */
+        waitpid(pid, NULL, 0);
+    }
 }
 
 static char *base_noext(const char *main)

@@ -790,32 +790,8 @@ static int cmd_languages(cli *a, const judge_langs *langs)
     for (size_t i = 0; i < judge_langs_count(langs); i++) {
         const judge_lang *l = judge_langs_at(langs, i);
         bool avail = judge_lang_available(l);
-        char ver[200] = "";
-        if (avail && l->version.n) {
-            int pfd[2];
-            if (pipe(pfd) == 0) {
-                pid_t pid = fork();
-                if (pid == 0) {
-                    dup2(pfd[1], 1);
-                    dup2(pfd[1], 2);
-                    close(pfd[0]);
-                    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", NULL};
-                    execve(l->version.v[0], l->version.v, envp);
-                    _exit(127);
-                }
-                close(pfd[1]);
-                ssize_t got = 0, r;
-                while ((r = read(pfd[0], ver + got, sizeof ver - 1 - (size_t)got)) > 0)
-                    got += r;
-                close(pfd[0]);
-                ver[got > 0 ? got : 0] = '\0';
-                char *nl = strchr(ver, '\n');
-                if (nl)
-                    *nl = '\0';
-                if (pid > 0)
-                    waitpid(pid, NULL, 0);
-            }
-        }
+        char ver[200];
+        judge_lang_version(l, ver, sizeof ver);
         if (a->json) {
             json_t *o = json_object();
             json_object_set_new(o, "id", json_string(l->id));

@@ -46,8 +46,9 @@ static int probe(box *b, const char *script, char *out, size_t cap)
     return code;
 }
 
-int judge_selfcheck(bool strict)
+void judge_box_check(judge_box_report *rep)
 {
+    memset(rep, 0, sizeof *rep);
     char *runner = judge__default_runner();
     box_config cfg = {.runner_path = runner, .box_bytes = 16u << 20, .tmp_bytes = 16u << 20};
     box *b = NULL;
@@ -61,34 +62,49 @@ int judge_selfcheck(bool strict)
         close(arc);
     free(runner);
     if (s != CC_OK) {
-        printf("sandbox: NO (%s)\n", cc_err_msg());
+        snprintf(rep->error, sizeof rep->error, "%s", cc_err_msg());
         if (b)
             box_close(b);
-        return 1;
+        return;
     }
     char out[256];
-    bool ran = probe(b, "exit 0", out, sizeof out) == 0;
-    printf("sandbox: %s (bubblewrap; user, pid, mount, ipc and network namespaces)\n",
-           ran ? "yes" : "NO: a program did not run in it");
-    bool cg = box_has_cgroup(b);
-    printf("cgroup per sandbox: %s\n",
-           cg ? "yes (memory with OOM kill, process count, CPU of every process)"
-              : "no (rlimits, and the runner's own CPU accounting of every process)");
+    rep->sandbox = probe(b, "exit 0", out, sizeof out) == 0;
+    if (!rep->sandbox)
+        snprintf(rep->error, sizeof rep->error, "a program did not run in it");
+    rep->cgroup = box_has_cgroup(b);
     probe(b, "id -u", out, sizeof out);
-    printf("runs as uid: %s\n", out[0] ? out : "?");
+    snprintf(rep->uid, sizeof rep->uid, "%.15s", out[0] ? out : "?");
     /* The interfaces the box sees: only lo in a network namespace of its own. */
     probe(b, "grep -c : /proc/net/dev", out, sizeof out);
-    printf("network: %s\n", !strcmp(out, "1") ? "none (loopback only)" : "NOT isolated");
+    rep->network_isolated = !strcmp(out, "1");
     probe(b, "grep '^Seccomp:' /proc/self/status | tr -dc 0-9", out, sizeof out);
-    printf("seccomp filter: %s\n", !strcmp(out, "2") ? "yes" : "no");
-    bool shm = probe(b, "echo x > /dev/shm/p && rm /dev/shm/p", out, sizeof out) == 0;
-    printf("/dev/shm: %s\n", shm ? "private and writable" : "not writable");
-    bool devro = probe(b, "touch /dev/x 2>/dev/null", out, sizeof out) != 0;
-    printf("/dev: %s\n", devro ? "read-only" : "WRITABLE");
+    rep->seccomp = !strcmp(out, "2");
+    rep->shm_private = probe(b, "echo x > /dev/shm/p && rm /dev/shm/p", out, sizeof out) == 0;
+    rep->dev_readonly = probe(b, "touch /dev/x 2>/dev/null", out, sizeof out) != 0;
     box_close(b);
-    if (!ran)
+}
+
+int judge_selfcheck(bool strict)
+{
+    judge_box_report r;
+    judge_box_check(&r);
+    if (r.error[0] && !r.sandbox && !r.uid[0]) {
+        printf("sandbox: NO (%s)\n", r.error);
         return 1;
-    if (strict && !cg) {
+    }
+    printf("sandbox: %s (bubblewrap; user, pid, mount, ipc and network namespaces)\n",
+           r.sandbox ? "yes" : "NO: a program did not run in it");
+    printf("cgroup per sandbox: %s\n",
+           r.cgroup ? "yes (memory with OOM kill, process count, CPU of every process)"
+                    : "no (rlimits, and the runner's own CPU accounting of every process)");
+    printf("runs as uid: %s\n", r.uid);
+    printf("network: %s\n", r.network_isolated ? "none (loopback only)" : "NOT isolated");
+    printf("seccomp filter: %s\n", r.seccomp ? "yes" : "no");
+    printf("/dev/shm: %s\n", r.shm_private ? "private and writable" : "not writable");
+    printf("/dev: %s\n", r.dev_readonly ? "read-only" : "WRITABLE");
+    if (!r.sandbox)
+        return 1;
+    if (strict && !r.cgroup) {
         printf("strict: refused: sandbox-strict asks for a cgroup per sandbox\n");
         return 1;
     }

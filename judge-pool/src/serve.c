@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +77,10 @@ static const cc_config_row rows[] = {
      "refuse to start without a writable cgroup for the sandboxes, instead of falling back to "
      "rlimits (on in the Kubernetes manifests)"},
     {"judge-name", CC_CFG_STRING, S(judge_name), "", 0, 0, NULL,
-     "name of this worker in results (empty: <hostname>-<pid>)"},
+     "name of this worker in results and the fleet registry (empty: <hostname>-<pid>)"},
+    {"heartbeat", CC_CFG_DURATION, S(heartbeat_ms), "5s", 100, 600000, NULL,
+     "how often the worker writes its status to the registry (CC_JUDGES); silent for three, "
+     "it is listed as gone"},
     {"max-time-limit", CC_CFG_DURATION, S(max_time_limit_ms), "30s", 100, 3600000, NULL,
      "largest time limit per test a package may set (a larger one is lowered to it)"},
     {"max-memory", CC_CFG_SIZE, S(max_memory), "2G", 16 << 20, (int64_t)1 << 40, NULL,
@@ -244,6 +246,7 @@ static void job_unlink(serve_job *j)
     sv->njobs--;
     cc_gauge_set(sv->inflight, sv->njobs);
     j->sv = NULL;
+    serve__fleet_changed(sv);
 }
 
 static void job_free(serve_job *j)
@@ -281,8 +284,10 @@ static void on_result_stored(cc_status s, const char *errmsg, const cc_js_pub_ac
         cc_js_ack(j->m);
         j->m = NULL;
         cc_counter_inc(verdict_counter(j->verdict));
-        if (j->sv)
+        if (j->sv) {
             cc_histogram_observe(j->sv->duration, secs);
+            j->sv->jobs_done++;
+        }
         cc_log(CC_LOG_INFO, &j->env, "judged", "{s:s, s:s, s:I, s:b, s:f}", "result_id",
                j->result_id, "verdict", j->verdict, "stream_seq", (json_int_t)ack->seq,
                "duplicate", ack->duplicate, "seconds", secs);
@@ -312,6 +317,8 @@ static void on_run_finished(cc_status s, const char *errmsg, const ProtobufCMess
     if (s == CC_OK || j->last_delivery) {
         cc_js_ack(j->m);
         cc_counter_inc(verdict_counter(j->verdict));
+        if (j->sv)
+            j->sv->jobs_done++;
         cc_log(s == CC_OK ? CC_LOG_INFO : CC_LOG_ERROR, &j->env,
                s == CC_OK ? "run done" : "run answer lost", "{s:s, s:s, s:s}", "run",
                j->result_id, "verdict", j->verdict, "error", errmsg ? errmsg : "");
@@ -453,6 +460,9 @@ static void on_job(cc_js_msg *m, void *ud)
     if (len)
         memcpy(raw, cc_js_msg_data(m), len);
     snprintf(j->job_msg_id, sizeof j->job_msg_id, "%s", cc_js_msg_id(m));
+    /* cc-submission names the submission (or run) as the job's aggregate. */
+    snprintf(j->subject_id, sizeof j->subject_id, "%.64s",
+             j->env.aggregate_id[0] ? j->env.aggregate_id : j->job_msg_id);
     j->sseq = cc_js_msg_stream_seq(m);
     j->delivered = cc_js_msg_delivered(m);
     j->last_delivery = j->delivered >= (uint64_t)sv->cfg->max_deliver;
@@ -472,6 +482,7 @@ static void on_job(cc_js_msg *m, void *ud)
     cc_gauge_set(sv->inflight, sv->njobs);
     cc_log(CC_LOG_INFO, &j->env, "job taken", "{s:s, s:I, s:I}", "msg_id", j->job_msg_id,
            "stream_seq", (json_int_t)j->sseq, "delivered", (json_int_t)j->delivered);
+    serve__fleet_changed(sv);
     int rc = pthread_create(&j->th, NULL, serve__job_main, j);
     if (rc != 0) {
         cc_log(CC_LOG_ERROR, &j->env, "cannot start a judging thread, job handed back", "{s:s}",
@@ -482,6 +493,58 @@ static void on_job(cc_js_msg *m, void *ud)
         return;
     }
     j->th_running = true;
+}
+
+/* Tells cc-submission that job j of this worker went back to the queue
+ * (stage "requeued"), so the submission reads queued again until a judge
+ * starts it. One event per delivery. */
+static void announce_requeued(serve *sv, serve_job *j)
+{
+    Codecourt__V1__JudgeJob *job = (Codecourt__V1__JudgeJob *)protobuf_c_message_unpack(
+        &codecourt__v1__judge_job__descriptor, NULL, j->rawlen, j->raw);
+    if (!job)
+        return;
+    if (!job->kind[0] && serve__id_ok(job->submission_id)) {
+        Codecourt__V1__JudgeProgress pr = CODECOURT__V1__JUDGE_PROGRESS__INIT;
+        pr.submission_id = job->submission_id;
+        pr.attempt = job->attempt;
+        pr.user_id = job->user_id;
+        pr.stage = "requeued";
+        pr.judge = sv->judge_name;
+        uint8_t buf[512];
+        size_t len = protobuf_c_message_get_packed_size(&pr.base);
+        char id[200];
+        snprintf(id, sizeof id, "progress-%s-%" PRIu32 "-requeued-%" PRIu64, job->submission_id,
+                 job->attempt, j->delivered);
+        if (len <= sizeof buf) {
+            protobuf_c_message_pack(&pr.base, buf);
+            cc_envelope env;
+            cc_envelope_child(&env, &j->env, NULL);
+            (void)cc_envelope_set_aggregate(&env, j->env.aggregate_id);
+            if (cc_js_publish(cc_actor_bus(sv->actor), PROGRESS_SUBJECT, id, &env,
+                              "codecourt.v1.JudgeProgress", buf, len, NULL, NULL, NULL) != CC_OK)
+                cc_log(CC_LOG_WARN, &j->env, "cannot publish progress", "{s:s}", "error",
+                       cc_err_msg());
+        }
+    }
+    protobuf_c_message_free_unpacked(&job->base, NULL);
+}
+
+void serve__hand_back_jobs(serve *sv)
+{
+    int n = 0;
+    for (serve_job *j = sv->jobs; j; j = j->next) {
+        /* A job whose result is being stored is done: it stays. */
+        if (!j->m || j->publishing)
+            continue;
+        cc_js_nak(j->m, 0);
+        j->m = NULL;
+        atomic_store(&j->cancel, true);
+        announce_requeued(sv, j);
+        n++;
+    }
+    if (n)
+        cc_log(CC_LOG_INFO, NULL, "jobs handed back to the queue", "{s:i}", "jobs", n);
 }
 
 /* ---- dead letters: jobs past max deliveries ---------------------------------------------- */
@@ -551,10 +614,7 @@ static json_int_t api_error_code(json_t *o, const char **desc)
 static void on_dead_deleted(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
     serve_dead *d = ud;
-    json_t *o = NULL;
-    if (s == CC_OK)
-        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
-    natsMsg_Destroy(reply);
+    json_t *o = cc_js_api_reply(s, reply);
     const char *desc = NULL;
     json_int_t code = api_error_code(o, &desc);
     /* Gone already means another attempt deleted it: nats-server 2.9
@@ -592,58 +652,13 @@ static void on_dead_stored(cc_status s, const char *errmsg, const cc_js_pub_ack 
         dead_end(d, false);
 }
 
-/* Decodes standard base64 (with padding) into a malloc'd buffer. */
-static uint8_t *b64_decode(const char *in, size_t *out_len)
-{
-    size_t n = strlen(in);
-    if (n % 4)
-        return NULL;
-    uint8_t *out = malloc(n / 4 * 3 + 1);
-    if (!out)
-        return NULL;
-    int r = n ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)n) : 0;
-    if (r < 0) {
-        free(out);
-        return NULL;
-    }
-    size_t pad = (n >= 1 && in[n - 1] == '=') + (n >= 2 && in[n - 2] == '=');
-    *out_len = (size_t)r - pad;
-    return out;
-}
-
-/* Finds Nats-Msg-Id in a raw header block ("NATS/1.0\r\nName: value\r\n"). */
-static void header_msg_id(const uint8_t *h, size_t n, char *out, size_t cap)
-{
-    out[0] = '\0';
-    const char *key = "\nNats-Msg-Id:";
-    size_t kl = strlen(key);
-    for (size_t i = 0; i + kl <= n; i++) {
-        if (strncasecmp((const char *)h + i, key, kl) != 0)
-            continue;
-        size_t v = i + kl;
-        while (v < n && h[v] == ' ')
-            v++;
-        size_t e = v;
-        while (e < n && h[e] != '\r' && h[e] != '\n')
-            e++;
-        size_t len = e - v < cap - 1 ? e - v : cap - 1;
-        memcpy(out, h + v, len);
-        out[len] = '\0';
-        return;
-    }
-}
-
 static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
     serve_dead *d = ud;
-    json_t *o = NULL;
-    if (s == CC_OK)
-        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
-    natsMsg_Destroy(reply);
-    json_t *msg = o ? json_object_get(o, "message") : NULL;
-    const char *data64 = msg ? json_string_value(json_object_get(msg, "data")) : NULL;
-    const char *hdrs64 = msg ? json_string_value(json_object_get(msg, "hdrs")) : NULL;
-    if (!msg) {
+    json_t *o = cc_js_api_reply(s, reply);
+    cc_js_stored stored;
+    if (!cc_js_stored_from(o, &stored)) {
+        cc_js_stored_clear(&stored);
         const char *desc = NULL;
         json_int_t code = api_error_code(o, &desc);
         /* 404: the job is gone, so an earlier attempt (here or on another
@@ -658,16 +673,11 @@ static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
         dead_end(d, gone);
         return;
     }
-    size_t dlen = 0, hlen = 0;
-    uint8_t *data = data64 ? b64_decode(data64, &dlen) : NULL;
-    uint8_t *hdrs = hdrs64 ? b64_decode(hdrs64, &hlen) : NULL;
-    char msg_id[160] = "";
-    if (hdrs)
-        header_msg_id(hdrs, hlen, msg_id, sizeof msg_id);
+    const char *msg_id = stored.msg_id;
     Codecourt__V1__JudgeJob *job =
-        data ? (Codecourt__V1__JudgeJob *)protobuf_c_message_unpack(
-                   &codecourt__v1__judge_job__descriptor, NULL, dlen, data)
-             : NULL;
+        stored.len ? (Codecourt__V1__JudgeJob *)protobuf_c_message_unpack(
+                         &codecourt__v1__judge_job__descriptor, NULL, stored.len, stored.data)
+                   : NULL;
     char reason[256];
     snprintf(reason, sizeof reason,
              "the job was delivered %" PRId64 " times without a result (every attempt failed, "
@@ -687,8 +697,7 @@ static void on_dead_msg(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     if (job)
         protobuf_c_message_free_unpacked(&job->base, NULL);
     free(out);
-    free(data);
-    free(hdrs);
+    cc_js_stored_clear(&stored);
     json_decref(o);
     if (s != CC_OK)
         dead_end(d, false);
@@ -747,14 +756,10 @@ struct serve_poll {
  * time the stream stored it, is cc_judge_queue_oldest_seconds. */
 static void on_oldest(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 {
-    (void)b;
     serve_poll *p = ud;
     serve *sv = p->sv;
     free(p);
-    json_t *o = NULL;
-    if (s == CC_OK && sv)
-        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
-    natsMsg_Destroy(reply);
+    json_t *o = cc_js_api_reply(sv ? s : CC_CLOSED, reply);
     if (!sv) {
         json_decref(o);
         return;
@@ -793,10 +798,7 @@ static void on_queue_info(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
     serve_poll *p = ud;
     serve *sv = p->sv;
     free(p);
-    json_t *o = NULL;
-    if (s == CC_OK && sv)
-        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
-    natsMsg_Destroy(reply);
+    json_t *o = cc_js_api_reply(sv ? s : CC_CLOSED, reply);
     if (!sv) {
         json_decref(o);
         return;
@@ -868,6 +870,7 @@ typedef struct {
     serve *sv;
     cc_js_consumer_config cc, dead;
     bool cgroups; /* sandboxes get cgroups here */
+    judge_box_report box; /* what a box enforces here, for the registry */
 } setup;
 
 static cc_status setup_work(void *ud)
@@ -876,6 +879,7 @@ static cc_status setup_work(void *ud)
     serve__clean_stale_work(su->sv->cfg->cache_dir);
     judge_clean_stale_sandboxes();
     su->cgroups = judge_sandbox_cgroups();
+    judge_box_check(&su->box);
     natsConnection *nc = cc_bus_nats(cc_actor_bus(su->sv->actor));
     /* The advisory stream's consumer first: cc-submission declares that
      * stream together with CC_JUDGE, so it already listens when the judges
@@ -893,18 +897,18 @@ static void setup_done(cc_status s, void *ud)
     setup *su = ud;
     serve *sv = su->sv;
     cc_js_consumer_config dead = su->dead;
+    judge_box_report report = su->box;
     /* Which of the sandbox's two ways of enforcing limits this worker has
      * (k8s/README.md, "A writable cgroup for the judge"). */
     cc_log(CC_LOG_INFO, NULL, "sandbox limits", "{s:s}", "enforced_by",
            su->cgroups ? "a cgroup per sandbox"
                        : "rlimits and the runner's own CPU accounting (no writable cgroup)");
     free(su);
-    sv->setup_pending = false;
     if (sv->stopped) {
-        if (sv->wake_closed)
-            free_serve(sv);
+        serve__offload_done(sv);
         return;
     }
+    sv->offloads--;
     if (sv->closing)
         return;
     /* One worker of all turns a dead job into its result: the advisory
@@ -933,6 +937,9 @@ static void setup_done(cc_status s, void *ud)
             uv_timer_start(sv->queue_timer, on_queue_tick, 0, (uint64_t)sv->cfg->queue_poll_ms);
         }
     }
+    if (serve__fleet_start(sv, &report) != CC_OK)
+        cc_log(CC_LOG_WARN, NULL, "cannot register with the fleet", "{s:s}", "error",
+               cc_err_msg());
     cc_log(CC_LOG_INFO, NULL, "taking jobs", "{s:s, s:I, s:s}", "consumer", DURABLE,
            "concurrency", (json_int_t)sv->cfg->concurrency, "cache", sv->cfg->cache_dir);
 }
@@ -1022,6 +1029,10 @@ static cc_status start(cc_actor *a)
         "cc_judge_queue_oldest_seconds",
         "Age of the oldest job not done yet (waiting or being judged); 0 when none", NULL);
     pthread_mutex_init(&sv->qmu, NULL);
+    pthread_mutex_init(&sv->tcmu, NULL);
+    sv->toolchains = calloc(judge_langs_count(sv->langs) + 1, sizeof *sv->toolchains);
+    if (!sv->toolchains)
+        return CC_NOMEM;
     uv_async_init(cc_actor_loop(a), &sv->wake, on_wake);
     sv->wake.data = sv;
     cc_actor_set_state(a, sv);
@@ -1042,10 +1053,10 @@ static cc_status start(cc_actor *a)
                                        .ack_wait_ms = DEAD_ACK_WAIT_MS,
                                        .max_deliver = -1,
                                        .max_inflight = DEAD_INFLIGHT};
-    sv->setup_pending = true;
+    sv->offloads++;
     s = cc_bus_offload(cc_actor_bus(a), setup_work, setup_done, su);
     if (s != CC_OK) {
-        sv->setup_pending = false;
+        sv->offloads--;
         free(su);
     }
     return s;
@@ -1099,6 +1110,7 @@ static void drain(cc_actor *a)
      * work until acked) up to the drain timeout; so do advisories being
      * handled. */
     queue_timer_end(sv);
+    serve__fleet_stop(sv, "draining");
     cc_log(CC_LOG_INFO, NULL, "draining judge", "{s:i}", "jobs", sv->njobs);
 }
 
@@ -1106,14 +1118,24 @@ static void wake_closed(uv_handle_t *h)
 {
     serve *sv = h->data;
     sv->wake_closed = true;
-    if (!sv->setup_pending)
+    if (!sv->offloads)
+        free_serve(sv);
+}
+
+void serve__offload_done(serve *sv)
+{
+    if (--sv->offloads == 0 && sv->stopped && sv->wake_closed)
         free_serve(sv);
 }
 
 static void free_serve(serve *sv)
 {
+    for (size_t i = 0; sv->toolchains && i < judge_langs_count(sv->langs); i++)
+        free(sv->toolchains[i]);
+    free(sv->toolchains);
     judge_langs_free(sv->langs);
     pthread_mutex_destroy(&sv->qmu);
+    pthread_mutex_destroy(&sv->tcmu);
     free(sv);
 }
 
@@ -1125,6 +1147,7 @@ static void stop(cc_actor *a)
     cc_actor_set_state(a, NULL);
     linger_end(sv);
     queue_timer_end(sv);
+    serve__fleet_stop(sv, "gone");
     /* Advisories still being handled were handed back by the drain: their
      * callbacks (answered CC_CLOSED when the bus closes) only free them. */
     for (serve_dead *d = sv->dead; d;) {
@@ -1177,7 +1200,7 @@ static void stop(cc_actor *a)
         }
     }
     sv->wake.data = sv;
-    sv->stopped = true; /* wake_closed or setup_done, the later one, frees it */
+    sv->stopped = true; /* wake_closed or the last thread-pool work, the later, frees it */
     uv_close((uv_handle_t *)&sv->wake, wake_closed);
 }
 

@@ -42,12 +42,14 @@ typedef struct serve_settings {
      * writable cgroup (memory, pids and every process's CPU then fall back
      * to rlimits and the runner's own accounting). */
     bool strict;
+    int64_t heartbeat_ms;   /* how often the fleet registry hears from this judge */
 } serve_settings;
 
 typedef struct serve serve;
 typedef struct serve_job serve_job;
 typedef struct serve_dead serve_dead;
 typedef struct serve_poll serve_poll;
+typedef struct serve_fleet serve_fleet;
 
 /* One GetBlob chunk asked by a job thread and answered on the loop. The
  * thread owns it (on its stack) and waits on the job's condition variable
@@ -92,6 +94,7 @@ struct serve_job {
     uint8_t *raw;          /* copy of the job message body */
     size_t rawlen;
     char job_msg_id[160];  /* Nats-Msg-Id of the job, "" if none */
+    char subject_id[65];   /* the submission (or run) it judges, for the fleet registry */
     uint64_t sseq, delivered;
     bool last_delivery;    /* the server will not deliver it again */
     uint64_t start_ns;
@@ -137,11 +140,18 @@ struct serve {
     serve_job *jobs;
     int njobs;
     struct serve_ticket *tickets;
-    bool setup_pending;    /* the consumer setup is on the thread pool */
+    int offloads;          /* work on the thread pool (setup, toolchain probes) */
     bool stopped;          /* stop ran; the last of setup and wake frees */
     bool wake_closed;
     uv_timer_t *linger;    /* drain: holds bus work until acks are written */
     int linger_ticks;
+
+    serve_fleet *fleet;    /* the registry entry and orders (serve_fleet.c) */
+    int64_t jobs_done;     /* results and runs handed over since start */
+    /* Each language's toolchain version, NULL until probed (any thread,
+     * under tcmu). */
+    pthread_mutex_t tcmu;
+    char **toolchains;
 
     cc_counter *cache_hits, *cache_misses, *cache_corrupt, *blob_bytes, *blob_calls;
     cc_histogram *duration;
@@ -182,6 +192,29 @@ void serve__run_job(serve_job *j, const Codecourt__V1__JudgeJob *job, const char
 
 /* Removes work folders left by processes that no longer run. */
 void serve__clean_stale_work(const char *cache_dir);
+
+/* ---- serve_fleet.c (the loop, but serve__toolchain) ---- */
+
+/* Registers the worker in the bucket CC_JUDGES, starts its heartbeat,
+ * follows its control key and probes every toolchain on the thread pool.
+ * report is what its sandbox enforces here. */
+cc_status serve__fleet_start(serve *sv, const judge_box_report *report);
+/* Publishes the status at once when the state changed (a job taken or
+ * finished). */
+void serve__fleet_changed(serve *sv);
+/* Publishes state ("draining" at SIGTERM); "gone" also ends the registry
+ * work (stop). */
+void serve__fleet_stop(serve *sv, const char *state);
+/* The first line of lang's version probe, probed once per worker (any
+ * thread; blocks the first time). */
+void serve__toolchain(serve *sv, const judge_lang *lang, char *out, size_t n);
+
+/* serve.c, for the fleet: hands every job not yet judged back to the
+ * queue at once and tells its thread to stop (an order to disable). */
+void serve__hand_back_jobs(serve *sv);
+/* A piece of thread-pool work of the worker ended (the last one after
+ * stop frees the worker). */
+void serve__offload_done(serve *sv);
 
 int judge_serve_main(int argc, char **argv);
 

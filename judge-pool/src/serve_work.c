@@ -162,6 +162,7 @@ typedef struct {
     serve *sv;
     const Codecourt__V1__JudgeJob *job;
     const char *dir;  /* the job's folder (its package in pkg/, sources in src/) */
+    char toolchain[256]; /* the language's version probe, once the language is known */
 } jctx_t;
 
 enum { COPY_OK = 1, COPY_MISSING = 0, COPY_CORRUPT = -1, COPY_DEST_FAILED = -2 };
@@ -469,6 +470,7 @@ static bool on_progress(void *ud, const judge_progress *p)
     pr.stage = (char *)p->stage;
     pr.test_index = (int32_t)p->test_index;
     pr.test_count = (int32_t)p->test_count;
+    pr.judge = c->sv->judge_name;
     if (p->test) {
         fill_test(&t, p->test, c->dir, &owned);
         pr.test = &t;
@@ -525,6 +527,7 @@ static void pack_result(jctx_t *c, const judge_result *r, long sandbox_ms)
         out.message = r->message ? r->message : "";
     }
     out.judge = c->sv->judge_name;
+    out.toolchain = c->toolchain;
     out.sandbox_ms = sandbox_ms;
     out.contest = job->contest;
     /* Group scores only with their verdict's meaning: a compile error or
@@ -832,6 +835,7 @@ static void judge_job(jctx_t *c, const char *dir)
         set_ie(c, reason);
         return;
     }
+    serve__toolchain(sv, lang, c->toolchain, sizeof c->toolchain);
     if (job->n_sources == 0 || job->n_package == 0) {
         set_ie(c, job->n_sources == 0 ? "the job has no source files"
                                       : "the job names no package files");

@@ -163,6 +163,8 @@ static bool fits(int written, size_t size)
 /* The gateway's TLS port (--https-port). */
 static uint16_t https_port = 8443;
 
+static void print_sandbox(const char *judge);
+
 static void start_actor(actor *a, const char *bin_dir, const char *log_level, uint16_t http_port)
 {
     char path[PATH_MAX], log[PATH_MAX], pidpath[PATH_MAX], port[8];
@@ -262,6 +264,26 @@ static void start_actor(actor *a, const char *bin_dir, const char *log_level, ui
     else
         printf("  %-16s metrics http://127.0.0.1:%u/metrics  pid %ld\n", a->row->name,
                (unsigned)a->metrics_port, (long)a->proc.pid);
+    if (a->row->subcommand && !strcmp(a->row->subcommand, "serve"))
+        print_sandbox(path);
+}
+
+/* The judge's sandbox on this machine in one line: `cc-judge selfcheck`
+ * opens a real box and says whether it gets a cgroup. make run leaves
+ * sandbox-strict off, so the judge judges with what the machine allows
+ * (Kubernetes turns strict on). */
+static void print_sandbox(const char *judge)
+{
+    char cmd[PATH_MAX + 32], line[512], mode[512] = "";
+    snprintf(cmd, sizeof cmd, "'%s' selfcheck 2>&1", judge);
+    FILE *f = strchr(judge, '\'') ? NULL : popen(cmd, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "cgroup per sandbox: ", 20) || !strncmp(line, "sandbox: NO", 11))
+            snprintf(mode, sizeof mode, "%.*s", (int)strcspn(line, "\n"), line);
+    if (f)
+        pclose(f);
+    printf("  %-16s %s; sandbox-strict off (make run judges with what this machine "
+           "allows)\n", "", mode[0] ? mode : "sandbox: unknown (cc-judge selfcheck did not run)");
 }
 
 static void describe_exit(const char *name, pid_t pid, int status)

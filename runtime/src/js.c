@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "cc/base64.h"
 #include "cc/log.h"
 #include "cc/metrics.h"
 #include "cc/trace.h"
@@ -38,6 +40,13 @@ cc_status cc_js_ensure_stream(natsConnection *nc, const cc_js_stream_config *cfg
     sc.Duplicates = (cfg->duplicate_window_ms ? cfg->duplicate_window_ms : 120000) * 1000000LL;
     sc.MaxAge = cfg->max_age_ms * 1000000LL;
     sc.Replicas = cfg->replicas > 0 ? cfg->replicas : 1;
+    sc.MaxMsgsPerSubject = cfg->max_msgs_per_subject > 0 ? cfg->max_msgs_per_subject : -1;
+    if (cfg->kv) {
+        sc.AllowRollup = true;
+        sc.DenyDelete = true;
+        sc.AllowDirect = true;
+        sc.Discard = js_DiscardNew;
+    }
     jsErrCode jerr = 0;
     jsStreamInfo *si = NULL;
     ns = js_AddStream(&si, js, &sc, NULL, &jerr);
@@ -57,6 +66,13 @@ static const cc_js_stream_config shared_streams[] = {
     {.name = CC_STREAM_EVENTS, .subjects = CC_STREAM_EVENTS_SUBJECTS},
     {.name = CC_STREAM_JUDGE, .subjects = CC_STREAM_JUDGE_SUBJECTS, .work_queue = true},
     {.name = CC_STREAM_JUDGE_DEAD, .subjects = CC_STREAM_JUDGE_DEAD_SUBJECTS, .work_queue = true},
+    /* The judges' registry: the last value of each key, a day at most
+     * (a judge gone for a day drops out of the list). */
+    {.name = CC_STREAM_JUDGES_KV,
+     .subjects = CC_KV_JUDGES_SUBJECTS,
+     .max_msgs_per_subject = 1,
+     .max_age_ms = 24 * 3600 * 1000LL,
+     .kv = true},
 };
 
 int cc_js_replicas_auto(natsConnection *nc)
@@ -143,6 +159,84 @@ cc_status cc_js_ensure_consumer(natsConnection *nc, const cc_js_consumer_config 
     jsConsumerInfo_Destroy(ci);
     jsCtx_Destroy(js);
     return ns == NATS_OK ? CC_OK : js_err(ns, jerr, "declare consumer", cfg->durable);
+}
+
+/* ---- the JetStream API on the loop ---------------------------------------- */
+
+json_t *cc_js_api_reply(cc_status s, natsMsg *reply)
+{
+    json_t *o = NULL;
+    if (s == CC_OK && reply)
+        o = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    /* At once rather than batched (cc_bus_msg_release): replies are few,
+     * and this may run while the bus closes. */
+    natsMsg_Destroy(reply);
+    return o;
+}
+
+/* Decodes the base64 member key of o into a malloc'd buffer. */
+static bool b64_member(json_t *o, const char *key, uint8_t **out, size_t *len)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    *out = NULL;
+    *len = 0;
+    if (!v)
+        return false;
+    size_t n = strlen(v);
+    *out = malloc(n ? n : 1);
+    if (*out && cc_b64_decode(v, n, CC_B64_STD, *out, n ? n : 1, len))
+        return true;
+    free(*out);
+    *out = NULL;
+    return false;
+}
+
+/* The value of header name in a NATS header block ("NATS/1.0\r\nK: V\r\n"). */
+static void header_value(const uint8_t *h, size_t len, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = (const char *)h, *end = p + len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = (size_t)((eol ? eol : end) - p);
+        if (ll > nl + 1 && !strncasecmp(p, name, nl) && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(p + ll - v);
+            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(out, cap, "%.*s", (int)(vl < cap ? vl : cap - 1), v);
+            return;
+        }
+        p = eol ? eol + 1 : end;
+    }
+}
+
+bool cc_js_stored_from(json_t *reply, cc_js_stored *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *m = json_object_get(reply, "message");
+    if (!json_is_object(m))
+        return false;
+    out->subject = json_string_value(json_object_get(m, "subject"));
+    if (!json_object_get(m, "data")) {
+        out->data = malloc(1); /* an empty body */
+    } else if (!b64_member(m, "data", &out->data, &out->len)) {
+        return false;
+    }
+    uint8_t *h = NULL;
+    size_t hl = 0;
+    if (b64_member(m, "hdrs", &h, &hl))
+        header_value(h, hl, CC_HDR_MSG_ID, out->msg_id, sizeof out->msg_id);
+    free(h);
+    return out->data != NULL;
+}
+
+void cc_js_stored_clear(cc_js_stored *m)
+{
+    free(m->data);
+    memset(m, 0, sizeof *m);
 }
 
 /* ---- publish --------------------------------------------------------------- */
@@ -452,6 +546,7 @@ struct cc_js_consumer {
     int inflight;
     cc_js_msg *head;
     bool stopped;
+    bool paused;
     cc_counter *received, *redelivered, *acked, *naked, *termed;
     cc_gauge *inflight_g;
 };
@@ -646,8 +741,8 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
         cc_counter_inc(c->redelivered);
     cc_bus_work_begin(b);
     track(c, m);
-    if (c->stopped) {
-        /* Draining: hand it straight back for another worker. */
+    if (c->stopped || c->paused) {
+        /* Draining or paused: hand it straight back for another worker. */
         cc_js_nak(m, 0);
         return;
     }
@@ -679,7 +774,7 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
 
 static void pull(cc_js_consumer *c)
 {
-    if (c->stopped || c->pull_open || !cc_bus_connected(c->b))
+    if (c->stopped || c->paused || c->pull_open || !cc_bus_connected(c->b))
         return;
     int want = c->cfg.max_inflight - c->inflight;
     if (want <= 0)
@@ -766,6 +861,13 @@ void cc_js_consumer_stop(cc_js_consumer *c)
         return;
     c->stopped = true;
     uv_timer_stop(&c->watchdog);
+}
+
+void cc_js_consumer_pause(cc_js_consumer *c, bool paused)
+{
+    c->paused = paused;
+    if (!paused)
+        pull(c);
 }
 
 void cc_js_consumer_nak_all(cc_js_consumer *c)

@@ -29,11 +29,19 @@ static const cc_mesh_service rows[] = {
      .publish = LIST("cc.evt.submission.>", "cc.judge.job", "cc.live.user.*",
                      "cc.rpc.problem.GetProblem", "cc.rpc.problem.GetVersionManifest",
                      /* As itself: may this user submit in that contest? */
-                     "cc.rpc.contest.submission.CheckSubmission"),
-     /* The owner of the judging queue declares it and its dead letters,
-      * so the judge needs no right to create or change a stream. */
-     .declares = LIST(CC_STREAM_EVENTS, CC_STREAM_JUDGE, CC_STREAM_JUDGE_DEAD),
-     .consumers = LIST(CC_STREAM_EVENTS ".submission")},
+                     "cc.rpc.contest.submission.CheckSubmission",
+                     /* An admin's order to a judge (SetJudgeState). */
+                     CC_KV_JUDGES_CONTROL "*"),
+     /* The judges' heartbeats, as they are written. */
+     .subscribe = LIST(CC_KV_JUDGES_STATUS "*"),
+     /* The owner of the judging queue declares it, its dead letters and
+      * the judges' registry, so the judge needs no right to create or
+      * change a stream. */
+     .declares = LIST(CC_STREAM_EVENTS, CC_STREAM_JUDGE, CC_STREAM_JUDGE_DEAD,
+                      CC_STREAM_JUDGES_KV),
+     .consumers = LIST(CC_STREAM_EVENTS ".submission"),
+     /* The registry read at start: its keys, then each key's last value. */
+     .js_api = LIST("STREAM.INFO." CC_STREAM_JUDGES_KV, "STREAM.MSG.GET." CC_STREAM_JUDGES_KV)},
     {.name = "notify",
      .publish = LIST("cc.live.user.*", "cc.rpc.user.GetUserContact"),
      .declares = LIST(CC_STREAM_EVENTS),
@@ -65,11 +73,17 @@ static const cc_mesh_service rows[] = {
      * stream it could create or repoint). */
     {.name = "judge",
      .publish = LIST("cc.rpc.problem.judge.GetBlob", "cc.evt.submission.judged",
-                     "cc.evt.submission.progress", "cc.rpc.submission.judge.FinishRun"),
+                     "cc.evt.submission.progress", "cc.rpc.submission.judge.FinishRun",
+                     /* Its registration and heartbeat. */
+                     CC_KV_JUDGES_STATUS "*"),
+     /* The operator's orders (drain, disable, enable) as they come. */
+     .subscribe = LIST(CC_KV_JUDGES_CONTROL "*"),
      .consumers =
          LIST(CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER, CC_STREAM_JUDGE_DEAD "." CC_JUDGE_CONSUMER),
-     /* A dead job is read, then deleted once its IE result is stored. */
-     .js_api = LIST("STREAM.MSG.GET." CC_STREAM_JUDGE, "STREAM.MSG.DELETE." CC_STREAM_JUDGE)},
+     /* A dead job is read, then deleted once its IE result is stored;
+      * its own last order is read at start. */
+     .js_api = LIST("STREAM.MSG.GET." CC_STREAM_JUDGE, "STREAM.MSG.DELETE." CC_STREAM_JUDGE,
+                    "STREAM.MSG.GET." CC_STREAM_JUDGES_KV)},
     /* cc-admin backup and restore (admin/): the streams' own snapshot and
      * restore API, acknowledging snapshot chunks and sending restore
      * chunks, and reading messages back for their Nats-Msg-Id. */

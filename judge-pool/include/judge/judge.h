@@ -74,6 +74,11 @@ const char *judge_lang_id(const judge_lang *lang);
 const char *judge_lang_name(const judge_lang *lang);
 /* True when every toolchain path the row names exists on this machine. */
 bool judge_lang_available(const judge_lang *lang);
+/* The first line the row's version probe prints ("gcc (Debian 12.2.0-14)
+ * 12.2.0"), run on the host (it only prints a version) with a 30 s limit,
+ * into out; "" when the toolchain is missing or printed nothing. Blocks
+ * (it forks): call it off the loop. */
+void judge_lang_version(const judge_lang *lang, char *out, size_t n);
 /* The first file extension of the row (without the dot, owned by the
  * table), or "" when it lists none. */
 const char *judge_lang_extension(const judge_lang *lang);
@@ -202,5 +207,20 @@ void judge_clean_stale_sandboxes(void);
  * and removes one to find out); false = rlimits and the runner's own CPU
  * accounting (judge-pool/README.md, "Sandbox"). */
 bool judge_sandbox_cgroups(void);
+
+/* What a box enforces on this host, found by opening a real one (the box
+ * a judging uses) and looking from inside it: cc-judge selfcheck prints
+ * it, the mesh worker registers it with the fleet. */
+typedef struct judge_box_report {
+    bool sandbox;          /* a program ran in it */
+    bool cgroup;           /* a cgroup per box, else rlimits */
+    bool network_isolated; /* loopback only */
+    bool seccomp;
+    bool shm_private;      /* a private, writable /dev/shm */
+    bool dev_readonly;
+    char uid[16];          /* the uid inside */
+    char error[256];       /* why no box opened; "" when one did */
+} judge_box_report;
+void judge_box_check(judge_box_report *r);
 
 #endif

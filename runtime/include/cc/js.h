@@ -12,6 +12,7 @@
 #ifndef CC_JS_H
 #define CC_JS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@
 #define CC_STREAM_JUDGE_DEAD_SUBJECTS                                                              \
     "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." CC_STREAM_JUDGE "." CC_JUDGE_CONSUMER
 
+/* The judges' registry, a key-value bucket (cc/mesh.h names it). */
+#define CC_KV_JUDGES_SUBJECTS "$KV." CC_KV_JUDGES ".>"
+
 typedef struct cc_js_stream_config {
     const char *name;
     const char *subjects;        /* one subject filter, e.g. "cc.evt.>" */
@@ -35,6 +39,11 @@ typedef struct cc_js_stream_config {
     int64_t duplicate_window_ms; /* 0 = 2 minutes */
     int64_t max_age_ms;          /* 0 = unlimited */
     int replicas;                /* 0 = 1 */
+    int64_t max_msgs_per_subject; /* 0 = unlimited */
+    /* A JetStream key-value bucket's stream (KV_<bucket>, subjects
+     * $KV.<bucket>.>): rollups allowed, deletes denied, direct gets, as
+     * the nats CLI makes one, so `nats kv` reads it. */
+    bool kv;
 } cc_js_stream_config;
 
 /* The replicas a shared stream gets when none is configured: 3 when the
@@ -98,6 +107,27 @@ cc_status cc_js_publish(cc_bus *b, const char *subject, const char *msg_id,
  * thread only. */
 int64_t cc_js_unavailable_ms(void);
 
+/* ---- the JetStream API on the loop (cc_bus_request) ----------------------- */
+
+/* The JSON body of a $JS.API reply as a cc_bus_request callback gets it
+ * (reply is released here); NULL when s is not CC_OK or the body is not
+ * JSON. A refusal is {"error": {"code", "description"}}. */
+json_t *cc_js_api_reply(cc_status s, natsMsg *reply);
+
+/* A message read back with $JS.API.STREAM.MSG.GET. */
+typedef struct cc_js_stored {
+    const char *subject; /* belongs to the reply's JSON */
+    uint8_t *data;       /* the body, malloc'd (cc_js_stored_clear) */
+    size_t len;
+    char msg_id[160];    /* its Nats-Msg-Id, "" when it had none */
+} cc_js_stored;
+
+/* Reads the "message" of a STREAM.MSG.GET reply (body and headers are
+ * base64 there); false when there is none (the error's code is then the
+ * caller's to read) or it does not decode. */
+bool cc_js_stored_from(json_t *reply, cc_js_stored *out);
+void cc_js_stored_clear(cc_js_stored *m);
+
 /* ---- pull consumers ------------------------------------------------------- */
 
 typedef struct cc_js_consumer_config {
@@ -125,6 +155,11 @@ typedef void (*cc_js_handler)(cc_js_msg *m, void *ud);
 /* Starts pulling from an existing durable consumer. cfg is copied. */
 cc_status cc_js_consume(cc_bus *b, const cc_js_consumer_config *cfg, cc_js_handler h, void *ud,
                         cc_js_consumer **out);
+/* Pauses (true) or resumes pulling: while paused no pull is asked and a
+ * message that an earlier pull still brings is handed back at once (nak
+ * without delay) for another consumer; messages being handled stay with
+ * their handlers. */
+void cc_js_consumer_pause(cc_js_consumer *c, bool paused);
 /* Stops pulling. Messages that still arrive are handed back (nak without
  * delay); messages being handled stay with their handlers. */
 void cc_js_consumer_stop(cc_js_consumer *c);

@@ -53,6 +53,15 @@
  * result (judge-pool/src/serve.c). */
 #define CC_STREAM_JUDGE_DEAD "CC_JUDGE_DEAD"
 #define CC_JUDGE_CONSUMER "judges"
+/* The judges' registry, a JetStream key-value bucket (its stream is
+ * KV_<bucket>): key judges.<judge> holds each judge's JudgeStatus
+ * (registration and heartbeat, written by the judge), key
+ * control.<judge> the operator's last order to it (written by
+ * cc-submission). judge.proto describes both. */
+#define CC_KV_JUDGES "CC_JUDGES"
+#define CC_STREAM_JUDGES_KV "KV_" CC_KV_JUDGES
+#define CC_KV_JUDGES_STATUS "$KV." CC_KV_JUDGES ".judges."
+#define CC_KV_JUDGES_CONTROL "$KV." CC_KV_JUDGES ".control."
 
 typedef struct cc_mesh_service {
     const char *name;             /* "user": NATS user cc-user */

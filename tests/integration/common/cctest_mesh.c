@@ -87,6 +87,8 @@ static bool spawn_as(cct_mesh *m, cct_proc_kind k, cc_local_proc *p, uint16_t op
         snprintf(a[4], sizeof a[4], "--ack-wait=%s",
                  m->o.judge_ack_wait ? m->o.judge_ack_wait : "3s");
         args[n++] = a[2], args[n++] = a[3], args[n++] = a[4];
+        for (int i = 0; m->o.judge_extra && m->o.judge_extra[i] && n < 38; i++)
+            args[n++] = m->o.judge_extra[i];
         break;
     case CCT_GATEWAY:
         snprintf(a[2], sizeof a[2], "--redis-url=%s", st->redis_url);

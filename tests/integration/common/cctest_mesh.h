@@ -51,6 +51,7 @@ typedef struct cct_mesh_options {
     int max_queued;          /* cc-submission's per-user queue; 0: 200 */
     bool no_judge;           /* start without the judge (cct_mesh_start_proc later) */
     const char *const *gateway_extra; /* more gateway flags, NULL-terminated, or NULL */
+    const char *const *judge_extra;   /* more judge flags, NULL-terminated, or NULL */
     const char *bin_dir;              /* the processes' binaries (NULL: this build's) */
 } cct_mesh_options;
 
