@@ -11,12 +11,34 @@
 #include "admin.h"
 #include "cc/config.h"
 
-/* The databases, in the order they are dumped and restored. */
+/* The databases, in the order they are dumped and restored, one row each:
+ * X(ID, dbname, service, what its pg-conninfo-<service> help adds). Both
+ * admin_dbs[] and the settings rows are made from it, so adding a database
+ * is adding its row here. */
+#define ADMIN_DB_MAP(X)                                                                            \
+    X(USER, "cc_user", "user", " (the service's own CC_PG_CONNINFO)")                              \
+    X(PROBLEM, "cc_problem", "problem", " (test data blobs included)")                             \
+    X(SUBMISSION, "cc_submission", "submission", "")                                               \
+    X(NOTIFY, "cc_notification", "notify", "")                                                     \
+    X(CONTEST, "cc_contest", "contest", "")                                                        \
+    X(STATS, "cc_stats", "stats", "")
+
+/* A database's index in admin_dbs[] and admin_settings.pg_conninfo[]. */
+enum {
+#define DB_INDEX(id, dbname, service, help) DB_##id,
+    ADMIN_DB_MAP(DB_INDEX)
+#undef DB_INDEX
+};
+
 const admin_db admin_dbs[] = {
-    {"cc_user", "user"},           {"cc_problem", "problem"}, {"cc_submission", "submission"},
-    {"cc_notification", "notify"}, {"cc_contest", "contest"}, {"cc_stats", "stats"},
+#define DB_ROW(id, dbname, service, help) [DB_##id] = {dbname, service},
+    ADMIN_DB_MAP(DB_ROW)
+#undef DB_ROW
 };
 const size_t admin_ndbs = sizeof admin_dbs / sizeof admin_dbs[0];
+_Static_assert(sizeof admin_dbs / sizeof admin_dbs[0] <=
+                   sizeof((admin_settings *)0)->pg_conninfo / sizeof(char *),
+               "admin_settings.pg_conninfo has a slot per database");
 
 #define S(field) offsetof(admin_settings, field)
 static const cc_config_row rows[] = {
@@ -28,18 +50,15 @@ static const cc_config_row rows[] = {
     {"nats-ca", CC_CFG_STRING, S(nats_ca), "", 0, 0, NULL,
      "PEM file of the CA that signed the NATS servers' certificates: TLS, verified against it "
      "(empty: cleartext), as the services' nats-ca"},
-    {"pg-conninfo-user", CC_CFG_STRING, S(pg_conninfo[0]), "dbname=cc_user", 0, 0, NULL,
-     "libpq conninfo of cc-user's database (the service's own CC_PG_CONNINFO)"},
-    {"pg-conninfo-problem", CC_CFG_STRING, S(pg_conninfo[1]), "dbname=cc_problem", 0, 0, NULL,
-     "libpq conninfo of cc-problem's database (test data blobs included)"},
-    {"pg-conninfo-submission", CC_CFG_STRING, S(pg_conninfo[2]), "dbname=cc_submission", 0, 0, NULL,
-     "libpq conninfo of cc-submission's database"},
-    {"pg-conninfo-notify", CC_CFG_STRING, S(pg_conninfo[3]), "dbname=cc_notification", 0, 0, NULL,
-     "libpq conninfo of cc-notify's database"},
-    {"pg-conninfo-contest", CC_CFG_STRING, S(pg_conninfo[4]), "dbname=cc_contest", 0, 0, NULL,
-     "libpq conninfo of cc-contest's database"},
-    {"pg-conninfo-stats", CC_CFG_STRING, S(pg_conninfo[5]), "dbname=cc_stats", 0, 0, NULL,
-     "libpq conninfo of cc-stats's database"},
+/* pg-conninfo-<service> of each database, default dbname=<dbname>. (clang-format off:
+ * it would put each field on its own line and join the next row to the list.) */
+/* clang-format off */
+#define CONNINFO_ROW(id, dbname, service, help)                                                    \
+    {"pg-conninfo-" service, CC_CFG_STRING, S(pg_conninfo[DB_##id]), "dbname=" dbname, 0, 0,       \
+     NULL, "libpq conninfo of cc-" service "'s database" help},
+    ADMIN_DB_MAP(CONNINFO_ROW)
+#undef CONNINFO_ROW
+    /* clang-format on */
     {"pg-bin-dir", CC_CFG_STRING, S(pg_bin_dir), "/usr/lib/postgresql/15/bin", 0, 0, NULL,
      "folder of pg_dump and pg_restore (PostgreSQL 15's client)"},
     {"with-secrets", CC_CFG_BOOL, S(with_secrets), "false", 0, 0, NULL,

@@ -149,13 +149,10 @@ def advice(what):
 def previous_code(src, base, actor):
     """{path: text} of what the previous release ran for actor: its folder
     (migrations left out) and the runtime's sources."""
-    code = {}
-    for folder in (f"actors/{actor}", "runtime/src"):
-        for p in releases.ls(src, base, folder):
-            if "/migrations/" in p or not p.endswith((".c", ".h")):
-                continue
-            code[p] = releases.show(src, base, p).decode("utf-8", "replace")
-    return code
+    return {p: data.decode("utf-8", "replace")
+            for folder in (f"actors/{actor}", "runtime/src")
+            for p, data in releases.files(src, base, folder, (".c", ".h"))
+            if "/migrations/" not in p}
 
 
 def first_use(code, name):
@@ -246,30 +243,14 @@ def mutant(src, base, version):
 
 
 def main(argv):
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    opts = {"--src": None, "--tree": None, "--base": None}
-    mutant_mode = "--mutant" in argv
-    argv = [a for a in argv if a != "--mutant"]
-    while argv:
-        if argv[0] not in opts or len(argv) < 2:
-            print(__doc__, file=sys.stderr)
-            return 2
-        opts[argv[0]] = argv[1]
-        argv = argv[2:]
-    src = opts["--src"] or src
-    version, base = releases.previous(src)
-    base = opts["--base"] or base
-    why = releases.unusable(src, base)
-    if why:
-        print(f"SKIP: {why}")
-        return releases.SKIP
-    if mutant_mode:
-        return mutant(src, base, version)
-    findings = check(src, opts["--tree"] or src, base, version)
+    a = releases.checked_args(argv, __doc__)
+    if a.mutant:
+        return mutant(a.src, a.base, a.version)
+    findings = check(a.src, a.tree, a.base, a.version)
     for f in findings:
         print(f)
     if not findings:
-        print(f"migrations since release {version} ({base[:7]}): expand only")
+        print(f"migrations since release {a.version} ({a.base[:7]}): expand only")
     return 1 if findings else 0
 
 

@@ -191,12 +191,11 @@ def compare(old, new):
 
 
 def previous_schemas(src, base, dest):
-    for p in releases.ls(src, base, "schemas"):
-        if p.endswith(".proto"):
-            path = os.path.join(dest, os.path.relpath(p, "schemas"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(releases.show(src, base, p))
+    for p, data in releases.files(src, base, "schemas", (".proto",)):
+        path = os.path.join(dest, os.path.relpath(p, "schemas"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
 
 
 def check(src, tree, base):
@@ -270,30 +269,14 @@ def mutant(src, base):
 
 
 def main(argv):
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    opts = {"--src": None, "--tree": None, "--base": None}
-    mutant_mode = "--mutant" in argv
-    argv = [a for a in argv if a != "--mutant"]
-    while argv:
-        if argv[0] not in opts or len(argv) < 2:
-            print(__doc__, file=sys.stderr)
-            return 2
-        opts[argv[0]] = argv[1]
-        argv = argv[2:]
-    src = opts["--src"] or src
-    version, base = releases.previous(src)
-    base = opts["--base"] or base
-    why = releases.unusable(src, base)
-    if why:
-        print(f"SKIP: {why}")
-        return releases.SKIP
-    if mutant_mode:
-        return mutant(src, base)
-    findings = check(src, opts["--tree"] or src, base)
+    a = releases.checked_args(argv, __doc__)
+    if a.mutant:
+        return mutant(a.src, a.base)
+    findings = check(a.src, a.tree, a.base)
     for f in findings:
         print(f"schemas: {f}")
     if not findings:
-        print(f"schemas since release {version} ({base[:7]}): additive only")
+        print(f"schemas since release {a.version} ({a.base[:7]}): additive only")
     return 1 if findings else 0
 
 

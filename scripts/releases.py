@@ -3,8 +3,9 @@
 
 Tags may not travel with a copy of the repository, so the table (version,
 commit, date, newest last) is what names each release's commit. The upgrade
-checks (check-migrations.py, check-proto.py) import it; the previous-release
-test calls it as a command:
+checks (check-migrations.py, check-proto.py) import it for their common
+command line (checked_args) and to read the release's files from git
+(files); the previous-release test calls it as a command:
 
     releases.py previous [--src DIR]   prints "VERSION COMMIT" of the last row
     releases.py usable COMMIT [--src DIR]
@@ -16,8 +17,10 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 SKIP = 77  # ctest's SKIP_RETURN_CODE in tests/lint and tests/integration/upgrade
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout
 
 ROW = re.compile(r"^\|\s*(\d+\.\d+\.\d+)\s*\|\s*([0-9a-f]{40})\s*\|\s*(\d{4}-\d{2}-\d{2})\s*\|\s*$")
 
@@ -67,8 +70,42 @@ def ls(src, commit, folder):
     return [p for p in out.splitlines() if p]
 
 
+def files(src, commit, folder, suffixes):
+    """[(path, bytes)] of the files under folder at commit whose names end
+    with one of suffixes, in git's order."""
+    return [(p, show(src, commit, p)) for p in ls(src, commit, folder) if p.endswith(suffixes)]
+
+
+def checked_args(argv, usage):
+    """The command line the upgrade checks share,
+        [--src DIR] [--tree DIR] [--base COMMIT] [--mutant],
+    resolved against the previous release: src, tree (default src), mutant,
+    version and base (default the release's commit). Exits 2 with usage
+    (the check's docstring) on a bad command line, and SKIP saying why
+    when git cannot read base here, so a check only sees a commit it can
+    read."""
+    opts = {"--src": None, "--tree": None, "--base": None}
+    mutant = "--mutant" in argv
+    argv = [a for a in argv if a != "--mutant"]
+    while argv:
+        if argv[0] not in opts or len(argv) < 2:
+            print(usage, file=sys.stderr)
+            raise SystemExit(2)
+        opts[argv[0]] = argv[1]
+        argv = argv[2:]
+    src = opts["--src"] or SRC
+    version, base = previous(src)
+    base = opts["--base"] or base
+    why = unusable(src, base)
+    if why:
+        print(f"SKIP: {why}")
+        raise SystemExit(SKIP)
+    return types.SimpleNamespace(src=src, tree=opts["--tree"] or src, mutant=mutant,
+                                 version=version, base=base)
+
+
 def main(argv):
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = SRC
     if "--src" in argv:
         i = argv.index("--src")
         src = argv[i + 1]

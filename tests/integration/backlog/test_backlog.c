@@ -40,27 +40,13 @@ static atomic_int next_index, n_accepted, n_retried;
 static atomic_bool sampling;
 static long rss_idle[2], rss_peak[2]; /* gateway, cc-submission; KiB */
 
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
-}
-
 static void *sampler(void *ud)
 {
     (void)ud;
     static const cct_proc_kind watched[2] = {CCT_GATEWAY, CCT_SUBMISSION};
     while (atomic_load(&sampling)) {
         for (int i = 0; i < 2; i++) {
-            long v = rss_kib(mesh.procs[watched[i]].pid);
+            long v = cct_rss_kib(mesh.procs[watched[i]].pid);
             if (v > rss_peak[i])
                 rss_peak[i] = v;
         }
@@ -133,8 +119,8 @@ int main(void)
     cct_mesh_start(&mesh, "test-backlog", &o);
     if (!cct_login_root(&mesh, &root))
         exit(1);
-    rss_idle[0] = rss_peak[0] = rss_kib(mesh.procs[CCT_GATEWAY].pid);
-    rss_idle[1] = rss_peak[1] = rss_kib(mesh.procs[CCT_SUBMISSION].pid);
+    rss_idle[0] = rss_peak[0] = cct_rss_kib(mesh.procs[CCT_GATEWAY].pid);
+    rss_idle[1] = rss_peak[1] = cct_rss_kib(mesh.procs[CCT_SUBMISSION].pid);
     atomic_store(&sampling, true);
     pthread_t smp, th[SUBMITTERS];
     pthread_create(&smp, NULL, sampler, NULL);

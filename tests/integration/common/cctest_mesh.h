@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -144,6 +145,9 @@ long cct_outbox_unsent(const cct_mesh *m);
 
 /* Seconds on the monotonic clock. */
 double cct_now_s(void);
+/* The resident memory of process pid (VmRSS in /proc/PID/status) in KiB,
+ * or -1 when it cannot be read (the process is gone). */
+long cct_rss_kib(pid_t pid);
 
 /* At most CCT_BURST_MAX submissions; a key not accepted within
  * CCT_BURST_KEY_DEADLINE_S seconds ends the burst. */

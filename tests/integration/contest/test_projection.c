@@ -518,10 +518,7 @@ static int group_teardown(void **state)
     cc_local_stack_stop(&stack);
     cc_local_unguard(&stack);
     curl_global_cleanup();
-    /* No nats_Close(): with libpq's TLS and nats.c's in one process, nats.c
-     * 3.4's cleanup frees OpenSSL state that OpenSSL's exit handler frees
-     * again (a crash in OPENSSL_cleanup after every test passed; the same
-     * as localstack.tls). The process ends here anyway. */
+    nats_Close();
     return 0;
 }
 

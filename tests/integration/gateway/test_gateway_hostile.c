@@ -22,26 +22,13 @@
 
 #include "cc/local.h"
 #include "cctest_http.h"
+#include "cctest_mesh.h"
 #include "cctest_ws.h"
 
 static cc_local_stack stack;
 static cc_local_proc user_proc, gw;
 static uint16_t port, gw_metrics;
 static int failures;
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
 
 static double counter(const char *name)
 {
@@ -75,7 +62,7 @@ static void ws_never_reads(const char *token, const char *user_id)
         return;
     }
     double before = counter("cc_gateway_connections_closed_total{reason=\"live-backlog\"}");
-    long rss0 = rss_kib(gw.pid), peak = rss0;
+    long rss0 = cct_rss_kib(gw.pid), peak = rss0;
     static char msg[4096];
     memset(msg, 'x', sizeof msg);
     char subject[80];
@@ -84,13 +71,13 @@ static void ws_never_reads(const char *token, const char *user_id)
         natsConnection_Publish(nc, subject, msg, sizeof msg);
         if (i % 256 == 0) {
             natsConnection_Flush(nc);
-            long r = rss_kib(gw.pid);
+            long r = cct_rss_kib(gw.pid);
             peak = r > peak ? r : peak;
         }
     }
     natsConnection_Flush(nc);
     usleep(500000);
-    long r = rss_kib(gw.pid);
+    long r = cct_rss_kib(gw.pid);
     peak = r > peak ? r : peak;
     double after = counter("cc_gateway_connections_closed_total{reason=\"live-backlog\"}");
     /* The gateway closed it: reading now ends in EOF after what was sent. */

@@ -346,9 +346,7 @@ int main(void)
         cmocka_unit_test(cluster_routes_use_tls),
         cmocka_unit_test(jetstream_store_is_encrypted),
     };
-    /* No nats_Close(): after the handshakes this program fails on purpose
-     * (system CAs, another CA) and libpq's TLS in the same process, nats.c
-     * 3.4's cleanup frees OpenSSL state that OpenSSL's exit handler frees
-     * again: a crash at exit after every test passed. */
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    nats_Close();
+    return rc;
 }

@@ -28,6 +28,7 @@
 #include "cc/log.h"
 
 #include "cctest_http.h"
+#include "cctest_mesh.h"
 #include "codecourt/v1/runtime.pb-c.h"
 
 static cc_local_stack stack;
@@ -587,19 +588,6 @@ static void bad_setting_stops_the_process(void **state)
 
 /* ---- subscriptions ---------------------------------------------------------- */
 
-static long self_rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
-}
-
 typedef struct {
     int got;
     cc_bus_sub *self; /* unsubscribes itself on its first message */
@@ -634,7 +622,7 @@ static void unsubscribed_subscriptions_are_freed(void **state)
     for (int i = 0; i < 22000; i++) {
         if (i == 2000) {
             sleep_loop(50);
-            before = self_rss_kib();
+            before = cct_rss_kib(getpid());
         }
         cc_bus_sub *s = NULL;
         char subject[64];
@@ -645,7 +633,7 @@ static void unsubscribed_subscriptions_are_freed(void **state)
             uv_run(&loop, UV_RUN_NOWAIT);
     }
     sleep_loop(200);
-    long after = self_rss_kib();
+    long after = cct_rss_kib(getpid());
     fprintf(stderr, "20,000 subscribe-unsubscribe cycles: RSS %ld -> %ld KiB\n", before, after);
     assert_true(after - before < 4096);
     for (int i = 0; i < 3; i++) {

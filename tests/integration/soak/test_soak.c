@@ -66,21 +66,6 @@ static pid_t proc_pid(int k)
     return p->pid;
 }
 
-/* VmRSS of pid in KiB, or -1. */
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* The open descriptors of pid, or -1. */
 static long fd_count(pid_t pid)
 {
@@ -105,7 +90,7 @@ static void take_sample(double t)
     s->t = t;
     for (int k = 0; k < NPROCS; k++) {
         pid_t pid = proc_pid(k);
-        s->rss_kib[k] = pid > 0 ? rss_kib(pid) : -1;
+        s->rss_kib[k] = pid > 0 ? cct_rss_kib(pid) : -1;
         s->fds[k] = pid > 0 ? fd_count(pid) : -1;
     }
 }
@@ -189,7 +174,7 @@ static void quiet_sample(sample *q, double t)
     q->t = t;
     for (int k = 0; k < NPROCS; k++) {
         pid_t pid = proc_pid(k);
-        q->rss_kib[k] = pid > 0 ? rss_kib(pid) : -1;
+        q->rss_kib[k] = pid > 0 ? cct_rss_kib(pid) : -1;
         q->fds[k] = pid > 0 ? fd_count(pid) : -1;
     }
 }
