@@ -32,6 +32,7 @@ typedef struct admin_settings {
     char *pg_bin_dir;
     char *secrets_dir;
     bool with_secrets;
+    bool secrets_only; /* restore: check the archive, write its secrets, nothing else */
     bool force;
     int64_t keep;
     int64_t timeout_ms;

@@ -66,6 +66,9 @@ static const cc_config_row rows[] = {
      "them back there"},
     {"secrets-dir", CC_CFG_STRING, S(secrets_dir), "", 0, 0, NULL,
      "the folder of secrets (.state/secrets locally, a mounted Secret on Kubernetes)"},
+    {"secrets-only", CC_CFG_BOOL, S(secrets_only), "false", 0, 0, NULL,
+     "restore: check the archive and write only its secrets (with --with-secrets), before the "
+     "servers of a new stack are made, so they start with the archived passwords"},
     {"force", CC_CFG_BOOL, S(force), "false", 0, 0, NULL,
      "restore: replace what a non-empty stack holds (refused without it)"},
     {"keep", CC_CFG_INT, S(keep), "0", 0, 100000, NULL,

@@ -276,6 +276,19 @@ int admin_restore(const admin_settings *s, const char *archive)
         printf("cc-admin: %s: every part matches its checksum (CodeCourt %s, made %s)\n", archive,
                json_string_value(json_object_get(r.manifest, "codecourt_version")),
                json_string_value(json_object_get(r.manifest, "created_at")));
+    if (st == CC_OK && s->secrets_only) {
+        st = s->with_secrets && s->secrets_dir[0]
+                 ? restore_secrets(&r)
+                 : cc_err_set(CC_INVALID, "--secrets-only needs --with-secrets and --secrets-dir");
+        json_decref(r.manifest);
+        admin_rmtree(r.work);
+        if (st != CC_OK) {
+            fprintf(stderr, "cc-admin restore: %s\n", cc_err_msg());
+            return 1;
+        }
+        printf("cc-admin: wrote the secrets of %s\n", archive);
+        return 0;
+    }
     IFOK(st, admin_js_connect(s, &r.nc));
     IFOK(st, check_empty(&r));
     IFOK(st, restore_streams(&r));

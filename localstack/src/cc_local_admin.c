@@ -147,6 +147,37 @@ int cc_local_admin_main(int argc, char **argv)
                 state);
         return 1;
     }
+    /* --with-secrets: the archive's passwords and keys go in first, so the
+     * servers made below start with them (a stack made with its own would
+     * not open with the archive's afterwards). Only into a new stack. */
+    bool with_secrets = false;
+    for (int i = 2; i < n; i++)
+        with_secrets |= !strcmp(args[i], "--with-secrets") ||
+                        !strcmp(args[i], "--with-secrets=true");
+    if (with_secrets) {
+        char pgv[PATH_MAX], sdir[PATH_MAX + 16], *pre[64];
+        snprintf(pgv, sizeof pgv, "%s/pg/data/PG_VERSION", state);
+        if (access(pgv, F_OK) == 0) {
+            fprintf(stderr,
+                    "cc-local restore: --with-secrets needs a new state folder: %s already has "
+                    "servers made with its own passwords\n",
+                    state);
+            return 1;
+        }
+        snprintf(sdir, sizeof sdir, "--secrets-dir=%s/secrets", state);
+        int k = 0;
+        for (int i = 0; i < n && k < 60; i++)
+            pre[k++] = args[i];
+        pre[k++] = "--secrets-only";
+        pre[k++] = sdir;
+        pre[k] = NULL;
+        if (mkdir(state, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cc-local restore: %s: %s\n", state, strerror(errno));
+            return 1;
+        }
+        if (run_admin(pre) != 0)
+            return 1;
+    }
     static cc_local_stack stack;
     static const char *const pg_services[] = {
         "cc_user",  "cc_problem", "cc_submission", "cc_notification", "cc_contest",

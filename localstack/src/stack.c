@@ -669,8 +669,12 @@ static cc_status pg_prepare(cc_local_stack *s, bool grant)
     }
     /* A half-made cluster from an interrupted initdb would make it refuse. */
     IFOK(st, cc_local_rmtree(data));
-    IFOK(st, cc_local_random_hex(s->pg_password, 16));
-    IFOK(st, write_secret(secret, s->pg_password));
+    /* A new cluster takes the password already in secrets (restored with
+     * a backup's --with-secrets), else a fresh one. */
+    if (st == CC_OK && !read_small(secret, s->pg_password, sizeof s->pg_password)) {
+        st = cc_local_random_hex(s->pg_password, 16);
+        IFOK(st, write_secret(secret, s->pg_password));
+    }
     /* initdb runs as postgres and reads the password from a file: a copy it
      * can read, removed right after. */
     IFOK(st, write_secret(pwfile, s->pg_password));

@@ -390,6 +390,32 @@ def run(root, a, b, archive):
     r = b.admin("restore", archive, "--force")
     check(r.returncode == 0 and "--force: replacing" in r.stdout, "--force replaces a stack")
 
+    # --with-secrets: the archive carries the secrets (the master key
+    # among them), so a stack restored from it opens the sealed sources
+    # with no copy kept apart.
+    b.start()
+    name = sorted(users)[0]
+    tok = login(b, name, "password-" + name)
+    sid = all_pages(b, "/v1/submissions", tok, "submissions")[0]["id"]
+    want = http("GET", b.url("/v1/submissions/" + sid), token=tok)[1]
+    archive_s = archive + ".secrets"
+    r = b.admin("backup", archive_s, "--with-secrets")
+    check(r.returncode == 0, "backup --with-secrets exits 0")
+    b.stop()
+    c = Stack(root, "c")
+    try:
+        r = c.admin("restore", archive_s, "--with-secrets")
+        check(r.returncode == 0, "restore --with-secrets exits 0")
+        keys = [open(os.path.join(st.dir, "secrets", "master.key")).read() for st in (b, c)]
+        check(keys[0] == keys[1], "the master key came back with the archive")
+        c.start()
+        tok = login(c, name, "password-" + name)
+        got = http("GET", c.url("/v1/submissions/" + sid), token=tok)[1]
+        check(got.get("files") and got.get("files") == want.get("files"),
+              "the sealed sources read the same after a restore with its secrets")
+    finally:
+        c.stop()
+
 
 if __name__ == "__main__":
     main()
