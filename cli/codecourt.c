@@ -233,7 +233,9 @@ static int usage(void)
             "  problems import PACKAGE [--slug SLUG]    (a package folder or zip; setters)\n"
             "  submit FILE... --problem SLUG [--lang L] (exit 0 only on AC)\n"
             "  submissions list [--problem SLUG]\n"
-            "  submissions show ID\n");
+            "  submissions show ID\n"
+            "  judges                                   (admins: state, jobs, sandbox, version)\n"
+            "  judges drain|disable|enable ID           (admins)\n");
     return EXIT_USAGE;
 }
 
@@ -559,7 +561,13 @@ static int follow(const char *id)
         json_t *tests = json_object_get(r.json, "tests");
         long long n = jint(r.json, "testCount");
         if (strcmp(st, stage) != 0 && strcmp(st, "running") != 0) {
-            printf("%s\n", st);
+            long long place = jint(r.json, "queuePosition"), wait = jint(r.json, "estimatedWaitMs");
+            if (!strcmp(st, "queued") && place > 0 && wait >= 0)
+                printf("queued: place %lld, about %lld s\n", place, (wait + 999) / 1000);
+            else if (!strcmp(st, "queued") && place > 0)
+                printf("queued: place %lld\n", place);
+            else
+                printf("%s\n", st);
             snprintf(stage, sizeof stage, "%s", st);
         }
         for (; shown < json_array_size(tests); shown++)
@@ -682,6 +690,44 @@ static int cmd_submissions(int argc, char **argv)
     return usage();
 }
 
+/* The judge fleet (admins): a line per judge, or an order to one. */
+static int cmd_judges(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[0], "drain") || !strcmp(argv[0], "disable") ||
+                      !strcmp(argv[0], "enable"))) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/admin/judges/%.128s/state", argv[1]);
+        resp r = http("PUT", path, json_pack("{s:s}", "action", argv[0]), NULL);
+        if (r.status != 200)
+            return fail(&r, "judges");
+        printf("%s: %s ordered (state %s)\n", jstr(r.json, "id"), argv[0], jstr(r.json, "state"));
+        resp_free(&r);
+        return EXIT_OK;
+    }
+    if (argc != 0)
+        return usage();
+    resp r = http("GET", "/v1/admin/judges", NULL, NULL);
+    if (r.status != 200)
+        return fail(&r, "judges");
+    json_t *js = json_object_get(r.json, "judges");
+    printf("%-28s %-9s %4s %6s %8s %-8s %s\n", "JUDGE", "STATE", "JOBS", "DONE", "HEARD", "SANDBOX",
+           "VERSION");
+    long long now = (long long)time(NULL) * 1000;
+    for (size_t i = 0; i < json_array_size(js); i++) {
+        json_t *j = json_array_get(js, i);
+        json_t *box = json_object_get(j, "box");
+        printf("%-28s %-9s %4zu %6lld %7llds %-8s %s\n", jstr(j, "id"), jstr(j, "state"),
+               json_array_size(json_object_get(j, "jobs")), jint(j, "jobsDone"),
+               (now - jint(j, "heartbeatAtMs")) / 1000,
+               json_is_true(json_object_get(box, "cgroup")) ? "cgroup" : "rlimits",
+               jstr(j, "version"));
+    }
+    printf("queue: %lld waiting, the oldest for %lld s\n", jint(r.json, "queueDepth"),
+           jint(r.json, "oldestQueuedMs") / 1000);
+    resp_free(&r);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
@@ -714,6 +760,8 @@ int main(int argc, char **argv)
         rc = cmd_submit(rest, rv);
     else if (!strcmp(cmd, "submissions"))
         rc = cmd_submissions(rest, rv);
+    else if (!strcmp(cmd, "judges"))
+        rc = cmd_judges(rest, rv);
     else
         rc = usage();
     curl_global_cleanup();

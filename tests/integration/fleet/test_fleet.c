@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cc/local.h"
@@ -167,6 +168,25 @@ static bool stays(const cct_account *a, const char *id, const char *status, int 
     return true;
 }
 
+/* Runs `codecourt ARGS` as the seeded admin (signed in with the CLI into
+ * the mesh's folder) and returns its output (malloc'd) and exit status. */
+static char *cli(const char *args, int *status)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "XDG_CONFIG_HOME='%s/cli' CODECOURT_SERVER=http://127.0.0.1:%u "
+             "CODECOURT_PASSWORD=rootpassword '%s/codecourt' %s 2>&1",
+             mesh.dir, mesh.gw_port, CC_BIN_DIR, args);
+    FILE *f = popen(cmd, "r");
+    char *out = calloc(1, 65536);
+    size_t n = 0, r;
+    while (f && out && n < 65535 && (r = fread(out + n, 1, 65535 - n, f)) > 0)
+        n += r;
+    int ws = f ? pclose(f) : -1;
+    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    return out;
+}
+
 /* ---- registry ------------------------------------------------------------------- */
 
 /* A copy of the language table whose C toolchain reports its version as
@@ -244,6 +264,22 @@ static void case_registry(void)
     CCT_CHECK(st == 400 && strstr(detail, "action"), "a bad action: %ld %s", st, detail);
     st = order(&admin, "no-such-judge", "drain", detail);
     CCT_CHECK(st == 404 && strstr(detail, "id"), "an unknown judge: %ld %s", st, detail);
+
+    /* The CLI shows the same and gives the same orders. */
+    int rc;
+    free(cli("login --username root", &rc));
+    char *out = cli("judges", &rc);
+    CCT_CHECK(rc == 0 && strstr(out, id) && strstr(out, "idle") && strstr(out, "queue: 0 waiting"),
+              "codecourt judges (%d): %s", rc, out);
+    free(out);
+    out = cli(cct_fmt("judges drain %s", id), &rc);
+    CCT_CHECK(rc == 0 && strstr(out, "drain ordered"), "codecourt judges drain (%d): %s", rc, out);
+    free(out);
+    CCT_CHECK(wait_judge_state(&admin, pid, "drained", 5000, NULL), "drained by the CLI");
+    out = cli(cct_fmt("judges enable %s", id), &rc);
+    CCT_CHECK(rc == 0, "codecourt judges enable (%d): %s", rc, out);
+    free(out);
+    CCT_CHECK(wait_judge_state(&admin, pid, "idle", 5000, NULL), "enabled by the CLI");
 
     /* The result names the judge and its toolchain. */
     char sid[1][64];
