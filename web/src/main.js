@@ -948,6 +948,36 @@ async function adminPage() {
     }
     token = r.nextPageToken;
   } while (token);
+  await judgesSection();
+}
+
+// The judges: state, jobs, heartbeat, sandbox, version; drain, disable, enable.
+async function judgesSection() {
+  const body = el("tbody", {});
+  const queue = el("p", { id: "judge-queue" });
+  const status = el("p", { role: "status", class: "saved" });
+  append(main, [el("h2", {}, "Judges"), queue, status, el("table", { id: "judges" }, el("caption", { class: "sr-only" }, "Judges"), el("thead", {}, el("tr", {}, ["Judge", "State", "Jobs", "Done", "Heard", "Sandbox", "Version", "Order"].map((h) => el("th", { scope: "col" }, h)))), body)]);
+  async function load() {
+    const r = await api("GET", "/v1/admin/judges");
+    clear(body);
+    queue.textContent = `Queue: ${Number(r.queueDepth || 0)} waiting` + (Number(r.queueDepth || 0) ? `, the oldest for ${Math.round(Number(r.oldestQueuedMs || 0) / 1000)} s.` : ".");
+    for (const j of r.judges || []) {
+      const heard = Math.max(0, Math.round((Date.now() - Number(j.heartbeatAtMs || 0)) / 1000));
+      const order = (action, label) => el("button", { type: "button", onclick: async () => {
+        try {
+          await api("PUT", `/v1/admin/judges/${encodeURIComponent(j.id)}/state`, { action });
+          status.textContent = `${j.id}: ${label.toLowerCase()} ordered.`;
+          setTimeout(() => load().catch(() => {}), 1500);
+        } catch (err) {
+          status.textContent = err.message;
+        }
+      } }, label);
+      const actions = j.state === "gone" ? [] : j.state === "draining" || j.state === "drained" || j.state === "disabled" ? [order("enable", "Enable")] : [order("drain", "Drain"), " ", order("disable", "Disable")];
+      const box = j.box || {};
+      body.append(el("tr", { "data-judge": j.id, "data-state": j.state }, el("td", {}, j.id), el("td", {}, j.state), el("td", {}, String((j.jobs || []).length)), el("td", {}, String(Number(j.jobsDone || 0))), el("td", {}, `${heard} s ago`), el("td", {}, box.cgroup ? "cgroup" : "rlimits"), el("td", {}, j.version || ""), el("td", {}, actions)));
+    }
+  }
+  await load();
 }
 
 // ---- start ------------------------------------------------------------------------------------
