@@ -46,20 +46,20 @@ typedef struct {
     unsigned char hash[32];
     char password_hash[128];
     char family[37];
+    unsigned char presented[32]; /* Refresh: the hash of the token presented */
+    bool retried;                /* Refresh: the lost-answer step ran */
+    bool issued;                 /* Refresh: the step stored c->refresh */
     const char *password;
     const Codecourt__V1__RegisterRequest *reg;
     cc_pg_tx *tx;
 } acct_ctx;
 
-static void issued(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+/* Answers with a token pair: a new access token for c->user, and
+ * c->refresh. */
+static void reply_pair(acct_ctx *c)
 {
-    acct_ctx *c = ud;
-    if (s != CC_OK) {
-        cc_rpc_fail_db(c->call, s, errmsg, "store refresh token");
-        return;
-    }
     char *jwt = NULL, jti[33];
-    s = user_jwt_issue(c->st, c->user->id, user_role_name(c->user->role), &jwt, jti);
+    cc_status s = user_jwt_issue(c->st, c->user->id, user_role_name(c->user->role), &jwt, jti);
     if (s != CC_OK) {
         cc_rpc_fail(c->call, s, "%s", cc_err_msg());
         return;
@@ -72,6 +72,16 @@ static void issued(cc_status s, const char *errmsg, const cc_pg_result *r, void 
     tp.user = c->user;
     cc_rpc_reply(c->call, &tp.base);
     free(jwt);
+}
+
+static void issued(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    acct_ctx *c = ud;
+    if (s != CC_OK) {
+        cc_rpc_fail_db(c->call, s, errmsg, "store refresh token");
+        return;
+    }
+    reply_pair(c);
 }
 
 /* Stores a new refresh token in family (NULL: a new family) and answers
@@ -291,7 +301,53 @@ void user_login(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
         cc_rpc_fail_db(call, s, cc_err_msg(), "login");
 }
 
-/* ---- Refresh ------------------------------------------------------------- */
+/* ---- Refresh -------------------------------------------------------------
+ * A refresh token is single use: the refresh marks it used and issues its
+ * successor in the same family, and a used token presented again means
+ * someone holds a copy, so the whole family is revoked (RFC 9700 section
+ * 4.14.2). But a client can miss the answer after the server has rotated:
+ * a browser tab that navigates or reloads while its refresh is in flight
+ * cancels the request, the rotated cookie in the answer is not stored,
+ * and the next page presents the used token again (a dropped connection
+ * does the same to any client). Revoking the family then signs the user
+ * out for nothing. So three rules, for a family whose tokens were issued
+ * from one another:
+ *  - rotate: a live token is marked used, every other live token of its
+ *    family is revoked, and its successor is issued;
+ *  - retry: a used token presented again within `refresh-grace` of its
+ *    use, while no token of its family has been used since, gets another
+ *    successor beside the first, which stays live too: the answer that
+ *    seemed lost may still land (a cancelled request's Set-Cookie can be
+ *    stored after the next page sent the old cookie), so the client ends
+ *    with one or the other, and using either revokes the rest (rotate);
+ *  - anything else used or revoked revokes the family: a used token after
+ *    the grace or after a later use, and a revoked one (a successor left
+ *    behind when its sibling was used), since a client holds one cookie
+ *    and moves on with it, so an old one turning up means a copy.
+ * This is the grace period of Okta's and Ory Hydra's refresh rotation
+ * ("reuse interval" in Auth0). Two holders of one family cannot both go
+ * on: each rotation revokes the other's live token, whose next use then
+ * revokes the family.
+ *
+ * Each step runs in a transaction that first takes an advisory lock on
+ * the family, so the steps of one family never interleave (in READ
+ * COMMITTED a statement that waited for a row lock does not see rows
+ * inserted meanwhile, so a retry racing a rotation could otherwise leave
+ * a successor the rotation did not revoke). The statements of a step are
+ * sent at once: one round trip. */
+
+/* The family's lock: two int4 keys, a space apart from the bigint keys of
+ * the migrations' lock; the first names these locks (0x52524546, "RREF"),
+ * the second is hashtext of the family (two families sharing a hash only
+ * wait for each other). */
+#define FAMILY_LOCK                                                                                \
+    "SELECT pg_advisory_xact_lock(1381123398, hashtext(family_id::text)) FROM refresh_tokens "     \
+    "WHERE token_hash = $1::bytea"
+#define U_USER_COLS                                                                                \
+    "u.id::text, u.username, u.email_sealed, u.role, u.disabled, u.display_name, u.bio, "          \
+    "u.preferences::text, extract(epoch from u.created_at)::bigint, u.email_key"
+
+static void refresh_step(acct_ctx *c);
 
 static void family_revoked(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
 {
@@ -306,35 +362,105 @@ static void family_revoked(cc_status s, const char *errmsg, const cc_pg_result *
     cc_rpc_fail(c->call, CC_UNAUTHENTICATED, "refresh token is invalid, expired or already used");
 }
 
-static void rotated(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+/* Neither rotatable nor a retry. If it was used or revoked, someone holds
+ * a copy: revoke the whole family, the legitimate client's newest token
+ * included. */
+static void refresh_refused(acct_ctx *c)
+{
+    cc_pg_param p[] = {CC_PG_BYTES(c->presented, 32)};
+    cc_status s = cc_pg_query(
+        c->st->pg,
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND family_id = "
+        "(SELECT family_id FROM refresh_tokens WHERE token_hash = $1::bytea AND (used_at IS NOT "
+        "NULL OR revoked_at IS NOT NULL)) RETURNING family_id::text",
+        p, 1, family_revoked, c);
+    if (s != CC_OK)
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "refresh");
+}
+
+/* The step's statement: the user and family when it issued c->refresh. */
+static void refresh_row(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
+{
+    acct_ctx *c = ud;
+    if (s != CC_OK || cc_pg_nrows(r) != 1)
+        return; /* the commit reports a failure; no row: not this step */
+    c->issued = true;
+    c->user = user_from_row(c->call, r, 0);
+    if (c->user)
+        snprintf(c->family, sizeof c->family, "%s", cc_pg_get(r, 0, USER_NCOLS));
+}
+
+static void refresh_done(cc_status s, const char *errmsg, void *ud)
 {
     acct_ctx *c = ud;
     if (s != CC_OK) {
         cc_rpc_fail_db(c->call, s, errmsg, "refresh");
         return;
     }
-    if (cc_pg_nrows(r) == 1) {
-        c->user = user_from_row(c->call, r, 0);
-        if (!c->user) {
-            cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
-            return;
-        }
-        snprintf(c->family, sizeof c->family, "%s", cc_pg_get(r, 0, USER_NCOLS));
-        issue_pair(c, c->family);
+    if (c->issued && !c->user) {
+        cc_rpc_fail(c->call, CC_NOMEM, "out of memory");
         return;
     }
-    /* Not rotatable. If it was already used, someone holds a copy: revoke
-     * the whole family, the legitimate client's newest token included
-     * (RFC 9700 section 4.14.2). Two clients racing with the same token
-     * land here too: exactly one wins the UPDATE above. */
-    cc_pg_param p[] = {CC_PG_BYTES(c->hash, 32)};
-    s = cc_pg_query(c->st->pg,
-                    "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND "
-                    "family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = "
-                    "$1::bytea AND used_at IS NOT NULL) RETURNING family_id::text",
-                    p, 1, family_revoked, c);
-    if (s != CC_OK)
+    if (c->issued) {
+        if (c->retried)
+            cc_log(CC_LOG_INFO, cc_rpc_envelope(c->call),
+                   "refresh token presented again within the grace: another successor issued",
+                   "{s:s}", "family", c->family);
+        reply_pair(c);
+        return;
+    }
+    if (!c->retried && c->st->cfg->refresh_grace_ms > 0) {
+        c->retried = true;
+        refresh_step(c);
+        return;
+    }
+    refresh_refused(c);
+}
+
+/* One transaction: the family's lock, then the rotation (a live token
+ * marked used, the family's other live tokens revoked, its successor
+ * stored: one statement) or, when that matched nothing, the retry (another
+ * successor for a used token). */
+static void refresh_step(acct_ctx *c)
+{
+    static const char rotate[] =
+        "WITH t AS (UPDATE refresh_tokens t SET used_at = now() FROM users u WHERE t.token_hash "
+        "= $1::bytea AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > now() AND "
+        "u.id = t.user_id AND NOT u.disabled RETURNING " U_USER_COLS ", t.family_id::text), "
+        "r AS (UPDATE refresh_tokens s SET revoked_at = now() FROM t WHERE s.family_id = "
+        "t.family_id::uuid AND s.token_hash <> $1::bytea AND s.used_at IS NULL AND s.revoked_at "
+        "IS NULL), "
+        "i AS (INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) SELECT "
+        "$2::bytea, family_id::uuid, id::uuid, now() + $3::interval FROM t) SELECT * FROM t";
+    static const char retry[] =
+        "WITH x AS (SELECT t.family_id, t.user_id FROM refresh_tokens t JOIN users u ON u.id = "
+        "t.user_id WHERE t.token_hash = $1::bytea AND t.revoked_at IS NULL AND t.expires_at > "
+        "now() AND t.used_at > now() - $4::interval AND NOT u.disabled AND NOT EXISTS (SELECT 1 "
+        "FROM refresh_tokens n WHERE n.family_id = t.family_id AND n.used_at > t.used_at)), "
+        "i AS (INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) SELECT "
+        "$2::bytea, family_id, user_id, now() + $3::interval FROM x) "
+        "SELECT " U_USER_COLS ", x.family_id::text FROM x JOIN users u ON u.id = x.user_id";
+    char ttl[32], grace[32];
+    snprintf(ttl, sizeof ttl, "%lld milliseconds", (long long)c->st->cfg->refresh_ttl_ms);
+    snprintf(grace, sizeof grace, "%lld milliseconds", (long long)c->st->cfg->refresh_grace_ms);
+    user_refresh_new(c->refresh, c->hash);
+    cc_pg_param p[] = {CC_PG_BYTES(c->presented, 32), CC_PG_BYTES(c->hash, 32), CC_PG_TEXT(ttl),
+                       CC_PG_TEXT(grace)};
+    cc_pg_tx *tx;
+    cc_status s = cc_pg_begin(c->st->pg, &tx);
+    if (s != CC_OK) {
         cc_rpc_fail_db(c->call, s, cc_err_msg(), "refresh");
+        return;
+    }
+    if ((s = cc_pg_tx_query(tx, FAMILY_LOCK, p, 1, NULL, NULL)) == CC_OK)
+        s = c->retried ? cc_pg_tx_query(tx, retry, p, 4, refresh_row, c)
+                       : cc_pg_tx_query(tx, rotate, p, 3, refresh_row, c);
+    if (s != CC_OK) {
+        cc_rpc_fail_db(c->call, s, cc_err_msg(), "refresh");
+        cc_pg_tx_rollback(tx, NULL, NULL);
+        return;
+    }
+    cc_pg_tx_commit(tx, refresh_done, c);
 }
 
 void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
@@ -347,20 +473,8 @@ void user_refresh(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
     acct_ctx *c = ctx_new(call, actor);
     if (!c)
         return;
-    user_refresh_hash(rq->refresh_token, c->hash);
-    cc_pg_param p[] = {CC_PG_BYTES(c->hash, 32)};
-    /* One statement marks the token used only if it is live and its user
-     * is enabled, so concurrent refreshes cannot both succeed. */
-    cc_status s = cc_pg_query(
-        c->st->pg,
-        "UPDATE refresh_tokens t SET used_at = now() FROM users u WHERE t.token_hash = $1::bytea "
-        "AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > now() AND u.id = "
-        "t.user_id AND NOT u.disabled RETURNING u.id::text, u.username, u.email_sealed, u.role, "
-        "u.disabled, u.display_name, u.bio, u.preferences::text, extract(epoch from "
-        "u.created_at)::bigint, u.email_key, t.family_id::text",
-        p, 1, rotated, c);
-    if (s != CC_OK)
-        cc_rpc_fail_db(call, s, cc_err_msg(), "refresh");
+    user_refresh_hash(rq->refresh_token, c->presented);
+    refresh_step(c);
 }
 
 /* ---- Logout -------------------------------------------------------------- */

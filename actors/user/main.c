@@ -39,6 +39,10 @@ static const cc_config_row rows[] = {
      "lifetime of access tokens"},
     {"refresh-ttl", CC_CFG_DURATION, S(refresh_ttl_ms), "720h", 1000, 31622400000, NULL,
      "lifetime of refresh tokens"},
+    {"refresh-grace", CC_CFG_DURATION, S(refresh_grace_ms), "10s", 0, 300000, NULL,
+     "how long after its use a refresh token may be presented again, while no token of its "
+     "family was used since, by a client that lost the answer: it gets another successor "
+     "(README: a refresh whose answer was lost); 0: never, any second use revokes the family"},
     {"admin-username", CC_CFG_STRING, S(admin_username), "", 0, 0, NULL,
      "the first admin: created at start when no user has this name (empty: none)"},
     {"admin-email", CC_CFG_STRING, S(admin_email), "admin@localhost", 0, 0, NULL,

@@ -31,6 +31,7 @@ typedef struct user_settings {
     char *jwt_audience;
     int64_t access_ttl_ms;
     int64_t refresh_ttl_ms;
+    int64_t refresh_grace_ms; /* a used token may be presented again this long */
     char *admin_username; /* the first admin, created at start if missing */
     char *admin_email;
     char *admin_password;

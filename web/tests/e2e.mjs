@@ -17,6 +17,8 @@
 //   board (a later AC pending) while the jury's page counts it and
 //   unfreezes; a clarification asked in the page is answered live; the
 //   profile shows statistics and recommendations with their reasons;
+//   a refresh whose answer is lost (a page left mid-refresh) keeps the
+//   session;
 //   security: XSS payloads render as text, the refresh cookie is
 //   invisible to script, the CSP blocks inline script;
 //   screenshots at desktop and 375 px, no sideways scrolling at 375 px,
@@ -30,7 +32,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { apiCall, args, launchChromium, modulesRequire, startStack } from "./stack.mjs";
+import { apiCall, apiCalls, args, launchChromium, modulesRequire, startStack } from "./stack.mjs";
 
 const get = args();
 const bin = get("--bin", "build/bin");
@@ -44,8 +46,10 @@ if (!fs.existsSync(process.env.CC_CHROMIUM || "/usr/bin/chromium")) {
 }
 
 const results = [];
+let stepNow = "set-up";
 async function step(name, fn) {
   const t0 = Date.now();
+  stepNow = name;
   try {
     await fn();
     results.push([name, true]);
@@ -85,7 +89,10 @@ const XSS_NAME = `<img src=x onerror=window.__xss=3>`; // display names hold 64 
 // bcrypt at its lowest cost keeps sign-ins quick on a busy CI machine.
 // Every user of this test signs in from 127.0.0.1 and every page load
 // refreshes its session: the per-address sign-in class (rate-auth, 20 a
-// minute by default) is set as for many users behind one address.
+// minute and 10 at once by default) is set as for many users behind one
+// address. A run makes about 45 requests of that class (sign-ups, sign-ins,
+// refreshes) in 2 to 3 minutes, at most about 30 in one minute and 12 in
+// ten seconds: over the defaults, far under 600 a minute and 100 at once.
 const stack = await startStack(bin, {
   CC_RUN_RATE_PER_MIN: "4",
   CC_BCRYPT_COST: "4",
@@ -100,12 +107,45 @@ const axeSource = fs.readFileSync(path.join(modules, "axe-core/axe.min.js"), "ut
 function watch(page, name) {
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(`${name}: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && page.errors.push(`${name}: ${m.text()}`));
+  page.on("console", (m) => m.type() === "error" && page.errors.push(`${name}: ${m.text()} (${m.location().url || "?"})`));
   return page;
 }
 
-async function newUserPage(viewport = { width: 1280, height: 900 }) {
+// Every API request of the browser contexts, for a failed run's log: which
+// answered what (a 429, a 401, a request cut short by a navigation), in
+// which step, and how many of each route and rate class there were.
+const traffic = [];
+const authRoutes = /^POST \/v1\/(users|auth\/login|auth\/refresh|auth\/session|auth\/session\/refresh)$/;
+function rateClass(method, p, bearer) {
+  return authRoutes.test(`${method} ${p}`) ? "auth" : bearer ? "user" : "anon";
+}
+function track(ctx, who) {
+  const add = (req, status) => {
+    const u = new URL(req.url());
+    if (!u.pathname.startsWith("/v1/")) return;
+    const bearer = !!req.headers().authorization;
+    traffic.push({ at: Date.now(), who, step: stepNow, method: req.method(), path: u.pathname, status, cls: rateClass(req.method(), u.pathname, bearer) });
+  };
+  ctx.on("response", (r) => add(r.request(), r.status()));
+  ctx.on("requestfailed", (r) => add(r, `failed (${(r.failure() || {}).errorText})`));
+}
+function trafficReport(t0) {
+  const all = [...traffic, ...apiCalls.map((c) => ({ ...c, who: "node", path: c.path.split("?")[0], cls: rateClass(c.method, c.path.split("?")[0], c.bearer) }))].sort((a, b) => a.at - b.at);
+  const counts = new Map();
+  for (const x of all) {
+    const k = `${x.cls.padEnd(4)} ${x.who.padEnd(6)} ${x.method} ${x.path.replace(/[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{32,}/g, ":id")}`;
+    counts.set(k, (counts.get(k) || 0) + 1);
+  }
+  console.log("     API requests by rate class, client and route:");
+  for (const [k, n] of [...counts].sort((a, b) => b[1] - a[1])) console.log(`     ${String(n).padStart(5)} ${k}`);
+  console.log("     answers other than 2xx, and requests cut short:");
+  for (const x of all.filter((x) => typeof x.status !== "number" || x.status >= 300))
+    console.log(`     ${((x.at - t0) / 1000).toFixed(2).padStart(7)} s ${x.who} ${x.method} ${x.path} -> ${x.status} [${x.cls}] in "${x.step || ""}"`);
+}
+
+async function newUserPage(who, viewport = { width: 1280, height: 900 }) {
   const ctx = await browser.newContext({ viewport });
+  track(ctx, who);
   return { ctx, page: watch(await ctx.newPage(), "page") };
 }
 
@@ -194,7 +234,8 @@ await apiCall(base, "POST", "/v1/problems", {
   tags: ["test"],
 }, A);
 
-const ann = await newUserPage();
+const runStart = Date.now();
+const ann = await newUserPage("ann");
 const page = ann.page;
 let firstSubmissionId = "";
 
@@ -247,6 +288,39 @@ await step("the refresh cookie is HttpOnly: invisible to document.cookie", async
   // A reload keeps the session through the cookie (the access token was in memory only).
   await page.reload();
   await page.waitForSelector("#signout");
+});
+
+await step("a refresh whose answer is lost (the page left mid-refresh) does not end the session", async () => {
+  // A page that is reloaded or left while its refresh is in flight has
+  // the request cancelled: the server has rotated the token, but the
+  // answer's new cookie is never stored, and the next page presents the
+  // used token again (the contest step's goto then reload can do that, and
+  // cc-user revoked the whole family: signed out in every tab). Here the
+  // server gets the refresh and its answer is dropped; the next page must
+  // still be signed in. A user of its own, so a failure stays here.
+  await apiCall(base, "POST", "/v1/users", { username: "lou", email: "lou@example.org", password: "lou-password-1" });
+  const lou = await newUserPage("lou");
+  const p = lou.page;
+  await p.goto(base + "/login");
+  await p.fill("input[name=username]", "lou");
+  await p.fill("input[name=password]", "lou-password-1");
+  await p.click("button:has-text('Sign in')");
+  await p.waitForSelector("#signout");
+  let rotated = 0;
+  await p.route("**/v1/auth/session/refresh", async (route) => {
+    const c = (await lou.ctx.cookies()).find((x) => x.name === "cc_refresh");
+    const r = await fetch(base + "/v1/auth/session/refresh", { method: "POST", headers: { "Content-Type": "application/json", Cookie: `cc_refresh=${c.value}` }, body: "{}" });
+    rotated = r.status;
+    await route.abort();
+  }, { times: 1 });
+  await p.reload();
+  await p.waitForSelector("a:has-text('Sign in')"); // that page got no answer
+  assert.equal(rotated, 200, "the server rotated the token");
+  await p.reload();
+  await p.waitForSelector("#signout");
+  await p.goto(base + "/settings"); // and the session goes on
+  await p.waitForSelector("input[name=displayName]");
+  await lou.ctx.close();
 });
 
 await step("XSS payloads in a statement and a display name render as text", async () => {
@@ -422,7 +496,7 @@ await step("notifications: the bell, marking read", async () => {
 });
 
 // The setter's part: promoted by the admin in the admin page.
-const setter = await newUserPage();
+const setter = await newUserPage("setter");
 await step("admin: users and roles, in the admin page", async () => {
   await apiCall(base, "POST", "/v1/users", { username: "sam", email: "sam@example.org", password: "sam-password-1" });
   const p = setter.page;
@@ -697,8 +771,9 @@ await step("no page reported a script error or a CSP violation", async () => {
 });
 
 await browser.close();
-await stack.stop();
 const failed = results.filter((r) => !r[1]).length;
+if (failed) trafficReport(runStart);
+await stack.stop({ keep: failed > 0 });
 console.log(`\n${results.length - failed} passed, ${failed} failed`);
 if (failed) {
   if (process.env.CC_WEB_DEBUG) console.log(stack.log());

@@ -73,13 +73,15 @@ export async function startStack(binDir, env = {}) {
     dir,
     adminPassword,
     log: () => out,
-    async stop() {
+    // keep: leave the folder (the actors' logs in logs/) for a failed run.
+    async stop({ keep = false } = {}) {
       if (proc.exitCode === null) {
         proc.kill("SIGTERM");
         for (let i = 0; i < 400 && proc.exitCode === null; i++) await sleep(100);
         if (proc.exitCode === null) proc.kill("SIGKILL");
       }
-      if (!process.env.CC_LOCAL_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+      if (keep || process.env.CC_LOCAL_KEEP) console.log(`the stack's folder (logs in logs/) is kept: ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -96,11 +98,14 @@ export async function launchChromium(modules) {
   return chromium.launch({ executablePath: process.env.CC_CHROMIUM || "/usr/bin/chromium", headless: true, args: flags });
 }
 
-// The API as a test's helper (admin set-up, users), from Node.
+// The API as a test's helper (admin set-up, users), from Node. Each call
+// is listed in apiCalls (when, what, the status), for a failed run's log.
+export const apiCalls = [];
 export async function apiCall(base, method, p, body, token) {
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  apiCalls.push({ at: Date.now(), method, path: p, status: r.status, bearer: !!token });
   const text = await r.text();
   const data = text ? JSON.parse(text) : null;
   if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);

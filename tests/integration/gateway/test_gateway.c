@@ -6,6 +6,7 @@
  * one allowance per key. */
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -37,6 +38,8 @@ static cc_local_proc user_proc, gw_a, gw_b, gw_c;
 static char dir[4096], keypath[4200];
 static uint16_t port_a, port_a_tls, port_b, port_c;
 static char admin_token[4096];
+/* cc-user's refresh-grace here. */
+enum { GRACE_MS = 3000 };
 
 /* HTTP requests, responses and processes: tests/integration/common/cctest_http.h */
 
@@ -84,6 +87,8 @@ static int group_setup(void **state)
                            "--admin-username=root",
                            "--admin-email=root@example.org",
                            "--admin-password=rootpassword",
+                           /* short, so test_refresh_lost_answer can wait it out */
+                           cct_fmt("--refresh-grace=%dms", GRACE_MS),
                            "--log-level=debug",
                            NULL};
     cct_spawn(&user_proc, "cc-user", CC_BIN_DIR, "cc-user", dir, uargs);
@@ -185,6 +190,36 @@ static long status_of(uint16_t port, const char *method, const char *path, const
     return st;
 }
 
+/* POST /v1/auth/refresh with tok: the status, and the new refresh token
+ * into out (when 200 and out is given). */
+static long refresh_with(const char *tok, char *out, size_t cap)
+{
+    cct_resp r = cct_req(port_a, "POST", "/v1/auth/refresh",
+                         cct_fmt("{\"refreshToken\":\"%s\"}", tok), NULL);
+    long st = r.status;
+    if (st == 200 && out)
+        snprintf(out, cap, "%s", cct_jstr(&r, "refreshToken"));
+    cct_resp_free(&r);
+    return st;
+}
+
+/* The user's refresh tokens that can still be used, read in PostgreSQL. */
+static int live_tokens(const char *user_id)
+{
+    PGconn *c = PQconnectdb(cc_local_pg_conninfo(&stack, "cc_user"));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    const char *v[] = {user_id};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM refresh_tokens WHERE user_id = $1::uuid AND "
+                               "used_at IS NULL AND revoked_at IS NULL",
+                               1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int n = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
 /* ---- the account lifecycle ----------------------------------------------------- */
 
 static void test_lifecycle(void **state)
@@ -257,8 +292,10 @@ static void test_lifecycle(void **state)
                                "{\"preferences\":{\"theme\":\"neon\"}}", alice.access),
                      400);
 
-    /* Refresh rotates; the old token then revokes the whole family. */
+    /* Refresh rotates; once the successor has been used, the old token
+     * revokes the whole family. */
     account b = alice;
+    char c3[128];
     r = cct_req(port_a, "POST", "/v1/auth/refresh",
             cct_fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL);
     assert_int_equal(r.status, 200);
@@ -267,12 +304,9 @@ static void test_lifecycle(void **state)
     assert_string_not_equal(b.refresh, alice.refresh);
     cct_resp_free(&r);
     assert_int_equal(status_of(port_a, "GET", "/v1/users/me", NULL, b.access), 200);
-    assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               cct_fmt("{\"refreshToken\":\"%s\"}", alice.refresh), NULL),
-                     401);
-    assert_int_equal(status_of(port_a, "POST", "/v1/auth/refresh",
-                               cct_fmt("{\"refreshToken\":\"%s\"}", b.refresh), NULL),
-                     401);
+    assert_int_equal(refresh_with(b.refresh, c3, sizeof c3), 200);
+    assert_int_equal(refresh_with(alice.refresh, NULL, 0), 401);
+    assert_int_equal(refresh_with(c3, NULL, 0), 401);
 
     /* Logout revokes the access token and its refresh family. */
     assert_int_equal(login(port_a, "alice@example.org", "password-alice", &a2), 200);
@@ -668,9 +702,69 @@ static void test_token_attacks(void **state)
     curl_multi_cleanup(m);
     cct_finish(c1, &r1, h1);
     cct_finish(c2, &r2, h2);
-    assert_true((r1.status == 200 && r2.status == 401) || (r1.status == 401 && r2.status == 200));
+    /* The one that lost the race is a retry within the grace (its client
+     * may not get the other's answer): both answer, and whichever token
+     * the client goes on with revokes the other. */
+    assert_int_equal(r1.status, 200);
+    assert_int_equal(r2.status, 200);
+    char t1[128], t2[128];
+    snprintf(t1, sizeof t1, "%s", json_string_value(json_object_get(r1.json, "refreshToken")));
+    snprintf(t2, sizeof t2, "%s", json_string_value(json_object_get(r2.json, "refreshToken")));
+    assert_string_not_equal(t1, t2);
+    assert_int_equal(live_tokens(u.id), 2);
+    assert_int_equal(refresh_with(t2, NULL, 0), 200);
+    assert_int_equal(live_tokens(u.id), 1);
+    assert_int_equal(refresh_with(t1, NULL, 0), 401);
+    assert_int_equal(live_tokens(u.id), 0);
     cct_resp_free(&r1);
     cct_resp_free(&r2);
+}
+
+/* A client that lost a refresh's answer (a browser tab left mid-refresh
+ * never stores the rotated cookie) presents the used token again: within
+ * the grace, while its successor is unused, that is a retry and not a
+ * theft, and the session goes on. */
+static void test_refresh_lost_answer(void **state)
+{
+    account u = {0};
+    char lost[128], got[128], next[128];
+    register_user("losty", &u);
+
+    /* The answer with `lost` never arrived: the same token again gets
+     * another successor; the client goes on with it, which revokes
+     * `lost`. */
+    assert_int_equal(login(port_a, "losty", "password-losty", &u), 200);
+    assert_int_equal(refresh_with(u.refresh, lost, sizeof lost), 200);
+    assert_int_equal(refresh_with(u.refresh, got, sizeof got), 200);
+    assert_string_not_equal(got, lost);
+    assert_int_equal(live_tokens(u.id), 2);
+    assert_int_equal(refresh_with(got, next, sizeof next), 200);
+    assert_int_equal(live_tokens(u.id), 1);
+    /* A token of its family used since: the old token is a copy again,
+     * and revokes the family. */
+    assert_int_equal(refresh_with(u.refresh, NULL, 0), 401);
+    assert_int_equal(live_tokens(u.id), 0);
+    assert_int_equal(refresh_with(next, NULL, 0), 401);
+
+    /* The answer that seemed lost lands after all (a cancelled request's
+     * cookie stored late): the client goes on with `lost`; the successor
+     * left behind turning up later is a copy, and the family goes. */
+    assert_int_equal(login(port_a, "losty", "password-losty", &u), 200);
+    assert_int_equal(refresh_with(u.refresh, lost, sizeof lost), 200);
+    assert_int_equal(refresh_with(u.refresh, got, sizeof got), 200);
+    assert_int_equal(refresh_with(lost, next, sizeof next), 200);
+    assert_int_equal(refresh_with(got, NULL, 0), 401);
+    assert_int_equal(refresh_with(next, NULL, 0), 401);
+    assert_int_equal(live_tokens(u.id), 0);
+
+    /* After the grace, a used token revokes the family as before. */
+    assert_int_equal(login(port_a, "losty", "password-losty", &u), 200);
+    assert_int_equal(refresh_with(u.refresh, lost, sizeof lost), 200);
+    struct timespec past = {(GRACE_MS + 500) / 1000, (GRACE_MS + 500) % 1000 * 1000000L};
+    nanosleep(&past, NULL);
+    assert_int_equal(refresh_with(u.refresh, NULL, 0), 401);
+    assert_int_equal(refresh_with(lost, NULL, 0), 401);
+    assert_int_equal(live_tokens(u.id), 0);
 }
 
 /* ---- the live WebSocket (client: tests/integration/common/cctest_ws.h) ---------------- */
@@ -969,7 +1063,14 @@ static void test_browser_session(void **state)
                     cct_fmt("Cookie: cc_refresh=%s\nSec-Fetch-Site: cross-site", tok2));
     assert_int_equal(r.status, 403);
     cct_resp_free(&r);
-    /* The used cookie is refused, and removed. */
+    /* Once its successor has been used, the used cookie is refused, and
+     * removed. */
+    char tok3[512];
+    r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
+                    cct_fmt("Cookie: cc_refresh=%s", tok2));
+    assert_int_equal(r.status, 200);
+    parse_cookie(&r, tok3, sizeof tok3);
+    cct_resp_free(&r);
     r = cct_req_hdr(port_a, "POST", "/v1/auth/session/refresh", "{}", NULL,
                     cct_fmt("Cookie: cc_refresh=%s", tok));
     assert_int_equal(r.status, 401);
@@ -1002,6 +1103,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),  cmocka_unit_test(test_tls_and_docs),
         cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_token_attacks),
+        cmocka_unit_test(test_refresh_lost_answer),
         cmocka_unit_test(test_live),       cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_web_files), cmocka_unit_test(test_browser_session),
         cmocka_unit_test(test_rate_lease), cmocka_unit_test(test_redis_down),
