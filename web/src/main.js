@@ -967,7 +967,8 @@ async function judgesSection() {
         try {
           await api("PUT", `/v1/admin/judges/${encodeURIComponent(j.id)}/state`, { action });
           status.textContent = `${j.id}: ${label.toLowerCase()} ordered.`;
-          setTimeout(() => load().catch(() => {}), 1500);
+          // The judge obeys when the order reaches it, and says so.
+          for (const ms of [1000, 4000]) setTimeout(() => load().catch(() => {}), ms);
         } catch (err) {
           status.textContent = err.message;
         }

@@ -518,6 +518,17 @@ await step("admin: users and roles, in the admin page", async () => {
   const r = await fetch(base + "/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "dave", password: "dave-password-1" }) });
   assert.ok(r.status === 401 || r.status === 403, `a disabled user signs in: ${r.status}`);
   await checkPage(p, "admin");
+  // The judges: one, registered with its sandbox and version; drained from
+  // the page (it reports drained), then enabled again for the steps after.
+  await p.waitForSelector("#judges tr[data-judge]");
+  const judge = await p.getAttribute("#judges tr[data-judge]", "data-judge");
+  assert.match(await p.textContent(`#judges tr[data-judge="${judge}"]`), /(idle|judging).*(cgroup|rlimits)/s);
+  assert.match(await p.textContent("#judge-queue"), /^Queue: \d+ waiting/);
+  await p.click(`#judges tr[data-judge="${judge}"] button:has-text('Drain')`);
+  await p.waitForSelector(`text=${judge}: drain ordered.`);
+  await p.waitForSelector(`#judges tr[data-judge="${judge}"][data-state=drained]`, { timeout: 15000 });
+  await p.click(`#judges tr[data-judge="${judge}"] button:has-text('Enable')`);
+  await p.waitForSelector(`#judges tr[data-judge="${judge}"][data-state=idle]`, { timeout: 15000 });
   await p.click("#signout");
   await p.waitForSelector("a:has-text('Sign in')");
 });
