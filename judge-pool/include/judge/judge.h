@@ -75,8 +75,8 @@ const char *judge_lang_name(const judge_lang *lang);
 /* True when every toolchain path the row names exists on this machine. */
 bool judge_lang_available(const judge_lang *lang);
 /* The first line the row's version probe prints ("gcc (Debian 12.2.0-14)
- * 12.2.0"), run on the host (it only prints a version) with a 30 s limit,
- * into out; "" when the toolchain is missing or printed nothing. Blocks
+ * 12.2.0"), run on the host (it only prints a version) at the lowest CPU
+ * priority with a 30 s limit, into out; "" when the toolchain is missing or printed nothing. Blocks
  * (it forks): call it off the loop. */
 void judge_lang_version(const judge_lang *lang, char *out, size_t n);
 /* The first file extension of the row (without the dot, owned by the
