@@ -518,8 +518,13 @@ void judge_lang_version(const judge_lang *l, char *out, size_t n)
          * cost about 10 s of CPU (the JVM languages most), which a worker
          * that just started must not take from its first jobs. */
         setpriority(PRIO_PROCESS, 0, 19);
+        /* Its own process group (killed whole below: `sh -c` pipelines),
+         * and none of the worker's descriptors: a job thread's sandbox
+         * pipes, created at the same time, must not stay open in a probe. */
+        setpgid(0, 0);
         dup2(pfd[1], 1);
         dup2(pfd[1], 2);
+        close_range(3, ~0u, 0);
         char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", NULL};
         execve(l->version.v[0], l->version.v, envp);
         _exit(127);
@@ -544,7 +549,7 @@ void judge_lang_version(const judge_lang *l, char *out, size_t n)
     out[got] = '\0';
     out[strcspn(out, "\r\n")] = '\0';
     if (pid > 0) {
-        kill(pid, SIGKILL); /* ended already, or past its time */
+        kill(-pid, SIGKILL); /* ended already, or past its time */
         waitpid(pid, NULL, 0);
     }
 }

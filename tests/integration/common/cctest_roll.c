@@ -17,6 +17,27 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+bool cct_mesh_replace(cct_mesh *m, cct_proc_kind k, const char *bin_dir, cct_roll_figures *f)
+{
+    const char *name = cct_proc_name(k);
+    cc_local_proc old = m->procs[k];
+    double t0 = now_ms();
+    cc_status st = cc_local_proc_stop(&old, SIGTERM, 30000);
+    double t1 = now_ms();
+    bool clean = st == CC_OK && WIFEXITED(old.status) && WEXITSTATUS(old.status) == 0;
+    if (!clean)
+        CCT_FAIL("replace %s: the old one did not drain and exit 0 (wait status 0x%x)", name,
+                 old.status);
+    m->procs[k] = old;
+    m->bin_dir[k] = bin_dir ? bin_dir : CC_BIN_DIR;
+    bool ready = cct_mesh_start_proc(m, k);
+    if (!ready)
+        CCT_FAIL("replace %s: the new one did not become ready", name);
+    if (f)
+        *f = (cct_roll_figures){.ready_ms = now_ms() - t1, .drain_ms = t1 - t0};
+    return clean && ready;
+}
+
 bool cct_mesh_roll(cct_mesh *m, cct_proc_kind k, const char *bin_dir, int overlap_ms,
                    cct_roll_figures *f)
 {

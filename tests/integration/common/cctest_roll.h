@@ -23,6 +23,10 @@ typedef struct cct_roll_figures {
  * gateway shares its HTTP port only when the mesh runs it with
  * --reuse-port. False, with CCT_FAIL, when the new one never became ready
  * (it is stopped and the old one stays) or the old one did not exit 0. */
+/* The same without overlap: stops the old one first (SIGTERM, it drains),
+ * then starts the new one and waits until it is ready; for a release
+ * whose process must not run beside the previous one (docs/releases.md). */
+bool cct_mesh_replace(cct_mesh *m, cct_proc_kind k, const char *bin_dir, cct_roll_figures *f);
 bool cct_mesh_roll(cct_mesh *m, cct_proc_kind k, const char *bin_dir, int overlap_ms,
                    cct_roll_figures *f);
 

@@ -181,14 +181,17 @@ static const char *version_of(const char *dir, cct_proc_kind k, char *buf, size_
 
 int main(int argc, char **argv)
 {
-    const char *from = NULL, *to = NULL;
+    const char *from = NULL, *to = NULL, *replace = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--from"))
             from = argv[i + 1];
         else if (!strcmp(argv[i], "--to"))
             to = argv[i + 1];
+        else if (!strcmp(argv[i], "--replace"))
+            replace = argv[i + 1]; /* "user,submission": stopped, then started */
         else {
-            fprintf(stderr, "usage: test_rolling [--from BIN_DIR] [--to BIN_DIR]\n");
+            fprintf(stderr,
+                    "usage: test_rolling [--from BIN_DIR] [--to BIN_DIR] [--replace cc-a,cc-b]\n");
             return 2;
         }
     }
@@ -231,11 +234,13 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
             cct_roll_figures f = {0};
             const char *name = cct_proc_name(order[i]);
-            if (cct_mesh_roll(&mesh, order[i], to, OVERLAP_MS, &f)) {
+            bool no_overlap = strstr(replace, name) != NULL;
+            if (no_overlap ? cct_mesh_replace(&mesh, order[i], to, &f)
+                           : cct_mesh_roll(&mesh, order[i], to, OVERLAP_MS, &f)) {
                 rolled++;
                 fprintf(stderr,
-                        "rolling: %s replaced: new ready in %.0f ms, old drained in %.0f ms\n",
-                        name, f.ready_ms, f.drain_ms);
+                        "rolling: %s replaced%s: new ready in %.0f ms, old drained in %.0f ms\n",
+                        name, no_overlap ? " (stopped first)" : "", f.ready_ms, f.drain_ms);
             }
             worst_ready = f.ready_ms > worst_ready ? f.ready_ms : worst_ready;
             worst_drain = f.drain_ms > worst_drain ? f.drain_ms : worst_drain;

@@ -38,6 +38,13 @@ prev=$("$src/scripts/previous-release.sh" "$build")
 echo "upgrade $mode: previous release ready after $(( $(date +%s) - t0 )) s" >&2
 case $mode in
 rollback) exec "$test_rolling" --to "$prev" ;;
-mixed) exec "$test_rolling" --from "$prev" ;;
+mixed)
+    # From 0.1.0, cc-user and cc-submission are replaced, not rolled: 0.1.0's
+    # outbox relay does not know sealed payloads and would publish the rows
+    # the new one seals (docs/releases.md, One-way changes).
+    if [ "$prev_version" = "0.1.0" ]; then
+        exec "$test_rolling" --from "$prev" --replace cc-user,cc-submission
+    fi
+    exec "$test_rolling" --from "$prev" ;;
 *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
