@@ -3,8 +3,9 @@
 # from any registry (see images/README.md):
 #   1. a Debian 12 minbase root file system made once with debootstrap from
 #      the machine's Debian mirror, cached in images/.cache/ (git-ignored);
-#   2. buildah (vfs storage, chroot isolation, as root) turns it into a base
-#      image with the user codecourt (10001);
+#   2. buildah (overlay storage where the kernel mounts it, vfs otherwise;
+#      chroot isolation; as root) turns it into a base image with the user
+#      codecourt (10001);
 #   3. per row of images/images.list: a dependency layer with the Debian
 #      packages the row names plus those owning the shared libraries its
 #      binaries link (cached as an image keyed by the package set, so the
@@ -12,13 +13,15 @@
 #      from build/bin, the run-time files of the row's data column (copied
 #      from the source tree to /usr/share/codecourt/<image>/, their settings'
 #      environment variables pointing there), labels, user, entrypoint;
-#   4. each image is written to build/images/<image>.tar (OCI archive whose
-#      one manifest is tagged with the version, e.g. 0.2.0-dev), and stays in
-#      buildah's storage as localhost/codecourt/<image>:<version>.
+#   4. each image is committed straight to build/images/<image>.tar (OCI
+#      archive whose one manifest is tagged with the version, e.g.
+#      0.2.0-dev); only the cached base and package layers stay in buildah's
+#      storage.
 #
 # usage: scripts/build-images.sh [IMAGE...]     (default: every row)
 # env:   BUILD (build), CC_IMAGES_OUT ($BUILD/images), CC_IMAGES_MIRROR
-#        (from /etc/apt/sources*), CC_IMAGES_REBUILD_BASE=1 redoes step 1.
+#        (from /etc/apt/sources*), CC_IMAGES_REBUILD_BASE=1 redoes step 1,
+#        CC_IMAGES_DRIVER (overlay or vfs; default: overlay if it mounts).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,15 +33,46 @@ out=${CC_IMAGES_OUT:-$BUILD/images}
 cache="$root/images/.cache"
 list="$root/images/images.list"
 export BUILDAH_ISOLATION=chroot
-export STORAGE_DRIVER=vfs
-bh() { buildah --storage-driver vfs "$@"; }
 say() { echo "build-images: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "must run as root (debootstrap and buildah's vfs storage need it)"
+[ "$(id -u)" = 0 ] || die "must run as root (debootstrap and buildah's storage need it)"
 for t in debootstrap buildah; do
     command -v $t >/dev/null || die "missing $t: install the Debian packages in scripts/deps/k8s.txt"
 done
+
+# Storage driver: overlay keeps each layer as its difference from the one
+# below; vfs keeps every layer as a full copy (the judge's five toolchain
+# layers alone took 23 GB and filled the disk), so vfs is only the fallback
+# for a file system the kernel cannot overlay (e.g. storage on overlayfs).
+driver=${CC_IMAGES_DRIVER:-}
+if [ -z "$driver" ]; then
+    driver=vfs
+    if probe=$(buildah --storage-driver overlay from scratch 2>/dev/null); then
+        buildah --storage-driver overlay mount "$probe" >/dev/null 2>&1 && driver=overlay
+        buildah --storage-driver overlay rm "$probe" >/dev/null 2>&1 || true
+    fi
+fi
+export STORAGE_DRIVER=$driver
+bh() { buildah --storage-driver "$driver" "$@"; }
+say "storage driver $driver"
+
+# Working containers of a build that was killed or failed (a full disk
+# fails a commit) are leftovers: each holds a copy of its image's files.
+# Those of this run are removed when it ends, however it ends.
+bh containers --format '{{.ContainerID}} {{.ImageName}} {{.ContainerName}}' 2>/dev/null |
+    awk '$2 ~ /^localhost\/(cc-|codecourt\/)/ || $3 == "working-container" { print $1 }' |
+    while read -r id; do bh rm "$id" >/dev/null 2>&1 || true; done
+containers=""
+cleanup() { for id in $containers; do bh rm "$id" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# bh_from IMAGE: sets c to a new working container from IMAGE, removed at
+# exit if still there.
+bh_from() {
+    c=$(bh from "$1") || die "buildah from $1 failed"
+    containers="$containers $c"
+}
 
 version=$(head -n1 VERSION)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -62,7 +96,7 @@ fi
 # ---- 2. the base image ---------------------------------------------------
 if ! bh inspect --type image localhost/cc-base:bookworm >/dev/null 2>&1; then
     say "base image from $rootfs"
-    c=$(bh from scratch)
+    bh_from scratch
     m=$(bh mount "$c")
     cp -a "$rootfs/." "$m/"
     # Images carry no apt state, docs or caches; apt's lists and archives are
@@ -89,7 +123,7 @@ fi
 # apt lists: refreshed once per day of builds, shared by every image.
 if [ -z "$(find "$cache/apt-lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
     say "apt-get update"
-    c=$(bh from localhost/cc-base:bookworm)
+    bh_from localhost/cc-base:bookworm
     bh run --volume "$cache/apt-lists:/var/lib/apt/lists" "$c" -- apt-get update -qq ||
         { bh rm "$c" >/dev/null; die "apt-get update failed"; }
     bh rm "$c" >/dev/null
@@ -129,9 +163,10 @@ judge_layer_packages() {
 # Installs packages ($3) on top of image $1 as image $2 (cached by tag).
 deps_layer() {
     from=$1 to=$2 pkgs=$3 log=$4
+    keep="$keep $to"
     bh inspect --type image "$to" >/dev/null 2>&1 && return 0
     say "$to: installing $pkgs"
-    c=$(bh from "$from")
+    bh_from "$from"
     # shellcheck disable=SC2086
     bh run --volume "$cache/apt-lists:/var/lib/apt/lists" \
         --volume "$cache/apt-archives:/var/cache/apt/archives" \
@@ -162,8 +197,9 @@ build_one() {
     deps=localhost/cc-deps-$name:$key
     if [ -n "${all% }" ]; then
         deps_layer localhost/cc-base:bookworm "$deps" "$all" "$cache/$name.apt.log"
-    elif ! bh inspect --type image "$deps" >/dev/null 2>&1; then
-        bh tag localhost/cc-base:bookworm "$deps"
+    else
+        keep="$keep $deps"
+        bh inspect --type image "$deps" >/dev/null 2>&1 || bh tag localhost/cc-base:bookworm "$deps"
     fi
     if [ $judge = yes ]; then
         for layer in $(judge_layers); do
@@ -175,7 +211,7 @@ build_one() {
             deps=$next
         done
     fi
-    c=$(bh from "$deps")
+    bh_from "$deps"
     m=$(bh mount "$c")
     for b in $(echo "$bins" | tr ',' ' '); do
         [ "$b" = - ] || install -m 0755 "$bin/$b" "$m/usr/local/bin/$b"
@@ -215,13 +251,14 @@ build_one() {
         --label org.opencontainers.image.source="https://codecourt.invalid/codecourt" \
         --label org.opencontainers.image.vendor=CodeCourt \
         --label org.opencontainers.image.base.name="debian:bookworm (debootstrap minbase)" "$c"
-    bh commit -q --rm "$c" "localhost/codecourt/$name:$version" >/dev/null
+    # Straight to the archive: a copy in the storage would only take space.
     rm -f "$out/$name.tar"
-    bh push -q "localhost/codecourt/$name:$version" "oci-archive:$out/$name.tar:$version" >/dev/null
+    bh commit -q --rm --disable-compression=false "$c" "oci-archive:$out/$name.tar:$version" >/dev/null
     say "$name: $out/$name.tar ($(du -h "$out/$name.tar" | cut -f1))"
 }
 
 want=" $* "
+keep=""
 built=0
 skipped=""
 while read -r name bins pkgs user entry _ data <&3; do
@@ -254,7 +291,15 @@ while read -r name bins pkgs user entry _ data <&3; do
     say "$name: $(($(date +%s) - start)) s"
     built=$((built + 1))
 done 3<"$list"
-# Earlier builds of the same tags are dangling now; vfs keeps every layer as
-# a full copy, so drop them.
+# Package layers whose package set changed are stale once every row has
+# been built (not after a partial build: the others' layers are still
+# current); then dangling images go too. Images of older builds kept in the
+# storage as localhost/codecourt/<image>:<version> go with them.
+if [ "$want" = "  " ] && [ -z "$skipped" ]; then
+    bh images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+        grep -e '^localhost/cc-deps-' -e '^localhost/codecourt/' | while read -r img; do
+        case " $keep " in *" $img "*) ;; *) bh rmi -f "$img" >/dev/null 2>&1 || true ;; esac
+    done
+fi
 bh rmi --prune >/dev/null 2>&1 || true
 say "built $built image(s) into $out${skipped:+; skipped (binary not built):$skipped}"
