@@ -184,7 +184,7 @@ int main(void)
             "backlog figures: %d submissions, queued in %.1f s, judged in %.1f s; oldest job "
             "%.0f s at most, 0 after\n",
             total, queued_s, judged_s, oldest_max);
-    int stored = cct_check_all(&mesh, &root, ids, atomic_load(&n_accepted), 120000);
+    int stored = cct_check_all(&mesh, &root, ids, atomic_load(&n_accepted), 120000 + total * 20);
     CCT_CHECK(stored == total, "%d stored for %d submitted", stored, total);
     cct_mesh_stop(&mesh);
     free(ids);
