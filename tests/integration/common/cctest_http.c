@@ -111,12 +111,19 @@ CURL *cct_prepare(cct_resp *r, struct curl_slist **hl, const char *method, const
 
 long cct_get_http1(uint16_t port, const char *path, char *body, size_t cap)
 {
+    return cct_get_http1_within(port, path, body, cap, 30000);
+}
+
+long cct_get_http1_within(uint16_t port, const char *path, char *body, size_t cap,
+                          long timeout_ms)
+{
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
     cct_resp r = {0};
     struct curl_slist *hl = NULL;
     CURL *c = cct_prepare(&r, &hl, "GET", url, NULL, NULL, NULL);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_perform(c);
     cct_finish(c, &r, hl);
     if (cap > 0)

@@ -51,6 +51,10 @@ long cct_status(uint16_t port, const char *method, const char *path, const char 
  * speaks nothing else); the status (0 when nothing answered), with the
  * body copied into body (cap bytes, NUL-terminated, cut if longer). */
 long cct_get_http1(uint16_t port, const char *path, char *body, size_t cap);
+/* cct_get_http1 giving up after timeout_ms (then 0) instead of 30 s: what
+ * a probe with that timeout would see. */
+long cct_get_http1_within(uint16_t port, const char *path, char *body, size_t cap,
+                          long timeout_ms);
 void cct_resp_free(cct_resp *r);
 /* A response header's value (name in lowercase), copied to out, or NULL. */
 const char *cct_header(cct_resp *r, const char *name, char *out, size_t cap);

@@ -11,6 +11,9 @@
  *     refused (the burst goes on until one is, at most BURST_MAX);
  *   - once the filler is gone the mesh accepts a submission again by
  *     itself (no restart), within RESUME_MS, and the time is printed;
+ *     nats-server 2.9.10 instead wedges (below): then the liveness probe
+ *     the manifests give it must fail, and the server is restarted as the
+ *     probe would have it;
  *   - nothing accepted is lost: every submission accepted before, during
  *     and after gets exactly one verdict, AC, with agreeing judged events
  *     and no outbox row left unsent (cct_check_all).
@@ -35,6 +38,9 @@
 #include "cctest_http.h"
 #include "cctest_mesh.h"
 
+/* The nats-server liveness probe of k8s/base/nats.yaml and the chart. */
+#define NATS_LIVENESS_PATH "/jsz"
+
 enum {
     SLACK_KIB = 64,      /* left free by the filler: the burst fills it */
     BURST_MAX = 400,     /* submissions at most while the disk is full */
@@ -42,6 +48,7 @@ enum {
     DEADLINE_MS = 15000, /* an answer later than this hung */
     RESUME_MS = 90000,
     WEDGED_MS = 30000,   /* JetStream silent this long with space back: wedged */
+    NATS_LIVENESS_TIMEOUT_MS = 5000, /* the probe's timeoutSeconds in the manifests */
 };
 
 static char dir[4096], mnt[4200], filler[4300];
@@ -218,12 +225,23 @@ int main(int argc, char **argv)
          * not even /jsz, until the server is restarted, space or not. What
          * a probe of /jsz would do: kill it and start it again on the same
          * store; nothing of CodeCourt is restarted. */
-        char jsz[256];
-        long st = cct_get_http1(mesh.stack.nats_monitor_port, "/jsz", jsz, sizeof jsz);
+        /* The manifests' liveness probe (k8s/base/nats.yaml, the chart)
+         * is GET /jsz with a 5 s timeout: it must see the wedge, which
+         * /healthz?js-enabled-only=true does not look for. */
+        char body[256];
+        long live = cct_get_http1_within(mesh.stack.nats_monitor_port, NATS_LIVENESS_PATH, body,
+                                         sizeof body, NATS_LIVENESS_TIMEOUT_MS);
+        long enabled = cct_get_http1_within(mesh.stack.nats_monitor_port,
+                                            "/healthz?js-enabled-only=true", body, sizeof body,
+                                            NATS_LIVENESS_TIMEOUT_MS);
         fprintf(stderr,
-                "diskfull: JetStream still silent %.0f s after the space came back (/jsz: %ld): "
-                "nats-server wedged on ENOSPC; restarting it as a liveness probe would\n",
-                cct_now_s() - t1, st);
+                "diskfull: JetStream still silent %.0f s after the space came back "
+                "(" NATS_LIVENESS_PATH ": %ld, /healthz?js-enabled-only=true: %ld; 0 = no answer "
+                "in %d s): nats-server wedged on ENOSPC; restarting it as the liveness probe "
+                "would\n",
+                cct_now_s() - t1, live, enabled, NATS_LIVENESS_TIMEOUT_MS / 1000);
+        CCT_CHECK(live != 200, "nats-server is wedged but its liveness probe " NATS_LIVENESS_PATH
+                               " answered 200: the probe would never restart it");
         CCT_CHECK(cc_local_nats_crash(&mesh.stack, 0) == CC_OK, "kill nats");
         CCT_CHECK(cc_local_nats_start(&mesh.stack, 0) == CC_OK, "start nats: %s", cc_err_msg());
         restarted = true;
