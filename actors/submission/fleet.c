@@ -23,6 +23,10 @@
 #define SWEEP_MS 1000
 /* A judge silent for this many heartbeats is gone. */
 #define GONE_AFTER_BEATS 3
+/* A gone judge whose submissions were requeued is forgotten after this
+ * long, as the bucket forgets its key (entries kept a day): a fleet whose
+ * judges get new names at each start must not grow the map for ever. */
+#define FORGET_AFTER_MS (24 * 3600 * 1000LL)
 
 typedef struct fleet_judge {
     char key[128];
@@ -191,7 +195,8 @@ static void on_bucket_info(cc_bus *b, cc_status s, natsMsg *reply, void *ud)
 
 typedef struct requeue_ctx {
     sub_state *st;
-    char judge[128];
+    char key[128];   /* the judge's key in the map */
+    char judge[128]; /* its id, as submissions.judge holds it */
 } requeue_ctx;
 
 static void requeued(cc_status s, const char *errmsg, const cc_pg_result *r, void *ud)
@@ -200,7 +205,7 @@ static void requeued(cc_status s, const char *errmsg, const cc_pg_result *r, voi
     if (s != CC_OK) {
         cc_log(CC_LOG_WARN, NULL, "cannot requeue a gone judge's submissions", "{s:s, s:s}",
                "judge", c->judge, "error", errmsg ? errmsg : cc_status_str(s));
-        fleet_judge *j = c->st->fleet ? find(c->st->fleet, c->judge) : NULL;
+        fleet_judge *j = c->st->fleet ? find(c->st->fleet, c->key) : NULL;
         if (j)
             j->requeued = false; /* the next sweep tries again */
         free(c);
@@ -222,12 +227,18 @@ static void on_sweep(uv_timer_t *t)
     int64_t now = now_ms();
     for (size_t i = 0; i < f->n; i++) {
         fleet_judge *j = &f->v[i];
+        if (j->requeued && judge_gone(j, now) && now - j->seen_ms > FORGET_AFTER_MS) {
+            protobuf_c_message_free_unpacked(&j->status->base, NULL);
+            f->v[i--] = f->v[--f->n];
+            continue;
+        }
         if (j->requeued || !judge_gone(j, now) || !f->st->pg)
             continue;
         requeue_ctx *c = calloc(1, sizeof *c);
         if (!c)
             return;
         c->st = f->st;
+        snprintf(c->key, sizeof c->key, "%s", j->key);
         snprintf(c->judge, sizeof c->judge, "%s", j->status->id);
         j->requeued = true;
         cc_pg_param p[] = {CC_PG_TEXT(j->status->id)};
@@ -348,10 +359,8 @@ static void got_queue(cc_status s, const char *errmsg, const cc_pg_result *r, vo
 void sub_list_judges(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     (void)req;
-    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
-        cc_rpc_fail(call, CC_DENIED, "only admins see the judges");
+    if (!cc_rpc_require_admin(call, "only admins see the judges"))
         return;
-    }
     list_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
     if (!c) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");
@@ -411,10 +420,8 @@ void sub_set_judge_state(cc_rpc_call *call, const ProtobufCMessage *req, void *a
 {
     const Codecourt__V1__SetJudgeStateRequest *rq = (const void *)req;
     sub_state *st = sub_state_of(actor);
-    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
-        cc_rpc_fail(call, CC_DENIED, "only admins control the judges");
+    if (!cc_rpc_require_admin(call, "only admins control the judges"))
         return;
-    }
     static const char *const actions[] = {"drain", "disable", "enable"};
     const char *action = NULL;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)

@@ -90,10 +90,8 @@ static void reset(cc_status s, const char *errmsg, const cc_pg_result *r, void *
 
 static void start(cc_rpc_call *call, void *actor, const char *id, const char *problem)
 {
-    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
-        cc_rpc_fail(call, CC_DENIED, "only admins rejudge");
+    if (!cc_rpc_require_admin(call, "only admins rejudge"))
         return;
-    }
     rj_ctx *c = cc_arena_alloc(cc_rpc_arena(call), sizeof *c);
     if (!c) {
         cc_rpc_fail(call, CC_NOMEM, "out of memory");

@@ -10,15 +10,8 @@
 
 #define REVOKED_USER "cc:revoked:user:"
 
-/* The methods here are CC_RPC_AUTH: the caller is signed in. */
-static bool require_admin(cc_rpc_call *call)
-{
-    if (cc_rpc_principal(call)->role != CC_ROLE_ADMIN) {
-        cc_rpc_fail(call, CC_DENIED, "admins only");
-        return false;
-    }
-    return true;
-}
+/* The methods here are CC_RPC_AUTH: the caller is signed in, and
+ * cc_rpc_require_admin turns away all but admins. */
 
 static bool valid_uuid(const char *s)
 {
@@ -73,7 +66,7 @@ static void listed(cc_status s, const char *errmsg, const cc_pg_result *r, void 
 void user_list(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__ListUsersRequest *rq = (const void *)req;
-    if (!require_admin(call))
+    if (!cc_rpc_require_admin(call, "admins only"))
         return;
     if (rq->page_size < 0 || rq->page_size > 100) {
         cc_rpc_fail(call, CC_INVALID, "pageSize: must be 1 to 100");
@@ -119,7 +112,7 @@ void user_set_role(cc_rpc_call *call, const ProtobufCMessage *req, void *actor)
 {
     const Codecourt__V1__SetRoleRequest *rq = (const void *)req;
     const char *uid = cc_rpc_principal(call)->id;
-    if (!require_admin(call))
+    if (!cc_rpc_require_admin(call, "admins only"))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");
@@ -195,7 +188,7 @@ void user_set_disabled(cc_rpc_call *call, const ProtobufCMessage *req, void *act
 {
     const Codecourt__V1__SetDisabledRequest *rq = (const void *)req;
     const char *uid = cc_rpc_principal(call)->id;
-    if (!require_admin(call))
+    if (!cc_rpc_require_admin(call, "admins only"))
         return;
     if (!valid_uuid(rq->user_id)) {
         cc_rpc_fail(call, CC_INVALID, "userId: not a user id");

@@ -82,6 +82,14 @@ const cc_principal *cc_rpc_principal(const cc_rpc_call *call)
     return &call->principal;
 }
 
+bool cc_rpc_require_admin(cc_rpc_call *call, const char *what)
+{
+    if (call->principal.role == CC_ROLE_ADMIN)
+        return true;
+    cc_rpc_fail(call, CC_DENIED, "%s", what);
+    return false;
+}
+
 const char *cc_rpc_caller(const cc_rpc_call *call)
 {
     return call->caller[0] ? call->caller : NULL;

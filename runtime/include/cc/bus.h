@@ -190,6 +190,9 @@ const cc_rpc_method *cc_rpc_method_of(const cc_rpc_call *call);
  * id "" for no principal; a malformed one never reaches a handler. Owned
  * by the call: valid until it is answered. Never NULL. */
 const cc_principal *cc_rpc_principal(const cc_rpc_call *call);
+/* True when the call speaks for an admin; otherwise answers CC_DENIED with
+ * the message what (e.g. "only admins rejudge") and returns false. */
+bool cc_rpc_require_admin(cc_rpc_call *call, const char *what);
 /* The service that made a caller-scoped call (it arrived on
  * cc.rpc.<service>.<caller>.<Method>, a subject only that caller's NATS
  * user may publish, so NATS vouches for it), or NULL for an ordinary call

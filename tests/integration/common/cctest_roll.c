@@ -17,17 +17,27 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Stops the process of kind k with SIGTERM (its drain) and says whether it
+ * exited 0; *old is left with its wait status. */
+static bool drain_old(cct_mesh *m, cct_proc_kind k, const char *verb, cc_local_proc *old)
+{
+    *old = m->procs[k];
+    cc_status st = cc_local_proc_stop(old, SIGTERM, 30000);
+    bool clean = st == CC_OK && WIFEXITED(old->status) && WEXITSTATUS(old->status) == 0;
+    if (!clean)
+        CCT_FAIL("%s %s: the old one did not drain and exit 0 (wait status 0x%x%s%s)", verb,
+                 cct_proc_name(k), old->status, st != CC_OK ? ": " : "",
+                 st != CC_OK ? cc_err_msg() : "");
+    return clean;
+}
+
 bool cct_mesh_replace(cct_mesh *m, cct_proc_kind k, const char *bin_dir, cct_roll_figures *f)
 {
     const char *name = cct_proc_name(k);
-    cc_local_proc old = m->procs[k];
+    cc_local_proc old;
     double t0 = now_ms();
-    cc_status st = cc_local_proc_stop(&old, SIGTERM, 30000);
+    bool clean = drain_old(m, k, "replace", &old);
     double t1 = now_ms();
-    bool clean = st == CC_OK && WIFEXITED(old.status) && WEXITSTATUS(old.status) == 0;
-    if (!clean)
-        CCT_FAIL("replace %s: the old one did not drain and exit 0 (wait status 0x%x)", name,
-                 old.status);
     m->procs[k] = old;
     m->bin_dir[k] = bin_dir ? bin_dir : CC_BIN_DIR;
     bool ready = cct_mesh_start_proc(m, k);
@@ -66,14 +76,10 @@ bool cct_mesh_roll(cct_mesh *m, cct_proc_kind k, const char *bin_dir, int overla
     }
     double t1 = now_ms();
     usleep((useconds_t)overlap_ms * 1000);
-    cc_local_proc old = m->procs[k];
+    cc_local_proc old;
     double t2 = now_ms();
-    cc_status st = cc_local_proc_stop(&old, SIGTERM, 30000);
+    bool clean = drain_old(m, k, "roll", &old);
     double t3 = now_ms();
-    bool clean = st == CC_OK && WIFEXITED(old.status) && WEXITSTATUS(old.status) == 0;
-    if (!clean)
-        CCT_FAIL("roll %s: the old one did not drain and exit 0 (wait status 0x%x%s%s)", name,
-                 old.status, st != CC_OK ? ": " : "", st != CC_OK ? cc_err_msg() : "");
     m->procs[k] = fresh;
     m->metrics[k] = port;
     m->bin_dir[k] = bin_dir ? bin_dir : CC_BIN_DIR;
