@@ -4,7 +4,9 @@
  * control.<key>: drain, disable, enable), read once at start and followed
  * as they are written. Also the toolchain versions: each language's
  * version probe runs once, on the thread pool at start or on the first job
- * thread that needs it, and every result names the one it was judged with.
+ * thread that needs it, and every result names the one it was judged with;
+ * its answer is kept in <judge-cache>/toolchains for the next start, keyed
+ * by the probe and the files it runs (toolchain_key).
  *
  * The heartbeat is a core publish on the bucket's subject, which the
  * bucket's stream stores (a KV put is nothing more): a lost one is
@@ -14,12 +16,15 @@
 
 #include "internal.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +59,84 @@ static int64_t now_ms(void)
 
 /* ---- toolchains (any thread) --------------------------------------------------------- */
 
+/* The probes cost about 10 s of CPU at each start (the JVM's most), so
+ * their answers are kept on disk. A kept answer is used only while its key
+ * is the same: the probe's argv, the file its program resolves to (path,
+ * inode, size, modification time: an upgrade or an alternatives switch
+ * changes them) and dpkg's status file (size and modification time: any
+ * package installed, upgraded or removed, such as a JDK behind an
+ * unchanged launcher script). */
+static bool toolchain_key(const judge_lang *l, char *out, size_t n)
+{
+    if (!l->version.n)
+        return false;
+    char real[PATH_MAX], buf[4096];
+    struct stat prog, dpkg;
+    if (!realpath(l->version.v[0], real) || stat(real, &prog) != 0)
+        return false;
+    if (stat("/var/lib/dpkg/status", &dpkg) != 0)
+        memset(&dpkg, 0, sizeof dpkg);
+    int len = snprintf(buf, sizeof buf, "%s|%ju|%jd|%jd.%09ld|%jd|%jd.%09ld", real,
+                       (uintmax_t)prog.st_ino, (intmax_t)prog.st_size,
+                       (intmax_t)prog.st_mtim.tv_sec, prog.st_mtim.tv_nsec,
+                       (intmax_t)dpkg.st_size, (intmax_t)dpkg.st_mtim.tv_sec,
+                       dpkg.st_mtim.tv_nsec);
+    for (size_t i = 0; i < l->version.n && len > 0 && (size_t)len < sizeof buf; i++)
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "|%s", l->version.v[i]);
+    if (len <= 0 || (size_t)len >= sizeof buf)
+        return false;
+    /* FNV-1a, 64 bits: a key to compare, not a secret. */
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < len; i++)
+        h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+    snprintf(out, n, "%s\t%016" PRIx64, judge_lang_id(l), h);
+    return true;
+}
+
+/* The kept version for key ("<language>\t<hash>") into out, if any. Lines
+ * are "<language>\t<hash>\t<version>\n"; the first match wins. */
+static bool toolchain_kept(const serve *sv, const char *key, char *out, size_t n)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/toolchains", sv->cfg->cache_dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[512];
+    size_t kl = strlen(key);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        size_t ll = strcspn(line, "\n");
+        if (line[ll] != '\n' || strncmp(line, key, kl) != 0 || line[kl] != '\t' || ll == kl + 1)
+            continue;
+        line[ll] = '\0';
+        snprintf(out, n, "%s", line + kl + 1);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Appends key's version in one write (O_APPEND: judges sharing the cache
+ * folder do not mix their lines). An empty answer (a probe that failed or
+ * timed out) is not kept: the next start tries again. */
+static void toolchain_keep(const serve *sv, const char *key, const char *ver)
+{
+    char path[PATH_MAX], line[512];
+    if (!ver[0] || strchr(ver, '\n'))
+        return;
+    int len = snprintf(line, sizeof line, "%s\t%s\n", key, ver);
+    if (len <= 0 || (size_t)len >= sizeof line)
+        return;
+    snprintf(path, sizeof path, "%s/toolchains", sv->cfg->cache_dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    if (write(fd, line, (size_t)len) != len)
+        cc_log(CC_LOG_WARN, NULL, "cannot keep a toolchain version", "{s:s}", "path", path);
+    close(fd);
+}
+
 void serve__toolchain(serve *sv, const judge_lang *lang, char *out, size_t n)
 {
     size_t i = 0, count = judge_langs_count(sv->langs);
@@ -71,8 +154,13 @@ void serve__toolchain(serve *sv, const judge_lang *lang, char *out, size_t n)
         return;
     /* Two threads may probe the same language at once; both get the same
      * answer and the first one stored stays. */
-    char ver[256];
-    judge_lang_version(lang, ver, sizeof ver);
+    char ver[256], key[160];
+    bool keyed = toolchain_key(lang, key, sizeof key);
+    if (!keyed || !toolchain_kept(sv, key, ver, sizeof ver)) {
+        judge_lang_version(lang, ver, sizeof ver);
+        if (keyed)
+            toolchain_keep(sv, key, ver);
+    }
     pthread_mutex_lock(&sv->tcmu);
     if (!sv->toolchains[i])
         sv->toolchains[i] = judge__xstrdup(ver);

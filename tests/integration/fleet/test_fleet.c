@@ -7,7 +7,8 @@
  *             unknown judge a 404); a result names the judge and the
  *             toolchain; a rejudge on a judge whose toolchain reports
  *             another version says so (toolchainChanged); a judge that
- *             stopped is listed as gone
+ *             stopped is listed as gone; the probes' answers are kept in
+ *             <judge-cache>/toolchains and a restart uses the kept one
  *   drain     drain while judging: the job finishes, the judge reports
  *             draining then drained and takes nothing; a queued submission
  *             shows its place and an estimated wait; enable, it is judged.
@@ -189,6 +190,41 @@ static char *cli(const char *args, int *status)
 
 /* ---- registry ------------------------------------------------------------------- */
 
+/* How many keys of <judge-cache>/toolchains are kept for language lang
+ * with version ver ("" for any; a key twice counts once: two threads may
+ * probe at once); with set, each such line's version is rewritten to set
+ * (what the next start must read instead of probing). */
+static int kept_toolchains(const char *lang, const char *ver, const char *set)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/judge-cache/toolchains", mesh.dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    static char out[1 << 16];
+    size_t used = 0;
+    char line[1024], keys[16][64];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char l[64], h[64], v[900];
+        bool match = sscanf(line, "%63[^\t]\t%63[^\t]\t%899[^\n]", l, h, v) == 3 &&
+                     !strcmp(l, lang) && (!ver[0] || !strcmp(v, ver));
+        int k = 0;
+        while (match && k < n && strcmp(keys[k], h) != 0)
+            k++;
+        if (match && k == n && n < 16)
+            snprintf(keys[n++], sizeof keys[0], "%s", h);
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s",
+                                 match && set ? cct_fmt("%s\t%s\t%s\n", l, h, set) : line);
+    }
+    fclose(f);
+    if (set && (f = fopen(path, "w"))) {
+        fputs(out, f);
+        fclose(f);
+    }
+    return n;
+}
+
 /* A copy of the language table whose C toolchain reports its version as
  * `gcc -dumpfullversion` does ("12.2.0"): another version string, as a
  * judge with another compiler would report. */
@@ -252,6 +288,7 @@ static void case_registry(void)
         json_decref(l);
     }
     CCT_CHECK(have_c, "the C toolchain is registered within 60 s");
+    CCT_CHECK(kept_toolchains("c", "", NULL) == 1, "the C toolchain's version is kept once");
 
     /* Admins only; a bad order names its field; an unknown judge is 404. */
     if (!cct_register(&mesh, "ann", &ann))
@@ -323,6 +360,22 @@ static void case_registry(void)
         CCT_CHECK(json_is_true(json_object_get(s, "toolchainChanged")),
                   "the rejudge says its toolchain changed");
     }
+    json_decref(s);
+
+    /* Another probe is another key: both answers are kept. The next start
+     * reads the kept one instead of probing (made to differ here). */
+    CCT_CHECK(kept_toolchains("c", "", NULL) == 2, "two C toolchain versions kept");
+    CCT_CHECK(cc_local_proc_stop(&mesh.procs[CCT_JUDGE], SIGTERM, 30000) == CC_OK,
+              "the judge stops");
+    CCT_CHECK(kept_toolchains("c", "12.2.0", "12.2.0-kept") == 1, "12.2.0 kept once");
+    CCT_CHECK(cct_mesh_start_proc(&mesh, CCT_JUDGE), "the judge starts a third time");
+    rj = api("POST", cct_fmt("/v1/submissions/%s/rejudge", sid[0]), "{}", &admin);
+    CCT_CHECK(rj.status == 200, "rejudge: %ld", rj.status);
+    cct_resp_free(&rj);
+    s = wait_judged(&admin, sid[0], 3, 60000);
+    if (s)
+        CCT_CHECK(!strcmp(cct_json_str(s, "toolchain"), "12.2.0-kept"),
+                  "judged with %s, not the kept version", cct_json_str(s, "toolchain"));
     json_decref(s);
 }
 
