@@ -184,6 +184,8 @@ int main(void)
             "backlog figures: %d submissions, queued in %.1f s, judged in %.1f s; oldest job "
             "%.0f s at most, 0 after\n",
             total, queued_s, judged_s, oldest_max);
+    /* A long run outlives the access token of the first sign-in. */
+    CCT_CHECK(cct_login_root(&mesh, &root), "sign in again for the end check");
     int stored = cct_check_all(&mesh, &root, ids, atomic_load(&n_accepted), 120000 + total * 20);
     CCT_CHECK(stored == total, "%d stored for %d submitted", stored, total);
     cct_mesh_stop(&mesh);
