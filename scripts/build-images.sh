@@ -43,7 +43,8 @@ done
 
 # Storage driver: overlay keeps each layer as its difference from the one
 # below; vfs keeps every layer as a full copy (the judge's five toolchain
-# layers alone took 23 GB and filled the disk), so vfs is only the fallback
+# layers took 17 GB, 23 GB with the judge image, and filled the disk), so
+# vfs is only the fallback
 # for a file system the kernel cannot overlay (e.g. storage on overlayfs).
 driver=${CC_IMAGES_DRIVER:-}
 if [ -z "$driver" ]; then
