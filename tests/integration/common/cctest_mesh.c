@@ -376,19 +376,53 @@ typedef struct {
     bool mixed;
 } seen;
 
+static int cmp_seen_ptr(const void *a, const void *b)
+{
+    return strcmp((*(seen *const *)a)->id, (*(seen *const *)b)->id);
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* v's entries sorted by id, for bsearch: the backlog checks 10,000
+ * submissions against 20,000 and more events. */
+static seen **seen_index(seen *v, int n)
+{
+    seen **ix = malloc((size_t)(n ? n : 1) * sizeof *ix);
+    for (int i = 0; i < n; i++)
+        ix[i] = &v[i];
+    qsort(ix, (size_t)n, sizeof *ix, cmp_seen_ptr);
+    return ix;
+}
+
+static seen *seen_find(seen **ix, int n, const char *id)
+{
+    seen key;
+    snprintf(key.id, sizeof key.id, "%s", id);
+    seen *kp = &key;
+    seen **hit = bsearch(&kp, ix, (size_t)n, sizeof *ix, cmp_seen_ptr);
+    return hit ? *hit : NULL;
+}
+
 /* Every judged event on CC_EVENTS, grouped per submission, must agree with
  * the stored verdict; and no two messages of the stream carry one
- * Nats-Msg-Id (each outbox row was stored once). Read with an ephemeral
- * consumer from the first message until the stream has nothing more for
- * 1 s. */
+ * Nats-Msg-Id (each outbox row was stored once). Reads with an ephemeral
+ * consumer from the first message up to the stream's last sequence when
+ * the read began, with no limit on what may wait in the client, and fails
+ * if the client dropped any message or the stream went silent for 10 s
+ * before the end. */
 static void check_events(const cct_mesh *m, seen *v, int n)
 {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     natsSubscription *sub = NULL;
+    jsStreamInfo *si = NULL;
     jsSubOptions so;
     size_t nids = 0, capids = 0;
     char **ids = NULL;
+    seen **ix = seen_index(v, n);
     int dup_ids = 0, total = 0;
     if (cc_local_nats_connect(&m->stack, "admin", &nc) != NATS_OK ||
         natsConnection_JetStream(&js, nc, NULL) != NATS_OK) {
@@ -404,7 +438,11 @@ static void check_events(const cct_mesh *m, seen *v, int n)
     natsStatus ns = NATS_ERR;
     jsErrCode jerr = 0;
     for (int i = 0; i < 40 && ns != NATS_OK; i++) {
-        ns = js_SubscribeSync(&sub, js, "cc.evt.>", NULL, &so, &jerr);
+        jsStreamInfo_Destroy(si);
+        si = NULL;
+        ns = js_GetStreamInfo(&si, js, "CC_EVENTS", NULL, &jerr);
+        if (ns == NATS_OK)
+            ns = js_SubscribeSync(&sub, js, "cc.evt.>", NULL, &so, &jerr);
         if (ns != NATS_OK)
             usleep(500000);
     }
@@ -413,21 +451,25 @@ static void check_events(const cct_mesh *m, seen *v, int n)
                  (int)jerr, nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
         goto out;
     }
+    natsSubscription_SetPendingLimits(sub, -1, -1);
+    uint64_t last = si->State.LastSeq, seq = 0;
     natsMsg *msg = NULL;
-    while (natsSubscription_NextMsg(&msg, sub, 1000) == NATS_OK) {
+    while (seq < last) {
+        ns = natsSubscription_NextMsg(&msg, sub, 10000);
+        if (ns != NATS_OK) {
+            CCT_FAIL("CC_EVENTS: %s after sequence %llu of %llu (%d messages read)",
+                     natsStatus_GetText(ns), (unsigned long long)seq, (unsigned long long)last,
+                     total);
+            break;
+        }
+        jsMsgMetaData *md = NULL;
+        if (natsMsg_GetMetaData(&md, msg) == NATS_OK) {
+            seq = md->Sequence.Stream;
+            jsMsgMetaData_Destroy(md);
+        }
         total++;
         const char *mid = NULL;
         if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &mid) == NATS_OK && mid) {
-            for (size_t i = 0; i < nids; i++)
-                if (!strcmp(ids[i], mid)) {
-                    dup_ids++;
-                    if (cct_dup_ok_prefix && !strncmp(mid, cct_dup_ok_prefix,
-                                                      strlen(cct_dup_ok_prefix)))
-                        fprintf(stderr, "Nats-Msg-Id %s stored twice in CC_EVENTS\n", mid);
-                    else
-                        CCT_FAIL("Nats-Msg-Id %s stored twice in CC_EVENTS", mid);
-                    break;
-                }
             if (nids == capids) {
                 capids = capids ? capids * 2 : 256;
                 ids = realloc(ids, capids * sizeof *ids);
@@ -437,29 +479,45 @@ static void check_events(const cct_mesh *m, seen *v, int n)
         if (strcmp(natsMsg_GetSubject(msg), "cc.evt.submission.judged") == 0) {
             Codecourt__V1__JudgeResult *r = codecourt__v1__judge_result__unpack(
                 NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
-            for (int i = 0; r && i < n; i++) {
-                if (strcmp(v[i].id, r->submission_id) != 0)
-                    continue;
+            seen *s = r ? seen_find(ix, n, r->submission_id) : NULL;
+            if (s) {
                 if (r->attempt != 1)
-                    CCT_FAIL("%s: judged event of attempt %u", v[i].id, r->attempt);
-                if (strcmp(v[i].verdict, r->verdict) != 0)
-                    v[i].mixed = true;
-                v[i].events++;
+                    CCT_FAIL("%s: judged event of attempt %u", s->id, r->attempt);
+                if (strcmp(s->verdict, r->verdict) != 0)
+                    s->mixed = true;
+                s->events++;
             }
             if (r)
                 codecourt__v1__judge_result__free_unpacked(r, NULL);
         }
         natsMsg_Destroy(msg);
     }
+    int64_t dropped = 0;
+    if (natsSubscription_GetDropped(sub, &dropped) == NATS_OK)
+        CCT_CHECK(dropped == 0, "CC_EVENTS: the client dropped %lld messages", (long long)dropped);
+    qsort(ids, nids, sizeof *ids, cmp_str_ptr);
+    for (size_t i = 1; i < nids; i++) {
+        if (strcmp(ids[i - 1], ids[i]) != 0)
+            continue;
+        dup_ids++;
+        if (cct_dup_ok_prefix &&
+            !strncmp(ids[i], cct_dup_ok_prefix, strlen(cct_dup_ok_prefix)))
+            fprintf(stderr, "Nats-Msg-Id %s stored twice in CC_EVENTS\n", ids[i]);
+        else
+            CCT_FAIL("Nats-Msg-Id %s stored twice in CC_EVENTS", ids[i]);
+    }
     for (int i = 0; i < n; i++) {
         CCT_CHECK(v[i].events >= 1, "%s: no judged event in CC_EVENTS", v[i].id);
         CCT_CHECK(!v[i].mixed, "%s: judged events with different verdicts", v[i].id);
     }
-    fprintf(stderr, "CC_EVENTS: %d messages, %d Nats-Msg-Id stored twice\n", total, dup_ids);
+    fprintf(stderr, "CC_EVENTS: %d messages up to sequence %llu, %d Nats-Msg-Id stored twice\n",
+            total, (unsigned long long)last, dup_ids);
 out:
     for (size_t i = 0; i < nids; i++)
         free(ids[i]);
     free(ids);
+    free(ix);
+    jsStreamInfo_Destroy(si);
     natsSubscription_Destroy(sub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
@@ -512,12 +570,11 @@ int cct_check_all(const cct_mesh *m, const cct_account *a, char (*accepted)[64],
         if (!cursor[0])
             break;
     }
-    for (int i = 0; i < naccepted; i++) {
-        bool found = false;
-        for (int k = 0; k < n && !found; k++)
-            found = !strcmp(v[k].id, accepted[i]);
-        CCT_CHECK(found, "accepted submission %s is not stored", accepted[i]);
-    }
+    seen **ix = seen_index(v, n);
+    for (int i = 0; i < naccepted; i++)
+        CCT_CHECK(seen_find(ix, n, accepted[i]) != NULL, "accepted submission %s is not stored",
+                  accepted[i]);
+    free(ix);
     double end = cct_now_s() + ms / 1000.0;
     int judged = 0;
     for (int i = 0; i < n; i++) {
