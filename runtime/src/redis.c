@@ -228,10 +228,21 @@ static cc_status send_cmd(cc_redis *r, cmd *c, int argc, const char **argv, cons
         r->pending = c;
     }
     /* Written now rather than when the loop next polls: Redis starts on it
-     * while this iteration goes on (the caller batched what it could). A
-     * write error reaches on_reply through hiredis's disconnect. */
-    if (r->ac->c.flags & REDIS_CONNECTED)
-        redisAsyncHandleWrite(r->ac);
+     * while this iteration goes on (the caller batched what it could).
+     * Not through redisAsyncHandleWrite: on a write error it disconnects
+     * at once, running every pending callback inside this call and freeing
+     * the context, which may be in the middle of delivering a reply (a
+     * callback that sends more, after Redis died). redisBufferWrite only
+     * writes; an error stays in the context (c.err), and the write event
+     * hiredis asked for when the command was queued is still on, so the
+     * next poll hands the error to hiredis, which disconnects there. */
+    redisAsyncContext *ac = r->ac;
+    int done = 0;
+    if ((ac->c.flags & REDIS_CONNECTED) && redisBufferWrite(&ac->c, &done) == REDIS_OK) {
+        if (done)
+            ac->ev.delWrite(ac->ev.data);
+        ac->ev.addRead(ac->ev.data);
+    }
     return CC_OK;
 }
 

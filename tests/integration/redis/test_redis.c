@@ -1,7 +1,8 @@
 /* Integration: cc/redis.h against a real Redis: commands with binary
  * arguments, a script run by SHA (loaded once, reloaded after SCRIPT
- * FLUSH), a command timeout, Redis stopped (CC_UNAVAILABLE) and started
- * again (works by itself). */
+ * FLUSH), a command timeout, Redis killed while a reply callback sends
+ * more (each of those fails later, never inside the call that sent it),
+ * Redis stopped (CC_UNAVAILABLE) and started again (works by itself). */
 #include "cc/local.h"
 #include "cc/redis.h"
 
@@ -64,6 +65,40 @@ static res eval(cc_redis *r, const cc_redis_script *sc, const char *key, const c
     return o;
 }
 
+/* Redis killed from inside a reply callback, which then sends more: by
+ * then the socket has the peer's FIN, so the first write provokes a reset
+ * and the next ones fail. */
+static struct {
+    cc_redis *r;
+    bool inside; /* in on_first's sending loop */
+    int early;   /* callbacks run inside that loop */
+    res first, more[4];
+} chain;
+
+static void on_more(cc_status s, const char *errmsg, const redisReply *r, void *ud)
+{
+    if (chain.inside)
+        chain.early++;
+    on_res(s, errmsg, r, ud);
+}
+
+static void on_first(cc_status s, const char *errmsg, const redisReply *r, void *ud)
+{
+    on_res(s, errmsg, r, ud);
+    CHECK_OK(cc_local_stack_crash(&stack, CC_LOCAL_REDIS));
+    usleep(100000);
+    const char *ping[1] = {"PING"};
+    chain.inside = true;
+    for (int i = 0; i < 4; i++) {
+        if (cc_redis_command(chain.r, 1, ping, NULL, on_more, &chain.more[i]) != CC_OK) {
+            chain.more[i].done = true;
+            chain.more[i].s = CC_UNAVAILABLE;
+        }
+        usleep(20000);
+    }
+    chain.inside = false;
+}
+
 static void on_closed(void *ud)
 {
     *(bool *)ud = true;
@@ -71,6 +106,7 @@ static void on_closed(void *ud)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as every process of the mesh */
     CHECK_OK(cc_local_stack_start(&stack, CC_LOCAL_REDIS, NULL));
     CHECK_OK(cc_local_guard(&stack));
     uv_loop_init(&loop);
@@ -129,6 +165,28 @@ int main(void)
     const char *ping[1] = {"PING"};
     CHECK_OK(cmd(r, 1, ping, NULL).s);
     fprintf(stderr, "ok: command timeout\n");
+
+    /* Redis killed inside a reply callback that sends more. */
+    chain.r = r;
+    const char *ping1[1] = {"PING"};
+    CHECK_OK(cc_redis_command(r, 1, ping1, NULL, on_first, &chain.first));
+    CHECK(RUN_UNTIL(&loop, chain.first.done && chain.more[0].done && chain.more[1].done &&
+                               chain.more[2].done && chain.more[3].done,
+                    5000));
+    CHECK(chain.early == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(chain.more[i].s == CC_UNAVAILABLE);
+    CHECK(RUN_UNTIL(&loop, !cc_redis_connected(r), 5000));
+    CHECK_OK(cc_local_stack_start_some(&stack, CC_LOCAL_REDIS));
+    t0 = cc_now_ns();
+    bool back = false;
+    while (!back && cc_now_ns() - t0 < 15000000000ull) {
+        back = cmd(r, 1, ping1, NULL).s == CC_OK;
+        if (!back)
+            run_ms(&loop, 50);
+    }
+    CHECK(back);
+    fprintf(stderr, "ok: Redis killed inside a reply callback that sends more\n");
 
     /* Redis stops: in-flight and new commands fail with CC_UNAVAILABLE. */
     CHECK_OK(cc_local_stack_stop_some(&stack, CC_LOCAL_REDIS));
