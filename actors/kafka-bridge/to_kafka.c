@@ -10,7 +10,10 @@
  * the idempotent producer keeps the order of one partition through its
  * own retries, so one key's events stay in order. A delivery that fails
  * for good (after delivery-timeout) is nak'd and comes back later, and
- * only then can a later event of the same key overtake it. */
+ * only then can a later event of the same key overtake it. A bridge that
+ * stops hands nothing back (keep_order): what it pulled and did not get
+ * confirmed is redelivered after the ack wait in stream order, and the
+ * next bridge waits that out before it pulls (ensure_all). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +295,9 @@ cc_status kb_out_start(kb_bridge *br)
          * a huge bound stands in for "unlimited". */
         o->cc.max_deliver = 1000000;
         o->cc.max_inflight = (int)br->cfg->max_inflight;
+        /* Stopping hands nothing back early: a message handed back goes
+         * behind later ones of its key (see keep_order). */
+        o->cc.keep_order = true;
         char labels[400], esc[300];
         cc_metrics_escape(o->map->topic, esc, sizeof esc);
         snprintf(labels, sizeof labels, "direction=\"to_kafka\",topic=\"%s\"", esc);

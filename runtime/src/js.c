@@ -605,9 +605,19 @@ static void respond(cc_js_msg *m, const char *body)
         natsConnection_Publish(cc_bus_nats(m->c->b), reply, body, (int)strlen(body));
 }
 
+/* Ends m here with body as its answer to the server (NULL: none, so the
+ * server redelivers it after its ack wait). */
 static void finish(cc_js_msg *m, const char *body)
 {
     cc_js_consumer *c = m->c;
+    if (!body) {
+        cc_span_end(&m->span);
+        untrack(m);
+        natsMsg_Destroy(m->m);
+        free(m);
+        cc_bus_work_end(c->b);
+        return;
+    }
     if (m->span.recording) {
         cc_span_attr(&m->span, "codecourt.outcome",
                      body[0] == '+' && body[1] == 'A' ? "ack" : body[1] == 'T' ? "term" : "nak");
@@ -742,8 +752,12 @@ static void on_pull_msg(cc_bus *b, natsMsg *nm, void *ud)
     cc_bus_work_begin(b);
     track(c, m);
     if (c->stopped || c->paused) {
-        /* Draining or paused: hand it straight back for another worker. */
-        cc_js_nak(m, 0);
+        /* Draining or paused: hand it straight back for another worker,
+         * or, to keep the stream's order, leave it to the ack wait. */
+        if (c->cfg.keep_order)
+            finish(m, NULL);
+        else
+            cc_js_nak(m, 0);
         return;
     }
     if (cc_envelope_from_msg(&m->env, nm) != CC_OK) {
@@ -873,8 +887,12 @@ void cc_js_consumer_pause(cc_js_consumer *c, bool paused)
 void cc_js_consumer_nak_all(cc_js_consumer *c)
 {
     cc_js_consumer_stop(c);
-    while (c->head)
-        cc_js_nak(c->head, 0);
+    while (c->head) {
+        if (c->cfg.keep_order)
+            finish(c->head, NULL);
+        else
+            cc_js_nak(c->head, 0);
+    }
 }
 
 int cc_js_consumer_inflight(const cc_js_consumer *c)

@@ -138,6 +138,13 @@ typedef struct cc_js_consumer_config {
     int max_deliver;         /* 0 = 5; then the server gives up and advises */
     int max_inflight;        /* messages handled at once; 0 = 64 */
     int64_t pull_expires_ms; /* how long one pull request waits; 0 = 5 s */
+    /* The runtime never hands a message back early: one that arrives
+     * while the consumer is stopped or paused, or is still being handled
+     * when the drain times out, is left for the server to redeliver after
+     * ack_wait, which it does in stream order. For consumers that must
+     * keep one key's order across a restart (the Kafka bridge): handed
+     * back at once, such a message would go back behind later ones. */
+    bool keep_order;
 } cc_js_consumer_config;
 
 /* Creates the durable consumer (explicit ack) or updates it. When the
@@ -157,14 +164,16 @@ cc_status cc_js_consume(cc_bus *b, const cc_js_consumer_config *cfg, cc_js_handl
                         cc_js_consumer **out);
 /* Pauses (true) or resumes pulling: while paused no pull is asked and a
  * message that an earlier pull still brings is handed back at once (nak
- * without delay) for another consumer; messages being handled stay with
- * their handlers. */
+ * without delay) for another consumer, or left to its ack wait with
+ * keep_order; messages being handled stay with their handlers. */
 void cc_js_consumer_pause(cc_js_consumer *c, bool paused);
 /* Stops pulling. Messages that still arrive are handed back (nak without
- * delay); messages being handled stay with their handlers. */
+ * delay; left to their ack wait with keep_order); messages being handled
+ * stay with their handlers. */
 void cc_js_consumer_stop(cc_js_consumer *c);
-/* Hands back (nak) every message still being handled; their handlers must
- * not touch them afterwards, so call it only when the loop is about to end. */
+/* Hands back (nak; with keep_order, leaves to their ack wait) every
+ * message still being handled; their handlers must not touch them
+ * afterwards, so call it only when the loop is about to end. */
 void cc_js_consumer_nak_all(cc_js_consumer *c);
 int cc_js_consumer_inflight(const cc_js_consumer *c);
 /* Frees a stopped consumer with nothing in flight. */

@@ -330,8 +330,12 @@ static void assert_complete_in_order(const topic_read *r, int want)
         assert_true(r->seen[i]);
     /* One key's events arrive in the order they were published. */
     for (int k = 0; k < NKEYS; k++)
-        for (int j = 1; j < r->norder[k]; j++)
+        for (int j = 1; j < r->norder[k]; j++) {
+            if (r->order[k][j] < r->order[k][j - 1])
+                fprintf(stderr, "key k%d: event %d arrived before event %d\n", k,
+                        r->order[k][j - 1], r->order[k][j]);
             assert_true(r->order[k][j] > r->order[k][j - 1]);
+        }
 }
 
 /* The value of one metric line (name with labels) or -1. */

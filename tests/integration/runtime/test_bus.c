@@ -406,6 +406,59 @@ static void js_redelivery_after_nak(void **state)
     free(st);
 }
 
+/* Holds every message (no answer), counting them. */
+static void on_hold(cc_js_msg *m, void *ud)
+{
+    (void)m;
+    ++*(int *)ud;
+}
+
+/* keep_order: what a stopped consumer still holds is not handed back, so
+ * the server redelivers it after the ack wait, in stream order (a message
+ * handed back at once would go behind later ones of its key). */
+static void js_keep_order_leaves_held_messages_to_ack_wait(void **state)
+{
+    pub_result pr = {0};
+    publish_n("cc.evt.test.keep", "ko", 3, &pr);
+    while (pr.acked + pr.failed < 3)
+        sleep_loop(10);
+    assert_int_equal(pr.acked, 3);
+    cc_js_consumer_config cfg = {.stream = CC_STREAM_EVENTS,
+                                 .durable = "t_keep",
+                                 .filter = "cc.evt.test.keep",
+                                 .ack_wait_ms = 2000,
+                                 .keep_order = true};
+    assert_int_equal(offload_wait(ensure_consumer, &cfg), CC_OK);
+    int held = 0;
+    bool never = false;
+    cc_js_consumer *c = NULL;
+    assert_int_equal(cc_js_consume(bus, &cfg, on_hold, &held, &c), CC_OK);
+    for (int i = 0; i < 500 && held < 3; i++)
+        sleep_loop(10);
+    assert_int_equal(held, 3);
+    uint64_t t0 = uv_hrtime();
+    cc_js_consumer_nak_all(c);
+    cc_js_consumer_free(c);
+    consume_state *st = calloc(1, sizeof *st);
+    st->nak_first = -1;
+    st->want = 3;
+    assert_int_equal(cc_js_consume(bus, &cfg, on_consume, st, &c), CC_OK);
+    /* Nothing comes back before the ack wait... */
+    cct_run_until(&loop, &never, 1000);
+    assert_int_equal(st->received, 0);
+    /* ...then all three, in order, each on its second delivery. */
+    assert_true(cct_run_until(&loop, &st->done, 10000));
+    assert_true((uv_hrtime() - t0) / 1000000u >= 1500);
+    for (int i = 0; i < 3; i++) {
+        char want_id[64];
+        snprintf(want_id, sizeof want_id, "ko-%d", i);
+        assert_string_equal(st->ids[i], want_id);
+        assert_int_equal(st->delivered[i], 2);
+    }
+    cc_js_consumer_free(c);
+    free(st);
+}
+
 static void js_duplicate_msg_id_stored_once(void **state)
 {
     pub_result pr = {0};
@@ -664,6 +717,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rpc_error_replies_to_garbage),
         cmocka_unit_test(js_publish_then_consume),
         cmocka_unit_test(js_redelivery_after_nak),
+        cmocka_unit_test(js_keep_order_leaves_held_messages_to_ack_wait),
         cmocka_unit_test(js_duplicate_msg_id_stored_once),
         cmocka_unit_test(js_publish_without_stream_gives_up),
         cmocka_unit_test(js_redelivery_after_consumer_dies),
