@@ -1,7 +1,7 @@
 /* NATS on the actor's loop. See cc/bus.h for the threading rule. */
 #include "cc/bus.h"
 
-#include <nats/adapters/libuv.h>
+#include "nats_uv.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,8 +241,7 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
         }
         snprintf(b->service, sizeof b->service, "%s", o->service);
     }
-    natsLibuv_Init();
-    natsLibuv_SetThreadLocalLoop(loop);
+    cc_nats_uv_init(loop);
     natsStatus ns = natsOptions_Create(&b->opts);
     if (ns == NATS_OK)
         ns = set_urls(b->opts, o->url);
@@ -270,8 +269,8 @@ cc_status cc_bus_connect(uv_loop_t *loop, const cc_bus_options *o, cc_bus **out)
     if (ns == NATS_OK && b->service[0])
         ns = natsOptions_SetCustomInboxPrefix(b->opts, b->inbox_prefix);
     if (ns == NATS_OK)
-        ns = natsOptions_SetEventLoop(b->opts, loop, natsLibuv_Attach, natsLibuv_Read,
-                                      natsLibuv_Write, natsLibuv_Detach);
+        ns = natsOptions_SetEventLoop(b->opts, loop, cc_nats_uv_attach, cc_nats_uv_read,
+                                      cc_nats_uv_write, cc_nats_uv_detach);
     if (ns == NATS_OK)
         ns = natsOptions_SetMaxReconnect(b->opts, -1);
     if (ns == NATS_OK)
