@@ -97,11 +97,20 @@ static void drop_poller(nuv *n)
     n->cur = NULL;
 }
 
+static void drain_queue(nuv *n);
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     nuv *n = h->data;
+    /* What nats.c asked from its other threads comes first: after it has
+     * stopped polling or detached (then destroyed the connection), our
+     * dup keeps the socket alive, so an event may still come. */
+    drain_queue(n);
     if ((poller *)h != n->cur)
-        return; /* a socket nats.c has left */
+        return; /* a socket nats.c has left, or the connection is detached */
+    events &= n->events;
+    if (status == 0 && !events)
+        return;
     /* An error (status < 0) is read like data: nats.c then sees it on its
      * socket and reconnects. */
     if (status < 0 || (events & UV_READABLE))
@@ -167,9 +176,9 @@ static natsStatus run(nuv *n, const op_item *i)
     return NATS_ERR;
 }
 
-static void on_async(uv_async_t *a)
+/* Runs what is queued, in order. */
+static void drain_queue(nuv *n)
 {
-    nuv *n = a->data;
     for (;;) {
         uv_mutex_lock(&n->mu);
         op_item *i = n->head;
@@ -193,6 +202,11 @@ static void on_async(uv_async_t *a)
             return;
         }
     }
+}
+
+static void on_async(uv_async_t *a)
+{
+    drain_queue(a->data);
 }
 
 /* Runs the call now when on the loop's thread with nothing queued before
