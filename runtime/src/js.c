@@ -610,22 +610,18 @@ static void respond(cc_js_msg *m, const char *body)
 static void finish(cc_js_msg *m, const char *body)
 {
     cc_js_consumer *c = m->c;
-    if (!body) {
-        cc_span_end(&m->span);
-        untrack(m);
-        natsMsg_Destroy(m->m);
-        free(m);
-        cc_bus_work_end(c->b);
-        return;
-    }
     if (m->span.recording) {
         cc_span_attr(&m->span, "codecourt.outcome",
-                     body[0] == '+' && body[1] == 'A' ? "ack" : body[1] == 'T' ? "term" : "nak");
-        if (body[1] == 'T')
+                     !body                                ? "left to ack wait"
+                     : body[0] == '+' && body[1] == 'A' ? "ack"
+                     : body[1] == 'T'                     ? "term"
+                                                          : "nak");
+        if (body && body[1] == 'T')
             cc_span_fail(&m->span, "terminated");
     }
     cc_span_end(&m->span);
-    respond(m, body);
+    if (body)
+        respond(m, body);
     untrack(m);
     natsMsg_Destroy(m->m);
     free(m);

@@ -338,6 +338,16 @@ static void publish_n(const char *subject, const char *prefix, int n, pub_result
     }
 }
 
+/* Publishes n events and waits until the stream acked each. */
+static void publish_acked(const char *subject, const char *prefix, int n)
+{
+    pub_result pr = {0};
+    publish_n(subject, prefix, n, &pr);
+    while (pr.acked + pr.failed < n)
+        sleep_loop(10);
+    assert_int_equal(pr.acked, n);
+}
+
 static void js_publish_then_consume(void **state)
 {
     pub_result pr = {0};
@@ -380,11 +390,7 @@ static void js_publish_then_consume(void **state)
 
 static void js_redelivery_after_nak(void **state)
 {
-    pub_result pr = {0};
-    publish_n("cc.evt.test.nak", "nk", 3, &pr);
-    while (pr.acked + pr.failed < 3)
-        sleep_loop(10);
-    assert_int_equal(pr.acked, 3);
+    publish_acked("cc.evt.test.nak", "nk", 3);
     cc_js_consumer_config cfg = {
         .stream = CC_STREAM_EVENTS, .durable = "t_nak", .filter = "cc.evt.test.nak"};
     cc_status es = offload_wait(ensure_consumer, &cfg);
@@ -418,11 +424,7 @@ static void on_hold(cc_js_msg *m, void *ud)
  * handed back at once would go behind later ones of its key). */
 static void js_keep_order_leaves_held_messages_to_ack_wait(void **state)
 {
-    pub_result pr = {0};
-    publish_n("cc.evt.test.keep", "ko", 3, &pr);
-    while (pr.acked + pr.failed < 3)
-        sleep_loop(10);
-    assert_int_equal(pr.acked, 3);
+    publish_acked("cc.evt.test.keep", "ko", 3);
     cc_js_consumer_config cfg = {.stream = CC_STREAM_EVENTS,
                                  .durable = "t_keep",
                                  .filter = "cc.evt.test.keep",
